@@ -1,0 +1,285 @@
+"""Queries on the backups and backup_parts tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import uuid
+
+from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session, selectinload
+
+from db import models
+from worker import errors
+
+Backup = models.Backup
+Status = models.BackupStatus
+EXPIRING_SOON = dt.timedelta(days=7)
+_SHA256 = re.compile(models.SHA256_PATTERN)
+
+
+@dataclasses.dataclass(frozen=True)
+class NewPart:
+    """One uploaded part, as the upload step knows it."""
+
+    index: int
+    file_id: str
+    file_unique_id: str
+    message_id: int
+    chat_id: str
+    size_bytes: int
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NewBackup:
+    """A backup to record, with its parts."""
+
+    project_id: str
+    job_id: uuid.UUID | None
+    type: str
+    database: str | None
+    filename: str
+    size_bytes: int
+    sha256: str
+    compression: str
+    encrypted: bool
+    encryption_recipients: list[str]
+    chat_id: str
+    message_thread_id: int | None
+    caption: str | None
+    expires_at: dt.datetime | None
+    parts: list[NewPart]
+
+
+@dataclasses.dataclass(frozen=True)
+class LatestBackup:
+    """The newest active backup of one project."""
+
+    project_id: str
+    backup_id: uuid.UUID
+    created_at: dt.datetime
+    age_seconds: int
+
+    def to_json(self) -> models.JSONObject:
+        """JSON-ready dict."""
+        return {
+            "project_id": self.project_id,
+            "backup_id": str(self.backup_id),
+            "created_at": self.created_at.isoformat(),
+            "age_seconds": self.age_seconds,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupStats:
+    """Figures for the gateway's dashboard.
+
+    `by_status`, `by_type` and `total` count every row whatever its status; `total_bytes`,
+    `expiring_soon` and `latest` consider active backups only. `expiring_soon` counts those
+    whose expires_at is at or before now + 7 days, overdue ones the sweep has not reached yet
+    included; `latest` holds one entry per project that has an active backup.
+    """
+
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+    total: int
+    total_bytes: int
+    expiring_soon: int
+    latest: list[LatestBackup]
+
+    def to_json(self) -> models.JSONObject:
+        """JSON-ready dict."""
+        return {
+            "by_status": dict(self.by_status),
+            "by_type": dict(self.by_type),
+            "total": self.total,
+            "total_bytes": self.total_bytes,
+            "expiring_soon": self.expiring_soon,
+            "latest": [latest.to_json() for latest in self.latest],
+        }
+
+
+def _validate(new: NewBackup) -> None:
+    if new.type not in set(models.BackupType):
+        raise errors.InputError(f"unknown backup type {new.type!r}")
+    if new.compression not in set(models.Compression):
+        raise errors.InputError(f"unknown compression {new.compression!r}")
+    if new.expires_at is not None and new.expires_at.tzinfo is None:
+        raise errors.InputError("expires_at must carry a time zone")
+    if not new.parts:
+        raise errors.IntegrityError(f"backup {new.filename} has no parts")
+    indexes = sorted(part.index for part in new.parts)
+    if indexes != list(range(len(new.parts))):
+        raise errors.IntegrityError(
+            f"backup {new.filename}: part indexes {indexes} are not 0..{len(new.parts) - 1}"
+        )
+    parts_total = sum(part.size_bytes for part in new.parts)
+    if parts_total != new.size_bytes or any(part.size_bytes < 0 for part in new.parts):
+        raise errors.IntegrityError(
+            f"backup {new.filename}: parts add up to {parts_total} bytes,"
+            f" the artifact has {new.size_bytes}"
+        )
+    digests = {"artifact": new.sha256} | {f"part {p.index}": p.sha256 for p in new.parts}
+    for name, digest in digests.items():
+        if not _SHA256.match(digest):
+            raise errors.IntegrityError(
+                f"backup {new.filename}: {name} sha256 is not lowercase hex"
+            )
+
+
+def record_backup(session: Session, new: NewBackup) -> tuple[models.Backup, bool]:
+    """Insert a backup and its parts once per job; returns (row with parts, created).
+
+    A second call for the same job_id returns the recorded backup unchanged, even if `new`
+    differs (a re-run dump): the first recorded artifact is the one the parts belong to.
+    """
+    _validate(new)
+    columns = {f.name: getattr(new, f.name) for f in dataclasses.fields(new) if f.name != "parts"}
+    backup_id = session.scalar(
+        pg_insert(Backup)
+        .values(**columns, part_count=len(new.parts))
+        .on_conflict_do_nothing(index_elements=[Backup.job_id])
+        .returning(Backup.id)
+    )
+    if backup_id is None:
+        # Only a non-null job_id can conflict; ON CONFLICT waited for the other inserter.
+        assert new.job_id is not None
+        existing = get_backup_by_job(session, new.job_id)
+        if existing is None:
+            raise errors.NotFoundError(f"the backup of job {new.job_id} vanished while recording")
+        return existing, False
+    session.execute(
+        insert(models.BackupPart),
+        [
+            {"backup_id": backup_id, **dataclasses.asdict(part)}
+            for part in sorted(new.parts, key=lambda part: part.index)
+        ],
+    )
+    created = get_backup(session, backup_id)
+    assert created is not None
+    return created, True
+
+
+def get_backup(session: Session, backup_id: uuid.UUID) -> models.Backup | None:
+    """The backup with this id, parts loaded."""
+    return _with_parts(session, Backup.id == backup_id)
+
+
+def get_backup_by_job(session: Session, job_id: uuid.UUID) -> models.Backup | None:
+    """The backup recorded by this job, parts loaded."""
+    return _with_parts(session, Backup.job_id == job_id)
+
+
+def _with_parts(session: Session, where: ColumnElement[bool]) -> models.Backup | None:
+    return session.scalars(
+        select(Backup)
+        .where(where)
+        .options(selectinload(Backup.parts))
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def list_backups(
+    session: Session,
+    *,
+    project_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[models.Backup]:
+    """Backups newest first, without their parts."""
+    if limit < 1 or offset < 0:
+        raise errors.InputError("limit must be at least 1 and offset at least 0")
+    query = (
+        select(Backup)
+        .order_by(Backup.created_at.desc(), Backup.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    if project_id is not None:
+        query = query.where(Backup.project_id == project_id)
+    if status is not None:
+        query = query.where(Backup.status == status)
+    return list(session.scalars(query))
+
+
+def mark_expired(
+    session: Session, *, now: dt.datetime | None = None, limit: int | None = None
+) -> list[uuid.UUID]:
+    """Mark active backups whose expires_at has passed (at or before `now`) expired."""
+    cutoff = func.now() if now is None else _aware(now)
+    due = (
+        select(Backup.id)
+        .where(Backup.status == Status.ACTIVE.value, Backup.expires_at <= cutoff)
+        .order_by(Backup.expires_at)
+        .limit(limit)
+        # SKIP LOCKED: two sweeps at once split the work instead of waiting on each other.
+        .with_for_update(skip_locked=True)
+    )
+    return list(
+        session.scalars(
+            update(Backup)
+            .where(Backup.id.in_(due.scalar_subquery()))
+            .values(status=Status.EXPIRED.value)
+            .returning(Backup.id)
+        )
+    )
+
+
+def stats(session: Session, *, now: dt.datetime | None = None) -> BackupStats:
+    """Totals by status and type, bytes and expiry of active backups, latest per project."""
+    now = session.scalars(select(func.now())).one() if now is None else _aware(now)
+    by_status: dict[str, int] = {}
+    by_type: dict[str, int] = {}
+    total_bytes = 0
+    groups = session.execute(
+        select(
+            Backup.status,
+            Backup.type,
+            func.count(),
+            func.coalesce(func.sum(Backup.size_bytes), 0),
+        ).group_by(Backup.status, Backup.type)
+    )
+    for status, type_, count, size in groups:
+        by_status[status] = by_status.get(status, 0) + count
+        by_type[type_] = by_type.get(type_, 0) + count
+        if status == Status.ACTIVE:
+            total_bytes += int(size)
+    expiring_soon = session.scalars(
+        select(func.count())
+        .select_from(Backup)
+        .where(Backup.status == Status.ACTIVE.value, Backup.expires_at <= now + EXPIRING_SOON)
+    ).one()
+    newest = session.execute(
+        select(Backup.project_id, Backup.id, Backup.created_at)
+        .ext(distinct_on(Backup.project_id))
+        .where(Backup.status == Status.ACTIVE.value)
+        .order_by(Backup.project_id, Backup.created_at.desc(), Backup.id.desc())
+    )
+    latest = [
+        LatestBackup(
+            project_id=project_id,
+            backup_id=backup_id,
+            created_at=created_at,
+            age_seconds=int((now - created_at).total_seconds()),
+        )
+        for project_id, backup_id, created_at in newest
+    ]
+    return BackupStats(
+        by_status=by_status,
+        by_type=by_type,
+        total=sum(by_status.values()),
+        total_bytes=total_bytes,
+        expiring_soon=expiring_soon,
+        latest=latest,
+    )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise errors.InputError("timestamps must carry a time zone")
+    return moment

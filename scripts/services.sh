@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Start the local services the tests and the demo need, when they are not already running.
+# On a machine of this project's kind PostgreSQL and Redis are installed but may have been stopped.
+set -euo pipefail
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "services: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+pg_isready -h 127.0.0.1 -p 5432
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "services: starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+echo "redis: $(redis-cli -h 127.0.0.1 -p 6379 ping)"
+
+for tool in pg_dump pg_restore zstd; do
+    command -v "$tool" >/dev/null || { echo "services: $tool is missing (apt-get install postgresql-client zstd)"; exit 1; }
+done

@@ -1,0 +1,262 @@
+"""The Bot API methods the stand-in implements, with Telegram's limits and error descriptions."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from standin.multipart import Part
+from standin.store import Store, StoredMessage
+
+CLOUD_UPLOAD_LIMIT = 50 * 1000 * 1000  # bytes: "files of any type of up to 50 MB"
+CLOUD_DOWNLOAD_LIMIT = 20 * 1000 * 1000  # bytes: "download files of up to 20 MB"
+LOCAL_UPLOAD_LIMIT = 2000 * 1000 * 1000  # bytes, telegram-bot-api --local
+CAPTION_LIMIT = 1024  # characters
+TEXT_LIMIT = 4096  # characters
+DELETE_WINDOW = 48 * 3600  # seconds a bot may delete its own message
+SUPERGROUP_FLOOR = -1_000_000_000_000  # ids at or below are supergroups and channels
+
+JsonObject = dict[str, object]
+
+
+class ApiError(Exception):
+    """A Bot API error answer: HTTP status, description and optional parameters."""
+
+    def __init__(self, status: int, description: str, parameters: JsonObject | None = None):
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+
+    def envelope(self) -> JsonObject:
+        """The JSON body Telegram sends for this error."""
+        body: JsonObject = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+def bad_request(what: str, parameters: JsonObject | None = None) -> ApiError:
+    """A 400 with Telegram's "Bad Request: ..." description."""
+    return ApiError(400, f"Bad Request: {what}", parameters)
+
+
+def _int(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("bool is not an integer")
+    if isinstance(value, int):
+        return value
+    return int(str(value).strip())
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Who the stand-in knows: tokens, chats, forum topics and migrated groups."""
+
+    tokens: frozenset[str]
+    chats: frozenset[int]
+    topics: Mapping[int, frozenset[int]]
+    migrated: Mapping[int, int]
+    rate_limits: bool = False
+    upload_limit: int = CLOUD_UPLOAD_LIMIT
+    download_limit: int | None = CLOUD_DOWNLOAD_LIMIT
+
+
+class BotApi:
+    """Dispatches a parsed request to its method; raises ApiError for Telegram's error answers."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+
+    def call(self, token: str, method: str, params: JsonObject, document: Part | None) -> object:
+        """The `result` of a successful call."""
+        name = method.lower()
+        if name == "getme":
+            return self.bot_user(token)
+        if name == "senddocument":
+            return self._send_document(token, params, document)
+        if name == "sendmessage":
+            return self._send_message(token, params)
+        if name == "getfile":
+            return self._get_file(params)
+        if name == "deletemessage":
+            return self._delete_message(params)
+        raise ApiError(404, "Not Found")
+
+    def bot_user(self, token: str) -> JsonObject:
+        """The bot's User object, its id taken from the token like Telegram's."""
+        head = token.partition(":")[0]
+        bot_id = int(head) if head.isdigit() else zlib.crc32(token.encode()) or 1
+        return {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "Backup Stand-in",
+            "username": f"standin_{bot_id}_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def chat(self, params: JsonObject) -> int:
+        """The target chat id, after the migration and membership checks."""
+        try:
+            chat_id = _int(params.get("chat_id"))
+        except ValueError:
+            chat_id = None
+        if chat_id is None:
+            raise bad_request("chat not found")
+        if chat_id in self.config.migrated:
+            raise bad_request(
+                "group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.config.migrated[chat_id]},
+            )
+        if chat_id not in self.config.chats:
+            raise bad_request("chat not found")
+        return chat_id
+
+    def _prepare(self, params: JsonObject) -> tuple[int, int | None]:
+        chat_id = self.chat(params)
+        if self.config.rate_limits:
+            wait = self.store.throttle(chat_id)
+            if wait is not None:
+                raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+        try:
+            thread_id = _int(params.get("message_thread_id"))
+        except ValueError:
+            raise bad_request("message thread not found") from None
+        if thread_id is not None and thread_id not in self.config.topics.get(chat_id, ()):
+            raise bad_request("message thread not found")
+        return chat_id, thread_id
+
+    def _send_document(self, token: str, params: JsonObject, document: Part | None) -> JsonObject:
+        chat_id, thread_id = self._prepare(params)
+        caption = _text(params.get("caption"))
+        if len(caption) > CAPTION_LIMIT:
+            raise bad_request("message caption is too long")
+        if document is not None and document.filename is not None:
+            if len(document.data) == 0:
+                raise bad_request("file must be non-empty")
+            if len(document.data) > self.config.upload_limit:
+                raise ApiError(413, "Request Entity Too Large")
+            file_id, stored = self.store.put_file(document.data, document.filename)
+            file_name = document.filename
+            mime_type = document.content_type or "application/octet-stream"
+        elif isinstance(params.get("document"), str) and params["document"]:
+            # Re-sending by file_id: Telegram answers with the same file_id.
+            file_id = str(params["document"])
+            found = self.store.file_by_id(file_id)
+            if found is None:
+                raise bad_request("wrong file identifier/HTTP URL specified")
+            stored = found
+            file_name, mime_type = None, "application/octet-stream"
+        else:
+            raise bad_request("there is no document in the request")
+        message = self.store.add_message(
+            StoredMessage(
+                chat_id=chat_id,
+                message_id=0,
+                date=0,
+                thread_id=thread_id,
+                caption=caption or None,
+                file_id=file_id,
+                file_unique_id=stored.file_unique_id,
+                file_name=file_name,
+                mime_type=mime_type,
+                sha256=stored.sha256,
+                size=stored.size,
+            )
+        )
+        return self.message_json(token, message)
+
+    def _send_message(self, token: str, params: JsonObject) -> JsonObject:
+        chat_id, thread_id = self._prepare(params)
+        text = _text(params.get("text"))
+        if not text:
+            raise bad_request("message text is empty")
+        if len(text) > TEXT_LIMIT:
+            raise bad_request("message is too long")
+        message = self.store.add_message(
+            StoredMessage(chat_id=chat_id, message_id=0, date=0, thread_id=thread_id, text=text)
+        )
+        return self.message_json(token, message)
+
+    def _get_file(self, params: JsonObject) -> JsonObject:
+        stored = self.store.file_by_id(_text(params.get("file_id")))
+        if stored is None:
+            raise bad_request("invalid file_id")
+        limit = self.config.download_limit
+        if limit is not None and stored.size > limit:
+            raise bad_request("file is too big")
+        return {
+            "file_id": _text(params.get("file_id")),
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.size,
+            "file_path": stored.file_path,
+        }
+
+    def _delete_message(self, params: JsonObject) -> bool:
+        chat_id = self.chat(params)
+        try:
+            message_id = _int(params.get("message_id"))
+        except ValueError:
+            message_id = None
+        if message_id is None:
+            raise bad_request("message identifier is not specified")
+        message = self.store.message(chat_id, message_id)
+        if message is None or message.deleted:
+            raise bad_request("message to delete not found")
+        if self.store.now() - message.date > DELETE_WINDOW:
+            raise bad_request("message can't be deleted")
+        self.store.update(replace(message, deleted=True))
+        return True
+
+    def chat_json(self, chat_id: int) -> JsonObject:
+        """The Chat object Telegram puts in a Message."""
+        if chat_id > 0:
+            return {"id": chat_id, "type": "private", "first_name": "Operator"}
+        kind = "supergroup" if chat_id <= SUPERGROUP_FLOOR else "group"
+        chat: JsonObject = {"id": chat_id, "title": f"Backups {chat_id}", "type": kind}
+        if chat_id in self.config.topics:
+            chat["is_forum"] = True
+        return chat
+
+    def message_json(self, token: str, message: StoredMessage) -> JsonObject:
+        """The Message object sendDocument and sendMessage answer with."""
+        bot = self.bot_user(token)
+        out: JsonObject = {
+            "message_id": message.message_id,
+            "from": {
+                "id": bot["id"],
+                "is_bot": True,
+                "first_name": bot["first_name"],
+                "username": bot["username"],
+            },
+            "chat": self.chat_json(message.chat_id),
+            "date": message.date,
+        }
+        if message.thread_id is not None:
+            out["message_thread_id"] = message.thread_id
+            out["is_topic_message"] = True
+        if message.text is not None:
+            out["text"] = message.text
+        if message.file_id is not None:
+            document: JsonObject = {
+                "file_id": message.file_id,
+                "file_unique_id": message.file_unique_id,
+                "mime_type": message.mime_type,
+                "file_size": message.size,
+            }
+            if message.file_name is not None:
+                document["file_name"] = message.file_name
+            out["document"] = document
+        if message.caption is not None:
+            out["caption"] = message.caption
+        return out

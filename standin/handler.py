@@ -1,0 +1,275 @@
+"""The HTTP side of the stand-in: routing, body reading, faults, answers and file downloads."""
+
+from __future__ import annotations
+
+import contextlib
+import http
+import json
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standin import forms, replies
+from standin.api import ApiError, BotApi, JsonObject
+from standin.faults import Fault, FaultPlan
+from standin.replies import Reply
+
+_API = re.compile(r"^/bot([^/]+)/([A-Za-z0-9_]+)/?$")
+_FILE = re.compile(r"^/file/bot([^/]+)/(.+)$")
+_DRAIN_CHUNK = 1 << 20
+# A body this much over the file limit cannot hold an acceptable file, whatever its form fields.
+_MULTIPART_ALLOWANCE = 64 * 1024
+Control = Callable[[str, str, JsonObject], tuple[int, object]]
+_Request = socket.socket | tuple[bytes, socket.socket]
+
+
+class StandinHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that knows its Bot API and closes open connections on stop."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        api: BotApi,
+        faults: FaultPlan,
+        record: Callable[[JsonObject], None],
+        control: Control,
+    ) -> None:
+        super().__init__(address, Handler)
+        self.api = api
+        self.faults = faults
+        self.record = record
+        self.control = control
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: _Request, client_address: tuple[str, int]) -> None:
+        """Track the connection so stop() can close keep-alive connections."""
+        if isinstance(request, socket.socket):
+            with self._open_lock:
+                self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: _Request) -> None:
+        """Forget the connection, then close it."""
+        if isinstance(request, socket.socket):
+            with self._open_lock:
+                self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: _Request, client_address: tuple[str, int]) -> None:
+        """Stay quiet about clients that went away; report anything else."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        """Break every open connection (their handler threads then end)."""
+        with self._open_lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def _chat_of(params: JsonObject) -> object:
+    value = params.get("chat_id")
+    try:
+        return int(str(value))
+    except ValueError:
+        return value
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; HTTP/1.1 keep-alive like Telegram's front end."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx/1.18.0"
+    sys_version = ""
+    timeout = 120
+    # A download's headers and body are separate writes: Nagle plus delayed ACKs would add 40 ms.
+    disable_nagle_algorithm = True
+    server: StandinHTTPServer
+
+    def version_string(self) -> str:
+        """The Server header Telegram's front end sends."""
+        return self.server_version
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the request log at /_standin/requests replaces the access log."""
+
+    def do_GET(self) -> None:
+        """Route a GET."""
+        self._route()
+
+    def do_POST(self) -> None:
+        """Route a POST."""
+        self._route()
+
+    def _route(self) -> None:
+        split = urllib.parse.urlsplit(self.path)
+        if split.path.startswith("/_standin/"):
+            self._control(split.path.removeprefix("/_standin/"))
+        elif match := _FILE.match(split.path):
+            self._download(match.group(1), urllib.parse.unquote(match.group(2)))
+        elif match := _API.match(split.path):
+            self._api(match.group(1), match.group(2), split.query)
+        else:
+            self._drain(self._length())
+            self._send(replies.json_reply(404, replies.envelope(404)))
+
+    def _length(self) -> int:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            return 0
+        try:
+            return max(0, int(self.headers.get("Content-Length", "0")))
+        except ValueError:
+            return 0
+
+    def _read_body(self, length: int) -> bytearray | None:
+        body = bytearray(length)
+        view = memoryview(body)
+        done = 0
+        while done < length:
+            count = self.rfile.readinto(view[done:])
+            if not count:
+                return None
+            done += count
+        return body
+
+    def _drain(self, length: int) -> None:
+        # Like nginx's lingering close: read what the client sends so it sees our answer.
+        while length > 0:
+            chunk = self.rfile.read(min(length, _DRAIN_CHUNK))
+            if not chunk:
+                self.close_connection = True
+                return
+            length -= len(chunk)
+
+    def _send(self, reply: Reply, *, cut: bool = False, close: bool = False) -> None:
+        phrase = http.HTTPStatus(reply.status).phrase
+        head = [
+            f"{self.protocol_version} {reply.status} {phrase}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {reply.content_type}",
+            f"Content-Length: {len(reply.body)}",
+        ]
+        if close:
+            head.append("Connection: close")
+        # One write for headers and body: a small answer leaves in one segment.
+        body = reply.body[: len(reply.body) // 2] if cut else reply.body
+        self.wfile.write("\r\n".join([*head, "", ""]).encode("latin-1") + body)
+        self.close_connection = self.close_connection or close or cut
+
+    def _finish(
+        self, entry: JsonObject, reply: Reply | None, *, cut: bool = False, close: bool = False
+    ) -> None:
+        """Log the request, then answer (None: drop the connection unanswered).
+
+        Logging first means a client that has its answer always finds the request in the log.
+        """
+        entry["status"] = reply.status if reply is not None else None
+        entry["duration"] = round(time.time() - float(str(entry["time"])), 4)
+        self.server.record(entry)
+        if reply is None:
+            self.close_connection = True
+        else:
+            self._send(reply, cut=cut, close=close)
+
+    def _entry(self, method: str, length: int, fault: Fault | None) -> JsonObject:
+        return {
+            "method": method,
+            "bytes": length,
+            "chat_id": None,
+            "fault": fault.word if fault else None,
+            "time": time.time(),
+        }
+
+    def _api(self, token: str, method: str, query: str) -> None:
+        length = self._length()
+        fault = self.server.faults.take(method)
+        entry = self._entry(method, length, fault)
+        if length > self.server.api.config.upload_limit + _MULTIPART_ALLOWANCE:
+            # Refused on Content-Length alone; the body is drained after the answer.
+            if fault is not None and fault.kind not in ("cut", "delay"):
+                reply = replies.fault_reply(fault)
+            else:
+                reply = replies.json_reply(413, replies.envelope(413))
+            self._finish(entry, reply, close=True)
+            with contextlib.suppress(OSError):
+                self._drain(length)
+            return
+        body = self._read_body(length)
+        if body is None:
+            self._finish(entry, None)
+            return
+        parse_error: ApiError | None = None
+        try:
+            content_type = self.headers.get("Content-Type", "")
+            params, document = forms.parse_params(query, content_type, body)
+            entry["chat_id"] = _chat_of(params)
+        except ApiError as error:
+            params, document, parse_error = {}, None, error
+        if fault is not None and fault.kind not in ("cut", "delay"):
+            self._finish(entry, replies.fault_reply(fault))
+            return
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.delay)
+        try:
+            if token not in self.server.api.config.tokens:
+                raise ApiError(401, "Unauthorized")
+            if parse_error is not None:
+                raise parse_error
+            result = self.server.api.call(token, method, params, document)
+            reply = replies.json_reply(200, {"ok": True, "result": result})
+        except ApiError as error:
+            reply = replies.json_reply(error.status, error.envelope())
+        self._finish(entry, reply, cut=fault is not None and fault.kind == "cut")
+
+    def _download(self, token: str, file_path: str) -> None:
+        self._drain(self._length())
+        fault = self.server.faults.take("download")
+        entry = self._entry("download", 0, fault)
+        stored = self.server.api.store.file_by_path(file_path)
+        if fault is not None and fault.kind not in ("cut", "delay"):
+            self._finish(entry, replies.fault_reply(fault))
+        elif token not in self.server.api.config.tokens:
+            self._finish(entry, replies.json_reply(401, replies.envelope(401)))
+        elif stored is None:
+            self._finish(entry, replies.json_reply(404, replies.envelope(404)))
+        else:
+            if fault is not None and fault.kind == "delay":
+                time.sleep(fault.delay)
+            cut = fault is not None and fault.kind == "cut"
+            count = stored.size // 2 if cut else stored.size
+            entry.update(status=200, response_bytes=count, duration=0.0)
+            self.server.record(entry)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(stored.size))
+            self.end_headers()
+            with stored.disk_path.open("rb") as source:
+                self.connection.sendfile(source, count=count or None)
+            self.close_connection = self.close_connection or cut
+
+    def _control(self, name: str) -> None:
+        length = self._length()
+        body = self._read_body(length) if length else bytearray()
+        try:
+            payload = json.loads(body) if body else {}
+            if not isinstance(payload, dict):
+                raise ValueError("the body must be a JSON object")
+            status, result = self.server.control(self.command, name.strip("/"), payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            status, result = 400, f"{type(exc).__name__}: {exc}"
+        if status == 200:
+            self._send(replies.json_reply(200, {"ok": True, "result": result}))
+        else:
+            error = {"ok": False, "error_code": status, "description": str(result)}
+            self._send(replies.json_reply(status, error))

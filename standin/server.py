@@ -1,0 +1,211 @@
+"""A local stand-in for the Telegram Bot API, for tests: real limits, real error envelope.
+
+    with BotApiStandin(tokens=["123:ABC"], chats=[-1001234567890]) as standin:
+        client = TelegramClient("123:ABC", api_url=standin.url)
+
+Control endpoints (JSON, no token): GET /_standin/requests, GET /_standin/messages,
+GET /_standin/faults, POST /_standin/faults {"script": [...], "methods": [...]},
+POST /_standin/rates {"rate_429": 0.2, "rate_502": 0.1, "rate_drop": 0.05, "retry_after": 1,
+"seed": 42, "methods": [...]}, POST /_standin/age {"chat_id", "message_id", "seconds"},
+POST /_standin/reset. Fault words are listed in standin.faults.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+
+from standin.api import (
+    CLOUD_DOWNLOAD_LIMIT,
+    CLOUD_UPLOAD_LIMIT,
+    LOCAL_UPLOAD_LIMIT,
+    BotApi,
+    Config,
+    JsonObject,
+)
+from standin.faults import FaultPlan, FaultRates
+from standin.handler import StandinHTTPServer
+from standin.store import Store
+
+
+class BotApiStandin:
+    """The stand-in server; start() serves from a background thread."""
+
+    def __init__(
+        self,
+        tokens: Iterable[str],
+        chats: Iterable[int],
+        data_dir: Path | str | None = None,
+        *,
+        topics: Mapping[int, Iterable[int]] | None = None,
+        migrated: Mapping[int, int] | None = None,
+        rate_limits: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        local_mode: bool = False,
+        local_root: Path | str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="standin-")
+            data_dir = self._tmp.name
+        self.data_dir = Path(data_dir)
+        migrated = dict(migrated or {})
+        self.config = Config(
+            tokens=frozenset(tokens),
+            chats=frozenset(chats) | frozenset(migrated.values()),
+            topics={chat: frozenset(ids) for chat, ids in (topics or {}).items()},
+            migrated=migrated,
+            rate_limits=rate_limits,
+            upload_limit=LOCAL_UPLOAD_LIMIT if local_mode else CLOUD_UPLOAD_LIMIT,
+            download_limit=None if local_mode else CLOUD_DOWNLOAD_LIMIT,
+        )
+        root = None
+        if local_mode:
+            # telegram-bot-api --local answers getFile with an absolute path on its own disk.
+            root = Path(local_root) if local_root is not None else self.data_dir / "files"
+        self.store = Store(self.data_dir, clock, local_root=root)
+        self.api = BotApi(self.config, self.store)
+        self.faults = FaultPlan()
+        self._log: list[JsonObject] = []
+        self._log_lock = threading.Lock()
+        self._address = (host, port)
+        self._server: StandinHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> BotApiStandin:
+        """Bind (port 0 picks a free port) and serve in a daemon thread."""
+        if self._server is None:
+            self._server = StandinHTTPServer(
+                self._address, self.api, self.faults, self._record, self._control
+            )
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.01},  # stop() waits at most this long
+                name="standin",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, break open connections and remove the temporary data directory."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.close_connections()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> BotApiStandin:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the client as api_url, e.g. http://127.0.0.1:PORT."""
+        if self._server is None:
+            raise RuntimeError("the stand-in is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def set_faults(self, script: Iterable[str], methods: Iterable[str] | None = None) -> int:
+        """Queue faults such as "429:3", "502", "drop"; returns how many are now pending."""
+        return self.faults.script(list(script), list(methods) if methods else None)
+
+    def set_fault_rates(
+        self,
+        *,
+        rate_429: float = 0.0,
+        rate_502: float = 0.0,
+        rate_drop: float = 0.0,
+        retry_after: int = 1,
+        seed: int | None = None,
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """Fail matching requests at random with these probabilities."""
+        wanted = frozenset(m.lower() for m in methods) if methods else None
+        rates = FaultRates(rate_429, rate_502, rate_drop, retry_after, wanted)
+        self.faults.set_rates(rates, seed)
+
+    def requests(self, method: str | None = None) -> list[JsonObject]:
+        """Every Bot API request answered so far (optionally of one method), oldest first."""
+        with self._log_lock:
+            entries = list(self._log)
+        if method is None:
+            return entries
+        return [entry for entry in entries if str(entry["method"]).lower() == method.lower()]
+
+    def messages(self) -> list[JsonObject]:
+        """Every message sent, deleted ones included (flag `deleted`)."""
+        return [message.as_json() for message in self.store.messages()]
+
+    def age_message(self, chat_id: int, message_id: int, seconds: int) -> None:
+        """Make a message `seconds` older (to test the 48-hour delete window)."""
+        message = self.store.message(chat_id, message_id)
+        if message is None:
+            raise KeyError(f"no message {message_id} in chat {chat_id}")
+        self.store.update(replace(message, date=message.date - seconds))
+
+    def reset(self) -> None:
+        """Forget messages, files, faults and the request log; keep the configuration."""
+        self.faults.clear()
+        self.store.reset()
+        with self._log_lock:
+            self._log.clear()
+
+    def _record(self, entry: JsonObject) -> None:
+        with self._log_lock:
+            self._log.append(entry)
+
+    def _control(self, verb: str, name: str, body: JsonObject) -> tuple[int, object]:
+        if verb == "GET" and name == "requests":
+            return 200, self.requests()
+        if verb == "GET" and name == "messages":
+            return 200, self.messages()
+        if verb == "GET" and name == "faults":
+            return 200, self.faults.pending()
+        if verb != "POST":
+            return 404, "Not Found"
+        if name == "faults":
+            script = body.get("script") or []
+            methods = body.get("methods")
+            if not isinstance(script, list) or not (methods is None or isinstance(methods, list)):
+                raise ValueError("script and methods must be lists")
+            return 200, {"pending": self.set_faults(map(str, script), methods)}
+        if name == "rates":
+            self.set_fault_rates(
+                rate_429=float(str(body.get("rate_429", 0))),
+                rate_502=float(str(body.get("rate_502", 0))),
+                rate_drop=float(str(body.get("rate_drop", 0))),
+                retry_after=int(str(body.get("retry_after", 1))),
+                seed=int(str(body["seed"])) if body.get("seed") is not None else None,
+                methods=body.get("methods"),  # type: ignore[arg-type]
+            )
+            return 200, True
+        if name == "age":
+            self.age_message(
+                int(str(body["chat_id"])), int(str(body["message_id"])), int(str(body["seconds"]))
+            )
+            return 200, True
+        if name == "reset":
+            self.reset()
+            return 200, True
+        return 404, "Not Found"

@@ -1,0 +1,171 @@
+"""What the stand-in remembers: uploaded files (on disk, by content) and messages (in memory)."""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import math
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+GROUP_LIMIT = 20  # messages per minute to one group (Bots FAQ)
+GROUP_WINDOW = 60.0  # seconds
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One distinct content, stored once at `disk_path`."""
+
+    sha256: str
+    size: int
+    file_unique_id: str
+    file_path: str
+    disk_path: Path
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message the bot sent; `file_id` is set for documents."""
+
+    chat_id: int
+    message_id: int
+    date: int
+    thread_id: int | None = None
+    caption: str | None = None
+    text: str | None = None
+    file_id: str | None = None
+    file_unique_id: str | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    deleted: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        """The message as `GET /_standin/messages` shows it."""
+        return asdict(self)
+
+
+@dataclass
+class _State:
+    files: dict[str, StoredFile] = field(default_factory=dict)  # sha256 -> file
+    file_ids: dict[str, str] = field(default_factory=dict)  # file_id -> sha256
+    paths: dict[str, str] = field(default_factory=dict)  # file_path without leading "/" -> sha256
+    messages: dict[tuple[int, int], StoredMessage] = field(default_factory=dict)
+    next_message_id: collections.Counter[int] = field(default_factory=collections.Counter)
+    sent: dict[int, collections.deque[float]] = field(default_factory=dict)
+
+
+class Store:
+    """Thread-safe files and messages; `local_root` set = absolute file paths like --local."""
+
+    def __init__(
+        self, data_dir: Path, clock: Callable[[], float], local_root: Path | None = None
+    ) -> None:
+        self.files_dir = data_dir / "files"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._local_root = local_root
+        self._lock = threading.Lock()
+        self._state = _State()
+
+    def now(self) -> int:
+        """The stand-in's clock, in whole seconds like Telegram's dates."""
+        return int(self._clock())
+
+    def put_file(self, data: memoryview, file_name: str | None) -> tuple[str, StoredFile]:
+        """Store `data` (once per content) and mint a new file_id for this upload."""
+        digest = hashlib.sha256(data).hexdigest()
+        disk_path = self.files_dir / digest
+        if not disk_path.exists():
+            partial = self.files_dir / f".{digest}.{secrets.token_hex(4)}.part"
+            with partial.open("wb") as out:
+                out.write(data)
+            os.replace(partial, disk_path)
+        file_id = "BQACAgIAAxkDAAI" + _b64(secrets.token_bytes(36))
+        with self._lock:
+            stored = self._state.files.get(digest)
+            if stored is None:
+                suffix = Path(file_name or "").suffix[:16]
+                if self._local_root is not None:
+                    file_path = str(self._local_root / digest)
+                else:
+                    file_path = f"documents/file_{len(self._state.files)}{suffix}"
+                stored = StoredFile(
+                    sha256=digest,
+                    size=len(data),
+                    file_unique_id="AgAD" + _b64(bytes.fromhex(digest)[:12]),
+                    file_path=file_path,
+                    disk_path=disk_path,
+                )
+                self._state.files[digest] = stored
+                self._state.paths[file_path.lstrip("/")] = digest
+            self._state.file_ids[file_id] = digest
+        return file_id, stored
+
+    def file_by_id(self, file_id: str) -> StoredFile | None:
+        """The file a file_id resolves to."""
+        with self._lock:
+            digest = self._state.file_ids.get(file_id)
+            return self._state.files.get(digest) if digest else None
+
+    def file_by_path(self, file_path: str) -> StoredFile | None:
+        """The file a download path (relative, or absolute without its leading "/") names."""
+        with self._lock:
+            digest = self._state.paths.get(file_path.lstrip("/"))
+            return self._state.files.get(digest) if digest else None
+
+    def throttle(self, chat_id: int) -> int | None:
+        """Seconds to wait if a group chat already had its messages for this minute."""
+        if chat_id >= 0:
+            return None
+        now = self._clock()
+        with self._lock:
+            sent = self._state.sent.setdefault(chat_id, collections.deque())
+            while sent and sent[0] <= now - GROUP_WINDOW:
+                sent.popleft()
+            if len(sent) < GROUP_LIMIT:
+                return None
+            return max(1, math.ceil(sent[0] + GROUP_WINDOW - now))
+
+    def add_message(self, message: StoredMessage) -> StoredMessage:
+        """Store a new message, giving it the chat's next message_id and the current date."""
+        with self._lock:
+            self._state.next_message_id[message.chat_id] += 1
+            stored = replace(
+                message, message_id=self._state.next_message_id[message.chat_id], date=self.now()
+            )
+            self._state.messages[(stored.chat_id, stored.message_id)] = stored
+            self._state.sent.setdefault(stored.chat_id, collections.deque()).append(self._clock())
+            return stored
+
+    def message(self, chat_id: int, message_id: int) -> StoredMessage | None:
+        """A stored message, deleted or not."""
+        with self._lock:
+            return self._state.messages.get((chat_id, message_id))
+
+    def update(self, message: StoredMessage) -> None:
+        """Replace a stored message (deletion, ageing)."""
+        with self._lock:
+            self._state.messages[(message.chat_id, message.message_id)] = message
+
+    def messages(self) -> list[StoredMessage]:
+        """Every stored message, in the order sent."""
+        with self._lock:
+            return list(self._state.messages.values())
+
+    def reset(self) -> None:
+        """Forget every message and file."""
+        with self._lock:
+            self._state = _State()
+        for path in self.files_dir.iterdir():
+            path.unlink(missing_ok=True)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from worker import progress
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_writes_are_throttled_but_stage_changes_always_written() -> None:
+    clock = FakeClock()
+    written: list[tuple[str, int]] = []
+    reporter = progress.Reporter(lambda s, p: written.append((s, p)), interval=0.5, clock=clock)
+    for step in range(1000):  # a thousand chunks within 0.1 s
+        clock.now = step / 10_000
+        reporter.update("dump", step / 1000)
+    assert written == [("dump", 1)]
+    clock.now = 0.6
+    reporter.update("dump", 0.5)
+    reporter.update("upload", 0.0)
+    assert written == [("dump", 1), ("dump", 25), ("upload", 50)]
+
+
+def test_overall_progress_is_monotonic_across_stages() -> None:
+    values = [progress.overall(stage, f / 10) for stage in progress.STAGES for f in range(11)]
+    assert values == sorted(values)
+    assert values[-1] == 100

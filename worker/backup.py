@@ -1,0 +1,292 @@
+"""The backup job's steps as plain functions: dump, upload, record, and failure.
+
+Each step is keyed on the job id and idempotent: a redelivered step finds its own earlier work in
+the jobs row (the artifact's manifest, the parts already sent) and does not repeat it. The Celery
+tasks in tasks/backup.py only call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from db import backups as db_backups
+from db import jobs as db_jobs
+from db import models
+from worker import artifact, dump, errors, progress, request, source
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+COMPRESSION = "zstd"
+
+
+def spool_dir(rt: Runtime, job_id: uuid.UUID) -> Path:
+    """Where this job's parts wait for upload: one directory per job."""
+    return rt.settings.backup_spool_dir / str(job_id)
+
+
+def _running_job(rt: Runtime, job_id: uuid.UUID) -> models.Job | None:
+    with rt.database.transaction() as session:
+        job = db_jobs.get_job(session, job_id)
+        if job is None:
+            raise errors.NotFoundError(f"job {job_id} does not exist")
+        if job.status != models.JobStatus.RUNNING:
+            log.info("job %s is %s: step skipped", job_id, job.status)
+            return None
+        session.expunge(job)
+        return job
+
+
+def _reporter(rt: Runtime, job_id: uuid.UUID) -> progress.Reporter:
+    def write(stage: str, value: int) -> None:
+        with rt.database.transaction() as session:
+            db_jobs.set_progress(session, job_id, stage=stage, progress=value)
+
+    return progress.Reporter(write)
+
+
+def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
+    """pg_dump the database into compressed (and maybe encrypted) parts in the spool."""
+    with rt.database.transaction() as session:
+        job = db_jobs.start_job(
+            session, job_id, hostname=hostname, max_attempts=rt.settings.backup_max_attempts
+        )
+        if job is None:
+            raise errors.NotFoundError(f"job {job_id} does not exist")
+        if job.status != models.JobStatus.RUNNING:
+            log.info("job %s is %s: dump skipped", job_id, job.status)
+            return
+        req = request.BackupRequest.from_payload(request.Payload(**job.payload))  # type: ignore[typeddict-item]
+        # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
+        db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
+    config = rt.settings
+    directory = spool_dir(rt, job_id)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    params = rt.source()
+    estimate = source.estimate_dump_size(params, req.database)
+    reporter = _reporter(rt, job_id)
+    reporter.update("dump", 0.0, force=True)
+
+    def on_bytes(raw: int, _written: int) -> None:
+        if estimate:
+            reporter.update("dump", min(raw / estimate, 0.99))
+
+    name = req.filename or artifact.artifact_filename(
+        req.project_id,
+        req.database,
+        job_id,
+        when=datetime.now(UTC),
+        compression=COMPRESSION,
+        encrypted=bool(config.backup_age_recipients),
+    )
+    started = time.monotonic()
+    result = dump.dump_database(
+        params,
+        req.database,
+        directory,
+        name,
+        part_size=config.backup_part_size,
+        compression=COMPRESSION,
+        zstd_level=config.backup_zstd_level,
+        zstd_threads=config.backup_zstd_threads,
+        recipients=config.backup_age_recipients,
+        on_bytes=on_bytes,
+    )
+    log.info(
+        "job %s: dumped %s into %d part(s), %d bytes from %d in %.1f s",
+        job_id,
+        req.database,
+        len(result.parts),
+        result.size_bytes,
+        result.raw_bytes,
+        time.monotonic() - started,
+    )
+    with rt.database.transaction() as session:
+        db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": {}})
+        db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
+
+
+def upload_step(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
+    job = _running_job(rt, job_id)
+    if job is None:
+        return
+    state = job.result or {}
+    manifest = state.get("artifact")
+    if not manifest:
+        raise errors.JobStateError(f"job {job_id} has no dump to upload; it must start over")
+    art = artifact.Artifact.from_json(manifest)
+    uploaded: dict[str, object] = dict(state.get("uploaded") or {})
+    payload = job.payload
+    chat_id = str(state.get("chat_id") or payload["chat_id"])
+    thread_id = payload.get("thread_id")
+    client = rt.telegram()
+    reporter = _reporter(rt, job_id)
+    total = max(art.size_bytes, 1)
+    done = sum(part.size_bytes for part in art.parts if str(part.index) in uploaded)
+    reporter.update("upload", done / total, force=True)
+    for part in art.parts:
+        if str(part.index) in uploaded:
+            continue
+        if not part.path.is_file():
+            raise errors.SpoolError(
+                f"part {part.index + 1} of job {job_id} is missing from the spool "
+                f"({part.path.parent}): the job must start over from the dump"
+            )
+        caption = request.part_caption(
+            payload["project_id"],
+            payload["database"],
+            part.index,
+            len(art.parts),
+            part.size_bytes,
+            part.sha256,
+            payload.get("caption"),
+        )
+
+        def on_progress(sent_bytes: int, base: int = done) -> None:
+            reporter.update("upload", (base + sent_bytes) / total)
+
+        sent = client.send_document(
+            chat_id,
+            part.path,
+            filename=part.path.name,
+            caption=caption,
+            thread_id=thread_id,
+            on_progress=on_progress,
+        )
+        patch: dict[str, object] = {
+            "uploaded": {
+                str(part.index): {
+                    "file_id": sent.file_id,
+                    "file_unique_id": sent.file_unique_id,
+                    "message_id": sent.message_id,
+                    "chat_id": str(sent.chat_id),
+                    "size_bytes": part.size_bytes,
+                    "sha256": part.sha256,
+                }
+            }
+        }
+        if sent.migrated_to_chat_id is not None:
+            chat_id = str(sent.migrated_to_chat_id)
+            patch["chat_id"] = chat_id
+        with rt.database.transaction() as session:
+            # jsonb || is shallow: merge the uploaded map here, not in SQL.
+            uploaded[str(part.index)] = patch["uploaded"][str(part.index)]  # type: ignore[index]
+            db_jobs.merge_result(session, job_id, {**patch, "uploaded": uploaded})
+        done += part.size_bytes
+        reporter.update("upload", done / total, force=True)
+
+
+def record_step(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Write the backup and its parts in one transaction with the job's completion."""
+    job = _running_job(rt, job_id)
+    if job is None:
+        return
+    state = job.result or {}
+    art = artifact.Artifact.from_json(state["artifact"])
+    uploaded = state.get("uploaded") or {}
+    missing = [part.index + 1 for part in art.parts if str(part.index) not in uploaded]
+    if missing:
+        raise errors.JobStateError(f"parts {missing} of job {job_id} were never uploaded")
+    payload = job.payload
+    days = payload.get("expires_in_days") or rt.settings.backup_retention_days
+    parts = [
+        db_backups.NewPart(
+            index=part.index,
+            file_id=uploaded[str(part.index)]["file_id"],
+            file_unique_id=uploaded[str(part.index)]["file_unique_id"],
+            message_id=uploaded[str(part.index)]["message_id"],
+            chat_id=uploaded[str(part.index)]["chat_id"],
+            size_bytes=part.size_bytes,
+            sha256=part.sha256,
+        )
+        for part in art.parts
+    ]
+    new = db_backups.NewBackup(
+        project_id=payload["project_id"],
+        job_id=job_id,
+        type="database",
+        database=payload["database"],
+        filename=art.filename,
+        size_bytes=art.size_bytes,
+        sha256=art.sha256,
+        compression=art.compression,
+        encrypted=art.encrypted,
+        encryption_recipients=list(art.recipients),
+        chat_id=str(state.get("chat_id") or payload["chat_id"]),
+        message_thread_id=payload.get("thread_id"),
+        caption=payload.get("caption"),
+        expires_at=datetime.now(UTC) + timedelta(days=days),
+        parts=parts,
+    )
+    with rt.database.transaction() as session:
+        db_jobs.set_progress(
+            session, job_id, stage="record", progress=progress.overall("record", 0)
+        )
+        row, created = db_backups.record_backup(session, new)
+        summary = backup_summary(row)
+        if state.get("chat_id"):
+            summary["migrated_to_chat_id"] = state["chat_id"]
+        db_jobs.complete_job(session, job_id, {"backup": summary})
+    shutil.rmtree(spool_dir(rt, job_id), ignore_errors=True)
+    log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
+
+
+def backup_summary(row: models.Backup) -> dict[str, object]:
+    """The backup as the CLI's --json and the job's result show it."""
+    return {
+        "id": str(row.id),
+        "project_id": row.project_id,
+        "database": row.database,
+        "filename": row.filename,
+        "size_bytes": row.size_bytes,
+        "sha256": row.sha256,
+        "compression": row.compression,
+        "encrypted": row.encrypted,
+        "chat_id": row.chat_id,
+        "part_count": row.part_count,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "parts": [
+            {
+                "index": part.index,
+                "file_id": part.file_id,
+                "file_unique_id": part.file_unique_id,
+                "message_id": part.message_id,
+                "size_bytes": part.size_bytes,
+                "sha256": part.sha256,
+            }
+            for part in row.parts
+        ],
+    }
+
+
+def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
+    """End the job failed with a secret-free message, clean its spool and its sent parts."""
+    if isinstance(exc, errors.BackupWorkerError):
+        message = exc.message
+    else:
+        message = f"internal error ({type(exc).__name__}); the worker log has the details"
+    with rt.database.transaction() as session:
+        job = db_jobs.get_job(session, job_id)
+        changed = db_jobs.fail_job(session, job_id, message)
+        uploaded = dict((job.result or {}).get("uploaded") or {}) if job is not None else {}
+    shutil.rmtree(spool_dir(rt, job_id), ignore_errors=True)
+    if changed and uploaded and not isinstance(exc, errors.TelegramUnauthorized):
+        _delete_sent_parts(rt, uploaded)
+    return message
+
+
+def _delete_sent_parts(rt: Runtime, uploaded: dict[str, dict[str, object]]) -> None:
+    # Parts of a failed backup are useless in the chat; removing them is best effort only.
+    try:
+        client = rt.telegram()
+        for part in uploaded.values():
+            client.delete_message(str(part["chat_id"]), int(str(part["message_id"])))
+    except errors.TelegramError as exc:
+        log.warning("could not delete the parts of a failed backup: %s", exc)

@@ -1,0 +1,135 @@
+"""The one exception tree of backup-worker.
+
+* BackupWorkerError
+  + ConfigError                 a setting is missing or malformed
+  + InputError                  a task or CLI argument is invalid
+  + NotFoundError               a job or backup id that does not exist
+  + JobStateError               a job is not in a state that allows the step
+  + DumpError                   pg_dump failed or its output was unusable
+  + SpoolError                  the spool directory cannot hold the parts
+  + IntegrityError              a checksum or size does not match the record
+  + JobFailed                   raised by a task after it wrote the reason into the jobs row
+  + TelegramError               anything the Bot API client raises
+    x TelegramRetryable         worth another try: tenacity retries these
+      - TelegramRetryAfter      429 flood control, carries retry_after
+      - TelegramServerError     5xx, or an answer that is not the Bot API's JSON
+      - TelegramNetworkError    timeout, refused or dropped connection
+    x TelegramRejected          retrying cannot help: the job fails at once
+      - TelegramBadRequest      400
+        . TelegramMigrateToChat 400 with migrate_to_chat_id: the chat has a new id
+      - TelegramUnauthorized    401: wrong or revoked bot token
+      - TelegramForbidden       403: bot kicked or not allowed to post
+      - TelegramNotFound        404: wrong API URL or method
+      - TelegramEntityTooLarge  413: part above the upload limit
+
+Messages are written for the operator who reads the jobs row: what went wrong and what to do.
+They never carry a secret; the Telegram client redacts the bot token before raising.
+"""
+
+from __future__ import annotations
+
+
+class BackupWorkerError(Exception):
+    """backup-worker failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or type(self).__name__).strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(BackupWorkerError):
+    """A setting is missing or malformed."""
+
+
+class InputError(BackupWorkerError):
+    """An argument is invalid."""
+
+
+class NotFoundError(BackupWorkerError):
+    """The requested object does not exist."""
+
+
+class JobStateError(BackupWorkerError):
+    """The job is not in a state that allows this step."""
+
+
+class DumpError(BackupWorkerError):
+    """pg_dump failed."""
+
+
+class SpoolError(BackupWorkerError):
+    """The spool directory cannot hold the backup parts."""
+
+
+class IntegrityError(BackupWorkerError):
+    """A checksum or size does not match the record."""
+
+
+class TelegramError(BackupWorkerError):
+    """The Telegram Bot API call failed."""
+
+    def __init__(
+        self, message: str | None = None, *, status: int | None = None, method: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+
+
+class TelegramRetryable(TelegramError):
+    """The Bot API call failed in a way another try may fix."""
+
+
+class TelegramRetryAfter(TelegramRetryable):
+    """Telegram flood control: too many requests."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float, method: str = "") -> None:
+        super().__init__(message, status=429, method=method)
+        self.retry_after = retry_after
+
+
+class TelegramServerError(TelegramRetryable):
+    """The Bot API (or a proxy in front of it) answered with a server error."""
+
+
+class TelegramNetworkError(TelegramRetryable):
+    """The Bot API could not be reached, or the connection dropped."""
+
+
+class TelegramRejected(TelegramError):
+    """The Bot API refused the request; retrying cannot help."""
+
+
+class TelegramBadRequest(TelegramRejected):
+    """The Bot API refused the request as malformed."""
+
+
+class TelegramMigrateToChat(TelegramBadRequest):
+    """The group was upgraded to a supergroup and has a new chat id."""
+
+    def __init__(self, message: str | None = None, *, new_chat_id: int, method: str = "") -> None:
+        super().__init__(message, status=400, method=method)
+        self.new_chat_id = new_chat_id
+
+
+class TelegramUnauthorized(TelegramRejected):
+    """The bot token is wrong or was revoked."""
+
+
+class TelegramForbidden(TelegramRejected):
+    """The bot may not act in this chat."""
+
+
+class TelegramNotFound(TelegramRejected):
+    """The Bot API URL or method does not exist."""
+
+
+class TelegramEntityTooLarge(TelegramRejected):
+    """The file is larger than the Bot API accepts."""
+
+
+class JobFailed(BackupWorkerError):
+    """The job failed; the jobs row holds the reason."""

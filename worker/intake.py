@@ -1,0 +1,86 @@
+"""Taking in a backup request: the job row is created or claimed, or the request is refused."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from db import jobs as db_jobs
+from worker import errors, request
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+JOB_TYPE = "backup"
+# Namespace for job ids derived from a Celery task id, so that a redelivered message maps to
+# the job its first delivery created.
+TASK_JOB_NAMESPACE = uuid.UUID("6f1d9a52-3c1b-4f55-9a8e-6a0f4e2b7c10")
+
+
+def job_id_for_task(task_id: str) -> uuid.UUID:
+    """The job id of a backups.create message that came without one."""
+    return uuid.uuid5(TASK_JOB_NAMESPACE, task_id)
+
+
+def job_exists(rt: Runtime, job_id: uuid.UUID) -> bool:
+    """Whether the jobs row is there (the gateway inserts it before enqueueing)."""
+    with rt.database.transaction() as session:
+        return db_jobs.get_job(session, job_id) is not None
+
+
+def accept(
+    rt: Runtime,
+    req: request.BackupRequest,
+    *,
+    job_id: uuid.UUID,
+    celery_task_id: str | None,
+    hostname: str,
+) -> bool:
+    """Create (or find) the job and claim it for this host; False when it is not ours to run."""
+    payload = dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id))
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=JOB_TYPE,
+            project_id=req.project_id,
+            payload=payload,
+            celery_task_id=celery_task_id,
+        )
+        claimed = db_jobs.claim_job(session, job_id, hostname=hostname, payload=payload)
+    if not claimed:
+        log.info("job %s: already claimed or finished, nothing to do", job_id)
+    return claimed
+
+
+def reject(
+    rt: Runtime,
+    exc: errors.BackupWorkerError,
+    *,
+    job_id: object,
+    project_id: object,
+    task_id: str,
+) -> str | None:
+    """Record a refused request as a failed job when there is one to show it on."""
+    try:
+        given = request.validate_job_id(job_id)
+        project = request.validate_project_id(project_id)
+    except errors.InputError:
+        given, project = None, None
+    if isinstance(exc, errors.NotFoundError) or project is None:
+        # Without a valid project or job there is no row the gateway could show: log it only.
+        log.error("backups.create %s refused: %s", task_id, exc.message)
+        return None
+    jid = given or job_id_for_task(task_id)
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=jid,
+            type=JOB_TYPE,
+            project_id=project,
+            payload={"refused": True},
+            celery_task_id=task_id if given is None else None,
+        )
+        db_jobs.fail_job(session, jid, exc.message)
+    log.error("job %s refused: %s", jid, exc.message)
+    return str(jid)

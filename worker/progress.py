@@ -1,0 +1,52 @@
+"""Throttled progress: the jobs row is written at most a few times a second, never per chunk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+DEFAULT_INTERVAL = 0.5  # seconds between two writes of the jobs row
+
+# Share of the whole job each stage covers, as (start, end) in percent.
+STAGES: dict[str, tuple[int, int]] = {
+    "dump": (1, 50),
+    "upload": (50, 97),
+    "record": (97, 100),
+}
+
+
+def overall(stage: str, fraction: float) -> int:
+    """The job's progress (0-100) when `stage` is `fraction` done."""
+    start, end = STAGES[stage]
+    fraction = min(max(fraction, 0.0), 1.0)
+    return int(start + (end - start) * fraction)
+
+
+class Reporter:
+    """Calls `write(stage, progress)` when the stage changes or `interval` has passed."""
+
+    def __init__(
+        self,
+        write: Callable[[str, int], object],
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._write = write
+        self._interval = interval
+        self._clock = clock
+        self._last_at = float("-inf")
+        self._last: tuple[str, int] | None = None
+        self.writes = 0
+
+    def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
+        """Report `stage` at `fraction` (0-1); cheap to call for every chunk."""
+        progress = overall(stage, fraction)
+        now = self._clock()
+        stage_changed = self._last is None or self._last[0] != stage
+        due = now - self._last_at >= self._interval
+        if (force or stage_changed or due) and self._last != (stage, progress):
+            self._write(stage, progress)
+            self.writes += 1
+            self._last = (stage, progress)
+            self._last_at = now

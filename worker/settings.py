@@ -1,0 +1,134 @@
+"""Typed settings, read once from the environment and `.env`, validated at start-up."""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from worker import errors
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+DEFAULT_SOURCE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_RESULT_BACKEND = "redis://127.0.0.1:6379/1"
+TELEGRAM_CLOUD_API = "https://api.telegram.org"
+# The cloud Bot API lets bots download files "of up to 20 MB"; reading MB as 10**6 is the safe side.
+CLOUD_DOWNLOAD_LIMIT = 20_000_000  # bytes
+LOCAL_SERVER_UPLOAD_LIMIT = 2_000_000_000  # bytes, telegram-bot-api --local
+MIN_PART_SIZE = 64 * 1024  # bytes
+DEFAULT_RETENTION_DAYS = 30
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backup
+DEFAULT_ZSTD_LEVEL = 3
+DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
+DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
+
+
+class Settings(BaseSettings):
+    """Every setting of the worker; field names are the environment variables, lower-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    celery_broker_url: str = DEFAULT_BROKER_URL
+    celery_result_backend: str = DEFAULT_RESULT_BACKEND
+    source_database_url: SecretStr = SecretStr(DEFAULT_SOURCE_DATABASE_URL)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    telegram_thread_id: int | None = None
+    telegram_api_url: str = TELEGRAM_CLOUD_API
+    telegram_upload_timeout: float = Field(default=DEFAULT_UPLOAD_TIMEOUT, gt=0)
+    telegram_max_attempts: int = Field(default=8, ge=1, le=50)
+
+    backup_part_size: int = Field(default=CLOUD_DOWNLOAD_LIMIT, ge=MIN_PART_SIZE)
+    backup_spool_dir: Path = Path(tempfile.gettempdir()) / "backup-worker-spool"
+    backup_age_recipients: Annotated[tuple[str, ...], NoDecode] = ()
+    backup_age_identity_file: Path | None = None
+    backup_retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500)
+    backup_zstd_level: int = Field(default=DEFAULT_ZSTD_LEVEL, ge=1, le=19)
+    backup_zstd_threads: int = Field(default=0, ge=0, le=64)
+    backup_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
+    backup_visibility_timeout: int = Field(default=DEFAULT_VISIBILITY_TIMEOUT, ge=60)
+    job_heartbeat_stale: int = Field(default=DEFAULT_HEARTBEAT_STALE, ge=30)
+
+    flower_basic_auth: SecretStr | None = None
+    log_json: bool = False
+
+    @field_validator("backup_age_recipients", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key for key in value.replace(",", " ").split() if key)
+        return value
+
+    @field_validator("telegram_chat_id")
+    @classmethod
+    def _chat_id(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        value = value.strip()
+        if value.startswith("@") and len(value) > 1:
+            return value
+        try:
+            int(value)
+        except ValueError:
+            raise ValueError(
+                "must be a numeric chat id (e.g. -1001234567890) or @channelname"
+            ) from None
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _part_size_fits_api(self) -> Settings:
+        cloud = urlsplit(self.telegram_api_url).hostname == urlsplit(TELEGRAM_CLOUD_API).hostname
+        limit = CLOUD_DOWNLOAD_LIMIT if cloud else LOCAL_SERVER_UPLOAD_LIMIT
+        if self.backup_part_size > limit:
+            raise ValueError(
+                f"BACKUP_PART_SIZE={self.backup_part_size} is above {limit} bytes: "
+                + (
+                    "the cloud Bot API cannot download such parts again, so restore would fail"
+                    if cloud
+                    else "a local Bot API server accepts at most 2000 MB per file"
+                )
+            )
+        return self
+
+    @property
+    def telegram_configured(self) -> bool:
+        return self.telegram_bot_token is not None and self.telegram_chat_id is not None
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        lines.append(f"{name}: {item['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load() -> Settings:
+    """Read and validate the settings; raise ConfigError naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise errors.ConfigError(_describe(exc)) from None
+
+
+@functools.cache
+def current() -> Settings:
+    """The process's settings, read on first use (never at import time)."""
+    return load()

@@ -1,0 +1,205 @@
+"""The source server: libpq parameters from SOURCE_DATABASE_URL, database names, quick queries."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+
+import psycopg2  # no stubs in the venv
+from psycopg2.extensions import make_dsn, parse_dsn
+
+from worker import errors
+
+DEFAULT_CONNECT_TIMEOUT = 10  # seconds, for pg_dump and the quick queries
+QUERY_TIMEOUT = "10s"  # statement_timeout of the quick queries
+MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]*")
+_QUOTED = re.compile(r'"[^"]*"')
+_URL_USERINFO = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+_TABLE_BYTES = """
+SELECT COALESCE(SUM(pg_table_size(c.oid)), 0)::bigint
+       + pg_table_size('pg_catalog.pg_largeobject')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+
+
+def validate_database_name(name: object) -> str:
+    """The name itself if it is a plain PostgreSQL database name; InputError otherwise."""
+    rule = (
+        'database names are 1 to 63 letters, digits, "_", "$" and "-" '
+        '(not starting with "$" or "-")'
+    )
+    if not isinstance(name, str):
+        raise errors.InputError(f"database name must be a string, not {type(name).__name__}")
+    if not name:
+        raise errors.InputError(f"database name is empty: {rule}")
+    shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise errors.InputError(f"database name {shown} is longer than 63 bytes: {rule}")
+    if not _NAME.fullmatch(name):
+        raise errors.InputError(f"database name {shown} is not allowed: {rule}")
+    return name
+
+
+@dataclass(frozen=True)
+class SourceParams:
+    """libpq parameters of the source server; the password is kept apart and never shown."""
+
+    options: tuple[tuple[str, str], ...]  # every parameter of the URL but the password
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> SourceParams:
+        """Parse a libpq URL (or key=value string); ConfigError without echoing it."""
+        try:
+            parsed = parse_dsn(url)
+        except (psycopg2.Error, TypeError) as exc:
+            # libpq quotes pieces of the URL in its message: keep the reason, drop the pieces.
+            reason = _QUOTED.sub('"..."', str(exc).strip().removeprefix("invalid dsn: "))
+            raise errors.ConfigError(
+                f"SOURCE_DATABASE_URL: not a valid libpq URL ({reason}); expected "
+                "postgresql://user:password@host:port/dbname?sslmode=..."
+            ) from None
+        port = parsed.get("port", "")
+        if port and not all(piece.isdigit() for piece in port.split(",")):
+            raise errors.ConfigError("SOURCE_DATABASE_URL: the port must be a number")
+        password = parsed.pop("password", None)
+        return cls(tuple(sorted(parsed.items())), password or None)
+
+    def get(self, key: str) -> str | None:
+        """One libpq parameter (never the password)."""
+        return dict(self.options).get(key)
+
+    @property
+    def database(self) -> str | None:
+        """The URL's own database (libpq defaults it to the user name when absent)."""
+        return self.get("dbname")
+
+    def password_kw(self) -> dict[str, str]:
+        """`{"password": ...}` for psycopg2.connect, or nothing when the URL has none."""
+        return {"password": self.password} if self.password is not None else {}
+
+    @property
+    def location(self) -> str:
+        """host:port for messages, libpq's defaults where the URL is silent."""
+        return f"{self.get('host') or 'local socket'}:{self.get('port') or '5432'}"
+
+    def conninfo(self, database: str | None = None) -> str:
+        """A libpq conninfo without the password, for `database` (default: the URL's own)."""
+        values = dict(self.options)
+        if database is not None:
+            values["dbname"] = validate_database_name(database)
+        return str(make_dsn(**values))
+
+    def env(self) -> dict[str, str]:
+        """The environment for libpq programs: ours, plus PGPASSWORD and a connect timeout."""
+        environment = dict(os.environ)
+        if self.password is not None:
+            environment["PGPASSWORD"] = self.password
+        environment.setdefault("PGCONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))
+        return environment
+
+    def redact(self, text: str) -> str:
+        """`text` with the password and anything shaped like a credential removed."""
+        if self.password:
+            text = text.replace(self.password, "***")
+        text = _URL_USERINFO.sub(r"\1***@", text)
+        return _PASSWORD_KEYWORD.sub(r"\1***", text)
+
+
+def estimate_dump_size(params: SourceParams, database: str) -> int | None:
+    """Bytes of table data (heap and TOAST, no indexes) in `database`, or None if unknown."""
+    try:
+        with contextlib.closing(_connect(params, database)) as conn, conn.cursor() as cur:
+            cur.execute(_TABLE_BYTES)
+            row = cur.fetchone()
+    except (psycopg2.Error, OSError):
+        return None
+    return int(row[0]) if row is not None and row[0] is not None else None
+
+
+def database_exists(params: SourceParams, database: str) -> bool:
+    """Whether `database` exists on the source server (asked through the URL's own database)."""
+    name = validate_database_name(database)
+    try:
+        with contextlib.closing(_connect(params, None)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)", (name,))
+            row = cur.fetchone()
+    except psycopg2.Error as exc:
+        raise errors.DumpError(describe_libpq_error(params, str(exc))) from None
+    return bool(row and row[0])
+
+
+def _connect(params: SourceParams, database: str | None) -> psycopg2.extensions.connection:
+    timeout = params.get("connect_timeout") or str(DEFAULT_CONNECT_TIMEOUT)
+    dsn = make_dsn(params.conninfo(database), connect_timeout=timeout, **params.password_kw())
+    conn = psycopg2.connect(dsn)
+    try:
+        conn.set_session(readonly=True, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("SET statement_timeout = %s", (QUERY_TIMEOUT,))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+_KNOWN_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r'database "([^"]*)" does not exist'),
+        'database "{0}" does not exist on the source server',
+    ),
+    (
+        re.compile(r'role "([^"]*)" does not exist'),
+        'role "{0}" does not exist on the source server: check the user in SOURCE_DATABASE_URL',
+    ),
+    (
+        re.compile(r'password authentication failed for user "([^"]*)"'),
+        'the source server rejected the password of user "{0}": check SOURCE_DATABASE_URL',
+    ),
+    (
+        re.compile(r"no password supplied"),
+        "the source server wants a password and SOURCE_DATABASE_URL has none",
+    ),
+    (
+        re.compile(r"Connection refused"),
+        "the source server at {where} refused the connection: "
+        "is PostgreSQL running there, and is SOURCE_DATABASE_URL right?",
+    ),
+    (
+        re.compile(r'could not translate host name "([^"]*)"'),
+        'the source server host "{0}" cannot be resolved: check SOURCE_DATABASE_URL',
+    ),
+    (re.compile(r"timeout expired"), "connecting to the source server at {where} timed out"),
+    (
+        re.compile(r"permission denied for (\w+ \S+)"),
+        "permission denied for {0} on the source "
+        "server: the SOURCE_DATABASE_URL user must be able to read every object of the database "
+        "(e.g. grant it pg_read_all_data)",
+    ),
+    (
+        re.compile(r"server version: (\S+); pg_dump version: (\S+)"),
+        "pg_dump {1} is older than "
+        "the source server ({0}): install a postgresql-client of that major version or newer",
+    ),
+)
+
+
+def describe_libpq_error(params: SourceParams, text: str) -> str:
+    """An operator-facing message for a libpq or pg_dump error text, password removed."""
+    text = params.redact(text)
+    for pattern, template in _KNOWN_ERRORS:
+        match = pattern.search(text)
+        if match:
+            return template.format(*match.groups(), where=params.location)
+    lines = [line.strip().removeprefix("pg_dump: ") for line in text.splitlines() if line.strip()]
+    # pg_dump's own error lines (with their detail/hint) say more than its progress chatter.
+    important = [line for line in lines if line.startswith(("error:", "detail:", "hint:"))]
+    detail = " ".join((important or lines)[-6:]).removeprefix("error: ")
+    return detail[:1000] or "no error message"
