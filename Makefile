@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 services:
+	@scripts/system-deps.sh
 	@scripts/services.sh
 
 demo: install services

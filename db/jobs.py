@@ -203,9 +203,16 @@ def merge_result(
         raise errors.JobStateError(f"job {job_id} is finished or does not exist")
 
 
-def complete_job(session: Session, job_id: uuid.UUID, result: Mapping[str, Any]) -> bool:
-    """Mark a pending/running job completed, merging `result` into what it already holds."""
-    merged = func.coalesce(Job.result, literal({}, JSONB)).op("||")(literal(dict(result), JSONB))
+def complete_job(
+    session: Session, job_id: uuid.UUID, result: Mapping[str, Any], *, replace: bool = False
+) -> bool:
+    """Mark a pending/running job completed, merging `result` into what it already holds.
+
+    With `replace`, the result becomes exactly `result` (working state such as spool paths
+    is dropped).
+    """
+    new = literal(dict(result), JSONB)
+    merged = new if replace else func.coalesce(Job.result, literal({}, JSONB)).op("||")(new)
     return _finish(session, job_id, Status.COMPLETED, progress=100, result=merged)
 
 

@@ -54,13 +54,13 @@ def create(
     if claimed:
         # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
         direct = worker_direct(str(self.request.hostname))
-        route = {
-            "queue": direct.name,
-            "exchange": direct.exchange.name,
-            "routing_key": direct.routing_key,
-        }
-        steps = (dump, upload, record)
-        chain(*(step.si(job_id=str(jid)).set(**route) for step in steps)).apply_async()
+        signatures = [
+            step.si(job_id=str(jid)).set(
+                queue=direct.name, exchange=direct.exchange.name, routing_key=direct.routing_key
+            )
+            for step in (dump, upload, record)
+        ]
+        chain(*signatures).apply_async()
         log.info("job %s: accepted backup of %s/%s", jid, req.project_id, req.database)
     return str(jid)
 

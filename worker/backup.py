@@ -233,7 +233,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID) -> None:
         summary = backup_summary(row)
         if state.get("chat_id"):
             summary["migrated_to_chat_id"] = state["chat_id"]
-        db_jobs.complete_job(session, job_id, {"backup": summary})
+        db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True)
     shutil.rmtree(spool_dir(rt, job_id), ignore_errors=True)
     log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
 

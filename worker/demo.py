@@ -21,7 +21,9 @@ from psycopg2.extensions import make_dsn
 from rich.console import Console
 
 from db import migrate
-from worker import cli, request, settings, source, watch
+from worker import request, settings, source, watch
+from worker.commands import backup as backup_command
+from worker.commands import common
 
 DEMO_DIR = Path(".demo")
 SAMPLE_DATABASE = "backup_worker_sample"
@@ -107,17 +109,17 @@ def run(*, database: str | None, project_id: str, console: Console) -> int:
         with _process(worker_args, "worker.log") as proc:
             _wait_for_line(DEMO_DIR / "worker.log", "ready.", proc)
             console.print(f"worker started (log: {DEMO_DIR / 'worker.log'})")
-            job_id = cli.enqueue(cli._runtime(), req)
+            job_id = backup_command.enqueue(common.build_runtime(), req)
             console.print(f"backup of {name} enqueued as job {job_id}")
             state = watch.wait(
-                cli._runtime().database, job_id, console=console, timeout=JOB_TIMEOUT
+                common.build_runtime().database, job_id, console=console, timeout=JOB_TIMEOUT
             )
         if state is None:
-            return cli.EXIT_ERROR
-        cli.out.print_json(data=state, default=str)
+            return common.EXIT_ERROR
+        common.out.print_json(data=backup_command.summary(job_id, state), default=str)
         if state["status"] != "completed":
             console.print(f"[red]backup {state['status']}:[/red] {state['error']}")
-            return cli.EXIT_FAILED
+            return common.EXIT_FAILED
         console.print("[green]backup completed[/green]: `backup-worker backups list` shows it")
         return 0
 

@@ -23,8 +23,7 @@ from worker import intake
 
 TOKEN = "123456:ACCEPTANCE-token-ABCdefGHIjklMNOpqrSTUvw"
 CHAT = "-1009876543210"
-BROKER_DB = 13
-BACKEND_DB = 14
+REDIS_DBS = range(2, 16)  # 0 and 1 are the defaults a developer's own worker uses
 READY_TIMEOUT = 60  # seconds
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
@@ -62,13 +61,15 @@ class Stack:
     tmp: Path
     workers: list[WorkerProcess] = field(default_factory=list)
 
+    broker_db: int = 0
+
     def env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BACKUP_"))}
         env.update(
             DATABASE_URL=str(self.database.engine.url.render_as_string(hide_password=False)),
             SOURCE_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
-            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{BROKER_DB}",
-            CELERY_RESULT_BACKEND=f"redis://127.0.0.1:6379/{BACKEND_DB}",
+            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.broker_db}",
+            CELERY_RESULT_BACKEND=f"redis://127.0.0.1:6379/{self.broker_db}",
             TELEGRAM_API_URL=self.standin.url,
             TELEGRAM_BOT_TOKEN=TOKEN,
             TELEGRAM_CHAT_ID=CHAT,
@@ -163,15 +164,30 @@ def source_db() -> Iterator[str]:
     drop_database(name)
 
 
+@pytest.fixture(scope="session")
+def redis_db() -> Iterator[int]:
+    """A Redis database of our own: test runs may overlap on one machine."""
+    lock = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    token = uuid.uuid4().hex
+    for number in REDIS_DBS:
+        if lock.set(f"backup-worker-tests:db:{number}", token, nx=True, ex=3600):
+            break
+    else:
+        raise AssertionError("every Redis test database is taken by another test run")
+    yield number
+    if lock.get(f"backup-worker-tests:db:{number}") == token.encode():
+        lock.delete(f"backup-worker-tests:db:{number}")
+    lock.close()
+
+
 @pytest.fixture
-def stack(control_db_url: str, source_db: str, tmp_path: Path) -> Iterator[Stack]:
-    for number in (BROKER_DB, BACKEND_DB):
-        redis.Redis(host="127.0.0.1", port=6379, db=number).flushdb()
+def stack(control_db_url: str, source_db: str, redis_db: int, tmp_path: Path) -> Iterator[Stack]:
+    redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
     database = Database(control_db_url)
-    client = Celery("gateway-test", broker=f"redis://127.0.0.1:6379/{BROKER_DB}")
+    client = Celery("gateway-test", broker=f"redis://127.0.0.1:6379/{redis_db}")
     client.conf.broker_connection_retry_on_startup = True
     with BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)], data_dir=tmp_path / "standin") as server:
-        built = Stack(server, database, client, source_db, tmp_path)
+        built = Stack(server, database, client, source_db, tmp_path, broker_db=redis_db)
         try:
             yield built
         finally:

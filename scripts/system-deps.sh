@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian packages the worker and its tests call as programs. Installs only what is missing.
+set -euo pipefail
+
+missing=()
+command -v pg_dump >/dev/null || missing+=(postgresql-client)
+command -v zstd >/dev/null || missing+=(zstd)
+command -v age >/dev/null || missing+=(age)
+command -v node >/dev/null || missing+=(nodejs npm)
+
+if ((${#missing[@]})); then
+    echo "system-deps: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "system-deps: run as root, or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

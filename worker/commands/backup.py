@@ -1,0 +1,96 @@
+"""`backup-worker backup`: enqueue a backup as the gateway does, and follow it."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import click
+
+from db import jobs as db_jobs
+from worker import errors, intake, request, runtime, watch
+from worker.commands import common
+
+
+@click.command()
+@click.option("--project", "project_id", required=True, help="the platform's project id")
+@click.option("--database", required=True, help="database to dump on SOURCE_DATABASE_URL")
+@click.option("--expires-in-days", type=int, default=None, help="default BACKUP_RETENTION_DAYS")
+@click.option("--caption", default=None, help="extra text in every part's caption")
+@click.option("--filename", default=None, help="base file name instead of the generated one")
+@click.option("--wait", is_flag=True, help="follow the job with a progress bar until it ends")
+@click.option("--timeout", type=float, default=None, help="with --wait: give up after seconds")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def backup(
+    project_id: str,
+    database: str,
+    expires_in_days: int | None,
+    caption: str | None,
+    filename: str | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Enqueue a backup of one database (the same message the api-gateway sends)."""
+    req = request.validate(project_id, database, expires_in_days, caption, filename)
+    job_id = enqueue(common.build_runtime(), req)
+    follow(job_id, wait=wait, timeout=timeout, as_json=as_json)
+
+
+def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:
+    """Insert the pending job, as the gateway does, then send backups.create."""
+    from worker.app import app
+
+    job_id = uuid.uuid4()
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=intake.JOB_TYPE,
+            project_id=req.project_id,
+            payload=dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id)),
+            celery_task_id=None,
+        )
+    kwargs: dict[str, object] = {
+        "project_id": req.project_id,
+        "database": req.database,
+        "job_id": str(job_id),
+        "expires_in_days": req.expires_in_days,
+        "caption": req.caption,
+    }
+    if req.filename is not None:
+        kwargs["filename"] = req.filename
+    app.send_task("backups.create", kwargs=kwargs)
+    return job_id
+
+
+def follow(job_id: uuid.UUID, *, wait: bool, timeout: float | None, as_json: bool) -> None:
+    """Print the job (after following it with --wait) and exit with its outcome."""
+    rt = common.build_runtime()
+    if not wait:
+        common.emit({"job_id": str(job_id), "status": "pending"}, as_json)
+        return
+    if not as_json:
+        common.err.print(f"job {job_id}", highlight=False)
+    state = watch.wait(rt.database, job_id, console=common.err, timeout=timeout)
+    if state is None:
+        raise errors.NotFoundError(f"job {job_id} disappeared")
+    common.emit(summary(job_id, state), as_json)
+    if state["status"] != "completed":
+        sys.exit(common.EXIT_FAILED if state["status"] in watch.FINISHED else common.EXIT_TIMEOUT)
+
+
+def summary(job_id: uuid.UUID, state: dict[str, object]) -> dict[str, object]:
+    """The job's outcome as `backup --json` prints it."""
+    result = state.get("result") or {}
+    outcome: dict[str, object] = {
+        "job_id": str(job_id),
+        "status": state["status"],
+        "stage": state["stage"],
+        "progress": state["progress"],
+        "error": state["error"],
+    }
+    if isinstance(result, dict) and "backup" in result:
+        outcome["backup"] = result["backup"]
+    return outcome
