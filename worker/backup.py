@@ -17,7 +17,7 @@ from pathlib import Path
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
-from worker import artifact, dump, errors, progress, request, source
+from worker import artifact, dump, errors, progress, request, source, upload
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         if job.status != models.JobStatus.RUNNING:
             log.info("job %s is %s: dump skipped", job_id, job.status)
             return
-        req = request.BackupRequest.from_payload(request.Payload(**job.payload))  # type: ignore[typeddict-item]
+        req = request.BackupRequest.from_payload(job.payload)
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
         db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
     config = rt.settings
@@ -74,8 +74,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     reporter.update("dump", 0.0, force=True)
 
     def on_bytes(raw: int, _written: int) -> None:
-        if estimate:
-            reporter.update("dump", min(raw / estimate, 0.99))
+        reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0)
 
     name = req.filename or artifact.artifact_filename(
         req.project_id,
@@ -118,69 +117,40 @@ def upload_step(rt: Runtime, job_id: uuid.UUID) -> None:
     if job is None:
         return
     state = job.result or {}
-    manifest = state.get("artifact")
-    if not manifest:
+    if not state.get("artifact"):
         raise errors.JobStateError(f"job {job_id} has no dump to upload; it must start over")
-    art = artifact.Artifact.from_json(manifest)
-    uploaded: dict[str, object] = dict(state.get("uploaded") or {})
+    art = artifact.Artifact.from_json(state["artifact"])
+    # jsonb || is shallow: the whole map of sent parts is written back each time.
+    uploaded: dict[str, upload.SentPartJSON] = dict(state.get("uploaded") or {})
     payload = job.payload
-    chat_id = str(state.get("chat_id") or payload["chat_id"])
-    thread_id = payload.get("thread_id")
-    client = rt.telegram()
+    where = upload.Destination(
+        chat_id=str(state.get("chat_id") or payload["chat_id"]),
+        thread_id=payload.get("thread_id"),
+        project_id=payload["project_id"],
+        label=payload["database"],
+        caption=payload.get("caption"),
+    )
     reporter = _reporter(rt, job_id)
     total = max(art.size_bytes, 1)
-    done = sum(part.size_bytes for part in art.parts if str(part.index) in uploaded)
-    reporter.update("upload", done / total, force=True)
-    for part in art.parts:
-        if str(part.index) in uploaded:
-            continue
-        if not part.path.is_file():
-            raise errors.SpoolError(
-                f"part {part.index + 1} of job {job_id} is missing from the spool "
-                f"({part.path.parent}): the job must start over from the dump"
-            )
-        caption = request.part_caption(
-            payload["project_id"],
-            payload["database"],
-            part.index,
-            len(art.parts),
-            part.size_bytes,
-            part.sha256,
-            payload.get("caption"),
-        )
 
-        def on_progress(sent_bytes: int, base: int = done) -> None:
-            reporter.update("upload", (base + sent_bytes) / total)
-
-        sent = client.send_document(
-            chat_id,
-            part.path,
-            filename=part.path.name,
-            caption=caption,
-            thread_id=thread_id,
-            on_progress=on_progress,
-        )
-        patch: dict[str, object] = {
-            "uploaded": {
-                str(part.index): {
-                    "file_id": sent.file_id,
-                    "file_unique_id": sent.file_unique_id,
-                    "message_id": sent.message_id,
-                    "chat_id": str(sent.chat_id),
-                    "size_bytes": part.size_bytes,
-                    "sha256": part.sha256,
-                }
-            }
-        }
-        if sent.migrated_to_chat_id is not None:
-            chat_id = str(sent.migrated_to_chat_id)
-            patch["chat_id"] = chat_id
+    def on_sent(part: upload.SentPartJSON, migrated_to: int | None) -> None:
+        uploaded[str(part["index"])] = part
+        patch: dict[str, object] = {"uploaded": uploaded}
+        if migrated_to is not None:
+            patch["chat_id"] = str(migrated_to)
         with rt.database.transaction() as session:
-            # jsonb || is shallow: merge the uploaded map here, not in SQL.
-            uploaded[str(part.index)] = patch["uploaded"][str(part.index)]  # type: ignore[index]
-            db_jobs.merge_result(session, job_id, {**patch, "uploaded": uploaded})
-        done += part.size_bytes
-        reporter.update("upload", done / total, force=True)
+            db_jobs.merge_result(session, job_id, patch)
+
+    reporter.update("upload", 0.0, force=True)
+    upload.send_parts(
+        rt.telegram(),
+        art,
+        where,
+        skip={int(index) for index in uploaded},
+        on_sent=on_sent,
+        on_bytes=lambda sent: reporter.update("upload", sent / total),
+    )
+    reporter.update("upload", 1.0, force=True)
 
 
 def record_step(rt: Runtime, job_id: uuid.UUID) -> None:

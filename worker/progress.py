@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 DEFAULT_INTERVAL = 0.5  # seconds between two writes of the jobs row
+HEARTBEAT_INTERVAL = 10.0  # seconds: write even without progress, so the job is seen alive
 
 # Share of the whole job each stage covers, as (start, end) in percent.
 STAGES: dict[str, tuple[int, int]] = {
@@ -23,17 +24,20 @@ def overall(stage: str, fraction: float) -> int:
 
 
 class Reporter:
-    """Calls `write(stage, progress)` when the stage changes or `interval` has passed."""
+    """Calls `write(stage, progress)` on a stage change, on progress after `interval`, and
+    at least every `heartbeat` seconds while updates keep coming (the write is the heartbeat)."""
 
     def __init__(
         self,
         write: Callable[[str, int], object],
         *,
         interval: float = DEFAULT_INTERVAL,
+        heartbeat: float = HEARTBEAT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._write = write
         self._interval = interval
+        self._heartbeat = heartbeat
         self._clock = clock
         self._last_at = float("-inf")
         self._last: tuple[str, int] | None = None
@@ -44,8 +48,11 @@ class Reporter:
         progress = overall(stage, fraction)
         now = self._clock()
         stage_changed = self._last is None or self._last[0] != stage
-        due = now - self._last_at >= self._interval
-        if (force or stage_changed or due) and self._last != (stage, progress):
+        elapsed = now - self._last_at
+        moved = self._last != (stage, progress)
+        if (moved and (force or stage_changed or elapsed >= self._interval)) or (
+            elapsed >= self._heartbeat
+        ):
             self._write(stage, progress)
             self.writes += 1
             self._last = (stage, progress)

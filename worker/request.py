@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -50,14 +51,14 @@ class BackupRequest:
         )
 
     @classmethod
-    def from_payload(cls, payload: Payload) -> BackupRequest:
-        """Rebuild the request from a jobs row."""
-        return cls(
-            project_id=payload["project_id"],
-            database=payload["database"],
-            expires_in_days=payload["expires_in_days"],
-            caption=payload["caption"],
-            filename=payload["filename"],
+    def from_payload(cls, payload: Mapping[str, object]) -> BackupRequest:
+        """Rebuild (and check again) the request from a jobs row."""
+        return validate(
+            payload.get("project_id"),
+            payload.get("database"),
+            payload.get("expires_in_days"),
+            payload.get("caption"),
+            payload.get("filename"),
         )
 
 

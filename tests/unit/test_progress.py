@@ -29,3 +29,16 @@ def test_overall_progress_is_monotonic_across_stages() -> None:
     values = [progress.overall(stage, f / 10) for stage in progress.STAGES for f in range(11)]
     assert values == sorted(values)
     assert values[-1] == 100
+
+
+def test_unchanged_progress_still_writes_a_heartbeat() -> None:
+    clock = FakeClock()
+    written: list[tuple[str, int]] = []
+    reporter = progress.Reporter(
+        lambda s, p: written.append((s, p)), interval=0.5, heartbeat=10, clock=clock
+    )
+    reporter.update("dump", 0.0)
+    for second in range(1, 31):  # no estimate: the fraction never moves
+        clock.now = float(second)
+        reporter.update("dump", 0.0)
+    assert written == [("dump", 1)] * 4  # at 0, 10, 20 and 30 s
