@@ -13,7 +13,7 @@ from collections.abc import Callable
 from celery import Task, chain
 from celery.utils.nodenames import worker_direct
 
-from worker import backup, errors, intake, request, runtime
+from worker import backup, batch, errors, intake, request, runtime, send
 from worker.app import app
 
 log = logging.getLogger(__name__)
@@ -97,3 +97,32 @@ def upload(*, job_id: str) -> str:
 def record(*, job_id: str) -> str:
     """Record the backup and complete the job."""
     return _run(job_id, backup.record_step)
+
+
+@app.task(name="backups.create_batch")
+def create_batch(*, backups: object) -> list[batch.BatchItem]:
+    """Enqueue one backups.create per request; returns which were queued and which refused."""
+    return batch.enqueue_batch(runtime.current(), backups, app.send_task)
+
+
+@app.task(name="backups.register")
+def register(
+    *,
+    project_id: object,
+    filename: object,
+    parts: object,
+    sha256: object = None,
+    compression: object = "zstd",
+    expires_in_days: object = None,
+) -> str:
+    """Record parts already in Telegram by file id; returns the backup id."""
+    row = send.register(
+        runtime.current(),
+        project_id=project_id,
+        filename=filename,
+        parts=parts,
+        sha256=sha256,
+        compression=compression,
+        expires_in_days=expires_in_days,
+    )
+    return str(row.id)

@@ -14,6 +14,7 @@ from db import migrate as db_migrate
 from worker import settings
 from worker.commands import backup as backup_command
 from worker.commands import common, reading
+from worker.commands import send as send_commands
 
 
 @click.group()
@@ -45,3 +46,6 @@ def demo(database: str | None, project_id: str) -> None:
 main.add_command(backup_command.backup)
 main.add_command(reading.jobs)
 main.add_command(reading.backups)
+main.add_command(send_commands.send_command)
+main.add_command(send_commands.register_command)
+main.add_command(send_commands.batch_command)

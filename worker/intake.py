@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Protocol
 
 from db import jobs as db_jobs
 from worker import errors, request
@@ -20,6 +21,38 @@ TASK_JOB_NAMESPACE = uuid.UUID("6f1d9a52-3c1b-4f55-9a8e-6a0f4e2b7c10")
 def job_id_for_task(task_id: str) -> uuid.UUID:
     """The job id of a backups.create message that came without one."""
     return uuid.uuid5(TASK_JOB_NAMESPACE, task_id)
+
+
+class SendTask(Protocol):
+    """Celery's `app.send_task`, as far as enqueueing needs it."""
+
+    def __call__(self, name: str, *, kwargs: dict[str, object]) -> object: ...
+
+
+def enqueue(rt: Runtime, req: request.BackupRequest, send_task: SendTask) -> uuid.UUID:
+    """Insert a pending job, then send backups.create for it: the gateway's way, shared by
+    the CLI, batches and the scheduler. Returns the job id."""
+    job_id = uuid.uuid4()
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=JOB_TYPE,
+            project_id=req.project_id,
+            payload=dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id)),
+            celery_task_id=None,
+        )
+    kwargs: dict[str, object] = {
+        "project_id": req.project_id,
+        "database": req.database,
+        "job_id": str(job_id),
+        "expires_in_days": req.expires_in_days,
+        "caption": req.caption,
+    }
+    if req.filename is not None:
+        kwargs["filename"] = req.filename
+    send_task("backups.create", kwargs=kwargs)
+    return job_id
 
 
 def job_exists(rt: Runtime, job_id: uuid.UUID) -> bool:

@@ -102,22 +102,39 @@ def validate(
             f"invalid expires_in_days {_preview(expires_in_days)}: "
             f"a whole number of days from 1 to {MAX_EXPIRY_DAYS}"
         )
-    if caption is not None:
-        if not isinstance(caption, str) or "\x00" in caption:
-            raise errors.InputError("invalid caption: expected text without NUL characters")
-        room = CAPTION_LIMIT - len(part_caption(project, name, 999, 999, 10**15, "0" * 64, None))
-        if len(caption) > room - 1:
-            raise errors.InputError(
-                f"caption is too long: {len(caption)} characters, at most {room - 1} fit beside "
-                f"the part details in Telegram's {CAPTION_LIMIT}-character caption"
-            )
+    return BackupRequest(
+        project,
+        name,
+        expires_in_days,
+        validate_caption(caption, project, name),
+        validate_filename(filename),
+    )
+
+
+def validate_caption(caption: object, project_id: str, label: str) -> str | None:
+    """None, or extra caption text that fits beside the part details in every caption."""
+    if caption is None:
+        return None
+    if not isinstance(caption, str) or "\x00" in caption:
+        raise errors.InputError("invalid caption: expected text without NUL characters")
+    room = CAPTION_LIMIT - len(part_caption(project_id, label, 999, 999, 10**15, "0" * 64, None))
+    if len(caption) > room - 1:
+        raise errors.InputError(
+            f"caption is too long: {len(caption)} characters, at most {room - 1} fit beside "
+            f"the part details in Telegram's {CAPTION_LIMIT}-character caption"
+        )
+    return caption
+
+
+def validate_filename(filename: object) -> str | None:
+    """None, or a base file name of safe characters."""
     if filename is not None and (
         not isinstance(filename, str) or not _FILENAME.fullmatch(filename)
     ):
         raise errors.InputError(
             f"invalid filename {_preview(filename)}: use letters, digits, '_', '.' or '-'"
         )
-    return BackupRequest(project, name, expires_in_days, caption, filename)
+    return filename
 
 
 def part_caption(

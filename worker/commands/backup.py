@@ -7,7 +7,6 @@ import uuid
 
 import click
 
-from db import jobs as db_jobs
 from worker import errors, intake, request, runtime, watch
 from worker.commands import common
 
@@ -39,30 +38,10 @@ def backup(
 
 
 def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:
-    """Insert the pending job, as the gateway does, then send backups.create."""
+    """Insert the pending job and send backups.create, as the gateway does."""
     from worker.app import app
 
-    job_id = uuid.uuid4()
-    with rt.database.transaction() as session:
-        db_jobs.create_job(
-            session,
-            job_id=job_id,
-            type=intake.JOB_TYPE,
-            project_id=req.project_id,
-            payload=dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id)),
-            celery_task_id=None,
-        )
-    kwargs: dict[str, object] = {
-        "project_id": req.project_id,
-        "database": req.database,
-        "job_id": str(job_id),
-        "expires_in_days": req.expires_in_days,
-        "caption": req.caption,
-    }
-    if req.filename is not None:
-        kwargs["filename"] = req.filename
-    app.send_task("backups.create", kwargs=kwargs)
-    return job_id
+    return intake.enqueue(rt, req, app.send_task)
 
 
 def follow(job_id: uuid.UUID, *, wait: bool, timeout: float | None, as_json: bool) -> None:
