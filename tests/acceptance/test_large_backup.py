@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -46,29 +49,23 @@ def big_db() -> Iterator[str]:
 def test_dump_larger_than_the_upload_limit_is_split_and_reassembles(
     stack: Stack, big_db: str
 ) -> None:
-    stack.start_worker()
-    job_id = stack.send(project_id="proj-big", database=big_db)
-    row = stack.wait_job(job_id, timeout=500)
-    assert row["status"] == "completed", row["error"]
-    with stack.database.engine.connect() as conn:
-        backup = (
-            conn.execute(
-                text("SELECT * FROM control_plane.backups WHERE job_id = :id"), {"id": job_id}
-            )
-            .mappings()
-            .one()
-        )
-        parts = (
-            conn.execute(
-                text(PARTS_QUERY),
-                {"id": backup["id"]},
-            )
-            .mappings()
-            .all()
-        )
+    worker = stack.start_worker()
+    command = [str(Path(sys.executable).with_name("backup-worker")), "backup"]
+    command += ["--project", "proj-big", "--database", big_db, "--wait", "--json"]
+    done = subprocess.run(command, env=worker.env, capture_output=True, timeout=500, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == "completed"
+    backup = outcome["backup"]
+    parts = backup["parts"]
+    assert backup["part_count"] == len(parts)
     assert backup["size_bytes"] > UPLOAD_LIMIT
     assert len(parts) >= 3
     assert all(part["size_bytes"] <= PART_LIMIT for part in parts)
+    assert sum(part["size_bytes"] for part in parts) == backup["size_bytes"]
+    with stack.database.engine.connect() as conn:
+        recorded = conn.execute(text(PARTS_QUERY), {"id": backup["id"]}).mappings().all()
+    assert [row["file_id"] for row in recorded] == [part["file_id"] for part in parts]
     joined = stack.tmp / "big.zst"
     with TelegramClient(TOKEN, stack.standin.url) as client, joined.open("wb") as sink:
         for part in parts:
