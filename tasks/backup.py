@@ -87,16 +87,18 @@ def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     return _run(job_id, lambda rt, jid: backup.dump_step(rt, jid, hostname=hostname))
 
 
-@app.task(name="backups.upload")
-def upload(*, job_id: str) -> str:
+@app.task(name="backups.upload", bind=True)
+def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Send each part to Telegram, skipping parts already sent."""
-    return _run(job_id, backup.upload_step)
+    hostname = str(self.request.hostname)
+    return _run(job_id, lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname))
 
 
-@app.task(name="backups.record")
-def record(*, job_id: str) -> str:
+@app.task(name="backups.record", bind=True)
+def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Record the backup and complete the job."""
-    return _run(job_id, backup.record_step)
+    hostname = str(self.request.hostname)
+    return _run(job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname))
 
 
 @app.task(name="backups.create_batch")

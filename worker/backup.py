@@ -30,13 +30,22 @@ def spool_dir(rt: Runtime, job_id: uuid.UUID) -> Path:
     return rt.settings.backup_spool_dir / str(job_id)
 
 
-def _running_job(rt: Runtime, job_id: uuid.UUID) -> models.Job | None:
+def _current_attempt(rt: Runtime, job_id: uuid.UUID, hostname: str) -> models.Job | None:
+    """The job when this step belongs to its current attempt, else None (skip the step).
+
+    A step can outlive its attempt: its worker stopped with the step still queued, the reaper
+    ran the job again elsewhere (or here, from a fresh dump), and the worker came back. Such a
+    stale step must neither fail nor feed the new attempt.
+    """
     with rt.database.transaction() as session:
         job = db_jobs.get_job(session, job_id)
         if job is None:
             raise errors.NotFoundError(f"job {job_id} does not exist")
         if job.status != models.JobStatus.RUNNING:
             log.info("job %s is %s: step skipped", job_id, job.status)
+            return None
+        if job.worker_hostname != hostname or not (job.result or {}).get("artifact"):
+            log.warning("job %s: a newer attempt owns it, stale step skipped", job_id)
             return None
         session.expunge(job)
         return job
@@ -53,6 +62,10 @@ def _reporter(rt: Runtime, job_id: uuid.UUID) -> progress.Reporter:
 def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """pg_dump the database into compressed (and maybe encrypted) parts in the spool."""
     with rt.database.transaction() as session:
+        owner = db_jobs.get_job(session, job_id)
+        if owner is not None and owner.worker_hostname not in (None, hostname):
+            log.warning("job %s: claimed by %s, stale dump skipped", job_id, owner.worker_hostname)
+            return
         job = db_jobs.start_job(
             session, job_id, hostname=hostname, max_attempts=rt.settings.backup_max_attempts
         )
@@ -111,14 +124,12 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
-def upload_step(rt: Runtime, job_id: uuid.UUID) -> None:
+def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
-    job = _running_job(rt, job_id)
+    job = _current_attempt(rt, job_id, hostname)
     if job is None:
         return
     state = job.result or {}
-    if not state.get("artifact"):
-        raise errors.JobStateError(f"job {job_id} has no dump to upload; it must start over")
     art = artifact.Artifact.from_json(state["artifact"])
     # jsonb || is shallow: the whole map of sent parts is written back each time.
     uploaded: dict[str, upload.SentPartJSON] = dict(state.get("uploaded") or {})
@@ -153,9 +164,9 @@ def upload_step(rt: Runtime, job_id: uuid.UUID) -> None:
     reporter.update("upload", 1.0, force=True)
 
 
-def record_step(rt: Runtime, job_id: uuid.UUID) -> None:
+def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Write the backup and its parts in one transaction with the job's completion."""
-    job = _running_job(rt, job_id)
+    job = _current_attempt(rt, job_id, hostname)
     if job is None:
         return
     state = job.result or {}
