@@ -36,3 +36,38 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+
+# ---- Performance benchmarks (benchmarks/; README, "Performance") ---------------------------
+# make bench         the ~400 MB database: worker (A) vs naive script (B) vs floor (C), memory,
+#                    zstd table; then 200 small backups; then maintenance at 1,000,000 rows
+# make bench-large   A/B/C on the ~400 MB and ~1.5 GB databases in one run (memory compared)
+# make bench-quick   small sizes, to check a change on a busy machine (figures are noisy)
+# make bench-drop    drop the cached generated databases (bwbench_*)
+# Results are printed (tables, then JSON) and written to $(BENCH_OUT)/*.json.
+BENCH_OUT ?= .bench
+BENCH_REPEAT ?= 3
+BENCH_ARGS ?=
+
+.PHONY: bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop
+
+bench: bench-speed bench-small-jobs bench-maintenance
+
+bench-speed: install services
+	$(PY) -m benchmarks.backup_speed --repeat $(BENCH_REPEAT) --json-out $(BENCH_OUT)/backup_speed.json $(BENCH_ARGS)
+
+bench-large: install services
+	$(PY) -m benchmarks.backup_speed --large --repeat $(BENCH_REPEAT) --json-out $(BENCH_OUT)/backup_speed_large.json $(BENCH_ARGS)
+
+bench-small-jobs: install services
+	$(PY) -m benchmarks.small_jobs --json-out $(BENCH_OUT)/small_jobs.json
+
+bench-maintenance: install services
+	$(PY) -m benchmarks.maintenance --json-out $(BENCH_OUT)/maintenance.json
+
+bench-quick: install services
+	$(PY) -m benchmarks.backup_speed --size-mb 50 --json-out $(BENCH_OUT)/quick_backup_speed.json
+	$(PY) -m benchmarks.small_jobs --jobs 40 --databases 4 --json-out $(BENCH_OUT)/quick_small_jobs.json
+	$(PY) -m benchmarks.maintenance --rows 100000 --due 1000 --deep-offset 50000 --json-out $(BENCH_OUT)/quick_maintenance.json
+
+bench-drop: install services
+	$(PY) -m benchmarks.datagen --drop

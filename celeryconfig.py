@@ -7,6 +7,8 @@ of the worker package.
 
 from __future__ import annotations
 
+from celery.schedules import crontab as _crontab
+
 from worker import settings as _settings
 
 _s = _settings.current()
@@ -42,3 +44,33 @@ worker_direct = True
 worker_send_task_events = True
 task_send_sent_event = True
 worker_hijack_root_logger = False
+
+# Periodic work (tasks/maintenance.py), started by `celery -A worker.app beat`. Static entries
+# only: per-project schedules live in control_plane.backup_schedules and schedules.dispatch reads
+# them on every tick. Each message expires after one interval, so a backlog of ticks behind a
+# busy worker runs once, not ten times. SCHEDULE_DISPATCH_INTERVAL=60 ticks on the minute.
+_dispatch_every = (
+    _crontab() if _s.schedule_dispatch_interval == 60 else _s.schedule_dispatch_interval
+)
+beat_schedule = {
+    "schedules.dispatch": {
+        "task": "schedules.dispatch",
+        "schedule": _dispatch_every,
+        "options": {"expires": _s.schedule_dispatch_interval},
+    },
+    "backups.sweep_expired": {
+        "task": "backups.sweep_expired",
+        "schedule": _s.sweep_interval,
+        "options": {"expires": _s.sweep_interval},
+    },
+    "jobs.reap": {
+        "task": "jobs.reap",
+        "schedule": _s.maintenance_interval,
+        "options": {"expires": _s.maintenance_interval},
+    },
+    "alerts.check": {
+        "task": "alerts.check",
+        "schedule": _s.maintenance_interval,
+        "options": {"expires": _s.maintenance_interval},
+    },
+}

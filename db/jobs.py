@@ -72,11 +72,10 @@ def create_job(
     return existing
 
 
-def get_job(session: Session, job_id: uuid.UUID) -> models.Job | None:
-    """The job with this id, freshly read."""
-    return session.scalars(
-        select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
-    ).one_or_none()
+def get_job(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> models.Job | None:
+    """The job with this id, freshly read; `for_update` locks the row to the transaction's end."""
+    query = select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
+    return session.scalars(query.with_for_update() if for_update else query).one_or_none()
 
 
 def list_jobs(

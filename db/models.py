@@ -88,6 +88,14 @@ class Compression(enum.StrEnum):
     NONE = "none"
 
 
+class PartDeleteStatus(enum.StrEnum):
+    """What became of an expired backup's Telegram message."""
+
+    DELETED = "deleted"  # deleteMessage succeeded
+    MISSING = "missing"  # Telegram no longer had it (deleted by hand?)
+    UNDELETABLE = "undeletable"  # Telegram refused for good (older than 48 hours, no rights)
+
+
 def _one_of(column: str, values: Iterable[str]) -> str:
     quoted = ", ".join(f"'{value}'" for value in values)
     return f"{column} IN ({quoted})"
@@ -255,11 +263,20 @@ class BackupPart(Base):
     chat_id: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(Text)
+    # Expiry sweep (worker/sweep.py): NULL until deleteMessage settled the part's fate.
+    delete_status: Mapped[str | None] = mapped_column(Text)
+    delete_error: Mapped[str | None] = mapped_column(Text)
+    delete_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    delete_attempted_at: Mapped[dt.datetime | None] = _timestamp()
 
     __table_args__ = (
         CheckConstraint('"index" >= 0', name="index"),
         CheckConstraint("size_bytes >= 0", name="size_bytes"),
         CheckConstraint(f"sha256 ~ '{SHA256_PATTERN}'", name="sha256"),
+        CheckConstraint(
+            f"delete_status IS NULL OR {_one_of('delete_status', PartDeleteStatus)}",
+            name="delete_status",
+        ),
     )
 
     def to_json(self) -> JSONObject:

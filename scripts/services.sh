@@ -20,3 +20,15 @@ echo "redis: $(redis-cli -h 127.0.0.1 -p 6379 ping)"
 for tool in pg_dump pg_restore zstd; do
     command -v "$tool" >/dev/null || { echo "services: $tool is missing (apt-get install postgresql-client zstd)"; exit 1; }
 done
+
+# --- RabbitMQ: the second broker (tests/acceptance/test_rabbitmq.py) -----------------------
+# Machines of this project's kind run it at 127.0.0.1:5672 (guest/guest) but it may be stopped.
+amqp_open() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if ! amqp_open; then
+    command -v rabbitmq-server >/dev/null || { echo "services: rabbitmq-server is missing (apt-get install rabbitmq-server)"; exit 1; }
+    echo "services: starting RabbitMQ"
+    rabbitmq-server -detached
+    for _ in $(seq 1 90); do amqp_open && break; sleep 1; done
+fi
+amqp_open || { echo "services: RabbitMQ did not open 127.0.0.1:5672"; exit 1; }
+echo "rabbitmq: listening on 127.0.0.1:5672"

@@ -70,6 +70,9 @@ def _run(job_id: str, step: Callable[[runtime.Runtime, uuid.UUID], None]) -> str
     jid = uuid.UUID(job_id)
     try:
         step(rt, jid)
+    except errors.AttemptSuperseded as exc:
+        # Not a failure: the job lives on in its newer attempt, which owns spool and row.
+        log.warning("job %s: %s; this step stops here", jid, exc.message)
     except Exception as exc:
         message = backup.fail(rt, jid, exc)
         if isinstance(exc, errors.BackupWorkerError):

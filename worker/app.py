@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from celery import Celery
 
-TASK_MODULES = ("tasks.backup",)
+from worker import logs
+
+TASK_MODULES: tuple[str, ...] = ("tasks.backup",)
+TASK_MODULES += ("tasks.restore",)
+TASK_MODULES += ("tasks.maintenance",)
 
 
 def create_app() -> Celery:
     """Build the Celery app with its configuration module and task modules."""
     celery_app = Celery("backup_worker", include=list(TASK_MODULES))
     celery_app.config_from_object("celeryconfig")
+    # Logging set-up and job-event lines come from Celery's signals (worker/logs.py).
+    logs.install()
     return celery_app
 
 

@@ -14,6 +14,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
@@ -51,6 +53,17 @@ def _current_attempt(rt: Runtime, job_id: uuid.UUID, hostname: str) -> models.Jo
         return job
 
 
+def _still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int) -> None:
+    """Raise AttemptSuperseded when the reaper handed the job to a newer attempt meanwhile."""
+    job = db_jobs.get_job(session, job_id, for_update=True)
+    if job is None or job.status != models.JobStatus.RUNNING:
+        raise errors.AttemptSuperseded(f"job {job_id} is no longer running")
+    if job.worker_hostname != hostname or job.attempts != attempt:
+        raise errors.AttemptSuperseded(
+            f"job {job_id} is now attempt {job.attempts} on {job.worker_hostname}"
+        )
+
+
 def _reporter(rt: Runtime, job_id: uuid.UUID) -> progress.Reporter:
     def write(stage: str, value: int) -> None:
         with rt.database.transaction() as session:
@@ -74,6 +87,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         if job.status != models.JobStatus.RUNNING:
             log.info("job %s is %s: dump skipped", job_id, job.status)
             return
+        attempt = job.attempts
         req = request.BackupRequest.from_payload(job.payload)
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
         db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
@@ -98,18 +112,24 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         encrypted=bool(config.backup_age_recipients),
     )
     started = time.monotonic()
-    result = dump.dump_database(
-        params,
-        req.database,
-        directory,
-        name,
-        part_size=config.backup_part_size,
-        compression=COMPRESSION,
-        zstd_level=config.backup_zstd_level,
-        zstd_threads=config.backup_zstd_threads,
-        recipients=config.backup_age_recipients,
-        on_bytes=on_bytes,
-    )
+
+    def beat() -> None:
+        with rt.database.transaction() as session:
+            db_jobs.heartbeat(session, job_id)
+
+    with progress.heartbeat(beat, rt.settings.job_heartbeat_stale / 4):
+        result = dump.dump_database(
+            params,
+            req.database,
+            directory,
+            name,
+            part_size=config.backup_part_size,
+            compression=COMPRESSION,
+            zstd_level=config.backup_zstd_level,
+            zstd_threads=config.backup_zstd_threads,
+            recipients=config.backup_age_recipients,
+            on_bytes=on_bytes,
+        )
     log.info(
         "job %s: dumped %s into %d part(s), %d bytes from %d in %.1f s",
         job_id,
@@ -120,6 +140,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         time.monotonic() - started,
     )
     with rt.database.transaction() as session:
+        _still_ours(session, job_id, hostname, attempt)
         db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": {}})
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
@@ -150,6 +171,7 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         if migrated_to is not None:
             patch["chat_id"] = str(migrated_to)
         with rt.database.transaction() as session:
+            _still_ours(session, job_id, hostname, job.attempts)
             db_jobs.merge_result(session, job_id, patch)
 
     reporter.update("upload", 0.0, force=True)

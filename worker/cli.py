@@ -14,6 +14,9 @@ from db import migrate as db_migrate
 from worker import settings
 from worker.commands import backup as backup_command
 from worker.commands import common, reading
+from worker.commands import flower as flower_command
+from worker.commands import restore as restore_commands
+from worker.commands import schedules as schedule_commands
 from worker.commands import send as send_commands
 
 
@@ -49,3 +52,8 @@ main.add_command(reading.backups)
 main.add_command(send_commands.send_command)
 main.add_command(send_commands.register_command)
 main.add_command(send_commands.batch_command)
+main.add_command(restore_commands.restore)
+main.add_command(restore_commands.verify)
+main.add_command(flower_command.flower)
+main.add_command(schedule_commands.schedules)
+main.add_command(schedule_commands.sweep_command)

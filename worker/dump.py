@@ -108,9 +108,14 @@ def dump_database(
     zstd_threads: int = 0,
     recipients: Sequence[str] = (),
     on_bytes: Callable[[int, int], None] | None = None,
+    on_part: Callable[[artifact.PartFile], None] | None = None,
     extra_args: Sequence[str] = (),
 ) -> artifact.Artifact:
-    """Dump `database` into artifact parts; a failed pg_dump leaves no part behind."""
+    """Dump `database` into artifact parts; a failed pg_dump leaves no part behind.
+
+    `on_part(part)` runs as each part is completed, while pg_dump still runs: its exit status is
+    known only when this returns, so no part counts as a backup before then.
+    """
     artifact.parse_recipients(recipients)  # a bad key fails before pg_dump starts
     result: artifact.Artifact | None = None
     try:
@@ -125,6 +130,7 @@ def dump_database(
                 zstd_threads=zstd_threads,
                 recipients=recipients,
                 on_bytes=on_bytes,
+                on_part=on_part,
             )
     except BaseException:
         if result is not None:

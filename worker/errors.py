@@ -5,10 +5,12 @@
   + InputError                  a task or CLI argument is invalid
   + NotFoundError               a job or backup id that does not exist
   + JobStateError               a job is not in a state that allows the step
+    - AttemptSuperseded         the reaper gave the job to a newer attempt: stop quietly
   + DumpError                   pg_dump failed or its output was unusable
   + SpoolError                  the spool directory cannot hold the parts
   + IntegrityError              a checksum or size does not match the record
   + JobFailed                   raised by a task after it wrote the reason into the jobs row
+  + RestoreError                pg_restore failed, or the target database cannot be used
   + TelegramError               anything the Bot API client raises
     x TelegramRetryable         worth another try: tenacity retries these
       - TelegramRetryAfter      429 flood control, carries retry_after
@@ -133,3 +135,11 @@ class TelegramEntityTooLarge(TelegramRejected):
 
 class JobFailed(BackupWorkerError):
     """The job failed; the jobs row holds the reason."""
+
+
+class RestoreError(BackupWorkerError):
+    """pg_restore failed, or the target database cannot be restored into."""
+
+
+class AttemptSuperseded(JobStateError):
+    """A newer attempt of this job runs elsewhere; this step stops without touching it."""

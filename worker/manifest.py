@@ -170,7 +170,10 @@ class PartWriter:
     """A file-like sink that hashes an artifact and cuts it into part files as it is written.
 
     `error` keeps the first exception raised by write/finish, for callers whose own caller (such
-    as pyrage) replaces exceptions with its own.
+    as pyrage) replaces exceptions with its own. `on_part(part)` runs as soon as each part is
+    complete (closed and hashed), so a consumer can send it while the next one is written; an
+    exception it raises aborts the artifact. Past 999 parts, finish() renames every part to a
+    wider number: a consumer opens a part when told about it (an open file survives the rename).
     """
 
     def __init__(
@@ -179,6 +182,7 @@ class PartWriter:
         filename: str,
         part_size: int,
         open_part: Callable[[Path], BinaryIO] | None = None,
+        on_part: Callable[[PartFile], None] | None = None,
     ) -> None:
         self.size = 0
         self.error: BaseException | None = None
@@ -186,6 +190,7 @@ class PartWriter:
         self._filename = filename
         self._part_size = part_size
         self._open_part = open_part or _open_exclusive
+        self._on_part = on_part
         self._whole = hashlib.sha256()
         self._paths: list[Path] = []
         self._closed: list[tuple[int, str]] = []  # size and sha256 of each finished part
@@ -268,6 +273,9 @@ class PartWriter:
         self._closed.append((self._filled, self._part_hash.hexdigest()))
         self._part_hash = hashlib.sha256()
         self._filled = 0
+        if self._on_part is not None:
+            index = len(self._closed) - 1
+            self._on_part(PartFile(index, self._paths[index], *self._closed[index]))
 
 
 def _write_all(file: BinaryIO, data: memoryview) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 0.5  # seconds between two writes of the jobs row
 HEARTBEAT_INTERVAL = 10.0  # seconds: write even without progress, so the job is seen alive
@@ -57,3 +62,28 @@ class Reporter:
             self.writes += 1
             self._last = (stage, progress)
             self._last_at = now
+
+
+@contextmanager
+def heartbeat(beat: Callable[[], object], interval: float) -> Iterator[None]:
+    """Call `beat()` every `interval` seconds in a thread while the block runs.
+
+    For steps that may sit without progress (pg_dump waiting on a lock): without a heartbeat
+    the reaper would take the job for dead and run it a second time.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                beat()
+            except Exception:  # a missed beat is no reason to stop the dump
+                log.warning("heartbeat not written", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="job-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

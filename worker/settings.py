@@ -28,6 +28,10 @@ DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backu
 DEFAULT_ZSTD_LEVEL = 3
 DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
+# Periodic work (tasks/maintenance.py; beat entries in celeryconfig.py).
+DEFAULT_DISPATCH_INTERVAL = 60  # seconds between two schedules.dispatch runs
+DEFAULT_MAINTENANCE_INTERVAL = 60  # seconds between two reaper / alert checks
+DEFAULT_SWEEP_INTERVAL = 3600  # seconds between two expiry sweeps
 
 
 class Settings(BaseSettings):
@@ -57,6 +61,11 @@ class Settings(BaseSettings):
     backup_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
     backup_visibility_timeout: int = Field(default=DEFAULT_VISIBILITY_TIMEOUT, ge=60)
     job_heartbeat_stale: int = Field(default=DEFAULT_HEARTBEAT_STALE, ge=30)
+    # Periodic work: schedules, expiry sweep, reaper, alerts.
+    telegram_alert_chat_id: str | None = None
+    schedule_dispatch_interval: float = Field(default=DEFAULT_DISPATCH_INTERVAL, ge=1, le=3600)
+    maintenance_interval: float = Field(default=DEFAULT_MAINTENANCE_INTERVAL, ge=1, le=86400)
+    sweep_interval: float = Field(default=DEFAULT_SWEEP_INTERVAL, ge=10, le=86400)
 
     flower_basic_auth: SecretStr | None = None
     log_json: bool = False
@@ -84,6 +93,11 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("telegram_alert_chat_id")
+    @classmethod
+    def _alert_chat_id(cls, value: str | None) -> str | None:
+        return cls._chat_id(value)
+
     @field_validator("telegram_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
@@ -106,6 +120,11 @@ class Settings(BaseSettings):
                 )
             )
         return self
+
+    @property
+    def alert_chat_id(self) -> str | None:
+        """Where alerts go: TELEGRAM_ALERT_CHAT_ID, else the backup chat."""
+        return self.telegram_alert_chat_id or self.telegram_chat_id
 
     @property
     def telegram_configured(self) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, inspect, pool, text
 
 from db import migrate, models
 
-TABLES = {"jobs", "backups", "backup_parts"}
+TABLES = {"jobs", "backups", "backup_parts", "backup_schedules", "schedule_runs", "backup_alerts"}
 
 
 def _tables(url: str) -> set[str]:
@@ -30,7 +30,7 @@ def test_upgrade_downgrade_upgrade(
     assert migrate.current(empty_db_url) is None
 
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == migrate.head() == "0001"
+    assert migrate.current(empty_db_url) == migrate.head() == "0002"
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     migrate.check(empty_db_url)
 
@@ -38,8 +38,10 @@ def test_upgrade_downgrade_upgrade(
     assert migrate.current(empty_db_url) is None
     assert _tables(empty_db_url) == {"alembic_version"}
 
-    migrate.upgrade(empty_db_url)
+    migrate.upgrade(empty_db_url, "0001")
     assert migrate.current(empty_db_url) == "0001"
+    migrate.upgrade(empty_db_url)
+    assert migrate.current(empty_db_url) == "0002"
     migrate.check(empty_db_url)
     migrate.upgrade(empty_db_url)  # already at head: nothing to do, no error
 
@@ -72,3 +74,22 @@ def test_check_ignores_tables_outside_the_schema(empty_db_url: str) -> None:
     finally:
         engine.dispose()
     migrate.check(empty_db_url)
+
+
+def test_constraint_names_follow_the_convention_once(control_db_url: str) -> None:
+    engine = create_engine(control_db_url)
+    with engine.connect() as conn:
+        names = (
+            conn.execute(
+                text(
+                    "SELECT conname FROM pg_constraint c "
+                    "JOIN pg_namespace n ON n.oid = c.connamespace "
+                    "WHERE n.nspname = 'control_plane' AND contype = 'c'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert names
+    assert all(name.startswith("ck_") and "_ck_" not in name for name in names), names

@@ -42,3 +42,21 @@ def test_unchanged_progress_still_writes_a_heartbeat() -> None:
         clock.now = float(second)
         reporter.update("dump", 0.0)
     assert written == [("dump", 1)] * 4  # at 0, 10, 20 and 30 s
+
+
+def test_heartbeat_beats_while_the_block_runs_and_survives_a_failed_beat() -> None:
+    import time
+
+    beats: list[float] = []
+
+    def beat() -> None:
+        beats.append(time.monotonic())
+        if len(beats) == 2:
+            raise RuntimeError("database away")
+
+    with progress.heartbeat(beat, 0.02):
+        time.sleep(0.2)
+    count = len(beats)
+    time.sleep(0.1)
+    assert count >= 4
+    assert len(beats) == count  # stopped with the block

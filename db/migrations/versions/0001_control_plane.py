@@ -55,15 +55,15 @@ def upgrade() -> None:
         _timestamp("finished_at"),
         _timestamp("updated_at", now=True),
         sa.CheckConstraint(
-            "type IN ('backup', 'restore', 'verify', 'send', 'record')", name="ck_jobs_type"
+            "type IN ('backup', 'restore', 'verify', 'send', 'record')", name=op.f("ck_jobs_type")
         ),
         sa.CheckConstraint(
             "status IN ('pending', 'running', 'completed', 'failed', 'cancelled')",
-            name="ck_jobs_status",
+            name=op.f("ck_jobs_status"),
         ),
-        sa.CheckConstraint("progress BETWEEN 0 AND 100", name="ck_jobs_progress"),
-        sa.CheckConstraint("attempts >= 0", name="ck_jobs_attempts"),
-        sa.CheckConstraint("jsonb_typeof(payload) = 'object'", name="ck_jobs_payload"),
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name=op.f("ck_jobs_progress")),
+        sa.CheckConstraint("attempts >= 0", name=op.f("ck_jobs_attempts")),
+        sa.CheckConstraint("jsonb_typeof(payload) = 'object'", name=op.f("ck_jobs_payload")),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
         sa.UniqueConstraint("celery_task_id", name="uq_jobs_celery_task_id"),
         schema=SCHEMA,
@@ -118,14 +118,16 @@ def upgrade() -> None:
         _timestamp("expires_at"),
         _timestamp("verified_at"),
         sa.Column("verify_status", sa.Text(), nullable=True),
-        sa.CheckConstraint("type IN ('database', 'file')", name="ck_backups_type"),
-        sa.CheckConstraint("status IN ('active', 'expired', 'deleted')", name="ck_backups_status"),
-        sa.CheckConstraint("compression IN ('zstd', 'none')", name="ck_backups_compression"),
-        sa.CheckConstraint(SHA256_CHECK, name="ck_backups_sha256"),
-        sa.CheckConstraint("size_bytes >= 0", name="ck_backups_size_bytes"),
-        sa.CheckConstraint("part_count >= 1", name="ck_backups_part_count"),
+        sa.CheckConstraint("type IN ('database', 'file')", name=op.f("ck_backups_type")),
         sa.CheckConstraint(
-            "jsonb_typeof(encryption_recipients) = 'array'", name="ck_backups_recipients"
+            "status IN ('active', 'expired', 'deleted')", name=op.f("ck_backups_status")
+        ),
+        sa.CheckConstraint("compression IN ('zstd', 'none')", name=op.f("ck_backups_compression")),
+        sa.CheckConstraint(SHA256_CHECK, name=op.f("ck_backups_sha256")),
+        sa.CheckConstraint("size_bytes >= 0", name=op.f("ck_backups_size_bytes")),
+        sa.CheckConstraint("part_count >= 1", name=op.f("ck_backups_part_count")),
+        sa.CheckConstraint(
+            "jsonb_typeof(encryption_recipients) = 'array'", name=op.f("ck_backups_recipients")
         ),
         sa.ForeignKeyConstraint(
             ["job_id"],
@@ -175,9 +177,9 @@ def upgrade() -> None:
         sa.Column("chat_id", sa.Text(), nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.Text(), nullable=False),
-        sa.CheckConstraint('"index" >= 0', name="ck_backup_parts_index"),
-        sa.CheckConstraint("size_bytes >= 0", name="ck_backup_parts_size_bytes"),
-        sa.CheckConstraint(SHA256_CHECK, name="ck_backup_parts_sha256"),
+        sa.CheckConstraint('"index" >= 0', name=op.f("ck_backup_parts_index")),
+        sa.CheckConstraint("size_bytes >= 0", name=op.f("ck_backup_parts_size_bytes")),
+        sa.CheckConstraint(SHA256_CHECK, name=op.f("ck_backup_parts_sha256")),
         sa.ForeignKeyConstraint(
             ["backup_id"],
             [f"{SCHEMA}.backups.id"],

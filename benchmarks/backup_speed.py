@@ -1,0 +1,240 @@
+"""Backup speed and memory: the worker (A) against the naive script (B) and the floor (C).
+
+    python -m benchmarks.backup_speed                    # the ~400 MB database   (make bench)
+    python -m benchmarks.backup_speed --large            # and the ~1.5 GB one   (make bench-large)
+    python -m benchmarks.backup_speed --size-mb 50       # small, while developing
+
+A: `backups.create` enqueued as the gateway does, run by a real `celery worker` subprocess on a
+real Redis broker, timed to the completed jobs row; the worker's process tree is sampled every
+50 ms for memory. B: `pg_dump -Fc` + `split -b 20M` + `curl` per part (benchmarks/baseline.py).
+C: `pg_dump -Fc -Z0 > /dev/null`. All three dump the same database to the same stand-in, in one
+run, after one untimed dump has warmed the page cache; with --repeat N the medians are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import baseline, compression, datagen, jobrun, overlap, report, speed_tables, stack
+from worker import settings, source
+
+DEFAULT_SIZE_MB = 400
+LARGE_SIZE_MB = 1500
+TARGET_A_OVER_B = 0.35
+TARGET_A_OVER_C = 1.6
+TARGET_PEAK_BYTES = 200_000_000
+TARGET_PEAK_SPREAD = 0.10  # peak memory may differ this much between database sizes
+LEVELS = [1, 2, 3, 4, 5, 6, 8]
+THREADS = [0, 1, 2]
+
+
+@dataclass
+class SizeResult:
+    """Everything measured on one database."""
+
+    database: datagen.SourceDatabase
+    floors: list[float] = field(default_factory=list)
+    naives: list[baseline.NaiveRun] = field(default_factory=list)
+    workers: list[jobrun.WorkerRun] = field(default_factory=list)
+    levels: list[compression.Measurement] = field(default_factory=list)
+    recommendation: dict[str, object] = field(default_factory=dict)
+    prototype: overlap.Comparison | None = None
+
+    @property
+    def a(self) -> float:
+        return report.median([run.seconds for run in self.workers])
+
+    @property
+    def b(self) -> float:
+        return report.median([run.seconds for run in self.naives])
+
+    @property
+    def c(self) -> float:
+        return report.median(self.floors)
+
+    @property
+    def peak_rss(self) -> int:
+        return max(run.peak.rss_bytes for run in self.workers)
+
+    @property
+    def peak_pss(self) -> int:
+        return max(run.peak.pss_bytes for run in self.workers)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict: every run, the medians and the ratios."""
+        return {
+            "database": self.database.to_json(),
+            "a_worker_seconds": round(self.a, 3),
+            "b_naive_seconds": round(self.b, 3),
+            "c_floor_seconds": round(self.c, 3),
+            "a_over_b": round(report.ratio(self.a, self.b), 3),
+            "a_over_c": round(report.ratio(self.a, self.c), 3),
+            "artifact_bytes": self.workers[-1].size_bytes,
+            "pg_dump_fc_bytes": self.naives[-1].size_bytes,
+            "raw_dump_bytes": self.workers[-1].raw_bytes,
+            "peak_rss_bytes": self.peak_rss,
+            "peak_pss_bytes": self.peak_pss,
+            "runs": {
+                "floor_seconds": [round(value, 3) for value in self.floors],
+                "naive": [run.to_json() for run in self.naives],
+                "worker": [run.to_json() for run in self.workers],
+            },
+            "compression_table": [m.to_json() for m in self.levels],
+            "compression_recommendation": self.recommendation,
+            "overlap_prototype": None if self.prototype is None else self.prototype.to_json(),
+        }
+
+
+def measure(args: argparse.Namespace) -> list[SizeResult]:
+    """Generate (or find) the databases, then run C, B and A on each, `repeat` times."""
+    params = datagen.source_params()
+    if args.drop_cache:
+        for name in datagen.drop_cached(params):
+            report.line(f"dropped cached database {name}")
+    sizes = list(args.size_mb or [DEFAULT_SIZE_MB]) + ([LARGE_SIZE_MB] if args.large else [])
+    label = "" if args.scale == 1 else "scaled"
+    results = [
+        SizeResult(datagen.ensure(params, size, label=label, jobs=args.jobs, scale=args.scale))
+        for size in sizes
+    ]
+    overrides = _compression_env(args)
+    with (
+        stack.stack() as bench,
+        stack.worker(bench, concurrency=args.concurrency, **overrides) as running,
+    ):
+        report.line("warming the worker up: one small backup per pool process")
+        jobrun.warm_up(bench, datagen.ensure_tiny(params), args.concurrency)
+        for result in results:
+            name = result.database.name
+            report.line(f"{name}: {report.mb(result.database.size_bytes)}, warming the cache")
+            baseline.floor(params, name)
+            for number in range(args.repeat):
+                report.line(f"{name}: run {number + 1} of {args.repeat}: C, B, A")
+                result.floors.append(baseline.floor(params, name))
+                result.naives.append(
+                    baseline.naive(
+                        params,
+                        name,
+                        bench.tmp / "naive",
+                        send_document_url=bench.standin.send_document_url(),
+                        chat_id=stack.CHAT,
+                    )
+                )
+                result.workers.append(jobrun.backup(bench, running, name))
+            if args.overlap:
+                report.line(f"{name}: in-process prototype, sequential vs overlapped upload")
+                result.prototype = overlap.compare(
+                    bench, params, name, _level(args), _threads(args)
+                )
+            if args.levels:
+                report.line(f"{name}: zstd level/threads table")
+                _level_table(args, params, result, bench.tmp)
+    return results
+
+
+def _level_table(
+    args: argparse.Namespace, params: source.SourceParams, result: SizeResult, tmp: Path
+) -> None:
+    with tempfile.NamedTemporaryFile(dir=tmp, suffix=".sample") as handle:
+        path = Path(handle.name)
+        compression.take_sample(
+            params,
+            result.database.name,
+            path,
+            max_bytes=args.sample_mb * 1_000_000,
+            estimate=result.workers[-1].raw_bytes or result.database.table_bytes,
+        )
+        result.levels = compression.table(path, args.zstd_levels, args.zstd_thread_counts)
+    raw = result.workers[-1].raw_bytes
+    result.recommendation = compression.recommend(
+        result.levels,
+        dump_rate=report.ratio(raw, result.c),
+        pg_dump_fc_ratio=report.ratio(raw, result.naives[-1].size_bytes),
+    )
+
+
+def _compression_env(args: argparse.Namespace) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if args.zstd_level is not None:
+        env["BACKUP_ZSTD_LEVEL"] = str(args.zstd_level)
+    if args.zstd_threads is not None:
+        env["BACKUP_ZSTD_THREADS"] = str(args.zstd_threads)
+    return env
+
+
+def _level(args: argparse.Namespace) -> int:
+    default = settings.Settings.model_fields["backup_zstd_level"].default
+    return int(args.zstd_level if args.zstd_level is not None else default)
+
+
+def _threads(args: argparse.Namespace) -> int:
+    default = settings.Settings.model_fields["backup_zstd_threads"].default
+    return int(args.zstd_threads if args.zstd_threads is not None else default)
+
+
+def show(args: argparse.Namespace, results: list[SizeResult]) -> dict[str, object]:
+    """Print the tables; return the JSON document."""
+    return speed_tables.show(
+        results,
+        level=_level(args),
+        threads=_threads(args),
+        concurrency=args.concurrency,
+        targets={
+            "a_over_b": TARGET_A_OVER_B,
+            "a_over_c": TARGET_A_OVER_C,
+            "peak_bytes": TARGET_PEAK_BYTES,
+            "peak_spread": TARGET_PEAK_SPREAD,
+        },
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.backup_speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--size-mb", type=int, action="append", help="database size (repeat)")
+    parser.add_argument("--large", action="store_true", help=f"add the {LARGE_SIZE_MB} MB one")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of C, B, A; medians shown")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
+    parser.add_argument("--zstd-level", type=int, help="BACKUP_ZSTD_LEVEL for the worker")
+    parser.add_argument("--zstd-threads", type=int, help="BACKUP_ZSTD_THREADS for the worker")
+    parser.add_argument("--no-levels", dest="levels", action="store_false")
+    parser.add_argument("--no-overlap", dest="overlap", action="store_false")
+    parser.add_argument("--zstd-levels", type=_ints, default=LEVELS, help="e.g. 1,3,6")
+    parser.add_argument("--zstd-thread-counts", type=_ints, default=THREADS, help="e.g. 0,1,2")
+    parser.add_argument("--sample-mb", type=int, default=128, help="dump sample for the table")
+    parser.add_argument("--drop-cache", action="store_true", help="regenerate the databases")
+    parser.add_argument("--jobs", type=int, default=2, help="processes generating data")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="rows per loading batch (below 1: tiny dbs)"
+    )
+    parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
+    return parser
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def run(argv: list[str] | None = None) -> dict[str, object]:
+    """Run the benchmark, print its tables and JSON; return the JSON document."""
+    args = _parser().parse_args(argv)
+    document = show(args, measure(args))
+    report.emit(document, args.json_out)
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line."""
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The baselines the worker is measured against, run as the plain tools they are.
+
+- the naive script (B): `pg_dump -Fc` (its default zlib compression) to a file, `split -b 20M`,
+  then one `curl -F document=@part` per part to sendDocument:
+
+      pg_dump -Fc -d DB -f dump && split -b 20M dump dump.part. &&
+      for p in dump.part.*; do curl -sSf -F chat_id=C -F document=@$p URL/bot$T/sendDocument; done
+
+- the floor (C): `pg_dump -Fc -Z0 > /dev/null`, what dumping alone costs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker import source
+
+NAIVE_PART_SIZE = 20 * 1024 * 1024  # bytes: `split -b 20M`
+CURL_TIMEOUT = 600  # seconds per part
+
+
+@dataclass(frozen=True)
+class NaiveRun:
+    """One run of the naive script, with the time of each of its stages."""
+
+    seconds: float
+    dump_seconds: float
+    split_seconds: float
+    upload_seconds: float
+    size_bytes: int  # the pg_dump -Fc file
+    parts: int
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "seconds": round(self.seconds, 3),
+            "dump_seconds": round(self.dump_seconds, 3),
+            "split_seconds": round(self.split_seconds, 3),
+            "upload_seconds": round(self.upload_seconds, 3),
+            "size_bytes": self.size_bytes,
+            "parts": self.parts,
+        }
+
+
+def pg_dump_argv(params: source.SourceParams, database: str, *extra: str) -> list[str]:
+    """pg_dump in custom format for `database`; the password travels in the environment."""
+    dbname = f"--dbname={params.conninfo(database)}"
+    return ["pg_dump", "--format=custom", "--no-password", dbname, *extra]
+
+
+def floor(params: source.SourceParams, database: str) -> float:
+    """Seconds of `pg_dump -Fc -Z0 > /dev/null`."""
+    started = time.perf_counter()
+    subprocess.run(
+        pg_dump_argv(params, database, "--compress=0"),
+        stdout=subprocess.DEVNULL,
+        env=params.env(),
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def naive(
+    params: source.SourceParams,
+    database: str,
+    workdir: Path,
+    *,
+    send_document_url: str,
+    chat_id: str,
+    part_size: int = NAIVE_PART_SIZE,
+) -> NaiveRun:
+    """Run the naive script once in `workdir` (emptied afterwards)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    dump = workdir / "dump.pgdump"
+    try:
+        started = time.perf_counter()
+        subprocess.run(
+            pg_dump_argv(params, database, f"--file={dump}"), env=params.env(), check=True
+        )
+        dumped = time.perf_counter()
+        subprocess.run(
+            ["split", "-b", str(part_size), str(dump), str(workdir / "dump.part.")], check=True
+        )
+        split = time.perf_counter()
+        parts = sorted(workdir.glob("dump.part.*"))
+        for part in parts:
+            send_with_curl(send_document_url, chat_id, part)
+        finished = time.perf_counter()
+        return NaiveRun(
+            seconds=finished - started,
+            dump_seconds=dumped - started,
+            split_seconds=split - dumped,
+            upload_seconds=finished - split,
+            size_bytes=dump.stat().st_size,
+            parts=len(parts),
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def send_with_curl(url: str, chat_id: str, path: Path) -> None:
+    """`curl -F document=@path` to sendDocument; raises unless the Bot API answers ok."""
+    done = subprocess.run(
+        ["curl", "-sS", "-F", f"chat_id={chat_id}", "-F", f"document=@{path}", url],
+        capture_output=True,
+        timeout=CURL_TIMEOUT,
+        check=True,
+    )
+    reply = json.loads(done.stdout)
+    if not reply.get("ok"):
+        raise RuntimeError(f"sendDocument refused {path.name}: {reply.get('description')}")

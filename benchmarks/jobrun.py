@@ -1,0 +1,123 @@
+"""One backup through the real worker, timed from enqueue to the completed jobs row."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from benchmarks import memory, stack
+
+POLL = 0.2  # seconds between two reads of the jobs row (timing comes from finished_at)
+JOB_TIMEOUT = 3 * 3600  # seconds
+_DUMPED = re.compile(r"dumped \S+ into \d+ part\(s\), \d+ bytes from (\d+) in")
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """A backup as the worker did it: times, artifact, memory of the worker's process tree."""
+
+    seconds: float  # enqueue -> job finished (the jobs row's finished_at)
+    tasks: dict[str, float]  # Celery's run time of each task of the chain
+    size_bytes: int
+    parts: int
+    raw_bytes: int  # pg_dump's output, before compression
+    job_writes: int  # inserts and updates of the jobs row, progress included
+    idle: memory.Peak  # the tree just before the job
+    peak: memory.Peak  # the tree's peak during the job
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Time outside the tasks' own run time: queueing, chain hops, polling resolution."""
+        return self.seconds - sum(self.tasks.values())
+
+    def overlap_estimate(self) -> dict[str, float]:
+        """What uploading finished parts during the dump would save, from the measured steps.
+
+        Overlapped, the job needs the slower of: the dump plus the upload of its last part,
+        or the dump of the first part plus every upload.
+        """
+        dump = self.tasks.get("backups.dump", 0.0)
+        upload = self.tasks.get("backups.upload", 0.0)
+        parts = max(self.parts, 1)
+        overlapped = max(dump + upload / parts, dump / parts + upload)
+        saved = max(dump + upload - overlapped, 0.0)
+        return {
+            "sequential_seconds": round(dump + upload, 3),
+            "overlapped_seconds": round(overlapped, 3),
+            "saved_seconds": round(saved, 3),
+            "saved_share_of_job": round(saved / self.seconds, 3) if self.seconds else 0.0,
+        }
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "seconds": round(self.seconds, 3),
+            "tasks": {name: round(value, 3) for name, value in self.tasks.items()},
+            "overhead_seconds": round(self.overhead_seconds, 3),
+            "size_bytes": self.size_bytes,
+            "parts": self.parts,
+            "raw_bytes": self.raw_bytes,
+            "job_writes": self.job_writes,
+            "idle_memory": self.idle.to_json(),
+            "peak_memory": self.peak.to_json(),
+            "overlap_estimate": self.overlap_estimate(),
+        }
+
+
+def wait(bench: stack.Stack, job_id: uuid.UUID, timeout: float = JOB_TIMEOUT) -> dict[str, object]:
+    """Poll the jobs row until the job is finished; RuntimeError unless it completed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = bench.job(job_id)
+        if row["status"] in stack.FINISHED:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"job {job_id} still {row['status']} after {timeout} s")
+        time.sleep(POLL)
+    if row["status"] != "completed":
+        raise RuntimeError(f"job {job_id} ended {row['status']}: {row['error']}")
+    return row
+
+
+def warm_up(bench: stack.Stack, database: str, jobs: int) -> None:
+    """Back up `database` `jobs` times at once, untimed, so every pool process has imported its
+    modules and opened its connections, as in a long-running worker."""
+    for job_id in [bench.enqueue("bench-warmup", database) for _ in range(jobs)]:
+        wait(bench, job_id)
+
+
+def backup(bench: stack.Stack, running: stack.Worker, database: str) -> WorkerRun:
+    """Enqueue one backup of `database`, wait for it, and measure it."""
+    root = running.process.pid
+    idle_sampler = memory.TreeSampler(root)
+    idle_sampler.sample()
+    mark = running.mark()
+    with memory.TreeSampler(root) as sampler:
+        started = time.time()
+        job_id = bench.enqueue("bench-speed", database)
+        row = wait(bench, job_id)
+    finished_at = row["finished_at"]
+    assert hasattr(finished_at, "timestamp")
+    result = row["result"]
+    assert isinstance(result, dict)
+    summary = result["backup"]
+    tasks = {name: sum(times) for name, times in running.task_seconds(mark).items()}
+    return WorkerRun(
+        seconds=finished_at.timestamp() - started,
+        tasks=tasks,
+        size_bytes=int(summary["size_bytes"]),
+        parts=int(summary["part_count"]),
+        raw_bytes=_raw_bytes(running.log()[mark:]),
+        job_writes=bench.job_writes([job_id]).get(job_id, 0),
+        idle=idle_sampler.peak,
+        peak=sampler.peak,
+    )
+
+
+def _raw_bytes(log: str) -> int:
+    # The jobs row keeps the backup's summary, not the dump's manifest: pg_dump's byte count
+    # is in the dump step's log line only.
+    found = _DUMPED.findall(log)
+    return int(found[-1]) if found else 0

@@ -1,0 +1,214 @@
+"""The tables of benchmarks.backup_speed, and its JSON document."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmarks import compression, report
+
+if TYPE_CHECKING:
+    from benchmarks.backup_speed import SizeResult
+
+
+def show(
+    results: list[SizeResult],
+    *,
+    level: int,
+    threads: int,
+    concurrency: int,
+    targets: dict[str, float],
+) -> dict[str, object]:
+    """Print the comparison, the breakdown, memory, the compression table and the targets."""
+    report.line(
+        f"worker: zstd level {level}, {threads} zstd thread(s), pool of {concurrency} process(es)"
+    )
+    report.table(
+        "A worker, B naive script, C floor (wall seconds, medians)",
+        ["database", "A", "B", "C", "A/B", "A/C", "artifact", "pg_dump -Fc", "raw dump"],
+        [
+            [
+                f"{r.database.name} ({report.mb(r.database.size_bytes)})",
+                r.a,
+                r.b,
+                r.c,
+                report.ratio(r.a, r.b),
+                report.ratio(r.a, r.c),
+                report.mb(r.workers[-1].size_bytes),
+                report.mb(r.naives[-1].size_bytes),
+                report.mb(r.workers[-1].raw_bytes),
+            ]
+            for r in results
+        ],
+    )
+    report.table(
+        "Where the time goes (seconds, last run)",
+        [
+            "database",
+            "A: dump",
+            "upload",
+            "record",
+            "create",
+            "outside tasks",
+            "jobs-row writes",
+            "B: pg_dump -Fc",
+            "split",
+            "curl",
+        ],
+        [_breakdown(r) for r in results],
+    )
+    report.table(
+        "Worker memory: the process tree (celery main + pool + pg_dump)",
+        ["database", "idle RSS", "peak RSS", "peak PSS", "processes at peak"],
+        [
+            [
+                r.database.name,
+                report.mb(r.workers[-1].idle.rss_bytes),
+                report.mb(r.peak_rss),
+                report.mb(r.peak_pss),
+                ", ".join(
+                    f"{p.name} {p.rss_bytes / 1e6:.0f}" for p in r.workers[-1].peak.processes
+                ),
+            ]
+            for r in results
+        ],
+    )
+    for r in results:
+        _overlap(r)
+        _levels(r)
+    verdicts = _targets(results, targets)
+    return {
+        "benchmark": "backup_speed",
+        "environment": report.environment(),
+        "worker": {"zstd_level": level, "zstd_threads": threads, "concurrency": concurrency},
+        "targets": targets,
+        "verdicts": verdicts,
+        "results": [r.to_json() for r in results],
+    }
+
+
+def _breakdown(r: SizeResult) -> list[object]:
+    run, naive = r.workers[-1], r.naives[-1]
+    return [
+        r.database.name,
+        run.tasks.get("backups.dump", 0.0),
+        run.tasks.get("backups.upload", 0.0),
+        run.tasks.get("backups.record", 0.0),
+        run.tasks.get("backups.create", 0.0),
+        run.overhead_seconds,
+        run.job_writes,
+        naive.dump_seconds,
+        naive.split_seconds,
+        naive.upload_seconds,
+    ]
+
+
+def _overlap(r: SizeResult) -> None:
+    estimate = r.workers[-1].overlap_estimate()
+    rows: list[list[object]] = [
+        [
+            "estimate from A's steps",
+            estimate["sequential_seconds"],
+            estimate["overlapped_seconds"],
+            estimate["saved_seconds"],
+        ]
+    ]
+    if r.prototype is not None:
+        measured = r.prototype.to_json()
+        rows.append(
+            [
+                "measured, in-process prototype",
+                measured["sequential_seconds"],
+                measured["overlapped_seconds"],
+                measured["saved_seconds"],
+            ]
+        )
+    report.table(
+        f"{r.database.name}: uploading parts while the dump runs (seconds)",
+        ["", "dump then upload", "overlapped", "saved"],
+        rows,
+    )
+
+
+def _levels(r: SizeResult) -> None:
+    if not r.levels:
+        return
+    dump_rate = float(str(r.recommendation.get("dump_mb_per_s", 0))) * 1e6
+    report.table(
+        f"{r.database.name}: compression of the raw dump "
+        f"(pg_dump produces {dump_rate / 1e6:.0f} MB/s in C)",
+        [
+            "codec",
+            "level",
+            "threads",
+            "MB/s in",
+            "CPU s",
+            "ratio",
+            f"keeps up ({compression.HEADROOM}x)",
+        ],
+        [
+            [
+                m.codec,
+                m.level,
+                m.threads,
+                m.rate / 1e6,
+                m.cpu_seconds,
+                m.ratio,
+                "yes" if m.rate >= dump_rate * compression.HEADROOM else "no",
+            ]
+            for m in r.levels
+        ],
+    )
+    rec = r.recommendation
+    report.line(
+        f"chosen by measurement: level {rec.get('level')} (the lowest whose artifact is no larger"
+        f" than pg_dump -Fc's, ratio {rec.get('pg_dump_fc_ratio')}), {rec.get('threads')} zstd"
+        f" thread(s) ({'keeps' if rec.get('keeps_up') else 'does NOT keep'} up with pg_dump"
+        f" at {rec.get('headroom')}x); details in the JSON"
+    )
+
+
+def _targets(results: list[SizeResult], targets: dict[str, float]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for r in results:
+        name = r.database.name
+        checks = [
+            ("A/B", report.ratio(r.a, r.b), targets["a_over_b"]),
+            ("A/C", report.ratio(r.a, r.c), targets["a_over_c"]),
+            ("artifact / pg_dump -Fc", r.workers[-1].size_bytes / r.naives[-1].size_bytes, 1.0),
+            ("peak RSS MB", r.peak_rss / 1e6, targets["peak_bytes"] / 1e6),
+            ("peak PSS MB", r.peak_pss / 1e6, targets["peak_bytes"] / 1e6),
+        ]
+        rows += [
+            {
+                "database": name,
+                "what": what,
+                "measured": round(value, 3),
+                "target": limit,
+                "verdict": report.verdict(value, limit),
+            }
+            for what, value, limit in checks
+        ]
+    if len(results) > 1:
+        for what, values in (
+            ("peak RSS spread", [r.peak_rss for r in results]),
+            ("peak PSS spread", [r.peak_pss for r in results]),
+        ):
+            spread = (max(values) - min(values)) / min(values)
+            rows.append(
+                {
+                    "database": "all sizes",
+                    "what": what,
+                    "measured": round(spread, 3),
+                    "target": targets["peak_spread"],
+                    "verdict": report.verdict(spread, targets["peak_spread"]),
+                }
+            )
+    report.table(
+        "Targets",
+        ["database", "what", "measured", "target (at most)", "verdict"],
+        [
+            [row["database"], row["what"], row["measured"], row["target"], row["verdict"]]
+            for row in rows
+        ],
+    )
+    return rows

@@ -1,0 +1,244 @@
+"""Queries of the expiry sweep: expiring backups, retention, and deleting their Telegram parts.
+
+Every rule that expires backups goes through one guard: the newest active backup of each
+project and database (and type) is never expired, so a project whose backups stopped still has
+the last one it made, whatever its expires_at or its schedule's retention says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Text,
+    Uuid,
+    column,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+    values,
+)
+from sqlalchemy.orm import Session, aliased
+
+from db import models, schedule_models
+
+Backup = models.Backup
+Part = models.BackupPart
+Schedule = schedule_models.BackupSchedule
+Status = models.BackupStatus
+PartStatus = models.PartDeleteStatus
+DELETE_LEASE = dt.timedelta(minutes=10)  # a claimed part not settled by then is tried again
+ERROR_MAX_CHARS = 500
+
+
+def _not_newest(backup: type[models.Backup]) -> ColumnElement[bool]:
+    newest = aliased(Backup)
+    newest_id = (
+        select(newest.id)
+        .where(
+            newest.project_id == backup.project_id,
+            newest.type == backup.type,
+            newest.database.is_not_distinct_from(backup.database),
+            newest.status == Status.ACTIVE.value,
+        )
+        .order_by(newest.created_at.desc(), newest.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return backup.id != newest_id
+
+
+def _expire(session: Session, which: ColumnElement[bool], limit: int | None) -> list[uuid.UUID]:
+    chosen = (
+        select(Backup.id)
+        .where(Backup.status == Status.ACTIVE.value, which, _not_newest(Backup))
+        .order_by(Backup.expires_at, Backup.created_at)
+        .limit(limit)
+        # SKIP LOCKED: two sweeps at once split the rows instead of waiting on each other.
+        .with_for_update(skip_locked=True)
+    )
+    return list(
+        session.scalars(
+            update(Backup)
+            .where(Backup.id.in_(chosen.scalar_subquery()))
+            .values(status=Status.EXPIRED.value)
+            .returning(Backup.id)
+        )
+    )
+
+
+def expire_due(session: Session, *, limit: int | None = None) -> list[uuid.UUID]:
+    """Mark active backups past their expires_at expired (never the newest of a project)."""
+    return _expire(session, Backup.expires_at <= func.now(), limit)
+
+
+def expire_ids(session: Session, backup_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Mark these active backups expired (never the newest of a project)."""
+    ids = list(backup_ids)
+    if not ids:
+        return []
+    return _expire(session, Backup.id.in_(ids), None)
+
+
+@dataclasses.dataclass
+class RetentionSet:
+    """One schedule with GFS rules, and its active backups."""
+
+    schedule_id: uuid.UUID
+    timezone: str
+    keep: tuple[int | None, int | None, int | None, int | None]
+    backups: list[tuple[uuid.UUID, dt.datetime]] = dataclasses.field(default_factory=list)
+
+
+def retention_sets(session: Session) -> list[RetentionSet]:
+    """Active backups made by each schedule that has GFS rules, grouped by schedule."""
+    rules = (Schedule.keep_last, Schedule.keep_daily, Schedule.keep_weekly, Schedule.keep_monthly)
+    rows = session.execute(
+        select(Schedule.id, Schedule.timezone, *rules, Backup.id, Backup.created_at)
+        .join(schedule_models.ScheduleRun, schedule_models.ScheduleRun.schedule_id == Schedule.id)
+        .join(Backup, Backup.job_id == schedule_models.ScheduleRun.job_id)
+        .where(Backup.status == Status.ACTIVE.value, or_(*(rule > 0 for rule in rules)))
+        .order_by(Schedule.id)
+    )
+    sets: dict[uuid.UUID, RetentionSet] = {}
+    for schedule_id, timezone, last, daily, weekly, monthly, backup_id, created_at in rows:
+        entry = sets.setdefault(
+            schedule_id, RetentionSet(schedule_id, timezone, (last, daily, weekly, monthly))
+        )
+        entry.backups.append((backup_id, created_at))
+    return list(sets.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class PartRef:
+    """A Telegram message to delete."""
+
+    backup_id: uuid.UUID
+    index: int
+    chat_id: str
+    message_id: int
+    attempts: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PartOutcome:
+    """What deleteMessage said about one part; status None = try again in a later sweep."""
+
+    backup_id: uuid.UUID
+    index: int
+    status: str | None
+    error: str | None = None
+
+
+def claim_parts(session: Session, *, limit: int) -> list[PartRef]:
+    """Parts of expired backups whose message is still to delete, counted as one attempt.
+
+    A claim is a lease: a sweep that dies before settling its parts leaves them to the first
+    sweep after DELETE_LEASE.
+    """
+    due = (
+        select(Part.backup_id, Part.index)
+        .join(Backup, Backup.id == Part.backup_id)
+        .where(
+            Backup.status == Status.EXPIRED.value,
+            Part.delete_status.is_(None),
+            or_(
+                Part.delete_attempted_at.is_(None),
+                Part.delete_attempted_at < func.now() - DELETE_LEASE,
+            ),
+        )
+        .order_by(Part.backup_id, Part.index)
+        .limit(limit)
+        .with_for_update(of=Part, skip_locked=True)
+    )
+    rows = session.execute(
+        update(Part)
+        .where(tuple_(Part.backup_id, Part.index).in_(due))
+        .values(delete_attempts=Part.delete_attempts + 1, delete_attempted_at=func.now())
+        .returning(Part.backup_id, Part.index, Part.chat_id, Part.message_id, Part.delete_attempts)
+    )
+    return sorted((PartRef(*row) for row in rows), key=lambda ref: (str(ref.backup_id), ref.index))
+
+
+def settle_parts(session: Session, outcomes: Sequence[PartOutcome]) -> None:
+    """Record each part's fate; an outcome with status None frees the part for a later sweep."""
+    if not outcomes:
+        return
+    settled = values(
+        column("backup_id", Uuid),
+        column("index", Integer),
+        column("status", Text),
+        column("error", Text),
+        name="settled",
+    ).data(
+        [
+            (o.backup_id, o.index, o.status, None if o.error is None else o.error[:ERROR_MAX_CHARS])
+            for o in outcomes
+        ]
+    )
+    session.execute(
+        update(Part)
+        .where(Part.backup_id == settled.c.backup_id, Part.index == settled.c.index)
+        .values(
+            delete_status=settled.c.status,
+            delete_error=settled.c.error,
+            delete_attempted_at=func.now(),
+        )
+    )
+
+
+def release_parts(session: Session, refs: Sequence[PartRef]) -> None:
+    """Undo the claim of parts never tried (the attempt does not count)."""
+    keys = [(ref.backup_id, ref.index) for ref in refs]
+    if not keys:
+        return
+    session.execute(
+        update(Part)
+        .where(tuple_(Part.backup_id, Part.index).in_(keys))
+        .values(
+            delete_attempts=func.greatest(Part.delete_attempts - 1, 0), delete_attempted_at=None
+        )
+    )
+
+
+def finish_backups(session: Session, backup_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Expired backups all of whose messages are gone become `deleted`."""
+    ids = list(set(backup_ids))
+    if not ids:
+        return []
+    unfinished = (
+        select(Part.backup_id)
+        .where(
+            Part.backup_id == Backup.id,
+            or_(
+                Part.delete_status.is_(None),
+                Part.delete_status == PartStatus.UNDELETABLE.value,
+            ),
+        )
+        .exists()
+    )
+    return list(
+        session.scalars(
+            update(Backup)
+            .where(Backup.id.in_(ids), Backup.status == Status.EXPIRED.value, ~unfinished)
+            .values(status=Status.DELETED.value)
+            .returning(Backup.id)
+        )
+    )
+
+
+def part_states(session: Session, backup_id: uuid.UUID) -> list[tuple[int, str | None, int]]:
+    """(index, delete_status, delete_attempts) of each part of a backup, for the CLI and tests."""
+    rows = session.execute(
+        select(Part.index, Part.delete_status, Part.delete_attempts)
+        .where(Part.backup_id == backup_id)
+        .order_by(Part.index)
+    )
+    return [(index, status, attempts) for index, status, attempts in rows]

@@ -1,0 +1,92 @@
+"""Queries of the reaper: jobs whose worker went silent, and spool dirs of finished jobs.
+
+Writes follow db.jobs: one statement whose WHERE carries the allowed transition. The one
+transition back, running (or claimed) -> pending, exists for the reaper only: it hands a job
+whose host died to another worker, which claims it with db.jobs.claim_job as usual.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from db import models
+
+Job = models.Job
+Status = models.JobStatus
+
+
+def claimed_pending_jobs(
+    session: Session, *, older_than: dt.timedelta, limit: int = 100
+) -> list[models.Job]:
+    """Pending jobs a host claimed (worker_hostname set) but never started, locked.
+
+    backups.create claims the job, then sends the chain to its own queue; a host that dies in
+    between leaves the job claimed by nobody alive. A host that still heartbeats for another
+    job is alive and merely busy (its queue waits for a free process): its claims stay.
+    """
+    busy = aliased(Job)
+    host_alive = (
+        select(busy.id)
+        .where(
+            busy.worker_hostname == Job.worker_hostname,
+            busy.status == Status.RUNNING.value,
+            busy.heartbeat_at >= func.now() - older_than,
+        )
+        .exists()
+    )
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.status == Status.PENDING.value,
+                Job.worker_hostname.is_not(None),
+                Job.updated_at < func.now() - older_than,
+                ~host_alive,
+            )
+            .order_by(Job.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def requeue_job(session: Session, job_id: uuid.UUID, *, from_hostname: str | None) -> bool:
+    """Hand a dead host's job back: pending, unclaimed, progress from zero.
+
+    Only while it is still held by `from_hostname` (the reaper's snapshot): a worker that
+    claimed or finished it meanwhile wins.
+    """
+    changed = session.scalars(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status.in_(models.UNFINISHED),
+            Job.worker_hostname.is_not_distinct_from(from_hostname),
+        )
+        .values(
+            status=Status.PENDING.value,
+            worker_hostname=None,
+            stage=None,
+            progress=0,
+            heartbeat_at=None,
+        )
+        .returning(Job.id)
+    ).one_or_none()
+    return changed is not None
+
+
+def finished_or_unknown(session: Session, job_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids among `job_ids` whose job is finished or does not exist (spool to clean)."""
+    ids = set(job_ids)
+    if not ids:
+        return set()
+    alive = set(
+        session.scalars(select(Job.id).where(Job.id.in_(ids), Job.status.in_(models.UNFINISHED)))
+    )
+    return ids - alive

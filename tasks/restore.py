@@ -1,0 +1,126 @@
+"""Restore and verify as thin Celery tasks: backups.restore / backups.verify, then their chains.
+
+backups.restore: download | load; backups.verify: download | check. Like the backup chain, the
+steps run on the worker that accepted the request (its `worker_direct` queue), because the
+downloaded artifact lives in that host's spool. Only ids travel in messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from celery import Task, chain
+from celery.utils.nodenames import worker_direct
+
+from worker import errors, intake, request, restore, runtime, verify
+from worker import restorejob as rj
+from worker.app import app
+
+log = logging.getLogger(__name__)
+
+MISSING_JOB_RETRIES = 5  # the gateway's insert may not be committed when its message arrives
+MISSING_JOB_DELAY = 2  # seconds
+
+
+@app.task(name="backups.restore", bind=True)
+def restore_backup(
+    self: Task,  # type: ignore[type-arg]
+    *,
+    backup_id: object,
+    target_database: object,
+    job_id: object = None,
+    clean: object = False,
+) -> str | None:
+    """Accept a restore of one backup into `target_database`; returns the job id."""
+    return _accept(self, rj.RESTORE, backup_id, job_id, target_database, clean)
+
+
+@app.task(name="backups.verify", bind=True)
+def verify_backup(
+    self: Task,  # type: ignore[type-arg]
+    *,
+    backup_id: object,
+    job_id: object = None,
+) -> str | None:
+    """Accept a verification of one backup (download, checksums, archive read); the job id."""
+    return _accept(self, rj.VERIFY, backup_id, job_id)
+
+
+def _accept(
+    task: Task,  # type: ignore[type-arg]
+    kind: str,
+    backup_id: object,
+    job_id: object,
+    target_database: object = None,
+    clean: object = False,
+) -> str | None:
+    rt = runtime.current()
+    task_id = str(task.request.id)
+    hostname = str(task.request.hostname)
+    project_id: str | None = None
+    try:
+        given = request.validate_job_id(job_id)
+        jid = given or intake.job_id_for_task(task_id)
+        req = rj.validate(kind, backup_id, target_database, clean)
+        if given is not None and not intake.job_exists(rt, given):
+            if task.request.retries < MISSING_JOB_RETRIES:
+                raise task.retry(countdown=MISSING_JOB_DELAY, max_retries=MISSING_JOB_RETRIES)
+            raise errors.NotFoundError(
+                f"job {given} does not exist: the caller must insert it before enqueueing"
+            )
+        backup = rj.load_backup(rt, req.backup_id)
+        project_id = backup.project_id
+        if kind == rj.RESTORE:
+            rj.check_target(rt, req, backup)
+        claimed = rj.accept(rt, req, backup, job_id=jid, celery_task_id=task_id, hostname=hostname)
+    except errors.BackupWorkerError as exc:
+        return rj.reject(rt, exc, job_id=job_id, project_id=project_id, kind=kind, task_id=task_id)
+    if claimed:
+        # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
+        direct = worker_direct(hostname)
+        last = load if kind == rj.RESTORE else check
+        signatures = [
+            step.si(job_id=str(jid)).set(
+                queue=direct.name, exchange=direct.exchange.name, routing_key=direct.routing_key
+            )
+            for step in (download, last)
+        ]
+        chain(*signatures).apply_async()
+        log.info("job %s: accepted %s of backup %s", jid, kind, req.backup_id)
+    return str(jid)
+
+
+def _run(job_id: str, step: Callable[[runtime.Runtime, uuid.UUID], None]) -> str:
+    rt = runtime.current()
+    jid = uuid.UUID(job_id)
+    try:
+        step(rt, jid)
+    except Exception as exc:
+        message = restore.fail(rt, jid, exc)
+        if isinstance(exc, errors.BackupWorkerError):
+            log.error("job %s failed: %s", jid, message)
+        else:
+            log.exception("job %s failed with an unexpected error", jid)
+        raise errors.JobFailed(message) from None
+    return job_id
+
+
+@app.task(name="restores.download", bind=True)
+def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
+    """Download the backup's parts into this host's spool and check every checksum."""
+    hostname = str(self.request.hostname)
+    return _run(job_id, lambda rt, jid: restore.download_step(rt, jid, hostname=hostname))
+
+
+@app.task(name="restores.load")
+def load(*, job_id: str) -> str:
+    """pg_restore the checked artifact into the target database."""
+    return _run(job_id, restore.load_step)
+
+
+@app.task(name="restores.check")
+def check(*, job_id: str) -> str:
+    """Read the checked artifact back through pg_restore and record the verification."""
+    return _run(job_id, verify.check_step)

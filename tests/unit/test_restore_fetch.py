@@ -1,0 +1,132 @@
+"""Downloading a backup's parts from the stand-in and checking each one."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from standin.server import BotApiStandin
+from tests.unit.conftest import CHAT
+from worker import errors, fetch
+from worker.telegram import TelegramClient
+
+PART = 50_000
+
+
+def upload(client: TelegramClient, tmp_path: Path, data: bytes) -> fetch.RemoteArtifact:
+    """Cut `data` into parts, send them, and describe them as the backups table would."""
+    parts = []
+    for index, start in enumerate(range(0, len(data), PART)):
+        chunk = data[start : start + PART]
+        path = tmp_path / f"upload.{index + 1:03d}"
+        path.write_bytes(chunk)
+        sent = client.send_document(CHAT, path)
+        parts.append(
+            fetch.RemotePart(index, sent.file_id, len(chunk), hashlib.sha256(chunk).hexdigest())
+        )
+    return fetch.RemoteArtifact(
+        "backup test", len(data), hashlib.sha256(data).hexdigest(), tuple(parts)
+    )
+
+
+def corrupt(standin: BotApiStandin, part: fetch.RemotePart) -> None:
+    stored = standin.data_dir / "files" / part.sha256
+    data = bytearray(stored.read_bytes())
+    data[7] ^= 0x80
+    stored.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def data() -> bytes:
+    return os.urandom(3 * PART + 1234)
+
+
+def test_parts_are_joined_in_order_and_checked(
+    client: TelegramClient, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    seen: list[int] = []
+    fetch.fetch(client, remote, tmp_path / "artifact", on_bytes=seen.append)
+    assert (tmp_path / "artifact").read_bytes() == data
+    assert seen[-1] == len(data)
+    assert seen == sorted(seen)
+
+
+def test_a_corrupted_part_is_named_and_stops_the_download(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    corrupt(standin, remote.parts[1])
+    with pytest.raises(errors.IntegrityError, match="part 2 of 4 is corrupted") as caught:
+        fetch.fetch(client, remote, tmp_path / "artifact")
+    assert "part 3" not in caught.value.message
+    assert len(standin.requests("download")) == 2
+
+
+def test_keep_going_reports_every_bad_part(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    corrupt(standin, remote.parts[0])
+    gone = fetch.RemotePart(3, "BQACAgIAAxkDAAIunknown", remote.parts[3].size_bytes, "0" * 64)
+    remote = fetch.RemoteArtifact(
+        remote.label, remote.size_bytes, remote.sha256, (*remote.parts[:3], gone)
+    )
+    with pytest.raises(errors.IntegrityError) as caught:
+        fetch.fetch(client, remote, tmp_path / "artifact", keep_going=True)
+    message = caught.value.message
+    assert "part 1 of 4 is corrupted" in message
+    assert "part 4 of 4 cannot be downloaded" in message
+    assert "the file id is not valid for this bot" in message
+    assert "part 2" not in message
+    assert "part 3" not in message
+
+
+def test_a_size_that_differs_from_the_record_is_named(
+    client: TelegramClient, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    first = remote.parts[0]
+    wrong = fetch.RemotePart(0, first.file_id, first.size_bytes + 1, first.sha256)
+    remote = fetch.RemoteArtifact(
+        remote.label, remote.size_bytes + 1, remote.sha256, (wrong, *remote.parts[1:])
+    )
+    with pytest.raises(errors.IntegrityError, match=f"part 1 of 4 has {PART} bytes"):
+        fetch.fetch(client, remote, tmp_path / "artifact")
+
+
+def test_an_inconsistent_record_fails_on_the_whole_checksum(
+    client: TelegramClient, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    remote = fetch.RemoteArtifact(remote.label, remote.size_bytes, "f" * 64, remote.parts)
+    with pytest.raises(errors.IntegrityError, match="joined artifact does not match"):
+        fetch.fetch(client, remote, tmp_path / "artifact")
+
+
+def test_a_second_run_downloads_only_what_is_missing_or_damaged(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    target = tmp_path / "artifact"
+    fetch.fetch(client, remote, target)
+    with target.open("r+b") as file:
+        file.seek(remote.offset(2) + 10)
+        file.write(b"\0\0\0")
+    before = len(standin.requests("download"))
+    fetch.fetch(client, remote, target)
+    assert len(standin.requests("download")) - before == 2  # parts 3 and 4
+    assert target.read_bytes() == data
+
+
+def test_a_broken_download_is_retried_and_still_checks_out(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    standin.set_faults(script=["cut", "502"], methods=["download"])
+    fetch.fetch(client, remote, tmp_path / "artifact")
+    assert (tmp_path / "artifact").read_bytes() == data
+    assert len(standin.requests("download")) == len(remote.parts) + 2

@@ -1,0 +1,113 @@
+"""`backup-worker restore` and `backup-worker verify`: enqueue as the gateway does, and follow.
+
+Both go through the worker (backups.restore / backups.verify), never in this process: the age
+private key, the spool space and the Telegram token live on the worker hosts, and the jobs row
+shows the gateway the same progress whoever started the job.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import click
+
+from db import jobs as db_jobs
+from worker import errors, runtime, watch
+from worker import restorejob as rj
+from worker.commands import common
+
+
+@click.command()
+@click.argument("backup_id", type=click.UUID)
+@click.option("--target-database", required=True, help="database to restore into (new or empty)")
+@click.option("--clean", is_flag=True, help="drop and re-create the backup's objects in a target")
+@click.option("--wait", is_flag=True, help="follow the job with a progress bar until it ends")
+@click.option("--timeout", type=float, default=None, help="with --wait: give up after seconds")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def restore(
+    backup_id: uuid.UUID,
+    target_database: str,
+    clean: bool,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Restore a backup into a database on the SOURCE_DATABASE_URL server."""
+    req = rj.validate(rj.RESTORE, str(backup_id), target_database, clean)
+    rt = common.build_runtime()
+    job_id = enqueue(rt, req)
+    follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
+
+
+@click.command()
+@click.argument("backup_id", type=click.UUID)
+@click.option(
+    "--wait/--no-wait", default=True, help="follow the job until it ends (default) or only enqueue"
+)
+@click.option("--timeout", type=float, default=None, help="give up waiting after seconds")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def verify(backup_id: uuid.UUID, wait: bool, timeout: float | None, as_json: bool) -> None:
+    """Download a backup, check every checksum and read its archive, without restoring it."""
+    req = rj.validate(rj.VERIFY, str(backup_id))
+    rt = common.build_runtime()
+    job_id = enqueue(rt, req)
+    follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="verification")
+
+
+def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest) -> uuid.UUID:
+    """Check the request, insert the pending job (as the gateway does), send the task."""
+    from worker.app import app
+
+    backup = rj.load_backup(rt, req.backup_id)
+    kwargs: dict[str, object] = {"backup_id": str(req.backup_id)}
+    if req.kind == rj.RESTORE:
+        rj.check_target(rt, req, backup)
+        kwargs.update(target_database=req.target_database, clean=req.clean)
+    job_id = uuid.uuid4()
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=req.kind,
+            project_id=backup.project_id,
+            payload=dict(req.payload(backup)),
+            celery_task_id=None,
+        )
+    app.send_task(f"backups.{req.kind}", kwargs={**kwargs, "job_id": str(job_id)})
+    return job_id
+
+
+def follow(
+    rt: runtime.Runtime,
+    job_id: uuid.UUID,
+    *,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+    key: str,
+) -> None:
+    """Print the job (after following it when asked) and exit with its outcome."""
+    if not wait:
+        common.emit({"job_id": str(job_id), "status": "pending"}, as_json)
+        return
+    if not as_json:
+        common.err.print(f"job {job_id}", highlight=False)
+    state = watch.wait(rt.database, job_id, console=common.err, timeout=timeout)
+    if state is None:
+        raise errors.NotFoundError(f"job {job_id} disappeared")
+    outcome: dict[str, object] = {
+        "job_id": str(job_id),
+        "status": state["status"],
+        "stage": state["stage"],
+        "progress": state["progress"],
+        "error": state["error"],
+    }
+    result = state.get("result")
+    if isinstance(result, dict) and key in result:
+        outcome[key] = result[key]
+    common.emit(outcome, as_json)
+    if state["status"] != "completed":
+        sys.exit(common.EXIT_FAILED if state["status"] in watch.FINISHED else common.EXIT_TIMEOUT)
