@@ -8,20 +8,15 @@ downloaded artifact lives in that host's spool. Only ids travel in messages.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable
 
-from celery import Task, chain
-from celery.utils.nodenames import worker_direct
+from celery import Task
 
+from tasks import steps
 from worker import errors, intake, request, restore, runtime, verify
 from worker import restorejob as rj
 from worker.app import app
 
 log = logging.getLogger(__name__)
-
-MISSING_JOB_RETRIES = 5  # the gateway's insert may not be committed when its message arrives
-MISSING_JOB_DELAY = 2  # seconds
 
 
 @app.task(name="backups.restore", bind=True)
@@ -64,12 +59,8 @@ def _accept(
         given = request.validate_job_id(job_id)
         jid = given or intake.job_id_for_task(task_id)
         req = rj.validate(kind, backup_id, target_database, clean)
-        if given is not None and not intake.job_exists(rt, given):
-            if task.request.retries < MISSING_JOB_RETRIES:
-                raise task.retry(countdown=MISSING_JOB_DELAY, max_retries=MISSING_JOB_RETRIES)
-            raise errors.NotFoundError(
-                f"job {given} does not exist: the caller must insert it before enqueueing"
-            )
+        if given is not None:
+            steps.wait_for_row(task, rt, given)
         backup = rj.load_backup(rt, req.backup_id)
         project_id = backup.project_id
         if kind == rj.RESTORE:
@@ -78,49 +69,30 @@ def _accept(
     except errors.BackupWorkerError as exc:
         return rj.reject(rt, exc, job_id=job_id, project_id=project_id, kind=kind, task_id=task_id)
     if claimed:
-        # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
-        direct = worker_direct(hostname)
         last = load if kind == rj.RESTORE else check
-        signatures = [
-            step.si(job_id=str(jid)).set(
-                queue=direct.name, exchange=direct.exchange.name, routing_key=direct.routing_key
-            )
-            for step in (download, last)
-        ]
-        chain(*signatures).apply_async()
+        steps.chain_here(hostname, jid, (download, last))
         log.info("job %s: accepted %s of backup %s", jid, kind, req.backup_id)
     return str(jid)
-
-
-def _run(job_id: str, step: Callable[[runtime.Runtime, uuid.UUID], None]) -> str:
-    rt = runtime.current()
-    jid = uuid.UUID(job_id)
-    try:
-        step(rt, jid)
-    except Exception as exc:
-        message = restore.fail(rt, jid, exc)
-        if isinstance(exc, errors.BackupWorkerError):
-            log.error("job %s failed: %s", jid, message)
-        else:
-            log.exception("job %s failed with an unexpected error", jid)
-        raise errors.JobFailed(message) from None
-    return job_id
 
 
 @app.task(name="restores.download", bind=True)
 def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Download the backup's parts into this host's spool and check every checksum."""
     hostname = str(self.request.hostname)
-    return _run(job_id, lambda rt, jid: restore.download_step(rt, jid, hostname=hostname))
+    return steps.run(
+        job_id,
+        lambda rt, jid: restore.download_step(rt, jid, hostname=hostname),
+        restore.fail,
+    )
 
 
 @app.task(name="restores.load")
 def load(*, job_id: str) -> str:
     """pg_restore the checked artifact into the target database."""
-    return _run(job_id, restore.load_step)
+    return steps.run(job_id, restore.load_step, restore.fail)
 
 
 @app.task(name="restores.check")
 def check(*, job_id: str) -> str:
     """Read the checked artifact back through pg_restore and record the verification."""
-    return _run(job_id, verify.check_step)
+    return steps.run(job_id, verify.check_step, restore.fail)
