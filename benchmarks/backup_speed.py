@@ -19,7 +19,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import baseline, compression, datagen, jobrun, overlap, report, speed_tables, stack
+from benchmarks import (
+    baseline,
+    compression,
+    datagen,
+    jobrun,
+    overlap,
+    pipeline,
+    report,
+    speed_tables,
+    stack,
+)
 from worker import settings, source
 
 DEFAULT_SIZE_MB = 400
@@ -43,6 +53,7 @@ class SizeResult:
     levels: list[compression.Measurement] = field(default_factory=list)
     recommendation: dict[str, object] = field(default_factory=dict)
     prototype: overlap.Comparison | None = None
+    pipelines: list[tuple[float, pipeline.PipelineRun]] = field(default_factory=list)  # (C, run)
 
     @property
     def a(self) -> float:
@@ -86,6 +97,9 @@ class SizeResult:
             "compression_table": [m.to_json() for m in self.levels],
             "compression_recommendation": self.recommendation,
             "overlap_prototype": None if self.prototype is None else self.prototype.to_json(),
+            "pipeline_by_threads": [
+                {"floor_seconds": round(floor, 3), **run.to_json()} for floor, run in self.pipelines
+            ],
         }
 
 
@@ -128,11 +142,17 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
             if args.overlap:
                 report.line(f"{name}: in-process prototype, sequential vs overlapped upload")
                 result.prototype = overlap.compare(
-                    bench, params, name, _level(args), _threads(args)
+                    bench, params, name, _level(args), _threads(args), args.repeat
                 )
             if args.levels:
                 report.line(f"{name}: zstd level/threads table")
                 _level_table(args, params, result, bench.tmp)
+                report.line(f"{name}: the dump pipeline in-process, by zstd thread count")
+                for count in args.zstd_thread_counts:
+                    floor = baseline.floor(params, name)
+                    spool = bench.tmp / "pipeline-spool"
+                    ran = pipeline.run(params, name, spool, level=_level(args), threads=count)
+                    result.pipelines.append((floor, ran))
     return results
 
 

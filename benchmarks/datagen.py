@@ -102,7 +102,9 @@ def ensure(
     `scale` multiplies the rows of each loading batch: below 1 for databases of a few MB.
     """
     name = database_name(size_mb, label)
+    # Two runs wanting the same database at once: the second waits, then finds it made.
     with contextlib.closing(connect(params)) as admin, admin.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         cur.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
             (name,),
@@ -112,9 +114,8 @@ def ensure(
             return describe(params, name, cached=True, seconds=0.0)
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cur.execute(f'CREATE DATABASE "{name}"')
-    started = time.monotonic()
-    _fill(params, name, size_mb, seed, jobs, scale, log)
-    with contextlib.closing(connect(params)) as admin, admin.cursor() as cur:
+        started = time.monotonic()
+        _fill(params, name, size_mb, seed, jobs, scale, log)
         cur.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker(size_mb, seed, scale)}'")
     return describe(params, name, cached=False, seconds=time.monotonic() - started)
 
@@ -123,13 +124,16 @@ def ensure_tiny(params: source.SourceParams) -> str:
     """A database of a few rows (`bwbench_tiny`), for warming a worker up."""
     name = PREFIX + "tiny"
     with contextlib.closing(connect(params)) as admin, admin.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if cur.fetchone() is not None:
             return name
         cur.execute(f'CREATE DATABASE "{name}"')
-    with contextlib.closing(connect(params, name)) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE notes (id serial PRIMARY KEY, body text)")
-        cur.execute("INSERT INTO notes (body) SELECT 'note ' || i FROM generate_series(1, 100) i")
+        with contextlib.closing(connect(params, name)) as conn, conn.cursor() as fill:
+            fill.execute("CREATE TABLE notes (id serial PRIMARY KEY, body text)")
+            fill.execute(
+                "INSERT INTO notes (body) SELECT 'note ' || i FROM generate_series(1, 100) i"
+            )
     return name
 
 
@@ -182,7 +186,7 @@ def _fill(
                 " WHERE schemaname = 'public'"
             )
             loaded = _one_int(cur)
-            if log:
+            if log and (sys.stderr.isatty() or number % 10 == 0):
                 _progress(f"{name}: batch {number + 1}, {loaded / 1e6:.0f} of {goal / 1e6:.0f} MB")
             if loaded >= goal:
                 break
@@ -192,7 +196,7 @@ def _fill(
             cur.execute(statement)
         # Frozen and analysed, so the first dump does not pay for hint-bit writes.
         cur.execute("VACUUM (FREEZE, ANALYZE)")
-    if log:
+    if log and sys.stderr.isatty():
         print(file=sys.stderr)
 
 
@@ -238,7 +242,11 @@ def _one_int(cur: psycopg2.extensions.cursor) -> int:
 
 
 def _progress(text: str) -> None:
-    print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
+    # One line rewritten in place on a terminal; plain lines in a log file.
+    if sys.stderr.isatty():
+        print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
+    else:
+        print(text, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ class WorkerRun:
 
     @property
     def overhead_seconds(self) -> float:
-        """Time outside the tasks' own run time: queueing, chain hops, polling resolution."""
+        """Time outside the tasks' own run time: enqueueing, queueing, chain hops."""
         return self.seconds - sum(self.tasks.values())
 
     def overlap_estimate(self) -> dict[str, float]:

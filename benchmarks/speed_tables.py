@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchmarks import compression, report
+from benchmarks import compression, overlap, report
 
 if TYPE_CHECKING:
     from benchmarks.backup_speed import SizeResult
@@ -116,12 +116,22 @@ def _overlap(r: SizeResult) -> None:
         measured = r.prototype.to_json()
         rows.append(
             [
-                "measured, in-process prototype",
+                "measured, in-process prototype (medians)",
                 measured["sequential_seconds"],
                 measured["overlapped_seconds"],
                 measured["saved_seconds"],
             ]
         )
+        for mbps in overlap.UPLINKS_MBPS:
+            sequential, overlapped = overlap.uplink_model(r.prototype, mbps)
+            rows.append(
+                [
+                    f"model: prototype's dump, sends at {mbps} MB/s",
+                    sequential,
+                    overlapped,
+                    sequential - overlapped,
+                ]
+            )
     report.table(
         f"{r.database.name}: uploading parts while the dump runs (seconds)",
         ["", "dump then upload", "overlapped", "saved"],
@@ -129,13 +139,33 @@ def _overlap(r: SizeResult) -> None:
     )
 
 
+def _pipelines(r: SizeResult) -> None:
+    if not r.pipelines:
+        return
+    report.table(
+        f"{r.database.name}: does compression hold pg_dump back? (in-process, C just before)",
+        ["zstd level", "threads", "pipeline s", "C s", "pipeline / C", "waiting for pg_dump"],
+        [
+            [
+                run.level,
+                run.threads,
+                run.seconds,
+                floor,
+                report.ratio(run.seconds, floor),
+                f"{report.ratio(run.waiting_seconds, run.seconds):.0%}",
+            ]
+            for floor, run in r.pipelines
+        ],
+    )
+
+
 def _levels(r: SizeResult) -> None:
+    _pipelines(r)
     if not r.levels:
         return
     dump_rate = float(str(r.recommendation.get("dump_mb_per_s", 0))) * 1e6
     report.table(
-        f"{r.database.name}: compression of the raw dump "
-        f"(pg_dump produces {dump_rate / 1e6:.0f} MB/s in C)",
+        f"{r.database.name}: zstd on a dump sample (C: {dump_rate / 1e6:.0f} MB/s)",
         [
             "codec",
             "level",

@@ -7,8 +7,8 @@ import datetime as dt
 import re
 import uuid
 
-from sqlalchemy import ColumnElement, func, insert, select, update
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import ColumnElement, Select, Uuid, any_, cast, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, selectinload
 
@@ -223,10 +223,23 @@ def mark_expired(
     return list(
         session.scalars(
             update(Backup)
-            .where(Backup.id.in_(due.scalar_subquery()))
+            .where(one_of_ids(due))
             .values(status=Status.EXPIRED.value)
             .returning(Backup.id)
         )
+    )
+
+
+def one_of_ids(ids: Select[uuid.UUID]) -> ColumnElement[bool]:
+    """`backups.id = ANY(<the ids as one array>)`, for an UPDATE over a locked selection.
+
+    Written as `id IN (subquery)`, the planner (expecting far more due rows than there are)
+    hash-joins against a scan of the whole table: 1.5 s at 1,000,000 rows. Collected into one
+    array first, the UPDATE finds its rows through the primary key.
+    """
+    chosen = ids.subquery()
+    return Backup.id == any_(
+        cast(select(func.array_agg(chosen.c.id)).scalar_subquery(), ARRAY(Uuid))
     )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from db import backups as db_backups
 from db import models, schedule_models
 
 Backup = models.Backup
@@ -67,7 +68,7 @@ def _expire(session: Session, which: ColumnElement[bool], limit: int | None) -> 
     return list(
         session.scalars(
             update(Backup)
-            .where(Backup.id.in_(chosen.scalar_subquery()))
+            .where(db_backups.one_of_ids(chosen))
             .values(status=Status.EXPIRED.value)
             .returning(Backup.id)
         )

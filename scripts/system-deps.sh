@@ -5,6 +5,7 @@ set -euo pipefail
 missing=()
 command -v pg_dump >/dev/null || missing+=(postgresql-client)
 command -v zstd >/dev/null || missing+=(zstd)
+command -v curl >/dev/null || missing+=(curl)
 command -v age >/dev/null || missing+=(age)
 command -v node >/dev/null || missing+=(nodejs npm)
 

@@ -10,6 +10,7 @@ through the log handler's redaction.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -56,6 +57,13 @@ def _project_of(job_id: str | None, kwargs: Mapping[str, object]) -> str | None:
         return project
     if job_id is None:
         return None
+    return _project_of_job(job_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _project_of_job(job_id: str) -> str | None:
+    # A job's project never changes: one read per job and process, not one per step
+    # (measured: ~10 ms of each small backup's overhead).
     try:
         from db import jobs as db_jobs
 
