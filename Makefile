@@ -71,3 +71,14 @@ bench-quick: install services
 
 bench-drop: install services
 	$(PY) -m benchmarks.datagen --drop
+
+# ---- Reliability: the chaos run (chaos/; README, "Reliability") ----------------------------
+# make chaos   50 backups on a throwaway PostgreSQL (55432) and Redis (6390) while workers are
+#              SIGKILLed, Redis and PostgreSQL restart and the spool fills; needs root (runuser,
+#              mount). Exit 0 only when every check holds. CHAOS_ARGS="--jobs 20" to shorten.
+CHAOS_ARGS ?=
+
+.PHONY: chaos
+
+chaos: install
+	$(PY) -m chaos --json $(BENCH_OUT)/chaos.json $(CHAOS_ARGS)

@@ -56,6 +56,55 @@ def claimed_pending_jobs(
     )
 
 
+def live_hosts(session: Session, *, older_than: dt.timedelta) -> set[str]:
+    """Hosts that heartbeat for a running job within `older_than`: alive, maybe busy.
+
+    A running job between two steps has no step to beat for it: its next step waits in the
+    host's own queue behind other jobs' steps. On a live host that is a queue, not a loss.
+    """
+    return set(
+        session.scalars(
+            select(Job.worker_hostname)
+            .where(
+                Job.status == Status.RUNNING.value,
+                Job.worker_hostname.is_not(None),
+                Job.heartbeat_at >= func.now() - older_than,
+            )
+            .distinct()
+        )
+    )
+
+
+def lost_pending_jobs(
+    session: Session, *, job_type: str, older_than: dt.timedelta, limit: int = 100
+) -> list[models.Job]:
+    """Pending jobs nobody claimed for `older_than`, locked: their message may be lost.
+
+    A broker that restarts without persistence loses the queued backups.create messages of
+    jobs the gateway (or a batch, or the dispatcher) inserted. Sending one again is harmless
+    when the first still waits: only one delivery can claim the job.
+    """
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.type == job_type,
+                Job.status == Status.PENDING.value,
+                Job.worker_hostname.is_(None),
+                Job.updated_at < func.now() - older_than,
+            )
+            .order_by(Job.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def touch(session: Session, job_id: uuid.UUID) -> None:
+    """Mark a lost pending job as sent again now (so it is not re-sent on every run)."""
+    session.execute(update(Job).where(Job.id == job_id).values(updated_at=func.now()))
+
+
 def requeue_job(session: Session, job_id: uuid.UUID, *, from_hostname: str | None) -> bool:
     """Hand a dead host's job back: pending, unclaimed, progress from zero.
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from celery import Signature, Task, chain
 from celery.utils.nodenames import worker_direct
+from sqlalchemy import text
 
-from worker import errors, intake, runtime
+from db import jobs as db_jobs
+from worker import errors, intake, progress, runtime
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +47,46 @@ def chain_here(hostname: str, job_id: uuid.UUID, steps: Sequence[Task]) -> None:
     chain(*signatures).apply_async()
 
 
+def _beat(rt: runtime.Runtime, job_id: uuid.UUID) -> None:
+    with rt.database.transaction() as session:
+        db_jobs.heartbeat(session, job_id)
+
+
+@contextlib.contextmanager
+def exclusive(rt: runtime.Runtime, job_id: uuid.UUID) -> Iterator[bool]:
+    """Hold the job's advisory lock for the step; yields False when another copy holds it.
+
+    A step's message comes back while the step still runs when Redis's visibility timeout
+    passes (or a sweeper with a shorter one runs): the copy must not start the step a second
+    time beside the first. The lock is a session lock on a connection of its own, so a copy
+    whose process dies releases it with its connection.
+    """
+    key = int.from_bytes(job_id.bytes[:8], "big", signed=True)
+    with rt.database.engine.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                with contextlib.suppress(Exception):  # a lost connection released it already
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+
+
 def run(job_id: str, step: Step, fail: Fail) -> str:
     """Run one step; on an error end the job failed (via `fail`) and raise JobFailed."""
     rt = runtime.current()
     jid = uuid.UUID(job_id)
     try:
-        step(rt, jid)
+        with exclusive(rt, jid) as alone:
+            if not alone:
+                log.warning("job %s: another copy of this step is running; this copy stops", jid)
+                return job_id
+            # Every step beats, not only the dump: an upload or download waiting out Telegram's
+            # 429s makes no progress for a while, and a silent job is re-run by the reaper.
+            with progress.heartbeat(lambda: _beat(rt, jid), rt.settings.job_heartbeat_stale / 4):
+                step(rt, jid)
     except errors.AttemptSuperseded as exc:
         # Not a failure: the job lives on in its newer attempt, which owns spool and row.
         log.warning("job %s: %s; this step stops here", jid, exc.message)

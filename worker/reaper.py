@@ -36,6 +36,7 @@ class ReapResult:
     """What one reaper run did."""
 
     requeued: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     spool_removed: list[str] = field(default_factory=list)
 
@@ -43,6 +44,7 @@ class ReapResult:
         """JSON-ready dict."""
         return {
             "requeued": self.requeued,
+            "resent": self.resent,
             "failed": self.failed,
             "spool_removed": self.spool_removed,
         }
@@ -92,7 +94,12 @@ def reap(rt: Runtime, resend: Resend) -> ReapResult:
     max_attempts = rt.settings.backup_max_attempts
     result = ReapResult()
     with rt.database.transaction() as session:
-        jobs = db_jobs.stale_jobs(session, older_than=stale, limit=BATCH)
+        alive = db_stale.live_hosts(session, older_than=stale)
+        jobs = [
+            job
+            for job in db_jobs.stale_jobs(session, older_than=stale, limit=BATCH)
+            if job.worker_hostname not in alive
+        ]
         jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
         messages: list[dict[str, object]] = []
         for job in jobs:
@@ -113,6 +120,17 @@ def reap(rt: Runtime, resend: Resend) -> ReapResult:
             if db_jobs.fail_job(session, job.id, reason):
                 result.failed.append(str(job.id))
                 log.error("job %s failed: %s", job.id, reason)
+        for job in db_stale.lost_pending_jobs(
+            session, job_type=intake.JOB_TYPE, older_than=stale, limit=BATCH
+        ):
+            kwargs = backup_kwargs(job)
+            if kwargs is None:
+                # A gateway row without its arguments: only its own message can run it.
+                continue
+            db_stale.touch(session, job.id)
+            messages.append(kwargs)
+            result.resent.append(str(job.id))
+            log.warning("job %s: pending and unclaimed too long; its message sent again", job.id)
         # Sent before the commit: if sending fails, the jobs stay as they were for the next
         # run. A worker that gets a message first waits on the row lock, then claims the job.
         if messages:

@@ -88,7 +88,7 @@ def test_a_silent_running_job_with_attempts_left_is_sent_again(
     rt: runtime.Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
     stale = job(attempts=1)
-    fresh = job(attempts=1, silent=dt.timedelta(seconds=5))
+    fresh = job(attempts=1, silent=dt.timedelta(seconds=5), hostname="live@host-b")
     sent: list[dict[str, object]] = []
     result = reaper.reap(rt, sent.extend)
     assert result.requeued == [str(stale)]
@@ -138,10 +138,24 @@ def test_a_job_claimed_but_never_started_is_sent_again(
     claimed = job(status="pending", attempts=0)
     unclaimed = job(status="pending", attempts=0, hostname=None)
     sent: list[dict[str, object]] = []
-    assert reaper.reap(rt, sent.extend).requeued == [str(claimed)]
-    assert [m["job_id"] for m in sent] == [str(claimed)]
+    result = reaper.reap(rt, sent.extend)
+    assert result.requeued == [str(claimed)]
+    # Unclaimed for that long, its message may be lost (a broker restart): sent once more.
+    assert result.resent == [str(unclaimed)]
+    assert sorted(str(m["job_id"]) for m in sent) == sorted([str(claimed), str(unclaimed)])
     assert row(rt, claimed).worker_hostname is None
     assert row(rt, unclaimed).status == "pending"
+    assert reaper.reap(rt, sent.extend).resent == []  # not again before another stale period
+
+
+def test_a_silent_job_of_a_host_that_heartbeats_for_another_is_left_alone(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # Between two steps: its next step waits in the live host's queue behind other jobs.
+    waiting = job(attempts=1, hostname="busy@host-d")
+    job(attempts=1, silent=dt.timedelta(seconds=5), hostname="busy@host-d")
+    assert reaper.reap(rt, lambda messages: None).requeued == []
+    assert row(rt, waiting).status == "running"
 
 
 def test_a_claim_of_a_host_that_still_heartbeats_is_left_alone(

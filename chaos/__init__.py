@@ -1,0 +1,4 @@
+"""The reliability suite (issue 7): a chaos run of real workers on throwaway services.
+
+`python -m chaos` (or `make chaos`) runs it; tests/acceptance/test_chaos_short.py runs a short one.
+"""

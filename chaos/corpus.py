@@ -1,0 +1,191 @@
+"""Malformed and hostile task arguments, sent as real Celery messages, and what each must give.
+
+Each case ends either as a failed jobs row whose error contains `expect`, or refused before a
+job exists (`expect_row=False`) with a log line naming the task id. Nothing may be run through a
+shell: the `$(...)` names would create MARKER if one were.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from worker import intake
+
+MARKER = Path("/tmp/backup-worker-chaos-pwned")  # noqa: S108 - proof that no shell ran
+
+
+class Sender(Protocol):
+    """Celery's `send_task`, as far as the corpus needs it."""
+
+    def __call__(
+        self,
+        name: str,
+        args: object = ...,
+        kwargs: dict[str, object] | None = ...,
+        task_id: str | None = ...,
+    ) -> object: ...
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile message and the outcome it must have."""
+
+    label: str
+    kwargs: dict[str, object]
+    expect: str
+    task: str = "backups.create"
+    expect_row: bool = True
+    args: tuple[object, ...] = ()
+    task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def job_id(self) -> str:
+        """The job the worker derives from the task id (no job_id given)."""
+        given = self.kwargs.get("job_id")
+        if isinstance(given, str):
+            try:
+                return str(uuid.UUID(given))
+            except ValueError:
+                pass
+        return str(intake.job_id_for_task(self.task_id))
+
+
+def cases(project: str = "proj-bad") -> list[Case]:
+    """The corpus; `project` is a valid project id used where the project is not the point."""
+    shell = f"db$(touch {MARKER})"
+    name_rule = "database name"
+    bad_names = {
+        "double quote": 'sales"; DROP DATABASE x; --',
+        "single quote": "sa'les",
+        "space": "my sales",
+        "semicolon": "sales;ls",
+        "command substitution": shell,
+        "backticks": f"`touch {MARKER}`",
+        "leading dash": "--help",
+        "leading dash -f": "-f/etc/passwd",
+        "10,000 characters": "a" * 10_000,
+        "NUL byte": "sales\x00x",
+        "empty": "",
+        "newline": "sales\nx",
+    }
+    found = [
+        Case(f"database: {label}", {"project_id": project, "database": value}, name_rule)
+        for label, value in bad_names.items()
+    ]
+    found += [
+        Case(
+            "unknown project and database",
+            {"project_id": "proj-unknown-0", "database": "no_such_db_for_chaos"},
+            "no_such_db_for_chaos",
+        ),
+        Case(
+            "project id with shell",
+            {"project_id": f"p$(touch {MARKER})", "database": "x"},
+            "invalid project id",
+            expect_row=False,
+        ),
+        Case(
+            "project id 10,000 characters",
+            {"project_id": "p" * 10_000, "database": "x"},
+            "invalid project id",
+            expect_row=False,
+        ),
+        Case(
+            "project id with NUL",
+            {"project_id": "p\x00", "database": "x"},
+            "invalid project id",
+            expect_row=False,
+        ),
+        Case(
+            "caption past 1024",
+            {"project_id": project, "database": "x", "caption": "c" * 1100},
+            "caption is too long",
+        ),
+        Case(
+            "caption with NUL",
+            {"project_id": project, "database": "x", "caption": "a\x00b"},
+            "invalid caption",
+        ),
+        Case(
+            "job id that does not exist",
+            {"project_id": project, "database": "x", "job_id": str(uuid.uuid4())},
+            "does not exist",
+            expect_row=False,
+        ),
+        Case(
+            "job id not a uuid",
+            {"project_id": project, "database": "x", "job_id": "../../etc"},
+            "invalid job id",
+            expect_row=False,
+        ),
+        Case(
+            "wrong type: project id",
+            {"project_id": 123, "database": "x"},
+            "invalid project id",
+            expect_row=False,
+        ),
+        Case(
+            "wrong type: database",
+            {"project_id": project, "database": ["x"]},
+            "database name must be a string",
+        ),
+        Case(
+            "wrong type: expires_in_days",
+            {"project_id": project, "database": "x", "expires_in_days": "30"},
+            "invalid expires_in_days",
+        ),
+        Case(
+            "wrong type: expires_in_days bool",
+            {"project_id": project, "database": "x", "expires_in_days": True},
+            "invalid expires_in_days",
+        ),
+        Case(
+            "wrong type: job id",
+            {"project_id": project, "database": "x", "job_id": 42},
+            "invalid job id",
+            expect_row=False,
+        ),
+        Case(
+            "bad filename",
+            {"project_id": project, "database": "x", "filename": "../../x"},
+            "invalid filename",
+        ),
+        Case("positional arguments", {}, "TypeError", expect_row=False, args=(project, "x")),
+        Case(
+            "unknown keyword",
+            {"project_id": project, "database": "x", "shell": "rm -rf /"},
+            "TypeError",
+            expect_row=False,
+        ),
+        Case(
+            "restore: backup id not a uuid",
+            {"backup_id": "1; DROP", "target_database": "t"},
+            "backup",
+            task="backups.restore",
+            expect_row=False,
+        ),
+        Case(
+            "restore: unknown backup",
+            {"backup_id": str(uuid.uuid4()), "target_database": "t"},
+            "backup",
+            task="backups.restore",
+            expect_row=False,
+        ),
+        Case(
+            "verify: unknown backup",
+            {"backup_id": str(uuid.uuid4())},
+            "backup",
+            task="backups.verify",
+            expect_row=False,
+        ),
+    ]
+    return found
+
+
+def send(cases_: list[Case], send_task: Sender) -> None:
+    """Publish every case as the gateway would (keyword arguments, one message each)."""
+    for case in cases_:
+        send_task(case.task, args=list(case.args), kwargs=case.kwargs, task_id=case.task_id)

@@ -1,0 +1,200 @@
+"""The chaos run: 50 backups while workers die, Redis and PostgreSQL restart, the spool fills."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+
+from chaos import checks, leaks
+from chaos.report import Report
+from chaos.stack import ChaosStack, Options
+
+log = logging.getLogger("chaos")
+
+
+@dataclass
+class Config:
+    """What to run and which faults to inject."""
+
+    jobs: int = 50
+    workers: int = 2
+    concurrency: int = 2
+    kills: int = 2
+    redis_restarts: int = 1
+    pg_restarts: int = 1
+    spool_fills: int = 1
+    rate_429: float = 0.2
+    rate_502: float = 0.1
+    rate_drop: float = 0.05
+    reap_every: float = 5.0  # seconds: the harness plays beat's jobs.reap
+    restore_sample: int = 5
+    timeout: float = 900.0  # seconds for the backups, and again for verification
+    seed: int = 7
+    options: Options = field(default_factory=Options)
+
+
+def fault_plan(config: Config) -> list[tuple[int, str]]:
+    """(finished jobs before it, fault) in order, spread over the run."""
+    names = (
+        ["kill"] * config.kills
+        + ["redis"] * config.redis_restarts
+        + ["pg"] * config.pg_restarts
+        + ["fill"] * config.spool_fills
+    )
+    # Interleave kinds: kill, redis, pg, fill, kill...
+    order = [
+        n for i, n in sorted(enumerate(names), key=lambda p: (names[: p[0]].count(p[1]), p[0]))
+    ]
+    step = config.jobs * 0.8 / (len(order) + 1)
+    return [(int(step * (i + 1)), name) for i, name in enumerate(order)]
+
+
+class Run:
+    """One chaos run on a ChaosStack."""
+
+    def __init__(self, stack: ChaosStack, config: Config) -> None:
+        self.stack = stack
+        self.config = config
+        self.report = Report(jobs=config.jobs, spool=stack.spool.note)
+        self.jobs: list[str] = []
+        self._last_reap = 0.0
+
+    def event(self, message: str) -> None:
+        self.report.events.append(message)
+        self.report.faults_injected[message.split(maxsplit=1)[0]] = (
+            self.report.faults_injected.get(message.split(maxsplit=1)[0], 0) + 1
+        )
+        log.info("chaos: %s", message)
+
+    def reap(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_reap < self.config.reap_every:
+            return
+        self._last_reap = time.monotonic()
+        try:
+            self.stack.client.send_task("jobs.reap", kwargs={}, expires=60)
+        except Exception as exc:  # noqa: BLE001 - Redis may be down right now
+            log.info("chaos: jobs.reap not sent (%s)", type(exc).__name__)
+
+    def finished(self, ids: list[str]) -> int:
+        try:
+            with self.stack.database.engine.connect() as conn:
+                return int(
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM control_plane.jobs"
+                            " WHERE id = ANY(CAST(:ids AS uuid[]))"
+                            " AND status IN ('completed', 'failed', 'cancelled')"
+                        ),
+                        {"ids": ids},
+                    ).scalar_one()
+                )
+        except Exception:  # noqa: BLE001 - PostgreSQL may be restarting
+            return -1
+
+    def busy_hosts(self, stages: tuple[str, ...]) -> set[str]:
+        """Hosts with a job running in one of `stages` now."""
+        try:
+            with self.stack.database.engine.connect() as conn:
+                return set(
+                    conn.execute(
+                        text(
+                            "SELECT worker_hostname FROM control_plane.jobs"
+                            " WHERE status = 'running' AND stage = ANY(:stages)"
+                        ),
+                        {"stages": list(stages)},
+                    ).scalars()
+                )
+        except Exception:  # noqa: BLE001 - PostgreSQL may be restarting
+            return set()
+
+    def inject(self, name: str) -> bool:
+        """Inject one fault; False when its moment has not come (no job running to kill)."""
+        stack = self.stack
+        busy = self.busy_hosts(("dump", "upload") if name == "kill" else ("dump",))
+        if name in ("kill", "fill") and not busy:
+            return False
+        if name == "kill":
+            victims = [w for w in stack.workers if w.hostname in busy and w.alive()]
+            if not victims:
+                return False
+            victim = victims[0]
+            victim.kill()
+            stack.workers.remove(victim)
+            stack.dead.append(victim)
+            stack.start_worker(self.config.concurrency)
+            self.event(f"kill SIGKILL {victim.name} mid-job (a new worker started)")
+        elif name == "redis":
+            stack.redis.restart(down_for=2.0)
+            self.event("redis restarted (no persistence: queued messages lost)")
+        elif name == "pg":
+            stack.pg.restart(down_for=2.0)
+            self.event("pg restarted (fast shutdown: every session cut)")
+        elif name == "fill":
+            written = stack.spool.fill()
+            time.sleep(5.0)
+            stack.spool.release()
+            self.event(
+                f"fill spool full ({written // 1_000_000} MB ballast for 5 s, "
+                f"{len(busy)} host(s) dumping)"
+            )
+        return True
+
+    def wait(self, ids: list[str], plan: list[tuple[int, str]], deadline: float) -> None:
+        while time.monotonic() < deadline:
+            self.reap()
+            done = self.finished(ids)
+            if plan and done >= plan[0][0] and self.inject(plan[0][1]):
+                plan.pop(0)
+            if done == len(ids) and not plan:
+                return
+            time.sleep(0.5)
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        stack, config = self.stack, self.config
+        for _ in range(config.workers):
+            stack.start_worker(config.concurrency)
+        stack.standin.set_fault_rates(
+            rate_429=config.rate_429,
+            rate_502=config.rate_502,
+            rate_drop=config.rate_drop,
+            retry_after=1,
+            seed=config.seed,
+        )
+        for index in range(config.jobs):
+            database = stack.sources[index % len(stack.sources)]
+            self.jobs.append(stack.enqueue(f"proj-{index % 7}", database))
+        self.wait(self.jobs, fault_plan(config), started + config.timeout)
+        checks.verify_and_restore(self, started + 2 * config.timeout)
+        checks.collect(self)
+        self.report.seconds = time.monotonic() - started
+        self.report.check()
+        return self.report
+
+
+def run(config: Config, *, scan_leaks: bool = False) -> Report:
+    """Build the stack, run, (scan for secrets,) tear down; the report says what failed."""
+    stack = ChaosStack(config.options).open()
+    try:
+        report = Run(stack, config).run()
+        if scan_leaks:
+            sources = [
+                *leaks.redis_texts("127.0.0.1", config.options.redis_port, range(16)),
+                *leaks.table_texts(stack.pg.dsn("control")),
+                *leaks.log_texts(stack.logs()),
+            ]
+            report.leak_texts, found = leaks.scan(stack.secrets(), sources)
+            report.leaks = [f"{f.secret} in {f.where}" for f in found]
+            report.check()
+        return report
+    finally:
+        stack.close()
+
+
+def reasons(rows: list[str | None]) -> dict[str, int]:
+    """Failure reasons with ids and numbers blurred, counted."""
+    return dict(collections.Counter((r or "")[:90] for r in rows))

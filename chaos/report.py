@@ -1,0 +1,94 @@
+"""What a chaos run found: the figures, and the checks that must hold."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Report:
+    """Figures of one chaos run; `problems` lists every check that failed."""
+
+    jobs: int = 0
+    completed: int = 0
+    failed: int = 0
+    unfinished: int = 0
+    failed_without_reason: int = 0
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    backups: int = 0
+    jobs_with_two_backups: int = 0
+    parts: int = 0
+    parts_recorded_twice: int = 0
+    spool_leftovers: list[str] = field(default_factory=list)
+    verified_ok: int = 0
+    verify_failed: list[str] = field(default_factory=list)
+    restored_ok: int = 0
+    restore_failed: list[str] = field(default_factory=list)
+    send_document_requests: int = 0
+    telegram_requests: int = 0
+    faults_injected: dict[str, int] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+    reaper: dict[str, int] = field(default_factory=dict)
+    spool: str = ""
+    seconds: float = 0.0
+    leak_texts: int = 0
+    leaks: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def check(self) -> list[str]:
+        """Fill and return `problems`."""
+        found = []
+        if self.unfinished:
+            found.append(f"{self.unfinished} job(s) never finished")
+        if self.failed_without_reason:
+            found.append(f"{self.failed_without_reason} failed job(s) without a reason")
+        if self.jobs_with_two_backups:
+            found.append(f"{self.jobs_with_two_backups} job(s) with two backups")
+        if self.parts_recorded_twice:
+            found.append(f"{self.parts_recorded_twice} part(s) recorded twice")
+        if self.spool_leftovers:
+            found.append(f"spool leftovers: {self.spool_leftovers[:5]}")
+        if self.verify_failed:
+            found.append(f"verify failed: {self.verify_failed[:5]}")
+        if self.restore_failed:
+            found.append(f"restore failed: {self.restore_failed[:5]}")
+        if self.verified_ok != self.backups:
+            found.append(f"{self.verified_ok} of {self.backups} backups verified")
+        if self.leaks:
+            found.append(f"secrets found: {self.leaks[:5]}")
+        self.problems = found
+        return found
+
+    def per_backup(self, count: int) -> str:
+        return f"{count / self.backups:.2f}" if self.backups else "-"
+
+    def render(self) -> str:
+        """A human summary."""
+        lines = [
+            f"chaos run: {self.jobs} jobs in {self.seconds:.0f} s (spool: {self.spool})",
+            f"  completed {self.completed}, failed {self.failed} (all with a reason: "
+            f"{'yes' if not self.failed_without_reason else 'NO'}), unfinished {self.unfinished}",
+        ]
+        for reason, count in sorted(self.failure_reasons.items(), key=lambda kv: -kv[1]):
+            lines.append(f"    {count} x {reason}")
+        lines += [
+            f"  backups {self.backups}, jobs with two backups {self.jobs_with_two_backups}, "
+            f"parts {self.parts}, parts recorded twice {self.parts_recorded_twice}",
+            f"  verified ok {self.verified_ok}/{self.backups}; restored ok {self.restored_ok} "
+            f"(failed: {len(self.restore_failed)})",
+            f"  spool leftovers {len(self.spool_leftovers)}",
+            f"  Telegram: {self.send_document_requests} sendDocument "
+            f"({self.per_backup(self.send_document_requests)} per backup, "
+            f"{self.per_backup(self.parts)} parts per backup), "
+            f"{self.telegram_requests} requests in all",
+            f"  faults: {self.faults_injected}",
+            f"  reaper: {self.reaper}",
+            "  events: " + "; ".join(self.events),
+            f"  leak scan: {self.leak_texts} texts read, {len(self.leaks)} secrets found",
+            "  RESULT: " + ("OK" if not self.problems else "PROBLEMS: " + "; ".join(self.problems)),
+        ]
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -1,0 +1,108 @@
+"""No secret anywhere after a chaos run and the bad-input corpus: Redis, tables, logs, Flower.
+
+The source database URL has a real password (a SCRAM role on a throwaway cluster), an age
+identity is configured, the bot token is a long random one; Flower runs with basic auth.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from chaos import corpus, harness, leaks
+from chaos.stack import ChaosStack, Options
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None or shutil.which("runuser") is None,
+    reason="needs redis-server and runuser (root) for throwaway services",
+)
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def logs(stack: ChaosStack) -> str:
+    return "".join(path.read_text(errors="replace") for path in stack.logs())
+
+
+@pytest.mark.timeout(240)
+def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() -> None:
+    config = harness.Config(
+        jobs=4,
+        kills=0,  # the restarts and kills are test_chaos_short's; here Telegram faults only
+        redis_restarts=0,
+        pg_restarts=0,
+        spool_fills=0,
+        restore_sample=1,
+        timeout=120,
+        options=Options(pg_port=55434, redis_port=6392, databases=2, rows=1000),
+    )
+    stack = ChaosStack(config.options).open()
+    flower: subprocess.Popen[bytes] | None = None
+    try:
+        report = harness.Run(stack, config).run()
+        assert report.problems == [], report.render()
+        cases = corpus.cases()
+        corpus.send(cases, stack.client.send_task)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 60
+        while any(case.task_id not in logs(stack) for case in cases):
+            assert time.monotonic() < deadline, "the corpus was not consumed"
+            time.sleep(0.5)
+        time.sleep(2)
+        password = "fl-" + os.urandom(8).hex()
+        port = free_port()
+        env = stack.env(
+            FLOWER_BASIC_AUTH=f"ops:{password}",
+            FLOWER_PORT=str(port),
+            PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
+        with (stack.root / "logs" / "flower.log").open("wb") as log:
+            flower = subprocess.Popen(
+                [str(VENV_BIN / "backup-worker"), "flower"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(url + "/healthcheck", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "Flower did not start"
+            time.sleep(0.3)
+        # Flower learns tasks from events: one more backup while it listens.
+        stack.enqueue("proj-flower", stack.sources[0])
+        time.sleep(8)
+        sources = [
+            *leaks.redis_texts("127.0.0.1", config.options.redis_port, range(16)),
+            *leaks.table_texts(stack.pg.dsn("control")),
+            *leaks.log_texts(stack.logs()),
+            *leaks.flower_texts(url, ("ops", password)),
+        ]
+        secrets = {**stack.secrets(), "flower password": password}
+        count, found = leaks.scan(secrets, sources)
+        assert count > 50
+        assert any(where.startswith("flower /api/task/info") for where, _ in sources)
+        assert found == [], found
+    finally:
+        if flower is not None:
+            os.killpg(flower.pid, signal.SIGTERM)
+            flower.wait(timeout=20)
+        stack.close()
