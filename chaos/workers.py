@@ -36,10 +36,7 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker and every process under it (pool children, pg_dump)."""
-        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.proc.wait()
+        kill_tree(self.proc)
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.proc.poll() is not None:
@@ -77,6 +74,14 @@ def start_worker(
             raise RuntimeError(f"worker {name} did not start:\n{worker.log()[-3000:]}")
         time.sleep(0.1)
     return worker
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process and everything it started, as when its host dies; then reap it."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
 
 
 def descendants(pid: int) -> list[int]:

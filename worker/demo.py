@@ -116,7 +116,7 @@ def run(*, database: str | None, project_id: str, console: Console) -> int:
             )
         if state is None:
             return common.EXIT_ERROR
-        common.out.print_json(data=backup_command.summary(job_id, state), default=str)
+        common.out.print_json(data=common.summary(job_id, state, "backup"), default=str)
         if state["status"] != "completed":
             console.print(f"[red]backup {state['status']}:[/red] {state['error']}")
             return common.EXIT_FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Protocol
 
 from db import jobs as db_jobs
@@ -32,16 +33,8 @@ class SendTask(Protocol):
 def enqueue(rt: Runtime, req: request.BackupRequest, send_task: SendTask) -> uuid.UUID:
     """Insert a pending job, then send backups.create for it: the gateway's way, shared by
     the CLI, batches and the scheduler. Returns the job id."""
-    job_id = uuid.uuid4()
-    with rt.database.transaction() as session:
-        db_jobs.create_job(
-            session,
-            job_id=job_id,
-            type=JOB_TYPE,
-            project_id=req.project_id,
-            payload=dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id)),
-            celery_task_id=None,
-        )
+    payload = dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id))
+    job_id = insert_pending(rt, job_type=JOB_TYPE, project_id=req.project_id, payload=payload)
     kwargs: dict[str, object] = {
         "project_id": req.project_id,
         "database": req.database,
@@ -52,6 +45,23 @@ def enqueue(rt: Runtime, req: request.BackupRequest, send_task: SendTask) -> uui
     if req.filename is not None:
         kwargs["filename"] = req.filename
     send_task("backups.create", kwargs=kwargs)
+    return job_id
+
+
+def insert_pending(
+    rt: Runtime, *, job_type: str, project_id: str, payload: Mapping[str, object]
+) -> uuid.UUID:
+    """Insert a new pending job (what the gateway does before it enqueues); returns its id."""
+    job_id = uuid.uuid4()
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=job_type,
+            project_id=project_id,
+            payload=payload,
+            celery_task_id=None,
+        )
     return job_id
 
 
@@ -70,13 +80,35 @@ def accept(
     hostname: str,
 ) -> bool:
     """Create (or find) the job and claim it for this host; False when it is not ours to run."""
-    payload = dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id))
+    return claim(
+        rt,
+        job_id=job_id,
+        job_type=JOB_TYPE,
+        project_id=req.project_id,
+        payload=dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id)),
+        celery_task_id=celery_task_id,
+        hostname=hostname,
+    )
+
+
+def claim(
+    rt: Runtime,
+    *,
+    job_id: uuid.UUID,
+    job_type: str,
+    project_id: str,
+    payload: Mapping[str, object],
+    celery_task_id: str | None,
+    hostname: str,
+) -> bool:
+    """Create the job if missing, then claim it for this host's chain; False when another
+    delivery claimed it already or it is finished (the guard against duplicate messages)."""
     with rt.database.transaction() as session:
         db_jobs.create_job(
             session,
             job_id=job_id,
-            type=JOB_TYPE,
-            project_id=req.project_id,
+            type=job_type,
+            project_id=project_id,
             payload=payload,
             celery_task_id=celery_task_id,
         )

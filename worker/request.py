@@ -93,6 +93,17 @@ def validate(
     """Check every argument of backups.create; InputError says what is wrong and what is allowed."""
     project = validate_project_id(project_id)
     name = source.validate_database_name(database)
+    return BackupRequest(
+        project,
+        name,
+        validate_expiry(expires_in_days),
+        validate_caption(caption, project, name),
+        validate_filename(filename),
+    )
+
+
+def validate_expiry(expires_in_days: object) -> int | None:
+    """None, or a whole number of days from 1 to MAX_EXPIRY_DAYS."""
     if expires_in_days is not None and (
         isinstance(expires_in_days, bool)
         or not isinstance(expires_in_days, int)
@@ -102,13 +113,7 @@ def validate(
             f"invalid expires_in_days {_preview(expires_in_days)}: "
             f"a whole number of days from 1 to {MAX_EXPIRY_DAYS}"
         )
-    return BackupRequest(
-        project,
-        name,
-        expires_in_days,
-        validate_caption(caption, project, name),
-        validate_filename(filename),
-    )
+    return expires_in_days
 
 
 def validate_caption(caption: object, project_id: str, label: str) -> str | None:

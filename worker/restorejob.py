@@ -130,20 +130,15 @@ def accept(
     hostname: str,
 ) -> bool:
     """Create (or find) the job and claim it for this host; False when it is not ours to run."""
-    payload = dict(req.payload(backup))
-    with rt.database.transaction() as session:
-        db_jobs.create_job(
-            session,
-            job_id=job_id,
-            type=req.kind,
-            project_id=backup.project_id,
-            payload=payload,
-            celery_task_id=celery_task_id,
-        )
-        claimed = db_jobs.claim_job(session, job_id, hostname=hostname, payload=payload)
-    if not claimed:
-        log.info("job %s: already claimed or finished, nothing to do", job_id)
-    return claimed
+    return intake.claim(
+        rt,
+        job_id=job_id,
+        job_type=req.kind,
+        project_id=backup.project_id,
+        payload=dict(req.payload(backup)),
+        celery_task_id=celery_task_id,
+        hostname=hostname,
+    )
 
 
 def reject(

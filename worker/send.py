@@ -135,7 +135,7 @@ def register(
     name = request.validate_filename(filename)
     if name is None:
         raise errors.InputError("a file name is required")
-    days = request.validate(project, "register", expires_in_days).expires_in_days
+    days = request.validate_expiry(expires_in_days)
     if compression not in ("zstd", "none"):
         raise errors.InputError("compression must be 'zstd' or 'none'")
     new_parts = _parse_parts(parts, rt.chat_id())

@@ -79,10 +79,13 @@ class Stack:
         env.update(overrides)
         return env
 
-    def start_worker(self, concurrency: int = 2, **overrides: str) -> WorkerProcess:
+    def start_worker(
+        self, concurrency: int = 2, name: str | None = None, **overrides: str
+    ) -> WorkerProcess:
+        """A worker subprocess, ready; `name` fixes its node name (a restart keeps its queue)."""
         env = self.env(**overrides)
-        name = f"test-{uuid.uuid4().hex[:8]}"
-        log_path = self.tmp / f"{name}.log"
+        name = name or f"test-{uuid.uuid4().hex[:8]}"
+        log_path = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
         args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "prefork"]
         args += [f"--concurrency={concurrency}", "-n", f"{name}@%h", "--loglevel=INFO"]
         args += ["--without-gossip", "--without-mingle"]

@@ -8,9 +8,6 @@ is then killed with SIGKILL, as when a host dies.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +17,7 @@ import psycopg2
 import pytest
 from sqlalchemy import text
 
+from chaos import workers
 from tests.acceptance.conftest import (
     Stack,
     WorkerProcess,
@@ -67,32 +65,9 @@ def pg_dump_waiting(stack: Stack, database: str) -> bool:
     return bool(waiting)
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def kill_host(worker: WorkerProcess) -> None:
     """SIGKILL the worker and everything it started, as when its host dies."""
-    for pid in [worker.proc.pid, *descendants(worker.proc.pid)]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    worker.proc.wait()
+    workers.kill_tree(worker.proc)
 
 
 def kill_mid_dump(stack: Stack, database: str, **env: str) -> tuple[str, Path, str]:

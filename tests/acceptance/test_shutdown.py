@@ -8,44 +8,22 @@ with the same node name comes back, as a restarted container or service does.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import redis
 from sqlalchemy import text
 
-from tests.acceptance.conftest import READY_TIMEOUT, Stack, WorkerProcess, job_row
+from tests.acceptance.conftest import Stack, job_row
 
 UPLOAD_DELAY = 4  # seconds the stand-in holds the sendDocument answer
-
-
-def start_named(stack: Stack, name: str) -> WorkerProcess:
-    """A worker with a fixed node name (Stack.start_worker picks a new one each time)."""
-    env = stack.env()
-    log_path = stack.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
-    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "prefork"]
-    args += ["--concurrency=2", "-n", f"{name}@%h", "--loglevel=INFO"]
-    args += ["--without-gossip", "--without-mingle"]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-    worker = WorkerProcess(proc, log_path, env, Path(env["BACKUP_SPOOL_DIR"]))
-    stack.workers.append(worker)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while "ready." not in worker.log():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"worker did not start:\n{worker.log()}")
-        time.sleep(0.1)
-    return worker
 
 
 def test_sigterm_during_upload_finishes_the_step_and_the_job_completes_once(
     stack: Stack,
 ) -> None:
     name = f"term-{uuid.uuid4().hex[:8]}"
-    first = start_named(stack, name)
+    first = stack.start_worker(name=name)
     stack.standin.set_faults(script=[f"delay:{UPLOAD_DELAY}"], methods=["sendDocument"])
     job_id = stack.send(project_id="proj-term", database=stack.source_db)
     deadline = time.monotonic() + 30
@@ -78,7 +56,7 @@ def test_sigterm_during_upload_finishes_the_step_and_the_job_completes_once(
     finally:
         broker.close()
 
-    second = start_named(stack, name)
+    second = stack.start_worker(name=name)
     row = stack.wait_job(job_id, timeout=60)
     assert row["status"] == "completed", (row["error"], second.log()[-3000:])
     sends = [e for e in stack.standin.requests() if e["method"] == "sendDocument"]

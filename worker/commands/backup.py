@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 
 import click
 
-from worker import errors, intake, request, runtime, watch
+from worker import intake, request, runtime
 from worker.commands import common
 
 
@@ -34,7 +33,9 @@ def backup(
     """Enqueue a backup of one database (the same message the api-gateway sends)."""
     req = request.validate(project_id, database, expires_in_days, caption, filename)
     job_id = enqueue(common.build_runtime(), req)
-    follow(job_id, wait=wait, timeout=timeout, as_json=as_json)
+    common.follow(
+        common.build_runtime(), job_id, wait=wait, timeout=timeout, as_json=as_json, key="backup"
+    )
 
 
 def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:
@@ -42,34 +43,3 @@ def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:
     from worker.app import app
 
     return intake.enqueue(rt, req, app.send_task)
-
-
-def follow(job_id: uuid.UUID, *, wait: bool, timeout: float | None, as_json: bool) -> None:
-    """Print the job (after following it with --wait) and exit with its outcome."""
-    rt = common.build_runtime()
-    if not wait:
-        common.emit({"job_id": str(job_id), "status": "pending"}, as_json)
-        return
-    if not as_json:
-        common.err.print(f"job {job_id}", highlight=False)
-    state = watch.wait(rt.database, job_id, console=common.err, timeout=timeout)
-    if state is None:
-        raise errors.NotFoundError(f"job {job_id} disappeared")
-    common.emit(summary(job_id, state), as_json)
-    if state["status"] != "completed":
-        sys.exit(common.EXIT_FAILED if state["status"] in watch.FINISHED else common.EXIT_TIMEOUT)
-
-
-def summary(job_id: uuid.UUID, state: dict[str, object]) -> dict[str, object]:
-    """The job's outcome as `backup --json` prints it."""
-    result = state.get("result") or {}
-    outcome: dict[str, object] = {
-        "job_id": str(job_id),
-        "status": state["status"],
-        "stage": state["stage"],
-        "progress": state["progress"],
-        "error": state["error"],
-    }
-    if isinstance(result, dict) and "backup" in result:
-        outcome["backup"] = result["backup"]
-    return outcome

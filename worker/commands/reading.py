@@ -5,13 +5,38 @@ from __future__ import annotations
 import uuid
 
 import click
-from rich.table import Table
 
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
 from worker import errors, watch
 from worker.commands import common
+
+
+def _text(header: str, key: str, width: int | None = None) -> common.Column:
+    return header, lambda row: str(row[key] if row[key] is not None else "")[:width]
+
+
+JOB_COLUMNS: list[common.Column] = [
+    _text("id", "id"),
+    _text("type", "type"),
+    _text("project", "project_id"),
+    _text("status", "status"),
+    _text("stage", "stage"),
+    _text("%", "progress"),
+    _text("created", "created_at", 19),
+    _text("error", "error", 60),
+]
+BACKUP_COLUMNS: list[common.Column] = [
+    _text("id", "id"),
+    _text("project", "project_id"),
+    _text("database", "database"),
+    _text("status", "status"),
+    ("bytes", lambda row: f"{row['size_bytes']:,}"),
+    _text("parts", "part_count"),
+    _text("created", "created_at", 19),
+    _text("expires", "expires_at", 19),
+]
 
 
 @click.group()
@@ -49,18 +74,7 @@ def jobs_list(
                 session, project_id=project_id, status=status, limit=limit, offset=offset
             )
         ]
-    if as_json:
-        common.emit({"jobs": rows}, True)
-        return
-    table = Table("id", "type", "project", "status", "stage", "%", "created", "error")
-    for row in rows:
-        table.add_row(
-            *(str(row[key] or "") for key in ("id", "type", "project_id", "status", "stage")),
-            str(row["progress"]),
-            str(row["created_at"])[:19],
-            str(row["error"] or "")[:60],
-        )
-    common.out.print(table)
+    common.emit_rows("jobs", rows, JOB_COLUMNS, as_json)
 
 
 @click.group()
@@ -86,22 +100,7 @@ def backups_list(
                 session, project_id=project_id, status=status, limit=limit, offset=offset
             )
         ]
-    if as_json:
-        common.emit({"backups": rows}, True)
-        return
-    table = Table("id", "project", "database", "status", "bytes", "parts", "created", "expires")
-    for row in rows:
-        table.add_row(
-            str(row["id"]),
-            str(row["project_id"]),
-            str(row["database"]),
-            str(row["status"]),
-            f"{row['size_bytes']:,}",
-            str(row["part_count"]),
-            str(row["created_at"])[:19],
-            str(row["expires_at"])[:19],
-        )
-    common.out.print(table)
+    common.emit_rows("backups", rows, BACKUP_COLUMNS, as_json)
 
 
 @backups.command("stats")

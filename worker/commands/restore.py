@@ -7,13 +7,11 @@ shows the gateway the same progress whoever started the job.
 
 from __future__ import annotations
 
-import sys
 import uuid
 
 import click
 
-from db import jobs as db_jobs
-from worker import errors, runtime, watch
+from worker import intake, runtime
 from worker import restorejob as rj
 from worker.commands import common
 
@@ -38,7 +36,7 @@ def restore(
     req = rj.validate(rj.RESTORE, str(backup_id), target_database, clean)
     rt = common.build_runtime()
     job_id = enqueue(rt, req)
-    follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
+    common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
 
 
 @click.command()
@@ -54,7 +52,7 @@ def verify(backup_id: uuid.UUID, wait: bool, timeout: float | None, as_json: boo
     req = rj.validate(rj.VERIFY, str(backup_id))
     rt = common.build_runtime()
     job_id = enqueue(rt, req)
-    follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="verification")
+    common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="verification")
 
 
 def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest) -> uuid.UUID:
@@ -66,48 +64,8 @@ def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest) -> uuid.UUID:
     if req.kind == rj.RESTORE:
         rj.check_target(rt, req, backup)
         kwargs.update(target_database=req.target_database, clean=req.clean)
-    job_id = uuid.uuid4()
-    with rt.database.transaction() as session:
-        db_jobs.create_job(
-            session,
-            job_id=job_id,
-            type=req.kind,
-            project_id=backup.project_id,
-            payload=dict(req.payload(backup)),
-            celery_task_id=None,
-        )
+    job_id = intake.insert_pending(
+        rt, job_type=req.kind, project_id=backup.project_id, payload=dict(req.payload(backup))
+    )
     app.send_task(f"backups.{req.kind}", kwargs={**kwargs, "job_id": str(job_id)})
     return job_id
-
-
-def follow(
-    rt: runtime.Runtime,
-    job_id: uuid.UUID,
-    *,
-    wait: bool,
-    timeout: float | None,
-    as_json: bool,
-    key: str,
-) -> None:
-    """Print the job (after following it when asked) and exit with its outcome."""
-    if not wait:
-        common.emit({"job_id": str(job_id), "status": "pending"}, as_json)
-        return
-    if not as_json:
-        common.err.print(f"job {job_id}", highlight=False)
-    state = watch.wait(rt.database, job_id, console=common.err, timeout=timeout)
-    if state is None:
-        raise errors.NotFoundError(f"job {job_id} disappeared")
-    outcome: dict[str, object] = {
-        "job_id": str(job_id),
-        "status": state["status"],
-        "stage": state["stage"],
-        "progress": state["progress"],
-        "error": state["error"],
-    }
-    result = state.get("result")
-    if isinstance(result, dict) and key in result:
-        outcome[key] = result[key]
-    common.emit(outcome, as_json)
-    if state["status"] != "completed":
-        sys.exit(common.EXIT_FAILED if state["status"] in watch.FINISHED else common.EXIT_TIMEOUT)

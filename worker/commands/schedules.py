@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 
 import click
-from rich.table import Table
 
 from db import schedule_models
 from db import schedules as db_schedules
@@ -79,6 +78,24 @@ def add(
     common.emit({"status": "ok", "schedule": schedule_json(row)}, as_json)
 
 
+def _retention(row: common.Row) -> str:
+    if row["retention"] != "none":
+        return str(row["retention"])
+    return str(row["retention_days"] or "")
+
+
+SCHEDULE_COLUMNS: list[common.Column] = [
+    ("id", lambda row: str(row["id"])),
+    ("project", lambda row: str(row["project_id"])),
+    ("database", lambda row: str(row["database"])),
+    ("when", lambda row: str(row["when"])),
+    ("retention", _retention),
+    ("on", lambda row: "yes" if row["enabled"] else "no"),
+    ("next run", lambda row: str(row["next_run_at"])[:19]),
+    ("last run", lambda row: str(row["last_run_at"] or "")[:19]),
+]
+
+
 @schedules.command("list")
 @click.option("--project", "project_id", default=None)
 @click.option("--limit", type=click.IntRange(1, 10000), default=100)
@@ -94,22 +111,7 @@ def list_(project_id: str | None, limit: int, offset: int, as_json: bool) -> Non
                 session, project_id=project_id, limit=limit, offset=offset
             )
         ]
-    if as_json:
-        common.emit({"schedules": rows}, True)
-        return
-    table = Table("id", "project", "database", "when", "retention", "on", "next run", "last run")
-    for row in rows:
-        table.add_row(
-            str(row["id"]),
-            str(row["project_id"]),
-            str(row["database"]),
-            str(row["when"]),
-            str(row["retention"] if row["retention"] != "none" else row["retention_days"] or ""),
-            "yes" if row["enabled"] else "no",
-            str(row["next_run_at"])[:19],
-            str(row["last_run_at"] or "")[:19],
-        )
-    common.out.print(table)
+    common.emit_rows("schedules", rows, SCHEDULE_COLUMNS, as_json)
 
 
 @schedules.command("remove")
