@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
@@ -21,9 +21,9 @@ STAGES: dict[str, tuple[int, int]] = {
 }
 
 
-def overall(stage: str, fraction: float) -> int:
+def overall(stage: str, fraction: float, stages: Mapping[str, tuple[int, int]] = STAGES) -> int:
     """The job's progress (0-100) when `stage` is `fraction` done."""
-    start, end = STAGES[stage]
+    start, end = stages[stage]
     fraction = min(max(fraction, 0.0), 1.0)
     return int(start + (end - start) * fraction)
 
@@ -36,21 +36,26 @@ class Reporter:
         self,
         write: Callable[[str, int], object],
         *,
+        stages: Mapping[str, tuple[int, int]] = STAGES,
         interval: float = DEFAULT_INTERVAL,
         heartbeat: float = HEARTBEAT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._write = write
+        self._stages = stages
         self._interval = interval
         self._heartbeat = heartbeat
         self._clock = clock
         self._last_at = float("-inf")
         self._last: tuple[str, int] | None = None
-        self.writes = 0
+
+    def overall(self, stage: str, fraction: float) -> int:
+        """The job's progress (0-100) when `stage` is `fraction` done."""
+        return overall(stage, fraction, self._stages)
 
     def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
         """Report `stage` at `fraction` (0-1); cheap to call for every chunk."""
-        progress = overall(stage, fraction)
+        progress = self.overall(stage, fraction)
         now = self._clock()
         stage_changed = self._last is None or self._last[0] != stage
         elapsed = now - self._last_at
@@ -59,7 +64,6 @@ class Reporter:
             elapsed >= self._heartbeat
         ):
             self._write(stage, progress)
-            self.writes += 1
             self._last = (stage, progress)
             self._last_at = now
 

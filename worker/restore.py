@@ -12,16 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from db import jobs as db_jobs
 from db import models
 from db import restores as db_restores
-from worker import errors, fetch, identity, pgrestore, source, target, unpack
+from worker import errors, fetch, identity, pgrestore, progress, source, target, unpack
 from worker import restorejob as rj
 from worker.runtime import Runtime
 
@@ -170,28 +168,16 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
     return message
 
 
-@contextlib.contextmanager
 def heartbeat(
     rt: Runtime, job_id: uuid.UUID, interval: float = rj.HEARTBEAT_INTERVAL
-) -> Iterator[None]:
+) -> contextlib.AbstractContextManager[None]:
     """Keep the job's heartbeat fresh while pg_restore works without reading (index builds)."""
-    stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(interval):
-            try:
-                with rt.database.transaction() as session:
-                    db_jobs.heartbeat(session, job_id)
-            except Exception:  # a missed heartbeat must not stop the restore
-                log.warning("job %s: heartbeat failed", job_id, exc_info=True)
+        with rt.database.transaction() as session:
+            db_jobs.heartbeat(session, job_id)
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    return progress.heartbeat(beat, interval)
 
 
 def _identities(rt: Runtime, backup: models.Backup) -> list[object] | None:

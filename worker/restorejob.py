@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -15,7 +14,7 @@ from sqlalchemy.engine import make_url
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
-from worker import errors, intake, request, source, target
+from worker import errors, intake, progress, request, source, target
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -27,7 +26,6 @@ STAGES: dict[str, dict[str, tuple[int, int]]] = {
     RESTORE: {"download": (1, 60), "verify": (60, 65), "restore": (65, 100)},
     VERIFY: {"download": (1, 75), "verify": (75, 100)},
 }
-PROGRESS_INTERVAL = 0.5  # seconds between two progress writes
 HEARTBEAT_INTERVAL = 10.0  # seconds: write even without progress, so the job is seen alive
 
 
@@ -199,50 +197,11 @@ def running_job(rt: Runtime, job_id: uuid.UUID) -> models.Job | None:
         return job
 
 
-class StageReporter:
-    """Writes (stage, overall progress) at most every `interval`, on a stage change, and at
-    least every `heartbeat` seconds while updates keep coming."""
-
-    def __init__(
-        self,
-        write: Callable[[str, int], object],
-        stages: Mapping[str, tuple[int, int]],
-        *,
-        interval: float = PROGRESS_INTERVAL,
-        heartbeat: float = HEARTBEAT_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._write = write
-        self._stages = stages
-        self._interval = interval
-        self._heartbeat = heartbeat
-        self._clock = clock
-        self._last: tuple[str, int] | None = None
-        self._last_at = float("-inf")
-
-    def overall(self, stage: str, fraction: float) -> int:
-        """The job's progress (0-100) when `stage` is `fraction` done."""
-        start, end = self._stages[stage]
-        return int(start + (end - start) * min(max(fraction, 0.0), 1.0))
-
-    def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
-        """Report `stage` at `fraction` (0-1); cheap to call for every chunk."""
-        point = (stage, self.overall(stage, fraction))
-        now = self._clock()
-        elapsed = now - self._last_at
-        changed = self._last is None or self._last[0] != stage
-        if (point != self._last and (force or changed or elapsed >= self._interval)) or (
-            elapsed >= self._heartbeat
-        ):
-            self._write(*point)
-            self._last, self._last_at = point, now
-
-
-def reporter(rt: Runtime, job_id: uuid.UUID, kind: str) -> StageReporter:
-    """A StageReporter writing into this job's row."""
+def reporter(rt: Runtime, job_id: uuid.UUID, kind: str) -> progress.Reporter:
+    """A progress reporter over this kind of job's stages, writing into its row."""
 
     def write(stage: str, value: int) -> None:
         with rt.database.transaction() as session:
             db_jobs.set_progress(session, job_id, stage=stage, progress=value)
 
-    return StageReporter(write, STAGES[kind])
+    return progress.Reporter(write, stages=STAGES[kind])

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from worker import errors, pgrestore, source, target, verify
+from worker import errors, pgrestore, progress, source, target, verify
 from worker import restorejob as rj
 
 PARAMS = source.SourceParams.from_url("postgresql://admin:s3cret-pw@db.internal:6432/postgres")
@@ -43,7 +43,7 @@ class Clock:
 
 def test_stage_progress_is_monotonic_across_each_kind_of_job() -> None:
     for stages in rj.STAGES.values():
-        reporter = rj.StageReporter(lambda s, p: None, stages)
+        reporter = progress.Reporter(lambda s, p: None, stages=stages)
         values = [reporter.overall(stage, f / 10) for stage in stages for f in range(11)]
         assert values == sorted(values)
         assert values[-1] == 100
@@ -52,9 +52,9 @@ def test_stage_progress_is_monotonic_across_each_kind_of_job() -> None:
 def test_the_reporter_throttles_and_still_beats() -> None:
     clock = Clock()
     written: list[tuple[str, int]] = []
-    reporter = rj.StageReporter(
+    reporter = progress.Reporter(
         lambda s, p: written.append((s, p)),
-        rj.STAGES[rj.RESTORE],
+        stages=rj.STAGES[rj.RESTORE],
         interval=0.5,
         heartbeat=10,
         clock=clock,
