@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 import redis
 from celery import Celery
+from sqlalchemy import text
 
 from db.session import Database
 from standin.server import BotApiStandin
@@ -104,6 +105,16 @@ class Stack:
         """Enqueue backups.create as the api-gateway does; returns the job id."""
         task_id = str(self.client.send_task("backups.create", kwargs=kwargs).id)
         return str(kwargs.get("job_id") or intake.job_id_for_task(task_id))
+
+    def count_backups(self, job_id: str) -> int:
+        """How many backups rows this job has (the duplicate guard says at most one)."""
+        with self.database.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT count(*) FROM control_plane.backups WHERE job_id = :id"),
+                    {"id": job_id},
+                ).scalar_one()
+            )
 
     def wait_job(self, job_id: str, timeout: float = 120) -> dict[str, object]:
         deadline = time.monotonic() + timeout

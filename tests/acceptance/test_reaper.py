@@ -113,16 +113,6 @@ def spool_files(stack: Stack) -> list[Path]:
     return [path for path in root.rglob("*")] if root.exists() else []
 
 
-def backups_of(stack: Stack, job_id: str) -> int:
-    with stack.database.engine.connect() as conn:
-        return int(
-            conn.execute(
-                text("SELECT count(*) FROM control_plane.backups WHERE job_id = :id"),
-                {"id": job_id},
-            ).scalar_one()
-        )
-
-
 @pytest.mark.timeout(150)
 def test_a_killed_dump_is_rerun_by_another_worker_and_completes(
     stack: Stack, locked_db: str
@@ -136,7 +126,7 @@ def test_a_killed_dump_is_rerun_by_another_worker_and_completes(
     assert row["attempts"] == 2
     assert row["worker_hostname"] not in (None, dead_host)
     assert "went silent; sent again (attempt 2 of 3)" in second.log()
-    assert backups_of(stack, job_id) == 1
+    assert stack.count_backups(job_id) == 1
     assert len(stack.standin.requests("sendDocument")) >= 1
     assert spool_files(stack) == []
 
@@ -152,7 +142,7 @@ def test_a_killed_dump_without_attempts_left_ends_failed_and_its_spool_is_remove
     assert row["status"] == "failed"
     assert "stopped sending heartbeats during dump" in str(row["error"])
     assert "all 1 attempts are used" in str(row["error"])
-    assert backups_of(stack, job_id) == 0
+    assert stack.count_backups(job_id) == 0
     assert stack.standin.requests("sendDocument") == []
     # The reaper removes the spool of finished jobs on its own host (here the same disk).
     deadline = time.monotonic() + 10

@@ -27,16 +27,6 @@ from worker import intake
 __all__ = ["locked_db"]
 
 
-def backups_of(stack: Stack, job_id: str) -> int:
-    with stack.database.engine.connect() as conn:
-        return int(
-            conn.execute(
-                text("SELECT count(*) FROM control_plane.backups WHERE job_id = :id"),
-                {"id": job_id},
-            ).scalar_one()
-        )
-
-
 def part_count(stack: Stack, job_id: str) -> int:
     with stack.database.engine.connect() as conn:
         return int(
@@ -71,7 +61,7 @@ def test_the_same_message_twice_makes_one_job_and_one_backup(stack: Stack) -> No
         row = stack.wait_job(job)
         assert row["status"] == "completed", row["error"]
         assert row["attempts"] == 1
-        assert backups_of(stack, job) == 1
+        assert stack.count_backups(job) == 1
     parts = part_count(stack, derived) + part_count(stack, gateway_job)
     assert len(stack.standin.requests("sendDocument")) == parts
     assert worker.log().count("already claimed or finished, nothing to do") == 2
@@ -114,6 +104,6 @@ def test_a_step_redelivered_after_the_visibility_timeout_while_running_is_stoppe
     row = stack.wait_job(job_id, timeout=60)
     assert row["status"] == "completed", row["error"]
     assert row["attempts"] == 1
-    assert backups_of(stack, job_id) == 1
+    assert stack.count_backups(job_id) == 1
     assert len(stack.standin.requests("sendDocument")) == part_count(stack, job_id)
     assert job_row(stack.database, job_id) is not None
