@@ -111,11 +111,15 @@ class Run:
         except Exception:  # noqa: BLE001 - PostgreSQL may be restarting
             return set()
 
-    def inject(self, name: str) -> bool:
-        """Inject one fault; False when its moment has not come (no job running to kill)."""
+    def inject(self, name: str, *, late: bool = False) -> bool:
+        """Inject one fault; False when its moment has not come (no job running to kill).
+
+        A spool fill waits for a dump to hit it; `late` (every job already ended, so none
+        ever will) fills it anyway, so that a short run still passes through the fault.
+        """
         stack = self.stack
         busy = self.busy_hosts(("dump", "upload") if name == "kill" else ("dump",))
-        if name in ("kill", "fill") and not busy:
+        if (name == "kill" or (name == "fill" and not late)) and not busy:
             return False
         if name == "kill":
             victims = [w for w in stack.workers if w.hostname in busy and w.alive()]
@@ -147,7 +151,8 @@ class Run:
         while time.monotonic() < deadline:
             self.reap()
             done = self.finished(ids)
-            if plan and done >= plan[0][0] and self.inject(plan[0][1]):
+            late = done == len(ids)
+            if plan and done >= plan[0][0] and self.inject(plan[0][1], late=late):
                 plan.pop(0)
             if done == len(ids) and not plan:
                 return
