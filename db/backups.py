@@ -7,7 +7,18 @@ import datetime as dt
 import re
 import uuid
 
-from sqlalchemy import ColumnElement, Select, Uuid, any_, cast, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Uuid,
+    any_,
+    cast,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, selectinload
@@ -190,8 +201,10 @@ def list_backups(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    before: uuid.UUID | None = None,
 ) -> list[models.Backup]:
-    """Backups newest first, without their parts."""
+    """Backups newest first, without their parts; `before` (the last id of the previous page)
+    starts the page after that backup: unlike a deep OFFSET, it skips nothing it has read."""
     if limit < 1 or offset < 0:
         raise errors.InputError("limit must be at least 1 and offset at least 0")
     query = (
@@ -204,6 +217,11 @@ def list_backups(
         query = query.where(Backup.project_id == project_id)
     if status is not None:
         query = query.where(Backup.status == status)
+    if before is not None:
+        position = session.execute(select(Backup.created_at, Backup.id).where(Backup.id == before))
+        if (cursor := position.one_or_none()) is None:
+            raise errors.NotFoundError(f"backup {before} does not exist")
+        query = query.where(tuple_(Backup.created_at, Backup.id) < tuple_(*cursor))
     return list(session.scalars(query))
 
 
@@ -212,14 +230,12 @@ def mark_expired(
 ) -> list[uuid.UUID]:
     """Mark active backups whose expires_at has passed (at or before `now`) expired."""
     cutoff = func.now() if now is None else _aware(now)
-    due = (
-        select(Backup.id)
-        .where(Backup.status == Status.ACTIVE.value, Backup.expires_at <= cutoff)
-        .order_by(Backup.expires_at)
-        .limit(limit)
-        # SKIP LOCKED: two sweeps at once split the work instead of waiting on each other.
-        .with_for_update(skip_locked=True)
-    )
+    due = select(Backup.id).where(Backup.status == Status.ACTIVE.value, Backup.expires_at <= cutoff)
+    if limit is not None:
+        # Without a limit every due row is taken: no order to respect, no sort to pay.
+        due = due.order_by(Backup.expires_at).limit(limit)
+    # SKIP LOCKED: two sweeps at once split the work instead of waiting on each other.
+    due = due.with_for_update(skip_locked=True)
     return list(
         session.scalars(
             update(Backup)

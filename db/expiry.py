@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     Text,
     Uuid,
     column,
@@ -39,32 +40,55 @@ DELETE_LEASE = dt.timedelta(minutes=10)  # a claimed part not settled by then is
 ERROR_MAX_CHARS = 500
 
 
-def _not_newest(backup: type[models.Backup]) -> ColumnElement[bool]:
+# Which backups a rule targets, written against the alias of the table it is given.
+Which = Callable[[type[models.Backup]], ColumnElement[bool]]
+
+
+def _newest_of_groups(which: Which) -> Select[uuid.UUID]:
+    """The newest active backup of each (project, type, database) that has an active row
+    matching `which`.
+
+    One index probe per group, not per candidate row. The planner cannot know that the rows past
+    their expires_at are mostly expired already (220,000 expected for 10,000 in the benchmark):
+    per-row probes priced at that count took the statement past PostgreSQL's JIT thresholds,
+    0.2 s of compiling in a 0.6 s sweep.
+    """
+    due = aliased(Backup)
+    groups = (
+        select(due.project_id, due.type, due.database)
+        .where(due.status == Status.ACTIVE.value, which(due))
+        .distinct()
+        .subquery()
+    )
     newest = aliased(Backup)
     newest_id = (
         select(newest.id)
         .where(
-            newest.project_id == backup.project_id,
-            newest.type == backup.type,
-            newest.database.is_not_distinct_from(backup.database),
+            newest.project_id == groups.c.project_id,
+            newest.type == groups.c.type,
+            newest.database.is_not_distinct_from(groups.c.database),
             newest.status == Status.ACTIVE.value,
         )
         .order_by(newest.created_at.desc(), newest.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-    return backup.id != newest_id
+    return select(newest_id).select_from(groups)
 
 
-def _expire(session: Session, which: ColumnElement[bool], limit: int | None) -> list[uuid.UUID]:
-    chosen = (
-        select(Backup.id)
-        .where(Backup.status == Status.ACTIVE.value, which, _not_newest(Backup))
-        .order_by(Backup.expires_at, Backup.created_at)
-        .limit(limit)
-        # SKIP LOCKED: two sweeps at once split the rows instead of waiting on each other.
-        .with_for_update(skip_locked=True)
+def _expire(session: Session, which: Which, limit: int | None) -> list[uuid.UUID]:
+    # NOT IN: a hashed set of the few newest ids. Each group comes from an active row of the
+    # same snapshot, so its newest id is never NULL (which would make NOT IN expire nothing).
+    chosen = select(Backup.id).where(
+        Backup.status == Status.ACTIVE.value,
+        which(Backup),
+        Backup.id.not_in(_newest_of_groups(which)),
     )
+    if limit is not None:
+        # Without a limit every matching row is taken: no order to respect, no sort to pay.
+        chosen = chosen.order_by(Backup.expires_at, Backup.created_at).limit(limit)
+    # SKIP LOCKED: two sweeps at once split the rows instead of waiting on each other.
+    chosen = chosen.with_for_update(skip_locked=True)
     return list(
         session.scalars(
             update(Backup)
@@ -75,9 +99,13 @@ def _expire(session: Session, which: ColumnElement[bool], limit: int | None) -> 
     )
 
 
+def _past_expiry(backup: type[models.Backup]) -> ColumnElement[bool]:
+    return backup.expires_at <= func.now()
+
+
 def expire_due(session: Session, *, limit: int | None = None) -> list[uuid.UUID]:
     """Mark active backups past their expires_at expired (never the newest of a project)."""
-    return _expire(session, Backup.expires_at <= func.now(), limit)
+    return _expire(session, _past_expiry, limit)
 
 
 def expire_ids(session: Session, backup_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
@@ -85,7 +113,7 @@ def expire_ids(session: Session, backup_ids: Iterable[uuid.UUID]) -> list[uuid.U
     ids = list(backup_ids)
     if not ids:
         return []
-    return _expire(session, Backup.id.in_(ids), None)
+    return _expire(session, lambda backup: backup.id.in_(ids), None)
 
 
 @dataclasses.dataclass

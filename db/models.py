@@ -237,7 +237,8 @@ class Backup(Base):
             text("id DESC"),
             postgresql_where="status = 'active'",
         ),
-        Index("ix_backups_status_type", "status", "type"),
+        # Counts and bytes by status and type (db.backups.stats) as one index-only scan.
+        Index("ix_backups_status_type_size", "status", "type", postgresql_include=["size_bytes"]),
     )
 
     def to_json(self) -> JSONObject:

@@ -60,6 +60,11 @@ def test_backup_wait_exits_zero_only_when_completed(stack: Stack) -> None:
     assert json.loads(shown.stdout)["status"] == "failed"
     listed = json.loads(run(worker.env, "backups", "list", "--project", "p-cli", "--json").stdout)
     assert len(listed["backups"]) == 1
+    after = run(worker.env, "backups", "list", "--before", listed["backups"][0]["id"], "--json")
+    assert json.loads(after.stdout) == {"backups": []}
+    unknown = run(worker.env, "backups", "list", "--before", outcome["job_id"], "--json")
+    assert unknown.returncode == 2
+    assert "does not exist" in json.loads(unknown.stdout)["error"]
     stats = json.loads(run(worker.env, "backups", "stats", "--json").stdout)
     assert stats["total"] == 1
     assert TOKEN.split(":")[1] not in ok.stdout.decode() + failed.stdout.decode()

@@ -166,6 +166,45 @@ def test_list_backups_newest_first_without_parts(
         _ = listed[0].parts
 
 
+def test_list_backups_before_a_cursor_pages_like_offset(
+    database: session.Database, add_backup: Callable[..., uuid.UUID]
+) -> None:
+    # Pairs made at the same instant: the id orders them, on both sides of a page break.
+    made = []
+    for i in range(12):
+        its_project, its_status = f"proj-{i % 3}", "expired" if i % 4 == 0 else "active"
+        created = NOW - dt.timedelta(hours=i // 2)
+        backup_id = add_backup(project_id=its_project, status=its_status, created_at=created)
+        made.append((created, backup_id, its_project, its_status))
+    newest_first = sorted(made, reverse=True)
+    with database.transaction() as db_session:
+        filters: list[tuple[str | None, str | None]] = [
+            (None, None),
+            ("proj-1", None),
+            (None, "active"),
+        ]
+        for project, status in filters:
+            expected = [
+                row[1]
+                for row in newest_first
+                if project in (None, row[2]) and status in (None, row[3])
+            ]
+            paged: list[uuid.UUID] = []
+            before: uuid.UUID | None = None
+            for _ in made:  # bounded: a cursor that repeats rows must fail the test, not hang it
+                page = backups.list_backups(
+                    db_session, project_id=project, status=status, limit=3, before=before
+                )
+                paged += [b.id for b in page]
+                before = page[-1].id if page else before
+            assert paged == expected, (project, status)
+        # offset counts from the cursor
+        after_first = backups.list_backups(db_session, limit=3, offset=3, before=newest_first[0][1])
+        assert [b.id for b in after_first] == [row[1] for row in newest_first[4:7]]
+        with pytest.raises(errors.NotFoundError, match="does not exist"):
+            backups.list_backups(db_session, before=uuid.uuid4())
+
+
 def test_mark_expired_marks_due_active_backups_once(
     database: session.Database, add_backup: Callable[..., uuid.UUID]
 ) -> None:

@@ -30,7 +30,7 @@ def test_upgrade_downgrade_upgrade(
     assert migrate.current(empty_db_url) is None
 
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == migrate.head() == "0002"
+    assert migrate.current(empty_db_url) == migrate.head() == "0003"
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     migrate.check(empty_db_url)
 
@@ -41,13 +41,56 @@ def test_upgrade_downgrade_upgrade(
     migrate.upgrade(empty_db_url, "0001")
     assert migrate.current(empty_db_url) == "0001"
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == "0002"
+    assert migrate.current(empty_db_url) == "0003"
     migrate.check(empty_db_url)
     migrate.upgrade(empty_db_url)  # already at head: nothing to do, no error
 
 
 def test_models_agree_with_migrations(control_db_url: str) -> None:
     migrate.check(control_db_url)
+
+
+def _index_definitions(url: str) -> dict[str, str]:
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = :schema"),
+                {"schema": models.SCHEMA},
+            )
+            return {name: definition for name, definition in rows}
+    finally:
+        engine.dispose()
+
+
+def test_included_columns_of_the_models_are_in_the_migrated_schema(control_db_url: str) -> None:
+    # `alembic check` compares an index's key columns, not its INCLUDE list.
+    definitions = _index_definitions(control_db_url)
+    declared = [
+        (index.name, index.dialect_options["postgresql"]["include"])
+        for table in models.Base.metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["include"]
+    ]
+    assert declared
+    for name, include in declared:
+        assert str(name) in definitions, name
+        assert definitions[str(name)].endswith(f" INCLUDE ({', '.join(include)})"), name
+
+
+def test_0003_swaps_the_status_type_index_both_ways(empty_db_url: str) -> None:
+    migrate.upgrade(empty_db_url, "0002")
+    assert "ix_backups_status_type" in _index_definitions(empty_db_url)
+    migrate.upgrade(empty_db_url, "0003")
+    definitions = _index_definitions(empty_db_url)
+    assert "ix_backups_status_type" not in definitions
+    assert definitions["ix_backups_status_type_size"].endswith(
+        "USING btree (status, type) INCLUDE (size_bytes)"
+    )
+    migrate.downgrade(empty_db_url, "0002")
+    definitions = _index_definitions(empty_db_url)
+    assert "ix_backups_status_type_size" not in definitions
+    assert definitions["ix_backups_status_type"].endswith("USING btree (status, type)")
 
 
 def test_check_detects_a_schema_that_drifted(empty_db_url: str) -> None:

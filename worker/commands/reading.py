@@ -87,17 +87,33 @@ def backups() -> None:
 @click.option("--status", default=None)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20)
 @click.option("--offset", type=click.IntRange(0), default=0)
+@click.option(
+    "--before",
+    type=click.UUID,
+    default=None,
+    help="id of the last backup of the previous page: list the ones after it",
+)
 @click.option("--json", "as_json", is_flag=True)
 @common.guard
 def backups_list(
-    project_id: str | None, status: str | None, limit: int, offset: int, as_json: bool
+    project_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    before: uuid.UUID | None,
+    as_json: bool,
 ) -> None:
     """Backups, newest first."""
     with common.build_runtime().database.transaction() as session:
         rows = [
             models.backup_json(row)
             for row in db_backups.list_backups(
-                session, project_id=project_id, status=status, limit=limit, offset=offset
+                session,
+                project_id=project_id,
+                status=status,
+                limit=limit,
+                offset=offset,
+                before=before,
             )
         ]
     common.emit_rows("backups", rows, BACKUP_COLUMNS, as_json)
