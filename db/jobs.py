@@ -203,16 +203,22 @@ def merge_result(
 
 
 def complete_job(
-    session: Session, job_id: uuid.UUID, result: Mapping[str, Any], *, replace: bool = False
+    session: Session,
+    job_id: uuid.UUID,
+    result: Mapping[str, Any],
+    *,
+    replace: bool = False,
+    stage: str | None = None,
 ) -> bool:
     """Mark a pending/running job completed, merging `result` into what it already holds.
 
     With `replace`, the result becomes exactly `result` (working state such as spool paths
-    is dropped).
+    is dropped). `stage`, when given, is the stage the job ends in.
     """
     new = literal(dict(result), JSONB)
     merged = new if replace else func.coalesce(Job.result, literal({}, JSONB)).op("||")(new)
-    return _finish(session, job_id, Status.COMPLETED, progress=100, result=merged)
+    staged = {} if stage is None else {"stage": stage}
+    return _finish(session, job_id, Status.COMPLETED, progress=100, result=merged, **staged)
 
 
 def fail_job(session: Session, job_id: uuid.UUID, error: str) -> bool:

@@ -7,10 +7,12 @@ tasks in tasks/backup.py only call these.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
-from worker import artifact, dump, errors, progress, request, source, upload
+from worker import artifact, dump, errors, manifest, overlap, progress, request, source, upload
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -32,25 +34,36 @@ def spool_dir(rt: Runtime, job_id: uuid.UUID) -> Path:
     return rt.settings.backup_spool_dir / str(job_id)
 
 
-def _current_attempt(rt: Runtime, job_id: uuid.UUID, hostname: str) -> models.Job | None:
+def _current_attempt(
+    rt: Runtime, job_id: uuid.UUID, hostname: str, *, stage: tuple[str, int]
+) -> models.Job | None:
+    """The job when this step belongs to its current attempt, with `stage` written; else None."""
+    with rt.database.transaction() as session:
+        job = _current_attempt_in(session, job_id, hostname)
+        if job is None:
+            return None
+        db_jobs.set_progress(session, job_id, stage=stage[0], progress=stage[1])
+        session.expunge(job)
+        return job
+
+
+def _current_attempt_in(session: Session, job_id: uuid.UUID, hostname: str) -> models.Job | None:
     """The job when this step belongs to its current attempt, else None (skip the step).
 
     A step can outlive its attempt: its worker stopped with the step still queued, the reaper
     ran the job again elsewhere (or here, from a fresh dump), and the worker came back. Such a
     stale step must neither fail nor feed the new attempt.
     """
-    with rt.database.transaction() as session:
-        job = db_jobs.get_job(session, job_id)
-        if job is None:
-            raise errors.NotFoundError(f"job {job_id} does not exist")
-        if job.status != models.JobStatus.RUNNING:
-            log.info("job %s is %s: step skipped", job_id, job.status)
-            return None
-        if job.worker_hostname != hostname or not (job.result or {}).get("artifact"):
-            log.warning("job %s: a newer attempt owns it, stale step skipped", job_id)
-            return None
-        session.expunge(job)
-        return job
+    job = db_jobs.get_job(session, job_id)
+    if job is None:
+        raise errors.NotFoundError(f"job {job_id} does not exist")
+    if job.status != models.JobStatus.RUNNING:
+        log.info("job %s is %s: step skipped", job_id, job.status)
+        return None
+    if job.worker_hostname != hostname or not (job.result or {}).get("artifact"):
+        log.warning("job %s: a newer attempt owns it, stale step skipped", job_id)
+        return None
+    return job
 
 
 def _still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int) -> None:
@@ -72,8 +85,68 @@ def _reporter(rt: Runtime, job_id: uuid.UUID) -> progress.Reporter:
     return progress.Reporter(write)
 
 
+def _destination(job: models.Job) -> upload.Destination:
+    payload = job.payload
+    return upload.Destination(
+        chat_id=str((job.result or {}).get("chat_id") or payload["chat_id"]),
+        thread_id=payload.get("thread_id"),
+        project_id=payload["project_id"],
+        label=payload["database"],
+        caption=payload.get("caption"),
+    )
+
+
+class _Sent:
+    """Parts sent so far, written into the jobs row as each one is sent (the upload's resume
+    point), each time after checking that this attempt still owns the job."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        job_id: uuid.UUID,
+        hostname: str,
+        attempt: int,
+        where: upload.Destination,
+        parts: Mapping[str, upload.SentPartJSON],
+    ) -> None:
+        self._rt = rt
+        self._job_id = job_id
+        self._hostname = hostname
+        self._attempt = attempt
+        self.where = where
+        # jsonb || is shallow: the whole map of sent parts is written back each time.
+        self.parts = dict(parts)
+
+    @classmethod
+    def of(cls, rt: Runtime, job: models.Job, hostname: str) -> _Sent:
+        """The parts the jobs row says were sent, for the job's current attempt."""
+        parts = (job.result or {}).get("uploaded") or {}
+        return cls(rt, job.id, hostname, job.attempts, _destination(job), parts)
+
+    def add(
+        self,
+        part: upload.SentPartJSON,
+        migrated_to: int | None,
+        *,
+        stage: tuple[str, int] | None = None,
+    ) -> None:
+        """Remember a sent part; `stage` (name, progress) goes into the same transaction."""
+        self.parts[str(part["index"])] = part
+        patch: dict[str, object] = {"uploaded": self.parts}
+        if migrated_to is not None:
+            self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
+            patch["chat_id"] = str(migrated_to)
+        with self._rt.database.transaction() as session:
+            _still_ours(session, self._job_id, self._hostname, self._attempt)
+            db_jobs.merge_result(session, self._job_id, patch)
+            if stage is not None:
+                db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
+
+
 def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
-    """pg_dump the database into compressed (and maybe encrypted) parts in the spool."""
+    """pg_dump the database into compressed (and maybe encrypted) parts in the spool, sending
+    finished parts to Telegram while the next ones are written."""
+    reporter = _reporter(rt, job_id)
     with rt.database.transaction() as session:
         owner = db_jobs.get_job(session, job_id)
         if owner is not None and owner.worker_hostname not in (None, hostname):
@@ -90,17 +163,31 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         attempt = job.attempts
         req = request.BackupRequest.from_payload(job.payload)
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
+        stale = dict((job.result or {}).get("uploaded") or {})
+        sent = _Sent(rt, job_id, hostname, attempt, _destination(job), {})
         db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
+        db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
+        session.expunge(job)
+    if stale:
+        _delete_sent_parts(rt, stale)
     config = rt.settings
     directory = spool_dir(rt, job_id)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
     params = rt.source()
     estimate = source.estimate_dump_size(params, req.database)
-    reporter = _reporter(rt, job_id)
-    reporter.update("dump", 0.0, force=True)
+    client = rt.telegram()  # no token: fail now, not after the whole dump
+    names: dict[int, str] = {}
+
+    def send_early(part: manifest.PartFile) -> None:
+        record, migrated = upload.send_part(client, part, None, sent.where)
+        names[part.index] = part.path.name
+        sent.add(record, migrated)
+
+    sender = overlap.PartSender(send_early)
 
     def on_bytes(raw: int, _written: int) -> None:
+        sender.check()
         reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0)
 
     name = req.filename or artifact.artifact_filename(
@@ -112,12 +199,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         encrypted=bool(config.backup_age_recipients),
     )
     started = time.monotonic()
-
-    def beat() -> None:
-        with rt.database.transaction() as session:
-            db_jobs.heartbeat(session, job_id)
-
-    with progress.heartbeat(beat, rt.settings.job_heartbeat_stale / 4):
+    with sender.running():
         result = dump.dump_database(
             params,
             req.database,
@@ -129,114 +211,104 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             zstd_threads=config.backup_zstd_threads,
             recipients=config.backup_age_recipients,
             on_bytes=on_bytes,
+            on_part=sender.offer,
         )
+    sender.check()
+    early = sent.parts
+    if any(result.parts[int(index)].path.name != names[int(index)] for index in early):
+        # Past 999 parts the writer renumbers every part: the early ones carry old names.
+        _delete_sent_parts(rt, early)
+        early = {}
     log.info(
-        "job %s: dumped %s into %d part(s), %d bytes from %d in %.1f s",
+        "job %s: dumped %s into %d part(s), %d bytes from %d in %.1f s, %d sent meanwhile",
         job_id,
         req.database,
         len(result.parts),
         result.size_bytes,
         result.raw_bytes,
         time.monotonic() - started,
+        len(early),
     )
     with rt.database.transaction() as session:
         _still_ours(session, job_id, hostname, attempt)
-        db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": {}})
+        db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": early})
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
 def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
-    job = _current_attempt(rt, job_id, hostname)
+    reporter = _reporter(rt, job_id)
+    job = _current_attempt(rt, job_id, hostname, stage=("upload", reporter.written("upload", 0)))
     if job is None:
         return
-    state = job.result or {}
-    art = artifact.Artifact.from_json(state["artifact"])
-    # jsonb || is shallow: the whole map of sent parts is written back each time.
-    uploaded: dict[str, upload.SentPartJSON] = dict(state.get("uploaded") or {})
-    payload = job.payload
-    where = upload.Destination(
-        chat_id=str(state.get("chat_id") or payload["chat_id"]),
-        thread_id=payload.get("thread_id"),
-        project_id=payload["project_id"],
-        label=payload["database"],
-        caption=payload.get("caption"),
-    )
-    reporter = _reporter(rt, job_id)
+    art = artifact.Artifact.from_json((job.result or {})["artifact"])
+    sent = _Sent.of(rt, job, hostname)
     total = max(art.size_bytes, 1)
+    last = art.parts[-1].index
 
     def on_sent(part: upload.SentPartJSON, migrated_to: int | None) -> None:
-        uploaded[str(part["index"])] = part
-        patch: dict[str, object] = {"uploaded": uploaded}
-        if migrated_to is not None:
-            patch["chat_id"] = str(migrated_to)
-        with rt.database.transaction() as session:
-            _still_ours(session, job_id, hostname, job.attempts)
-            db_jobs.merge_result(session, job_id, patch)
+        # The last part's transaction also carries the stage's end: one write fewer.
+        end = ("upload", reporter.written("upload", 1.0)) if part["index"] == last else None
+        sent.add(part, migrated_to, stage=end)
 
-    reporter.update("upload", 0.0, force=True)
     upload.send_parts(
         rt.telegram(),
         art,
-        where,
-        skip={int(index) for index in uploaded},
+        sent.where,
+        skip={int(index) for index in sent.parts},
         on_sent=on_sent,
-        on_bytes=lambda sent: reporter.update("upload", sent / total),
+        on_bytes=lambda done: reporter.update("upload", done / total),
     )
-    reporter.update("upload", 1.0, force=True)
 
 
 def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Write the backup and its parts in one transaction with the job's completion."""
-    job = _current_attempt(rt, job_id, hostname)
-    if job is None:
-        return
-    state = job.result or {}
-    art = artifact.Artifact.from_json(state["artifact"])
-    uploaded = state.get("uploaded") or {}
-    missing = [part.index + 1 for part in art.parts if str(part.index) not in uploaded]
-    if missing:
-        raise errors.JobStateError(f"parts {missing} of job {job_id} were never uploaded")
-    payload = job.payload
-    days = payload.get("expires_in_days") or rt.settings.backup_retention_days
-    parts = [
-        db_backups.NewPart(
-            index=part.index,
-            file_id=uploaded[str(part.index)]["file_id"],
-            file_unique_id=uploaded[str(part.index)]["file_unique_id"],
-            message_id=uploaded[str(part.index)]["message_id"],
-            chat_id=uploaded[str(part.index)]["chat_id"],
-            size_bytes=part.size_bytes,
-            sha256=part.sha256,
-        )
-        for part in art.parts
-    ]
-    new = db_backups.NewBackup(
-        project_id=payload["project_id"],
-        job_id=job_id,
-        type="database",
-        database=payload["database"],
-        filename=art.filename,
-        size_bytes=art.size_bytes,
-        sha256=art.sha256,
-        compression=art.compression,
-        encrypted=art.encrypted,
-        encryption_recipients=list(art.recipients),
-        chat_id=str(state.get("chat_id") or payload["chat_id"]),
-        message_thread_id=payload.get("thread_id"),
-        caption=payload.get("caption"),
-        expires_at=datetime.now(UTC) + timedelta(days=days),
-        parts=parts,
-    )
     with rt.database.transaction() as session:
-        db_jobs.set_progress(
-            session, job_id, stage="record", progress=progress.overall("record", 0)
+        job = _current_attempt_in(session, job_id, hostname)
+        if job is None:
+            return
+        state = job.result or {}
+        art = artifact.Artifact.from_json(state["artifact"])
+        uploaded = state.get("uploaded") or {}
+        missing = [part.index + 1 for part in art.parts if str(part.index) not in uploaded]
+        if missing:
+            raise errors.JobStateError(f"parts {missing} of job {job_id} were never uploaded")
+        payload = job.payload
+        days = payload.get("expires_in_days") or rt.settings.backup_retention_days
+        parts = [
+            db_backups.NewPart(
+                index=part.index,
+                file_id=uploaded[str(part.index)]["file_id"],
+                file_unique_id=uploaded[str(part.index)]["file_unique_id"],
+                message_id=uploaded[str(part.index)]["message_id"],
+                chat_id=uploaded[str(part.index)]["chat_id"],
+                size_bytes=part.size_bytes,
+                sha256=part.sha256,
+            )
+            for part in art.parts
+        ]
+        new = db_backups.NewBackup(
+            project_id=payload["project_id"],
+            job_id=job_id,
+            type="database",
+            database=payload["database"],
+            filename=art.filename,
+            size_bytes=art.size_bytes,
+            sha256=art.sha256,
+            compression=art.compression,
+            encrypted=art.encrypted,
+            encryption_recipients=list(art.recipients),
+            chat_id=str(state.get("chat_id") or payload["chat_id"]),
+            message_thread_id=payload.get("thread_id"),
+            caption=payload.get("caption"),
+            expires_at=datetime.now(UTC) + timedelta(days=days),
+            parts=parts,
         )
         row, created = db_backups.record_backup(session, new)
         summary = backup_summary(row)
         if state.get("chat_id"):
             summary["migrated_to_chat_id"] = state["chat_id"]
-        db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True)
+        db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True, stage="record")
     shutil.rmtree(spool_dir(rt, job_id), ignore_errors=True)
     log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
 
@@ -285,7 +357,7 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
     return message
 
 
-def _delete_sent_parts(rt: Runtime, uploaded: dict[str, dict[str, object]]) -> None:
+def _delete_sent_parts(rt: Runtime, uploaded: Mapping[str, Mapping[str, object]]) -> None:
     # Parts of a failed backup are useless in the chat; removing them is best effort only.
     try:
         client = rt.telegram()

@@ -53,6 +53,14 @@ class Reporter:
         """The job's progress (0-100) when `stage` is `fraction` done."""
         return overall(stage, fraction, self._stages)
 
+    def written(self, stage: str, fraction: float) -> int:
+        """The caller wrote `stage` at `fraction` itself (inside a transaction of its own, to
+        save one): note it as the last write; returns the progress value to write."""
+        progress = self.overall(stage, fraction)
+        self._last = (stage, progress)
+        self._last_at = self._clock()
+        return progress
+
     def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
         """Report `stage` at `fraction` (0-1); cheap to call for every chunk."""
         progress = self.overall(stage, fraction)

@@ -122,7 +122,11 @@ def validate_caption(caption: object, project_id: str, label: str) -> str | None
         return None
     if not isinstance(caption, str) or "\x00" in caption:
         raise errors.InputError("invalid caption: expected text without NUL characters")
-    room = CAPTION_LIMIT - len(part_caption(project_id, label, 999, 999, 10**15, "0" * 64, None))
+    longest = max(
+        len(part_caption(project_id, label, 999, count, 10**15, "0" * 64, None))
+        for count in (999, None)
+    )
+    room = CAPTION_LIMIT - longest
     if len(caption) > room - 1:
         raise errors.InputError(
             f"caption is too long: {len(caption)} characters, at most {room - 1} fit beside "
@@ -146,14 +150,19 @@ def part_caption(
     project_id: str,
     database: str,
     index: int,
-    count: int,
+    count: int | None,
     size_bytes: int,
     sha256: str,
     extra: str | None,
 ) -> str:
-    """The caption of one part: enough to find and check it by eye in the chat."""
+    """The caption of one part: enough to find and check it by eye in the chat.
+
+    A part sent while the dump still runs cannot know the total (`count` None): its caption
+    says more parts follow, and the last part's caption gives the total.
+    """
+    where = f"part {index + 1}/{count}" if count is not None else f"part {index + 1}, more follow"
     lines = [
-        f"{project_id} / {database}: part {index + 1}/{count}",
+        f"{project_id} / {database}: {where}",
         f"{size_bytes:,} bytes, sha256 {sha256}",
     ]
     if extra:

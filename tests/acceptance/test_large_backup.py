@@ -66,6 +66,12 @@ def test_dump_larger_than_the_upload_limit_is_split_and_reassembles(
     with stack.database.engine.connect() as conn:
         recorded = conn.execute(text(PARTS_QUERY), {"id": backup["id"]}).mappings().all()
     assert [row["file_id"] for row in recorded] == [part["file_id"] for part in parts]
+    captions = [str(message["caption"]) for message in stack.standin.messages()]
+    assert len(captions) == len(parts)
+    # Part 1 went out while pg_dump was still writing part 2 (it cannot know the total yet);
+    # the last part, sent once the dump ended, gives it.
+    assert "part 1, more follow" in captions[0]
+    assert f"part {len(parts)}/{len(parts)}" in captions[-1]
     joined = stack.tmp / "big.zst"
     with TelegramClient(TOKEN, stack.standin.url) as client, joined.open("wb") as sink:
         for part in parts:

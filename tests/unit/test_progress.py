@@ -60,3 +60,16 @@ def test_heartbeat_beats_while_the_block_runs_and_survives_a_failed_beat() -> No
     time.sleep(0.1)
     assert count >= 4
     assert len(beats) == count  # stopped with the block
+
+
+def test_a_write_made_by_the_caller_counts_for_the_throttle() -> None:
+    clock = FakeClock()
+    written: list[tuple[str, int]] = []
+    reporter = progress.Reporter(lambda s, p: written.append((s, p)), interval=0.5, clock=clock)
+    assert reporter.written("upload", 0.0) == 50
+    clock.now = 0.1
+    reporter.update("upload", 0.1)  # same stage, too soon after the caller's own write
+    assert written == []
+    clock.now = 0.7
+    reporter.update("upload", 0.2)
+    assert written == [("upload", 59)]

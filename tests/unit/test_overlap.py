@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from worker import errors, manifest, overlap
+
+
+def _part(index: int) -> manifest.PartFile:
+    return manifest.PartFile(index, Path(f"/spool/a.{index + 1:03d}"), 10, "0" * 64)
+
+
+def test_a_part_goes_only_once_the_next_one_has_begun_and_the_last_stays() -> None:
+    sent: list[int] = []
+    both_sent = threading.Event()
+
+    def send(part: manifest.PartFile) -> None:
+        sent.append(part.index)
+        if len(sent) == 2:
+            both_sent.set()
+
+    sender = overlap.PartSender(send)
+    with sender.running():
+        for index in range(3):
+            sender.offer(_part(index))
+        assert both_sent.wait(5)
+    # Part 3 is the last one: only the upload step, knowing the total, sends it.
+    assert sent == [0, 1]
+    assert sender.sent == 2
+
+
+def test_stopping_finishes_the_part_in_flight_and_drops_the_queued_ones() -> None:
+    started, release = threading.Event(), threading.Event()
+    sent: list[int] = []
+
+    def send(part: manifest.PartFile) -> None:
+        started.set()
+        assert release.wait(5)
+        sent.append(part.index)
+
+    sender = overlap.PartSender(send)
+    with sender.running():
+        for index in range(4):
+            sender.offer(_part(index))  # parts 1..3 are released, part 1 goes at once
+        assert started.wait(5)
+        threading.Timer(0.2, release.set).start()
+    assert sent == [0]  # waited for part 1 to be sent; parts 2 and 3 left for the upload
+
+
+def test_an_error_reaches_the_dumps_thread_and_stops_sending() -> None:
+    calls: list[int] = []
+    failed = threading.Event()
+
+    def send(part: manifest.PartFile) -> None:
+        calls.append(part.index)
+        failed.set()
+        raise errors.TelegramUnauthorized("TELEGRAM_BOT_TOKEN was refused by Telegram")
+
+    sender = overlap.PartSender(send)
+    with sender.running():
+        sender.offer(_part(0))
+        sender.offer(_part(1))
+        assert failed.wait(5)
+        sender.offer(_part(2))
+        sender.offer(_part(3))
+    assert calls == [0]
+    with pytest.raises(errors.TelegramUnauthorized):
+        sender.check()
+
+
+def test_a_vanished_part_file_stops_sending_quietly() -> None:
+    calls: list[int] = []
+    gone = threading.Event()
+
+    def send(part: manifest.PartFile) -> None:
+        calls.append(part.index)
+        gone.set()
+        raise errors.SpoolError("sendDocument: cannot read /spool/a.001: No such file")
+
+    sender = overlap.PartSender(send)
+    with sender.running():
+        for index in range(3):
+            sender.offer(_part(index))
+        assert gone.wait(5)
+    assert calls == [0]
+    sender.check()  # not an error: the upload step sends what is left
