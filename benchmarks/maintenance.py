@@ -28,6 +28,7 @@ from benchmarks import maintenance_tables, plans, report, stack
 from db import backups as db_backups
 from db import expiry as db_expiry
 from db import session as db_session
+from db import stats as db_stats
 
 TARGET_SECONDS = 1.0
 PROJECTS = 2000
@@ -118,7 +119,7 @@ def measure(
 def operations(deep_offset: int, cursor: uuid.UUID | None) -> list[tuple[str, Operation, bool]]:
     """(name, operation returning a row count, committed at the end)."""
     return [
-        ("stats", lambda s: db_backups.stats(s).total, False),
+        ("stats", lambda s: db_stats.stats(s).total, False),
         ("list: first page", lambda s: len(db_backups.list_backups(s, limit=PAGE)), False),
         (
             f"list: page at offset {deep_offset:,}",

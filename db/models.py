@@ -237,7 +237,7 @@ class Backup(Base):
             text("id DESC"),
             postgresql_where="status = 'active'",
         ),
-        # Counts and bytes by status and type (db.backups.stats) as one index-only scan.
+        # Counts and bytes by status and type (db.stats.stats) as one index-only scan.
         Index("ix_backups_status_type_size", "status", "type", postgresql_include=["size_bytes"]),
     )
 

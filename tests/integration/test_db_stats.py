@@ -1,4 +1,4 @@
-"""db.backups.stats on a known data set."""
+"""db.stats.stats on a known data set."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from db import backups, session
+from db import session
+from db import stats as db_stats
 from worker import errors
 
 NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -49,7 +50,7 @@ def test_stats_on_a_known_data_set(
     add_backup(project_id="proj-4", size_bytes=5, status="expired", created_at=NOW - 9 * DAY)
 
     with database.transaction() as db_session:
-        figures = backups.stats(db_session, now=NOW)
+        figures = db_stats.stats(db_session, now=NOW)
 
     assert figures.by_status == {"active": 4, "expired": 2, "deleted": 1}
     assert figures.by_type == {"database": 6, "file": 1}
@@ -76,8 +77,8 @@ def test_stats_on_a_known_data_set(
 
 def test_stats_of_an_empty_table(database: session.Database) -> None:
     with database.transaction() as db_session:
-        figures = backups.stats(db_session)
-    assert figures == backups.BackupStats(
+        figures = db_stats.stats(db_session)
+    assert figures == db_stats.BackupStats(
         by_status={}, by_type={}, total=0, total_bytes=0, expiring_soon=0, latest=[]
     )
 
@@ -88,11 +89,11 @@ def test_stats_uses_the_database_clock_by_default(
     created = dt.datetime.now(dt.UTC) - DAY
     add_backup(created_at=created, expires_at=dt.datetime.now(dt.UTC) + DAY)
     with database.transaction() as db_session:
-        figures = backups.stats(db_session)
+        figures = db_stats.stats(db_session)
     assert figures.expiring_soon == 1
     assert abs(figures.latest[0].age_seconds - 86_400) < 60
 
 
 def test_stats_refuses_a_naive_now(database: session.Database) -> None:
     with pytest.raises(errors.InputError), database.transaction() as db_session:
-        backups.stats(db_session, now=dt.datetime(2030, 1, 1))
+        db_stats.stats(db_session, now=dt.datetime(2030, 1, 1))

@@ -9,6 +9,7 @@ import click
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
+from db import stats as db_stats
 from worker import errors, watch
 from worker.commands import common
 
@@ -125,5 +126,5 @@ def backups_list(
 def backups_stats(as_json: bool) -> None:
     """Totals by status and type, bytes, expiring soon, latest backup per project."""
     with common.build_runtime().database.transaction() as session:
-        figures = db_backups.stats(session).to_json()
+        figures = db_stats.stats(session).to_json()
     common.emit(figures, as_json)
