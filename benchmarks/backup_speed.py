@@ -9,6 +9,8 @@ real Redis broker, timed to the completed jobs row; the worker's process tree is
 50 ms for memory. B: `pg_dump -Fc` + `split -b 20M` + `curl` per part (benchmarks/baseline.py).
 C: `pg_dump -Fc -Z0 > /dev/null`. All three dump the same database to the same stand-in, in one
 run, after one untimed dump has warmed the page cache; with --repeat N the medians are compared.
+Then, in-process (benchmarks/overlap.py): dump-then-upload against the worker's PartSender, which
+sends parts while the dump runs, and that strategy simulated at 10 and 50 MB/s uplinks.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class SizeResult:
     workers: list[jobrun.WorkerRun] = field(default_factory=list)
     levels: list[compression.Measurement] = field(default_factory=list)
     recommendation: dict[str, object] = field(default_factory=dict)
-    prototype: overlap.Comparison | None = None
+    overlap_run: overlap.Comparison | None = None  # the PartSender, in-process
     pipelines: list[tuple[float, pipeline.PipelineRun]] = field(default_factory=list)  # (C, run)
 
     @property
@@ -96,7 +98,7 @@ class SizeResult:
             },
             "compression_table": [m.to_json() for m in self.levels],
             "compression_recommendation": self.recommendation,
-            "overlap_prototype": None if self.prototype is None else self.prototype.to_json(),
+            "overlap": None if self.overlap_run is None else self.overlap_run.to_json(),
             "pipeline_by_threads": [
                 {"floor_seconds": round(floor, 3), **run.to_json()} for floor, run in self.pipelines
             ],
@@ -140,9 +142,15 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
                 )
                 result.workers.append(jobrun.backup(bench, running, name))
             if args.overlap:
-                report.line(f"{name}: in-process prototype, sequential vs overlapped upload")
-                result.prototype = overlap.compare(
-                    bench, params, name, _level(args), _threads(args), args.repeat
+                report.line(f"{name}: in-process, dump then upload vs the worker's PartSender")
+                result.overlap_run = overlap.compare(
+                    bench,
+                    params,
+                    name,
+                    _level(args),
+                    _threads(args),
+                    args.repeat,
+                    part_size=args.overlap_part_size,
                 )
             if args.levels:
                 report.line(f"{name}: zstd level/threads table")
@@ -225,7 +233,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--zstd-level", type=int, help="BACKUP_ZSTD_LEVEL for the worker")
     parser.add_argument("--zstd-threads", type=int, help="BACKUP_ZSTD_THREADS for the worker")
     parser.add_argument("--no-levels", dest="levels", action="store_false")
-    parser.add_argument("--no-overlap", dest="overlap", action="store_false")
+    parser.add_argument(
+        "--no-overlap", dest="overlap", action="store_false", help="skip the PartSender runs"
+    )
+    parser.add_argument(
+        "--overlap-part-size", type=int, help="bytes, for the PartSender runs (worker's default)"
+    )
     parser.add_argument("--zstd-levels", type=_ints, default=LEVELS, help="e.g. 1,3,6")
     parser.add_argument("--zstd-thread-counts", type=_ints, default=THREADS, help="e.g. 0,1,2")
     parser.add_argument("--sample-mb", type=int, default=128, help="dump sample for the table")

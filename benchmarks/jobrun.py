@@ -32,24 +32,6 @@ class WorkerRun:
         """Time outside the tasks' own run time: enqueueing, queueing, chain hops."""
         return self.seconds - sum(self.tasks.values())
 
-    def overlap_estimate(self) -> dict[str, float]:
-        """What uploading finished parts during the dump would save, from the measured steps.
-
-        Overlapped, the job needs the slower of: the dump plus the upload of its last part,
-        or the dump of the first part plus every upload.
-        """
-        dump = self.tasks.get("backups.dump", 0.0)
-        upload = self.tasks.get("backups.upload", 0.0)
-        parts = max(self.parts, 1)
-        overlapped = max(dump + upload / parts, dump / parts + upload)
-        saved = max(dump + upload - overlapped, 0.0)
-        return {
-            "sequential_seconds": round(dump + upload, 3),
-            "overlapped_seconds": round(overlapped, 3),
-            "saved_seconds": round(saved, 3),
-            "saved_share_of_job": round(saved / self.seconds, 3) if self.seconds else 0.0,
-        }
-
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
         return {
@@ -62,7 +44,6 @@ class WorkerRun:
             "job_writes": self.job_writes,
             "idle_memory": self.idle.to_json(),
             "peak_memory": self.peak.to_json(),
-            "overlap_estimate": self.overlap_estimate(),
         }
 
 

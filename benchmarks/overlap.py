@@ -1,74 +1,106 @@
-"""Prototype, in-process: does sending finished parts while pg_dump still runs pay off?
+"""Sending parts while pg_dump still runs, the worker's way: measured in-process, and simulated.
 
-The same dump and the same sends, twice, with the worker's own functions (worker.dump and the
-Telegram client) but without Celery or the jobs table:
-- sequential: dump every part, then send them one by one (what the chain does today);
-- overlapped: a sender thread sends each part as soon as the dump completes it
-  (dump_database's `on_part`), the dump going on meanwhile.
+The same dump and the same sends, twice, with the worker's own code (worker.dump, worker.upload,
+worker.overlap) but without Celery or the jobs table:
+- sequential: dump every part, then send them all with `upload.send_parts`;
+- overlapped: what dump_step and upload_step do. A `worker.overlap.PartSender` is offered each
+  part by dump_database's `on_part` and sends a part once the writer has begun the next one, so
+  the last part never goes during the dump; on the dump's end the part in flight is finished and
+  queued ones are dropped. `upload.send_parts(skip=...)` then sends the rest, in order.
+
+The stand-in runs on loopback and on the same cores as the dump, while the real Bot API is at the
+end of a network link: `simulate` plays the same strategy at a chosen uplink speed.
 """
 
 from __future__ import annotations
 
-import queue
+import dataclasses
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import report, stack
-from worker import artifact, dump, source, telegram
+from worker import artifact, dump, manifest, overlap, settings, source, telegram, upload
 
-PART_SIZE = 20_000_000  # bytes, the worker's default
-# Upload speeds (MB/s) for which the saving is also modelled: the stand-in runs on loopback and
-# on the same cores as the dump, while the real Bot API is at the end of a network link.
-UPLINKS_MBPS = (10, 50)
+UPLINKS_MBPS = (10, 50)  # upload speeds (MB/s) for the simulation
+PROJECT = "benchmark"  # the captions' project id
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """Wall seconds of the dump and its sends, both ways, and how many parts went early."""
+
+    sequential: float
+    overlapped: float
+    early: int
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "sequential_seconds": round(self.sequential, 3),
+            "overlapped_seconds": round(self.overlapped, 3),
+            "parts_sent_early": self.early,
+        }
+
+
+def simulate(dump_seconds: float, parts: int, send_each: float) -> Simulated:
+    """The PartSender strategy on `parts` equal parts, each taking `send_each` seconds to send.
+
+    Part k (1-based, k < parts) is offered when the writer starts part k+1, at dump*k/parts; the
+    sender takes them in order. At the dump's end the part in flight finishes, and every part
+    not started yet (the last one always among them) is sent after it, one after another.
+    """
+    parts = max(parts, 1)
+    free = 0.0  # when the sender is done with its current part
+    early = 0
+    for k in range(1, parts):
+        start = max(dump_seconds * k / parts, free)
+        if start >= dump_seconds:
+            break
+        free = start + send_each
+        early += 1
+    overlapped = max(dump_seconds, free) + (parts - early) * send_each
+    return Simulated(dump_seconds + parts * send_each, overlapped, early)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Wall times of the two ways (alternating runs), and of the dump alone."""
+    """Wall times of the two ways (alternating runs), and of their dumps alone."""
 
     sequential: list[float]
     dump_only: list[float]  # the dump part of each sequential run
     overlapped: list[float]
+    overlapped_dump: list[float]  # the dump part of each overlapped run, early sends included
+    early: list[int]  # parts the PartSender sent during each overlapped run's dump
     parts: int
     size_bytes: int
 
+    def uplink_model(self, mbps: float) -> Simulated:
+        """The strategy simulated on the sequential runs' dump, with sends at `mbps` MB/s."""
+        parts = max(self.parts, 1)
+        send_each = self.size_bytes / parts / (mbps * 1e6)
+        return simulate(report.median(self.dump_only), parts, send_each)
+
     def to_json(self) -> dict[str, object]:
-        """JSON-ready dict: medians, every run, and the uplink model."""
+        """JSON-ready dict: medians, every run, and the simulation at each uplink speed."""
         sequential, overlapped = report.median(self.sequential), report.median(self.overlapped)
         saved = sequential - overlapped
         return {
             "sequential_seconds": round(sequential, 3),
             "sequential_dump_seconds": round(report.median(self.dump_only), 3),
             "overlapped_seconds": round(overlapped, 3),
+            "overlapped_dump_seconds": round(report.median(self.overlapped_dump), 3),
             "saved_seconds": round(saved, 3),
             "saved_share": round(saved / sequential, 3) if sequential else 0.0,
             "parts": self.parts,
+            "parts_sent_early": self.early,
             "runs": {"sequential": self.sequential, "overlapped": self.overlapped},
             "model": {
-                f"{mbps}_mb_per_s": dict(
-                    zip(
-                        ("sequential_seconds", "overlapped_seconds"),
-                        uplink_model(self, mbps),
-                        strict=True,
-                    )
-                )
-                for mbps in UPLINKS_MBPS
+                f"{mbps}_mb_per_s": self.uplink_model(mbps).to_json() for mbps in UPLINKS_MBPS
             },
         }
-
-
-def uplink_model(result: Comparison, mbps: float) -> tuple[float, float]:
-    """(sequential, overlapped) seconds if sending ran at `mbps` MB/s instead of the
-    stand-in's loopback speed: the measured dump, plus the modelled sends."""
-    dump = report.median(result.dump_only)
-    send = result.size_bytes / (mbps * 1e6)
-    parts = max(result.parts, 1)
-    overlapped = max(dump + send / parts, dump / parts + send)
-    return round(dump + send, 3), round(overlapped, 3)
 
 
 def compare(
@@ -78,84 +110,85 @@ def compare(
     level: int,
     threads: int,
     repeat: int = 1,
+    part_size: int | None = None,
 ) -> Comparison:
-    """Run the dump and the sends both ways, alternating, `repeat` times each."""
-    spool = bench.tmp / "prototype-spool"
-    sequential: list[float] = []
-    dump_only: list[float] = []
-    overlapped: list[float] = []
-    made: artifact.Artifact | None = None
+    """Run the dump and the sends both ways, alternating, `repeat` times each (at least once).
+
+    `part_size` defaults to the worker's: smaller ones give a small database several parts.
+    """
+    spool = bench.tmp / "overlap-spool"
+    where = upload.Destination(
+        chat_id=stack.CHAT, thread_id=None, project_id=PROJECT, label=database
+    )
+    size = part_size or int(settings.Settings.model_fields["backup_part_size"].default)
+    dumper = _Dumper(params, database, spool, level, threads, size)
+    result = Comparison([], [], [], [], [], parts=0, size_bytes=0)
     with telegram.TelegramClient(stack.TOKEN, bench.standin.url) as client:
         try:
-            for _ in range(repeat):
+            for _ in range(max(repeat, 1)):
                 started = time.perf_counter()
-                made = _dump(params, database, spool, "sequential", level, threads, None)
-                dump_only.append(time.perf_counter() - started)
-                for part in made.parts:
-                    _send(client, part)
-                sequential.append(time.perf_counter() - started)
+                made = dumper.run("sequential", None, None)
+                result.dump_only.append(time.perf_counter() - started)
+                upload.send_parts(client, made, where, on_sent=_ignore)
+                result.sequential.append(time.perf_counter() - started)
                 artifact.remove_parts(made)
                 started = time.perf_counter()
-                made = _overlapped(client, params, database, spool, level, threads)
-                overlapped.append(time.perf_counter() - started)
+                made, early, dumped = _overlapped(client, where, dumper)
+                result.overlapped.append(time.perf_counter() - started)
+                result.overlapped_dump.append(dumped - started)
+                result.early.append(early)
                 artifact.remove_parts(made)
         finally:
             shutil.rmtree(spool, ignore_errors=True)
-    assert made is not None
-    return Comparison(sequential, dump_only, overlapped, len(made.parts), made.size_bytes)
+    return dataclasses.replace(result, parts=len(made.parts), size_bytes=made.size_bytes)
 
 
 def _overlapped(
-    client: telegram.TelegramClient,
-    params: source.SourceParams,
-    database: str,
-    spool: Path,
-    level: int,
-    threads: int,
-) -> artifact.Artifact:
-    finished: queue.Queue[artifact.PartFile | None] = queue.Queue()
-    failures: list[BaseException] = []
+    client: telegram.TelegramClient, where: upload.Destination, dumper: _Dumper
+) -> tuple[artifact.Artifact, int, float]:
+    """dump_step then upload_step, sends only: (artifact, parts sent early, when the dump ended)."""
+    sent: set[int] = set()
 
-    def sender() -> None:
-        while (part := finished.get()) is not None:
-            try:
-                _send(client, part)
-            except Exception as exc:  # noqa: BLE001 - handed to the dumping thread
-                failures.append(exc)
-                return
+    def send_early(part: manifest.PartFile) -> None:
+        upload.send_part(client, part, None, where)
+        sent.add(part.index)
 
-    thread = threading.Thread(target=sender, name="prototype-sender")
-    thread.start()
-    try:
-        made = _dump(params, database, spool, "overlapped", level, threads, finished.put)
-    finally:
-        finished.put(None)
-        thread.join()
-    if failures:
-        raise failures[0]
-    return made
+    sender = overlap.PartSender(send_early)
+    with sender.running():
+        made = dumper.run("overlapped", sender.offer, lambda _raw, _written: sender.check())
+    sender.check()
+    dumped = time.perf_counter()
+    upload.send_parts(client, made, where, skip=sent, on_sent=_ignore)
+    return made, len(sent), dumped
 
 
-def _dump(
-    params: source.SourceParams,
-    database: str,
-    spool: Path,
-    name: str,
-    level: int,
-    threads: int,
-    on_part: Callable[[artifact.PartFile], None] | None,
-) -> artifact.Artifact:
-    return dump.dump_database(
-        params,
-        database,
-        spool,
-        f"{database}-{name}.pgdump.zst",
-        part_size=PART_SIZE,
-        zstd_level=level,
-        zstd_threads=threads,
-        on_part=on_part,
-    )
+@dataclass(frozen=True)
+class _Dumper:
+    params: source.SourceParams
+    database: str
+    spool: Path
+    level: int
+    threads: int
+    part_size: int
+
+    def run(
+        self,
+        name: str,
+        on_part: Callable[[artifact.PartFile], None] | None,
+        on_bytes: Callable[[int, int], None] | None,
+    ) -> artifact.Artifact:
+        return dump.dump_database(
+            self.params,
+            self.database,
+            self.spool,
+            f"{self.database}-{name}.pgdump.zst",
+            part_size=self.part_size,
+            zstd_level=self.level,
+            zstd_threads=self.threads,
+            on_bytes=on_bytes,
+            on_part=on_part,
+        )
 
 
-def _send(client: telegram.TelegramClient, part: artifact.PartFile) -> None:
-    client.send_document(stack.CHAT, part.path, filename=part.path.name)
+def _ignore(_part: upload.SentPartJSON, _migrated: int | None) -> None:
+    """The benchmark keeps no record of sent parts: the stand-in never moves the chat."""

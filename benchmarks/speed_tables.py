@@ -103,38 +103,34 @@ def _breakdown(r: SizeResult) -> list[object]:
 
 
 def _overlap(r: SizeResult) -> None:
-    estimate = r.workers[-1].overlap_estimate()
-    rows: list[list[object]] = [
-        [
-            "estimate from A's steps",
-            estimate["sequential_seconds"],
-            estimate["overlapped_seconds"],
-            estimate["saved_seconds"],
-        ]
-    ]
-    if r.prototype is not None:
-        measured = r.prototype.to_json()
+    rows: list[list[object]] = []
+    measured = r.overlap_run
+    if measured is not None:
+        shown = measured.to_json()
         rows.append(
             [
-                "measured, in-process prototype (medians)",
-                measured["sequential_seconds"],
-                measured["overlapped_seconds"],
-                measured["saved_seconds"],
+                "measured in-process: the worker's PartSender"
+                f" (medians, {report.mb(measured.size_bytes / max(measured.parts, 1))} parts)",
+                shown["sequential_seconds"],
+                shown["overlapped_seconds"],
+                shown["saved_seconds"],
+                f"{'/'.join(str(n) for n in measured.early)} of {measured.parts}",
             ]
         )
         for mbps in overlap.UPLINKS_MBPS:
-            sequential, overlapped = overlap.uplink_model(r.prototype, mbps)
+            model = measured.uplink_model(mbps)
             rows.append(
                 [
-                    f"model: prototype's dump, sends at {mbps} MB/s",
-                    sequential,
-                    overlapped,
-                    sequential - overlapped,
+                    f"simulated: PartSender, measured dump, sends at {mbps} MB/s",
+                    round(model.sequential, 3),
+                    round(model.overlapped, 3),
+                    round(model.sequential - model.overlapped, 3),
+                    f"{model.early} of {measured.parts}",
                 ]
             )
     report.table(
         f"{r.database.name}: uploading parts while the dump runs (seconds)",
-        ["", "dump then upload", "overlapped", "saved"],
+        ["", "dump then upload", "overlapped", "saved", "parts sent during the dump"],
         rows,
     )
 

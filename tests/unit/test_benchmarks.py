@@ -34,6 +34,7 @@ def test_backup_speed_measures_a_b_c_memory_and_compression() -> None:
                 "--zstd-thread-counts=0,1",
                 "--sample-mb=1",
                 "--jobs=1",
+                "--overlap-part-size=65536",
             ]
         )
     )
@@ -48,7 +49,11 @@ def test_backup_speed_measures_a_b_c_memory_and_compression() -> None:
     assert set(run["tasks"]) >= {"backups.dump", "backups.upload", "backups.record"}
     assert run["job_writes"] >= 3
     assert len(result["compression_table"]) == 1 + 2 * 2  # zlib, then zstd levels x threads
-    assert result["overlap_prototype"]["parts"] >= 1
+    overlap = result["overlap"]
+    assert overlap["parts"] >= 2
+    (early,) = overlap["parts_sent_early"]
+    assert 0 <= early < overlap["parts"]  # the last part is never sent during the dump
+    assert set(overlap["model"]) == {"10_mb_per_s", "50_mb_per_s"}
     assert {v["what"] for v in document["verdicts"]} >= {"A/B", "A/C"}
 
 

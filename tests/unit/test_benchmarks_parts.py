@@ -1,4 +1,4 @@
-"""The hook the overlap prototype (benchmarks/overlap.py) relies on: write_artifact's on_part."""
+"""The hook the overlap benchmark (benchmarks/overlap.py) relies on: write_artifact's on_part."""
 
 from __future__ import annotations
 
