@@ -21,6 +21,9 @@ broker_connection_retry_on_startup = True
 broker_transport_options = {"visibility_timeout": _s.backup_visibility_timeout}
 result_backend_transport_options = {"visibility_timeout": _s.backup_visibility_timeout}
 result_expires = 7 * 24 * 3600  # seconds; the jobs table is the record, not the result backend
+# Nobody reads a task's return value (the gateway and the CLI read the jobs table, DESIGN.md),
+# so storing one per step is two Redis writes per task for nothing; with track_started, three.
+task_ignore_result = True
 
 task_serializer = "json"
 result_serializer = "json"
@@ -28,13 +31,26 @@ accept_content = ["json"]
 timezone = "UTC"
 enable_utc = True
 
-# A backup message is acknowledged only when its step has finished, and given back when the
-# worker process dies, so a crash never loses a job. One message at a time per process: a
-# backup is long, prefetching would park other jobs behind it.
+# The one place the pool is chosen (Procfile, Compose and the tests pass no -P): threads in one
+# process. A step waits on pg_dump (a subprocess), zstd and SHA-256 (both release the GIL) and
+# HTTP, so threads overlap as well as processes, while each prefork child held its own ~100 MB
+# of imports. Measured on the ~400 MB database (benchmarks.backup_speed, 2 slots), the tree
+# (worker + pg_dump): prefork 300 MB RSS idle, 327 MB RSS / 205 MB PSS at peak; threads
+# 113 MB idle, 143 MB RSS / 120 MB PSS at peak, the backup no slower. Threads have no time
+# limits; no task sets one. Malloc growth under threads: worker.runtime.keep_big_buffers_mapped.
+worker_pool = "threads"
+worker_concurrency = _s.worker_concurrency
+
+# A backup message is acknowledged only when its step has finished, so a crash never loses a
+# job: messages of a worker that dies go back to the queue (Redis: after the visibility
+# timeout), and the reaper re-runs a job whose heartbeat stopped. task_reject_on_worker_lost
+# requeues at once when a prefork child dies under a living parent; threads have no such death
+# (it acts only on a task raising a BaseException that is no Exception), so here it is nearly
+# inert and harmless, kept for -P processes. One message per pool slot: a backup is long,
+# prefetching would park other jobs behind it.
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-task_track_started = True
 
 # Every worker also consumes its own queue "<nodename>.dq2": the chain's steps are sent there
 # so that upload and record run on the host whose spool holds the parts.

@@ -4,14 +4,15 @@
 
 Needs what the acceptance tests need (PostgreSQL on 127.0.0.1:5432 with trust auth, Redis on
 127.0.0.1:6379, pg_dump/pg_restore). It creates a source database holding `--megabytes` of
-incompressible data, starts a real `celery worker` (prefork, one child) against the Bot API
-stand-in, backs the database up (encrypted), then restores it into a new database while sampling
-the worker's whole process tree (main process, pool child, pg_restore) every 50 ms from /proc.
-Prints a table and one JSON line. Everything it creates is dropped at the end.
+incompressible data, starts a real `celery worker` (the shipped pool, celeryconfig.worker_pool,
+with one slot) against the Bot API stand-in, backs the database up (encrypted), then restores it
+into a new database while sampling the worker's whole process tree (the worker, pg_restore, and
+with --pool prefork its pool child) every 50 ms from /proc. Prints a table and one JSON line.
+Everything it creates is dropped at the end.
 
 RSS summed over the tree counts twice the library pages a prefork child shares with its parent
 (about 70 MB of imports); PSS splits shared pages between the processes that map them, so the
-PSS sum is the tree's real footprint. `--pool solo` runs the task in the main process.
+PSS sum is the tree's real footprint. `--pool prefork` or `--pool solo` compare other pools.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from worker import intake
 SAMPLE_INTERVAL = 0.05  # seconds
 LIMIT_MB = 200
 REDIS_DB = 15
+SHIPPED = "shipped"  # --pool: whatever celeryconfig.worker_pool says
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
@@ -141,6 +143,15 @@ def wait(database: Database, job_id: str, timeout: float) -> dict[str, object]:
     raise SystemExit(f"job {job_id} did not finish in {timeout} s")
 
 
+def pool_option(pool: str) -> list[str]:
+    """The worker's -P option: none for the shipped pool."""
+    if pool == SHIPPED:
+        return []
+    # Celery reads `-P prefork` as its own default and runs celeryconfig.worker_pool instead;
+    # "processes" is the same pool under a name it takes as a choice.
+    return ["-P", "processes" if pool == "prefork" else pool]
+
+
 def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, object]:
     suffix = uuid.uuid4().hex[:8]
     source, target, control = f"bw_bench_{suffix}", f"bw_bench_r_{suffix}", f"bw_bench_c_{suffix}"
@@ -178,7 +189,8 @@ def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, obje
             )
             log = (work / "worker.log").open("wb")
             worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", pool,
+                [sys.executable, "-m", "celery", "-A", "worker.app", "worker",
+                 *pool_option(pool),
                  "--concurrency=1", "-n", f"bench-{suffix}@%h", "--loglevel=INFO",
                  "--without-gossip", "--without-mingle"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -251,7 +263,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--megabytes", type=int, default=100, help="incompressible data to dump")
     parser.add_argument("--part-size", type=int, default=20_000_000, help="BACKUP_PART_SIZE")
-    parser.add_argument("--pool", choices=("prefork", "solo"), default="prefork")
+    parser.add_argument("--pool", choices=(SHIPPED, "prefork", "solo"), default=SHIPPED)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bw-bench-") as tmp:
         figures = run(args.megabytes, args.part_size, args.pool, Path(tmp))

@@ -233,11 +233,19 @@ class Worker:
 
 
 @contextlib.contextmanager
-def worker(bench: Stack, *, concurrency: int, **overrides: str) -> Iterator[Worker]:
-    """A prefork worker on the stack, ready to consume; stopped (warm shutdown) afterwards."""
+def worker(
+    bench: Stack, *, concurrency: int, pool: str | None = None, **overrides: str
+) -> Iterator[Worker]:
+    """A worker on the stack, ready to consume; stopped (warm shutdown) afterwards.
+
+    By default the worker runs the pool it ships with (celeryconfig.worker_pool), so the figures
+    are the deployed worker's. `pool` is a -P value, for comparisons; prefork is "processes",
+    because Celery reads `-P prefork` as its own default and takes worker_pool instead.
+    """
     name = f"bench-{uuid.uuid4().hex[:8]}"
     log_path = bench.tmp / f"{name}.log"
-    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "prefork"]
+    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
+    args += ["-P", pool] if pool is not None else []
     args += [f"--concurrency={concurrency}", "-n", f"{name}@%h", "--loglevel=INFO"]
     args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     with log_path.open("wb") as log:

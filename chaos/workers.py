@@ -35,7 +35,7 @@ class Worker:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the worker and every process under it (pool children, pg_dump)."""
+        """SIGKILL the worker and every process under it (pg_dump, pg_restore)."""
         kill_tree(self.proc)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -56,10 +56,11 @@ def start_worker(
     prefix: str = "chaos",
     queues: str | None = None,
 ) -> Worker:
-    """Start a prefork worker with a unique node name; return once it is ready."""
+    """Start a worker (the shipped pool, celeryconfig.worker_pool) with a unique node name;
+    return once it is ready."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}@{os.uname().nodename}"
     log_path = log_dir / f"{name.split('@', maxsplit=1)[0]}.log"
-    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "prefork"]
+    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
     args += [f"--concurrency={concurrency}", "-n", name, "--loglevel=INFO"]
     args += ["--without-gossip", "--without-mingle"]
     if queues is not None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, orm
 from sqlalchemy.engine import make_url
 
 CONNECT_TIMEOUT = 10  # seconds
+POOL_SIZE = 5  # connections kept open (SQLAlchemy's default); callers may ask for more
 
 
 class Database:
@@ -24,9 +25,10 @@ class Database:
     inherited pool without closing the parent's connections and builds a fresh one.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self._echo = echo
+        self._pool_size = pool_size
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._engine: Engine | None = None
@@ -60,7 +62,11 @@ class Database:
                     else {}
                 )
                 self._engine = create_engine(
-                    url, echo=self._echo, pool_pre_ping=True, connect_args=connect_args
+                    url,
+                    echo=self._echo,
+                    pool_pre_ping=True,
+                    pool_size=self._pool_size,
+                    connect_args=connect_args,
                 )
                 # expire_on_commit=False: rows returned from a transaction stay readable after it.
                 self._sessionmaker = orm.sessionmaker(self._engine, expire_on_commit=False)

@@ -105,7 +105,7 @@ def run(*, database: str | None, project_id: str, console: Console) -> int:
         req = request.validate(project_id, name)
         node = f"demo-{os.getpid()}@%h"
         worker_args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
-        worker_args += ["--loglevel=INFO", "--concurrency=2", "-n", node]
+        worker_args += ["--loglevel=INFO", "-n", node]
         with _process(worker_args, "worker.log") as proc:
             _wait_for_line(DEMO_DIR / "worker.log", "ready.", proc)
             console.print(f"worker started (log: {DEMO_DIR / 'worker.log'})")

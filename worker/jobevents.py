@@ -38,6 +38,9 @@ class _Running:
     stage: str
 
 
+# Keyed by task id, so the pool's threads never touch each other's entries; a single dict
+# get, set or pop is atomic in CPython, so no lock is needed. Log context needs no per-thread
+# state here: Celery's current task (worker.logs) is already thread-local.
 _running: dict[str, _Running] = {}
 _errors: dict[str, str] = {}
 

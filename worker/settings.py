@@ -28,6 +28,7 @@ DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backu
 DEFAULT_ZSTD_LEVEL = 3
 DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
+DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celeryconfig.py)
 # Periodic work (tasks/maintenance.py; beat entries in celeryconfig.py).
 DEFAULT_DISPATCH_INTERVAL = 60  # seconds between two schedules.dispatch runs
 DEFAULT_MAINTENANCE_INTERVAL = 60  # seconds between two reaper / alert checks
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     backup_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
     backup_visibility_timeout: int = Field(default=DEFAULT_VISIBILITY_TIMEOUT, ge=60)
     job_heartbeat_stale: int = Field(default=DEFAULT_HEARTBEAT_STALE, ge=30)
+    # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
+    worker_concurrency: int = Field(default=DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
     # Periodic work: schedules, expiry sweep, reaper, alerts.
     telegram_alert_chat_id: str | None = None
     schedule_dispatch_interval: float = Field(default=DEFAULT_DISPATCH_INTERVAL, ge=1, le=3600)

@@ -83,11 +83,14 @@ class Stack:
     def start_worker(
         self, concurrency: int = 2, name: str | None = None, **overrides: str
     ) -> WorkerProcess:
-        """A worker subprocess, ready; `name` fixes its node name (a restart keeps its queue)."""
+        """A worker subprocess, ready; `name` fixes its node name (a restart keeps its queue).
+
+        No -P: the tests run the pool the worker ships with (celeryconfig.worker_pool).
+        """
         env = self.env(**overrides)
         name = name or f"test-{uuid.uuid4().hex[:8]}"
         log_path = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "prefork"]
+        args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
         args += [f"--concurrency={concurrency}", "-n", f"{name}@%h", "--loglevel=INFO"]
         args += ["--without-gossip", "--without-mingle"]
         with log_path.open("wb") as log:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -214,7 +215,16 @@ def test_flower_is_closed_without_credentials_and_shows_the_backup_without_secre
         return set(STEPS) <= finished
 
     wait_for(tasks_listed)
-    workers = procfile.get("/api/workers?refresh=1").json()
+    workers: dict[str, Any] = {}  # Flower's JSON answer
+
+    def workers_inspected() -> bool:
+        # Flower inspects the workers once as it starts, maybe before this one listens, and a
+        # refresh during that inspection joins it and gets nothing: ask again until it answers.
+        nonlocal workers
+        workers = procfile.get("/api/workers?refresh=1").json()
+        return bool(workers)
+
+    wait_for(workers_inspected)
     assert len(workers) == 1
     (node,) = workers
     assert workers[node]["stats"]["pool"]["max-concurrency"] == 2

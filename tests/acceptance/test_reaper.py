@@ -2,8 +2,10 @@
 
 The dump is held mid-way by a lock: the source database has a partitioned table whose parent
 the test locks, so pg_dump (which locks every table it dumps) waits with the job running in
-stage "dump" and its spool directory made. The whole worker (parent, pool process, pg_dump)
-is then killed with SIGKILL, as when a host dies.
+stage "dump" and its spool directory made. The whole worker (its one process, whose pool
+threads run the steps, and pg_dump) is then killed with SIGKILL, as when a host dies: with the
+threads pool no part of a worker can die alone, so this is also what task_reject_on_worker_lost
+used to cover for a prefork child.
 """
 
 from __future__ import annotations

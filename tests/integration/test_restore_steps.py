@@ -70,8 +70,7 @@ def env(database: session.Database, tmp_path: Path) -> Iterator[Env]:
         )
         rt = runtime.Runtime(settings=config, database=database)
         yield Env(rt, standin, key_file, str(key.to_public()), tmp_path)
-        if rt._telegram is not None:
-            rt._telegram.close()
+        rt.close_telegram()
 
 
 @pytest.fixture
