@@ -122,7 +122,7 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
         stack.stack() as bench,
         stack.worker(bench, concurrency=args.concurrency, **overrides) as running,
     ):
-        report.line("warming the worker up: one small backup per pool process")
+        report.line("warming the worker up: one small backup per pool slot")
         jobrun.warm_up(bench, datagen.ensure_tiny(params), args.concurrency)
         for result in results:
             name = result.database.name
@@ -229,7 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--size-mb", type=int, action="append", help="database size (repeat)")
     parser.add_argument("--large", action="store_true", help=f"add the {LARGE_SIZE_MB} MB one")
     parser.add_argument("--repeat", type=int, default=1, help="runs of C, B, A; medians shown")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker pool slots (threads)")
     parser.add_argument("--zstd-level", type=int, help="BACKUP_ZSTD_LEVEL for the worker")
     parser.add_argument("--zstd-threads", type=int, help="BACKUP_ZSTD_THREADS for the worker")
     parser.add_argument("--no-levels", dest="levels", action="store_false")

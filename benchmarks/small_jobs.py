@@ -7,7 +7,7 @@ The baseline runs the bare tools on the same sequence of databases, one after th
 `pg_dump -Fc` to a file, then `curl -F document=@file` to sendDocument. Then, for each pool size,
 a real worker is started (and warmed up), every backup is enqueued at once as the gateway does,
 and the time from the first enqueue to the last completed jobs row is taken. With one pool
-process the jobs run one after the other like the baseline, so
+slot the jobs run one after the other like the baseline, so
 
     worker overhead per job = (worker wall time - baseline wall time) / jobs
 
@@ -37,7 +37,7 @@ _STAGE_DONE = re.compile(r"job ([0-9a-f-]{36}) project=\S+ stage=(\w+): succeede
 
 @dataclass
 class PoolRun:
-    """All jobs through one worker with `concurrency` pool processes."""
+    """All jobs through one worker with `concurrency` pool slots."""
 
     concurrency: int
     seconds: float  # first enqueue -> last finished_at
@@ -160,7 +160,7 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         bare_seconds, bare_runs = bare_sequence(bench, names, args.jobs)
         pools = []
         for concurrency in args.concurrency:
-            report.line(f"worker with {concurrency} pool process(es): {args.jobs} jobs")
+            report.line(f"worker with {concurrency} pool slot(s): {args.jobs} jobs")
             pools.append(through_worker(bench, names, args.jobs, concurrency))
     document = small_tables.show(names, bare_seconds, bare_runs, pools, TARGET_OVERHEAD)
     report.emit(document, args.json_out)

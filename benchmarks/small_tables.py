@@ -39,7 +39,7 @@ def show(
         overhead = overhead_per_job(pool, bare_seconds)
         rows.append(
             [
-                f"worker, {pool.concurrency} pool process(es)",
+                f"worker, {pool.concurrency} pool slot(s)",
                 pool.seconds,
                 pool.seconds / pool.jobs,
                 pool.jobs_per_minute,
@@ -58,7 +58,7 @@ def show(
         ["", *stages, "outside tasks", "jobs-row writes", "queue wait"],
         [
             [
-                f"worker, {pool.concurrency} process(es)",
+                f"worker, {pool.concurrency} slot(s)",
                 *(pool.stage_seconds.get(stage, 0.0) for stage in stages),
                 pool.seconds / pool.jobs * pool.concurrency - sum(pool.stage_seconds.values()),
                 pool.writes_per_job,
@@ -79,7 +79,7 @@ def show(
         if overhead is not None:
             verdicts.append(
                 {
-                    "what": "worker overhead per job (1 pool process)",
+                    "what": "worker overhead per job (1 pool slot)",
                     "measured": round(overhead, 4),
                     "target": target,
                     "verdict": report.verdict(overhead, target),

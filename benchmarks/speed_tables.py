@@ -20,7 +20,7 @@ def show(
 ) -> dict[str, object]:
     """Print the comparison, the breakdown, memory, the compression table and the targets."""
     report.line(
-        f"worker: zstd level {level}, {threads} zstd thread(s), pool of {concurrency} process(es)"
+        f"worker: zstd level {level}, {threads} zstd thread(s), {concurrency} pool thread(s)"
     )
     report.table(
         "A worker, B naive script, C floor (wall seconds, medians)",
@@ -57,7 +57,7 @@ def show(
         [_breakdown(r) for r in results],
     )
     report.table(
-        "Worker memory: the process tree (celery main + pool + pg_dump)",
+        "Worker memory: the process tree (the celery worker and its pg_dump)",
         ["database", "idle RSS", "peak RSS", "peak PSS", "processes at peak"],
         [
             [
