@@ -101,6 +101,11 @@ class ScheduleRun(Base):
     )
     created_at: Mapped[dt.datetime] = _created()
 
+    __table_args__ = (
+        # The sweep's prune (db.schedule_runs.prune_runs): the oldest runs first, in key order.
+        Index("ix_schedule_runs_scheduled_for", "scheduled_for", "schedule_id"),
+    )
+
 
 class BackupAlert(Base):
     """One incident of a project's backups, alerted at most once."""

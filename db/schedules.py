@@ -1,7 +1,8 @@
-"""Queries on backup_schedules and schedule_runs: what the CLI, the gateway and the dispatcher use.
+"""Queries on backup_schedules: what the CLI, the gateway and the dispatcher use.
 
 Writes take a ScheduleSpec, which can only be built validated (ScheduleSpec.build), so no
-malformed cron, interval, time zone, project or database reaches the table.
+malformed cron, interval, time zone, project or database reaches the table. The runs table
+(dispatch's exactly-once record) has its own module, db.schedule_runs.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 
-from sqlalchemy import DateTime, Uuid, column, delete, func, select, update, values
+from sqlalchemy import (
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
@@ -218,79 +223,6 @@ def claim_due(session: Session, *, limit: int) -> list[schedule_models.BackupSch
             .limit(limit)
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)
-        )
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class NewRun:
-    """One slot of one schedule, and the job that backs it up."""
-
-    schedule_id: uuid.UUID
-    scheduled_for: dt.datetime
-    job_id: uuid.UUID
-    next_run_at: dt.datetime
-    project_id: str
-    payload: request.Payload
-
-
-def record_runs(session: Session, runs: Sequence[NewRun]) -> set[uuid.UUID]:
-    """Insert the pending jobs, the runs and advance the schedules; returns the new job ids.
-
-    A run already recorded for its (schedule, slot) keeps its first job: its id is not
-    returned, so nothing is enqueued twice.
-    """
-    if not runs:
-        return set()
-    # executemany forms: compiled once, sent as multi-row VALUES pages (insertmanyvalues).
-    session.execute(
-        pg_insert(Job).on_conflict_do_nothing(),
-        [
-            {
-                "id": run.job_id,
-                "type": models.JobType.BACKUP.value,
-                "project_id": run.project_id,
-                "payload": dict(run.payload),
-            }
-            for run in runs
-        ],
-    )
-    inserted = session.scalars(
-        pg_insert(Run).on_conflict_do_nothing().returning(Run.c.job_id),
-        [
-            {
-                "schedule_id": run.schedule_id,
-                "scheduled_for": run.scheduled_for,
-                "job_id": run.job_id,
-            }
-            for run in runs
-        ],
-    ).all()
-    advanced = values(
-        column("id", Uuid),
-        column("next_run_at", DateTime(timezone=True)),
-        column("job_id", Uuid),
-        name="advanced",
-    ).data([(run.schedule_id, run.next_run_at, run.job_id) for run in runs])
-    session.execute(
-        update(Schedule)
-        .where(Schedule.id == advanced.c.id)
-        .values(
-            next_run_at=advanced.c.next_run_at,
-            last_run_at=func.now(),
-            last_job_id=advanced.c.job_id,
-        )
-    )
-    return {job_id for job_id in inserted if job_id is not None}
-
-
-def runs_of(session: Session, schedule_id: uuid.UUID) -> list[schedule_models.ScheduleRun]:
-    """The schedule's dispatched runs, oldest first."""
-    return list(
-        session.scalars(
-            select(schedule_models.ScheduleRun)
-            .where(schedule_models.ScheduleRun.schedule_id == schedule_id)
-            .order_by(schedule_models.ScheduleRun.scheduled_for)
         )
     )
 

@@ -1,7 +1,7 @@
 """Periodic tasks that beat starts (celeryconfig.beat_schedule): thin calls into worker/.
 
 - schedules.dispatch     due schedules -> pending jobs + backups.create (worker/dispatcher.py)
-- backups.sweep_expired  expiry, GFS retention, deleteMessage of parts (worker/sweep.py)
+- backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs (worker/sweep.py)
 - jobs.reap              stale jobs re-run or failed, finished spool dirs removed (worker/reaper.py)
 - alerts.check           failed / overdue projects alerted once (worker/alerts.py)
 """
@@ -52,7 +52,7 @@ def dispatch() -> dict[str, object]:
 
 @app.task(name="backups.sweep_expired")
 def sweep_expired() -> dict[str, object]:
-    """Expire backups, apply retention, delete the expired backups' messages."""
+    """Expire backups, apply retention, delete their messages, prune old schedule runs."""
     return sweep.sweep(runtime.current()).to_json()
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from db import schedule_models
+from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from worker import request
 from worker.runtime import Runtime
@@ -78,7 +79,7 @@ def spread_offset(schedule_id: uuid.UUID, spread: float) -> float:
 
 def plan(
     row: schedule_models.BackupSchedule, now: dt.datetime, chat_id: str, thread_id: int | None
-) -> db_schedules.NewRun:
+) -> db_schedule_runs.NewRun:
     """The run for a claimed schedule's due slot, and where the schedule goes next."""
     scheduled_for = row.next_run_at
     next_run_at = db_schedules.when_of(row).next_after(now, anchor=scheduled_for)
@@ -87,7 +88,7 @@ def plan(
         database=row.database,
         expires_in_days=db_schedules.expires_in_days(row),
     )
-    return db_schedules.NewRun(
+    return db_schedule_runs.NewRun(
         schedule_id=row.id,
         scheduled_for=scheduled_for,
         job_id=run_job_id(row.id, scheduled_for),
@@ -97,7 +98,7 @@ def plan(
     )
 
 
-def message(run: db_schedules.NewRun, spread: float) -> Enqueue:
+def message(run: db_schedule_runs.NewRun, spread: float) -> Enqueue:
     """The backups.create message of a run, as the gateway would send it."""
     kwargs: dict[str, object] = {
         "project_id": run.payload["project_id"],
@@ -120,7 +121,7 @@ def dispatch(rt: Runtime, send: Send, *, batch: int = BATCH) -> DispatchResult:
             now = db_schedules.db_now(session)
             due = db_schedules.claim_due(session, limit=batch)
             runs = [plan(row, now, chat_id, thread_id) for row in due]
-            new = db_schedules.record_runs(session, runs)
+            new = db_schedule_runs.record_runs(session, runs)
             messages = [message(run, spread) for run in runs if run.job_id in new]
             if messages:
                 send(messages)

@@ -7,18 +7,23 @@
    older part is refused with "message can't be deleted": that is recorded as `undeletable`
    and never tried again. A network or server error is retried by later sweeps, at most
    MAX_DELETE_ATTEMPTS times. A backup whose parts are all gone becomes `deleted`.
+4. schedule_runs older than db.schedule_runs.RUN_RETENTION are pruned, except each schedule's
+   newest run and the runs whose job is unfinished or whose backup is active
+   (db.schedule_runs.prune_runs says why that is safe).
 
 The newest active backup of each project and database survives every step (db.expiry).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from dataclasses import asdict, dataclass
 
 from db import expiry as db_expiry
 from db import models
+from db import schedule_runs as db_schedule_runs
 from worker import errors, retention
 from worker.runtime import Runtime
 from worker.telegram import TelegramClient
@@ -26,6 +31,11 @@ from worker.telegram import TelegramClient
 log = logging.getLogger(__name__)
 
 PART_BATCH = 200  # parts claimed per transaction
+# Runs looked at per transaction when pruning. The first prune of a table that was never
+# pruned can have tens of millions of rows to delete: in one statement that is a transaction
+# of minutes whose snapshot holds back vacuum everywhere and whose failure undoes it all.
+# Batches commit in well under a second each.
+RUN_PRUNE_BATCH = 5_000
 MAX_DELETE_ATTEMPTS = 5  # sweeps that may retry a part after network or server errors
 # worker.botapi's texts for deleteMessage's two final 400 answers.
 NOT_FOUND_TEXT = "message not found"
@@ -43,6 +53,7 @@ class SweepResult:
     parts_undeletable: int = 0
     parts_retry: int = 0
     backups_deleted: int = 0
+    runs_pruned: int = 0
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -50,16 +61,18 @@ class SweepResult:
 
 
 def sweep(rt: Runtime) -> SweepResult:
-    """Run the three steps once; returns the counts."""
+    """Run the four steps once; returns the counts."""
     result = SweepResult()
     with rt.database.transaction() as session:
         result.expired = len(db_expiry.expire_due(session))
     result.retention_expired = apply_retention(rt)
-    if not rt.settings.telegram_configured:
+    if rt.settings.telegram_configured:
+        delete_parts(rt, rt.telegram(), result)
+    else:
         log.warning("sweep: TELEGRAM_BOT_TOKEN/TELEGRAM_CHAT_ID unset, messages not deleted")
-        return result
-    delete_parts(rt, rt.telegram(), result)
-    if result.expired or result.retention_expired or result.parts_deleted:
+    # Last: a long first prune must not hold up the deletes above.
+    result.runs_pruned = prune_runs(rt)
+    if result.expired or result.retention_expired or result.parts_deleted or result.runs_pruned:
         log.info("sweep: %s", result.to_json())
     return result
 
@@ -74,6 +87,19 @@ def apply_retention(rt: Runtime) -> int:
             kept = retention.keep(candidates, policy, entry.timezone)
             drop.extend(c.backup_id for c in candidates if c.backup_id not in kept)
         return len(db_expiry.expire_ids(session, drop))
+
+
+def prune_runs(rt: Runtime, *, batch: int = RUN_PRUNE_BATCH) -> int:
+    """Delete the schedule runs nothing needs any more, batch by batch; returns how many."""
+    pruned = 0
+    after: tuple[dt.datetime, uuid.UUID] | None = None
+    while True:
+        with rt.database.transaction() as session:
+            step = db_schedule_runs.prune_runs(session, after=after, limit=batch)
+        pruned += step.deleted
+        if step.scanned < batch:
+            return pruned
+        after = step.last
 
 
 def delete_parts(rt: Runtime, client: TelegramClient, result: SweepResult) -> None:

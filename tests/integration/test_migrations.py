@@ -30,7 +30,7 @@ def test_upgrade_downgrade_upgrade(
     assert migrate.current(empty_db_url) is None
 
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == migrate.head() == "0003"
+    assert migrate.current(empty_db_url) == migrate.head() == "0004"
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     migrate.check(empty_db_url)
 
@@ -41,7 +41,7 @@ def test_upgrade_downgrade_upgrade(
     migrate.upgrade(empty_db_url, "0001")
     assert migrate.current(empty_db_url) == "0001"
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == "0003"
+    assert migrate.current(empty_db_url) == "0004"
     migrate.check(empty_db_url)
     migrate.upgrade(empty_db_url)  # already at head: nothing to do, no error
 
@@ -91,6 +91,32 @@ def test_0003_swaps_the_status_type_index_both_ways(empty_db_url: str) -> None:
     definitions = _index_definitions(empty_db_url)
     assert "ix_backups_status_type_size" not in definitions
     assert definitions["ix_backups_status_type"].endswith("USING btree (status, type)")
+
+
+def test_0004_adds_the_prune_index_and_accepts_one_built_beforehand(empty_db_url: str) -> None:
+    migrate.upgrade(empty_db_url, "0003")
+    assert "ix_schedule_runs_scheduled_for" not in _index_definitions(empty_db_url)
+    migrate.upgrade(empty_db_url, "0004")
+    assert _index_definitions(empty_db_url)["ix_schedule_runs_scheduled_for"].endswith(
+        "USING btree (scheduled_for, schedule_id)"
+    )
+    migrate.downgrade(empty_db_url, "0003")
+    assert "ix_schedule_runs_scheduled_for" not in _index_definitions(empty_db_url)
+    # What the migration's comment advises on a large table: build it first, concurrently.
+    engine = create_engine(empty_db_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                text(
+                    "CREATE INDEX CONCURRENTLY ix_schedule_runs_scheduled_for"
+                    f" ON {models.SCHEMA}.schedule_runs (scheduled_for, schedule_id)"
+                )
+            )
+    finally:
+        engine.dispose()
+    migrate.upgrade(empty_db_url)
+    assert migrate.current(empty_db_url) == "0004"
+    migrate.check(empty_db_url)
 
 
 def test_check_detects_a_schema_that_drifted(empty_db_url: str) -> None:

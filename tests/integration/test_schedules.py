@@ -16,6 +16,7 @@ from celery import Celery
 from sqlalchemy import func, select, text, update
 
 from db import models, schedule_models, session
+from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from tasks import maintenance
 from tests.acceptance.conftest import redis_db  # noqa: F401 - fixture
@@ -164,7 +165,7 @@ def test_three_periods_late_gives_one_job_and_jumps_to_the_future(
         assert after is not None
         assert after.next_run_at == late + dt.timedelta(hours=4)
         assert after.last_job_id == job_id
-        assert [r.scheduled_for for r in db_schedules.runs_of(s, row.id)] == [late]
+        assert [r.scheduled_for for r in db_schedule_runs.runs_of(s, row.id)] == [late]
 
 
 def test_a_slot_dispatched_again_enqueues_nothing(

@@ -154,7 +154,7 @@ def disable(schedule_id: uuid.UUID, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def sweep_command(as_json: bool) -> None:
-    """Expire backups, apply GFS retention, delete expired messages (what beat runs hourly)."""
+    """Expire backups, apply GFS retention, delete expired messages, prune old schedule runs."""
     rt = common.build_runtime()
     try:
         result = sweep.sweep(rt)
