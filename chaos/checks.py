@@ -88,6 +88,34 @@ def _count(run: Run, database: str) -> int:
         conn.close()
 
 
+RETRY_NOTE = "retrying in "  # worker.backupend.retry_later's log line: a dump found it full
+FULL = "is full"  # the SpoolFull message a job fails with after its last attempt
+
+
+def spool_full_counts(run: Run) -> tuple[int, int]:
+    """(dumps put back because the spool was full, jobs failed with a full spool) so far."""
+    logs = "".join(path.read_text(errors="replace") for path in run.stack.logs())
+    retried = sum(1 for line in logs.splitlines() if RETRY_NOTE in line and FULL in line)
+    try:
+        failed = len(
+            _rows(
+                run,
+                "SELECT id FROM control_plane.jobs WHERE id = ANY(CAST(:ids AS uuid[]))"
+                " AND status = 'failed' AND position(:full in error) > 0",
+                ids=run.jobs,
+                full=FULL,
+            )
+        )
+    except Exception:  # noqa: BLE001 - PostgreSQL may be restarting
+        failed = 0
+    return retried, failed
+
+
+def spool_full_hits(run: Run) -> int:
+    """How many times a dump has hit the full spool."""
+    return sum(spool_full_counts(run))
+
+
 def collect(run: Run) -> None:
     """Count jobs, duplicates, leftovers and Telegram requests into the report."""
     report, ids = run.report, run.jobs
@@ -137,6 +165,8 @@ def collect(run: Run) -> None:
         "message sent again (lost by Redis)": logs.count("its message sent again"),
         "redelivered step stopped": logs.count("another copy of this step is running"),
     }
+    retried, failed_full = spool_full_counts(run)
+    report.spool_full = {"dumps retried": retried, "jobs failed": failed_full}
     attempts = _rows(
         run,
         "SELECT attempts FROM control_plane.jobs WHERE id = ANY(CAST(:ids AS uuid[]))",

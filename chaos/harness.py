@@ -15,6 +15,9 @@ from chaos.stack import ChaosStack, Options
 
 log = logging.getLogger("chaos")
 
+FILL_SECONDS = 5.0  # the spool stays full at least this long
+FILL_MAX_SECONDS = 60.0  # and at most this long, waiting for a dump to hit it
+
 
 @dataclass
 class Config:
@@ -139,13 +142,27 @@ class Run:
             self.event("pg restarted (fast shutdown: every session cut)")
         elif name == "fill":
             written = stack.spool.fill()
-            time.sleep(5.0)
+            held = self.hold_full(late)
             stack.spool.release()
             self.event(
-                f"fill spool full ({written // 1_000_000} MB ballast for 5 s, "
+                f"fill spool full ({written // 1_000_000} MB ballast for {held:.0f} s, "
                 f"{len(busy)} host(s) dumping)"
             )
+            self.report.spool_fills_meant_to_hit += 0 if late else 1
         return True
+
+    def hold_full(self, late: bool) -> float:
+        """Keep the spool full for FILL_SECONDS, and on until a dump has hit it (a retry or a
+        failure), while jobs remain to dump; returns the seconds it was held."""
+        started = time.monotonic()
+        while time.monotonic() - started < FILL_SECONDS or not (
+            late or checks.spool_full_hits(self) or self.finished(self.jobs) == len(self.jobs)
+        ):
+            if time.monotonic() - started > FILL_MAX_SECONDS:
+                break
+            self.reap()
+            time.sleep(0.5)
+        return time.monotonic() - started
 
     def wait(self, ids: list[str], plan: list[tuple[int, str]], deadline: float) -> None:
         while time.monotonic() < deadline:

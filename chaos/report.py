@@ -30,6 +30,8 @@ class Report:
     faults_injected: dict[str, int] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
     reaper: dict[str, int] = field(default_factory=dict)
+    spool_full: dict[str, int] = field(default_factory=dict)
+    spool_fills_meant_to_hit: int = 0  # fills injected while jobs were left to dump
     spool: str = ""
     seconds: float = 0.0
     leak_texts: int = 0
@@ -55,6 +57,8 @@ class Report:
             found.append(f"restore failed: {self.restore_failed[:5]}")
         if self.verified_ok != self.backups:
             found.append(f"{self.verified_ok} of {self.backups} backups verified")
+        if self.spool_fills_meant_to_hit and not sum(self.spool_full.values()):
+            found.append("the spool was filled but no dump hit it (neither retried nor failed)")
         if self.leaks:
             found.append(f"secrets found: {self.leaks[:5]}")
         self.problems = found
@@ -84,6 +88,7 @@ class Report:
             f"{self.telegram_requests} requests in all",
             f"  faults: {self.faults_injected}",
             f"  reaper: {self.reaper}",
+            f"  spool full: {self.spool_full}",
             "  events: " + "; ".join(self.events),
             f"  leak scan: {self.leak_texts} texts read, {len(self.leaks)} secrets found",
             "  RESULT: " + ("OK" if not self.problems else "PROBLEMS: " + "; ".join(self.problems)),

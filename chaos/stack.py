@@ -37,6 +37,7 @@ class Options:
     part_size: int = 262144
     heartbeat_stale: int = 30
     max_attempts: int = 5
+    spool_retry_delay: int = 5  # seconds: a dump that found the spool full runs again soon
     work_dir: Path | None = None
 
 
@@ -142,6 +143,7 @@ class ChaosStack:
             BACKUP_AGE_IDENTITY_FILE=str(self.root / "age.key"),
             BACKUP_MAX_ATTEMPTS=str(self.options.max_attempts),
             JOB_HEARTBEAT_STALE=str(self.options.heartbeat_stale),
+            BACKUP_SPOOL_RETRY_DELAY=str(self.options.spool_retry_delay),
             PYTHONUNBUFFERED="1",
         )
         env.update(overrides)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, update
+from sqlalchemy import ColumnElement, case, func, literal, null, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -139,8 +139,9 @@ def start_job(
             heartbeat_at=unless_giving_up(func.now(), Job.heartbeat_at),
             worker_hostname=unless_giving_up(literal(hostname), Job.worker_hostname),
             finished_at=unless_giving_up(Job.finished_at, func.now()),
+            # A note left for the waiting job (why it was put back) is history once it runs.
             error=unless_giving_up(
-                Job.error,
+                null(),
                 func.concat(
                     "gave up after ",
                     Job.attempts,
@@ -153,6 +154,14 @@ def start_job(
         .execution_options(populate_existing=True)
     ).one_or_none()
     return started if started is not None else get_job(session, job_id)
+
+
+def note_pending(session: Session, job_id: uuid.UUID, note: str) -> bool:
+    """Say in `error` why a pending job waits (e.g. a retry after a full spool).
+
+    The job is not failed: start_job clears the note when the next attempt begins.
+    """
+    return _update(session, job_id, Job.status == Status.PENDING.value, error=_error_text(note))
 
 
 def _update(

@@ -7,11 +7,13 @@ travel in messages.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from celery import Task
+from kombu import exceptions as kombu_errors
 
-from tasks import steps
-from worker import backup, batch, errors, intake, request, runtime, send
+from tasks import maintenance, steps
+from worker import backup, backupend, batch, dispatcher, errors, intake, request, runtime, send
 from worker.app import app
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,21 @@ def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """pg_dump into compressed parts in this host's spool."""
     hostname = str(self.request.hostname)
     return steps.run(
-        job_id, lambda rt, jid: backup.dump_step(rt, jid, hostname=hostname), backup.fail
+        job_id,
+        lambda rt, jid: backup.dump_step(rt, jid, hostname=hostname),
+        backupend.fail,
+        lambda rt, jid, exc: backupend.retry_later(rt, jid, exc, hostname=hostname, resend=resend),
     )
+
+
+def resend(kwargs: dict[str, object], countdown: int) -> None:
+    """Send backups.create again after `countdown` seconds, to any worker (the reaper's way)."""
+    job_id = uuid.UUID(str(kwargs["job_id"]))
+    try:
+        maintenance.publisher(app)([dispatcher.Enqueue(job_id, kwargs, countdown)])
+    except kombu_errors.OperationalError as exc:
+        # The job waits pending and unclaimed: the reaper sends it again once it is due.
+        log.warning("job %s: backups.create not sent again (%s); the reaper will", job_id, exc)
 
 
 @app.task(name="backups.upload", bind=True)
@@ -62,7 +77,7 @@ def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Send each part to Telegram, skipping parts already sent."""
     hostname = str(self.request.hostname)
     return steps.run(
-        job_id, lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname), backup.fail
+        job_id, lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname), backupend.fail
     )
 
 
@@ -71,7 +86,7 @@ def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Record the backup and complete the job."""
     hostname = str(self.request.hostname)
     return steps.run(
-        job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), backup.fail
+        job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), backupend.fail
     )
 
 

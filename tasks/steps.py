@@ -21,6 +21,8 @@ MISSING_JOB_DELAY = 2  # seconds
 
 Step = Callable[[runtime.Runtime, uuid.UUID], None]
 Fail = Callable[[runtime.Runtime, uuid.UUID, BaseException], str]
+# Puts the job back for a later attempt; returns a note for the log, or None: fail it instead.
+Retry = Callable[[runtime.Runtime, uuid.UUID, errors.SpoolFull], str | None]
 
 
 def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  # type: ignore[type-arg]
@@ -74,8 +76,11 @@ def exclusive(rt: runtime.Runtime, job_id: uuid.UUID) -> Iterator[bool]:
                     conn.commit()
 
 
-def run(job_id: str, step: Step, fail: Fail) -> str:
-    """Run one step; on an error end the job failed (via `fail`) and raise JobFailed."""
+def run(job_id: str, step: Step, fail: Fail, retry: Retry | None = None) -> str:
+    """Run one step; on an error end the job failed (via `fail`) and raise JobFailed.
+
+    A full spool (SpoolFull) goes to `retry` first, when given: it is usually transient.
+    """
     rt = runtime.current()
     jid = uuid.UUID(job_id)
     try:
@@ -90,11 +95,21 @@ def run(job_id: str, step: Step, fail: Fail) -> str:
     except errors.AttemptSuperseded as exc:
         # Not a failure: the job lives on in its newer attempt, which owns spool and row.
         log.warning("job %s: %s; this step stops here", jid, exc.message)
-    except Exception as exc:
-        message = fail(rt, jid, exc)
-        if isinstance(exc, errors.BackupWorkerError):
-            log.error("job %s failed: %s", jid, message)
-        else:
-            log.exception("job %s failed with an unexpected error", jid)
-        raise errors.JobFailed(message) from None
+    except errors.SpoolFull as exc:
+        note = retry(rt, jid, exc) if retry is not None else None
+        if note is None:
+            raise _failed(rt, jid, exc, fail) from None
+        log.warning("job %s: %s", jid, note)
+    except Exception as exc:  # noqa: BLE001 - ended failed, raised again as JobFailed
+        raise _failed(rt, jid, exc, fail) from None
     return job_id
+
+
+def _failed(rt: runtime.Runtime, jid: uuid.UUID, exc: Exception, fail: Fail) -> errors.JobFailed:
+    """End the job failed (called while handling `exc`); the error for the task to raise."""
+    message = fail(rt, jid, exc)
+    if isinstance(exc, errors.BackupWorkerError):
+        log.error("job %s failed: %s", jid, message)
+    else:
+        log.exception("job %s failed with an unexpected error", jid)
+    return errors.JobFailed(message)

@@ -1,4 +1,4 @@
-"""The backup job's steps as plain functions: dump, upload, record, and failure.
+"""The backup job's steps as plain functions: dump, upload, record (their failure: backupend).
 
 Each step is keyed on the job id and idempotent: a redelivered step finds its own earlier work in
 the jobs row (the artifact's manifest, the parts already sent) and does not repeat it. The Celery
@@ -14,67 +14,28 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-from sqlalchemy.orm import Session
 
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
-from worker import artifact, dump, errors, manifest, overlap, progress, request, source, upload
+from worker import (
+    artifact,
+    backupend,
+    dump,
+    errors,
+    manifest,
+    overlap,
+    owner,
+    progress,
+    request,
+    source,
+    upload,
+)
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 COMPRESSION = "zstd"
-
-
-def spool_dir(rt: Runtime, job_id: uuid.UUID) -> Path:
-    """Where this job's parts wait for upload: one directory per job."""
-    return rt.settings.backup_spool_dir / str(job_id)
-
-
-def _current_attempt(
-    rt: Runtime, job_id: uuid.UUID, hostname: str, *, stage: tuple[str, int]
-) -> models.Job | None:
-    """The job when this step belongs to its current attempt, with `stage` written; else None."""
-    with rt.database.transaction() as session:
-        job = _current_attempt_in(session, job_id, hostname)
-        if job is None:
-            return None
-        db_jobs.set_progress(session, job_id, stage=stage[0], progress=stage[1])
-        session.expunge(job)
-        return job
-
-
-def _current_attempt_in(session: Session, job_id: uuid.UUID, hostname: str) -> models.Job | None:
-    """The job when this step belongs to its current attempt, else None (skip the step).
-
-    A step can outlive its attempt: its worker stopped with the step still queued, the reaper
-    ran the job again elsewhere (or here, from a fresh dump), and the worker came back. Such a
-    stale step must neither fail nor feed the new attempt.
-    """
-    job = db_jobs.get_job(session, job_id)
-    if job is None:
-        raise errors.NotFoundError(f"job {job_id} does not exist")
-    if job.status != models.JobStatus.RUNNING:
-        log.info("job %s is %s: step skipped", job_id, job.status)
-        return None
-    if job.worker_hostname != hostname or not (job.result or {}).get("artifact"):
-        log.warning("job %s: a newer attempt owns it, stale step skipped", job_id)
-        return None
-    return job
-
-
-def _still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int) -> None:
-    """Raise AttemptSuperseded when the reaper handed the job to a newer attempt meanwhile."""
-    job = db_jobs.get_job(session, job_id, for_update=True)
-    if job is None or job.status != models.JobStatus.RUNNING:
-        raise errors.AttemptSuperseded(f"job {job_id} is no longer running")
-    if job.worker_hostname != hostname or job.attempts != attempt:
-        raise errors.AttemptSuperseded(
-            f"job {job_id} is now attempt {job.attempts} on {job.worker_hostname}"
-        )
 
 
 def _reporter(rt: Runtime, job_id: uuid.UUID) -> progress.Reporter:
@@ -137,7 +98,7 @@ class _Sent:
             self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
             patch["chat_id"] = str(migrated_to)
         with self._rt.database.transaction() as session:
-            _still_ours(session, self._job_id, self._hostname, self._attempt)
+            owner.still_ours(session, self._job_id, self._hostname, self._attempt)
             db_jobs.merge_result(session, self._job_id, patch)
             if stage is not None:
                 db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
@@ -148,9 +109,9 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     finished parts to Telegram while the next ones are written."""
     reporter = _reporter(rt, job_id)
     with rt.database.transaction() as session:
-        owner = db_jobs.get_job(session, job_id)
-        if owner is not None and owner.worker_hostname not in (None, hostname):
-            log.warning("job %s: claimed by %s, stale dump skipped", job_id, owner.worker_hostname)
+        found = db_jobs.get_job(session, job_id)
+        if found is not None and found.worker_hostname not in (None, hostname):
+            log.warning("job %s: claimed by %s, stale dump skipped", job_id, found.worker_hostname)
             return
         job = db_jobs.start_job(
             session, job_id, hostname=hostname, max_attempts=rt.settings.backup_max_attempts
@@ -169,13 +130,24 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
         session.expunge(job)
     if stale:
-        _delete_sent_parts(rt, stale)
+        owner.delete_sent_parts(rt, stale)
     config = rt.settings
-    directory = spool_dir(rt, job_id)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = owner.spool_dir(rt, job_id)
     params = rt.source()
     estimate = source.estimate_dump_size(params, req.database)
+    seen = [0, 0]  # pg_dump bytes read, part bytes written: what the dump needed so far
+
+    def full() -> str:
+        tables = f" (its tables hold about {estimate:,} bytes)" if estimate else ""
+        return (
+            f"spool directory {config.backup_spool_dir} on {hostname} is full: the dump of "
+            f"{req.database} had written {seen[1]:,} bytes of parts from {seen[0]:,} bytes of "
+            f"pg_dump output{tables} when a write failed"
+        )
+
+    with backupend.full_spool_retried(full, attempt):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True, exist_ok=True)
     client = rt.telegram()  # no token: fail now, not after the whole dump
     names: dict[int, str] = {}
 
@@ -186,7 +158,8 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
 
     sender = overlap.PartSender(send_early)
 
-    def on_bytes(raw: int, _written: int) -> None:
+    def on_bytes(raw: int, written: int) -> None:
+        seen[:] = raw, written
         sender.check()
         reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0)
 
@@ -199,7 +172,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         encrypted=bool(config.backup_age_recipients),
     )
     started = time.monotonic()
-    with sender.running():
+    with backupend.full_spool_retried(full, attempt), sender.running():
         result = dump.dump_database(
             params,
             req.database,
@@ -217,7 +190,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     early = sent.parts
     if any(result.parts[int(index)].path.name != names[int(index)] for index in early):
         # Past 999 parts the writer renumbers every part: the early ones carry old names.
-        _delete_sent_parts(rt, early)
+        owner.delete_sent_parts(rt, early)
         early = {}
     log.info(
         "job %s: dumped %s into %d part(s), %d bytes from %d in %.1f s, %d sent meanwhile",
@@ -230,7 +203,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         len(early),
     )
     with rt.database.transaction() as session:
-        _still_ours(session, job_id, hostname, attempt)
+        owner.still_ours(session, job_id, hostname, attempt)
         db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": early})
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
@@ -238,7 +211,9 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
 def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
     reporter = _reporter(rt, job_id)
-    job = _current_attempt(rt, job_id, hostname, stage=("upload", reporter.written("upload", 0)))
+    job = owner.current_attempt(
+        rt, job_id, hostname, stage=("upload", reporter.written("upload", 0))
+    )
     if job is None:
         return
     art = artifact.Artifact.from_json((job.result or {})["artifact"])
@@ -264,7 +239,7 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
 def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Write the backup and its parts in one transaction with the job's completion."""
     with rt.database.transaction() as session:
-        job = _current_attempt_in(session, job_id, hostname)
+        job = owner.current_attempt_in(session, job_id, hostname)
         if job is None:
             return
         state = job.result or {}
@@ -309,7 +284,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         if state.get("chat_id"):
             summary["migrated_to_chat_id"] = state["chat_id"]
         db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True, stage="record")
-    shutil.rmtree(spool_dir(rt, job_id), ignore_errors=True)
+    shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
     log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
 
 
@@ -339,29 +314,3 @@ def backup_summary(row: models.Backup) -> dict[str, object]:
             for part in row.parts
         ],
     }
-
-
-def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
-    """End the job failed with a secret-free message, clean its spool and its sent parts."""
-    if isinstance(exc, errors.BackupWorkerError):
-        message = exc.message
-    else:
-        message = f"internal error ({type(exc).__name__}); the worker log has the details"
-    with rt.database.transaction() as session:
-        job = db_jobs.get_job(session, job_id)
-        changed = db_jobs.fail_job(session, job_id, message)
-        uploaded = dict((job.result or {}).get("uploaded") or {}) if job is not None else {}
-    shutil.rmtree(spool_dir(rt, job_id), ignore_errors=True)
-    if changed and uploaded and not isinstance(exc, errors.TelegramUnauthorized):
-        _delete_sent_parts(rt, uploaded)
-    return message
-
-
-def _delete_sent_parts(rt: Runtime, uploaded: Mapping[str, Mapping[str, object]]) -> None:
-    # Parts of a failed backup are useless in the chat; removing them is best effort only.
-    try:
-        client = rt.telegram()
-        for part in uploaded.values():
-            client.delete_message(str(part["chat_id"]), int(str(part["message_id"])))
-    except errors.TelegramError as exc:
-        log.warning("could not delete the parts of a failed backup: %s", exc)

@@ -8,6 +8,7 @@
     - AttemptSuperseded         the reaper gave the job to a newer attempt: stop quietly
   + DumpError                   pg_dump failed or its output was unusable
   + SpoolError                  the spool directory cannot hold the parts
+    - SpoolFull                 its filesystem filled up mid-dump: the job is tried again later
   + IntegrityError              a checksum or size does not match the record
   + JobFailed                   raised by a task after it wrote the reason into the jobs row
   + RestoreError                pg_restore failed, or the target database cannot be used
@@ -64,6 +65,14 @@ class DumpError(BackupWorkerError):
 
 class SpoolError(BackupWorkerError):
     """The spool directory cannot hold the backup parts."""
+
+
+class SpoolFull(SpoolError):
+    """The spool's filesystem is full; other jobs free space as they upload, so retry later."""
+
+    def __init__(self, message: str | None = None, *, attempt: int) -> None:
+        super().__init__(message)
+        self.attempt = attempt  # the job's attempt that hit it: a stale one must not retry
 
 
 class IntegrityError(BackupWorkerError):

@@ -5,6 +5,8 @@ never started for that long, is handed back (pending, unclaimed) and `backups.cr
 again with the same job id, if it has attempts left; otherwise it ends failed. The new run
 starts over from the dump on whichever host claims it: the parts of the dead run lie in the
 dead host's spool, which nobody else can reach. Other job types are ended failed.
+A dump that found the spool full is handed back the same way (worker.backupend.retry_later);
+if its delayed message is lost, the reaper sends it again once it is due.
 
 The reaper also removes, on its own host, the spool directories of jobs that are finished.
 """
@@ -124,8 +126,9 @@ def reap(rt: Runtime, resend: Resend) -> ReapResult:
             session, job_type=intake.JOB_TYPE, older_than=stale, limit=BATCH
         ):
             kwargs = backup_kwargs(job)
-            if kwargs is None:
+            if kwargs is None or not _retry_due(job):
                 # A gateway row without its arguments: only its own message can run it.
+                # A job put back after a full spool has its delayed message on the way.
                 continue
             db_stale.touch(session, job.id)
             messages.append(kwargs)
@@ -137,6 +140,12 @@ def reap(rt: Runtime, resend: Resend) -> ReapResult:
             resend(messages)
     result.spool_removed = clean_spool(rt)
     return result
+
+
+def _retry_due(job: models.Job) -> bool:
+    """Whether a job put back after a full spool (worker.backupend.retry_later) may run now."""
+    due = (job.result or {}).get("retry_at")
+    return due is None or dt.datetime.fromisoformat(str(due)) <= dt.datetime.now(dt.UTC)
 
 
 def clean_spool(rt: Runtime) -> list[str]:

@@ -27,6 +27,8 @@ DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backup
 DEFAULT_ZSTD_LEVEL = 3
 DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
+DEFAULT_SPOOL_RETRY_DELAY = 60  # seconds before a dump that found the spool full runs again
+MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker meanwhile
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
 DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celeryconfig.py)
 # Periodic work (tasks/maintenance.py; beat entries in celeryconfig.py).
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     backup_zstd_threads: int = Field(default=1, ge=0, le=64)
     backup_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
     backup_visibility_timeout: int = Field(default=DEFAULT_VISIBILITY_TIMEOUT, ge=60)
+    backup_spool_retry_delay: int = Field(
+        default=DEFAULT_SPOOL_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY
+    )
     job_heartbeat_stale: int = Field(default=DEFAULT_HEARTBEAT_STALE, ge=30)
     # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
     worker_concurrency: int = Field(default=DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
@@ -121,6 +126,16 @@ class Settings(BaseSettings):
                     if cloud
                     else "a local Bot API server accepts at most 2000 MB per file"
                 )
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _retry_before_redelivery(self) -> Settings:
+        # Redis would hand the delayed backups.create to a second worker before it is due.
+        if self.backup_spool_retry_delay > self.backup_visibility_timeout:
+            raise ValueError(
+                f"BACKUP_SPOOL_RETRY_DELAY={self.backup_spool_retry_delay} must not be above "
+                f"BACKUP_VISIBILITY_TIMEOUT={self.backup_visibility_timeout}"
             )
         return self
 

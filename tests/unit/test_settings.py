@@ -71,3 +71,15 @@ def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> 
 
     Path(str(tmp_path), ".env").write_text("BACKUP_RETENTION_DAYS=7\n")
     assert settings.load().backup_retention_days == 7
+
+
+def test_spool_retry_delay_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings.load().backup_spool_retry_delay == 60
+    monkeypatch.setenv("BACKUP_SPOOL_RETRY_DELAY", "0")
+    with pytest.raises(errors.ConfigError, match="BACKUP_SPOOL_RETRY_DELAY"):
+        settings.load()
+    # Redis would deliver the waiting message to a second worker before it is due.
+    monkeypatch.setenv("BACKUP_SPOOL_RETRY_DELAY", "61")
+    monkeypatch.setenv("BACKUP_VISIBILITY_TIMEOUT", "60")
+    with pytest.raises(errors.ConfigError, match="must not be above BACKUP_VISIBILITY_TIMEOUT"):
+        settings.load()
