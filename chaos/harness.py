@@ -117,8 +117,8 @@ class Run:
     def inject(self, name: str, *, late: bool = False) -> bool:
         """Inject one fault; False when its moment has not come (no job running to kill).
 
-        A spool fill waits for a dump to hit it; `late` (every job already ended, so none
-        ever will) fills it anyway, so that a short run still passes through the fault.
+        A spool fill waits for a job to be dumping; `late` (every job already ended) fills it
+        anyway, and hold_full makes sure a dump hits it.
         """
         stack = self.stack
         busy = self.busy_hosts(("dump", "upload") if name == "kill" else ("dump",))
@@ -142,24 +142,36 @@ class Run:
             self.event("pg restarted (fast shutdown: every session cut)")
         elif name == "fill":
             written = stack.spool.fill()
-            held = self.hold_full(late)
+            held = self.hold_full()
             stack.spool.release()
             self.event(
                 f"fill spool full ({written // 1_000_000} MB ballast for {held:.0f} s, "
                 f"{len(busy)} host(s) dumping)"
             )
-            self.report.spool_fills_meant_to_hit += 0 if late else 1
+            self.report.spool_fills_meant_to_hit += 1
         return True
 
-    def hold_full(self, late: bool) -> float:
+    def hold_full(self) -> float:
         """Keep the spool full for FILL_SECONDS, and on until a dump has hit it (a retry or a
-        failure), while jobs remain to dump; returns the seconds it was held."""
+        failure); returns the seconds it was held.
+
+        The ballast is topped up as finished jobs free their spool directories. Whether a
+        running dump writes while the spool is full is timing (a small dump may end just as the
+        ballast lands), so once FILL_SECONDS have passed with every job ended, one more backup
+        (a probe, counted with the others) is enqueued: its dump must hit.
+        """
         started = time.monotonic()
-        while time.monotonic() - started < FILL_SECONDS or not (
-            late or checks.spool_full_hits(self) or self.finished(self.jobs) == len(self.jobs)
-        ):
-            if time.monotonic() - started > FILL_MAX_SECONDS:
+        probe = False
+        while time.monotonic() - started < FILL_SECONDS or not checks.spool_full_hits(self):
+            held = time.monotonic() - started
+            if held > FILL_MAX_SECONDS:
                 break
+            self.stack.spool.fill(top_up=True)
+            if not probe and held >= FILL_SECONDS and self.finished(self.jobs) == len(self.jobs):
+                self.jobs.append(self.stack.enqueue("proj-probe", self.stack.sources[0]))
+                self.report.jobs += 1
+                probe = True
+                log.info("chaos: every job had ended; probe backup %s enqueued", self.jobs[-1])
             self.reap()
             time.sleep(0.5)
         return time.monotonic() - started

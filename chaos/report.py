@@ -31,7 +31,7 @@ class Report:
     events: list[str] = field(default_factory=list)
     reaper: dict[str, int] = field(default_factory=dict)
     spool_full: dict[str, int] = field(default_factory=dict)
-    spool_fills_meant_to_hit: int = 0  # fills injected while jobs were left to dump
+    spool_fills_meant_to_hit: int = 0  # fills injected; each must be hit (harness.hold_full)
     spool: str = ""
     seconds: float = 0.0
     leak_texts: int = 0

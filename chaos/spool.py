@@ -45,11 +45,17 @@ class SmallSpool:
             "by filling the filesystem it is on, which may be large"
         )
 
-    def fill(self) -> int:
-        """Write a ballast file until the filesystem is full; returns the bytes written."""
+    def fill(self, *, top_up: bool = False) -> int:
+        """Write a ballast file until the filesystem is full; returns the bytes written.
+
+        `top_up` appends to the ballast instead: space freed since (a job's spool directory
+        removed after its upload) is taken back, so the spool stays full while it is held.
+        """
+        if top_up and not self.mounted:
+            return 0  # a plain directory is never full: adding ballast would only grow it
         written = 0
         block = b"\0" * CHUNK
-        with (self.path / "ballast").open("wb", buffering=0) as sink:
+        with (self.path / "ballast").open("ab" if top_up else "wb", buffering=0) as sink:
             try:
                 while True:
                     sink.write(block)
