@@ -73,7 +73,7 @@ bench-drop: install services
 	$(PY) -m benchmarks.datagen --drop
 
 # ---- Reliability: the chaos run (chaos/; README, "Reliability") ----------------------------
-# make chaos   50 backups on a throwaway PostgreSQL (55432) and Redis (6390) while workers are
+# make chaos   50 backups on a throwaway PostgreSQL (25432) and Redis (6390) while workers are
 #              SIGKILLed, Redis and PostgreSQL restart and the spool fills; needs root (runuser,
 #              mount). Exit 0 only when every check holds. CHAOS_ARGS="--jobs 20" to shorten.
 CHAOS_ARGS ?=

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--restore-sample", type=int, default=5)
-    parser.add_argument("--pg-port", type=int, default=55432)
+    parser.add_argument("--pg-port", type=int, default=25432)
     parser.add_argument("--redis-port", type=int, default=6390)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")

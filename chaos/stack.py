@@ -29,7 +29,9 @@ SOURCE_ROLE = "chaos_src"
 class Options:
     """Where the throwaway services listen and how big things are."""
 
-    pg_port: int = 55432
+    # Below the kernel's ephemeral range (32768-60999): a port up there can be held by any
+    # outgoing connection's TIME-WAIT, and the throwaway cluster then fails to start.
+    pg_port: int = 25432
     redis_port: int = 6390
     spool_mb: int = 30
     databases: int = 4

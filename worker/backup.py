@@ -247,7 +247,13 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         uploaded = state.get("uploaded") or {}
         missing = [part.index + 1 for part in art.parts if str(part.index) not in uploaded]
         if missing:
-            raise errors.JobStateError(f"parts {missing} of job {job_id} were never uploaded")
+            # This chain's upload step sent every part before it sent us, so this is a record
+            # step of an earlier chain, run after the job started again on this host (a step
+            # carries no attempt number): the newer attempt's own chain records the job.
+            raise errors.AttemptSuperseded(
+                f"parts {missing} of job {job_id} are not uploaded yet: this record step is "
+                "from an earlier run of the job"
+            )
         payload = job.payload
         days = payload.get("expires_in_days") or rt.settings.backup_retention_days
         parts = [

@@ -48,7 +48,7 @@ def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() ->
         spool_fills=0,
         restore_sample=1,
         timeout=120,
-        options=Options(pg_port=55434, redis_port=6392, databases=2, rows=1000),
+        options=Options(pg_port=25434, redis_port=6392, databases=2, rows=1000),
     )
     stack = ChaosStack(config.options).open()
     flower: subprocess.Popen[bytes] | None = None
