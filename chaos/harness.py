@@ -117,15 +117,17 @@ class Run:
     def inject(self, name: str, *, late: bool = False) -> bool:
         """Inject one fault; False when its moment has not come (no job running to kill).
 
-        A spool fill waits for a job to be dumping; `late` (every job already ended) fills it
-        anyway, and hold_full makes sure a dump hits it.
+        A kill waits for a job in dump or upload, a spool fill for one in dump; `late` (every
+        job already ended) injects them anyway: the kill hits an idle worker, and hold_full
+        makes sure a dump hits the fill.
         """
         stack = self.stack
         busy = self.busy_hosts(("dump", "upload") if name == "kill" else ("dump",))
-        if (name == "kill" or (name == "fill" and not late)) and not busy:
+        if name in ("kill", "fill") and not late and not busy:
             return False
         if name == "kill":
-            victims = [w for w in stack.workers if w.hostname in busy and w.alive()]
+            # Late, every job has ended: an idle worker dies instead, so the run still ends.
+            victims = [w for w in stack.workers if (late or w.hostname in busy) and w.alive()]
             if not victims:
                 return False
             victim = victims[0]
@@ -133,7 +135,8 @@ class Run:
             stack.workers.remove(victim)
             stack.dead.append(victim)
             stack.start_worker(self.config.concurrency)
-            self.event(f"kill SIGKILL {victim.name} mid-job (a new worker started)")
+            how = "idle, every job had ended" if late else "mid-job"
+            self.event(f"kill SIGKILL {victim.name} {how} (a new worker started)")
         elif name == "redis":
             stack.redis.restart(down_for=2.0)
             self.event("redis restarted (no persistence: queued messages lost)")
