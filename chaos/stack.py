@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +14,10 @@ from pyrage import x25519
 
 from chaos import services, spool
 from chaos import workers as procs
-from db import jobs as db_jobs
 from db import migrate
 from db.session import Database
 from standin.server import BotApiStandin
-from worker import request
+from worker import intake, request, runtime, settings
 
 CHAT = -1001234567890
 SOURCE_ROLE = "chaos_src"
@@ -158,22 +156,12 @@ class ChaosStack:
 
     def enqueue(self, project_id: str, database: str) -> str:
         """Insert the pending row with its arguments, then send backups.create (the CLI's way)."""
-        req = request.BackupRequest(project_id, database)
-        job_id = uuid.uuid4()
-        with self.database.transaction() as session:
-            db_jobs.create_job(
-                session,
-                job_id=job_id,
-                type="backup",
-                project_id=project_id,
-                payload=dict(req.payload(str(CHAT), None)),
-                celery_task_id=None,
-            )
-        self.client.send_task(
-            "backups.create",
-            kwargs={"project_id": project_id, "database": database, "job_id": str(job_id)},
+        config = settings.Settings(
+            _env_file=None, database_url=self.control_url, telegram_chat_id=str(CHAT)
         )
-        return str(job_id)
+        rt = runtime.Runtime(settings=config, database=self.database)
+        req = request.BackupRequest(project_id, database)
+        return str(intake.enqueue(rt, req, self.client.send_task))
 
     def logs(self) -> list[Path]:
         return sorted((self.root / "logs").glob("*.log"))

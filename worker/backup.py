@@ -38,14 +38,6 @@ log = logging.getLogger(__name__)
 COMPRESSION = "zstd"
 
 
-def _reporter(rt: Runtime, job_id: uuid.UUID) -> progress.Reporter:
-    def write(stage: str, value: int) -> None:
-        with rt.database.transaction() as session:
-            db_jobs.set_progress(session, job_id, stage=stage, progress=value)
-
-    return progress.Reporter(write)
-
-
 def _destination(job: models.Job) -> upload.Destination:
     payload = job.payload
     return upload.Destination(
@@ -107,7 +99,7 @@ class _Sent:
 def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """pg_dump the database into compressed (and maybe encrypted) parts in the spool, sending
     finished parts to Telegram while the next ones are written."""
-    reporter = _reporter(rt, job_id)
+    reporter = owner.reporter(rt, job_id)
     with rt.database.transaction() as session:
         found = db_jobs.get_job(session, job_id)
         if found is not None and found.worker_hostname not in (None, hostname):
@@ -210,7 +202,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
 
 def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
-    reporter = _reporter(rt, job_id)
+    reporter = owner.reporter(rt, job_id)
     job = owner.current_attempt(
         rt, job_id, hostname, stage=("upload", reporter.written("upload", 0))
     )

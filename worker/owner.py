@@ -1,7 +1,8 @@
-"""Which attempt owns a backup job, where its parts wait, and removing parts it sent.
+"""Which attempt owns a job, where its parts wait, its progress writes, removing parts it sent.
 
 A job can be run again (the reaper after a lost worker, a retry after a full spool): each step
 checks that it belongs to the job's current attempt before it touches the row or the spool.
+Backup and restore steps share these.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db import jobs as db_jobs
 from db import models
-from worker import errors
+from worker import errors, progress
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,17 @@ def current_attempt(
         return job
 
 
+def running_in(session: Session, job_id: uuid.UUID) -> models.Job | None:
+    """The job when it is running; None, logged, when it is finished (the step is skipped)."""
+    job = db_jobs.get_job(session, job_id)
+    if job is None:
+        raise errors.NotFoundError(f"job {job_id} does not exist")
+    if job.status != models.JobStatus.RUNNING:
+        log.info("job %s is %s: step skipped", job_id, job.status)
+        return None
+    return job
+
+
 def current_attempt_in(session: Session, job_id: uuid.UUID, hostname: str) -> models.Job | None:
     """The job when this step belongs to its current attempt, else None (skip the step).
 
@@ -46,16 +58,27 @@ def current_attempt_in(session: Session, job_id: uuid.UUID, hostname: str) -> mo
     ran the job again elsewhere (or here, from a fresh dump), and the worker came back. Such a
     stale step must neither fail nor feed the new attempt.
     """
-    job = db_jobs.get_job(session, job_id)
+    job = running_in(session, job_id)
     if job is None:
-        raise errors.NotFoundError(f"job {job_id} does not exist")
-    if job.status != models.JobStatus.RUNNING:
-        log.info("job %s is %s: step skipped", job_id, job.status)
         return None
     if job.worker_hostname != hostname or not (job.result or {}).get("artifact"):
         log.warning("job %s: a newer attempt owns it, stale step skipped", job_id)
         return None
     return job
+
+
+def reporter(
+    rt: Runtime,
+    job_id: uuid.UUID,
+    stages: Mapping[str, tuple[int, int]] = progress.STAGES,
+) -> progress.Reporter:
+    """A throttled progress reporter writing the job's stage and progress into its row."""
+
+    def write(stage: str, value: int) -> None:
+        with rt.database.transaction() as session:
+            db_jobs.set_progress(session, job_id, stage=stage, progress=value)
+
+    return progress.Reporter(write, stages=stages)
 
 
 def still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int) -> None:

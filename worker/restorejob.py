@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
-from worker import errors, intake, progress, request, source, target
+from worker import errors, intake, owner, progress, request, source, target
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -187,21 +187,12 @@ def artifact_path(rt: Runtime, job_id: uuid.UUID) -> Path:
 def running_job(rt: Runtime, job_id: uuid.UUID) -> models.Job | None:
     """The job if it is running (detached); None, logged, when it is finished."""
     with rt.database.transaction() as session:
-        job = db_jobs.get_job(session, job_id)
-        if job is None:
-            raise errors.NotFoundError(f"job {job_id} does not exist")
-        if job.status != models.JobStatus.RUNNING:
-            log.info("job %s is %s: step skipped", job_id, job.status)
-            return None
-        session.expunge(job)
+        job = owner.running_in(session, job_id)
+        if job is not None:
+            session.expunge(job)
         return job
 
 
 def reporter(rt: Runtime, job_id: uuid.UUID, kind: str) -> progress.Reporter:
     """A progress reporter over this kind of job's stages, writing into its row."""
-
-    def write(stage: str, value: int) -> None:
-        with rt.database.transaction() as session:
-            db_jobs.set_progress(session, job_id, stage=stage, progress=value)
-
-    return progress.Reporter(write, stages=STAGES[kind])
+    return owner.reporter(rt, job_id, STAGES[kind])
