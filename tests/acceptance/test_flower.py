@@ -233,7 +233,9 @@ def test_flower_is_closed_without_credentials_and_shows_the_backup_without_secre
     tasks = procfile.get("/api/tasks").json()
     bodies = [procfile.get("/api/workers?refresh=1").text, procfile.get("/api/tasks").text]
     for task_id, task in tasks.items():
-        assert job_id in str(task["result"])
+        # The Procfile's beat adds its periodic tasks (schedules.dispatch...) once a minute.
+        if task["name"] in STEPS:
+            assert job_id in str(task["result"])
         bodies.append(procfile.get(f"/api/task/info/{task_id}").text)
         bodies.append(procfile.get(f"/task/{task_id}").text)
     for path in ("/", "/workers", f"/worker/{node}", "/tasks", "/broker", "/api/task/types"):
