@@ -37,7 +37,8 @@ enable_utc = True
 # of imports. Measured on the ~400 MB database (benchmarks.backup_speed, 2 slots), the tree
 # (worker + pg_dump): prefork 300 MB RSS idle, 327 MB RSS / 205 MB PSS at peak; threads
 # 113 MB idle, 143 MB RSS / 120 MB PSS at peak, the backup no slower. Threads have no time
-# limits; no task sets one. Malloc growth under threads: worker.runtime.keep_big_buffers_mapped.
+# limits; no task sets one. Malloc growth under threads:
+# worker.jobs.runtime.keep_big_buffers_mapped.
 worker_pool = "threads"
 worker_concurrency = _s.worker_concurrency
 

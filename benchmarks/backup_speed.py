@@ -32,7 +32,8 @@ from benchmarks import (
     speed_tables,
     stack,
 )
-from worker import settings, source
+from worker import settings
+from worker.postgres import source
 
 DEFAULT_SIZE_MB = 400
 LARGE_SIZE_MB = 1500

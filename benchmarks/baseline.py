@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker import source
+from worker.postgres import source
 
 NAIVE_PART_SIZE = 20 * 1024 * 1024  # bytes: `split -b 20M`
 CURL_TIMEOUT = 600  # seconds per part

@@ -18,7 +18,7 @@ from pathlib import Path
 import zstandard
 
 from benchmarks import baseline
-from worker import source
+from worker.postgres import source
 
 CHUNK = 1 << 20  # bytes
 HEADROOM = 1.5  # compression must run this many times faster than pg_dump produces

@@ -25,7 +25,7 @@ import psycopg2.extensions
 from psycopg2.extensions import make_dsn
 
 from benchmarks import rows
-from worker import source
+from worker.postgres import source
 
 PREFIX = "bwbench_"
 GENERATOR_VERSION = 1  # bump when rows.py changes: cached databases are then regenerated

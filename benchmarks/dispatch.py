@@ -54,8 +54,9 @@ def _dispatcher(url: str, broker: str, queue: str, ready: Event, go: Event, out:
         TELEGRAM_CHAT_ID=CHAT,
     )
     from tasks import maintenance
-    from worker import dispatcher, runtime
     from worker.app import app
+    from worker.jobs import runtime
+    from worker.scheduling import dispatch as dispatcher
 
     rt = runtime.current()
     send = maintenance.publisher(app, queue)

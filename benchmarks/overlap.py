@@ -1,12 +1,13 @@
 """Sending parts while pg_dump still runs, the worker's way: measured in-process, and simulated.
 
-The same dump and the same sends, twice, with the worker's own code (worker.dump, worker.upload,
-worker.overlap) but without Celery or the jobs table:
+The same dump and the same sends, twice, with the worker's own code (worker.postgres.dump,
+worker.backup.upload, worker.backup.overlap) but without Celery or the jobs table:
 - sequential: dump every part, then send them all with `upload.send_parts`;
-- overlapped: what dump_step and upload_step do. A `worker.overlap.PartSender` is offered each
-  part by dump_database's `on_part` and sends a part once the writer has begun the next one, so
-  the last part never goes during the dump; on the dump's end the part in flight is finished and
-  queued ones are dropped. `upload.send_parts(skip=...)` then sends the rest, in order.
+- overlapped: what dump_step and upload_step do. A `worker.backup.overlap.PartSender` is
+  offered each part by dump_database's `on_part` and sends a part once the writer has begun
+  the next one, so the last part never goes during the dump; on the dump's end the part in
+  flight is finished and queued ones are dropped. `upload.send_parts(skip=...)` then sends the
+  rest, in order.
 
 The stand-in runs on loopback and on the same cores as the dump, while the real Bot API is at the
 end of a network link: `simulate` plays the same strategy at a chosen uplink speed.
@@ -22,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import report, stack
-from worker import artifact, dump, manifest, overlap, settings, source, telegram, upload
+from worker import settings
+from worker.artifact import manifest, stream
+from worker.backup import overlap, upload
+from worker.postgres import dump, source
+from worker.telegram import client as telegram
 
 UPLINKS_MBPS = (10, 50)  # upload speeds (MB/s) for the simulation
 PROJECT = "benchmark"  # the captions' project id
@@ -131,13 +136,13 @@ def compare(
                 result.dump_only.append(time.perf_counter() - started)
                 upload.send_parts(client, made, where, on_sent=_ignore)
                 result.sequential.append(time.perf_counter() - started)
-                artifact.remove_parts(made)
+                stream.remove_parts(made)
                 started = time.perf_counter()
                 made, early, dumped = _overlapped(client, where, dumper)
                 result.overlapped.append(time.perf_counter() - started)
                 result.overlapped_dump.append(dumped - started)
                 result.early.append(early)
-                artifact.remove_parts(made)
+                stream.remove_parts(made)
         finally:
             shutil.rmtree(spool, ignore_errors=True)
     return dataclasses.replace(result, parts=len(made.parts), size_bytes=made.size_bytes)
@@ -145,7 +150,7 @@ def compare(
 
 def _overlapped(
     client: telegram.TelegramClient, where: upload.Destination, dumper: _Dumper
-) -> tuple[artifact.Artifact, int, float]:
+) -> tuple[stream.Artifact, int, float]:
     """dump_step then upload_step, sends only: (artifact, parts sent early, when the dump ended)."""
     sent: set[int] = set()
 
@@ -174,9 +179,9 @@ class _Dumper:
     def run(
         self,
         name: str,
-        on_part: Callable[[artifact.PartFile], None] | None,
+        on_part: Callable[[stream.PartFile], None] | None,
         on_bytes: Callable[[int, int], None] | None,
-    ) -> artifact.Artifact:
+    ) -> stream.Artifact:
         return dump.dump_database(
             self.params,
             self.database,

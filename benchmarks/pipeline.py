@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from worker import artifact, dump, source
+from worker.artifact import stream as artifact
+from worker.postgres import dump, source
 
 PART_SIZE = 20_000_000  # bytes, the worker's default
 

@@ -50,7 +50,7 @@ from tests.acceptance.conftest import (
     job_row,
     make_source_database,
 )
-from worker import intake
+from worker.jobs import intake
 
 SAMPLE_INTERVAL = 0.05  # seconds
 LIMIT_MB = 200

@@ -25,7 +25,9 @@ from sqlalchemy.engine import make_url
 
 from db import migrate
 from db import session as db_session
-from worker import intake, request, runtime, settings
+from worker import settings
+from worker.contract import request
+from worker.jobs import intake, runtime
 
 TOKEN = "424242:benchmark-token-not-a-real-bot-000000"  # noqa: S105 - stand-in only
 CHAT = "-1004242424242"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import psycopg2
 from sqlalchemy import text
 
-from worker import intake
+from worker.jobs import intake
 
 if TYPE_CHECKING:
     from chaos.harness import Run
@@ -88,7 +88,7 @@ def _count(run: Run, database: str) -> int:
         conn.close()
 
 
-RETRY_NOTE = "retrying in "  # worker.backupend.retry_later's log line: a dump found it full
+RETRY_NOTE = "retrying in "  # worker.backup.ending.retry_later's log line: a dump found it full
 FULL = "is full"  # the SpoolFull message a job fails with after its last attempt
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from worker import intake
+from worker.jobs import intake
 
 MARKER = Path("/tmp/backup-worker-chaos-pwned")  # noqa: S108 - proof that no shell ran
 

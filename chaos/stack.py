@@ -17,7 +17,9 @@ from chaos import workers as procs
 from db import migrate
 from db.session import Database
 from standin.server import BotApiStandin
-from worker import intake, request, runtime, settings
+from worker import settings
+from worker.contract import request
+from worker.jobs import intake, runtime
 
 CHAT = -1001234567890
 SOURCE_ROLE = "chaos_src"

@@ -264,7 +264,7 @@ class BackupPart(Base):
     chat_id: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(Text)
-    # Expiry sweep (worker/sweep.py): NULL until deleteMessage settled the part's fate.
+    # Expiry sweep (worker/scheduling/sweep.py): NULL until deleteMessage settled the part's fate.
     delete_status: Mapped[str | None] = mapped_column(Text)
     delete_error: Mapped[str | None] = mapped_column(Text)
     delete_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))

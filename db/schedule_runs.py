@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from db import models, schedule_models
-from worker import request
+from worker.contract import request
 
 Schedule = schedule_models.BackupSchedule
 Job = models.Base.metadata.tables[f"{models.SCHEMA}.jobs"]

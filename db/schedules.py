@@ -22,7 +22,10 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
 from db import models, schedule_models
-from worker import errors, request, retention, schedule
+from worker import errors
+from worker.contract import request
+from worker.scheduling import retention
+from worker.scheduling import when as schedule
 
 Schedule = schedule_models.BackupSchedule
 # Core tables for the dispatcher's bulk writes: no ORM bookkeeping for a thousand rows.

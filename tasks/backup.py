@@ -13,8 +13,13 @@ from celery import Task
 from kombu import exceptions as kombu_errors
 
 from tasks import maintenance, steps
-from worker import backup, backupend, batch, dispatcher, errors, intake, request, runtime, send
+from worker import errors
 from worker.app import app
+from worker.backup import batch, ending, send
+from worker.backup import steps as backup
+from worker.contract import request
+from worker.jobs import intake, runtime
+from worker.scheduling import dispatch
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +62,8 @@ def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     return steps.run(
         job_id,
         lambda rt, jid: backup.dump_step(rt, jid, hostname=hostname),
-        backupend.fail,
-        lambda rt, jid, exc: backupend.retry_later(rt, jid, exc, hostname=hostname, resend=resend),
+        ending.fail,
+        lambda rt, jid, exc: ending.retry_later(rt, jid, exc, hostname=hostname, resend=resend),
     )
 
 
@@ -66,7 +71,7 @@ def resend(kwargs: dict[str, object], countdown: int) -> None:
     """Send backups.create again after `countdown` seconds, to any worker (the reaper's way)."""
     job_id = uuid.UUID(str(kwargs["job_id"]))
     try:
-        maintenance.publisher(app)([dispatcher.Enqueue(job_id, kwargs, countdown)])
+        maintenance.publisher(app)([dispatch.Enqueue(job_id, kwargs, countdown)])
     except kombu_errors.OperationalError as exc:
         # The job waits pending and unclaimed: the reaper sends it again once it is due.
         log.warning("job %s: backups.create not sent again (%s); the reaper will", job_id, exc)
@@ -77,7 +82,7 @@ def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Send each part to Telegram, skipping parts already sent."""
     hostname = str(self.request.hostname)
     return steps.run(
-        job_id, lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname), backupend.fail
+        job_id, lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname), ending.fail
     )
 
 
@@ -86,7 +91,7 @@ def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Record the backup and complete the job."""
     hostname = str(self.request.hostname)
     return steps.run(
-        job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), backupend.fail
+        job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), ending.fail
     )
 
 

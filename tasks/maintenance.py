@@ -1,9 +1,10 @@
 """Periodic tasks that beat starts (celeryconfig.beat_schedule): thin calls into worker/.
 
-- schedules.dispatch     due schedules -> pending jobs + backups.create (worker/dispatcher.py)
-- backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs (worker/sweep.py)
-- jobs.reap              stale jobs re-run or failed, finished spool dirs removed (worker/reaper.py)
-- alerts.check           failed / overdue projects alerted once (worker/alerts.py)
+Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
+- schedules.dispatch     due schedules -> pending jobs + backups.create
+- backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs
+- jobs.reap              stale jobs re-run or failed, finished spool dirs removed
+- alerts.check           failed / overdue projects alerted once
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Sequence
 
 from celery import Celery
 
-from worker import alerts, dispatcher, reaper, runtime, sweep
 from worker.app import app
+from worker.jobs import runtime
+from worker.scheduling import alerts, reaper, sweep
+from worker.scheduling import dispatch as dispatcher
 
 CREATE_TASK = "backups.create"
 

@@ -12,9 +12,13 @@ import logging
 from celery import Task
 
 from tasks import steps
-from worker import errors, intake, request, restore, runtime, verify
-from worker import restorejob as rj
+from worker import errors
 from worker.app import app
+from worker.contract import request
+from worker.jobs import intake, runtime
+from worker.restore import job as rj
+from worker.restore import steps as restore
+from worker.restore import verify
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from celery.utils.nodenames import worker_direct
 from sqlalchemy import text
 
 from db import jobs as db_jobs
-from worker import errors, intake, progress, runtime
+from worker import errors
+from worker.jobs import intake, progress, runtime
 
 log = logging.getLogger(__name__)
 

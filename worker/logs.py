@@ -3,7 +3,7 @@
 `install()` connects Celery's `setup_logging` signal, so Celery hands the whole logging set-up
 to `configure()`: one handler on the root logger, whose formatter redacts bot tokens, URL
 passwords, libpq `password=` values, age identities and the configured secrets from every line,
-tracebacks included. It also connects the task signals of `worker.jobevents`, which write one
+tracebacks included. It also connects the task signals of `worker.jobs.events`, which write one
 line per job event. Set LOG_JSON=true for one JSON object per line.
 """
 
@@ -20,12 +20,13 @@ from urllib.parse import urlsplit
 from celery import signals
 from celery._state import get_current_task
 
-from worker import botapi, settings
+from worker import settings
+from worker.telegram import answers
 
-REDACTED = botapi.REDACTED
+REDACTED = answers.REDACTED
 MIN_LITERAL_SECRET = 8  # characters: shorter values would redact ordinary words
 PLAIN_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
-EVENT_FIELD = "job_event"  # the `extra` key that carries a job event's fields (worker.jobevents)
+EVENT_FIELD = "job_event"  # the `extra` key that carries a job event's fields (worker.jobs.events)
 _DISPATCH_UID = "backup-worker.logs.setup"
 
 # A password in a URL's userinfo, unless it is already masked ("**", as kombu prints it).
@@ -45,7 +46,7 @@ class Redactor:
         """`text` with every secret replaced by <redacted>."""
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        text = botapi.redact(text, "")
+        text = answers.redact(text, "")
         text = _URL_PASSWORD.sub(rf"\g<head>:{REDACTED}@", text)
         text = _KV_PASSWORD.sub(rf"\g<head>{REDACTED}", text)
         text = _FLOWER_AUTH.sub(rf"\g<head>{REDACTED}", text)
@@ -153,7 +154,7 @@ def configure(
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
-    botapi.install_log_redaction()
+    answers.install_log_redaction()
     return handler
 
 
@@ -171,7 +172,7 @@ def _on_setup_logging(
 
 def install() -> None:
     """Let this module set up logging in every Celery process, and log job events."""
-    from worker import jobevents
+    from worker.jobs import events as jobevents
 
     signals.setup_logging.connect(_on_setup_logging, weak=False, dispatch_uid=_DISPATCH_UID)
     jobevents.install()

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from db.session import Database
 from standin.server import BotApiStandin
-from worker import intake
+from worker.jobs import intake
 
 TOKEN = "123456:ACCEPTANCE-token-ABCdefGHIjklMNOpqrSTUvw"
 CHAT = "-1009876543210"

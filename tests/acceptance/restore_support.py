@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.acceptance.conftest import ADMIN_DSN, Stack, drop_database, job_row
-from worker import intake
+from worker.jobs import intake
 
 PART_SIZE = "65536"  # the smallest allowed: the test artifact spans many parts
 PG_DUMP = ("pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-Fp", "--no-owner")

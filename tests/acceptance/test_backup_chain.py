@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from tests.acceptance.conftest import CHAT, TOKEN, Stack, job_row
-from worker.telegram import TelegramClient
+from worker.telegram.client import TelegramClient
 
 
 def backups_of(stack: Stack, job_id: str) -> list[dict[str, object]]:

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from chaos import corpus
 from chaos.workers import start_worker
 from tests.acceptance.conftest import Stack, job_row
-from worker import intake
+from worker.jobs import intake
 
 # Celery logs a refused task's TypeError with its traceback; these mean a process died.
 CRASH_SIGNS = ("WorkerLostError", "exited with", "Unrecoverable error", "Restarting celery worker")

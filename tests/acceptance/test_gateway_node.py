@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.acceptance.conftest import Stack
-from worker import intake
+from worker.jobs import intake
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 NPM_TIMEOUT = 300  # seconds: a first `npm ci` downloads the packages

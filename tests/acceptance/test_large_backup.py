@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.acceptance.conftest import TOKEN, Stack, drop_database, make_source_database
-from worker.telegram import TelegramClient
+from worker.telegram.client import TelegramClient
 
 UPLOAD_LIMIT = 50_000_000  # bytes
 PART_LIMIT = 20 * 1024 * 1024  # bytes

@@ -17,7 +17,7 @@ from celery import Celery
 from sqlalchemy import text
 
 from tests.acceptance.conftest import Stack
-from worker import intake
+from worker.jobs import intake
 
 AMQP_HOST = "127.0.0.1"
 AMQP_PORT = 5672

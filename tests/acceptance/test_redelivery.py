@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from tests.acceptance.conftest import Stack, job_row
 from tests.acceptance.test_reaper import hold_dump, locked_db, pg_dump_waiting
-from worker import intake
+from worker.jobs import intake
 
 __all__ = ["locked_db"]
 

@@ -22,7 +22,7 @@ from tests.acceptance.restore_support import (
     send_verify,
     targets,
 )
-from worker import intake
+from worker.jobs import intake
 
 __all__ = ["targets"]  # the fixture, used by name
 

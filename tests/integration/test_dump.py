@@ -15,7 +15,9 @@ import psycopg2
 import pyrage
 import pytest
 
-from worker import artifact, dump, errors, source
+from worker import errors
+from worker.artifact import stream as artifact
+from worker.postgres import dump, source
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/{}"
 PART = 64 * 1024

@@ -16,8 +16,9 @@ from db import expiry as db_expiry
 from db import models, session
 from standin.server import BotApiStandin
 from tests.integration.test_schedules import make_runtime
-from worker import runtime, sweep
-from worker.telegram import TelegramClient
+from worker.jobs import runtime
+from worker.scheduling import sweep
+from worker.telegram.client import TelegramClient
 
 TOKEN = "123456:EXPIRY-token-ABCdefGHIjklMNOpqrSTUvwxyz"
 CHAT = -1001234567890

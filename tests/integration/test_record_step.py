@@ -16,8 +16,11 @@ from sqlalchemy import func, select, update
 from db import jobs as db_jobs
 from db import models, session
 from tasks import steps
-from worker import backup, backupend, errors, manifest, settings
-from worker.runtime import Runtime
+from worker import errors, settings
+from worker.artifact import manifest
+from worker.backup import ending
+from worker.backup import steps as backup
+from worker.jobs.runtime import Runtime
 
 HOST = "w1@host-a"
 CHAT = "-1007777777777"
@@ -69,14 +72,14 @@ def test_a_stale_record_step_leaves_the_newer_attempt_alone(
 ) -> None:
     config = settings.Settings(_env_file=None, backup_spool_dir=tmp_path / "spool")
     rt = Runtime(settings=config, database=database)
-    monkeypatch.setattr("worker.runtime.current", lambda: rt)
+    monkeypatch.setattr("worker.jobs.runtime.current", lambda: rt)
     job_id = _job_with_one_of_two_parts_sent(rt, tmp_path)
 
     with pytest.raises(errors.AttemptSuperseded, match=r"parts \[2\] .* not uploaded yet"):
         backup.record_step(rt, job_id, hostname=HOST)
     # As the task runs it: the step stops quietly, the job is not failed.
     assert steps.run(
-        str(job_id), lambda r, j: backup.record_step(r, j, hostname=HOST), backupend.fail
+        str(job_id), lambda r, j: backup.record_step(r, j, hostname=HOST), ending.fail
     ) == str(job_id)
 
     with rt.database.transaction() as s:

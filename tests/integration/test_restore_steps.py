@@ -18,9 +18,13 @@ from db import session
 from standin.server import BotApiStandin
 from tests.acceptance.conftest import ADMIN_DSN, drop_database, make_source_database
 from tests.acceptance.restore_support import database_exists
-from worker import dump, errors, restore, runtime, settings, verify
-from worker import restorejob as rj
-from worker.telegram import TelegramClient
+from worker import errors, settings
+from worker.jobs import runtime
+from worker.postgres import dump
+from worker.restore import job as rj
+from worker.restore import steps as restore
+from worker.restore import verify
+from worker.telegram.client import TelegramClient
 
 TOKEN = "123456:RESTORE-token-ABCdefGHIjklMNOpqrSTUvw"
 CHAT = -1001112223334

@@ -14,7 +14,8 @@ from db import jobs as db_jobs
 from db import models, session
 from db import restores as db_restores
 from tests.acceptance.conftest import ADMIN_DSN, drop_database, make_source_database
-from worker import errors, pgrestore, source, target
+from worker import errors
+from worker.postgres import pgrestore, source, target
 
 PARAMS = source.SourceParams.from_url("postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -20,7 +20,9 @@ from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from tasks import maintenance
 from tests.acceptance.conftest import redis_db  # noqa: F401 - fixture
-from worker import dispatcher, errors, runtime, settings
+from worker import errors, settings
+from worker.jobs import runtime
+from worker.scheduling import dispatch as dispatcher
 
 CHAT = "-1001234567890"
 

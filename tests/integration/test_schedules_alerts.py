@@ -13,7 +13,8 @@ from sqlalchemy import text, update
 from db import schedule_models, session
 from standin.server import BotApiStandin
 from tests.integration.test_schedules import make_runtime
-from worker import alerts, runtime
+from worker.jobs import runtime
+from worker.scheduling import alerts
 
 TOKEN = "123456:ALERTS-token-ABCdefGHIjklMNOpqrSTUvwxyz"
 BACKUP_CHAT = -1001234567890

@@ -20,7 +20,9 @@ from db import backups, models, schedule_models, session
 from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from tests.integration.test_schedules import make_runtime
-from worker import dispatcher, runtime, sweep
+from worker.jobs import runtime
+from worker.scheduling import dispatch as dispatcher
+from worker.scheduling import sweep
 
 DAY = dt.timedelta(days=1)
 Schedule = schedule_models.BackupSchedule

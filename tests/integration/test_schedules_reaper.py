@@ -13,7 +13,8 @@ from sqlalchemy import update
 from db import jobs as db_jobs
 from db import models, session
 from tests.integration.test_schedules import make_runtime
-from worker import reaper, runtime
+from worker.jobs import runtime
+from worker.scheduling import reaper
 
 HOUR = dt.timedelta(hours=1)
 

@@ -15,9 +15,10 @@ import pytest
 from db import jobs as db_jobs
 from db import session
 from standin.server import BotApiStandin
-from worker import batch, errors, send, settings, upload
-from worker.runtime import Runtime
-from worker.telegram import TelegramClient
+from worker import errors, settings
+from worker.backup import batch, send, upload
+from worker.jobs.runtime import Runtime
+from worker.telegram.client import TelegramClient
 
 TOKEN = "424242:SEND-token-abcdefghijklmnopqrstuvwxyz0123"
 CHAT = -1005555555555

@@ -1,7 +1,7 @@
 """A dump that found the spool full is put back for a later attempt, on real PostgreSQL.
 
-worker.backupend.retry_later hands the job back the reaper's way (pending, unclaimed) and sends
-backups.create again after BACKUP_SPOOL_RETRY_DELAY; worker.backupend.fail ends it failed once
+worker.backup.ending.retry_later hands the job back the reaper's way (pending, unclaimed) and sends
+backups.create again after BACKUP_SPOOL_RETRY_DELAY; worker.backup.ending.fail ends it failed once
 its attempts are used. The Celery side is covered by tests/acceptance/test_spool_full.py.
 """
 
@@ -18,8 +18,10 @@ from sqlalchemy import update
 from db import jobs as db_jobs
 from db import models, session
 from standin.server import BotApiStandin
-from worker import backupend, errors, reaper, settings
-from worker.runtime import Runtime
+from worker import errors, settings
+from worker.backup import ending
+from worker.jobs.runtime import Runtime
+from worker.scheduling import reaper
 
 TOKEN = "434343:RETRY-token-abcdefghijklmnopqrstuvwxyz0123"
 CHAT = -1006666666666
@@ -90,7 +92,7 @@ def row(rt: Runtime, job_id: uuid.UUID) -> models.Job:
 
 
 def retry(rt: Runtime, job_id: uuid.UUID, sent: Sent, *, attempt: int = 1) -> str | None:
-    return backupend.retry_later(
+    return ending.retry_later(
         rt,
         job_id,
         errors.SpoolFull(FULL, attempt=attempt),
@@ -149,7 +151,7 @@ def test_the_last_attempt_fails_with_what_to_do(rt: Runtime, standin: BotApiStan
     assert retry(rt, job_id, sent, attempt=2) is None
     assert sent == []
     exc = errors.SpoolFull(FULL, attempt=2)
-    message = backupend.fail(rt, job_id, exc)
+    message = ending.fail(rt, job_id, exc)
     assert message == (
         f"{FULL}; gave up after 2 attempt(s) (BACKUP_MAX_ATTEMPTS=2), retried 1 time(s) after"
         " a full spool, 45 s apart: free space there or point BACKUP_SPOOL_DIR at a larger"

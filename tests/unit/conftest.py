@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from standin.server import BotApiStandin
-from worker.telegram import TelegramClient
+from worker.telegram.client import TelegramClient
 
 TOKEN = "123456:TEST-token-ABCdefGHIjklMNOpqrSTUvwxYZ012345"
 CHAT = -1001234567890

@@ -20,7 +20,9 @@ import pyrage
 import pytest
 import zstandard
 
-from worker import artifact, errors, manifest, source
+from worker import errors
+from worker.artifact import manifest, stream
+from worker.postgres import source
 
 MARKER = b"PLAINTEXT-MARKER-4f1c"
 PART = 64 * 1024
@@ -35,7 +37,7 @@ def sample(size: int, seed: int = 1) -> bytes:
     return bytes(out[:size])
 
 
-def joined(result: artifact.Artifact) -> bytes:
+def joined(result: stream.Artifact) -> bytes:
     return b"".join(part.path.read_bytes() for part in result.parts)
 
 
@@ -47,11 +49,11 @@ def write(
     compression: str = "none",
     recipients: list[str] | None = None,
     on_bytes: Callable[[int, int], None] | None = None,
-    chunk_size: int = artifact.DEFAULT_CHUNK_SIZE,
+    chunk_size: int = stream.DEFAULT_CHUNK_SIZE,
     zstd_threads: int = 0,
     open_part: Callable[[Path], BinaryIO] | None = None,
-) -> artifact.Artifact:
-    return artifact.write_artifact(
+) -> stream.Artifact:
+    return stream.write_artifact(
         io.BytesIO(data),
         spool,
         "t.pgdump",
@@ -181,7 +183,7 @@ def test_encrypted_for_two_recipients(tmp_path: Path, compression: str) -> None:
 def test_recipients_as_one_string(tmp_path: Path) -> None:
     alice, bob = pyrage.x25519.Identity.generate(), pyrage.x25519.Identity.generate()
     keys = (str(alice.to_public()), str(bob.to_public()))
-    result = artifact.write_artifact(
+    result = stream.write_artifact(
         io.BytesIO(b"data"), tmp_path, "s", part_size=PART, recipients=f" {keys[0]},{keys[1]} "
     )
     assert result.recipients == keys
@@ -198,7 +200,7 @@ def test_failing_source_leaves_no_parts(tmp_path: Path, encrypt: bool) -> None:
     keys = [str(pyrage.x25519.Identity.generate().to_public())] if encrypt else []
     source_ = cast(BinaryIO, FailingSource(good=300_000))
     with pytest.raises(ConnectionResetError, match="source broke"):
-        artifact.write_artifact(
+        stream.write_artifact(
             source_, tmp_path, "t", part_size=10_000, recipients=keys, chunk_size=50_000
         )
     assert list(tmp_path.iterdir()) == []
@@ -275,13 +277,13 @@ def test_bad_recipient_is_a_config_error(tmp_path: Path, key: str, shown: bool) 
 def test_manifest_round_trip(tmp_path: Path) -> None:
     result = write(sample(200_000), tmp_path, compression="zstd", part_size=30_000)
     text = json.dumps(result.to_json())
-    again = artifact.Artifact.from_json(json.loads(text))
+    again = stream.Artifact.from_json(json.loads(text))
     assert again == result
     assert all(part.path.is_absolute() for part in again.parts)
     broken = json.loads(text)
     broken["parts"][1]["size_bytes"] = "12"
     with pytest.raises(errors.InputError, match="size_bytes"):
-        artifact.Artifact.from_json(broken)
+        stream.Artifact.from_json(broken)
     manifest.remove_parts(again)
     assert list(tmp_path.iterdir()) == []
 
@@ -289,11 +291,11 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
 def test_artifact_filename() -> None:
     job = uuid.UUID("1a2b3c4d-0000-4000-8000-000000000000")
     when = datetime(2026, 11, 26, 5, 1, 2, tzinfo=timezone(timedelta(hours=1)))
-    name = artifact.artifact_filename(
+    name = stream.artifact_filename(
         "proj-1", "sales", job, when=when, compression="zstd", encrypted=True
     )
     assert name == "proj-1_sales_20261126T040102Z_1a2b3c4d.pgdump.zst.age"
-    plain = artifact.artifact_filename(
+    plain = stream.artifact_filename(
         "-p/../x y;$(id)",
         "db$1",
         job,
@@ -303,7 +305,7 @@ def test_artifact_filename() -> None:
     )
     assert plain == "p-x-y-id_db-1_20261126T040102Z_1a2b3c4d.pgdump"
     with pytest.raises(errors.InputError, match="timezone-aware"):
-        artifact.artifact_filename(
+        stream.artifact_filename(
             "p", "d", job, when=datetime(2026, 1, 1), compression="zstd", encrypted=False
         )
 
@@ -416,7 +418,7 @@ def test_libpq_errors_read_well(stderr: str, expected: str) -> None:
 MEMORY_SCRIPT = """
 import random, resource, sys, tempfile
 from pathlib import Path
-from worker import artifact
+from worker.artifact import stream
 
 class Generated:
     def __init__(self, total):
@@ -430,7 +432,7 @@ class Generated:
 
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with tempfile.TemporaryDirectory() as spool:
-    result = artifact.write_artifact(
+    result = stream.write_artifact(
         Generated(200 << 20), Path(spool), "m", part_size=20_000_000,
         zstd_threads=int(sys.argv[1]), recipients=sys.argv[2:],
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from worker import artifact
+from worker.artifact import stream
 
 PART = 64 * 1024
 
@@ -24,12 +24,12 @@ def payload(size: int) -> bytes:
 def test_each_part_is_announced_once_complete_in_order(tmp_path: Path) -> None:
     seen: list[tuple[int, int, str, bytes]] = []
 
-    def on_part(part: artifact.PartFile) -> None:
+    def on_part(part: stream.PartFile) -> None:
         # Read it now, as a sender would: it must be closed and final already.
         data = part.path.read_bytes()
         seen.append((part.index, part.size_bytes, part.sha256, data))
 
-    made = artifact.write_artifact(
+    made = stream.write_artifact(
         io.BytesIO(payload(1 << 20)), tmp_path, "a.zst", part_size=PART, on_part=on_part
     )
     assert [index for index, *_ in seen] == [part.index for part in made.parts]
@@ -41,12 +41,12 @@ def test_each_part_is_announced_once_complete_in_order(tmp_path: Path) -> None:
 
 
 def test_a_failing_consumer_aborts_and_leaves_no_part(tmp_path: Path) -> None:
-    def on_part(part: artifact.PartFile) -> None:
+    def on_part(part: stream.PartFile) -> None:
         if part.index == 1:
             raise RuntimeError("upload refused")
 
     with pytest.raises(RuntimeError, match="upload refused"):
-        artifact.write_artifact(
+        stream.write_artifact(
             io.BytesIO(payload(1 << 20)), tmp_path, "b.zst", part_size=PART, on_part=on_part
         )
     assert list(tmp_path.iterdir()) == []
@@ -55,7 +55,7 @@ def test_a_failing_consumer_aborts_and_leaves_no_part(tmp_path: Path) -> None:
 @pytest.mark.parametrize("threads", [0, 1, 2])
 def test_worker_threads_give_the_same_bytes_back(tmp_path: Path, threads: int) -> None:
     data = payload(3 << 20)
-    made = artifact.write_artifact(
+    made = stream.write_artifact(
         io.BytesIO(data), tmp_path, f"t{threads}.zst", part_size=PART, zstd_threads=threads
     )
     joined = b"".join(part.path.read_bytes() for part in made.parts)

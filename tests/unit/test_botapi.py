@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from tests.unit.conftest import TOKEN
-from worker import botapi, errors
+from worker import errors
+from worker.telegram import answers
 
 SECRET = TOKEN.split(":")[1]
 
@@ -36,13 +37,13 @@ def _error(status: int, description: str, **parameters: object) -> requests.Resp
 @pytest.mark.parametrize("result", [True, None, [], {"id": 1}, 0])
 def test_ok_answers_give_their_result(result: object) -> None:
     answer = _answer(200, {"ok": True, "result": result})
-    assert botapi.check_response("getMe", answer, TOKEN) == result
+    assert answers.check_response("getMe", answer, TOKEN) == result
 
 
 def test_retry_after_wins_over_the_status() -> None:
     answer = _error(429, "Too Many Requests: retry after 34", retry_after=34)
     with pytest.raises(errors.TelegramRetryAfter) as caught:
-        botapi.check_response("sendDocument", answer, TOKEN)
+        answers.check_response("sendDocument", answer, TOKEN)
     assert caught.value.retry_after == 34.0
     assert caught.value.status == 429
     assert str(caught.value) == (
@@ -55,7 +56,7 @@ def test_migrate_to_chat_id_names_the_new_chat() -> None:
         400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=-1007
     )
     with pytest.raises(errors.TelegramMigrateToChat) as caught:
-        botapi.check_response("sendMessage", answer, TOKEN, chat_id=-42)
+        answers.check_response("sendMessage", answer, TOKEN, chat_id=-42)
     assert caught.value.new_chat_id == -1007
     assert str(caught.value) == (
         "sendMessage: chat -42 was upgraded to a supergroup with id -1007 (400): "
@@ -81,7 +82,7 @@ def test_errors_map_by_http_status(
     status: int, description: str, error: type[errors.TelegramError]
 ) -> None:
     with pytest.raises(error) as caught:
-        botapi.check_response("sendDocument", _error(status, description), TOKEN)
+        answers.check_response("sendDocument", _error(status, description), TOKEN)
     assert type(caught.value) is error
     assert caught.value.status == status
     assert caught.value.method == "sendDocument"
@@ -89,14 +90,14 @@ def test_errors_map_by_http_status(
 
 def test_flood_control_without_retry_after_waits_the_default() -> None:
     with pytest.raises(errors.TelegramRetryAfter) as caught:
-        botapi.check_response("getMe", _answer(429, b"slow down", "text/plain"), TOKEN)
-    assert caught.value.retry_after == botapi.DEFAULT_RETRY_AFTER
+        answers.check_response("getMe", _answer(429, b"slow down", "text/plain"), TOKEN)
+    assert caught.value.retry_after == answers.DEFAULT_RETRY_AFTER
 
 
 def test_an_html_bad_gateway_is_a_server_error() -> None:
     page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
     with pytest.raises(errors.TelegramServerError) as caught:
-        botapi.check_response("sendDocument", _answer(502, page, "text/html"), TOKEN)
+        answers.check_response("sendDocument", _answer(502, page, "text/html"), TOKEN)
     assert str(caught.value) == (
         "sendDocument: the Bot API answered 502 with a body that is not the Bot API's JSON "
         "(a proxy in front of it?): Bad Gateway, body: '502 Bad Gateway'"
@@ -115,7 +116,7 @@ def test_an_html_bad_gateway_is_a_server_error() -> None:
 def test_html_rejections_map_by_status(status: int, error: type[errors.TelegramError]) -> None:
     page = f"<html><title>{status}</title></html>".encode()
     with pytest.raises(error):
-        botapi.check_response("sendDocument", _answer(status, page, "text/html"), TOKEN)
+        answers.check_response("sendDocument", _answer(status, page, "text/html"), TOKEN)
 
 
 @pytest.mark.parametrize(
@@ -132,17 +133,17 @@ def test_html_rejections_map_by_status(status: int, error: type[errors.TelegramE
 )
 def test_a_200_that_is_not_a_bot_api_answer_is_a_server_error(answer: requests.Response) -> None:
     with pytest.raises(errors.TelegramServerError):
-        botapi.check_response("getFile", answer, TOKEN)
+        answers.check_response("getFile", answer, TOKEN)
 
 
 def test_descriptions_and_bodies_are_redacted() -> None:
     echoed = _error(400, f"Bad Request: no such URL /bot{TOKEN}/x")
     with pytest.raises(errors.TelegramBadRequest) as caught:
-        botapi.check_response("getMe", echoed, TOKEN)
+        answers.check_response("getMe", echoed, TOKEN)
     assert SECRET not in str(caught.value)
     page = f"<html>cannot proxy https://api.telegram.org/bot{TOKEN}/getMe</html>".encode()
     with pytest.raises(errors.TelegramServerError) as server:
-        botapi.check_response("getMe", _answer(504, page, "text/html"), TOKEN)
+        answers.check_response("getMe", _answer(504, page, "text/html"), TOKEN)
     assert SECRET not in str(server.value)
     assert "bot<redacted>/getMe" in str(server.value)
 
@@ -153,12 +154,12 @@ def test_redact_covers_every_form_of_a_token() -> None:
         f"/bot{TOKEN}/sendDocument and {TOKEN} and 123456%3A{SECRET} "
         f"and /file/bot{other}/documents/x and {other}"
     )
-    cleaned = botapi.redact(text, TOKEN)
+    cleaned = answers.redact(text, TOKEN)
     assert SECRET not in cleaned
     assert other.split(":")[1] not in cleaned
     assert cleaned.startswith("/bot<redacted>/sendDocument and <redacted> and <redacted> ")
     assert "/file/bot<redacted>/documents/x" in cleaned
-    assert botapi.redact("chat -1001234567890 at 12:30", "") == "chat -1001234567890 at 12:30"
+    assert answers.redact("chat -1001234567890 at 12:30", "") == "chat -1001234567890 at 12:30"
 
 
 @pytest.mark.parametrize(
@@ -175,7 +176,7 @@ def test_network_failures_are_translated_without_the_url(
     exc: type[requests.RequestException], error: type[errors.TelegramError], phrase: str
 ) -> None:
     original = exc(f"HTTPSConnectionPool: Max retries exceeded with url: /bot{TOKEN}/getMe")
-    translated = botapi.network_error("getMe", original, TOKEN)
+    translated = answers.network_error("getMe", original, TOKEN)
     assert type(translated) is error
     assert phrase in str(translated)
     assert SECRET not in str(translated)
@@ -194,5 +195,5 @@ def test_the_log_filter_redacts_formatted_records() -> None:
         ("GET", f"/bot{TOKEN}/x"),
         None,
     )
-    assert botapi.RedactingFilter().filter(record)
+    assert answers.RedactingFilter().filter(record)
     assert record.getMessage() == '"GET /bot<redacted>/x"'

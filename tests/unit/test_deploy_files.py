@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from worker import cli
+from worker.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESS_TYPES = {"worker", "beat", "flower"}
@@ -129,7 +129,7 @@ def test_procfile_commands_parse(name: str) -> None:
     """Each command's options are accepted by the program it names (checked with --help)."""
     program, *args = shlex.split(procfile()[name])
     if program == "backup-worker":
-        result = CliRunner().invoke(cli.main, [*args, "--help"])
+        result = CliRunner().invoke(main.main, [*args, "--help"])
         assert result.exit_code == 0, result.output
         return
     assert program == "celery"

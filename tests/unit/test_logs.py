@@ -12,7 +12,9 @@ import pytest
 from celery import Celery
 from pydantic import SecretStr
 
-from worker import intake, jobevents, logs, settings
+from worker import logs, settings
+from worker.jobs import events as jobevents
+from worker.jobs import intake
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 AGE_KEY = "AGE-SECRET-KEY-1QQPZ8JL8ZYRKYHMKFWUUPG6L0V0KQ6U5Q3Y4XKQY0UA5ZSVWJ0YSQ5QWJP"

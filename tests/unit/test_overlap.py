@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from worker import errors, manifest, overlap
+from worker import errors
+from worker.artifact import manifest
+from worker.backup import overlap
 
 
 def _part(index: int) -> manifest.PartFile:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from worker import progress
+from worker.jobs import progress
 
 
 class FakeClock:

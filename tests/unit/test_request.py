@@ -4,7 +4,8 @@ import uuid
 
 import pytest
 
-from worker import errors, request
+from worker import errors
+from worker.contract import request
 
 HOSTILE_NAMES = [
     "db'; DROP TABLE x; --",

@@ -10,8 +10,9 @@ import pytest
 
 from standin.server import BotApiStandin
 from tests.unit.conftest import CHAT
-from worker import errors, fetch
-from worker.telegram import TelegramClient
+from worker import errors
+from worker.restore import fetch
+from worker.telegram.client import TelegramClient
 
 PART = 50_000
 

@@ -6,8 +6,11 @@ import uuid
 
 import pytest
 
-from worker import errors, pgrestore, progress, source, target, verify
-from worker import restorejob as rj
+from worker import errors
+from worker.jobs import progress
+from worker.postgres import pgrestore, source, target
+from worker.restore import job as rj
+from worker.restore import verify
 
 PARAMS = source.SourceParams.from_url("postgresql://admin:s3cret-pw@db.internal:6432/postgres")
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pyrage
 import pytest
 
-from worker import artifact, errors, identity, unpack
+from worker import errors
+from worker.artifact import keys as identity
+from worker.artifact import stream, unpack
 
 RAW = os.urandom(300_000) + b"PGDMP" + "naïve – 大きい\n".encode() * 20_000
 
@@ -17,7 +19,7 @@ RAW = os.urandom(300_000) + b"PGDMP" + "naïve – 大きい\n".encode() * 20_00
 def make_artifact(tmp_path: Path, raw: bytes, recipients: list[str], compression: str) -> Path:
     """An artifact written by the backup side, its parts joined into one file."""
     spool = tmp_path / "spool"
-    art = artifact.write_artifact(
+    art = stream.write_artifact(
         io.BytesIO(raw),
         spool,
         "a.pgdump",

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from worker import runtime, settings, telegram
+from worker import settings
+from worker.jobs import runtime
+from worker.telegram import client as telegram
 
 THREADS = 8
 

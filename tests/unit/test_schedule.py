@@ -1,4 +1,4 @@
-"""worker.schedule: cron and interval parsing, next run, DST, period."""
+"""worker.scheduling.when: cron and interval parsing, next run, DST, period."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import zoneinfo
 
 import pytest
 
-from worker import errors, schedule
-from worker.schedule import When
+from worker import errors
+from worker.scheduling import when as schedule
+from worker.scheduling.when import When
 
 UTC = dt.UTC
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")

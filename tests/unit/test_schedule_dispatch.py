@@ -1,4 +1,4 @@
-"""worker.dispatcher's pure parts: job ids per slot, the spread, one run per claimed schedule."""
+"""worker.scheduling.dispatch's pure parts: job ids per slot, the spread, one run per schedule."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from db import schedule_models
 from db import schedules as db_schedules
-from worker import dispatcher, errors
+from worker import errors
+from worker.scheduling import dispatch
 
 NOW = dt.datetime(2025, 6, 1, 3, 0, 20, tzinfo=dt.UTC)
 
@@ -40,38 +41,38 @@ def test_job_id_is_the_same_for_the_same_slot_whatever_the_zone() -> None:
     schedule_id = uuid.uuid4()
     slot = dt.datetime(2025, 6, 1, 3, 0, tzinfo=dt.UTC)
     same_slot = slot.astimezone(dt.timezone(dt.timedelta(hours=2)))
-    assert dispatcher.run_job_id(schedule_id, slot) == dispatcher.run_job_id(schedule_id, same_slot)
-    assert dispatcher.run_job_id(schedule_id, slot) != dispatcher.run_job_id(
+    assert dispatch.run_job_id(schedule_id, slot) == dispatch.run_job_id(schedule_id, same_slot)
+    assert dispatch.run_job_id(schedule_id, slot) != dispatch.run_job_id(
         schedule_id, slot + dt.timedelta(hours=1)
     )
-    assert dispatcher.run_job_id(schedule_id, slot) != dispatcher.run_job_id(uuid.uuid4(), slot)
+    assert dispatch.run_job_id(schedule_id, slot) != dispatch.run_job_id(uuid.uuid4(), slot)
 
 
 def test_spread_is_stable_per_schedule_and_covers_the_window() -> None:
     ids = [uuid.uuid4() for _ in range(2000)]
-    offsets = [dispatcher.spread_offset(i, 60.0) for i in ids]
+    offsets = [dispatch.spread_offset(i, 60.0) for i in ids]
     assert all(0 <= o < 60 for o in offsets)
-    assert offsets == [dispatcher.spread_offset(i, 60.0) for i in ids]
+    assert offsets == [dispatch.spread_offset(i, 60.0) for i in ids]
     # Roughly uniform: no more than ~1/60 of them in any one second.
     per_second = [sum(1 for o in offsets if int(o) == s) for s in range(60)]
     assert max(per_second) < 2000 / 60 * 2
     assert 25 < statistics.mean(offsets) < 35
-    assert dispatcher.spread_offset(ids[0], 0) == 0.0
+    assert dispatch.spread_offset(ids[0], 0) == 0.0
 
 
 def test_plan_runs_the_due_slot_and_jumps_past_now() -> None:
     late = row(next_run_at=NOW - dt.timedelta(hours=3, seconds=20))  # three periods behind
-    run = dispatcher.plan(late, NOW, "-100123", 7)
+    run = dispatch.plan(late, NOW, "-100123", 7)
     assert run.scheduled_for == late.next_run_at
     assert run.next_run_at == dt.datetime(2025, 6, 1, 4, 0, tzinfo=dt.UTC)
-    assert run.job_id == dispatcher.run_job_id(late.id, late.next_run_at)
+    assert run.job_id == dispatch.run_job_id(late.id, late.next_run_at)
     assert run.payload["chat_id"] == "-100123"
     assert run.payload["thread_id"] == 7
 
 
 def test_the_message_is_the_gateway_contract() -> None:
-    run = dispatcher.plan(row(retention_days=14), NOW, "-100123", None)
-    item = dispatcher.message(run, 60.0)
+    run = dispatch.plan(row(retention_days=14), NOW, "-100123", None)
+    item = dispatch.message(run, 60.0)
     assert item.kwargs == {
         "project_id": "proj-1",
         "database": "app",
@@ -95,7 +96,7 @@ def test_cron_rows_advance_in_their_time_zone() -> None:
         timezone="Asia/Tokyo",
         next_run_at=dt.datetime(2025, 5, 31, 18, 0, tzinfo=dt.UTC),
     )
-    run = dispatcher.plan(tokyo, NOW, "-1", None)
+    run = dispatch.plan(tokyo, NOW, "-1", None)
     assert run.next_run_at == dt.datetime(2025, 6, 1, 18, 0, tzinfo=dt.UTC)
 
 

@@ -1,4 +1,4 @@
-"""worker.retention: grandfather-father-son rules."""
+"""worker.scheduling.retention: grandfather-father-son rules."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from worker import errors, retention
-from worker.retention import Candidate, Policy
+from worker import errors
+from worker.scheduling import retention
+from worker.scheduling.retention import Candidate, Policy
 
 
 def daily_backups(days: int, *, start: dt.datetime, per_day: int = 1) -> list[Candidate]:

@@ -22,7 +22,7 @@ from tests.unit.conftest import (
     StandinProcess,
 )
 from worker import errors
-from worker.telegram import TelegramClient, TelegramFile
+from worker.telegram.client import TelegramClient, TelegramFile
 
 
 def _file(tmp_path: Path, name: str, size: int, seed: bytes = b"x") -> Path:

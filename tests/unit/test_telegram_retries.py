@@ -13,8 +13,9 @@ import pytest
 
 from standin.server import BotApiStandin
 from tests.unit.conftest import CHAT, NEW_SUPERGROUP, OLD_GROUP, TOKEN, SleepRecorder
-from worker import botapi, errors, transport
-from worker.telegram import TelegramClient
+from worker import errors
+from worker.telegram import answers, transport
+from worker.telegram.client import TelegramClient
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_flood_control_without_retry_after_uses_the_default_wait(
 ) -> None:
     standin.set_faults(["429"], methods=["sendMessage"])
     client.send_message(CHAT, "hello")
-    assert sleeps.calls == [botapi.DEFAULT_RETRY_AFTER + transport.RETRY_AFTER_MARGIN]
+    assert sleeps.calls == [answers.DEFAULT_RETRY_AFTER + transport.RETRY_AFTER_MARGIN]
 
 
 def test_server_errors_and_dropped_connections_are_retried_to_success(
@@ -65,14 +66,14 @@ def test_server_errors_and_dropped_connections_are_retried_to_success(
     part: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="worker.telegram")
+    caplog.set_level(logging.WARNING, logger="worker.telegram.client")
     standin.set_faults(["502", "drop", "500"], methods=["sendDocument"])
     sent = client.send_document(CHAT, part)
     assert sent.message_id == 1
     assert _statuses(standin, "sendDocument") == [502, None, 500, 200]
     assert len(sleeps.calls) == 3
     assert all(0 < wait <= 30.0 for wait in sleeps.calls)
-    retries = [r.getMessage() for r in caplog.records if r.name == "worker.telegram"]
+    retries = [r.getMessage() for r in caplog.records if r.name == "worker.telegram.client"]
     assert len(retries) == 3
     assert retries[0].startswith("sendDocument: attempt 1 of 4 failed, retrying in ")
     assert "502" in retries[0]
@@ -155,7 +156,7 @@ def test_forbidden_tells_the_operator_what_to_do(
 def test_a_migrated_group_is_followed_once_and_reported(
     client: TelegramClient, standin: BotApiStandin, part: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="worker.telegram")
+    caplog.set_level(logging.WARNING, logger="worker.telegram.client")
     sent = client.send_document(OLD_GROUP, part)
     assert (sent.chat_id, sent.migrated_to_chat_id) == (NEW_SUPERGROUP, NEW_SUPERGROUP)
     assert [e["chat_id"] for e in standin.requests("sendDocument")] == [OLD_GROUP, NEW_SUPERGROUP]

@@ -1,0 +1,53 @@
+"""A batch of backups in one call: one job each, and a report of which were accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+from worker import errors
+from worker.contract import request
+from worker.jobs import intake
+from worker.jobs.runtime import Runtime
+
+MAX_BATCH = 1000  # requests per call; beyond that, send several batches
+
+ALLOWED_KEYS = frozenset({"project_id", "database", "expires_in_days", "caption", "filename"})
+
+
+class BatchItem(TypedDict):
+    """One line of the report: a job id when queued, an error when refused."""
+
+    index: int
+    status: str  # "queued" or "refused"
+    job_id: str | None
+    error: str | None
+
+
+def enqueue_batch(rt: Runtime, items: object, send_task: intake.SendTask) -> list[BatchItem]:
+    """Validate and enqueue each request; a bad one is reported and the others go ahead."""
+    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
+        raise errors.InputError("a batch is a list of backup requests")
+    if len(items) > MAX_BATCH:
+        raise errors.InputError(f"a batch holds at most {MAX_BATCH} requests, not {len(items)}")
+    report: list[BatchItem] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, Mapping):
+                raise errors.InputError("each request must be an object")
+            unknown = sorted(set(map(str, item)) - ALLOWED_KEYS)
+            if unknown:
+                raise errors.InputError(f"unknown field(s) {', '.join(unknown)}")
+            req = request.validate(
+                item.get("project_id"),
+                item.get("database"),
+                item.get("expires_in_days"),
+                item.get("caption"),
+                item.get("filename"),
+            )
+            job_id = intake.enqueue(rt, req, send_task)
+        except errors.BackupWorkerError as exc:
+            report.append(BatchItem(index=index, status="refused", job_id=None, error=exc.message))
+        else:
+            report.append(BatchItem(index=index, status="queued", job_id=str(job_id), error=None))
+    return report

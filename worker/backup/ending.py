@@ -1,0 +1,107 @@
+"""How a backup job ends badly: failed for good, or handed back for a later attempt."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+from db import jobs as db_jobs
+from db import models
+from db import stale as db_stale
+from worker import errors
+from worker.jobs import owner
+from worker.jobs.runtime import Runtime
+from worker.scheduling import reaper
+
+log = logging.getLogger(__name__)
+
+_SPOOL_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+# Sends backups.create with these arguments again after a countdown (seconds).
+Resend = Callable[[dict[str, object], int], None]
+
+
+@contextlib.contextmanager
+def full_spool_retried(message: Callable[[], str], attempt: int) -> Iterator[None]:
+    """Raise SpoolFull (retried later) for a write that found the spool's filesystem full."""
+    try:
+        yield
+    except (errors.SpoolError, OSError) as exc:
+        cause = exc.__cause__ if isinstance(exc, errors.SpoolError) else exc
+        if isinstance(cause, OSError) and cause.errno in _SPOOL_FULL:
+            raise errors.SpoolFull(message(), attempt=attempt) from exc
+        raise
+
+
+def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
+    """End the job failed with a secret-free message, clean its spool and its sent parts."""
+    with rt.database.transaction() as session:
+        job = db_jobs.get_job(session, job_id)
+        message = _failure(rt, exc, job)
+        changed = db_jobs.fail_job(session, job_id, message)
+        uploaded = dict((job.result or {}).get("uploaded") or {}) if job is not None else {}
+    shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
+    if changed and uploaded and not isinstance(exc, errors.TelegramUnauthorized):
+        owner.delete_sent_parts(rt, uploaded)
+    return message
+
+
+def _failure(rt: Runtime, exc: BaseException, job: models.Job | None) -> str:
+    if not isinstance(exc, errors.BackupWorkerError):
+        return f"internal error ({type(exc).__name__}); the worker log has the details"
+    if not isinstance(exc, errors.SpoolFull) or job is None:
+        return exc.message
+    retries = int((job.result or {}).get("spool_full_retries") or 0)
+    return (
+        f"{exc.message}; gave up after {job.attempts} attempt(s) (BACKUP_MAX_ATTEMPTS="
+        f"{rt.settings.backup_max_attempts}), retried {retries} time(s) after a full spool, "
+        f"{rt.settings.backup_spool_retry_delay} s apart: free space there or point "
+        "BACKUP_SPOOL_DIR at a larger disk, then start the backup again"
+    )
+
+
+def retry_later(
+    rt: Runtime, job_id: uuid.UUID, exc: errors.SpoolFull, *, hostname: str, resend: Resend
+) -> str | None:
+    """Hand the job back as the reaper does (pending, unclaimed) and send backups.create again
+    after BACKUP_SPOOL_RETRY_DELAY, so any worker may dump it anew; None: no attempts left.
+
+    Returns the note for the log. A stale attempt returns a note and touches nothing.
+    """
+    delay = rt.settings.backup_spool_retry_delay
+    most = rt.settings.backup_max_attempts
+    with rt.database.transaction() as session:
+        try:
+            owner.still_ours(session, job_id, hostname, exc.attempt)
+        except errors.AttemptSuperseded as stale:
+            return f"{stale.message}; its full spool is not retried"
+        job = db_jobs.get_job(session, job_id)
+        kwargs = reaper.backup_kwargs(job) if job is not None else None
+        if job is None or kwargs is None or job.attempts >= most:
+            return None
+        state = job.result or {}
+        uploaded = dict(state.get("uploaded") or {})
+        due = datetime.now(UTC) + timedelta(seconds=delay)
+        note = f"retrying in {delay} s on any worker (attempt {job.attempts} of {most}): "
+        db_jobs.merge_result(
+            session,
+            job_id,
+            {
+                "artifact": None,
+                "uploaded": {},
+                "spool_full_retries": int(state.get("spool_full_retries") or 0) + 1,
+                "retry_at": due.isoformat(),
+            },
+        )
+        db_stale.requeue_job(session, job_id, from_hostname=hostname)
+        db_jobs.note_pending(session, job_id, note + exc.message)
+    shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
+    if uploaded:
+        owner.delete_sent_parts(rt, uploaded)
+    resend(kwargs, delay)
+    return note + exc.message

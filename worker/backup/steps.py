@@ -1,0 +1,307 @@
+"""The backup job's steps as plain functions: dump, upload, record (their failure: backupend).
+
+Each step is keyed on the job id and idempotent: a redelivered step finds its own earlier work in
+the jobs row (the artifact's manifest, the parts already sent) and does not repeat it. The Celery
+tasks in tasks/backup.py only call these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from db import backups as db_backups
+from db import jobs as db_jobs
+from db import models
+from worker import errors
+from worker.artifact import manifest, stream
+from worker.backup import ending, overlap, upload
+from worker.contract import request
+from worker.jobs import owner, progress
+from worker.jobs.runtime import Runtime
+from worker.postgres import dump, source
+
+log = logging.getLogger(__name__)
+
+COMPRESSION = "zstd"
+
+
+def _destination(job: models.Job) -> upload.Destination:
+    payload = job.payload
+    return upload.Destination(
+        chat_id=str((job.result or {}).get("chat_id") or payload["chat_id"]),
+        thread_id=payload.get("thread_id"),
+        project_id=payload["project_id"],
+        label=payload["database"],
+        caption=payload.get("caption"),
+    )
+
+
+class _Sent:
+    """Parts sent so far, written into the jobs row as each one is sent (the upload's resume
+    point), each time after checking that this attempt still owns the job."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        job_id: uuid.UUID,
+        hostname: str,
+        attempt: int,
+        where: upload.Destination,
+        parts: Mapping[str, upload.SentPartJSON],
+    ) -> None:
+        self._rt = rt
+        self._job_id = job_id
+        self._hostname = hostname
+        self._attempt = attempt
+        self.where = where
+        # jsonb || is shallow: the whole map of sent parts is written back each time.
+        self.parts = dict(parts)
+
+    @classmethod
+    def of(cls, rt: Runtime, job: models.Job, hostname: str) -> _Sent:
+        """The parts the jobs row says were sent, for the job's current attempt."""
+        parts = (job.result or {}).get("uploaded") or {}
+        return cls(rt, job.id, hostname, job.attempts, _destination(job), parts)
+
+    def add(
+        self,
+        part: upload.SentPartJSON,
+        migrated_to: int | None,
+        *,
+        stage: tuple[str, int] | None = None,
+    ) -> None:
+        """Remember a sent part; `stage` (name, progress) goes into the same transaction."""
+        self.parts[str(part["index"])] = part
+        patch: dict[str, object] = {"uploaded": self.parts}
+        if migrated_to is not None:
+            self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
+            patch["chat_id"] = str(migrated_to)
+        with self._rt.database.transaction() as session:
+            owner.still_ours(session, self._job_id, self._hostname, self._attempt)
+            db_jobs.merge_result(session, self._job_id, patch)
+            if stage is not None:
+                db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
+
+
+def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
+    """pg_dump the database into compressed (and maybe encrypted) parts in the spool, sending
+    finished parts to Telegram while the next ones are written."""
+    reporter = owner.reporter(rt, job_id)
+    with rt.database.transaction() as session:
+        found = db_jobs.get_job(session, job_id)
+        if found is not None and found.worker_hostname not in (None, hostname):
+            log.warning("job %s: claimed by %s, stale dump skipped", job_id, found.worker_hostname)
+            return
+        job = db_jobs.start_job(
+            session, job_id, hostname=hostname, max_attempts=rt.settings.backup_max_attempts
+        )
+        if job is None:
+            raise errors.NotFoundError(f"job {job_id} does not exist")
+        if job.status != models.JobStatus.RUNNING:
+            log.info("job %s is %s: dump skipped", job_id, job.status)
+            return
+        attempt = job.attempts
+        req = request.BackupRequest.from_payload(job.payload)
+        # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
+        stale = dict((job.result or {}).get("uploaded") or {})
+        sent = _Sent(rt, job_id, hostname, attempt, _destination(job), {})
+        db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
+        db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
+        session.expunge(job)
+    if stale:
+        owner.delete_sent_parts(rt, stale)
+    config = rt.settings
+    directory = owner.spool_dir(rt, job_id)
+    params = rt.source()
+    estimate = source.estimate_dump_size(params, req.database)
+    seen = [0, 0]  # pg_dump bytes read, part bytes written: what the dump needed so far
+
+    def full() -> str:
+        tables = f" (its tables hold about {estimate:,} bytes)" if estimate else ""
+        return (
+            f"spool directory {config.backup_spool_dir} on {hostname} is full: the dump of "
+            f"{req.database} had written {seen[1]:,} bytes of parts from {seen[0]:,} bytes of "
+            f"pg_dump output{tables} when a write failed"
+        )
+
+    with ending.full_spool_retried(full, attempt):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True, exist_ok=True)
+    client = rt.telegram()  # no token: fail now, not after the whole dump
+    names: dict[int, str] = {}
+
+    def send_early(part: manifest.PartFile) -> None:
+        record, migrated = upload.send_part(client, part, None, sent.where)
+        names[part.index] = part.path.name
+        sent.add(record, migrated)
+
+    sender = overlap.PartSender(send_early)
+
+    def on_bytes(raw: int, written: int) -> None:
+        seen[:] = raw, written
+        sender.check()
+        reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0)
+
+    name = req.filename or stream.artifact_filename(
+        req.project_id,
+        req.database,
+        job_id,
+        when=datetime.now(UTC),
+        compression=COMPRESSION,
+        encrypted=bool(config.backup_age_recipients),
+    )
+    started = time.monotonic()
+    with ending.full_spool_retried(full, attempt), sender.running():
+        result = dump.dump_database(
+            params,
+            req.database,
+            directory,
+            name,
+            part_size=config.backup_part_size,
+            compression=COMPRESSION,
+            zstd_level=config.backup_zstd_level,
+            zstd_threads=config.backup_zstd_threads,
+            recipients=config.backup_age_recipients,
+            on_bytes=on_bytes,
+            on_part=sender.offer,
+        )
+    sender.check()
+    early = sent.parts
+    if any(result.parts[int(index)].path.name != names[int(index)] for index in early):
+        # Past 999 parts the writer renumbers every part: the early ones carry old names.
+        owner.delete_sent_parts(rt, early)
+        early = {}
+    log.info(
+        "job %s: dumped %s into %d part(s), %d bytes from %d in %.1f s, %d sent meanwhile",
+        job_id,
+        req.database,
+        len(result.parts),
+        result.size_bytes,
+        result.raw_bytes,
+        time.monotonic() - started,
+        len(early),
+    )
+    with rt.database.transaction() as session:
+        owner.still_ours(session, job_id, hostname, attempt)
+        db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": early})
+        db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
+
+
+def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
+    """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
+    reporter = owner.reporter(rt, job_id)
+    job = owner.current_attempt(
+        rt, job_id, hostname, stage=("upload", reporter.written("upload", 0))
+    )
+    if job is None:
+        return
+    art = stream.Artifact.from_json((job.result or {})["artifact"])
+    sent = _Sent.of(rt, job, hostname)
+    total = max(art.size_bytes, 1)
+    last = art.parts[-1].index
+
+    def on_sent(part: upload.SentPartJSON, migrated_to: int | None) -> None:
+        # The last part's transaction also carries the stage's end: one write fewer.
+        end = ("upload", reporter.written("upload", 1.0)) if part["index"] == last else None
+        sent.add(part, migrated_to, stage=end)
+
+    upload.send_parts(
+        rt.telegram(),
+        art,
+        sent.where,
+        skip={int(index) for index in sent.parts},
+        on_sent=on_sent,
+        on_bytes=lambda done: reporter.update("upload", done / total),
+    )
+
+
+def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
+    """Write the backup and its parts in one transaction with the job's completion."""
+    with rt.database.transaction() as session:
+        job = owner.current_attempt_in(session, job_id, hostname)
+        if job is None:
+            return
+        state = job.result or {}
+        art = stream.Artifact.from_json(state["artifact"])
+        uploaded = state.get("uploaded") or {}
+        missing = [part.index + 1 for part in art.parts if str(part.index) not in uploaded]
+        if missing:
+            # This chain's upload step sent every part before it sent us, so this is a record
+            # step of an earlier chain, run after the job started again on this host (a step
+            # carries no attempt number): the newer attempt's own chain records the job.
+            raise errors.AttemptSuperseded(
+                f"parts {missing} of job {job_id} are not uploaded yet: this record step is "
+                "from an earlier run of the job"
+            )
+        payload = job.payload
+        days = payload.get("expires_in_days") or rt.settings.backup_retention_days
+        parts = [
+            db_backups.NewPart(
+                index=part.index,
+                file_id=uploaded[str(part.index)]["file_id"],
+                file_unique_id=uploaded[str(part.index)]["file_unique_id"],
+                message_id=uploaded[str(part.index)]["message_id"],
+                chat_id=uploaded[str(part.index)]["chat_id"],
+                size_bytes=part.size_bytes,
+                sha256=part.sha256,
+            )
+            for part in art.parts
+        ]
+        new = db_backups.NewBackup(
+            project_id=payload["project_id"],
+            job_id=job_id,
+            type="database",
+            database=payload["database"],
+            filename=art.filename,
+            size_bytes=art.size_bytes,
+            sha256=art.sha256,
+            compression=art.compression,
+            encrypted=art.encrypted,
+            encryption_recipients=list(art.recipients),
+            chat_id=str(state.get("chat_id") or payload["chat_id"]),
+            message_thread_id=payload.get("thread_id"),
+            caption=payload.get("caption"),
+            expires_at=datetime.now(UTC) + timedelta(days=days),
+            parts=parts,
+        )
+        row, created = db_backups.record_backup(session, new)
+        summary = backup_summary(row)
+        if state.get("chat_id"):
+            summary["migrated_to_chat_id"] = state["chat_id"]
+        db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True, stage="record")
+    shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
+    log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
+
+
+def backup_summary(row: models.Backup) -> dict[str, object]:
+    """The backup as the CLI's --json and the job's result show it."""
+    return {
+        "id": str(row.id),
+        "project_id": row.project_id,
+        "database": row.database,
+        "filename": row.filename,
+        "size_bytes": row.size_bytes,
+        "sha256": row.sha256,
+        "compression": row.compression,
+        "encrypted": row.encrypted,
+        "chat_id": row.chat_id,
+        "part_count": row.part_count,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "parts": [
+            {
+                "index": part.index,
+                "file_id": part.file_id,
+                "file_unique_id": part.file_unique_id,
+                "message_id": part.message_id,
+                "size_bytes": part.size_bytes,
+                "sha256": part.sha256,
+            }
+            for part in row.parts
+        ],
+    }

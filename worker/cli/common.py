@@ -1,0 +1,108 @@
+"""What every backup-worker command shares: output, error handling, the runtime."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from worker import errors, settings
+from worker.cli import follow as watch
+from worker.jobs import runtime
+
+P = ParamSpec("P")
+R = TypeVar("R")
+EXIT_FAILED = 1  # the job ended failed or cancelled
+EXIT_ERROR = 2  # bad input or configuration: nothing was started
+EXIT_TIMEOUT = 3  # --wait gave up before the job ended
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def emit(payload: object, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, default=str, sort_keys=True))
+    else:
+        out.print_json(data=payload, default=str)
+
+
+def guard(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's errors into a clear message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except errors.BackupWorkerError as exc:
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": exc.message, "status": "error"}))
+            else:
+                err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def build_runtime() -> runtime.Runtime:
+    return runtime.build(settings.current())
+
+
+Row = dict[str, object]
+Column = tuple[str, Callable[[Row], str]]
+
+
+def emit_rows(key: str, rows: list[Row], columns: Sequence[Column], as_json: bool) -> None:
+    """`{key: rows}` as JSON, or a table with one line per row."""
+    if as_json:
+        emit({key: rows}, True)
+        return
+    table = Table(*(header for header, _ in columns))
+    for row in rows:
+        table.add_row(*(cell(row) for _, cell in columns))
+    out.print(table)
+
+
+def summary(job_id: uuid.UUID, state: Row, key: str) -> Row:
+    """The job's outcome as `--wait --json` prints it; `key` names its result (e.g. backup)."""
+    outcome: Row = {
+        "job_id": str(job_id),
+        "status": state["status"],
+        "stage": state["stage"],
+        "progress": state["progress"],
+        "error": state["error"],
+    }
+    result = state.get("result")
+    if isinstance(result, dict) and key in result:
+        outcome[key] = result[key]
+    return outcome
+
+
+def follow(
+    rt: runtime.Runtime,
+    job_id: uuid.UUID,
+    *,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+    key: str,
+) -> None:
+    """Print the job (after following it with --wait) and exit with its outcome."""
+    if not wait:
+        emit({"job_id": str(job_id), "status": "pending"}, as_json)
+        return
+    if not as_json:
+        err.print(f"job {job_id}", highlight=False)
+    state = watch.wait(rt.database, job_id, console=err, timeout=timeout)
+    if state is None:
+        raise errors.NotFoundError(f"job {job_id} disappeared")
+    emit(summary(job_id, state, key), as_json)
+    if state["status"] != "completed":
+        sys.exit(EXIT_FAILED if state["status"] in watch.FINISHED else EXIT_TIMEOUT)

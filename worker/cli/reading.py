@@ -1,0 +1,130 @@
+"""Commands that read the control-plane tables: jobs show/list, backups list/stats."""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+
+from db import backups as db_backups
+from db import jobs as db_jobs
+from db import models
+from db import stats as db_stats
+from worker import errors
+from worker.cli import common, follow
+
+
+def _text(header: str, key: str, width: int | None = None) -> common.Column:
+    return header, lambda row: str(row[key] if row[key] is not None else "")[:width]
+
+
+JOB_COLUMNS: list[common.Column] = [
+    _text("id", "id"),
+    _text("type", "type"),
+    _text("project", "project_id"),
+    _text("status", "status"),
+    _text("stage", "stage"),
+    _text("%", "progress"),
+    _text("created", "created_at", 19),
+    _text("error", "error", 60),
+]
+BACKUP_COLUMNS: list[common.Column] = [
+    _text("id", "id"),
+    _text("project", "project_id"),
+    _text("database", "database"),
+    _text("status", "status"),
+    ("bytes", lambda row: f"{row['size_bytes']:,}"),
+    _text("parts", "part_count"),
+    _text("created", "created_at", 19),
+    _text("expires", "expires_at", 19),
+]
+
+
+@click.group()
+def jobs() -> None:
+    """Read the jobs table."""
+
+
+@jobs.command("show")
+@click.argument("job_id", type=click.UUID)
+@click.option("--json", "as_json", is_flag=True)
+@common.guard
+def jobs_show(job_id: uuid.UUID, as_json: bool) -> None:
+    """One job, whole."""
+    state = follow.read(common.build_runtime().database, job_id)
+    if state is None:
+        raise errors.NotFoundError(f"job {job_id} does not exist")
+    common.emit(state, as_json)
+
+
+@jobs.command("list")
+@click.option("--project", "project_id", default=None)
+@click.option("--status", default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True)
+@common.guard
+def jobs_list(
+    project_id: str | None, status: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """Jobs, newest first."""
+    with common.build_runtime().database.transaction() as session:
+        rows = [
+            models.job_json(job)
+            for job in db_jobs.list_jobs(
+                session, project_id=project_id, status=status, limit=limit, offset=offset
+            )
+        ]
+    common.emit_rows("jobs", rows, JOB_COLUMNS, as_json)
+
+
+@click.group()
+def backups() -> None:
+    """Read the backups table."""
+
+
+@backups.command("list")
+@click.option("--project", "project_id", default=None)
+@click.option("--status", default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option(
+    "--before",
+    type=click.UUID,
+    default=None,
+    help="id of the last backup of the previous page: list the ones after it",
+)
+@click.option("--json", "as_json", is_flag=True)
+@common.guard
+def backups_list(
+    project_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    before: uuid.UUID | None,
+    as_json: bool,
+) -> None:
+    """Backups, newest first."""
+    with common.build_runtime().database.transaction() as session:
+        rows = [
+            models.backup_json(row)
+            for row in db_backups.list_backups(
+                session,
+                project_id=project_id,
+                status=status,
+                limit=limit,
+                offset=offset,
+                before=before,
+            )
+        ]
+    common.emit_rows("backups", rows, BACKUP_COLUMNS, as_json)
+
+
+@backups.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+@common.guard
+def backups_stats(as_json: bool) -> None:
+    """Totals by status and type, bytes, expiring soon, latest backup per project."""
+    with common.build_runtime().database.transaction() as session:
+        figures = db_stats.stats(session).to_json()
+    common.emit(figures, as_json)

@@ -1,0 +1,152 @@
+"""Taking in a backup request: the job row is created or claimed, or the request is refused."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Protocol
+
+from db import jobs as db_jobs
+from worker import errors
+from worker.contract import request
+from worker.jobs.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+JOB_TYPE = "backup"
+# Namespace for job ids derived from a Celery task id, so that a redelivered message maps to
+# the job its first delivery created.
+TASK_JOB_NAMESPACE = uuid.UUID("6f1d9a52-3c1b-4f55-9a8e-6a0f4e2b7c10")
+
+
+def job_id_for_task(task_id: str) -> uuid.UUID:
+    """The job id of a backups.create message that came without one."""
+    return uuid.uuid5(TASK_JOB_NAMESPACE, task_id)
+
+
+class SendTask(Protocol):
+    """Celery's `app.send_task`, as far as enqueueing needs it."""
+
+    def __call__(self, name: str, *, kwargs: dict[str, object]) -> object: ...
+
+
+def enqueue(rt: Runtime, req: request.BackupRequest, send_task: SendTask) -> uuid.UUID:
+    """Insert a pending job, then send backups.create for it: the gateway's way, shared by
+    the CLI, batches and the scheduler. Returns the job id."""
+    payload = dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id))
+    job_id = insert_pending(rt, job_type=JOB_TYPE, project_id=req.project_id, payload=payload)
+    kwargs: dict[str, object] = {
+        "project_id": req.project_id,
+        "database": req.database,
+        "job_id": str(job_id),
+        "expires_in_days": req.expires_in_days,
+        "caption": req.caption,
+    }
+    if req.filename is not None:
+        kwargs["filename"] = req.filename
+    send_task("backups.create", kwargs=kwargs)
+    return job_id
+
+
+def insert_pending(
+    rt: Runtime, *, job_type: str, project_id: str, payload: Mapping[str, object]
+) -> uuid.UUID:
+    """Insert a new pending job (what the gateway does before it enqueues); returns its id."""
+    job_id = uuid.uuid4()
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=job_type,
+            project_id=project_id,
+            payload=payload,
+            celery_task_id=None,
+        )
+    return job_id
+
+
+def job_exists(rt: Runtime, job_id: uuid.UUID) -> bool:
+    """Whether the jobs row is there (the gateway inserts it before enqueueing)."""
+    with rt.database.transaction() as session:
+        return db_jobs.get_job(session, job_id) is not None
+
+
+def accept(
+    rt: Runtime,
+    req: request.BackupRequest,
+    *,
+    job_id: uuid.UUID,
+    celery_task_id: str | None,
+    hostname: str,
+) -> bool:
+    """Create (or find) the job and claim it for this host; False when it is not ours to run."""
+    return claim(
+        rt,
+        job_id=job_id,
+        job_type=JOB_TYPE,
+        project_id=req.project_id,
+        payload=dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id)),
+        celery_task_id=celery_task_id,
+        hostname=hostname,
+    )
+
+
+def claim(
+    rt: Runtime,
+    *,
+    job_id: uuid.UUID,
+    job_type: str,
+    project_id: str,
+    payload: Mapping[str, object],
+    celery_task_id: str | None,
+    hostname: str,
+) -> bool:
+    """Create the job if missing, then claim it for this host's chain; False when another
+    delivery claimed it already or it is finished (the guard against duplicate messages)."""
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=job_type,
+            project_id=project_id,
+            payload=payload,
+            celery_task_id=celery_task_id,
+        )
+        claimed = db_jobs.claim_job(session, job_id, hostname=hostname, payload=payload)
+    if not claimed:
+        log.info("job %s: already claimed or finished, nothing to do", job_id)
+    return claimed
+
+
+def reject(
+    rt: Runtime,
+    exc: errors.BackupWorkerError,
+    *,
+    job_id: object,
+    project_id: object,
+    task_id: str,
+) -> str | None:
+    """Record a refused request as a failed job when there is one to show it on."""
+    try:
+        given = request.validate_job_id(job_id)
+        project = request.validate_project_id(project_id)
+    except errors.InputError:
+        given, project = None, None
+    if isinstance(exc, errors.NotFoundError) or project is None:
+        # Without a valid project or job there is no row the gateway could show: log it only.
+        log.error("backups.create %s refused: %s", task_id, exc.message)
+        return None
+    jid = given or job_id_for_task(task_id)
+    with rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=jid,
+            type=JOB_TYPE,
+            project_id=project,
+            payload={"refused": True},
+            celery_task_id=task_id if given is None else None,
+        )
+        db_jobs.fail_job(session, jid, exc.message)
+    log.error("job %s refused: %s", jid, exc.message)
+    return str(jid)

@@ -1,0 +1,182 @@
+"""pg_restore as a process fed through its stdin: into a database, as a listing, or as a check.
+
+Argument lists only, never a shell; the password reaches pg_restore as PGPASSWORD through
+SourceParams.env(), the connection string carries none. The exit status and stderr are checked
+when the block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from worker import errors
+from worker.postgres import source
+
+STDERR_TAIL = 64 * 1024  # bytes of pg_restore's stderr kept for the error message
+LISTING_MAX = 16 << 20  # bytes of `pg_restore --list` output kept
+PIPE_SIZE = 1 << 20  # bytes; lets us run ahead of pg_restore by one chunk
+_MISSING = "pg_restore was not found on PATH: install postgresql-client"
+_ROLE_MISSING = re.compile(r'role "([^"]*)" does not exist')
+_CONNECTION = ("could not connect", "connection to server", "password authentication failed")
+
+
+@dataclass
+class Process:
+    """A running pg_restore: write the archive into `stdin`; `listing` is its stdout."""
+
+    stdin: BinaryIO
+    listing: str = ""
+
+
+def into_database(params: source.SourceParams, database: str, *, clean: bool) -> list[str]:
+    """Arguments restoring into `database` in one transaction (all or nothing)."""
+    args = [
+        f"--dbname={params.conninfo(source.validate_database_name(database))}",
+        "--no-password",
+        "--single-transaction",
+        "--exit-on-error",
+    ]
+    if clean:
+        args += ["--clean", "--if-exists"]
+    return args
+
+
+LIST = ["--list"]  # the archive's table of contents, on stdout
+READ_ALL = ["--file=/dev/null"]  # the whole archive turned into SQL and thrown away
+
+
+@contextlib.contextmanager
+def running(params: source.SourceParams, args: Sequence[str]) -> Iterator[Process]:
+    """Run pg_restore with `args` reading the archive from stdin; RestoreError if it fails.
+
+    If the block raises because pg_restore stopped reading (BrokenPipeError), pg_restore's own
+    outcome decides: its error if it failed, nothing if it had all it needed (as `--list` does).
+    Any other exception kills pg_restore and propagates unchanged.
+    """
+    environment = params.env()
+    environment.pop("LC_ALL", None)
+    environment["LC_MESSAGES"] = "C"  # English messages, which describe() recognises
+    try:
+        proc = subprocess.Popen(
+            [_path(), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+        )
+    except OSError as exc:
+        raise errors.RestoreError(f"cannot start pg_restore: {exc.strerror}") from None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    process = Process(cast(BinaryIO, proc.stdin))
+    stderr = _Drain(proc.stderr.fileno(), STDERR_TAIL, keep_tail=True)
+    stdout = _Drain(proc.stdout.fileno(), LISTING_MAX, keep_tail=False)
+    stderr.start()
+    stdout.start()
+    try:
+        yield process
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+    except BrokenPipeError:
+        pass  # pg_restore stopped reading: its exit status below says why
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        _reap(proc, stderr, stdout)
+        raise
+    returncode = _reap(proc, stderr, stdout)
+    process.listing = stdout.text()
+    if returncode != 0:
+        raise errors.RestoreError(_failure(params, returncode, stderr.text()))
+
+
+def describe(params: source.SourceParams, text: str) -> str:
+    """An operator-facing message from pg_restore's stderr, without the password."""
+    text = params.redact(text)
+    if any(marker in text for marker in _CONNECTION):
+        return source.describe_libpq_error(params, text)
+    lines = [line.strip().removeprefix("pg_restore: ") for line in text.splitlines()]
+    important = [line for line in lines if line.startswith(("error:", "detail:", "hint:"))]
+    detail = " ".join((important or [line for line in lines if line])[-4:]).removeprefix("error: ")
+    detail = detail[:1000] or "no error message"
+    role = _ROLE_MISSING.search(text)
+    if role:
+        detail += (
+            f' (the backup\'s objects belong to role "{role.group(1)}", which this server does '
+            "not have: create the role first)"
+        )
+    if "max_locks_per_transaction" in text:
+        detail += " (the restore runs in one transaction: raise max_locks_per_transaction)"
+    return detail
+
+
+def _failure(params: source.SourceParams, returncode: int, stderr: str) -> str:
+    described = describe(params, stderr) if stderr.strip() else ""
+    if returncode > 0:
+        return f"pg_restore failed: {described or f'exit status {returncode}'}"
+    try:
+        how = f"was killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        how = f"was killed by signal {-returncode}"
+    return f"pg_restore {how}" + (f": {described}" if described else "")
+
+
+def _path() -> str:
+    path = shutil.which("pg_restore")
+    if path is None:
+        raise errors.RestoreError(_MISSING)
+    return path
+
+
+def _reap(proc: subprocess.Popen[bytes], stderr: _Drain, stdout: _Drain) -> int:
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    returncode = proc.wait()
+    stderr.join()
+    stdout.join()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    return returncode
+
+
+class _Drain(threading.Thread):
+    """Reads a pipe to its end so pg_restore never blocks on it, keeping at most `limit` bytes."""
+
+    def __init__(self, fd: int, limit: int, *, keep_tail: bool) -> None:
+        super().__init__(name="pg_restore-output", daemon=True)
+        self._fd = fd
+        self._limit = limit
+        self._keep_tail = keep_tail
+        self._data = bytearray()
+        self._trimmed = False
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self._fd, 1 << 16):
+                if self._keep_tail:
+                    self._data += chunk
+                    if len(self._data) > self._limit:
+                        del self._data[: -self._limit]
+                        self._trimmed = True
+                elif len(self._data) < self._limit:
+                    self._data += chunk[: self._limit - len(self._data)]
+
+    def text(self) -> str:
+        """What was kept, without a line cut in half by the trimming."""
+        text = self._data.decode("utf-8", "replace")
+        return text.partition("\n")[2] if self._trimmed else text

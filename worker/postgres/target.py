@@ -1,0 +1,115 @@
+"""The database a backup is restored into, on the server of SOURCE_DATABASE_URL.
+
+Administrative statements (CREATE/DROP DATABASE) run through the URL's own database; the check
+for emptiness connects to the target itself. The password goes to libpq as a keyword, never
+into a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg2
+import psycopg2.errors
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+
+from worker import errors
+from worker.postgres import source
+
+CONNECT_TIMEOUT = "10"  # seconds
+STATEMENT_TIMEOUT = "30s"  # the catalog counts and CREATE DATABASE are quick
+ALWAYS_REFUSED = ("template0", "template1")
+
+# Anything a restore could collide with: relations, routines, types, schemas, extensions and
+# large objects that are not PostgreSQL's own. An empty `public` schema does not count.
+_USER_OBJECTS = """
+WITH user_ns AS (
+    SELECT oid FROM pg_namespace
+    WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+      AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'
+)
+SELECT (SELECT count(*) FROM pg_class WHERE relnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_proc WHERE pronamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_type
+        WHERE typnamespace IN (SELECT oid FROM user_ns) AND typrelid = 0 AND typcategory <> 'A')
+     + (SELECT count(*) FROM user_ns n JOIN pg_namespace s ON s.oid = n.oid
+        WHERE s.nspname <> 'public')
+     + (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')
+     + (SELECT count(*) FROM pg_largeobject_metadata)
+"""
+
+
+def refuse_forbidden(target: str, *, protected: Iterable[str | None], reason: str) -> str:
+    """The validated target name, or InputError when it is one a restore must never touch."""
+    name = source.validate_database_name(target)
+    if name in ALWAYS_REFUSED:
+        raise errors.InputError(f"refusing to restore into the template database {name}")
+    if name in {p for p in protected if p}:
+        raise errors.InputError(f"refusing to restore into {name}: {reason}")
+    return name
+
+
+def exists(params: source.SourceParams, name: str) -> bool:
+    """Whether the database exists on the server."""
+    row = _query(params, None, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)", name)
+    return bool(row and row[0])
+
+
+def user_objects(params: source.SourceParams, name: str) -> int:
+    """How many objects of its own the database holds (0: empty, safe to restore into)."""
+    row = _query(params, name, _USER_OBJECTS)
+    return int(str(row[0])) if row else 0
+
+
+def create(params: source.SourceParams, name: str) -> bool:
+    """CREATE DATABASE from template0; False when it already exists (another restore won)."""
+    statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+    try:
+        _query(params, None, statement, passthrough=_CREATE_OUTCOMES)
+    except psycopg2.errors.DuplicateDatabase:
+        return False
+    except psycopg2.errors.InsufficientPrivilege:
+        raise errors.RestoreError(
+            f"the SOURCE_DATABASE_URL user may not create databases: create {name} by hand "
+            "(empty) or grant that user CREATEDB"
+        ) from None
+    return True
+
+
+def drop(params: source.SourceParams, name: str) -> None:
+    """DROP DATABASE, ending other sessions on it; RestoreError if that fails."""
+    _query(
+        params,
+        None,
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+    )
+
+
+_CREATE_OUTCOMES = (psycopg2.errors.DuplicateDatabase, psycopg2.errors.InsufficientPrivilege)
+
+
+def _query(
+    params: source.SourceParams,
+    database: str | None,
+    statement: str | sql.Composable,
+    *args: object,
+    passthrough: tuple[type[psycopg2.Error], ...] = (),
+) -> tuple[object, ...] | None:
+    """Run one statement in autocommit (CREATE/DROP DATABASE need it); its first row."""
+    timeout = params.get("connect_timeout") or CONNECT_TIMEOUT
+    dsn = make_dsn(params.conninfo(database), connect_timeout=timeout, **params.password_kw())
+    try:
+        conn = psycopg2.connect(dsn)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SET statement_timeout = %s", (STATEMENT_TIMEOUT,))
+                cur.execute(statement, args or None)
+                return cur.fetchone() if cur.description is not None else None
+        finally:
+            conn.close()
+    except passthrough:
+        raise
+    except psycopg2.Error as exc:
+        raise errors.RestoreError(source.describe_libpq_error(params, str(exc))) from None

@@ -1,0 +1,201 @@
+"""Restore and verify jobs: the request, its jobs row, its stages, and where its files wait."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+from sqlalchemy.engine import make_url
+
+from db import backups as db_backups
+from db import jobs as db_jobs
+from db import models
+from worker import errors
+from worker.contract import request
+from worker.jobs import intake, owner, progress
+from worker.jobs.runtime import Runtime
+from worker.postgres import source, target
+
+log = logging.getLogger(__name__)
+
+RESTORE = models.JobType.RESTORE.value
+VERIFY = models.JobType.VERIFY.value
+# Share of the whole job each stage covers, as (start, end) in percent.
+STAGES: dict[str, dict[str, tuple[int, int]]] = {
+    RESTORE: {"download": (1, 60), "verify": (60, 65), "restore": (65, 100)},
+    VERIFY: {"download": (1, 75), "verify": (75, 100)},
+}
+HEARTBEAT_INTERVAL = 10.0  # seconds: write even without progress, so the job is seen alive
+
+
+class Payload(TypedDict):
+    """The jobs row's payload of a restore or verify job: ids and names only."""
+
+    backup_id: str
+    database: str | None  # the backup's own (source) database, shown to users
+    target_database: str | None
+    clean: bool
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """A validated request to restore (into `target_database`) or verify one backup."""
+
+    kind: str
+    backup_id: uuid.UUID
+    target_database: str | None = None
+    clean: bool = False
+
+    def payload(self, backup: models.Backup) -> Payload:
+        """The JSON kept in the jobs row."""
+        return Payload(
+            backup_id=str(self.backup_id),
+            database=backup.database,
+            target_database=self.target_database,
+            clean=self.clean,
+        )
+
+    @classmethod
+    def from_payload(cls, kind: str, payload: Mapping[str, object]) -> RestoreRequest:
+        """Rebuild (and check again) the request from a jobs row."""
+        return validate(
+            kind, payload.get("backup_id"), payload.get("target_database"), payload.get("clean")
+        )
+
+
+def validate(
+    kind: str, backup_id: object, target_database: object = None, clean: object = False
+) -> RestoreRequest:
+    """Check task or CLI arguments; InputError naming the bad one."""
+    if kind not in (RESTORE, VERIFY):
+        raise errors.InputError(f"unknown job kind {kind!r}")
+    try:
+        bid = uuid.UUID(str(backup_id)) if isinstance(backup_id, str) else None
+    except ValueError:
+        bid = None
+    if bid is None:
+        raise errors.InputError(f"invalid backup id {str(backup_id)[:60]!r}: expected a UUID")
+    if kind == VERIFY:
+        return RestoreRequest(kind, bid)
+    if clean is None:
+        clean = False
+    if not isinstance(clean, bool):
+        raise errors.InputError(f"clean must be true or false, not {type(clean).__name__}")
+    name = source.validate_database_name(target_database)
+    return RestoreRequest(kind, bid, name, clean)
+
+
+def load_backup(rt: Runtime, backup_id: uuid.UUID) -> models.Backup:
+    """The backup with its parts, detached; NotFoundError or InputError if it cannot be read."""
+    with rt.database.transaction() as session:
+        backup = db_backups.get_backup(session, backup_id)
+        if backup is None:
+            raise errors.NotFoundError(f"backup {backup_id} does not exist")
+        session.expunge(backup)
+    if backup.type != models.BackupType.DATABASE.value or not backup.database:
+        raise errors.InputError(f"backup {backup_id} is not a database backup")
+    if backup.status == models.BackupStatus.DELETED.value:
+        raise errors.InputError(f"backup {backup_id} was deleted: its parts are gone")
+    return backup
+
+
+def check_target(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> str:
+    """The target name, unless it is the backup's own database or one the worker relies on."""
+    assert req.target_database is not None
+    if req.target_database == backup.database:
+        raise errors.InputError(
+            f"refusing to restore into {backup.database}, the database this backup was taken "
+            "from: restore into a new database and switch over once it is checked"
+        )
+    control = make_url(rt.settings.database_url).database
+    own = rt.source().database
+    return target.refuse_forbidden(
+        req.target_database,
+        protected=(control, own),
+        reason="the worker's control-plane database and SOURCE_DATABASE_URL's own database "
+        "are never restore targets",
+    )
+
+
+def accept(
+    rt: Runtime,
+    req: RestoreRequest,
+    backup: models.Backup,
+    *,
+    job_id: uuid.UUID,
+    celery_task_id: str | None,
+    hostname: str,
+) -> bool:
+    """Create (or find) the job and claim it for this host; False when it is not ours to run."""
+    return intake.claim(
+        rt,
+        job_id=job_id,
+        job_type=req.kind,
+        project_id=backup.project_id,
+        payload=dict(req.payload(backup)),
+        celery_task_id=celery_task_id,
+        hostname=hostname,
+    )
+
+
+def reject(
+    rt: Runtime,
+    exc: errors.BackupWorkerError,
+    *,
+    job_id: object,
+    project_id: str | None,
+    kind: str,
+    task_id: str,
+) -> str | None:
+    """Record a refused request as a failed job when there is one to show it on."""
+    try:
+        given = request.validate_job_id(job_id)
+    except errors.InputError:
+        given = None
+    if given is None and project_id is None:
+        # Neither the gateway's row nor a backup to file a job under: log it only.
+        log.error("backups.%s %s refused: %s", kind, task_id, exc.message)
+        return None
+    jid = given or intake.job_id_for_task(task_id)
+    with rt.database.transaction() as session:
+        if given is None:
+            assert project_id is not None
+            db_jobs.create_job(
+                session,
+                job_id=jid,
+                type=kind,
+                project_id=project_id,
+                payload={"refused": True},
+                celery_task_id=task_id,
+            )
+        db_jobs.fail_job(session, jid, exc.message)
+    log.error("job %s refused: %s", jid, exc.message)
+    return str(jid)
+
+
+def spool_dir(rt: Runtime, job_id: uuid.UUID) -> Path:
+    """This job's directory in the spool: it holds the downloaded artifact."""
+    return rt.settings.backup_spool_dir / str(job_id)
+
+
+def artifact_path(rt: Runtime, job_id: uuid.UUID) -> Path:
+    """Where the job's parts are joined into one file."""
+    return spool_dir(rt, job_id) / "artifact"
+
+
+def running_job(rt: Runtime, job_id: uuid.UUID) -> models.Job | None:
+    """The job if it is running (detached); None, logged, when it is finished."""
+    with rt.database.transaction() as session:
+        job = owner.running_in(session, job_id)
+        if job is not None:
+            session.expunge(job)
+        return job
+
+
+def reporter(rt: Runtime, job_id: uuid.UUID, kind: str) -> progress.Reporter:
+    """A progress reporter over this kind of job's stages, writing into its row."""
+    return owner.reporter(rt, job_id, STAGES[kind])

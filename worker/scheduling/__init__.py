@@ -1,0 +1,3 @@
+"""TODO package docstring."""
+
+from __future__ import annotations

@@ -1,0 +1,107 @@
+"""Alerts: a short Telegram message when a project's backups need an operator.
+
+A project is unhealthy when its latest backup job failed (a job ends failed only after its
+last attempt), or when one of its schedules has had no successful backup for twice the
+schedule's period. Each incident is sent once to TELEGRAM_ALERT_CHAT_ID (default: the backup
+chat); the state lives in control_plane.backup_alerts, so restarts and several checkers at
+once do not repeat it. The incident closes by itself once the project is healthy again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from db import alerts as db_alerts
+from db import schedule_models
+from db import schedules as db_schedules
+from worker import errors
+from worker.jobs.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+ERROR_PREVIEW = 300  # characters of a job's error quoted in an alert
+PREFIX = "backup-worker alert: "
+
+
+@dataclass
+class AlertResult:
+    """What one check did."""
+
+    opened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {"opened": self.opened, "resolved": self.resolved, "sent": self.sent}
+
+
+def _preview(text: str | None) -> str:
+    text = " ".join((text or "no error recorded").split())
+    return text if len(text) <= ERROR_PREVIEW else text[: ERROR_PREVIEW - 1] + "…"
+
+
+def _ago(moment: dt.datetime | None, now: dt.datetime) -> str:
+    if moment is None:
+        return "never"
+    hours = (now - moment).total_seconds() / 3600
+    return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.1f} days ago"
+
+
+def findings(rt: Runtime) -> dict[str, db_alerts.Finding]:
+    """Every unhealthy project, with the first reason found."""
+    found: dict[str, db_alerts.Finding] = {}
+    with rt.database.transaction() as session:
+        now = db_schedules.db_now(session)
+        for project, database, error in db_alerts.failing_projects(session):
+            what = f"{project} ({database})" if database else project
+            found[project] = db_alerts.Finding(
+                project,
+                schedule_models.AlertKind.FAILED.value,
+                f"the last backup of {what} failed: {_preview(error)}",
+            )
+        for row, last in db_alerts.overdue_schedules(session):
+            if row.project_id in found:
+                continue
+            when = db_schedules.when_of(row).describe()
+            found[row.project_id] = db_alerts.Finding(
+                row.project_id,
+                schedule_models.AlertKind.OVERDUE.value,
+                f"no successful backup of {row.project_id} ({row.database}) for twice its"
+                f" schedule's period; last one {_ago(last, now)}, schedule {when}",
+            )
+    return found
+
+
+def check(rt: Runtime) -> AlertResult:
+    """Open and close incidents, then send every incident not sent yet."""
+    result = AlertResult()
+    found = findings(rt)
+    with rt.database.transaction() as session:
+        result.resolved = db_alerts.resolve_healthy(session, found)
+        result.opened = db_alerts.open_incidents(session, found)
+    chat_id = rt.settings.alert_chat_id
+    if chat_id is None or rt.settings.telegram_bot_token is None:
+        if result.opened:
+            log.warning(
+                "alerts: no Telegram chat configured; %d incident(s) kept unsent",
+                len(result.opened),
+            )
+        return result
+    with rt.database.transaction() as session:
+        pending = db_alerts.claim_unnotified(session)
+    # The backup chat's forum topic applies to alerts only when they go to that chat.
+    thread_id = rt.settings.telegram_thread_id if chat_id == rt.settings.telegram_chat_id else None
+    for alert in pending:
+        try:
+            rt.telegram().send_message(chat_id, PREFIX + alert.detail, thread_id=thread_id)
+        except errors.TelegramError as exc:
+            log.error("alerts: could not alert about %s: %s", alert.project_id, exc.message)
+            with rt.database.transaction() as session:
+                db_alerts.unclaim(session, alert.id)
+            continue
+        result.sent.append(alert.project_id)
+        log.warning("alerts: %s", alert.detail)
+    return result

@@ -1,0 +1,135 @@
+"""The dispatcher: due schedules become pending jobs and `backups.create` messages.
+
+Beat sends `schedules.dispatch` every SCHEDULE_DISPATCH_INTERVAL seconds; any worker may run it,
+several at once. Each batch is one transaction: the due schedules are claimed with
+FOR UPDATE SKIP LOCKED (a concurrent dispatcher takes other rows or none), every claimed slot
+gets a jobs row whose id is derived from (schedule, slot), a schedule_runs row keyed on the same
+pair, and the schedule's next_run_at moves past now. The messages are sent before the commit:
+a failed send rolls the whole batch back, and a message that arrives before the commit finds
+its job a moment later (backups.create waits for the row). Run twice for one slot, every step
+maps to the same job, so nothing is enqueued twice.
+
+A schedule that missed several runs (beat or workers down) gets one run for its oldest missed
+slot, and next_run_at jumps to the first slot after now: one catch-up backup, not a burst.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from db import schedule_models
+from db import schedule_runs as db_schedule_runs
+from db import schedules as db_schedules
+from worker.contract import request
+from worker.jobs.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Job ids of scheduled runs are uuid5(RUN_NAMESPACE, "<schedule id>/<slot, UTC ISO>").
+RUN_NAMESPACE = uuid.UUID("0c6f3e0e-58a4-4c55-b0d1-5f1f6ac3c2a9")
+BATCH = 100  # schedules claimed per transaction: small, so concurrent dispatchers share
+MAX_SPREAD = 60.0  # seconds: enqueues are spread over at most a minute
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """One backups.create message to send."""
+
+    job_id: uuid.UUID
+    kwargs: dict[str, object]
+    countdown: float
+
+
+Send = Callable[[Sequence[Enqueue]], None]
+
+
+@dataclass
+class DispatchResult:
+    """What one dispatch did."""
+
+    claimed: int = 0
+    enqueued: int = 0
+    job_ids: list[uuid.UUID] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready summary (ids left out: a thousand of them help nobody)."""
+        return {"claimed": self.claimed, "enqueued": self.enqueued}
+
+
+def run_job_id(schedule_id: uuid.UUID, scheduled_for: dt.datetime) -> uuid.UUID:
+    """The job id of one slot of one schedule: the same on every host and every retry."""
+    slot = scheduled_for.astimezone(dt.UTC).isoformat()
+    return uuid.uuid5(RUN_NAMESPACE, f"{schedule_id}/{slot}")
+
+
+def spread_offset(schedule_id: uuid.UUID, spread: float) -> float:
+    """Seconds to delay this schedule's message: stable per schedule, uniform over `spread`.
+
+    A thousand schedules due at 03:00 then start over the minute, not in one burst at
+    Telegram's rate limits, whichever dispatcher happens to claim them.
+    """
+    if spread <= 0:
+        return 0.0
+    return (schedule_id.int % 1_000_003) / 1_000_003 * spread
+
+
+def plan(
+    row: schedule_models.BackupSchedule, now: dt.datetime, chat_id: str, thread_id: int | None
+) -> db_schedule_runs.NewRun:
+    """The run for a claimed schedule's due slot, and where the schedule goes next."""
+    scheduled_for = row.next_run_at
+    next_run_at = db_schedules.when_of(row).next_after(now, anchor=scheduled_for)
+    req = request.BackupRequest(
+        project_id=row.project_id,
+        database=row.database,
+        expires_in_days=db_schedules.expires_in_days(row),
+    )
+    return db_schedule_runs.NewRun(
+        schedule_id=row.id,
+        scheduled_for=scheduled_for,
+        job_id=run_job_id(row.id, scheduled_for),
+        next_run_at=next_run_at,
+        project_id=row.project_id,
+        payload=req.payload(chat_id, thread_id),
+    )
+
+
+def message(run: db_schedule_runs.NewRun, spread: float) -> Enqueue:
+    """The backups.create message of a run, as the gateway would send it."""
+    kwargs: dict[str, object] = {
+        "project_id": run.payload["project_id"],
+        "database": run.payload["database"],
+        "job_id": str(run.job_id),
+        "expires_in_days": run.payload["expires_in_days"],
+        "caption": None,
+    }
+    return Enqueue(run.job_id, kwargs, spread_offset(run.schedule_id, spread))
+
+
+def dispatch(rt: Runtime, send: Send, *, batch: int = BATCH) -> DispatchResult:
+    """Claim every due schedule (in batches), record its run and enqueue its backup."""
+    chat_id = rt.chat_id()
+    thread_id = rt.settings.telegram_thread_id
+    spread = min(rt.settings.schedule_dispatch_interval, MAX_SPREAD)
+    result = DispatchResult()
+    while True:
+        with rt.database.transaction() as session:
+            now = db_schedules.db_now(session)
+            due = db_schedules.claim_due(session, limit=batch)
+            runs = [plan(row, now, chat_id, thread_id) for row in due]
+            new = db_schedule_runs.record_runs(session, runs)
+            messages = [message(run, spread) for run in runs if run.job_id in new]
+            if messages:
+                send(messages)
+        result.claimed += len(due)
+        result.enqueued += len(messages)
+        result.job_ids.extend(item.job_id for item in messages)
+        if len(due) < batch:
+            break
+    if result.claimed:
+        log.info("dispatched %d scheduled backup(s) of %d due", result.enqueued, result.claimed)
+    return result

@@ -1,0 +1,174 @@
+"""The reaper: no job stays running (or claimed) forever when its worker is gone.
+
+A backup job whose heartbeat is older than JOB_HEARTBEAT_STALE, or that a host claimed and
+never started for that long, is handed back (pending, unclaimed) and `backups.create` is sent
+again with the same job id, if it has attempts left; otherwise it ends failed. The new run
+starts over from the dump on whichever host claims it: the parts of the dead run lie in the
+dead host's spool, which nobody else can reach. Other job types are ended failed.
+A dump that found the spool full is handed back the same way (worker.backup.ending.retry_later);
+if its delayed message is lost, the reaper sends it again once it is due.
+
+The reaper also removes, on its own host, the spool directories of jobs that are finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from db import jobs as db_jobs
+from db import models
+from db import stale as db_stale
+from worker import errors
+from worker.contract import request
+from worker.jobs import intake
+from worker.jobs.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # stale jobs handled per run and per kind
+
+Resend = Callable[[Sequence[dict[str, object]]], None]
+
+
+@dataclass
+class ReapResult:
+    """What one reaper run did."""
+
+    requeued: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    spool_removed: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "requeued": self.requeued,
+            "resent": self.resent,
+            "failed": self.failed,
+            "spool_removed": self.spool_removed,
+        }
+
+
+def backup_kwargs(job: models.Job) -> dict[str, object] | None:
+    """The backups.create arguments that re-run this job, or None if it cannot be re-run."""
+    if job.type != intake.JOB_TYPE:
+        return None
+    payload = job.payload or {}
+    try:
+        req = request.validate(
+            payload.get("project_id"),
+            payload.get("database"),
+            payload.get("expires_in_days"),
+            payload.get("caption"),
+            payload.get("filename"),
+        )
+    except errors.InputError:
+        return None
+    kwargs: dict[str, object] = {
+        "project_id": req.project_id,
+        "database": req.database,
+        "job_id": str(job.id),
+        "expires_in_days": req.expires_in_days,
+        "caption": req.caption,
+    }
+    if req.filename is not None:
+        kwargs["filename"] = req.filename
+    return kwargs
+
+
+def _reason(job: models.Job, max_attempts: int, rerunnable: bool) -> str:
+    host = job.worker_hostname or "an unknown host"
+    if job.status == models.JobStatus.RUNNING:
+        lost = f"the worker on {host} stopped sending heartbeats during {job.stage or 'start-up'}"
+    else:
+        lost = f"{host} claimed the job but never started it"
+    if not rerunnable:
+        return f"{lost}; this job cannot be re-run automatically: start it again"
+    return f"{lost}, and all {max_attempts} attempts are used"
+
+
+def reap(rt: Runtime, resend: Resend) -> ReapResult:
+    """Requeue or fail the stale jobs; then clean this host's spool of finished jobs."""
+    stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
+    max_attempts = rt.settings.backup_max_attempts
+    result = ReapResult()
+    with rt.database.transaction() as session:
+        alive = db_stale.live_hosts(session, older_than=stale)
+        jobs = [
+            job
+            for job in db_jobs.stale_jobs(session, older_than=stale, limit=BATCH)
+            if job.worker_hostname not in alive
+        ]
+        jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
+        messages: list[dict[str, object]] = []
+        for job in jobs:
+            kwargs = backup_kwargs(job)
+            if kwargs is not None and job.attempts < max_attempts:
+                if db_stale.requeue_job(session, job.id, from_hostname=job.worker_hostname):
+                    messages.append(kwargs)
+                    result.requeued.append(str(job.id))
+                    log.warning(
+                        "job %s: %s went silent; sent again (attempt %d of %d)",
+                        job.id,
+                        job.worker_hostname,
+                        job.attempts + 1,
+                        max_attempts,
+                    )
+                continue
+            reason = _reason(job, max_attempts, kwargs is not None)
+            if db_jobs.fail_job(session, job.id, reason):
+                result.failed.append(str(job.id))
+                log.error("job %s failed: %s", job.id, reason)
+        for job in db_stale.lost_pending_jobs(
+            session, job_type=intake.JOB_TYPE, older_than=stale, limit=BATCH
+        ):
+            kwargs = backup_kwargs(job)
+            if kwargs is None or not _retry_due(job):
+                # A gateway row without its arguments: only its own message can run it.
+                # A job put back after a full spool has its delayed message on the way.
+                continue
+            db_stale.touch(session, job.id)
+            messages.append(kwargs)
+            result.resent.append(str(job.id))
+            log.warning("job %s: pending and unclaimed too long; its message sent again", job.id)
+        # Sent before the commit: if sending fails, the jobs stay as they were for the next
+        # run. A worker that gets a message first waits on the row lock, then claims the job.
+        if messages:
+            resend(messages)
+    result.spool_removed = clean_spool(rt)
+    return result
+
+
+def _retry_due(job: models.Job) -> bool:
+    """Whether a job put back after a full spool (worker.backup.ending.retry_later) may run now."""
+    due = (job.result or {}).get("retry_at")
+    return due is None or dt.datetime.fromisoformat(str(due)) <= dt.datetime.now(dt.UTC)
+
+
+def clean_spool(rt: Runtime) -> list[str]:
+    """Remove this host's spool directories of finished (or unknown) jobs."""
+    root = rt.settings.backup_spool_dir
+    if not root.is_dir():
+        return []
+    found: dict[uuid.UUID, str] = {}
+    for entry in root.iterdir():
+        try:
+            found[uuid.UUID(entry.name)] = entry.name
+        except ValueError:
+            continue
+    if not found:
+        return []
+    with rt.database.transaction() as session:
+        done = db_stale.finished_or_unknown(session, found)
+    removed = []
+    for job_id in sorted(done, key=str):
+        shutil.rmtree(root / found[job_id], ignore_errors=True)
+        removed.append(found[job_id])
+    if removed:
+        log.info("reaper: removed the spool of %d finished job(s)", len(removed))
+    return removed

@@ -1,0 +1,164 @@
+"""The expiry sweep: expire backups, apply each schedule's retention, delete their messages.
+
+1. Active backups past expires_at become `expired` (one set-based UPDATE).
+2. Schedules with grandfather-father-son rules expire the backups those rules do not keep.
+3. Each part of an expired backup gets one deleteMessage. Telegram lets a bot delete its own
+   messages only within 48 hours (unless it is a chat admin with can_delete_messages), so an
+   older part is refused with "message can't be deleted": that is recorded as `undeletable`
+   and never tried again. A network or server error is retried by later sweeps, at most
+   MAX_DELETE_ATTEMPTS times. A backup whose parts are all gone becomes `deleted`.
+4. schedule_runs older than db.schedule_runs.RUN_RETENTION are pruned, except each schedule's
+   newest run and the runs whose job is unfinished or whose backup is active
+   (db.schedule_runs.prune_runs says why that is safe).
+
+The newest active backup of each project and database survives every step (db.expiry).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+
+from db import expiry as db_expiry
+from db import models
+from db import schedule_runs as db_schedule_runs
+from worker import errors
+from worker.jobs.runtime import Runtime
+from worker.scheduling import retention
+from worker.telegram.client import TelegramClient
+
+log = logging.getLogger(__name__)
+
+PART_BATCH = 200  # parts claimed per transaction
+# Runs looked at per transaction when pruning. The first prune of a table that was never
+# pruned can have tens of millions of rows to delete: in one statement that is a transaction
+# of minutes whose snapshot holds back vacuum everywhere and whose failure undoes it all.
+# Batches commit in well under a second each.
+RUN_PRUNE_BATCH = 5_000
+MAX_DELETE_ATTEMPTS = 5  # sweeps that may retry a part after network or server errors
+# worker.telegram.answers's texts for deleteMessage's two final 400 answers.
+NOT_FOUND_TEXT = "message not found"
+PartStatus = models.PartDeleteStatus
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did."""
+
+    expired: int = 0
+    retention_expired: int = 0
+    parts_deleted: int = 0
+    parts_missing: int = 0
+    parts_undeletable: int = 0
+    parts_retry: int = 0
+    backups_deleted: int = 0
+    runs_pruned: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def sweep(rt: Runtime) -> SweepResult:
+    """Run the four steps once; returns the counts."""
+    result = SweepResult()
+    with rt.database.transaction() as session:
+        result.expired = len(db_expiry.expire_due(session))
+    result.retention_expired = apply_retention(rt)
+    if rt.settings.telegram_configured:
+        delete_parts(rt, rt.telegram(), result)
+    else:
+        log.warning("sweep: TELEGRAM_BOT_TOKEN/TELEGRAM_CHAT_ID unset, messages not deleted")
+    # Last: a long first prune must not hold up the deletes above.
+    result.runs_pruned = prune_runs(rt)
+    if result.expired or result.retention_expired or result.parts_deleted or result.runs_pruned:
+        log.info("sweep: %s", result.to_json())
+    return result
+
+
+def apply_retention(rt: Runtime) -> int:
+    """Expire what the GFS rules of each schedule do not keep; returns how many."""
+    with rt.database.transaction() as session:
+        drop: list[uuid.UUID] = []
+        for entry in db_expiry.retention_sets(session):
+            policy = retention.Policy.of(*entry.keep)
+            candidates = [retention.Candidate(bid, created) for bid, created in entry.backups]
+            kept = retention.keep(candidates, policy, entry.timezone)
+            drop.extend(c.backup_id for c in candidates if c.backup_id not in kept)
+        return len(db_expiry.expire_ids(session, drop))
+
+
+def prune_runs(rt: Runtime, *, batch: int = RUN_PRUNE_BATCH) -> int:
+    """Delete the schedule runs nothing needs any more, batch by batch; returns how many."""
+    pruned = 0
+    after: tuple[dt.datetime, uuid.UUID] | None = None
+    while True:
+        with rt.database.transaction() as session:
+            step = db_schedule_runs.prune_runs(session, after=after, limit=batch)
+        pruned += step.deleted
+        if step.scanned < batch:
+            return pruned
+        after = step.last
+
+
+def delete_parts(rt: Runtime, client: TelegramClient, result: SweepResult) -> None:
+    """deleteMessage for every unsettled part of an expired backup, batch by batch."""
+    while True:
+        with rt.database.transaction() as session:
+            refs = db_expiry.claim_parts(session, limit=PART_BATCH)
+        if not refs:
+            return
+        outcomes: list[db_expiry.PartOutcome] = []
+        try:
+            for ref in refs:
+                outcomes.append(delete_one(client, ref))
+        except errors.TelegramUnauthorized:
+            with rt.database.transaction() as session:
+                db_expiry.settle_parts(session, outcomes)
+                db_expiry.release_parts(session, refs[len(outcomes) :])
+            raise
+        finally:
+            for outcome in outcomes:
+                _count(result, outcome.status)
+        with rt.database.transaction() as session:
+            db_expiry.settle_parts(session, outcomes)
+            done = db_expiry.finish_backups(session, (ref.backup_id for ref in refs))
+        result.backups_deleted += len(done)
+
+
+def delete_one(client: TelegramClient, ref: db_expiry.PartRef) -> db_expiry.PartOutcome:
+    """Try to delete one part's message and say what became of it."""
+
+    def outcome(status: str | None, error: str | None = None) -> db_expiry.PartOutcome:
+        return db_expiry.PartOutcome(ref.backup_id, ref.index, status, error)
+
+    try:
+        client.delete_message(ref.chat_id, ref.message_id)
+    except errors.TelegramUnauthorized:
+        raise
+    except errors.TelegramBadRequest as exc:
+        if NOT_FOUND_TEXT in exc.message:
+            return outcome(PartStatus.MISSING.value, exc.message)
+        # "message can't be deleted" (older than 48 hours), chat gone, ...: final.
+        return outcome(PartStatus.UNDELETABLE.value, exc.message)
+    except errors.TelegramRejected as exc:
+        return outcome(PartStatus.UNDELETABLE.value, exc.message)
+    except errors.TelegramRetryable as exc:
+        if ref.attempts >= MAX_DELETE_ATTEMPTS:
+            return outcome(PartStatus.UNDELETABLE.value, f"gave up: {exc.message}")
+        log.warning("sweep: part %d of backup %s: %s", ref.index, ref.backup_id, exc.message)
+        return outcome(None, exc.message)
+    return outcome(PartStatus.DELETED.value)
+
+
+def _count(result: SweepResult, status: str | None) -> None:
+    if status == PartStatus.DELETED:
+        result.parts_deleted += 1
+    elif status == PartStatus.MISSING:
+        result.parts_missing += 1
+    elif status == PartStatus.UNDELETABLE:
+        result.parts_undeletable += 1
+    else:
+        result.parts_retry += 1

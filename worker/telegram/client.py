@@ -1,0 +1,277 @@
+"""The Telegram Bot API client: sendDocument streamed from disk, getFile, downloads, retries.
+
+Answers are mapped to the exception tree in worker.telegram.answers.check_response; retries
+(by exception type only) and the HTTP session live in worker.telegram.transport; typed results
+in worker.telegram.results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import requests
+from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
+
+from worker import errors
+from worker.telegram import answers, transport
+from worker.telegram import results as botresults
+from worker.telegram.results import BotUser, SentDocument, TelegramFile
+
+__all__ = ["BotUser", "SentDocument", "TelegramClient", "TelegramFile", "check_response", "redact"]
+
+log = logging.getLogger("worker.telegram.client")
+check_response = answers.check_response
+redact = answers.redact
+
+DEFAULT_API_URL = "https://api.telegram.org"
+DEFAULT_TIMEOUT = 300.0  # seconds to wait for the answer (a 50 MB upload on a slow link)
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
+
+
+class TelegramClient:
+    """A Bot API client for one bot token; not shared between threads."""
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_attempts: int = 8,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._token = token
+        self._api_url = api_url.rstrip("/")
+        self._own_session = session is None
+        self._session = session if session is not None else transport.new_session()
+        self._timeouts = (connect_timeout, timeout)
+        self._retry = transport.RetryPolicy(
+            token=token, max_attempts=max_attempts, max_backoff=max_backoff, sleep=sleep
+        )
+        answers.install_log_redaction()
+
+    def __repr__(self) -> str:
+        return f"TelegramClient(api_url={self._api_url!r}, token={answers.REDACTED!r})"
+
+    def __enter__(self) -> TelegramClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._own_session:
+            self._session.close()
+
+    def get_me(self) -> BotUser:
+        """The bot's own user: a cheap check of the token and the API URL."""
+        return botresults.bot_user(self._call("getMe", {}))
+
+    def send_document(
+        self,
+        chat_id: int | str,
+        path: Path,
+        *,
+        filename: str | None = None,
+        caption: str | None = None,
+        thread_id: int | None = None,
+        disable_notification: bool = True,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> SentDocument:
+        """Upload `path` as a document, streamed from disk; follows a chat migration once.
+
+        on_progress gets the bytes sent so far in the current attempt (at most the file size).
+        """
+        fields = {
+            "disable_notification": "true" if disable_notification else "false",
+            "disable_content_type_detection": "true",
+        }
+        if caption is not None:
+            fields["caption"] = caption
+        if thread_id is not None:
+            fields["message_thread_id"] = str(thread_id)
+        name = filename or path.name
+
+        def attempt(target: int | str) -> object:
+            try:
+                document = path.open("rb")
+            except OSError as exc:
+                raise errors.SpoolError(
+                    f"sendDocument: cannot read {path}: {exc.strerror}"
+                ) from exc
+            with document:
+                size = os.fstat(document.fileno()).st_size
+                encoder = MultipartEncoder(
+                    fields={
+                        "chat_id": str(target),
+                        **fields,
+                        "document": (name, document, "application/octet-stream"),
+                    }
+                )
+                body: MultipartEncoder | MultipartEncoderMonitor = encoder
+                if on_progress is not None:
+                    report = on_progress
+                    body = MultipartEncoderMonitor(
+                        encoder, lambda monitor: report(min(monitor.bytes_read, size))
+                    )
+                response = self._request(
+                    "sendDocument",
+                    "POST",
+                    self._method_url("sendDocument"),
+                    data=body,
+                    headers={"Content-Type": body.content_type},
+                )
+            return answers.check_response("sendDocument", response, self._token, chat_id=target)
+
+        result, migrated = self._follow_migration(
+            "sendDocument", chat_id, lambda target: self._retry("sendDocument", attempt, target)
+        )
+        return botresults.sent_document(result, migrated)
+
+    def send_message(self, chat_id: int | str, text: str, *, thread_id: int | None = None) -> int:
+        """Send a text message; returns its message_id. Follows a chat migration once."""
+
+        def send(target: int | str) -> object:
+            params: dict[str, object] = {"chat_id": target, "text": text}
+            if thread_id is not None:
+                params["message_thread_id"] = thread_id
+            return self._call("sendMessage", params, chat_id=target)
+
+        result, _ = self._follow_migration("sendMessage", chat_id, send)
+        return botresults.message_id(result, "sendMessage")
+
+    def get_file(self, file_id: str) -> TelegramFile:
+        """Resolve a file_id to a downloadable file (the cloud API refuses files over 20 MB)."""
+        return botresults.telegram_file(self._call("getFile", {"file_id": file_id}))
+
+    def download(
+        self,
+        file: TelegramFile,
+        sink: BinaryIO,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write the file's bytes to `sink`; returns the number of bytes written.
+
+        A local Bot API server (--local) gives an absolute file_path: when it is readable on
+        this host the file is copied from disk, otherwise it is fetched over HTTP. `sink` must
+        be seekable: each retried attempt seeks back to the position `sink` had at the start
+        and truncates there, so a broken attempt leaves no partial bytes behind.
+        """
+        if not file.file_path:
+            raise errors.TelegramServerError(
+                "download: getFile returned no file_path", method="download"
+            )
+        local = Path(file.file_path)
+        if local.is_absolute() and local.is_file() and os.access(local, os.R_OK):
+            return transport.copy_to(local, sink, on_progress)
+        if not sink.seekable():
+            raise errors.InputError("download: the sink must be seekable to retry a download")
+        start = sink.tell()
+        quoted = urllib.parse.quote(file.file_path.lstrip("/"))
+        url = f"{self._api_url}/file/bot{self._token}/{quoted}"
+
+        def attempt() -> int:
+            sink.seek(start)
+            sink.truncate()
+            response = self._request("download", "GET", url, stream=True)
+            try:
+                written = transport.stream_to(response, sink, on_progress, token=self._token)
+            except requests.RequestException as exc:
+                error = answers.network_error("download", exc, self._token)
+            else:
+                if file.file_size is not None and written != file.file_size:
+                    raise errors.TelegramNetworkError(
+                        f"download: got {written} bytes, expected {file.file_size}",
+                        method="download",
+                    )
+                return written
+            raise error
+
+        return self._retry("download", attempt)
+
+    def download_file(
+        self,
+        file_id: str,
+        sink: BinaryIO,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """getFile, then download; returns the number of bytes written."""
+        return self.download(self.get_file(file_id), sink, on_progress=on_progress)
+
+    def delete_message(self, chat_id: int | str, message_id: int) -> bool:
+        """Delete a message the bot sent (Telegram allows it within 48 hours)."""
+        result = self._call(
+            "deleteMessage", {"chat_id": chat_id, "message_id": message_id}, chat_id=chat_id
+        )
+        return result is True
+
+    def _method_url(self, method: str) -> str:
+        return f"{self._api_url}/bot{self._token}/{method}"
+
+    def _request(
+        self,
+        method: str,
+        verb: str,
+        url: str,
+        *,
+        data: MultipartEncoder | None = None,
+        headers: dict[str, str] | None = None,
+        json: dict[str, object] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        return transport.request(
+            self._session,
+            method,
+            verb,
+            url,
+            token=self._token,
+            timeouts=self._timeouts,
+            data=data,
+            headers=headers,
+            json=json,
+            stream=stream,
+        )
+
+    def _call(
+        self, method: str, params: dict[str, object], *, chat_id: int | str | None = None
+    ) -> object:
+        def attempt() -> object:
+            response = self._request(method, "POST", self._method_url(method), json=params)
+            return answers.check_response(method, response, self._token, chat_id=chat_id)
+
+        return self._retry(method, attempt)
+
+    def _follow_migration(
+        self, method: str, chat_id: int | str, send: Callable[[int | str], object]
+    ) -> tuple[object, int | None]:
+        try:
+            return send(chat_id), None
+        except errors.TelegramMigrateToChat as exc:
+            new_chat_id = exc.new_chat_id
+        log.warning(
+            "%s: chat %s was upgraded to a supergroup with id %d; sending there. "
+            "Set TELEGRAM_CHAT_ID=%d",
+            method,
+            chat_id,
+            new_chat_id,
+            new_chat_id,
+        )
+        return send(new_chat_id), new_chat_id

@@ -1,0 +1,158 @@
+"""How the Telegram client reaches the Bot API: HTTP session, requests, streams, retry policy.
+
+What is retried is decided by exception type only: errors.TelegramRetryable (429, 5xx, network)
+is retried, errors.TelegramRejected never is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+from requests_toolbelt import MultipartEncoder
+
+from worker import errors
+from worker.telegram import answers
+
+# Retries are logged under the client's name: operators filter on "worker.telegram.client".
+log = logging.getLogger("worker.telegram.client")
+
+CHUNK_SIZE = 1024 * 1024  # bytes per download read and per upload socket write
+RETRY_AFTER_MARGIN = 0.5  # seconds on top of retry_after: its boundary may still be throttled
+BACKOFF_MULTIPLIER = 0.5  # seconds: the first backoff; it doubles with each attempt
+BACKOFF_JITTER = 0.5  # seconds of random spread added to each backoff
+_T = TypeVar("_T")
+
+
+class _Adapter(HTTPAdapter):
+    """No urllib3 retries (tenacity retries), and 1 MiB socket writes for streamed uploads."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
+    ) -> None:
+        """Add urllib3's `blocksize` (16 KiB by default, slow for 20 MB parts)."""
+        pool_kwargs.setdefault("blocksize", CHUNK_SIZE)
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+def new_session() -> requests.Session:
+    """A requests session without urllib3 retries."""
+    session = requests.Session()
+    session.mount("https://", _Adapter())
+    session.mount("http://", _Adapter())
+    return session
+
+
+def request(
+    session: requests.Session,
+    method: str,
+    verb: str,
+    url: str,
+    *,
+    token: str,
+    timeouts: tuple[float, float],
+    data: MultipartEncoder | None = None,
+    headers: dict[str, str] | None = None,
+    json: dict[str, object] | None = None,
+    stream: bool = False,
+) -> requests.Response:
+    """Send one request; a requests failure becomes a token-free TelegramError."""
+    try:
+        return session.request(
+            verb, url, data=data, headers=headers, json=json, stream=stream, timeout=timeouts
+        )
+    except requests.RequestException as exc:
+        error = answers.network_error(method, exc, token)
+    # Raised here, outside `except`, so no exception in the chain carries the URL.
+    raise error
+
+
+def stream_to(
+    response: requests.Response,
+    sink: BinaryIO,
+    on_progress: Callable[[int], None] | None,
+    *,
+    token: str,
+) -> int:
+    """Write a streamed download to `sink` in 1 MiB chunks; an error answer raises."""
+    with response:
+        if response.status_code != 200:
+            answers.check_response("download", response, token)
+            raise errors.TelegramServerError(
+                f"download: unexpected HTTP status {response.status_code}",
+                status=response.status_code,
+                method="download",
+            )
+        written = 0
+        for chunk in response.iter_content(CHUNK_SIZE):
+            sink.write(chunk)
+            written += len(chunk)
+            if on_progress is not None:
+                on_progress(written)
+        return written
+
+
+def copy_to(source: Path, sink: BinaryIO, on_progress: Callable[[int], None] | None) -> int:
+    """Copy a file a local Bot API server left on this host's disk into `sink`."""
+    written = 0
+    with source.open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            sink.write(chunk)
+            written += len(chunk)
+            if on_progress is not None:
+                on_progress(written)
+    return written
+
+
+class RetryPolicy:
+    """Runs a Bot API call with tenacity: bounded attempts, retry_after honoured, else backoff."""
+
+    def __init__(
+        self, *, token: str, max_attempts: int, max_backoff: float, sleep: Callable[[float], None]
+    ) -> None:
+        if max_attempts < 1:
+            raise errors.ConfigError("the Telegram client needs max_attempts of at least 1")
+        self.max_attempts = max_attempts
+        self._token = token
+        self._sleep = sleep
+        self._backoff = tenacity.wait_exponential_jitter(
+            multiplier=BACKOFF_MULTIPLIER, max=max_backoff, jitter=BACKOFF_JITTER
+        )
+
+    def __call__(self, method: str, fn: Callable[..., _T], *args: object) -> _T:
+        """fn(*args), retried while it raises TelegramRetryable; the last error is re-raised."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(errors.TelegramRetryable),
+            sleep=self._sleep,
+            before_sleep=lambda state: self._log_retry(method, state),
+            reraise=True,
+        )
+        return retrying(fn, *args)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, errors.TelegramRetryAfter):
+            return error.retry_after + RETRY_AFTER_MARGIN
+        return float(self._backoff(state))
+
+    def _log_retry(self, method: str, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(
+            "%s: attempt %d of %d failed, retrying in %.1f s: %s",
+            method,
+            state.attempt_number,
+            self.max_attempts,
+            wait,
+            answers.redact(str(error), self._token),
+        )
