@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from celery.schedules import crontab as _crontab
 
+from worker import broker as _broker
 from worker import settings as _settings
 
 _s = _settings.current()
 
 broker_url = _s.celery_broker_url
+# kombu's Redis transport with one fix: an acknowledgement racing a lost connection no longer
+# kills the worker (worker/broker.py). None (RabbitMQ) keeps the URL's own transport.
+broker_transport = _broker.transport_for(broker_url)
 result_backend = _s.celery_result_backend
 broker_connection_retry_on_startup = True
 # Redis redelivers an unacknowledged message after the visibility timeout: it must be longer

@@ -1,0 +1,52 @@
+"""kombu's Redis transport, made safe for an acknowledgement that outlives its connection.
+
+When the broker goes away, the worker's consumer closes its connection, which detaches the
+transport from it (`transport.client = None`), and opens a new one. A step that finishes in a
+pool thread at that moment has its message acknowledged on the old channel: kombu's Redis QoS
+then asks the channel for a client, the channel builds its pool from `transport.client`, and
+reading `.hostname` of None raises AttributeError. Celery's event loop runs the ack; it only
+expects the transport's connection errors there, so the AttributeError escapes as
+"Unrecoverable error" and the worker exits (under honcho, taking beat and Flower with it).
+The same lookup fails, harmlessly, when gossip's channel is closed ("Error on stopping Gossip";
+reported upstream as celery/kombu#582, still open in the code of kombu 5.7).
+
+Here the detached channel raises redis' ConnectionError instead: a connection error, which
+`Message.ack_log_error` logs and swallows. Nothing is lost by not acknowledging: the message
+stays in the unacked index and comes back (kombu restores a closing channel's unacked messages,
+or visibility_timeout does), and every step is idempotent on its job id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from redis import exceptions as redis_exceptions
+
+REDIS_SCHEMES = ("redis", "rediss")
+TRANSPORT = "worker.broker:RedisTransport"  # for celeryconfig.broker_transport
+
+
+class RedisChannel(kombu_redis.Channel):
+    """A Redis channel that says "connection lost" once its transport is detached."""
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        if self.connection.client is None:
+            raise redis_exceptions.ConnectionError(
+                "the broker connection of this channel was closed (broker lost or restarting)"
+            )
+        # celery-types' stub of the Channel omits this (undocumented) method.
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
+        return params
+
+
+class RedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport with RedisChannel."""
+
+    Channel = RedisChannel
+
+
+def transport_for(broker_url: str) -> str | None:
+    """The transport celeryconfig sets for this broker URL: ours for Redis, else kombu's own."""
+    scheme = broker_url.partition("://")[0].lower()
+    return TRANSPORT if scheme in REDIS_SCHEMES else None
