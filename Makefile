@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install services demo test lint typecheck pytest clean
+.PHONY: install services demo test lint typecheck pytest docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,9 +22,13 @@ services:
 demo: install services
 	$(VENV)/bin/backup-worker demo $(ARGS)
 
-lint: install
+lint: install docs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The documentation site (mkdocs.yml, docs/), built offline into the venv so no site/ is left.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir $(abspath $(VENV))/site
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -37,7 +41,7 @@ test: lint typecheck pytest
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
 
-# ---- Performance benchmarks (benchmarks/; README, "Performance") ---------------------------
+# ---- Performance benchmarks (benchmarks/; docs/benchmarks.md) -----------------------------
 # make bench         the ~400 MB database: worker (A) vs naive script (B) vs floor (C), memory,
 #                    zstd table; then 200 small backups; then maintenance at 1,000,000 rows
 # make bench-large   A/B/C on the ~400 MB and ~1.5 GB databases in one run (memory compared)
@@ -72,7 +76,7 @@ bench-quick: install services
 bench-drop: install services
 	$(PY) -m benchmarks.datagen --drop
 
-# ---- Reliability: the chaos run (chaos/; README, "Reliability") ----------------------------
+# ---- Reliability: the chaos run (chaos/; docs/reliability.md) -----------------------------
 # make chaos   50 backups on a throwaway PostgreSQL (25432) and Redis (6390) while workers are
 #              SIGKILLed, Redis and PostgreSQL restart and the spool fills; needs root (runuser,
 #              mount). Exit 0 only when every check holds. CHAOS_ARGS="--jobs 20" to shorten.

@@ -25,7 +25,7 @@ broker_connection_retry_on_startup = True
 broker_transport_options = {"visibility_timeout": _s.backup_visibility_timeout}
 result_backend_transport_options = {"visibility_timeout": _s.backup_visibility_timeout}
 result_expires = 7 * 24 * 3600  # seconds; the jobs table is the record, not the result backend
-# Nobody reads a task's return value (the gateway and the CLI read the jobs table, DESIGN.md),
+# Nobody reads a task's return value (the gateway and the CLI read the jobs table, docs/design.md),
 # so storing one per step is two Redis writes per task for nothing; with track_started, three.
 task_ignore_result = True
 

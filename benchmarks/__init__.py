@@ -1,1 +1,1 @@
-"""Performance benchmarks of backup-worker: `make bench`, `make bench-large` (see README)."""
+"""Performance benchmarks of backup-worker: `make bench`, `make bench-large`; docs/benchmarks.md."""

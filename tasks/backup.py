@@ -1,6 +1,6 @@
 """The backup chain as thin Celery tasks: backups.create, then dump | upload | record.
 
-Task names and keyword arguments are the contract with the api-gateway (DESIGN.md); only ids
+Task names and keyword arguments are the contract with the api-gateway (docs/contract.md); only ids
 travel in messages.
 """
 

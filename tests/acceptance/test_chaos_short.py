@@ -1,7 +1,7 @@
 """The chaos run, short: a few backups through every fault kind, on throwaway services.
 
 Its own PostgreSQL cluster and Redis server (ports 25433 and 6391), never the shared ones, since
-it restarts both. `make chaos` runs the full 50-job version (README-chaos).
+it restarts both. `make chaos` runs the full 50-job version (docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ age -d -i "$KEY" backup.pgdump.zst.age | zstd -d | pg_restore -h 127.0.0.1 -U po
 def restore_by_hand(
     stack: Stack, backup: dict[str, object], key: Path, target: str, workdir: Path
 ) -> str:
-    """The README's by-hand restore, run by bash; returns the artifact's sha256sum."""
+    """docs/restore.md's by-hand restore, run by bash; returns the artifact's sha256sum."""
     with stack.database.engine.connect() as conn:
         file_ids = conn.execute(
             text(

@@ -1,7 +1,7 @@
-"""Procfile, docker-compose.yml and Dockerfile agree with each other and with DESIGN.md.
+"""Procfile, docker-compose.yml and Dockerfile agree with each other and with docs/operations.md.
 
 No Docker engine runs here, so the compose file is checked as data: valid YAML, every service
-DESIGN names, the Procfile's commands, health checks, and no secret written into it.
+docs/operations.md names, the Procfile's commands, health checks, and no secret written into it.
 """
 
 from __future__ import annotations

@@ -195,7 +195,7 @@ class _Chunked:
 def _zstd_parameters(level: int, threads: int) -> zstandard.ZstdCompressionParameters:
     # With worker threads zstd cuts the input into jobs of 4 windows (8 MiB at level 3) and
     # keeps several in flight: about 40 MB per backup. 2 MiB jobs keep that near 12 MB and
-    # compressed the benchmark dumps as small (see README, "Performance").
+    # compressed the benchmark dumps as small (docs/benchmarks.md, "Decisions").
     jobs = {"job_size": MT_JOB_SIZE} if threads else {}
     return zstandard.ZstdCompressionParameters.from_level(
         level, threads=threads, write_checksum=1, **jobs
