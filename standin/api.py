@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from standin.multipart import Part
+from standin.multipart import Upload
 from standin.store import Store, StoredMessage
 
 CLOUD_UPLOAD_LIMIT = 50 * 1000 * 1000  # bytes: "files of any type of up to 50 MB"
@@ -76,7 +76,7 @@ class BotApi:
         self.config = config
         self.store = store
 
-    def call(self, token: str, method: str, params: JsonObject, document: Part | None) -> object:
+    def call(self, token: str, method: str, params: JsonObject, document: Upload | None) -> object:
         """The `result` of a successful call."""
         name = method.lower()
         if name == "getme":
@@ -136,17 +136,19 @@ class BotApi:
             raise bad_request("message thread not found")
         return chat_id, thread_id
 
-    def _send_document(self, token: str, params: JsonObject, document: Part | None) -> JsonObject:
+    def _send_document(self, token: str, params: JsonObject, document: Upload | None) -> JsonObject:
         chat_id, thread_id = self._prepare(params)
         caption = _text(params.get("caption"))
         if len(caption) > CAPTION_LIMIT:
             raise bad_request("message caption is too long")
-        if document is not None and document.filename is not None:
-            if len(document.data) == 0:
+        if document is not None:
+            if document.size == 0:
                 raise bad_request("file must be non-empty")
-            if len(document.data) > self.config.upload_limit:
+            if document.size > self.config.upload_limit:
                 raise ApiError(413, "Request Entity Too Large")
-            file_id, stored = self.store.put_file(document.data, document.filename)
+            file_id, stored = self.store.put_file(
+                document.path, document.sha256, document.size, document.filename
+            )
             file_name = document.filename
             mime_type = document.content_type or "application/octet-stream"
         elif isinstance(params.get("document"), str) and params["document"]:

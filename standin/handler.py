@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from standin import forms, replies
+from standin import forms, multipart, replies
 from standin.api import ApiError, BotApi, JsonObject
 from standin.faults import Fault, FaultPlan
 from standin.replies import Reply
@@ -205,17 +205,39 @@ class Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self._drain(length)
             return
-        body = self._read_body(length)
-        if body is None:
-            self._finish(entry, None)
-            return
         parse_error: ApiError | None = None
+        document: multipart.Upload | None = None
         try:
-            content_type = self.headers.get("Content-Type", "")
-            params, document = forms.parse_params(query, content_type, body)
+            params, document = forms.read_params(
+                query,
+                self.headers.get("Content-Type", ""),
+                self.rfile,
+                length,
+                spool=self.server.api.store.files_dir,
+                file_limit=self.server.api.config.upload_limit,
+            )
             entry["chat_id"] = _chat_of(params)
         except ApiError as error:
-            params, document, parse_error = {}, None, error
+            params, parse_error = {}, error
+        except multipart.BodyCut:
+            self._finish(entry, None)
+            return
+        try:
+            self._answer(token, method, params, document, parse_error, entry, fault)
+        finally:
+            if document is not None:
+                document.discard()  # the store moved it away if it kept it
+
+    def _answer(
+        self,
+        token: str,
+        method: str,
+        params: JsonObject,
+        document: multipart.Upload | None,
+        parse_error: ApiError | None,
+        entry: JsonObject,
+        fault: Fault | None,
+    ) -> None:
         if fault is not None and fault.kind not in ("cut", "delay"):
             self._finish(entry, replies.fault_reply(fault))
             return

@@ -1,37 +1,72 @@
-"""A small multipart/form-data parser for bodies already read into memory.
+"""multipart/form-data read as a stream: the `document` file goes to disk as it arrives.
 
-Uploads reach 50 MB, so the body is read once into a bytearray and cut on the boundary with
-`find`; file parts are returned as memoryview slices of that buffer (no copy) for the caller to
-hash and write to disk.
+python-multipart's MultipartParser finds the boundaries in each chunk read from the socket;
+the callbacks here collect the (small) form fields in memory and write the document part
+to a temporary file in the store's directory, hashing it on the way, so a 50 MB upload never
+sits in memory. Past `file_limit` bytes the document is no longer written, only counted: the
+caller answers 413 like Telegram. Part headers are read here (`header_params`), since
+python-multipart drops the RFC 5987 `filename*=` form that some clients send.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-_CRLF = b"\r\n"
-_HEADER_END = b"\r\n\r\n"
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
 _PARAM = re.compile(r';\s*([A-Za-z0-9_*-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+CHUNK = 1 << 20  # bytes read from the socket at a time
+FIELD_LIMIT = 1 << 20  # bytes of one form field (captions are 1024 characters)
+DOCUMENT = "document"  # the one file part the Bot API methods here take
+
+
+class Stream(Protocol):
+    """What the body is read from: the request's socket file, or bytes in a test."""
+
+    def read(self, size: int, /) -> bytes:
+        """Up to `size` bytes; b"" at the end."""
+        ...
 
 
 class MultipartError(ValueError):
     """The body is not well-formed multipart/form-data."""
 
 
-@dataclass(frozen=True)
-class Part:
-    """One part of a form: a field (filename None) or a file."""
+class BodyCut(Exception):
+    """The client sent less than its Content-Length: it went away."""
 
-    name: str
-    filename: str | None
+
+@dataclass
+class Upload:
+    """The document part, on disk at `path` unless it outgrew the limit (then only counted)."""
+
+    filename: str
     content_type: str | None
-    data: memoryview
+    path: Path
+    size: int = 0
+    sha256: str = ""
 
-    def text(self) -> str:
-        """The part's data decoded as UTF-8 (form fields)."""
-        return bytes(self.data).decode("utf-8", errors="replace")
+    def discard(self) -> None:
+        """Remove the temporary file (if the store did not take it)."""
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class Form:
+    """A parsed form: its text fields and its document, if one was uploaded."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    document: Upload | None = None
 
 
 def header_params(value: str) -> tuple[str, dict[str, str]]:
@@ -61,50 +96,132 @@ def boundary_of(content_type: str) -> bytes:
     return boundary.encode("latin-1")
 
 
-def _part_headers(block: bytes) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in block.decode("utf-8", errors="replace").split("\r\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise MultipartError(f"malformed part header {line!r}")
-        headers[name.strip().lower()] = value.strip()
-    return headers
+class _Reader:
+    """The parser's callbacks: where each part's headers and data go."""
 
+    def __init__(self, spool: Path, file_limit: int) -> None:
+        self.spool = spool
+        self.file_limit = file_limit
+        self.form = Form()
+        self.ended = False
+        self._headers: dict[str, str] = {}
+        self._name = self._value = b""
+        self._field: bytearray | None = None
+        self._field_name = ""
+        self._upload: Upload | None = None
+        self._sink: BinaryIO | None = None
+        self._hash = hashlib.sha256()
 
-def parse(body: bytearray | bytes, boundary: bytes) -> list[Part]:
-    """Split `body` into its parts; file data are zero-copy views of `body`."""
-    view = memoryview(body)
-    delimiter = b"--" + boundary
-    next_delimiter = _CRLF + delimiter
-    start = body.find(delimiter)
-    if start < 0:
-        raise MultipartError("boundary not found")
-    pos = start + len(delimiter)
-    parts: list[Part] = []
-    while True:
-        marker = bytes(view[pos : pos + 2])
-        if marker == b"--":
-            return parts
-        if marker != _CRLF:
-            raise MultipartError("malformed delimiter line")
-        pos += 2
-        header_end = body.find(_HEADER_END, pos)
-        if header_end < 0:
-            raise MultipartError("part headers do not end")
-        headers = _part_headers(bytes(view[pos:header_end])) if header_end > pos else {}
-        data_start = header_end + len(_HEADER_END)
-        data_end = body.find(next_delimiter, data_start)
-        if data_end < 0:
-            raise MultipartError("closing boundary not found")
-        disposition, params = header_params(headers.get("content-disposition", ""))
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._add("_name", data[start:end]),
+            "on_header_value": lambda data, start, end: self._add("_value", data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _add(self, attribute: str, data: bytes) -> None:
+        setattr(self, attribute, getattr(self, attribute) + data)
+
+    def _part_begin(self) -> None:
+        self._headers, self._field, self._upload = {}, None, None
+
+    def _header_end(self) -> None:
+        name = self._name.decode("utf-8", errors="replace").strip().lower()
+        self._headers[name] = self._value.decode("utf-8", errors="replace").strip()
+        self._name = self._value = b""
+
+    def _headers_finished(self) -> None:
+        disposition, params = header_params(self._headers.get("content-disposition", ""))
         if disposition != "form-data" or "name" not in params:
             raise MultipartError("part without a form-data name")
-        parts.append(
-            Part(
-                name=params["name"],
-                filename=params.get("filename"),
-                content_type=headers.get("content-type"),
-                data=view[data_start:data_end],
-            )
-        )
-        pos = data_end + len(next_delimiter)
+        name = params["name"]
+        if "filename" not in params:
+            self._field = bytearray()
+            self._field_name = name
+        elif name == DOCUMENT:
+            # Named like the store's own partial files, so a crash leaves nothing it reads.
+            path = self.spool / f".upload.{secrets.token_hex(8)}.part"
+            self._upload = Upload(params["filename"], self._headers.get("content-type"), path)
+            self._sink = path.open("wb")
+            self._hash = hashlib.sha256()
+        # Other file parts (a thumbnail) are read past and not kept.
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._field is not None:
+            if len(self._field) + end - start > FIELD_LIMIT:
+                raise MultipartError(f"form field {self._field_name!r} is too long")
+            self._field += data[start:end]
+        elif self._upload is not None and self._sink is not None:
+            self._upload.size += end - start
+            if self._upload.size <= self.file_limit:
+                self._sink.write(data[start:end])
+                self._hash.update(data[start:end])
+            else:
+                self._close_sink()  # too large: counted on, answered 413 by the caller
+                self._upload.discard()
+
+    def _part_end(self) -> None:
+        if self._field is not None:
+            self.form.fields[self._field_name] = self._field.decode("utf-8", errors="replace")
+        elif self._upload is not None:
+            self._close_sink()
+            self._upload.sha256 = self._hash.hexdigest()
+            if self.form.document is not None:
+                self.form.document.discard()
+            self.form.document = self._upload
+        self._field, self._upload = None, None
+
+    def _end(self) -> None:
+        self.ended = True
+
+    def _close_sink(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def abandon(self) -> None:
+        """Remove what was written: the request failed."""
+        self._close_sink()
+        for upload in (self._upload, self.form.document):
+            if upload is not None:
+                upload.discard()
+
+
+def parse(stream: Stream, length: int, boundary: bytes, spool: Path, *, file_limit: int) -> Form:
+    """Read `length` bytes of multipart body from `stream`, the document into `spool`.
+
+    MultipartError for a malformed body, BodyCut when the stream ends early; either way no
+    temporary file is left behind.
+    """
+    reader = _Reader(spool, file_limit)
+    parser = MultipartParser(boundary, reader.callbacks())
+    error: MultipartError | None = None
+    remaining = length
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(remaining, CHUNK))
+            if not chunk:
+                raise BodyCut
+            remaining -= len(chunk)
+            if error is not None:
+                continue  # read to the end all the same: the connection stays usable
+            try:
+                parser.write(chunk)
+            except MultipartParseError as exc:
+                error = MultipartError(str(exc))
+            except MultipartError as exc:
+                error = exc
+        if error is None and not reader.ended:
+            error = MultipartError("closing boundary not found")
+    except BaseException:
+        reader.abandon()
+        raise
+    if error is not None:
+        reader.abandon()
+        raise error
+    return reader.form

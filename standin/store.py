@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import hashlib
 import math
 import os
 import secrets
@@ -82,15 +81,18 @@ class Store:
         """The stand-in's clock, in whole seconds like Telegram's dates."""
         return int(self._clock())
 
-    def put_file(self, data: memoryview, file_name: str | None) -> tuple[str, StoredFile]:
-        """Store `data` (once per content) and mint a new file_id for this upload."""
-        digest = hashlib.sha256(data).hexdigest()
+    def put_file(
+        self, upload: Path, digest: str, size: int, file_name: str | None
+    ) -> tuple[str, StoredFile]:
+        """Take the uploaded file (once per content) and mint a new file_id for this upload.
+
+        `upload` was written in files_dir with its sha256 `digest` computed on the way.
+        """
         disk_path = self.files_dir / digest
-        if not disk_path.exists():
-            partial = self.files_dir / f".{digest}.{secrets.token_hex(4)}.part"
-            with partial.open("wb") as out:
-                out.write(data)
-            os.replace(partial, disk_path)
+        if disk_path.exists():
+            upload.unlink(missing_ok=True)
+        else:
+            os.replace(upload, disk_path)
         file_id = "BQACAgIAAxkDAAI" + _b64(secrets.token_bytes(36))
         with self._lock:
             stored = self._state.files.get(digest)
@@ -102,7 +104,7 @@ class Store:
                     file_path = f"documents/file_{len(self._state.files)}{suffix}"
                 stored = StoredFile(
                     sha256=digest,
-                    size=len(data),
+                    size=size,
                     file_unique_id="AgAD" + _b64(bytes.fromhex(digest)[:12]),
                     file_path=file_path,
                     disk_path=disk_path,

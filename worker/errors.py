@@ -31,6 +31,8 @@ They never carry a secret; the Telegram client redacts the bot token before rais
 
 from __future__ import annotations
 
+import errno
+
 
 class BackupWorkerError(Exception):
     """backup-worker failed."""
@@ -65,6 +67,10 @@ class DumpError(BackupWorkerError):
 
 class SpoolError(BackupWorkerError):
     """The spool directory cannot hold the backup parts."""
+
+
+# The errno of a write that found the spool's filesystem full: out of space, or over quota.
+SPOOL_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class SpoolFull(SpoolError):

@@ -1,56 +1,33 @@
 """Logging for worker and beat processes: plain or JSON lines, with every secret redacted.
 
 `install()` connects Celery's `setup_logging` signal, so Celery hands the whole logging set-up
-to `configure()`: one handler on the root logger, whose formatter redacts bot tokens, URL
-passwords, libpq `password=` values, age identities and the configured secrets from every line,
-tracebacks included. It also connects the task signals of `worker.jobs.events`, which write one
-line per job event. Set LOG_JSON=true for one JSON object per line.
+to `configure()`: one handler on the root logger. Its worker.redact.RedactingFilter removes bot
+tokens, URL passwords, libpq `password=` values, age identities and the configured secrets from
+every record before any formatter sees it, tracebacks included. It also connects the task
+signals of `worker.jobs.events`, which write one line per job event. Set LOG_JSON=true for one
+JSON object per line (python-json-logger).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from celery import signals
 from celery._state import get_current_task
+from pythonjsonlogger import json as jsonlogger
 
-from worker import settings
-from worker.telegram import answers
+from worker import redact, settings
 
-REDACTED = answers.REDACTED
-MIN_LITERAL_SECRET = 8  # characters: shorter values would redact ordinary words
 PLAIN_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
-EVENT_FIELD = "job_event"  # the `extra` key that carries a job event's fields (worker.jobs.events)
+EVENT_FIELD = redact.EVENT_FIELD
+# The record attributes a JSON line carries, and the names they have there.
+_JSON_FIELDS = {"levelname": "level", "name": "logger", "processName": "process"}
+_JSON_RENAMES = {**_JSON_FIELDS, "exc_info": "exception", "stack_info": "stack"}
 _DISPATCH_UID = "backup-worker.logs.setup"
-
-# A password in a URL's userinfo, unless it is already masked ("**", as kombu prints it).
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?!\*+@)[^@/\s]+@")
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I)
-_AGE_IDENTITY = re.compile(r"AGE-SECRET-KEY-1[0-9A-Za-z]+")
-_FLOWER_AUTH = re.compile(r"(?P<head>FLOWER_BASIC_AUTH\s*[=:]\s*)(?P<pw>\S+)")
-
-
-@dataclass(frozen=True)
-class Redactor:
-    """Removes secrets from text: known values first, then anything shaped like one."""
-
-    secrets: tuple[str, ...] = ()
-
-    def __call__(self, text: str) -> str:
-        """`text` with every secret replaced by <redacted>."""
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        text = answers.redact(text, "")
-        text = _URL_PASSWORD.sub(rf"\g<head>:{REDACTED}@", text)
-        text = _KV_PASSWORD.sub(rf"\g<head>{REDACTED}", text)
-        text = _FLOWER_AUTH.sub(rf"\g<head>{REDACTED}", text)
-        return _AGE_IDENTITY.sub(REDACTED, text)
 
 
 def secrets_of(config: settings.Settings) -> tuple[str, ...]:
@@ -74,60 +51,40 @@ def secrets_of(config: settings.Settings) -> tuple[str, ...]:
     if config.flower_basic_auth is not None:
         for credential in config.flower_basic_auth.get_secret_value().split(","):
             found.add(credential.partition(":")[2])
-    return tuple(sorted((s for s in found if len(s) >= MIN_LITERAL_SECRET), key=len, reverse=True))
+    return tuple(
+        sorted((s for s in found if len(s) >= redact.MIN_LITERAL_SECRET), key=len, reverse=True)
+    )
 
 
-class PlainFormatter(logging.Formatter):
-    """Celery's usual line format, redacted after formatting (tracebacks included)."""
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """One JSON object per line: time, level, logger, message, task and job fields.
 
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__(PLAIN_FORMAT)
-        self.redactor = redactor
+    Only these fields: other `extra` values (Celery passes task arguments as `data`) stay out.
+    """
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The formatted line, secrets removed."""
-        return self.redactor(super().format(record))
+    def __init__(self) -> None:
+        super().__init__(
+            [*_JSON_FIELDS, "message"], rename_fields=_JSON_RENAMES, json_ensure_ascii=False
+        )
 
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, task and job fields."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as one line of JSON, every string value redacted."""
-        line: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "process": record.processName,
-            "message": record.getMessage(),
-        }
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """The line's fields in a fixed order; the exception and the stack last."""
+        log_data["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(
+            timespec="milliseconds"
+        )
+        for field in self._required_fields:
+            log_data[self._get_rename(field)] = record.__dict__.get(field)
         task = get_current_task()
         if task is not None and task.request.id is not None:
-            line["task_id"] = str(task.request.id)
-            line["task_name"] = str(task.name)
+            log_data["task_id"] = str(task.request.id)
+            log_data["task_name"] = str(task.name)
         event = getattr(record, EVENT_FIELD, None)
         if isinstance(event, dict):
-            line.update(event)
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            line["exception"] = record.exc_text
-        if record.stack_info:
-            line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(self._clean(line), ensure_ascii=False, default=str)
-
-    def _clean(self, value: object) -> object:
-        if isinstance(value, str):
-            return self.redactor(value)
-        if isinstance(value, dict):
-            return {str(k): self._clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._clean(v) for v in value]
-        return value
+            log_data.update(event)
+        for key, value in message_dict.items():
+            log_data[self._get_rename(key)] = value
 
 
 def configure(
@@ -138,15 +95,14 @@ def configure(
     secrets: tuple[str, ...] = (),
 ) -> logging.Handler:
     """Give the root logger one redacting handler (replacing an earlier one of ours)."""
-    redactor = Redactor(secrets)
-    formatter: logging.Formatter
-    formatter = JsonFormatter(redactor) if json_lines else PlainFormatter(redactor)
+    formatter = JsonFormatter() if json_lines else logging.Formatter(PLAIN_FORMAT)
     handler: logging.Handler
     if logfile:
         handler = logging.FileHandler(logfile, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(redact.RedactingFilter(secrets))
     handler.set_name("backup-worker")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "backup-worker"]:
@@ -154,7 +110,7 @@ def configure(
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
-    answers.install_log_redaction()
+    redact.install_on_url_loggers()
     return handler
 
 

@@ -27,6 +27,7 @@ DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backup
 DEFAULT_ZSTD_LEVEL = 3
 DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
+DEFAULT_TELEGRAM_MAX_ATTEMPTS = 8  # tries of one Bot API call (tenacity)
 DEFAULT_SPOOL_RETRY_DELAY = 60  # seconds before a dump that found the spool full runs again
 MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker meanwhile
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
     telegram_thread_id: int | None = None
     telegram_api_url: str = TELEGRAM_CLOUD_API
     telegram_upload_timeout: float = Field(default=DEFAULT_UPLOAD_TIMEOUT, gt=0)
-    telegram_max_attempts: int = Field(default=8, ge=1, le=50)
+    telegram_max_attempts: int = Field(default=DEFAULT_TELEGRAM_MAX_ATTEMPTS, ge=1, le=50)
 
     backup_part_size: int = Field(default=CLOUD_DOWNLOAD_LIMIT, ge=MIN_PART_SIZE)
     backup_spool_dir: Path = Path(tempfile.gettempdir()) / "backup-worker-spool"
@@ -111,7 +112,7 @@ class Settings(BaseSettings):
     def _api_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+            raise ValueError(f"must be an http(s) URL such as {TELEGRAM_CLOUD_API}")
         return value.rstrip("/")
 
     @model_validator(mode="after")

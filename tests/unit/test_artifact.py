@@ -405,7 +405,7 @@ def test_malformed_url_is_a_config_error_without_echo(url: str) -> None:
         ),
         (
             "pg_dump: error: could not open s3cr?t-pw via postgresql://u:0ther@h password=x y\n",
-            "could not open *** via postgresql://u:***@h password=*** y",
+            "could not open <redacted> via postgresql://u:<redacted>@h password=<redacted> y",
         ),
     ],
 )

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.unit.conftest import TOKEN
-from worker import errors
+from worker import errors, redact
 from worker.telegram import answers
 
 SECRET = TOKEN.split(":")[1]
@@ -154,12 +154,12 @@ def test_redact_covers_every_form_of_a_token() -> None:
         f"/bot{TOKEN}/sendDocument and {TOKEN} and 123456%3A{SECRET} "
         f"and /file/bot{other}/documents/x and {other}"
     )
-    cleaned = answers.redact(text, TOKEN)
+    cleaned = redact.redact(text, TOKEN)
     assert SECRET not in cleaned
     assert other.split(":")[1] not in cleaned
     assert cleaned.startswith("/bot<redacted>/sendDocument and <redacted> and <redacted> ")
     assert "/file/bot<redacted>/documents/x" in cleaned
-    assert answers.redact("chat -1001234567890 at 12:30", "") == "chat -1001234567890 at 12:30"
+    assert redact.redact("chat -1001234567890 at 12:30", "") == "chat -1001234567890 at 12:30"
 
 
 @pytest.mark.parametrize(
@@ -195,5 +195,5 @@ def test_the_log_filter_redacts_formatted_records() -> None:
         ("GET", f"/bot{TOKEN}/x"),
         None,
     )
-    assert answers.RedactingFilter().filter(record)
+    assert redact.RedactingFilter().filter(record)
     assert record.getMessage() == '"GET /bot<redacted>/x"'

@@ -12,7 +12,7 @@ import pytest
 from celery import Celery
 from pydantic import SecretStr
 
-from worker import logs, settings
+from worker import logs, redact, settings
 from worker.jobs import events as jobevents
 from worker.jobs import intake
 
@@ -40,14 +40,14 @@ def lines(path: Path) -> list[str]:
 
 
 def test_redactor_removes_every_shape_of_secret() -> None:
-    redact = logs.Redactor(("s3cret-literal-value",))
+    scrub = redact.Redactor(("s3cret-literal-value",))
     text = (
         f"GET https://api.telegram.org/bot{TOKEN}/sendDocument; bare {TOKEN}; "
         "db postgresql+psycopg2://app:pa55-word@db:5432/x; amqp://guest:guest@mq//; "
         "dsn host=db password=hunter22 user=x; quoted password = 'a b c'; "
         f"identity {AGE_KEY}; FLOWER_BASIC_AUTH=ops:pw12345678; s3cret-literal-value"
     )
-    cleaned = redact(text)
+    cleaned = scrub(text)
     for secret in (TOKEN, "pa55-word", "guest@", "hunter22", "'a b c'", AGE_KEY, "pw12345678"):
         assert secret not in cleaned
     assert "s3cret-literal-value" not in cleaned
@@ -56,9 +56,9 @@ def test_redactor_removes_every_shape_of_secret() -> None:
 
 
 def test_redactor_leaves_masked_urls_and_ordinary_text_alone() -> None:
-    redact = logs.Redactor(())
+    scrub = redact.Redactor(())
     text = "Connected to redis://:**@127.0.0.1:6379/3; job 42 dumped 3 part(s) in 1.2 s"
-    assert redact(text) == text
+    assert scrub(text) == text
 
 
 def test_secrets_of_collects_configured_values() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import requests
@@ -130,7 +134,7 @@ def test_fault_words_are_checked(word: str) -> None:
         parse_fault(word)
 
 
-def test_multipart_parses_what_requests_toolbelt_sends() -> None:
+def test_multipart_parses_what_requests_toolbelt_sends(tmp_path: Path) -> None:
     payload = b"\r\n--not-the-boundary\r\n" + bytes(range(256)) * 10
     encoder = MultipartEncoder(
         fields={
@@ -140,22 +144,38 @@ def test_multipart_parses_what_requests_toolbelt_sends() -> None:
         }
     )
     body = encoder.to_string()
-    parts = multipart.parse(bytearray(body), multipart.boundary_of(encoder.content_type))
-    fields = {p.name: p for p in parts}
-    assert fields["chat_id"].text() == "-100"
-    assert fields["caption"].text() == "naïve café"
-    assert fields["document"].filename == "dump.zst"
-    assert fields["document"].content_type == "x/y"
-    assert bytes(fields["document"].data) == payload
+    form = _parse(body, multipart.boundary_of(encoder.content_type), tmp_path)
+    assert form.fields == {"chat_id": "-100", "caption": "naïve café"}
+    assert form.document is not None
+    assert form.document.filename == "dump.zst"
+    assert form.document.content_type == "x/y"
+    assert form.document.path.read_bytes() == payload
+    assert form.document.size == len(payload)
+    assert form.document.sha256 == hashlib.sha256(payload).hexdigest()
 
 
-def test_multipart_reads_quoted_boundaries_and_rfc5987_names() -> None:
+def _parse(body: bytes, boundary: bytes, spool: Path, limit: int = 1 << 30) -> multipart.Form:
+    # Small reads: boundaries fall across chunk edges, as they do on a socket.
+    with mock.patch.object(multipart, "CHUNK", 7):
+        return multipart.parse(io.BytesIO(body), len(body), boundary, spool, file_limit=limit)
+
+
+def test_multipart_counts_but_does_not_keep_a_document_over_the_limit(tmp_path: Path) -> None:
+    encoder = MultipartEncoder(fields={"chat_id": "1", "document": ("d", bytes(1000), "x/y")})
+    form = _parse(encoder.to_string(), multipart.boundary_of(encoder.content_type), tmp_path, 999)
+    assert form.document is not None
+    assert form.document.size == 1000
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multipart_reads_quoted_boundaries_and_rfc5987_names(tmp_path: Path) -> None:
     body = (
         b'--a b\r\nContent-Disposition: form-data; name="document"; '
         b"filename*=utf-8''r%C3%A9sum%C3%A9.bin\r\n\r\nDATA\r\n--a b--\r\n"
     )
-    [part] = multipart.parse(body, multipart.boundary_of('multipart/form-data; boundary="a b"'))
-    assert (part.filename, bytes(part.data)) == ("résumé.bin", b"DATA")
+    form = _parse(body, multipart.boundary_of('multipart/form-data; boundary="a b"'), tmp_path)
+    assert form.document is not None
+    assert (form.document.filename, form.document.path.read_bytes()) == ("résumé.bin", b"DATA")
 
 
 @pytest.mark.parametrize(
@@ -168,9 +188,10 @@ def test_multipart_reads_quoted_boundaries_and_rfc5987_names() -> None:
         b"--bXX",
     ],
 )
-def test_multipart_refuses_malformed_bodies(body: bytes) -> None:
+def test_multipart_refuses_malformed_bodies(body: bytes, tmp_path: Path) -> None:
     with pytest.raises(multipart.MultipartError):
-        multipart.parse(body, b"b")
+        _parse(body, b"b", tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_malformed_upload_is_a_bad_request(standin: BotApiStandin) -> None:

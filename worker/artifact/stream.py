@@ -9,7 +9,6 @@ unencrypted reaches the spool when recipients are set.
 
 from __future__ import annotations
 
-import errno
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,7 +31,6 @@ MT_JOB_SIZE = 2 << 20  # bytes per zstd job when zstd_threads >= 1 (bounds its b
 _NAME_COMPONENT_MAX = 64  # characters of project id / database name kept in a file name
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _PART_SUFFIX = re.compile(r"\.[0-9]{3,}")
-_SPOOL_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class _Readable(Protocol):
@@ -237,7 +235,7 @@ def _is_part_of(name: str, filename: str) -> bool:
 
 
 def _spool_error(exc: OSError, spool_dir: Path, filename: str, written: int) -> errors.SpoolError:
-    if exc.errno in _SPOOL_FULL:
+    if exc.errno in errors.SPOOL_FULL_ERRNOS:
         return errors.SpoolError(
             f"spool directory {spool_dir} is full: writing {filename} failed after {written} "
             "bytes; free space there or point BACKUP_SPOOL_DIR at a larger disk"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,13 +12,11 @@ from db import jobs as db_jobs
 from db import models
 from db import stale as db_stale
 from worker import errors
-from worker.jobs import owner
+from worker.jobs import owner, spool
 from worker.jobs.runtime import Runtime
 from worker.scheduling import reaper
 
 log = logging.getLogger(__name__)
-
-_SPOOL_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 # Sends backups.create with these arguments again after a countdown (seconds).
 Resend = Callable[[dict[str, object], int], None]
@@ -33,7 +29,7 @@ def full_spool_retried(message: Callable[[], str], attempt: int) -> Iterator[Non
         yield
     except (errors.SpoolError, OSError) as exc:
         cause = exc.__cause__ if isinstance(exc, errors.SpoolError) else exc
-        if isinstance(cause, OSError) and cause.errno in _SPOOL_FULL:
+        if isinstance(cause, OSError) and cause.errno in errors.SPOOL_FULL_ERRNOS:
             raise errors.SpoolFull(message(), attempt=attempt) from exc
         raise
 
@@ -45,7 +41,7 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
         message = _failure(rt, exc, job)
         changed = db_jobs.fail_job(session, job_id, message)
         uploaded = dict((job.result or {}).get("uploaded") or {}) if job is not None else {}
-    shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
+    spool.remove(rt, job_id)
     if changed and uploaded and not isinstance(exc, errors.TelegramUnauthorized):
         owner.delete_sent_parts(rt, uploaded)
     return message
@@ -100,7 +96,7 @@ def retry_later(
         )
         db_stale.requeue_job(session, job_id, from_hostname=hostname)
         db_jobs.note_pending(session, job_id, note + exc.message)
-    shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
+    spool.remove(rt, job_id)
     if uploaded:
         owner.delete_sent_parts(rt, uploaded)
     resend(kwargs, delay)

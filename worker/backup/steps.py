@@ -22,7 +22,7 @@ from worker import errors
 from worker.artifact import manifest, stream
 from worker.backup import ending, overlap, upload
 from worker.contract import request
-from worker.jobs import owner, progress
+from worker.jobs import owner, progress, spool
 from worker.jobs.runtime import Runtime
 from worker.postgres import dump, source
 
@@ -117,7 +117,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     if stale:
         owner.delete_sent_parts(rt, stale)
     config = rt.settings
-    directory = owner.spool_dir(rt, job_id)
+    directory = spool.directory(rt, job_id)
     params = rt.source()
     estimate = source.estimate_dump_size(params, req.database)
     seen = [0, 0]  # pg_dump bytes read, part bytes written: what the dump needed so far
@@ -275,7 +275,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         if state.get("chat_id"):
             summary["migrated_to_chat_id"] = state["chat_id"]
         db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True, stage="record")
-    shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
+    spool.remove(rt, job_id)
     log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
 
 

@@ -1,4 +1,4 @@
-"""Which attempt owns a job, where its parts wait, its progress writes, removing parts it sent.
+"""Which attempt owns a job, its progress writes, removing parts it sent.
 
 A job can be run again (the reaper after a lost worker, a retry after a full spool): each step
 checks that it belongs to the job's current attempt before it touches the row or the spool.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -21,11 +20,6 @@ from worker.jobs import progress
 from worker.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def spool_dir(rt: Runtime, job_id: uuid.UUID) -> Path:
-    """Where this job's parts wait for upload: one directory per job."""
-    return rt.settings.backup_spool_dir / str(job_id)
 
 
 def current_attempt(

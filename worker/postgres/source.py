@@ -10,15 +10,13 @@ from dataclasses import dataclass, field
 import psycopg2  # no stubs in the venv
 from psycopg2.extensions import make_dsn, parse_dsn
 
-from worker import errors
+from worker import errors, redact
 
 DEFAULT_CONNECT_TIMEOUT = 10  # seconds, for pg_dump and the quick queries
 QUERY_TIMEOUT = "10s"  # statement_timeout of the quick queries
 MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]*")
 _QUOTED = re.compile(r'"[^"]*"')
-_URL_USERINFO = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 _TABLE_BYTES = """
 SELECT COALESCE(SUM(pg_table_size(c.oid)), 0)::bigint
@@ -107,10 +105,7 @@ class SourceParams:
 
     def redact(self, text: str) -> str:
         """`text` with the password and anything shaped like a credential removed."""
-        if self.password:
-            text = text.replace(self.password, "***")
-        text = _URL_USERINFO.sub(r"\1***@", text)
-        return _PASSWORD_KEYWORD.sub(r"\1***", text)
+        return redact.redact(text, self.password or "")
 
 
 def estimate_dump_size(params: SourceParams, database: str) -> int | None:

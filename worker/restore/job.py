@@ -6,7 +6,6 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypedDict
 
 from sqlalchemy.engine import make_url
@@ -29,7 +28,6 @@ STAGES: dict[str, dict[str, tuple[int, int]]] = {
     RESTORE: {"download": (1, 60), "verify": (60, 65), "restore": (65, 100)},
     VERIFY: {"download": (1, 75), "verify": (75, 100)},
 }
-HEARTBEAT_INTERVAL = 10.0  # seconds: write even without progress, so the job is seen alive
 
 
 class Payload(TypedDict):
@@ -175,16 +173,6 @@ def reject(
         db_jobs.fail_job(session, jid, exc.message)
     log.error("job %s refused: %s", jid, exc.message)
     return str(jid)
-
-
-def spool_dir(rt: Runtime, job_id: uuid.UUID) -> Path:
-    """This job's directory in the spool: it holds the downloaded artifact."""
-    return rt.settings.backup_spool_dir / str(job_id)
-
-
-def artifact_path(rt: Runtime, job_id: uuid.UUID) -> Path:
-    """Where the job's parts are joined into one file."""
-    return spool_dir(rt, job_id) / "artifact"
 
 
 def running_job(rt: Runtime, job_id: uuid.UUID) -> models.Job | None:

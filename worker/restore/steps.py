@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +21,7 @@ from db import restores as db_restores
 from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack
-from worker.jobs import progress
+from worker.jobs import progress, spool
 from worker.jobs.runtime import Runtime
 from worker.postgres import pgrestore, source, target
 from worker.restore import fetch
@@ -51,7 +50,7 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     keys = _identities(rt, backup)
     if kind == rj.RESTORE:
         _refuse_unusable_target(rt, rj.check_target(rt, req, backup), clean=req.clean)
-    path = rj.artifact_path(rt, job_id)
+    path = spool.artifact(rt, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     reporter = rj.reporter(rt, job_id, kind)
     total = max(remote.size_bytes, 1)
@@ -139,14 +138,14 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
         # A restore that went through is the strongest verification there is.
         db_restores.record_verification(session, backup.id, ok=True)
         db_jobs.complete_job(session, job_id, {"restore": summary}, replace=True)
-    shutil.rmtree(rj.spool_dir(rt, job_id), ignore_errors=True)
+    spool.remove(rt, job_id)
     log.info("job %s: restored backup %s into %s in %.1f s", job_id, backup.id, name, seconds)
 
 
 def checked_artifact(rt: Runtime, job_id: uuid.UUID, state: dict[str, object]) -> Path:
     """The artifact the download step checked; JobStateError if it is not on this host."""
     artifact = state.get("artifact")
-    path = rj.artifact_path(rt, job_id)
+    path = spool.artifact(rt, job_id)
     if not isinstance(artifact, dict) or not artifact.get("checked") or not path.is_file():
         raise errors.JobStateError(
             f"job {job_id} has no checked download on this host ({path.parent}): "
@@ -169,12 +168,12 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
         # says nothing about the backup itself.
         if changed and isinstance(exc, errors.IntegrityError) and isinstance(backup_id, str):
             db_restores.record_verification(session, uuid.UUID(backup_id), ok=False)
-    shutil.rmtree(rj.spool_dir(rt, job_id), ignore_errors=True)
+    spool.remove(rt, job_id)
     return message
 
 
 def heartbeat(
-    rt: Runtime, job_id: uuid.UUID, interval: float = rj.HEARTBEAT_INTERVAL
+    rt: Runtime, job_id: uuid.UUID, interval: float = progress.HEARTBEAT_INTERVAL
 ) -> contextlib.AbstractContextManager[None]:
     """Keep the job's heartbeat fresh while pg_restore works without reading (index builds)."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import uuid
 from typing import TypedDict
 
@@ -20,6 +19,7 @@ from db import restores as db_restores
 from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack
+from worker.jobs import spool
 from worker.jobs.runtime import Runtime
 from worker.postgres import pgrestore
 from worker.restore import job as rj
@@ -113,5 +113,5 @@ def check_step(rt: Runtime, job_id: uuid.UUID) -> None:
     with rt.database.transaction() as session:
         db_restores.record_verification(session, backup.id, ok=True)
         db_jobs.complete_job(session, job_id, {"verification": summary}, replace=True)
-    shutil.rmtree(rj.spool_dir(rt, job_id), ignore_errors=True)
+    spool.remove(rt, job_id)
     log.info("job %s: backup %s verified, %d TOC entries", job_id, backup.id, contents["entries"])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ from db import models
 from db import stale as db_stale
 from worker import errors
 from worker.contract import request
-from worker.jobs import intake
+from worker.jobs import intake, spool
 from worker.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -152,23 +151,15 @@ def _retry_due(job: models.Job) -> bool:
 
 def clean_spool(rt: Runtime) -> list[str]:
     """Remove this host's spool directories of finished (or unknown) jobs."""
-    root = rt.settings.backup_spool_dir
-    if not root.is_dir():
-        return []
-    found: dict[uuid.UUID, str] = {}
-    for entry in root.iterdir():
-        try:
-            found[uuid.UUID(entry.name)] = entry.name
-        except ValueError:
-            continue
+    found = spool.job_directories(rt)
     if not found:
         return []
     with rt.database.transaction() as session:
         done = db_stale.finished_or_unknown(session, found)
     removed = []
     for job_id in sorted(done, key=str):
-        shutil.rmtree(root / found[job_id], ignore_errors=True)
-        removed.append(found[job_id])
+        shutil.rmtree(found[job_id], ignore_errors=True)
+        removed.append(found[job_id].name)
     if removed:
         log.info("reaper: removed the spool of %d finished job(s)", len(removed))
     return removed

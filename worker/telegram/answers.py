@@ -7,23 +7,16 @@ and never let the token (which sits in every Bot API URL) into them.
 
 from __future__ import annotations
 
-import logging
 import re
-import urllib.parse
 
 import requests
 
 from worker import errors
+from worker.redact import redact
 
-REDACTED = "<redacted>"
 DEFAULT_RETRY_AFTER = 5.0  # seconds to wait on a 429 that carries no retry_after
 _SNIPPET = 160  # characters of a non-JSON body quoted in a message
-# "bot" + id + ":" (or %3A) + secret: the token as it appears in Bot API and file URLs.
-_URL_TOKEN = re.compile(r"bot\d+(?::|%3[Aa])[A-Za-z0-9_-]+")
-_BARE_TOKEN = re.compile(r"(?<![A-Za-z0-9])\d{3,}(?::|%3[Aa])[A-Za-z0-9_-]{20,}")
 _TITLE = re.compile(r"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
-# Loggers of urllib3 that write request URLs (with the token) at DEBUG level.
-_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
 
 # Descriptions Telegram uses, and what the operator should do about them; {chat} is filled in.
 _HINTS_400 = (
@@ -57,35 +50,6 @@ _HINTS_400 = (
         "48 hours unless it is an admin with can_delete_messages",
     ),
 )
-
-
-def redact(text: str, token: str) -> str:
-    """`text` with the token, and anything shaped like a bot token, replaced by <redacted>."""
-    if token:
-        for form in {token, urllib.parse.quote(token, safe=""), urllib.parse.quote(token)}:
-            text = text.replace(form, REDACTED)
-    text = _URL_TOKEN.sub("bot" + REDACTED, text)
-    return _BARE_TOKEN.sub(REDACTED, text)
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites log records that carry a bot token (urllib3 logs full URLs at DEBUG)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact the formatted message in place; never drops a record."""
-        message = record.getMessage()
-        cleaned = redact(message, "")
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def install_log_redaction() -> None:
-    """Attach one RedactingFilter to urllib3's URL-logging loggers (idempotent)."""
-    for name in _URL_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
 
 
 def _chat_label(chat_id: int | str | None) -> str:

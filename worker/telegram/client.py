@@ -19,19 +19,18 @@ from typing import BinaryIO
 import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
-from worker import errors
+from worker import errors, redact, settings
 from worker.telegram import answers, transport
 from worker.telegram import results as botresults
 from worker.telegram.results import BotUser, SentDocument, TelegramFile
 
-__all__ = ["BotUser", "SentDocument", "TelegramClient", "TelegramFile", "check_response", "redact"]
+__all__ = ["BotUser", "SentDocument", "TelegramClient", "TelegramFile", "check_response"]
 
 log = logging.getLogger("worker.telegram.client")
 check_response = answers.check_response
-redact = answers.redact
 
-DEFAULT_API_URL = "https://api.telegram.org"
-DEFAULT_TIMEOUT = 300.0  # seconds to wait for the answer (a 50 MB upload on a slow link)
+DEFAULT_API_URL = settings.TELEGRAM_CLOUD_API
+DEFAULT_TIMEOUT = float(settings.DEFAULT_UPLOAD_TIMEOUT)  # seconds: a 50 MB upload, slow link
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
 
 
@@ -46,7 +45,7 @@ class TelegramClient:
         session: requests.Session | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        max_attempts: int = 8,
+        max_attempts: int = settings.DEFAULT_TELEGRAM_MAX_ATTEMPTS,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -58,10 +57,10 @@ class TelegramClient:
         self._retry = transport.RetryPolicy(
             token=token, max_attempts=max_attempts, max_backoff=max_backoff, sleep=sleep
         )
-        answers.install_log_redaction()
+        redact.install_on_url_loggers()
 
     def __repr__(self) -> str:
-        return f"TelegramClient(api_url={self._api_url!r}, token={answers.REDACTED!r})"
+        return f"TelegramClient(api_url={self._api_url!r}, token={redact.PLACEHOLDER!r})"
 
     def __enter__(self) -> TelegramClient:
         return self

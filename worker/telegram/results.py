@@ -1,20 +1,52 @@
-"""Typed results of the Bot API calls, read from the JSON `result` with checks.
+"""Typed results of the Bot API calls, validated from the JSON `result` by pydantic.
 
+The fields are strict (an integer must be a JSON integer, not a string or a bool), ignore
+fields Telegram adds later, and take Python ints of any size (`file_size` beyond 2**31).
 A malformed successful answer raises TelegramServerError; the caller does not retry it (the
-call itself succeeded), the message says what was missing.
+call itself succeeded), the message names the fields that were wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from typing import Annotated, TypeVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Strict, StringConstraints, TypeAdapter
+from pydantic_core import ErrorDetails
 
 from worker import errors
 
-# Telegram may file an upload under another kind when it detects the content type.
-_FILE_KEYS = ("document", "video", "audio", "animation", "voice", "sticker")
+_ANSWER = ConfigDict(extra="ignore", frozen=True)
+_SHOWN_ERRORS = 3  # validation errors quoted in a message; the first ones say enough
+# Strict per field, not per model: strict models would refuse the dicts the JSON decodes into.
+Int = Annotated[int, Strict()]
+Str = Annotated[str, Strict()]
+NonEmpty = Annotated[str, Strict(), StringConstraints(min_length=1)]
+_T = TypeVar("_T")
+_NOT_AN_OBJECT = frozenset({"model_type", "dataclass_type", "model_attributes_type", "dict_type"})
 
 
-@dataclass(frozen=True)
+@pydantic.dataclasses.dataclass(frozen=True, config=ConfigDict(extra="ignore"))
+class TelegramFile:
+    """A file ready to download (getFile); file_path is absolute with a --local server."""
+
+    file_id: NonEmpty
+    file_unique_id: NonEmpty
+    file_size: Int | None = None
+    file_path: Str | None = None
+
+
+@pydantic.dataclasses.dataclass(frozen=True, config=ConfigDict(extra="ignore"))
+class BotUser:
+    """The bot itself (getMe)."""
+
+    id: Int
+    username: Str | None = None
+    first_name: Str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class SentDocument:
     """A document message the bot sent."""
 
@@ -28,23 +60,44 @@ class SentDocument:
     migrated_to_chat_id: int | None = None  # set when migrate_to_chat_id was followed
 
 
-@dataclass(frozen=True)
-class TelegramFile:
-    """A file ready to download (getFile); file_path is absolute with a --local server."""
-
-    file_id: str
-    file_unique_id: str
-    file_size: int | None
-    file_path: str | None
+class _Chat(BaseModel):
+    model_config = _ANSWER
+    id: Int
 
 
-@dataclass(frozen=True)
-class BotUser:
-    """The bot itself (getMe)."""
+class _Document(BaseModel):
+    model_config = _ANSWER
+    file_id: NonEmpty
+    file_unique_id: NonEmpty
+    file_size: Int | None = None
+    file_name: Str | None = None
 
-    id: int
-    username: str | None
-    first_name: str
+
+class _Message(BaseModel):
+    """A Message result; Telegram may file an upload under another kind than document."""
+
+    model_config = _ANSWER
+    message_id: Int
+    date: Int = 0
+    chat: _Chat | None = None
+    document: _Document | None = None
+    video: _Document | None = None
+    audio: _Document | None = None
+    animation: _Document | None = None
+    voice: _Document | None = None
+    sticker: _Document | None = None
+
+    def file(self) -> _Document | None:
+        """The uploaded file, whichever kind Telegram filed it under."""
+        kinds = (self.document, self.video, self.audio, self.animation, self.voice, self.sticker)
+        return next((kind for kind in kinds if kind is not None), None)
+
+
+class _SentMessage(_Message):
+    """A sendDocument result: date and chat are required there."""
+
+    date: Int
+    chat: _Chat
 
 
 def _malformed(method: str, what: str) -> errors.TelegramServerError:
@@ -53,78 +106,58 @@ def _malformed(method: str, what: str) -> errors.TelegramServerError:
     )
 
 
-def _object(value: object, method: str, what: str) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise _malformed(method, f"{what} is not an object")
-    return {str(key): item for key, item in value.items()}
+def _problem(error: ErrorDetails) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "the result"
+    # pydantic would name our private model classes here ("instance of _SentMessage").
+    if error["type"] in _NOT_AN_OBJECT:
+        return f"{where}: not an object"
+    return f"{where}: {error['msg'][:1].lower()}{error['msg'][1:]}"
 
 
-def _int(data: dict[str, object], key: str, method: str) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _malformed(method, f"{key} is missing or not an integer")
-    return value
+def _validate(adapter: TypeAdapter[_T], result: object, method: str) -> _T:
+    try:
+        return adapter.validate_python(result)
+    except pydantic.ValidationError as exc:
+        problems = [_problem(error) for error in exc.errors(include_url=False)[:_SHOWN_ERRORS]]
+        # `from None`: the ValidationError quotes the input, which need not be shown again.
+        raise _malformed(method, "; ".join(problems)) from None
 
 
-def _str(data: dict[str, object], key: str, method: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise _malformed(method, f"{key} is missing or not a string")
-    return value
-
-
-def _opt_int(data: dict[str, object], key: str) -> int | None:
-    value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _opt_str(data: dict[str, object], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
+_BOT_USER = TypeAdapter(BotUser)
+_TELEGRAM_FILE = TypeAdapter(TelegramFile)
+_MESSAGE = TypeAdapter(_Message)
+_SENT_MESSAGE = TypeAdapter(_SentMessage)
 
 
 def bot_user(result: object) -> BotUser:
     """A getMe result."""
-    data = _object(result, "getMe", "the result")
-    return BotUser(
-        id=_int(data, "id", "getMe"),
-        username=_opt_str(data, "username"),
-        first_name=_opt_str(data, "first_name") or "",
-    )
+    return _validate(_BOT_USER, result, "getMe")
 
 
 def message_id(result: object, method: str) -> int:
     """The message_id of a Message result."""
-    return _int(_object(result, method, "the result"), "message_id", method)
+    return _validate(_MESSAGE, result, method).message_id
 
 
 def sent_document(result: object, migrated_to_chat_id: int | None) -> SentDocument:
     """A sendDocument result."""
     method = "sendDocument"
-    message = _object(result, method, "the result")
-    chat = _object(message.get("chat"), method, "chat")
-    key = next((k for k in _FILE_KEYS if k in message), None)
-    if key is None:
+    message = _validate(_SENT_MESSAGE, result, method)
+    document = message.file()
+    if document is None:
         raise _malformed(method, "the message carries no document")
-    document = _object(message[key], method, key)
     return SentDocument(
-        message_id=_int(message, "message_id", method),
-        chat_id=_int(chat, "id", method),
-        file_id=_str(document, "file_id", method),
-        file_unique_id=_str(document, "file_unique_id", method),
-        file_size=_opt_int(document, "file_size"),
-        file_name=_opt_str(document, "file_name"),
-        date=_int(message, "date", method),
+        message_id=message.message_id,
+        chat_id=message.chat.id,
+        file_id=document.file_id,
+        file_unique_id=document.file_unique_id,
+        file_size=document.file_size,
+        file_name=document.file_name,
+        date=message.date,
         migrated_to_chat_id=migrated_to_chat_id,
     )
 
 
 def telegram_file(result: object) -> TelegramFile:
     """A getFile result."""
-    data = _object(result, "getFile", "the result")
-    return TelegramFile(
-        file_id=_str(data, "file_id", "getFile"),
-        file_unique_id=_str(data, "file_unique_id", "getFile"),
-        file_size=_opt_int(data, "file_size"),
-        file_path=_opt_str(data, "file_path"),
-    )
+    return _validate(_TELEGRAM_FILE, result, "getFile")

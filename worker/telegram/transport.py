@@ -16,7 +16,7 @@ import tenacity
 from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder
 
-from worker import errors
+from worker import errors, redact
 from worker.telegram import answers
 
 # Retries are logged under the client's name: operators filter on "worker.telegram.client".
@@ -154,5 +154,5 @@ class RetryPolicy:
             state.attempt_number,
             self.max_attempts,
             wait,
-            answers.redact(str(error), self._token),
+            redact.redact(str(error), self._token),
         )
