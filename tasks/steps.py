@@ -10,13 +10,16 @@ import uuid
 from collections.abc import Sequence
 
 from celery import Signature, Task, chain
-from celery.utils.nodenames import worker_direct
 
 from worker import errors
 from worker.jobs import intake, runtime
 
 MISSING_JOB_RETRIES = 5  # the gateway's insert may not be committed when its message arrives
 MISSING_JOB_DELAY = 2  # seconds
+# Celery's `worker_direct` queues, as its configuration reference documents them: each worker
+# consumes "<nodename>.dq2", bound to the direct exchange "C.dq2" with its nodename as the key.
+DIRECT_QUEUE_SUFFIX = ".dq2"
+DIRECT_EXCHANGE = "C.dq2"
 
 
 def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  # type: ignore[type-arg]
@@ -32,11 +35,10 @@ def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  #
 
 def chain_here(hostname: str, job_id: uuid.UUID, steps: Sequence[Task]) -> None:  # type: ignore[type-arg]
     """Send `steps` as a chain to this worker's own queue: the spool is local to the host."""
-    direct = worker_direct(hostname)
     # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
     signatures: list[Signature] = [
         step.si(job_id=str(job_id)).set(
-            queue=direct.name, exchange=direct.exchange.name, routing_key=direct.routing_key
+            queue=hostname + DIRECT_QUEUE_SUFFIX, exchange=DIRECT_EXCHANGE, routing_key=hostname
         )
         for step in steps
     ]
