@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from celery import signals
-from celery._state import get_current_task
+from celery import current_task, signals
 
 from worker import settings
 from worker.telegram import answers
@@ -105,10 +104,10 @@ class JsonFormatter(logging.Formatter):
             "process": record.processName,
             "message": record.getMessage(),
         }
-        task = get_current_task()
-        if task is not None and task.request.id is not None:
-            line["task_id"] = str(task.request.id)
-            line["task_name"] = str(task.name)
+        # Celery's public proxy of the running task: false outside a task.
+        if current_task and current_task.request.id is not None:
+            line["task_id"] = str(current_task.request.id)
+            line["task_name"] = str(current_task.name)
         event = getattr(record, EVENT_FIELD, None)
         if isinstance(event, dict):
             line.update(event)
