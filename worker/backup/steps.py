@@ -20,11 +20,11 @@ from db import jobs as db_jobs
 from db import models
 from worker import errors
 from worker.artifact import manifest, stream
-from worker.backup import ending, overlap, upload
+from worker.backup import dump, ending, overlap, upload
 from worker.contract import request
 from worker.jobs import owner, progress
 from worker.jobs.runtime import Runtime
-from worker.postgres import dump, source
+from worker.postgres import source
 
 log = logging.getLogger(__name__)
 
