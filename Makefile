@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   one real backup, end to end, with a progress bar and its result
-#   make test   ruff, mypy --strict and the whole pytest suite
+#   make test   ruff, import-linter's layer contracts, mypy --strict and the whole pytest suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -25,6 +25,7 @@ demo: install services
 lint: install docs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # The documentation site (mkdocs.yml, docs/), built offline into the venv so no site/ is left.
 docs: install
@@ -39,7 +40,7 @@ pytest: install services
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache *.egg-info
 
 # ---- Performance benchmarks (benchmarks/; docs/benchmarks.md) -----------------------------
 # make bench         the ~400 MB database: worker (A) vs naive script (B) vs floor (C), memory,

@@ -1,6 +1,6 @@
 """Sending parts while pg_dump still runs, the worker's way: measured in-process, and simulated.
 
-The same dump and the same sends, twice, with the worker's own code (worker.postgres.dump,
+The same dump and the same sends, twice, with the worker's own code (worker.backup.dump,
 worker.backup.upload, worker.backup.overlap) but without Celery or the jobs table:
 - sequential: dump every part, then send them all with `upload.send_parts`;
 - overlapped: what dump_step and upload_step do. A `worker.backup.overlap.PartSender` is
@@ -25,8 +25,8 @@ from pathlib import Path
 from benchmarks import report, stack
 from worker import settings
 from worker.artifact import manifest, stream
-from worker.backup import overlap, upload
-from worker.postgres import dump, source
+from worker.backup import dump, overlap, upload
+from worker.postgres import source
 from worker.telegram import client as telegram
 
 UPLINKS_MBPS = (10, 50)  # upload speeds (MB/s) for the simulation

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,7 +31,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from db import models, schedule_models
-from worker.contract import request
 
 Schedule = schedule_models.BackupSchedule
 Job = models.Base.metadata.tables[f"{models.SCHEMA}.jobs"]
@@ -48,14 +47,14 @@ RUN_RETENTION = dt.timedelta(days=30)
 
 @dataclasses.dataclass(frozen=True)
 class NewRun:
-    """One slot of one schedule, and the job that backs it up."""
+    """One slot of one schedule, and the job that backs it up (`payload`: the jobs row's JSON)."""
 
     schedule_id: uuid.UUID
     scheduled_for: dt.datetime
     job_id: uuid.UUID
     next_run_at: dt.datetime
     project_id: str
-    payload: request.Payload
+    payload: Mapping[str, object]
 
 
 def record_runs(session: Session, runs: Sequence[NewRun]) -> set[uuid.UUID]:

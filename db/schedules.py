@@ -1,8 +1,8 @@
 """Queries on backup_schedules: what the CLI, the gateway and the dispatcher use.
 
-Writes take a ScheduleSpec, which can only be built validated (ScheduleSpec.build), so no
-malformed cron, interval, time zone, project or database reaches the table. The runs table
-(dispatch's exactly-once record) has its own module, db.schedule_runs.
+Writes take plain ScheduleValues and the next run: the caller validates them and computes
+them (worker.scheduling.spec builds them from a validated ScheduleSpec); no policy lives here.
+The runs table (dispatch's exactly-once record) has its own module, db.schedule_runs.
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from sqlalchemy.orm import Session
 
 from db import models, schedule_models
 from worker import errors
-from worker.contract import request
-from worker.scheduling import retention
-from worker.scheduling import when as schedule
 
 Schedule = schedule_models.BackupSchedule
 # Core tables for the dispatcher's bulk writes: no ORM bookkeeping for a thousand rows.
@@ -34,83 +31,21 @@ Run = models.Base.metadata.tables[f"{models.SCHEMA}.schedule_runs"]
 
 
 @dataclasses.dataclass(frozen=True)
-class ScheduleSpec:
-    """A validated schedule: what to dump, when, and how long to keep it."""
+class ScheduleValues:
+    """A schedule's columns, next_run_at excluded, as the caller computed and validated them."""
 
     project_id: str
     database: str
-    when: schedule.When
+    cron: str | None
+    interval_seconds: int | None
+    timezone: str
+    period_seconds: int
     retention_days: int | None = None
-    policy: retention.Policy = dataclasses.field(default_factory=retention.Policy)
+    keep_last: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
     enabled: bool = True
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        project_id: object,
-        database: object,
-        cron: str | None = None,
-        every: str | int | None = None,
-        timezone: str | None = None,
-        retention_days: int | None = None,
-        keep_last: int | None = None,
-        keep_daily: int | None = None,
-        keep_weekly: int | None = None,
-        keep_monthly: int | None = None,
-        enabled: bool = True,
-        min_interval: dt.timedelta = schedule.MIN_INTERVAL,
-    ) -> ScheduleSpec:
-        """Validate every field; InputError names the first bad one."""
-        if retention_days is not None and (
-            isinstance(retention_days, bool)
-            or not isinstance(retention_days, int)
-            or not 1 <= retention_days <= request.MAX_EXPIRY_DAYS
-        ):
-            raise errors.InputError(
-                f"retention_days must be a whole number of days from 1 to {request.MAX_EXPIRY_DAYS}"
-            )
-        req = request.validate(project_id, database, retention_days)
-        when = schedule.When.parse(
-            cron=cron, every=every, timezone=timezone, min_interval=min_interval
-        )
-        policy = retention.Policy.of(keep_last, keep_daily, keep_weekly, keep_monthly)
-        return cls(req.project_id, req.database, when, req.expires_in_days, policy, enabled)
-
-    def columns(self, now: dt.datetime) -> dict[str, object]:
-        """The table's columns for this spec (next_run_at excluded)."""
-        return {
-            "project_id": self.project_id,
-            "database": self.database,
-            "cron": self.when.cron,
-            "interval_seconds": self.when.interval_seconds,
-            "timezone": self.when.timezone,
-            "period_seconds": int(self.when.period(now).total_seconds()),
-            "retention_days": self.retention_days,
-            "keep_last": self.policy.last or None,
-            "keep_daily": self.policy.daily or None,
-            "keep_weekly": self.policy.weekly or None,
-            "keep_monthly": self.policy.monthly or None,
-            "enabled": self.enabled,
-        }
-
-
-def when_of(row: schedule_models.BackupSchedule) -> schedule.When:
-    """The row's cron or interval."""
-    return schedule.When.from_row(row.cron, row.interval_seconds, row.timezone)
-
-
-def policy_of(row: schedule_models.BackupSchedule) -> retention.Policy:
-    """The row's grandfather-father-son rules."""
-    return retention.Policy.of(row.keep_last, row.keep_daily, row.keep_weekly, row.keep_monthly)
-
-
-def expires_in_days(row: schedule_models.BackupSchedule) -> int | None:
-    """The expires_in_days each run passes: the schedule's retention, else what GFS needs."""
-    if row.retention_days is not None:
-        return row.retention_days
-    horizon = policy_of(row).horizon_days()
-    return None if horizon is None else min(horizon, request.MAX_EXPIRY_DAYS)
 
 
 def db_now(session: Session) -> dt.datetime:
@@ -119,35 +54,32 @@ def db_now(session: Session) -> dt.datetime:
 
 
 def create_schedule(
-    session: Session, spec: ScheduleSpec, *, start_at: dt.datetime | None = None
+    session: Session, values: ScheduleValues, *, next_run_at: dt.datetime
 ) -> schedule_models.BackupSchedule:
     """Insert a schedule; InputError if the project's database already has one."""
-    now = db_now(session)
-    first = spec.when.first_run(now) if start_at is None else _aware(start_at)
     try:
         with session.begin_nested():
             row = session.scalars(
                 pg_insert(Schedule)
-                .values(**spec.columns(now), next_run_at=first)
+                .values(**dataclasses.asdict(values), next_run_at=next_run_at)
                 .returning(Schedule)
             ).one()
     except SAIntegrityError:
         raise errors.InputError(
-            f"project {spec.project_id} already has a schedule for database {spec.database}:"
+            f"project {values.project_id} already has a schedule for database {values.database}:"
             " remove it first"
         ) from None
     return row
 
 
 def update_schedule(
-    session: Session, schedule_id: uuid.UUID, spec: ScheduleSpec
+    session: Session, schedule_id: uuid.UUID, values: ScheduleValues, *, next_run_at: dt.datetime
 ) -> schedule_models.BackupSchedule:
-    """Replace a schedule's settings; next_run_at is computed anew from the new `when`."""
-    now = db_now(session)
+    """Replace a schedule's settings and its next run."""
     row = session.scalars(
         update(Schedule)
         .where(Schedule.id == schedule_id)
-        .values(**spec.columns(now), next_run_at=spec.when.first_run(now))
+        .values(**dataclasses.asdict(values), next_run_at=next_run_at)
         .returning(Schedule)
         .execution_options(populate_existing=True)
     ).one_or_none()
@@ -193,27 +125,33 @@ def delete_schedule(session: Session, schedule_id: uuid.UUID) -> bool:
     return gone is not None
 
 
-def set_enabled(
-    session: Session, schedule_id: uuid.UUID, enabled: bool
+def enable(
+    session: Session, schedule_id: uuid.UUID, *, next_run_at: dt.datetime
 ) -> schedule_models.BackupSchedule:
-    """Enable or disable; enabling starts afresh from now (no catch-up for the pause)."""
-    now = db_now(session)
-    row = get_schedule(session, schedule_id)
-    if row is None:
-        raise errors.NotFoundError(f"schedule {schedule_id} does not exist")
-    if row.enabled == enabled:
-        return row
-    changes: dict[str, object] = {"enabled": enabled}
-    if enabled:
-        changes["enabled_at"] = now
-        changes["next_run_at"] = when_of(row).first_run(now)
-    return session.scalars(
+    """Enable a schedule from now (enabled_at), next due at `next_run_at`."""
+    return _change(
+        session, schedule_id, enabled=True, enabled_at=func.now(), next_run_at=next_run_at
+    )
+
+
+def disable(session: Session, schedule_id: uuid.UUID) -> schedule_models.BackupSchedule:
+    """Disable a schedule: the dispatcher no longer claims it."""
+    return _change(session, schedule_id, enabled=False)
+
+
+def _change(
+    session: Session, schedule_id: uuid.UUID, **changes: object
+) -> schedule_models.BackupSchedule:
+    row = session.scalars(
         update(Schedule)
         .where(Schedule.id == schedule_id)
         .values(**changes)
         .returning(Schedule)
         .execution_options(populate_existing=True)
-    ).one()
+    ).one_or_none()
+    if row is None:
+        raise errors.NotFoundError(f"schedule {schedule_id} does not exist")
+    return row
 
 
 def claim_due(session: Session, *, limit: int) -> list[schedule_models.BackupSchedule]:
@@ -228,9 +166,3 @@ def claim_due(session: Session, *, limit: int) -> list[schedule_models.BackupSch
             .execution_options(populate_existing=True)
         )
     )
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        raise errors.InputError("timestamps must carry a time zone")
-    return moment

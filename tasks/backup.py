@@ -18,7 +18,7 @@ from worker.app import app
 from worker.backup import batch, ending, send
 from worker.backup import steps as backup
 from worker.contract import request
-from worker.jobs import intake, runtime
+from worker.jobs import intake, runner, runtime
 from worker.scheduling import dispatch
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def create(
 def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """pg_dump into compressed parts in this host's spool."""
     hostname = str(self.request.hostname)
-    return steps.run(
+    return runner.run(
         job_id,
         lambda rt, jid: backup.dump_step(rt, jid, hostname=hostname),
         ending.fail,
@@ -81,7 +81,7 @@ def resend(kwargs: dict[str, object], countdown: int) -> None:
 def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Send each part to Telegram, skipping parts already sent."""
     hostname = str(self.request.hostname)
-    return steps.run(
+    return runner.run(
         job_id, lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname), ending.fail
     )
 
@@ -90,7 +90,7 @@ def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
 def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Record the backup and complete the job."""
     hostname = str(self.request.hostname)
-    return steps.run(
+    return runner.run(
         job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), ending.fail
     )
 

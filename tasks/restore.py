@@ -15,7 +15,7 @@ from tasks import steps
 from worker import errors
 from worker.app import app
 from worker.contract import request
-from worker.jobs import intake, runtime
+from worker.jobs import intake, runner, runtime
 from worker.restore import job as rj
 from worker.restore import steps as restore
 from worker.restore import verify
@@ -83,7 +83,7 @@ def _accept(
 def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Download the backup's parts into this host's spool and check every checksum."""
     hostname = str(self.request.hostname)
-    return steps.run(
+    return runner.run(
         job_id,
         lambda rt, jid: restore.download_step(rt, jid, hostname=hostname),
         restore.fail,
@@ -93,10 +93,10 @@ def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
 @app.task(name="restores.load")
 def load(*, job_id: str) -> str:
     """pg_restore the checked artifact into the target database."""
-    return steps.run(job_id, restore.load_step, restore.fail)
+    return runner.run(job_id, restore.load_step, restore.fail)
 
 
 @app.task(name="restores.check")
 def check(*, job_id: str) -> str:
     """Read the checked artifact back through pg_restore and record the verification."""
-    return steps.run(job_id, verify.check_step, restore.fail)
+    return runner.run(job_id, verify.check_step, restore.fail)

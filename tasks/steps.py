@@ -1,29 +1,25 @@
-"""What every job chain's tasks share: routing to this host, running a step, waiting for a row."""
+"""Celery glue every job chain's tasks share: routing to this host, waiting for a row.
+
+The step runner itself (the job's lock, the heartbeat, failing the job) is plain job logic in
+worker.jobs.runner; the tasks call it with their step.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 
 from celery import Signature, Task, chain
-from celery.utils.nodenames import worker_direct
-from sqlalchemy import text
 
-from db import jobs as db_jobs
 from worker import errors
-from worker.jobs import intake, progress, runtime
-
-log = logging.getLogger(__name__)
+from worker.jobs import intake, runtime
 
 MISSING_JOB_RETRIES = 5  # the gateway's insert may not be committed when its message arrives
 MISSING_JOB_DELAY = 2  # seconds
-
-Step = Callable[[runtime.Runtime, uuid.UUID], None]
-Fail = Callable[[runtime.Runtime, uuid.UUID, BaseException], str]
-# Puts the job back for a later attempt; returns a note for the log, or None: fail it instead.
-Retry = Callable[[runtime.Runtime, uuid.UUID, errors.SpoolFull], str | None]
+# Celery's `worker_direct` queues, as its configuration reference documents them: each worker
+# consumes "<nodename>.dq2", bound to the direct exchange "C.dq2" with its nodename as the key.
+DIRECT_QUEUE_SUFFIX = ".dq2"
+DIRECT_EXCHANGE = "C.dq2"
 
 
 def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  # type: ignore[type-arg]
@@ -39,78 +35,11 @@ def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  #
 
 def chain_here(hostname: str, job_id: uuid.UUID, steps: Sequence[Task]) -> None:  # type: ignore[type-arg]
     """Send `steps` as a chain to this worker's own queue: the spool is local to the host."""
-    direct = worker_direct(hostname)
     # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
     signatures: list[Signature] = [
         step.si(job_id=str(job_id)).set(
-            queue=direct.name, exchange=direct.exchange.name, routing_key=direct.routing_key
+            queue=hostname + DIRECT_QUEUE_SUFFIX, exchange=DIRECT_EXCHANGE, routing_key=hostname
         )
         for step in steps
     ]
     chain(*signatures).apply_async()
-
-
-def _beat(rt: runtime.Runtime, job_id: uuid.UUID) -> None:
-    with rt.database.transaction() as session:
-        db_jobs.heartbeat(session, job_id)
-
-
-@contextlib.contextmanager
-def exclusive(rt: runtime.Runtime, job_id: uuid.UUID) -> Iterator[bool]:
-    """Hold the job's advisory lock for the step; yields False when another copy holds it.
-
-    A step's message comes back while the step still runs when Redis's visibility timeout
-    passes (or a sweeper with a shorter one runs): the copy must not start the step a second
-    time beside the first. The lock is a session lock on a connection of its own, so a copy
-    whose process dies releases it with its connection.
-    """
-    key = int.from_bytes(job_id.bytes[:8], "big", signed=True)
-    with rt.database.engine.connect() as conn:
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-        conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                with contextlib.suppress(Exception):  # a lost connection released it already
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
-
-
-def run(job_id: str, step: Step, fail: Fail, retry: Retry | None = None) -> str:
-    """Run one step; on an error end the job failed (via `fail`) and raise JobFailed.
-
-    A full spool (SpoolFull) goes to `retry` first, when given: it is usually transient.
-    """
-    rt = runtime.current()
-    jid = uuid.UUID(job_id)
-    try:
-        with exclusive(rt, jid) as alone:
-            if not alone:
-                log.warning("job %s: another copy of this step is running; this copy stops", jid)
-                return job_id
-            # Every step beats, not only the dump: an upload or download waiting out Telegram's
-            # 429s makes no progress for a while, and a silent job is re-run by the reaper.
-            with progress.heartbeat(lambda: _beat(rt, jid), rt.settings.job_heartbeat_stale / 4):
-                step(rt, jid)
-    except errors.AttemptSuperseded as exc:
-        # Not a failure: the job lives on in its newer attempt, which owns spool and row.
-        log.warning("job %s: %s; this step stops here", jid, exc.message)
-    except errors.SpoolFull as exc:
-        note = retry(rt, jid, exc) if retry is not None else None
-        if note is None:
-            raise _failed(rt, jid, exc, fail) from None
-        log.warning("job %s: %s", jid, note)
-    except Exception as exc:  # noqa: BLE001 - ended failed, raised again as JobFailed
-        raise _failed(rt, jid, exc, fail) from None
-    return job_id
-
-
-def _failed(rt: runtime.Runtime, jid: uuid.UUID, exc: Exception, fail: Fail) -> errors.JobFailed:
-    """End the job failed (called while handling `exc`); the error for the task to raise."""
-    message = fail(rt, jid, exc)
-    if isinstance(exc, errors.BackupWorkerError):
-        log.error("job %s failed: %s", jid, message)
-    else:
-        log.exception("job %s failed with an unexpected error", jid)
-    return errors.JobFailed(message)

@@ -2,6 +2,9 @@
 
 Run a worker with `celery -A worker.app worker`. Creating the app opens nothing: Celery reads
 celeryconfig (and so the settings) only when the configuration is first used.
+
+Its layer (worker/__init__.py): below worker.cli and tasks, above worker.logs and the domain,
+which never import it.
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from celery import signals
-from celery._state import get_current_task
+from celery import current_task, signals
 from pythonjsonlogger import json as jsonlogger
 
 from worker import redact, settings
@@ -76,10 +75,10 @@ class JsonFormatter(jsonlogger.JsonFormatter):
         )
         for field in self._required_fields:
             log_data[self._get_rename(field)] = record.__dict__.get(field)
-        task = get_current_task()
-        if task is not None and task.request.id is not None:
-            log_data["task_id"] = str(task.request.id)
-            log_data["task_name"] = str(task.name)
+        # celery.current_task is a proxy: falsy outside a task.
+        if current_task and current_task.request.id is not None:
+            log_data["task_id"] = str(current_task.request.id)
+            log_data["task_name"] = str(current_task.name)
         event = getattr(record, EVENT_FIELD, None)
         if isinstance(event, dict):
             log_data.update(event)

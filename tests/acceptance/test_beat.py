@@ -23,6 +23,7 @@ from sqlalchemy import text, update
 from db import schedule_models
 from db import schedules as db_schedules
 from tests.acceptance.conftest import READY_TIMEOUT, Stack
+from worker.scheduling import spec as schedule_spec
 
 TICK = 5  # seconds between two schedules.dispatch
 EVERY = 10  # seconds between two runs of the schedule
@@ -77,14 +78,14 @@ def beats(stack: Stack) -> Iterator[list[BeatProcess]]:
 
 
 def add_schedule(stack: Stack, project: str, every: int) -> uuid.UUID:
-    spec = db_schedules.ScheduleSpec.build(
+    spec = schedule_spec.ScheduleSpec.build(
         project_id=project,
         database=stack.source_db,
         every=every,
         min_interval=dt.timedelta(seconds=TICK),
     )
     with stack.database.transaction() as session:
-        return db_schedules.create_schedule(session, spec).id
+        return schedule_spec.create(session, spec).id
 
 
 def runs(stack: Stack, schedule_id: uuid.UUID) -> list[dict[str, object]]:

@@ -8,7 +8,7 @@
    unacknowledged dump message back in the worker's queue, and the worker starts a second copy
    beside the first. (BACKUP_VISIBILITY_TIMEOUT stays at its 60 s minimum: kombu scans only
    every ~100 s, which would make the test slow, and the sweep is the same code either way.)
-   The per-job advisory lock that every step takes (tasks/steps.py) makes that copy stop.
+   The per-job advisory lock that every step takes (worker/jobs/runner.py) makes that copy stop.
 """
 
 from __future__ import annotations

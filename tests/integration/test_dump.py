@@ -17,6 +17,7 @@ import pytest
 
 from worker import errors
 from worker.artifact import stream as artifact
+from worker.backup import dump as backup_dump
 from worker.postgres import dump, source
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/{}"
@@ -95,7 +96,7 @@ def test_dump_joins_and_restores_with_standard_tools(
 ) -> None:
     spool = tmp_path / "spool"
     progress: list[tuple[int, int]] = []
-    result = dump.dump_database(
+    result = backup_dump.dump_database(
         params,
         scratch_db,
         spool,
@@ -122,7 +123,7 @@ def test_encrypted_dump_decrypts_and_restores(
 ) -> None:
     identity = pyrage.x25519.Identity.generate()
     spool = tmp_path / "spool"
-    result = dump.dump_database(
+    result = backup_dump.dump_database(
         params,
         scratch_db,
         spool,
@@ -143,7 +144,7 @@ def test_missing_database_names_it_and_leaves_nothing(
     assert not source.database_exists(params, name)
     assert source.estimate_dump_size(params, name) is None
     with pytest.raises(errors.DumpError) as info:
-        dump.dump_database(params, name, tmp_path, "missing.pgdump.zst", part_size=PART)
+        backup_dump.dump_database(params, name, tmp_path, "missing.pgdump.zst", part_size=PART)
     assert (
         info.value.message
         == f'pg_dump failed: database "{name}" does not exist on the source server'
@@ -167,7 +168,7 @@ def test_pg_dump_killed_midway_is_a_failure(
     monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
     spool = tmp_path / "spool"
     with pytest.raises(errors.DumpError, match="pg_dump was killed by SIGKILL"):
-        dump.dump_database(params, scratch_db, spool, "killed.pgdump.zst", part_size=PART)
+        backup_dump.dump_database(params, scratch_db, spool, "killed.pgdump.zst", part_size=PART)
     assert list(spool.iterdir()) == []
 
 
@@ -182,7 +183,7 @@ def test_failing_body_kills_pg_dump_and_keeps_its_exception(
             raise StopError
 
     with pytest.raises(StopError):
-        dump.dump_database(
+        backup_dump.dump_database(
             params, scratch_db, tmp_path, "stop.pgdump", part_size=PART, on_bytes=on_bytes
         )
     assert list(tmp_path.iterdir()) == []
@@ -203,7 +204,7 @@ def test_stopping_early_is_not_a_complete_dump(
 def test_password_stays_out_of_errors(tmp_path: Path) -> None:
     params = source.SourceParams.from_url("postgresql://postgres:Sw0rdf1sh@127.0.0.1:1/postgres")
     with pytest.raises(errors.DumpError, match="refused the connection") as info:
-        dump.dump_database(params, "postgres", tmp_path, "x", part_size=PART)
+        backup_dump.dump_database(params, "postgres", tmp_path, "x", part_size=PART)
     assert "Sw0rdf1sh" not in str(info.value)
     with pytest.raises(errors.DumpError) as again:
         source.database_exists(params, "postgres")
@@ -215,7 +216,7 @@ def test_missing_pg_dump_says_what_to_install(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(errors.DumpError, match="install postgresql-client"):
-        dump.dump_database(params, "postgres", tmp_path / "spool", "x", part_size=PART)
+        backup_dump.dump_database(params, "postgres", tmp_path / "spool", "x", part_size=PART)
     with pytest.raises(errors.DumpError, match="install postgresql-client"):
         dump.pg_dump_version()
 

@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 
 from db import jobs as db_jobs
 from db import models, session
-from tasks import steps
 from worker import errors, settings
 from worker.artifact import manifest
 from worker.backup import ending
 from worker.backup import steps as backup
+from worker.jobs import runner
 from worker.jobs.runtime import Runtime
 
 HOST = "w1@host-a"
@@ -78,7 +78,7 @@ def test_a_stale_record_step_leaves_the_newer_attempt_alone(
     with pytest.raises(errors.AttemptSuperseded, match=r"parts \[2\] .* not uploaded yet"):
         backup.record_step(rt, job_id, hostname=HOST)
     # As the task runs it: the step stops quietly, the job is not failed.
-    assert steps.run(
+    assert runner.run(
         str(job_id), lambda r, j: backup.record_step(r, j, hostname=HOST), ending.fail
     ) == str(job_id)
 

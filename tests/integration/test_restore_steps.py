@@ -19,8 +19,8 @@ from standin.server import BotApiStandin
 from tests.acceptance.conftest import ADMIN_DSN, drop_database, make_source_database
 from tests.acceptance.restore_support import database_exists
 from worker import errors, settings
+from worker.backup import dump
 from worker.jobs import runtime
-from worker.postgres import dump
 from worker.restore import job as rj
 from worker.restore import steps as restore
 from worker.restore import verify

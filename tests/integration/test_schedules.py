@@ -23,6 +23,7 @@ from tests.acceptance.conftest import redis_db  # noqa: F401 - fixture
 from worker import errors, settings
 from worker.jobs import runtime
 from worker.scheduling import dispatch as dispatcher
+from worker.scheduling import spec as schedule_spec
 
 CHAT = "-1001234567890"
 
@@ -90,9 +91,9 @@ def count(db: session.Database, model: type[models.Base]) -> int:
 
 
 def add(rt: runtime.Runtime, **kwargs: object) -> schedule_models.BackupSchedule:
-    spec = db_schedules.ScheduleSpec.build(**{"project_id": "proj-1", "database": "app", **kwargs})  # type: ignore[arg-type]
+    spec = schedule_spec.ScheduleSpec.build(**{"project_id": "proj-1", "database": "app", **kwargs})  # type: ignore[arg-type]
     with rt.database.transaction() as s:
-        return db_schedules.create_schedule(s, spec)
+        return schedule_spec.create(s, spec)
 
 
 def test_write_list_disable_enable_remove(rt: runtime.Runtime) -> None:
@@ -103,27 +104,27 @@ def test_write_list_disable_enable_remove(rt: runtime.Runtime) -> None:
         add(rt, every="1h")
     with rt.database.transaction() as s:
         assert [r.id for r in db_schedules.list_schedules(s, project_id="proj-1")] == [row.id]
-        off = db_schedules.set_enabled(s, row.id, False)
+        off = schedule_spec.set_enabled(s, row.id, False)
         assert off.enabled is False
         assert db_schedules.list_schedules(s, enabled=True) == []
-        on = db_schedules.set_enabled(s, row.id, True)
+        on = schedule_spec.set_enabled(s, row.id, True)
         assert on.enabled
         assert on.enabled_at >= row.enabled_at
         assert db_schedules.delete_schedule(s, row.id)
         assert not db_schedules.delete_schedule(s, row.id)
         with pytest.raises(errors.NotFoundError):
-            db_schedules.set_enabled(s, row.id, True)
+            schedule_spec.set_enabled(s, row.id, True)
 
 
 def test_update_replaces_the_settings_and_recomputes_the_next_run(rt: runtime.Runtime) -> None:
     row = add(rt, every="1h")
-    spec = db_schedules.ScheduleSpec.build(
+    spec = schedule_spec.ScheduleSpec.build(
         project_id="proj-1", database="app", cron="30 4 * * *", keep_last=2
     )
     with rt.database.transaction() as s:
-        changed = db_schedules.update_schedule(s, row.id, spec)
+        changed = schedule_spec.update(s, row.id, spec)
         with pytest.raises(errors.NotFoundError):
-            db_schedules.update_schedule(s, uuid.uuid4(), spec)
+            schedule_spec.update(s, uuid.uuid4(), spec)
     assert (changed.cron, changed.interval_seconds, changed.keep_last) == ("30 4 * * *", None, 2)
     assert (changed.next_run_at.hour, changed.next_run_at.minute) == (4, 30)
     assert changed.period_seconds == 86400

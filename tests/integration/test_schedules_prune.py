@@ -22,6 +22,7 @@ from db import schedules as db_schedules
 from tests.integration.test_schedules import make_runtime
 from worker.jobs import runtime
 from worker.scheduling import dispatch as dispatcher
+from worker.scheduling import spec as schedule_spec
 from worker.scheduling import sweep
 
 DAY = dt.timedelta(days=1)
@@ -41,9 +42,9 @@ def db_now(db: session.Database) -> dt.datetime:
 
 
 def add_schedule(db: session.Database, project: str = "proj-1") -> uuid.UUID:
-    spec = db_schedules.ScheduleSpec.build(project_id=project, database="app", every="1d")
+    spec = schedule_spec.ScheduleSpec.build(project_id=project, database="app", every="1d")
     with db.transaction() as s:
-        return db_schedules.create_schedule(s, spec).id
+        return schedule_spec.create(s, spec).id
 
 
 class History:

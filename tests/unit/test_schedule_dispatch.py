@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from db import schedule_models
-from db import schedules as db_schedules
 from worker import errors
 from worker.scheduling import dispatch
+from worker.scheduling import spec as schedule_spec
 
 NOW = dt.datetime(2025, 6, 1, 3, 0, 20, tzinfo=dt.UTC)
 
@@ -84,9 +84,9 @@ def test_the_message_is_the_gateway_contract() -> None:
 
 
 def test_gfs_without_retention_days_keeps_backups_long_enough() -> None:
-    assert db_schedules.expires_in_days(row(keep_monthly=12)) == 403
-    assert db_schedules.expires_in_days(row(keep_last=5)) is None
-    assert db_schedules.expires_in_days(row(keep_monthly=12, retention_days=30)) == 30
+    assert schedule_spec.expires_in_days(row(keep_monthly=12)) == 403
+    assert schedule_spec.expires_in_days(row(keep_last=5)) is None
+    assert schedule_spec.expires_in_days(row(keep_monthly=12, retention_days=30)) == 30
 
 
 def test_cron_rows_advance_in_their_time_zone() -> None:
@@ -102,12 +102,12 @@ def test_cron_rows_advance_in_their_time_zone() -> None:
 
 def test_spec_validation_names_the_bad_field() -> None:
     with pytest.raises(errors.InputError, match="project id"):
-        db_schedules.ScheduleSpec.build(project_id="bad id", database="app", every="1h")
+        schedule_spec.ScheduleSpec.build(project_id="bad id", database="app", every="1h")
     with pytest.raises(errors.InputError, match="retention_days"):
-        db_schedules.ScheduleSpec.build(
+        schedule_spec.ScheduleSpec.build(
             project_id="p", database="app", every="1h", retention_days=0
         )
     with pytest.raises(errors.InputError, match="keep_weekly"):
-        db_schedules.ScheduleSpec.build(project_id="p", database="app", every="1h", keep_weekly=-1)
-    spec = db_schedules.ScheduleSpec.build(project_id="p", database="app", cron="@daily")
-    assert spec.columns(NOW)["period_seconds"] == 86400
+        schedule_spec.ScheduleSpec.build(project_id="p", database="app", every="1h", keep_weekly=-1)
+    spec = schedule_spec.ScheduleSpec.build(project_id="p", database="app", cron="@daily")
+    assert spec.values(NOW).period_seconds == 86400

@@ -7,12 +7,10 @@ tasks in tasks/backup.py only call these.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from db import backups as db_backups
@@ -20,73 +18,16 @@ from db import jobs as db_jobs
 from db import models
 from worker import errors
 from worker.artifact import manifest, stream
-from worker.backup import ending, overlap, upload
+from worker.backup import dump, ending, overlap, upload
+from worker.backup import sent as sent_parts
 from worker.contract import request
 from worker.jobs import owner, progress, spool
 from worker.jobs.runtime import Runtime
-from worker.postgres import dump, source
+from worker.postgres import source
 
 log = logging.getLogger(__name__)
 
 COMPRESSION = "zstd"
-
-
-def _destination(job: models.Job) -> upload.Destination:
-    payload = job.payload
-    return upload.Destination(
-        chat_id=str((job.result or {}).get("chat_id") or payload["chat_id"]),
-        thread_id=payload.get("thread_id"),
-        project_id=payload["project_id"],
-        label=payload["database"],
-        caption=payload.get("caption"),
-    )
-
-
-class _Sent:
-    """Parts sent so far, written into the jobs row as each one is sent (the upload's resume
-    point), each time after checking that this attempt still owns the job."""
-
-    def __init__(
-        self,
-        rt: Runtime,
-        job_id: uuid.UUID,
-        hostname: str,
-        attempt: int,
-        where: upload.Destination,
-        parts: Mapping[str, upload.SentPartJSON],
-    ) -> None:
-        self._rt = rt
-        self._job_id = job_id
-        self._hostname = hostname
-        self._attempt = attempt
-        self.where = where
-        # jsonb || is shallow: the whole map of sent parts is written back each time.
-        self.parts = dict(parts)
-
-    @classmethod
-    def of(cls, rt: Runtime, job: models.Job, hostname: str) -> _Sent:
-        """The parts the jobs row says were sent, for the job's current attempt."""
-        parts = (job.result or {}).get("uploaded") or {}
-        return cls(rt, job.id, hostname, job.attempts, _destination(job), parts)
-
-    def add(
-        self,
-        part: upload.SentPartJSON,
-        migrated_to: int | None,
-        *,
-        stage: tuple[str, int] | None = None,
-    ) -> None:
-        """Remember a sent part; `stage` (name, progress) goes into the same transaction."""
-        self.parts[str(part["index"])] = part
-        patch: dict[str, object] = {"uploaded": self.parts}
-        if migrated_to is not None:
-            self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
-            patch["chat_id"] = str(migrated_to)
-        with self._rt.database.transaction() as session:
-            owner.still_ours(session, self._job_id, self._hostname, self._attempt)
-            db_jobs.merge_result(session, self._job_id, patch)
-            if stage is not None:
-                db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
 
 
 def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
@@ -110,7 +51,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         req = request.BackupRequest.from_payload(job.payload)
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
         stale = dict((job.result or {}).get("uploaded") or {})
-        sent = _Sent(rt, job_id, hostname, attempt, _destination(job), {})
+        sent = sent_parts.Sent(rt, job_id, hostname, attempt, sent_parts.destination(job), {})
         db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
         session.expunge(job)
@@ -202,7 +143,7 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     if job is None:
         return
     art = stream.Artifact.from_json((job.result or {})["artifact"])
-    sent = _Sent.of(rt, job, hostname)
+    sent = sent_parts.Sent.of(rt, job, hostname)
     total = max(art.size_bytes, 1)
     last = art.parts[-1].index
 

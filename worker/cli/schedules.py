@@ -11,14 +11,15 @@ from db import schedule_models
 from db import schedules as db_schedules
 from worker import errors
 from worker.cli import common
+from worker.scheduling import spec as schedule_spec
 from worker.scheduling import sweep
 
 
 def schedule_json(row: schedule_models.BackupSchedule) -> dict[str, object]:
     """The row as the CLI prints it, with its `when` in words."""
     data = row.to_json()
-    data["when"] = db_schedules.when_of(row).describe()
-    data["retention"] = db_schedules.policy_of(row).describe()
+    data["when"] = schedule_spec.when_of(row).describe()
+    data["retention"] = schedule_spec.policy_of(row).describe()
     return data
 
 
@@ -59,7 +60,7 @@ def add(
 ) -> None:
     """Add a schedule for one project's database."""
     rt = common.build_runtime()
-    spec = db_schedules.ScheduleSpec.build(
+    spec = schedule_spec.ScheduleSpec.build(
         project_id=project_id,
         database=database,
         cron=cron,
@@ -75,7 +76,7 @@ def add(
     )
     first = None if start_at is None else start_at.replace(tzinfo=dt.UTC)
     with rt.database.transaction() as session:
-        row = db_schedules.create_schedule(session, spec, start_at=first)
+        row = schedule_spec.create(session, spec, start_at=first)
     common.emit({"status": "ok", "schedule": schedule_json(row)}, as_json)
 
 
@@ -129,7 +130,7 @@ def remove(schedule_id: uuid.UUID, as_json: bool) -> None:
 
 def _toggle(schedule_id: uuid.UUID, enabled: bool, as_json: bool) -> None:
     with common.build_runtime().database.transaction() as session:
-        row = db_schedules.set_enabled(session, schedule_id, enabled)
+        row = schedule_spec.set_enabled(session, schedule_id, enabled)
     common.emit({"status": "ok", "schedule": schedule_json(row)}, as_json)
 
 

@@ -1,4 +1,8 @@
-"""pg_dump as a stream, and the dump of one database into artifact parts in the spool."""
+"""pg_dump as a stream: its output, its exit status and its stderr, checked.
+
+The dump of one database into artifact parts is worker.backup.dump, which runs this stream
+through the artifact pass.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,10 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO, cast
 
 from worker import errors
-from worker.artifact import stream as artifact
 from worker.postgres import source
 
 STDERR_TAIL = 64 * 1024  # bytes of pg_dump's stderr kept for the error message
@@ -96,49 +98,6 @@ def pg_dump_stream(
     returncode = _reap(process, stderr)
     if returncode != 0:
         raise errors.DumpError(_failure(params, returncode, stderr.text()))
-
-
-def dump_database(
-    params: source.SourceParams,
-    database: str,
-    spool_dir: Path,
-    filename: str,
-    *,
-    part_size: int,
-    compression: str = "zstd",
-    zstd_level: int = 3,
-    zstd_threads: int = 0,
-    recipients: Sequence[str] = (),
-    on_bytes: Callable[[int, int], None] | None = None,
-    on_part: Callable[[artifact.PartFile], None] | None = None,
-    extra_args: Sequence[str] = (),
-) -> artifact.Artifact:
-    """Dump `database` into artifact parts; a failed pg_dump leaves no part behind.
-
-    `on_part(part)` runs as each part is completed, while pg_dump still runs: its exit status is
-    known only when this returns, so no part counts as a backup before then.
-    """
-    artifact.parse_recipients(recipients)  # a bad key fails before pg_dump starts
-    result: artifact.Artifact | None = None
-    try:
-        with pg_dump_stream(params, database, extra_args=extra_args) as stream:
-            result = artifact.write_artifact(
-                stream,
-                spool_dir,
-                filename,
-                part_size=part_size,
-                compression=compression,
-                zstd_level=zstd_level,
-                zstd_threads=zstd_threads,
-                recipients=recipients,
-                on_bytes=on_bytes,
-                on_part=on_part,
-            )
-    except BaseException:
-        if result is not None:
-            artifact.remove_parts(result)
-        raise
-    return result
 
 
 class _StderrTail(threading.Thread):

@@ -18,6 +18,7 @@ from db import schedule_models
 from db import schedules as db_schedules
 from worker import errors
 from worker.jobs.runtime import Runtime
+from worker.scheduling import spec as schedule_spec
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def findings(rt: Runtime) -> dict[str, db_alerts.Finding]:
         for row, last in db_alerts.overdue_schedules(session):
             if row.project_id in found:
                 continue
-            when = db_schedules.when_of(row).describe()
+            when = schedule_spec.when_of(row).describe()
             found[row.project_id] = db_alerts.Finding(
                 row.project_id,
                 schedule_models.AlertKind.OVERDUE.value,

@@ -26,6 +26,7 @@ from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from worker.contract import request
 from worker.jobs.runtime import Runtime
+from worker.scheduling import spec as schedule_spec
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,11 @@ def plan(
 ) -> db_schedule_runs.NewRun:
     """The run for a claimed schedule's due slot, and where the schedule goes next."""
     scheduled_for = row.next_run_at
-    next_run_at = db_schedules.when_of(row).next_after(now, anchor=scheduled_for)
+    next_run_at = schedule_spec.when_of(row).next_after(now, anchor=scheduled_for)
     req = request.BackupRequest(
         project_id=row.project_id,
         database=row.database,
-        expires_in_days=db_schedules.expires_in_days(row),
+        expires_in_days=schedule_spec.expires_in_days(row),
     )
     return db_schedule_runs.NewRun(
         schedule_id=row.id,

@@ -1,0 +1,72 @@
+"""The parts a backup job has sent so far, kept in its jobs row: the upload's resume point."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+
+from db import jobs as db_jobs
+from db import models
+from worker.backup import upload
+from worker.jobs import owner
+from worker.jobs.runtime import Runtime
+
+
+def destination(job: models.Job) -> upload.Destination:
+    """Where the job's parts go: its chat (or the one Telegram migrated it to), its caption."""
+    payload = job.payload
+    return upload.Destination(
+        chat_id=str((job.result or {}).get("chat_id") or payload["chat_id"]),
+        thread_id=payload.get("thread_id"),
+        project_id=payload["project_id"],
+        label=payload["database"],
+        caption=payload.get("caption"),
+    )
+
+
+class Sent:
+    """Parts sent so far, written into the jobs row as each one is sent (the upload's resume
+    point), each time after checking that this attempt still owns the job."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        job_id: uuid.UUID,
+        hostname: str,
+        attempt: int,
+        where: upload.Destination,
+        parts: Mapping[str, upload.SentPartJSON],
+    ) -> None:
+        self._rt = rt
+        self._job_id = job_id
+        self._hostname = hostname
+        self._attempt = attempt
+        self.where = where
+        # jsonb || is shallow: the whole map of sent parts is written back each time.
+        self.parts = dict(parts)
+
+    @classmethod
+    def of(cls, rt: Runtime, job: models.Job, hostname: str) -> Sent:
+        """The parts the jobs row says were sent, for the job's current attempt."""
+        parts = (job.result or {}).get("uploaded") or {}
+        return cls(rt, job.id, hostname, job.attempts, destination(job), parts)
+
+    def add(
+        self,
+        part: upload.SentPartJSON,
+        migrated_to: int | None,
+        *,
+        stage: tuple[str, int] | None = None,
+    ) -> None:
+        """Remember a sent part; `stage` (name, progress) goes into the same transaction."""
+        self.parts[str(part["index"])] = part
+        patch: dict[str, object] = {"uploaded": self.parts}
+        if migrated_to is not None:
+            self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
+            patch["chat_id"] = str(migrated_to)
+        with self._rt.database.transaction() as session:
+            owner.still_ours(session, self._job_id, self._hostname, self._attempt)
+            db_jobs.merge_result(session, self._job_id, patch)
+            if stage is not None:
+                db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
