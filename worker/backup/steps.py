@@ -21,8 +21,7 @@ from db import models
 from worker import errors
 from worker.artifact import manifest, stream
 from worker.backup import ending, overlap, upload
-from worker.contract import request
-from worker.jobs import owner, progress
+from worker.jobs import owner, progress, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import dump, source
 
@@ -32,13 +31,13 @@ COMPRESSION = "zstd"
 
 
 def _destination(job: models.Job) -> upload.Destination:
-    payload = job.payload
+    payload = state.BackupPayload.of(job)
     return upload.Destination(
-        chat_id=str((job.result or {}).get("chat_id") or payload["chat_id"]),
-        thread_id=payload.get("thread_id"),
-        project_id=payload["project_id"],
-        label=payload["database"],
-        caption=payload.get("caption"),
+        chat_id=state.BackupState.of(job).chat_id or payload.chat_id,
+        thread_id=payload.thread_id,
+        project_id=payload.request.project_id,
+        label=payload.request.database,
+        caption=payload.request.caption,
     )
 
 
@@ -66,7 +65,7 @@ class _Sent:
     @classmethod
     def of(cls, rt: Runtime, job: models.Job, hostname: str) -> _Sent:
         """The parts the jobs row says were sent, for the job's current attempt."""
-        parts = (job.result or {}).get("uploaded") or {}
+        parts = state.BackupState.of(job).uploaded
         return cls(rt, job.id, hostname, job.attempts, _destination(job), parts)
 
     def add(
@@ -78,13 +77,13 @@ class _Sent:
     ) -> None:
         """Remember a sent part; `stage` (name, progress) goes into the same transaction."""
         self.parts[str(part["index"])] = part
-        patch: dict[str, object] = {"uploaded": self.parts}
+        patch = state.BackupPatch(uploaded=self.parts)
         if migrated_to is not None:
             self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
             patch["chat_id"] = str(migrated_to)
         with self._rt.database.transaction() as session:
             owner.still_ours(session, self._job_id, self._hostname, self._attempt)
-            db_jobs.merge_result(session, self._job_id, patch)
+            state.save(session, self._job_id, patch)
             if stage is not None:
                 db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
 
@@ -107,11 +106,11 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             log.info("job %s is %s: dump skipped", job_id, job.status)
             return
         attempt = job.attempts
-        req = request.BackupRequest.from_payload(job.payload)
+        req = state.BackupPayload.of(job).request
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
-        stale = dict((job.result or {}).get("uploaded") or {})
+        stale = state.BackupState.of(job).uploaded
         sent = _Sent(rt, job_id, hostname, attempt, _destination(job), {})
-        db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
+        state.save(session, job_id, state.BackupPatch(artifact=None, uploaded={}))
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
         session.expunge(job)
     if stale:
@@ -189,7 +188,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     )
     with rt.database.transaction() as session:
         owner.still_ours(session, job_id, hostname, attempt)
-        db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": early})
+        state.save(session, job_id, state.BackupPatch(artifact=result.to_json(), uploaded=early))
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
@@ -201,7 +200,7 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     )
     if job is None:
         return
-    art = stream.Artifact.from_json((job.result or {})["artifact"])
+    art = state.BackupState.of(job).manifest(job_id)
     sent = _Sent.of(rt, job, hostname)
     total = max(art.size_bytes, 1)
     last = art.parts[-1].index
@@ -227,9 +226,9 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         job = owner.current_attempt_in(session, job_id, hostname)
         if job is None:
             return
-        state = job.result or {}
-        art = stream.Artifact.from_json(state["artifact"])
-        uploaded = state.get("uploaded") or {}
+        now = state.BackupState.of(job)
+        art = now.manifest(job_id)
+        uploaded = now.uploaded
         missing = [part.index + 1 for part in art.parts if str(part.index) not in uploaded]
         if missing:
             # This chain's upload step sent every part before it sent us, so this is a record
@@ -239,8 +238,9 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
                 f"parts {missing} of job {job_id} are not uploaded yet: this record step is "
                 "from an earlier run of the job"
             )
-        payload = job.payload
-        days = payload.get("expires_in_days") or rt.settings.backup_retention_days
+        payload = state.BackupPayload.of(job)
+        req = payload.request
+        days = req.expires_in_days or rt.settings.backup_retention_days
         parts = [
             db_backups.NewPart(
                 index=part.index,
@@ -254,26 +254,26 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             for part in art.parts
         ]
         new = db_backups.NewBackup(
-            project_id=payload["project_id"],
+            project_id=req.project_id,
             job_id=job_id,
             type="database",
-            database=payload["database"],
+            database=req.database,
             filename=art.filename,
             size_bytes=art.size_bytes,
             sha256=art.sha256,
             compression=art.compression,
             encrypted=art.encrypted,
             encryption_recipients=list(art.recipients),
-            chat_id=str(state.get("chat_id") or payload["chat_id"]),
-            message_thread_id=payload.get("thread_id"),
-            caption=payload.get("caption"),
+            chat_id=now.chat_id or payload.chat_id,
+            message_thread_id=payload.thread_id,
+            caption=req.caption,
             expires_at=datetime.now(UTC) + timedelta(days=days),
             parts=parts,
         )
         row, created = db_backups.record_backup(session, new)
         summary = backup_summary(row)
-        if state.get("chat_id"):
-            summary["migrated_to_chat_id"] = state["chat_id"]
+        if now.chat_id:
+            summary["migrated_to_chat_id"] = now.chat_id
         db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True, stage="record")
     shutil.rmtree(owner.spool_dir(rt, job_id), ignore_errors=True)
     log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
