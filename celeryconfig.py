@@ -11,6 +11,7 @@ from celery.schedules import crontab as _crontab
 
 from worker import broker as _broker
 from worker import settings as _settings
+from worker.contract import tasks as _contract
 
 _s = _settings.current()
 
@@ -74,23 +75,23 @@ _dispatch_every = (
     _crontab() if _s.schedule_dispatch_interval == 60 else _s.schedule_dispatch_interval
 )
 beat_schedule = {
-    "schedules.dispatch": {
-        "task": "schedules.dispatch",
+    _contract.DISPATCH: {
+        "task": _contract.DISPATCH,
         "schedule": _dispatch_every,
         "options": {"expires": _s.schedule_dispatch_interval},
     },
-    "backups.sweep_expired": {
-        "task": "backups.sweep_expired",
+    _contract.SWEEP_EXPIRED: {
+        "task": _contract.SWEEP_EXPIRED,
         "schedule": _s.sweep_interval,
         "options": {"expires": _s.sweep_interval},
     },
-    "jobs.reap": {
-        "task": "jobs.reap",
+    _contract.REAP: {
+        "task": _contract.REAP,
         "schedule": _s.maintenance_interval,
         "options": {"expires": _s.maintenance_interval},
     },
-    "alerts.check": {
-        "task": "alerts.check",
+    _contract.CHECK_ALERTS: {
+        "task": _contract.CHECK_ALERTS,
         "schedule": _s.maintenance_interval,
         "options": {"expires": _s.maintenance_interval},
     },

@@ -62,7 +62,7 @@ def _dispatcher(url: str, broker: str, queue: str, ready: Event, go: Event, out:
     send = maintenance.publisher(app, queue)
     with rt.database.transaction() as session:  # connect before the clock starts
         session.execute(text("SELECT 1"))
-    send([])
+    send.send_all([])
     ready.set()
     go.wait()
     began, cpu = time.monotonic(), time.process_time()

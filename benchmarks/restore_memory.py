@@ -50,6 +50,7 @@ from tests.acceptance.conftest import (
     job_row,
     make_source_database,
 )
+from worker.contract import publish, tasks
 from worker.jobs import intake
 
 SAMPLE_INTERVAL = 0.05  # seconds
@@ -200,10 +201,9 @@ def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, obje
                     raise SystemExit((work / "worker.log").read_text())
                 time.sleep(0.2)
             print("backing up ...", file=sys.stderr)
-            task = client.send_task(
-                "backups.create", kwargs={"project_id": "bench", "database": source}
-            )
-            backup_job = str(intake.job_id_for_task(str(task.id)))
+            publisher = publish.Publisher(client.send_task)
+            task_id = publisher.send(tasks.CreateBackup("bench", source))
+            backup_job = str(intake.job_id_for_task(task_id))
             row = wait(database, backup_job, 1800)
             if row["status"] != "completed":
                 raise SystemExit(f"backup failed: {row['error']}")
@@ -221,11 +221,8 @@ def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, obje
             sampler = threading.Thread(target=sample, args=(worker.pid, peak, stop), daemon=True)
             sampler.start()
             started = time.monotonic()
-            task = client.send_task(
-                "backups.restore",
-                kwargs={"backup_id": backup["id"], "target_database": target},
-            )
-            row = wait(database, str(intake.job_id_for_task(str(task.id))), 1800)
+            task_id = publisher.send(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target))
+            row = wait(database, str(intake.job_id_for_task(task_id)), 1800)
             seconds = time.monotonic() - started
             stop.set()
             sampler.join()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from benchmarks import compression, overlap, report
+from worker.contract import tasks
 
 if TYPE_CHECKING:
     from benchmarks.backup_speed import SizeResult
@@ -90,10 +91,10 @@ def _breakdown(r: SizeResult) -> list[object]:
     run, naive = r.workers[-1], r.naives[-1]
     return [
         r.database.name,
-        run.tasks.get("backups.dump", 0.0),
-        run.tasks.get("backups.upload", 0.0),
-        run.tasks.get("backups.record", 0.0),
-        run.tasks.get("backups.create", 0.0),
+        run.tasks.get(tasks.DUMP, 0.0),
+        run.tasks.get(tasks.UPLOAD, 0.0),
+        run.tasks.get(tasks.RECORD, 0.0),
+        run.tasks.get(tasks.CREATE, 0.0),
         run.overhead_seconds,
         run.job_writes,
         naive.dump_seconds,

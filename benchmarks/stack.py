@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from db import migrate
 from db import session as db_session
 from worker import settings
-from worker.contract import request
+from worker.contract import publish, request
 from worker.jobs import intake, runtime
 
 TOKEN = "424242:benchmark-token-not-a-real-bot-000000"  # noqa: S105 - stand-in only
@@ -168,7 +168,7 @@ class Stack:
     def enqueue(self, project_id: str, database: str) -> uuid.UUID:
         """Insert the pending job and send backups.create, as the gateway does."""
         req = request.validate(project_id, database, None, None, None)
-        return intake.enqueue(self.rt, req, self.client.send_task)
+        return intake.enqueue(self.rt, req, publish.Publisher(self.client.send_task))
 
     def job(self, job_id: uuid.UUID) -> dict[str, object]:
         """The jobs row, straight from the table."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import psycopg2
 from sqlalchemy import text
 
+from worker.contract import publish, tasks
 from worker.jobs import intake
 
 if TYPE_CHECKING:
@@ -30,18 +32,17 @@ def verify_and_restore(run: Run, deadline: float) -> None:
         " ORDER BY created_at",
         ids=run.jobs,
     )
+    publisher = publish.Publisher(stack.client.send_task)
     verifies: dict[str, str] = {}
     restores: dict[str, tuple[str, str]] = {}
     for index, backup in enumerate(backups):
-        task = stack.client.send_task("backups.verify", kwargs={"backup_id": str(backup["id"])})
-        verifies[str(intake.job_id_for_task(str(task.id)))] = str(backup["id"])
+        backup_uuid = uuid.UUID(str(backup["id"]))
+        task_id = publisher.send(tasks.VerifyBackup(backup_uuid))
+        verifies[str(intake.job_id_for_task(task_id))] = str(backup_uuid)
         if index < run.config.restore_sample:
             target = f"chaos_restore_{index}"
-            task = stack.client.send_task(
-                "backups.restore",
-                kwargs={"backup_id": str(backup["id"]), "target_database": target},
-            )
-            jid = str(intake.job_id_for_task(str(task.id)))
+            task_id = publisher.send(tasks.RestoreBackup(backup_uuid, target))
+            jid = str(intake.job_id_for_task(task_id))
             restores[jid] = (target, str(backup["database"]))
     ids = list(verifies) + list(restores)
     while time.monotonic() < deadline and run.finished(ids) < len(ids):

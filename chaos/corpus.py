@@ -10,23 +10,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
+from worker.contract import publish, tasks
 from worker.jobs import intake
 
 MARKER = Path("/tmp/backup-worker-chaos-pwned")  # noqa: S108 - proof that no shell ran
-
-
-class Sender(Protocol):
-    """Celery's `send_task`, as far as the corpus needs it."""
-
-    def __call__(
-        self,
-        name: str,
-        args: object = ...,
-        kwargs: dict[str, object] | None = ...,
-        task_id: str | None = ...,
-    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -36,7 +24,7 @@ class Case:
     label: str
     kwargs: dict[str, object]
     expect: str
-    task: str = "backups.create"
+    task: str = tasks.CREATE
     expect_row: bool = True
     args: tuple[object, ...] = ()
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -164,28 +152,28 @@ def cases(project: str = "proj-bad") -> list[Case]:
             "restore: backup id not a uuid",
             {"backup_id": "1; DROP", "target_database": "t"},
             "backup",
-            task="backups.restore",
+            task=tasks.RESTORE,
             expect_row=False,
         ),
         Case(
             "restore: unknown backup",
             {"backup_id": str(uuid.uuid4()), "target_database": "t"},
             "backup",
-            task="backups.restore",
+            task=tasks.RESTORE,
             expect_row=False,
         ),
         Case(
             "verify: unknown backup",
             {"backup_id": str(uuid.uuid4())},
             "backup",
-            task="backups.verify",
+            task=tasks.VERIFY,
             expect_row=False,
         ),
     ]
     return found
 
 
-def send(cases_: list[Case], send_task: Sender) -> None:
-    """Publish every case as the gateway would (keyword arguments, one message each)."""
+def send(cases_: list[Case], publisher: publish.Publisher) -> None:
+    """Publish every case as a hostile client could: unchecked, one message each."""
     for case in cases_:
-        send_task(case.task, args=list(case.args), kwargs=case.kwargs, task_id=case.task_id)
+        publisher.send_raw(case.task, case.kwargs, args=case.args, task_id=case.task_id)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from chaos import checks, leaks
 from chaos.report import Report
 from chaos.stack import ChaosStack, Options
+from worker.contract import publish, tasks
 
 log = logging.getLogger("chaos")
 
@@ -78,9 +79,9 @@ class Run:
             return
         self._last_reap = time.monotonic()
         try:
-            self.stack.client.send_task("jobs.reap", kwargs={}, expires=60)
+            publish.Publisher(self.stack.client.send_task).send(tasks.ReapJobs(), expires=60)
         except Exception as exc:  # noqa: BLE001 - Redis may be down right now
-            log.info("chaos: jobs.reap not sent (%s)", type(exc).__name__)
+            log.info("chaos: %s not sent (%s)", tasks.REAP, type(exc).__name__)
 
     def finished(self, ids: list[str]) -> int:
         try:

@@ -18,7 +18,7 @@ from db import migrate
 from db.session import Database
 from standin.server import BotApiStandin
 from worker import settings
-from worker.contract import request
+from worker.contract import publish, request
 from worker.jobs import intake, runtime
 
 CHAT = -1001234567890
@@ -163,7 +163,7 @@ class ChaosStack:
         )
         rt = runtime.Runtime(settings=config, database=self.database)
         req = request.BackupRequest(project_id, database)
-        return str(intake.enqueue(rt, req, self.client.send_task))
+        return str(intake.enqueue(rt, req, publish.Publisher(self.client.send_task)))
 
     def logs(self) -> list[Path]:
         return sorted((self.root / "logs").glob("*.log"))

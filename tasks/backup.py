@@ -7,24 +7,22 @@ travel in messages.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from celery import Task
-from kombu import exceptions as kombu_errors
 
 from tasks import maintenance, steps
 from worker import errors
 from worker.app import app
 from worker.backup import batch, ending, send
 from worker.backup import steps as backup
-from worker.contract import request
+from worker.contract import publish
+from worker.contract import tasks as contract
 from worker.jobs import intake, runner, runtime
-from worker.scheduling import dispatch
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="backups.create", bind=True)
+@app.task(name=contract.CREATE, bind=True)
 def create(
     self: Task,  # type: ignore[type-arg]
     *,
@@ -39,9 +37,19 @@ def create(
     rt = runtime.current()
     task_id = str(self.request.id)
     try:
-        given = request.validate_job_id(job_id)
+        message = contract.CreateBackup.from_kwargs(
+            {
+                "project_id": project_id,
+                "database": database,
+                "job_id": job_id,
+                "expires_in_days": expires_in_days,
+                "caption": caption,
+                "filename": filename,
+            }
+        )
+        given = message.job_id
         jid = given or intake.job_id_for_task(task_id)
-        req = request.validate(project_id, database, expires_in_days, caption, filename)
+        req = message.request()
         if given is not None:
             steps.wait_for_row(self, rt, given)
         claimed = intake.accept(
@@ -55,7 +63,7 @@ def create(
     return str(jid)
 
 
-@app.task(name="backups.dump", bind=True)
+@app.task(name=contract.DUMP, bind=True)
 def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """pg_dump into compressed parts in this host's spool."""
     hostname = str(self.request.hostname)
@@ -63,21 +71,13 @@ def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
         job_id,
         lambda rt, jid: backup.dump_step(rt, jid, hostname=hostname),
         ending.fail,
-        lambda rt, jid, exc: ending.retry_later(rt, jid, exc, hostname=hostname, resend=resend),
+        lambda rt, jid, exc: ending.retry_later(
+            rt, jid, exc, hostname=hostname, publisher=maintenance.publisher(app)
+        ),
     )
 
 
-def resend(kwargs: dict[str, object], countdown: int) -> None:
-    """Send backups.create again after `countdown` seconds, to any worker (the reaper's way)."""
-    job_id = uuid.UUID(str(kwargs["job_id"]))
-    try:
-        maintenance.publisher(app)([dispatch.Enqueue(job_id, kwargs, countdown)])
-    except kombu_errors.OperationalError as exc:
-        # The job waits pending and unclaimed: the reaper sends it again once it is due.
-        log.warning("job %s: backups.create not sent again (%s); the reaper will", job_id, exc)
-
-
-@app.task(name="backups.upload", bind=True)
+@app.task(name=contract.UPLOAD, bind=True)
 def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Send each part to Telegram, skipping parts already sent."""
     hostname = str(self.request.hostname)
@@ -86,7 +86,7 @@ def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     )
 
 
-@app.task(name="backups.record", bind=True)
+@app.task(name=contract.RECORD, bind=True)
 def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Record the backup and complete the job."""
     hostname = str(self.request.hostname)
@@ -95,13 +95,13 @@ def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     )
 
 
-@app.task(name="backups.create_batch")
+@app.task(name=contract.CREATE_BATCH)
 def create_batch(*, backups: object) -> list[batch.BatchItem]:
     """Enqueue one backups.create per request; returns which were queued and which refused."""
-    return batch.enqueue_batch(runtime.current(), backups, app.send_task)
+    return batch.enqueue_batch(runtime.current(), backups, publish.Publisher(app.send_task))
 
 
-@app.task(name="backups.register")
+@app.task(name=contract.REGISTER)
 def register(
     *,
     project_id: object,

@@ -15,6 +15,7 @@ from tasks import steps
 from worker import errors
 from worker.app import app
 from worker.contract import request
+from worker.contract import tasks as contract
 from worker.jobs import intake, runner, runtime
 from worker.restore import job as rj
 from worker.restore import steps as restore
@@ -23,7 +24,7 @@ from worker.restore import verify
 log = logging.getLogger(__name__)
 
 
-@app.task(name="backups.restore", bind=True)
+@app.task(name=contract.RESTORE, bind=True)
 def restore_backup(
     self: Task,  # type: ignore[type-arg]
     *,
@@ -36,7 +37,7 @@ def restore_backup(
     return _accept(self, rj.RESTORE, backup_id, job_id, target_database, clean)
 
 
-@app.task(name="backups.verify", bind=True)
+@app.task(name=contract.VERIFY, bind=True)
 def verify_backup(
     self: Task,  # type: ignore[type-arg]
     *,
@@ -79,7 +80,7 @@ def _accept(
     return str(jid)
 
 
-@app.task(name="restores.download", bind=True)
+@app.task(name=contract.DOWNLOAD, bind=True)
 def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Download the backup's parts into this host's spool and check every checksum."""
     hostname = str(self.request.hostname)
@@ -90,13 +91,13 @@ def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     )
 
 
-@app.task(name="restores.load")
+@app.task(name=contract.LOAD)
 def load(*, job_id: str) -> str:
     """pg_restore the checked artifact into the target database."""
     return runner.run(job_id, restore.load_step, restore.fail)
 
 
-@app.task(name="restores.check")
+@app.task(name=contract.CHECK)
 def check(*, job_id: str) -> str:
     """Read the checked artifact back through pg_restore and record the verification."""
     return runner.run(job_id, verify.check_step, restore.fail)

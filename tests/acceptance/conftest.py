@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from db.session import Database
 from standin.server import BotApiStandin
+from worker.contract import publish, tasks
 from worker.jobs import intake
 
 TOKEN = "123456:ACCEPTANCE-token-ABCdefGHIjklMNOpqrSTUvw"
@@ -104,10 +105,16 @@ class Stack:
             time.sleep(0.1)
         return worker
 
-    def send(self, **kwargs: object) -> str:
+    @property
+    def publisher(self) -> publish.Publisher:
+        """Publishes as the api-gateway does, on this stack's broker."""
+        return publish.Publisher(self.client.send_task)
+
+    def send(self, *, task_id: str | None = None, **kwargs: object) -> str:
         """Enqueue backups.create as the api-gateway does; returns the job id."""
-        task_id = str(self.client.send_task("backups.create", kwargs=kwargs).id)
-        return str(kwargs.get("job_id") or intake.job_id_for_task(task_id))
+        message = tasks.CreateBackup.from_kwargs(kwargs)
+        sent = self.publisher.send(message, task_id=task_id)
+        return str(message.job_id or intake.job_id_for_task(sent))
 
     def count_backups(self, job_id: str) -> int:
         """How many backups rows this job has (the duplicate guard says at most one)."""

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.acceptance.conftest import ADMIN_DSN, Stack, drop_database, job_row
+from worker.contract import tasks
 from worker.jobs import intake
 
 PART_SIZE = "65536"  # the smallest allowed: the test artifact spans many parts
@@ -78,18 +79,21 @@ def make_backup(stack: Stack, database: str, project: str = "proj-restore") -> d
     return backup_row(stack, "job_id", job_id)
 
 
-def send_restore(stack: Stack, **kwargs: object) -> str:
+def send_restore(
+    stack: Stack, *, backup_id: str, target_database: str, job_id: str | None = None
+) -> str:
     """Enqueue backups.restore as the api-gateway does; returns the job id."""
-    return send(stack, "backups.restore", kwargs)
+    given = None if job_id is None else uuid.UUID(job_id)
+    return send(stack, tasks.RestoreBackup(uuid.UUID(backup_id), target_database, given))
 
 
-def send_verify(stack: Stack, **kwargs: object) -> str:
-    return send(stack, "backups.verify", kwargs)
+def send_verify(stack: Stack, *, backup_id: str) -> str:
+    return send(stack, tasks.VerifyBackup(uuid.UUID(backup_id)))
 
 
-def send(stack: Stack, task: str, kwargs: dict[str, object]) -> str:
-    task_id = str(stack.client.send_task(task, kwargs=kwargs).id)
-    return str(kwargs.get("job_id") or intake.job_id_for_task(task_id))
+def send(stack: Stack, message: tasks.RestoreBackup | tasks.VerifyBackup) -> str:
+    task_id = stack.publisher.send(message)
+    return str(message.job_id or intake.job_id_for_task(task_id))
 
 
 def follow(stack: Stack, job_id: str, timeout: float = 120) -> list[tuple[str, str | None, int]]:

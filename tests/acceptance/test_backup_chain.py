@@ -181,10 +181,9 @@ def test_missing_database_fails_before_anything_is_sent(stack: Stack) -> None:
 def test_the_same_message_twice_gives_one_job_and_one_backup(stack: Stack) -> None:
     stack.start_worker(concurrency=2)
     task_id = str(uuid.uuid4())
-    kwargs = {"project_id": "proj-8", "database": stack.source_db}
-    first = stack.client.send_task("backups.create", kwargs=kwargs, task_id=task_id)
-    second = stack.client.send_task("backups.create", kwargs=kwargs, task_id=task_id)
-    assert first.id == second.id
+    first = stack.send(project_id="proj-8", database=stack.source_db, task_id=task_id)
+    second = stack.send(project_id="proj-8", database=stack.source_db, task_id=task_id)
+    assert first == second
     time.sleep(1)
     with stack.database.engine.connect() as conn:
         ids = (

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from chaos import corpus
 from chaos.workers import start_worker
 from tests.acceptance.conftest import Stack, job_row
+from worker.contract import publish, tasks
 from worker.jobs import intake
 
 # Celery logs a refused task's TypeError with its traceback; these mean a process died.
@@ -43,7 +44,7 @@ def test_every_hostile_message_ends_with_a_clear_error_and_the_worker_keeps_serv
     corpus.MARKER.unlink(missing_ok=True)
     worker = stack.start_worker(concurrency=2)
     cases = corpus.cases()
-    corpus.send(cases, stack.client.send_task)  # type: ignore[arg-type]
+    corpus.send(cases, stack.publisher)
     deadline = time.monotonic() + 60
     outcomes = {case.label: wait_outcome(stack, case, "", deadline) for case in cases}
     for case in cases:
@@ -81,12 +82,9 @@ def test_unknown_chat_and_wrong_token_fail_at_once_without_retries(stack: Stack)
     try:
         jobs = {}
         for queue in ("badchat", "badtoken"):
-            task = stack.client.send_task(
-                "backups.create",
-                kwargs={"project_id": f"proj-{queue}", "database": stack.source_db},
-                queue=queue,
-            )
-            jobs[queue] = str(intake.job_id_for_task(str(task.id)))
+            publisher = publish.Publisher(stack.client.send_task, queue=queue)
+            task_id = publisher.send(tasks.CreateBackup(f"proj-{queue}", stack.source_db))
+            jobs[queue] = str(intake.job_id_for_task(task_id))
         chat_row = stack.wait_job(jobs["badchat"])
         token_row = stack.wait_job(jobs["badtoken"])
     finally:

@@ -20,6 +20,7 @@ import requests
 
 from chaos import corpus, harness, leaks
 from chaos.stack import ChaosStack, Options
+from worker.contract import publish
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or shutil.which("runuser") is None,
@@ -56,7 +57,7 @@ def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() ->
         report = harness.Run(stack, config).run()
         assert report.problems == [], report.render()
         cases = corpus.cases()
-        corpus.send(cases, stack.client.send_task)  # type: ignore[arg-type]
+        corpus.send(cases, publish.Publisher(stack.client.send_task))
         deadline = time.monotonic() + 60
         while any(case.task_id not in logs(stack) for case in cases):
             assert time.monotonic() < deadline, "the corpus was not consumed"

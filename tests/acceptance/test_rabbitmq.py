@@ -7,6 +7,7 @@ starts it when it is not).
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import uuid
@@ -17,6 +18,7 @@ from celery import Celery
 from sqlalchemy import text
 
 from tests.acceptance.conftest import Stack
+from worker.contract import publish, tasks
 from worker.jobs import intake
 
 AMQP_HOST = "127.0.0.1"
@@ -63,8 +65,11 @@ def queues(vhost: str) -> dict[str, int]:
 def send(client: Celery, **kwargs: object) -> str:
     # An explicit connection: the producer pool's own AMQP socket outlives client.close().
     with client.connection_for_write() as conn:
-        task_id = str(client.send_task("backups.create", kwargs=kwargs, connection=conn).id)
-    return str(kwargs.get("job_id") or intake.job_id_for_task(task_id))
+        message = tasks.CreateBackup.from_kwargs(kwargs)
+        task_id = publish.Publisher(functools.partial(client.send_task, connection=conn)).send(
+            message
+        )
+    return str(message.job_id or intake.job_id_for_task(task_id))
 
 
 def test_backup_chain_runs_over_amqp_on_the_worker_direct_queue(

@@ -27,6 +27,7 @@ from tests.acceptance.conftest import (
     job_row,
     make_source_database,
 )
+from worker.contract import tasks
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def kill_mid_dump(stack: Stack, database: str, **env: str) -> tuple[str, Path, s
 
 
 def reap(stack: Stack) -> None:
-    stack.client.send_task("jobs.reap", kwargs={})
+    stack.publisher.send(tasks.ReapJobs())
 
 
 def spool_files(stack: Stack) -> list[Path]:

@@ -41,9 +41,8 @@ def part_count(stack: Stack, job_id: str) -> int:
 def test_the_same_message_twice_makes_one_job_and_one_backup(stack: Stack) -> None:
     worker = stack.start_worker(concurrency=2, BACKUP_PART_SIZE="131072")
     task_id = str(uuid.uuid4())
-    kwargs = {"project_id": "proj-twice", "database": stack.source_db}
     for _ in range(2):
-        stack.client.send_task("backups.create", kwargs=kwargs, task_id=task_id)
+        stack.send(project_id="proj-twice", database=stack.source_db, task_id=task_id)
     # A gateway job sent twice under two task ids.
     gateway_job = str(uuid.uuid4())
     with stack.database.engine.begin() as conn:

@@ -22,6 +22,7 @@ from tests.acceptance.restore_support import (
     send_verify,
     targets,
 )
+from worker.contract import tasks
 from worker.jobs import intake
 
 __all__ = ["targets"]  # the fixture, used by name
@@ -154,9 +155,9 @@ def test_restore_messages_are_idempotent_and_refusals_land_on_the_gateways_row(
     downloads_before = len(stack.standin.requests("download"))
     target = new_target(targets)
     task_id = str(uuid.uuid4())
-    kwargs = {"backup_id": str(backup["id"]), "target_database": target}
+    message = tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target)
     for _ in range(2):
-        stack.client.send_task("backups.restore", kwargs=kwargs, task_id=task_id)
+        stack.publisher.send(message, task_id=task_id)
     job_id = intake.job_id_for_task(task_id)
     row = stack.wait_job(str(job_id))
     assert row["status"] == "completed", row["error"]

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -20,7 +20,9 @@ from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from tasks import maintenance
 from tests.acceptance.conftest import redis_db  # noqa: F401 - fixture
+from tests.fake_send import FakeSend
 from worker import errors, settings
+from worker.contract import publish
 from worker.jobs import runtime
 from worker.scheduling import dispatch as dispatcher
 from worker.scheduling import spec as schedule_spec
@@ -201,15 +203,12 @@ def test_a_failed_send_rolls_the_claim_back(rt: runtime.Runtime) -> None:
             .values(next_run_at=func.now() - dt.timedelta(minutes=1))
         )
 
-    def broken(_items: object) -> None:
-        raise ConnectionError("broker down")
-
     with pytest.raises(ConnectionError):
-        dispatcher.dispatch(rt, broken)
+        dispatcher.dispatch(rt, FakeSend(fail=ConnectionError("broker down")).publisher())
     assert count(rt.database, models.Job) == 0
-    sent: list[dispatcher.Enqueue] = []
-    assert dispatcher.dispatch(rt, sent.extend).enqueued == 1
-    assert len(sent) == 1
+    sent = FakeSend()
+    assert dispatcher.dispatch(rt, sent.publisher()).enqueued == 1
+    assert len(sent.calls) == 1
 
 
 def test_disabled_schedules_are_not_dispatched(rt: runtime.Runtime) -> None:
@@ -220,7 +219,7 @@ def test_disabled_schedules_are_not_dispatched(rt: runtime.Runtime) -> None:
             .where(schedule_models.BackupSchedule.id == row.id)
             .values(next_run_at=func.now() - dt.timedelta(hours=1))
         )
-    assert dispatcher.dispatch(rt, lambda items: None).claimed == 0
+    assert dispatcher.dispatch(rt, FakeSend().publisher()).claimed == 0
 
 
 @pytest.mark.timeout(120)
@@ -234,7 +233,7 @@ def test_two_dispatchers_at_once_enqueue_each_due_schedule_exactly_once(
     results: list[dispatcher.DispatchResult] = []
     failures: list[BaseException] = []
 
-    def run(rt: runtime.Runtime, send: Callable[..., None]) -> None:
+    def run(rt: runtime.Runtime, send: publish.Publisher) -> None:
         try:
             start.wait()
             results.append(dispatcher.dispatch(rt, send, batch=250))

@@ -19,6 +19,7 @@ from sqlalchemy import delete, text, update
 from db import backups, models, schedule_models, session
 from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
+from tests.fake_send import FakeSend
 from tests.integration.test_schedules import make_runtime
 from worker.jobs import runtime
 from worker.scheduling import dispatch as dispatcher
@@ -156,8 +157,8 @@ def test_after_pruning_no_slot_is_enqueued_twice(rt: runtime.Runtime, history: H
     # Down for 40 days: dispatch runs the oldest missed slot, one catch-up job.
     late = history.now - 40 * DAY
     point_back(rt.database, schedule_id, late)
-    sent: list[dispatcher.Enqueue] = []
-    assert dispatcher.dispatch(rt, sent.extend).enqueued == 1
+    sent = FakeSend()
+    assert dispatcher.dispatch(rt, sent.publisher()).enqueued == 1
     with rt.database.transaction() as s:
         s.execute(
             update(models.Job)
@@ -169,11 +170,11 @@ def test_after_pruning_no_slot_is_enqueued_twice(rt: runtime.Runtime, history: H
     assert history.slots(schedule_id) == [late]  # 40 days old, but the newest
 
     # The same moment again, then a stale next_run_at pointing at that slot: nothing is enqueued.
-    assert dispatcher.dispatch(rt, sent.extend).claimed == 0
+    assert dispatcher.dispatch(rt, sent.publisher()).claimed == 0
     point_back(rt.database, schedule_id, late)
-    result = dispatcher.dispatch(rt, sent.extend)
+    result = dispatcher.dispatch(rt, sent.publisher())
     assert (result.claimed, result.enqueued) == (1, 0)
-    assert [item.job_id for item in sent] == [dispatcher.run_job_id(schedule_id, late)]
+    assert [kw["job_id"] for kw in sent.kwargs] == [str(dispatcher.run_job_id(schedule_id, late))]
 
 
 @pytest.mark.timeout(120)
@@ -216,14 +217,14 @@ def test_prune_alongside_two_dispatchers_keeps_exactly_once(
         )
     runtimes = [make_runtime(database.url) for _ in range(3)]
     start = threading.Barrier(3)
-    sent: list[dispatcher.Enqueue] = []
+    sent = FakeSend()
     pruned: list[int] = []
     failures: list[BaseException] = []
 
     def dispatch(rt: runtime.Runtime) -> None:
         try:
             start.wait()
-            dispatcher.dispatch(rt, sent.extend, batch=50)
+            dispatcher.dispatch(rt, sent.publisher(), batch=50)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             failures.append(exc)
 
@@ -265,7 +266,7 @@ def test_prune_alongside_two_dispatchers_keeps_exactly_once(
             )
         ).scalar_one()
         total = conn.execute(text("SELECT count(*) FROM control_plane.schedule_runs")).scalar_one()
-    ids = [item.job_id for item in sent]
+    ids = [uuid.UUID(kw["job_id"]) for kw in sent.kwargs]
     assert len(ids) == len(set(ids)) == 500
     assert set(ids) == new_runs
     assert still_due == 0

@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from db import jobs as db_jobs
 from db import models, session
+from tests.fake_send import FakeSend
 from tests.integration.test_schedules import make_runtime
 from worker.jobs import runtime
 from worker.scheduling import reaper
@@ -90,17 +91,12 @@ def test_a_silent_running_job_with_attempts_left_is_sent_again(
 ) -> None:
     stale = job(attempts=1)
     fresh = job(attempts=1, silent=dt.timedelta(seconds=5), hostname="live@host-b")
-    sent: list[dict[str, object]] = []
-    result = reaper.reap(rt, sent.extend)
+    sent = FakeSend()
+    result = reaper.reap(rt, sent.publisher())
     assert result.requeued == [str(stale)]
-    assert sent == [
-        {
-            "project_id": "proj-1",
-            "database": "app",
-            "job_id": str(stale),
-            "expires_in_days": 5,
-            "caption": None,
-        }
+    assert [call.name for call in sent.calls] == ["backups.create"]
+    assert sent.kwargs == [
+        {"project_id": "proj-1", "database": "app", "job_id": str(stale), "expires_in_days": 5}
     ]
     again = row(rt, stale)
     assert (again.status, again.worker_hostname, again.progress, again.stage) == (
@@ -123,9 +119,9 @@ def test_a_silent_job_without_attempts_left_ends_failed(
     rt: runtime.Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
     spent = job(attempts=2)
-    sent: list[dict[str, object]] = []
-    result = reaper.reap(rt, sent.extend)
-    assert (result.failed, sent) == ([str(spent)], [])
+    sent = FakeSend()
+    result = reaper.reap(rt, sent.publisher())
+    assert (result.failed, sent.calls) == ([str(spent)], [])
     failed = row(rt, spent)
     assert failed.status == "failed"
     assert failed.error is not None
@@ -138,15 +134,15 @@ def test_a_job_claimed_but_never_started_is_sent_again(
 ) -> None:
     claimed = job(status="pending", attempts=0)
     unclaimed = job(status="pending", attempts=0, hostname=None)
-    sent: list[dict[str, object]] = []
-    result = reaper.reap(rt, sent.extend)
+    sent = FakeSend()
+    result = reaper.reap(rt, sent.publisher())
     assert result.requeued == [str(claimed)]
     # Unclaimed for that long, its message may be lost (a broker restart): sent once more.
     assert result.resent == [str(unclaimed)]
-    assert sorted(str(m["job_id"]) for m in sent) == sorted([str(claimed), str(unclaimed)])
+    assert sorted(str(m["job_id"]) for m in sent.kwargs) == sorted([str(claimed), str(unclaimed)])
     assert row(rt, claimed).worker_hostname is None
     assert row(rt, unclaimed).status == "pending"
-    assert reaper.reap(rt, sent.extend).resent == []  # not again before another stale period
+    assert reaper.reap(rt, sent.publisher()).resent == []  # not again before another stale period
 
 
 def test_a_silent_job_of_a_host_that_heartbeats_for_another_is_left_alone(
@@ -155,7 +151,7 @@ def test_a_silent_job_of_a_host_that_heartbeats_for_another_is_left_alone(
     # Between two steps: its next step waits in the live host's queue behind other jobs.
     waiting = job(attempts=1, hostname="busy@host-d")
     job(attempts=1, silent=dt.timedelta(seconds=5), hostname="busy@host-d")
-    assert reaper.reap(rt, lambda messages: None).requeued == []
+    assert reaper.reap(rt, FakeSend().publisher()).requeued == []
     assert row(rt, waiting).status == "running"
 
 
@@ -165,7 +161,7 @@ def test_a_claim_of_a_host_that_still_heartbeats_is_left_alone(
     # The host is busy with another backup; the claimed job waits in its queue.
     job(hostname="busy@host-c", silent=dt.timedelta(seconds=5))
     waiting = job(status="pending", attempts=0, hostname="busy@host-c")
-    assert reaper.reap(rt, lambda messages: None).requeued == []
+    assert reaper.reap(rt, FakeSend().publisher()).requeued == []
     assert row(rt, waiting).worker_hostname == "busy@host-c"
 
 
@@ -174,7 +170,7 @@ def test_jobs_that_cannot_be_rerun_end_failed(
 ) -> None:
     restore = job(type="restore", attempts=0, payload={"backup_id": str(uuid.uuid4())})
     refused = job(attempts=0, payload={"refused": True})
-    result = reaper.reap(rt, lambda messages: None)
+    result = reaper.reap(rt, FakeSend().publisher())
     assert sorted(result.failed) == sorted([str(restore), str(refused)])
     assert "cannot be re-run automatically" in str(row(rt, restore).error)
 
@@ -184,13 +180,10 @@ def test_a_failed_send_leaves_the_job_for_the_next_run(
 ) -> None:
     stale = job(attempts=1)
 
-    def broken(_messages: object) -> None:
-        raise ConnectionError("broker down")
-
     with pytest.raises(ConnectionError):
-        reaper.reap(rt, broken)
+        reaper.reap(rt, FakeSend(fail=ConnectionError("broker down")).publisher())
     assert row(rt, stale).status == "running"
-    assert reaper.reap(rt, lambda messages: None).requeued == [str(stale)]
+    assert reaper.reap(rt, FakeSend().publisher()).requeued == [str(stale)]
 
 
 def test_spool_dirs_of_finished_and_unknown_jobs_are_removed(
@@ -206,6 +199,6 @@ def test_spool_dirs_of_finished_and_unknown_jobs_are_removed(
         (root / str(name)).mkdir(parents=True)
         (root / str(name) / "part.000").write_bytes(b"x")
     (root / "not-a-job").mkdir()
-    result = reaper.reap(rt, lambda messages: None)
+    result = reaper.reap(rt, FakeSend().publisher())
     assert sorted(result.spool_removed) == sorted([str(done), str(unknown)])
     assert sorted(p.name for p in root.iterdir()) == sorted([str(running), "not-a-job"])

@@ -15,6 +15,7 @@ import pytest
 from db import jobs as db_jobs
 from db import session
 from standin.server import BotApiStandin
+from tests.fake_send import FakeSend
 from worker import errors, settings
 from worker.backup import batch, send, upload
 from worker.jobs.runtime import Runtime
@@ -102,13 +103,7 @@ def test_register_refuses_malformed_parts(rt: Runtime, parts: object) -> None:
 
 
 def test_batch_reports_each_request_and_queues_only_valid_ones(rt: Runtime) -> None:
-    sent_tasks: list[dict[str, object]] = []
-
-    def send_task(name: str, *, kwargs: dict[str, object]) -> object:
-        assert name == "backups.create"
-        sent_tasks.append(kwargs)
-        return None
-
+    sent = FakeSend()
     items = [
         {"project_id": "p1", "database": "sales"},
         {"project_id": "p2", "database": "x'; DROP TABLE y; --"},
@@ -116,7 +111,7 @@ def test_batch_reports_each_request_and_queues_only_valid_ones(rt: Runtime) -> N
         {"project_id": "p3", "database": "crm", "expires_in_days": 5, "caption": "weekly"},
         {"project_id": "p4", "database": "crm", "colour": "blue"},
     ]
-    report = batch.enqueue_batch(rt, items, send_task)
+    report = batch.enqueue_batch(rt, items, sent.publisher())
     assert [item["status"] for item in report] == [
         "queued",
         "refused",
@@ -126,7 +121,8 @@ def test_batch_reports_each_request_and_queues_only_valid_ones(rt: Runtime) -> N
     ]
     assert "database" in str(report[1]["error"])
     assert "colour" in str(report[4]["error"])
-    assert [task["project_id"] for task in sent_tasks] == ["p1", "p3"]
+    assert {call.name for call in sent.calls} == {"backups.create"}
+    assert [task["project_id"] for task in sent.kwargs] == ["p1", "p3"]
     with rt.database.transaction() as s:
         for item in report:
             if item["job_id"]:
@@ -137,6 +133,6 @@ def test_batch_reports_each_request_and_queues_only_valid_ones(rt: Runtime) -> N
 
 def test_batch_must_be_a_bounded_list(rt: Runtime) -> None:
     with pytest.raises(errors.InputError, match="list"):
-        batch.enqueue_batch(rt, {"project_id": "p"}, lambda name, *, kwargs: None)
+        batch.enqueue_batch(rt, {"project_id": "p"}, FakeSend().publisher())
     with pytest.raises(errors.InputError, match="at most"):
-        batch.enqueue_batch(rt, [{}] * (batch.MAX_BATCH + 1), lambda name, *, kwargs: None)
+        batch.enqueue_batch(rt, [{}] * (batch.MAX_BATCH + 1), FakeSend().publisher())

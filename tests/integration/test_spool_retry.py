@@ -18,6 +18,7 @@ from sqlalchemy import update
 from db import jobs as db_jobs
 from db import models, session
 from standin.server import BotApiStandin
+from tests.fake_send import FakeSend
 from worker import errors, settings
 from worker.backup import ending
 from worker.jobs.runtime import Runtime
@@ -51,7 +52,7 @@ def rt(database: session.Database, standin: BotApiStandin, tmp_path: Path) -> It
     runtime.telegram().close()
 
 
-Sent = list[tuple[dict[str, object], int]]
+Sent = FakeSend
 
 
 def running_job(rt: Runtime, *, attempts: int = 1, uploaded: bool = False) -> uuid.UUID:
@@ -97,7 +98,7 @@ def retry(rt: Runtime, job_id: uuid.UUID, sent: Sent, *, attempt: int = 1) -> st
         job_id,
         errors.SpoolFull(FULL, attempt=attempt),
         hostname=HOST,
-        resend=lambda kwargs, delay: sent.append((kwargs, delay)),
+        publisher=sent.publisher(),
     )
 
 
@@ -105,20 +106,11 @@ def test_a_full_spool_puts_the_job_back_for_any_worker_after_the_delay(
     rt: Runtime, standin: BotApiStandin
 ) -> None:
     job_id = running_job(rt, uploaded=True)
-    sent: Sent = []
+    sent = FakeSend()
     note = retry(rt, job_id, sent)
     assert note == f"retrying in 45 s on any worker (attempt 1 of 2): {FULL}"
-    assert sent == [
-        (
-            {
-                "project_id": "proj-1",
-                "database": "app",
-                "job_id": str(job_id),
-                "expires_in_days": None,
-                "caption": None,
-            },
-            45,
-        )
+    assert [(call.name, call.kwargs, call.options["countdown"]) for call in sent.calls] == [
+        ("backups.create", {"project_id": "proj-1", "database": "app", "job_id": str(job_id)}, 45)
     ]
     back = row(rt, job_id)
     assert (back.status, back.worker_hostname, back.stage, back.progress) == (
@@ -147,9 +139,9 @@ def test_the_last_attempt_fails_with_what_to_do(rt: Runtime, standin: BotApiStan
     job_id = running_job(rt, attempts=2, uploaded=True)
     with rt.database.transaction() as s:
         db_jobs.merge_result(s, job_id, {"spool_full_retries": 1})
-    sent: Sent = []
+    sent = FakeSend()
     assert retry(rt, job_id, sent, attempt=2) is None
-    assert sent == []
+    assert sent.calls == []
     exc = errors.SpoolFull(FULL, attempt=2)
     message = ending.fail(rt, job_id, exc)
     assert message == (
@@ -172,11 +164,11 @@ def test_a_stale_attempt_leaves_the_job_alone(rt: Runtime, attempt: int, hostnam
         s.execute(
             update(models.Job).where(models.Job.id == job_id).values(worker_hostname=hostname)
         )
-    sent: Sent = []
+    sent = FakeSend()
     note = retry(rt, job_id, sent, attempt=attempt)
     assert note is not None
     assert note.endswith("its full spool is not retried")
-    assert sent == []
+    assert sent.calls == []
     same = row(rt, job_id)
     assert (same.status, same.attempts, same.worker_hostname, same.error) == (
         "running",
@@ -189,7 +181,7 @@ def test_a_stale_attempt_leaves_the_job_alone(rt: Runtime, attempt: int, hostnam
 
 def test_the_reaper_resends_a_retry_only_once_it_is_due(rt: Runtime) -> None:
     waiting, due = running_job(rt), running_job(rt)
-    sent: Sent = []
+    sent = FakeSend()
     for job_id in (waiting, due):
         assert retry(rt, job_id, sent) is not None
     # Both messages were lost (a broker restart), and longer than JOB_HEARTBEAT_STALE ago.
@@ -199,7 +191,7 @@ def test_the_reaper_resends_a_retry_only_once_it_is_due(rt: Runtime) -> None:
         s.execute(
             update(models.Job).where(models.Job.id.in_([waiting, due])).values(updated_at=past)
         )
-    resent: list[dict[str, object]] = []
-    result = reaper.reap(rt, resent.extend)
+    resent = FakeSend()
+    result = reaper.reap(rt, resent.publisher())
     assert result.resent == [str(due)]
-    assert [kwargs["job_id"] for kwargs in resent] == [str(due)]
+    assert [kwargs["job_id"] for kwargs in resent.kwargs] == [str(due)]

@@ -13,6 +13,7 @@ from celery import Celery
 from pydantic import SecretStr
 
 from worker import logs, redact, settings
+from worker.contract import tasks
 from worker.jobs import events as jobevents
 from worker.jobs import intake
 
@@ -130,7 +131,7 @@ def eager_app() -> Celery:
 def test_a_task_gives_a_start_and_an_end_line_with_job_and_project(
     eager_app: Celery, log_file: Path
 ) -> None:
-    @eager_app.task(name="backups.create")
+    @eager_app.task(name=tasks.CREATE)
     def create(*, project_id: str, database: str) -> str:
         return str(intake.job_id_for_task("unused"))
 

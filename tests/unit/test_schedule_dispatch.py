@@ -10,6 +10,7 @@ import pytest
 
 from db import schedule_models
 from worker import errors
+from worker.contract import publish
 from worker.scheduling import dispatch
 from worker.scheduling import spec as schedule_spec
 
@@ -73,12 +74,11 @@ def test_plan_runs_the_due_slot_and_jumps_past_now() -> None:
 def test_the_message_is_the_gateway_contract() -> None:
     run = dispatch.plan(row(retention_days=14), NOW, "-100123", None)
     item = dispatch.message(run, 60.0)
-    assert item.kwargs == {
+    assert publish.kwargs_of(item.message) == {
         "project_id": "proj-1",
         "database": "app",
         "job_id": str(run.job_id),
         "expires_in_days": 14,
-        "caption": None,
     }
     assert 0 <= item.countdown < 60
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
 from worker import errors
-from worker.contract import request
+from worker.contract import publish, request, tasks
 from worker.jobs import intake
 from worker.jobs.runtime import Runtime
 
 MAX_BATCH = 1000  # requests per call; beyond that, send several batches
 
-ALLOWED_KEYS = frozenset({"project_id", "database", "expires_in_days", "caption", "filename"})
+# backups.create's arguments but its job id: each request gets a job of its own.
+ALLOWED_KEYS = frozenset(f.name for f in dataclasses.fields(tasks.CreateBackup)) - {"job_id"}
 
 
 class BatchItem(TypedDict):
@@ -24,7 +26,7 @@ class BatchItem(TypedDict):
     error: str | None
 
 
-def enqueue_batch(rt: Runtime, items: object, send_task: intake.SendTask) -> list[BatchItem]:
+def enqueue_batch(rt: Runtime, items: object, publisher: publish.Publisher) -> list[BatchItem]:
     """Validate and enqueue each request; a bad one is reported and the others go ahead."""
     if not isinstance(items, Sequence) or isinstance(items, str | bytes):
         raise errors.InputError("a batch is a list of backup requests")
@@ -45,7 +47,7 @@ def enqueue_batch(rt: Runtime, items: object, send_task: intake.SendTask) -> lis
                 item.get("caption"),
                 item.get("filename"),
             )
-            job_id = intake.enqueue(rt, req, send_task)
+            job_id = intake.enqueue(rt, req, publisher)
         except errors.BackupWorkerError as exc:
             report.append(BatchItem(index=index, status="refused", job_id=None, error=exc.message))
         else:

@@ -8,18 +8,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+from kombu import exceptions as kombu_errors
+
 from db import jobs as db_jobs
 from db import models
 from db import stale as db_stale
 from worker import errors
-from worker.jobs import owner, spool
+from worker.contract import publish
+from worker.jobs import owner, spool, state
 from worker.jobs.runtime import Runtime
-from worker.scheduling import reaper
 
 log = logging.getLogger(__name__)
-
-# Sends backups.create with these arguments again after a countdown (seconds).
-Resend = Callable[[dict[str, object], int], None]
 
 
 @contextlib.contextmanager
@@ -40,7 +39,7 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
         job = db_jobs.get_job(session, job_id)
         message = _failure(rt, exc, job)
         changed = db_jobs.fail_job(session, job_id, message)
-        uploaded = dict((job.result or {}).get("uploaded") or {}) if job is not None else {}
+        uploaded = state.BackupState.of(job).uploaded if job is not None else {}
     spool.remove(rt, job_id)
     if changed and uploaded and not isinstance(exc, errors.TelegramUnauthorized):
         owner.delete_sent_parts(rt, uploaded)
@@ -52,7 +51,7 @@ def _failure(rt: Runtime, exc: BaseException, job: models.Job | None) -> str:
         return f"internal error ({type(exc).__name__}); the worker log has the details"
     if not isinstance(exc, errors.SpoolFull) or job is None:
         return exc.message
-    retries = int((job.result or {}).get("spool_full_retries") or 0)
+    retries = state.BackupState.of(job).spool_full_retries
     return (
         f"{exc.message}; gave up after {job.attempts} attempt(s) (BACKUP_MAX_ATTEMPTS="
         f"{rt.settings.backup_max_attempts}), retried {retries} time(s) after a full spool, "
@@ -62,7 +61,12 @@ def _failure(rt: Runtime, exc: BaseException, job: models.Job | None) -> str:
 
 
 def retry_later(
-    rt: Runtime, job_id: uuid.UUID, exc: errors.SpoolFull, *, hostname: str, resend: Resend
+    rt: Runtime,
+    job_id: uuid.UUID,
+    exc: errors.SpoolFull,
+    *,
+    hostname: str,
+    publisher: publish.Publisher,
 ) -> str | None:
     """Hand the job back as the reaper does (pending, unclaimed) and send backups.create again
     after BACKUP_SPOOL_RETRY_DELAY, so any worker may dump it anew; None: no attempts left.
@@ -77,27 +81,30 @@ def retry_later(
         except errors.AttemptSuperseded as stale:
             return f"{stale.message}; its full spool is not retried"
         job = db_jobs.get_job(session, job_id)
-        kwargs = reaper.backup_kwargs(job) if job is not None else None
-        if job is None or kwargs is None or job.attempts >= most:
+        again = state.BackupPayload.rerun(job) if job is not None else None
+        if job is None or again is None or job.attempts >= most:
             return None
-        state = job.result or {}
-        uploaded = dict(state.get("uploaded") or {})
+        now = state.BackupState.of(job)
         due = datetime.now(UTC) + timedelta(seconds=delay)
         note = f"retrying in {delay} s on any worker (attempt {job.attempts} of {most}): "
-        db_jobs.merge_result(
+        state.save(
             session,
             job_id,
-            {
-                "artifact": None,
-                "uploaded": {},
-                "spool_full_retries": int(state.get("spool_full_retries") or 0) + 1,
-                "retry_at": due.isoformat(),
-            },
+            state.BackupPatch(
+                artifact=None,
+                uploaded={},
+                spool_full_retries=now.spool_full_retries + 1,
+                retry_at=due.isoformat(),
+            ),
         )
         db_stale.requeue_job(session, job_id, from_hostname=hostname)
         db_jobs.note_pending(session, job_id, note + exc.message)
     spool.remove(rt, job_id)
-    if uploaded:
-        owner.delete_sent_parts(rt, uploaded)
-    resend(kwargs, delay)
+    if now.uploaded:
+        owner.delete_sent_parts(rt, now.uploaded)
+    try:
+        publisher.send(again, countdown=delay)
+    except kombu_errors.OperationalError as lost:
+        # The job waits pending and unclaimed: the reaper sends it again once it is due.
+        log.warning("job %s: backups.create not sent again (%s); the reaper will", job_id, lost)
     return note + exc.message

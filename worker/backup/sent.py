@@ -9,19 +9,19 @@ from collections.abc import Mapping
 from db import jobs as db_jobs
 from db import models
 from worker.backup import upload
-from worker.jobs import owner
+from worker.jobs import owner, state
 from worker.jobs.runtime import Runtime
 
 
 def destination(job: models.Job) -> upload.Destination:
     """Where the job's parts go: its chat (or the one Telegram migrated it to), its caption."""
-    payload = job.payload
+    payload = state.BackupPayload.of(job)
     return upload.Destination(
-        chat_id=str((job.result or {}).get("chat_id") or payload["chat_id"]),
-        thread_id=payload.get("thread_id"),
-        project_id=payload["project_id"],
-        label=payload["database"],
-        caption=payload.get("caption"),
+        chat_id=state.BackupState.of(job).chat_id or payload.chat_id,
+        thread_id=payload.thread_id,
+        project_id=payload.request.project_id,
+        label=payload.request.database,
+        caption=payload.request.caption,
     )
 
 
@@ -49,7 +49,7 @@ class Sent:
     @classmethod
     def of(cls, rt: Runtime, job: models.Job, hostname: str) -> Sent:
         """The parts the jobs row says were sent, for the job's current attempt."""
-        parts = (job.result or {}).get("uploaded") or {}
+        parts = state.BackupState.of(job).uploaded
         return cls(rt, job.id, hostname, job.attempts, destination(job), parts)
 
     def add(
@@ -61,12 +61,12 @@ class Sent:
     ) -> None:
         """Remember a sent part; `stage` (name, progress) goes into the same transaction."""
         self.parts[str(part["index"])] = part
-        patch: dict[str, object] = {"uploaded": self.parts}
+        patch = state.BackupPatch(uploaded=self.parts)
         if migrated_to is not None:
             self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
             patch["chat_id"] = str(migrated_to)
         with self._rt.database.transaction() as session:
             owner.still_ours(session, self._job_id, self._hostname, self._attempt)
-            db_jobs.merge_result(session, self._job_id, patch)
+            state.save(session, self._job_id, patch)
             if stage is not None:
                 db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])

@@ -20,8 +20,7 @@ from worker import errors
 from worker.artifact import manifest, stream
 from worker.backup import dump, ending, overlap, upload
 from worker.backup import sent as sent_parts
-from worker.contract import request
-from worker.jobs import owner, progress, spool
+from worker.jobs import owner, progress, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import source
 
@@ -48,11 +47,11 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             log.info("job %s is %s: dump skipped", job_id, job.status)
             return
         attempt = job.attempts
-        req = request.BackupRequest.from_payload(job.payload)
+        req = state.BackupPayload.of(job).request
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
-        stale = dict((job.result or {}).get("uploaded") or {})
+        stale = state.BackupState.of(job).uploaded
         sent = sent_parts.Sent(rt, job_id, hostname, attempt, sent_parts.destination(job), {})
-        db_jobs.merge_result(session, job_id, {"artifact": None, "uploaded": {}})
+        state.save(session, job_id, state.BackupPatch(artifact=None, uploaded={}))
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
         session.expunge(job)
     if stale:
@@ -130,7 +129,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     )
     with rt.database.transaction() as session:
         owner.still_ours(session, job_id, hostname, attempt)
-        db_jobs.merge_result(session, job_id, {"artifact": result.to_json(), "uploaded": early})
+        state.save(session, job_id, state.BackupPatch(artifact=result.to_json(), uploaded=early))
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
@@ -142,7 +141,7 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     )
     if job is None:
         return
-    art = stream.Artifact.from_json((job.result or {})["artifact"])
+    art = state.BackupState.of(job).manifest(job_id)
     sent = sent_parts.Sent.of(rt, job, hostname)
     total = max(art.size_bytes, 1)
     last = art.parts[-1].index
@@ -168,9 +167,9 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         job = owner.current_attempt_in(session, job_id, hostname)
         if job is None:
             return
-        state = job.result or {}
-        art = stream.Artifact.from_json(state["artifact"])
-        uploaded = state.get("uploaded") or {}
+        now = state.BackupState.of(job)
+        art = now.manifest(job_id)
+        uploaded = now.uploaded
         missing = [part.index + 1 for part in art.parts if str(part.index) not in uploaded]
         if missing:
             # This chain's upload step sent every part before it sent us, so this is a record
@@ -180,8 +179,9 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
                 f"parts {missing} of job {job_id} are not uploaded yet: this record step is "
                 "from an earlier run of the job"
             )
-        payload = job.payload
-        days = payload.get("expires_in_days") or rt.settings.backup_retention_days
+        payload = state.BackupPayload.of(job)
+        req = payload.request
+        days = req.expires_in_days or rt.settings.backup_retention_days
         parts = [
             db_backups.NewPart(
                 index=part.index,
@@ -195,26 +195,26 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             for part in art.parts
         ]
         new = db_backups.NewBackup(
-            project_id=payload["project_id"],
+            project_id=req.project_id,
             job_id=job_id,
             type="database",
-            database=payload["database"],
+            database=req.database,
             filename=art.filename,
             size_bytes=art.size_bytes,
             sha256=art.sha256,
             compression=art.compression,
             encrypted=art.encrypted,
             encryption_recipients=list(art.recipients),
-            chat_id=str(state.get("chat_id") or payload["chat_id"]),
-            message_thread_id=payload.get("thread_id"),
-            caption=payload.get("caption"),
+            chat_id=now.chat_id or payload.chat_id,
+            message_thread_id=payload.thread_id,
+            caption=req.caption,
             expires_at=datetime.now(UTC) + timedelta(days=days),
             parts=parts,
         )
         row, created = db_backups.record_backup(session, new)
         summary = backup_summary(row)
-        if state.get("chat_id"):
-            summary["migrated_to_chat_id"] = state["chat_id"]
+        if now.chat_id:
+            summary["migrated_to_chat_id"] = now.chat_id
         db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True, stage="record")
     spool.remove(rt, job_id)
     log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")

@@ -5,24 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Container
 from dataclasses import dataclass
-from typing import TypedDict
 
 from worker import errors
 from worker.artifact import manifest
 from worker.contract import request
+from worker.jobs import state
 from worker.telegram import client as telegram
 
-
-class SentPartJSON(TypedDict):
-    """A sent part as stored in the jobs row and printed by the CLI."""
-
-    index: int
-    file_id: str
-    file_unique_id: str
-    message_id: int
-    chat_id: str
-    size_bytes: int
-    sha256: str
+# A sent part as stored in the jobs row and printed by the CLI.
+SentPartJSON = state.SentPart
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import uuid
 import click
 
 from worker.cli import common
-from worker.contract import request
+from worker.contract import publish, request
 from worker.jobs import intake, runtime
 
 
@@ -43,4 +43,4 @@ def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:
     """Insert the pending job and send backups.create, as the gateway does."""
     from worker.app import app
 
-    return intake.enqueue(rt, req, app.send_task)
+    return intake.enqueue(rt, req, publish.Publisher(app.send_task))

@@ -12,6 +12,7 @@ import uuid
 import click
 
 from worker.cli import common
+from worker.contract import publish, tasks
 from worker.jobs import intake, runtime
 from worker.restore import job as rj
 
@@ -60,12 +61,16 @@ def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest) -> uuid.UUID:
     from worker.app import app
 
     backup = rj.load_backup(rt, req.backup_id)
-    kwargs: dict[str, object] = {"backup_id": str(req.backup_id)}
     if req.kind == rj.RESTORE:
         rj.check_target(rt, req, backup)
-        kwargs.update(target_database=req.target_database, clean=req.clean)
     job_id = intake.insert_pending(
         rt, job_type=req.kind, project_id=backup.project_id, payload=dict(req.payload(backup))
     )
-    app.send_task(f"backups.{req.kind}", kwargs={**kwargs, "job_id": str(job_id)})
+    message: tasks.RestoreBackup | tasks.VerifyBackup
+    if req.kind == rj.RESTORE:
+        assert req.target_database is not None  # validate() names it for a restore
+        message = tasks.RestoreBackup(req.backup_id, req.target_database, job_id, req.clean)
+    else:
+        message = tasks.VerifyBackup(req.backup_id, job_id)
+    publish.Publisher(app.send_task).send(message)
     return job_id

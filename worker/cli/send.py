@@ -15,6 +15,7 @@ from db import models
 from worker import errors
 from worker.backup import batch, send
 from worker.cli import common, follow
+from worker.contract import publish
 
 
 @click.command("send")
@@ -116,7 +117,7 @@ def batch_command(requests: TextIO, wait: bool, timeout: float | None, as_json: 
         raise errors.InputError(f"the batch is not valid JSON: {exc}") from None
     rt = common.build_runtime()
     report: list[dict[str, object]] = [
-        dict(item) for item in batch.enqueue_batch(rt, items, app.send_task)
+        dict(item) for item in batch.enqueue_batch(rt, items, publish.Publisher(app.send_task))
     ]
     if wait:
         for item in report:

@@ -1,8 +1,9 @@
-"""The contract with the api-gateway: task arguments validated once, stored as the job's payload.
+"""The gateway contract: public task names, their keyword arguments, and the one publisher.
 
-May import what lies below it: the adapters, db and the bottom layer (worker.errors,
-worker.settings, worker.redact); today only worker.postgres.source (database names) and
-worker.errors. Not worker.jobs or anything above.
+tasks: every public task's name and typed arguments (TASKS); publish: Publisher, over Celery's
+send_task passed in; request: the validators of those arguments and the backup request.
+May import worker.postgres (database names), worker.errors and worker.settings; never the
+Celery app, db/ or the layers above.
 """
 
 from __future__ import annotations

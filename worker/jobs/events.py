@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 from celery import signals
 
+from worker.contract import tasks
 from worker.jobs import intake, runtime
 
 log = logging.getLogger("backup_worker.jobs")
 
 MAX_ERROR = 300  # characters of an error quoted in a line
 # Tasks that create their job when the caller gave no job_id, with an id derived from the task id.
-ACCEPTING_TASKS = ("backups.create", "backups.restore", "backups.verify")
+ACCEPTING_TASKS = (tasks.CREATE, tasks.RESTORE, tasks.VERIFY)
 _OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "will retry"}
 _DISPATCH = "backup-worker.jobs.events"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Protocol
 
 from db import jobs as db_jobs
 from worker import errors
-from worker.contract import request
+from worker.contract import publish, request, tasks
 from worker.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,27 +24,12 @@ def job_id_for_task(task_id: str) -> uuid.UUID:
     return uuid.uuid5(TASK_JOB_NAMESPACE, task_id)
 
 
-class SendTask(Protocol):
-    """Celery's `app.send_task`, as far as enqueueing needs it."""
-
-    def __call__(self, name: str, *, kwargs: dict[str, object]) -> object: ...
-
-
-def enqueue(rt: Runtime, req: request.BackupRequest, send_task: SendTask) -> uuid.UUID:
+def enqueue(rt: Runtime, req: request.BackupRequest, publisher: publish.Publisher) -> uuid.UUID:
     """Insert a pending job, then send backups.create for it: the gateway's way, shared by
     the CLI, batches and the scheduler. Returns the job id."""
     payload = dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id))
     job_id = insert_pending(rt, job_type=JOB_TYPE, project_id=req.project_id, payload=payload)
-    kwargs: dict[str, object] = {
-        "project_id": req.project_id,
-        "database": req.database,
-        "job_id": str(job_id),
-        "expires_in_days": req.expires_in_days,
-        "caption": req.caption,
-    }
-    if req.filename is not None:
-        kwargs["filename"] = req.filename
-    send_task("backups.create", kwargs=kwargs)
+    publisher.send(tasks.CreateBackup.of(req, job_id))
     return job_id
 
 
@@ -135,7 +119,7 @@ def reject(
         given, project = None, None
     if isinstance(exc, errors.NotFoundError) or project is None:
         # Without a valid project or job there is no row the gateway could show: log it only.
-        log.error("backups.create %s refused: %s", task_id, exc.message)
+        log.error("%s %s refused: %s", tasks.CREATE, task_id, exc.message)
         return None
     jid = given or job_id_for_task(task_id)
     with rt.database.transaction() as session:

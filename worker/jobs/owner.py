@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from db import jobs as db_jobs
 from db import models
 from worker import errors
-from worker.jobs import progress
+from worker.jobs import progress, state
 from worker.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def current_attempt_in(session: Session, job_id: uuid.UUID, hostname: str) -> mo
     job = running_in(session, job_id)
     if job is None:
         return None
-    if job.worker_hostname != hostname or not (job.result or {}).get("artifact"):
+    if job.worker_hostname != hostname or not state.has_artifact(job):
         log.warning("job %s: a newer attempt owns it, stale step skipped", job_id)
         return None
     return job

@@ -14,7 +14,7 @@ from db import backups as db_backups
 from db import jobs as db_jobs
 from db import models
 from worker import errors
-from worker.contract import request
+from worker.contract import request, tasks
 from worker.jobs import intake, owner, progress
 from worker.jobs.runtime import Runtime
 from worker.postgres import source, target
@@ -156,7 +156,8 @@ def reject(
         given = None
     if given is None and project_id is None:
         # Neither the gateway's row nor a backup to file a job under: log it only.
-        log.error("backups.%s %s refused: %s", kind, task_id, exc.message)
+        name = tasks.RESTORE if kind == RESTORE else tasks.VERIFY
+        log.error("%s %s refused: %s", name, task_id, exc.message)
         return None
     jid = given or intake.job_id_for_task(task_id)
     with rt.database.transaction() as session:

@@ -21,7 +21,7 @@ from db import restores as db_restores
 from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack
-from worker.jobs import progress, spool
+from worker.jobs import progress, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import pgrestore, source, target
 from worker.restore import fetch
@@ -43,7 +43,7 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             return
         kind = job.type
         req = rj.RestoreRequest.from_payload(kind, job.payload)
-        db_jobs.merge_result(session, job_id, {"artifact": None})
+        state.save(session, job_id, state.RestorePatch(artifact=None))
     backup = rj.load_backup(rt, req.backup_id)
     remote = fetch.RemoteArtifact.from_backup(backup)
     # Everything that can refuse the job does so before the download, not after it.
@@ -75,7 +75,8 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         time.monotonic() - started,
     )
     with rt.database.transaction() as session:
-        db_jobs.merge_result(session, job_id, {"artifact": {"path": str(path), "checked": True}})
+        checked = state.CheckedArtifact(path=str(path), checked=True)
+        state.save(session, job_id, state.RestorePatch(artifact=checked))
 
 
 def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
@@ -84,8 +85,8 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     if job is None:
         return
     req = rj.RestoreRequest.from_payload(rj.RESTORE, job.payload)
-    state = job.result or {}
-    path = checked_artifact(rt, job_id, state)
+    now = state.RestoreState.of(job)
+    path = checked_artifact(rt, job_id, now)
     backup = rj.load_backup(rt, req.backup_id)
     name = rj.check_target(rt, req, backup)
     params = rt.source()
@@ -99,7 +100,7 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
             f"job {others[0]} is restoring into {name} right now: wait for it to end"
         )
     created = _prepare_target(rt, job_id, params, name, clean=req.clean)
-    owned = created or bool(state.get("target_created"))
+    owned = created or now.target_created
     keys = _identities(rt, backup)
     total = max(backup.size_bytes, 1)
     started = time.monotonic()
@@ -142,11 +143,10 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     log.info("job %s: restored backup %s into %s in %.1f s", job_id, backup.id, name, seconds)
 
 
-def checked_artifact(rt: Runtime, job_id: uuid.UUID, state: dict[str, object]) -> Path:
+def checked_artifact(rt: Runtime, job_id: uuid.UUID, now: state.RestoreState) -> Path:
     """The artifact the download step checked; JobStateError if it is not on this host."""
-    artifact = state.get("artifact")
     path = spool.artifact(rt, job_id)
-    if not isinstance(artifact, dict) or not artifact.get("checked") or not path.is_file():
+    if now.checked is None or not path.is_file():
         raise errors.JobStateError(
             f"job {job_id} has no checked download on this host ({path.parent}): "
             "it must start over from the download"
@@ -163,11 +163,11 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
     with rt.database.transaction() as session:
         job = db_jobs.get_job(session, job_id)
         changed = db_jobs.fail_job(session, job_id, message)
-        backup_id = (job.payload or {}).get("backup_id") if job is not None else None
+        backup_id = state.backup_id_of(job) if job is not None else None
         # Only a damaged or missing backup is a verdict; a wrong key or a network failure
         # says nothing about the backup itself.
-        if changed and isinstance(exc, errors.IntegrityError) and isinstance(backup_id, str):
-            db_restores.record_verification(session, uuid.UUID(backup_id), ok=False)
+        if changed and isinstance(exc, errors.IntegrityError) and backup_id is not None:
+            db_restores.record_verification(session, backup_id, ok=False)
     spool.remove(rt, job_id)
     return message
 
@@ -211,7 +211,7 @@ def _prepare_target(
     # create() is False when someone created it since exists(): then it is an existing one.
     if not target.exists(params, name) and target.create(params, name):
         with rt.database.transaction() as session:
-            db_jobs.merge_result(session, job_id, {"target_created": True})
+            state.save(session, job_id, state.RestorePatch(target_created=True))
         return True
     if not clean:
         _refuse_if_not_empty(params, name)

@@ -19,7 +19,7 @@ from db import restores as db_restores
 from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack
-from worker.jobs import spool
+from worker.jobs import spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import pgrestore
 from worker.restore import job as rj
@@ -71,7 +71,7 @@ def check_step(rt: Runtime, job_id: uuid.UUID) -> None:
     if job is None:
         return
     req = rj.RestoreRequest.from_payload(rj.VERIFY, job.payload)
-    path = steps.checked_artifact(rt, job_id, job.result or {})
+    path = steps.checked_artifact(rt, job_id, state.RestoreState.of(job))
     backup = rj.load_backup(rt, req.backup_id)
     keys = identity.load(rt.settings.backup_age_identity_file) if backup.encrypted else None
     params = rt.source()

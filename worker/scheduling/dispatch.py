@@ -18,13 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from db import schedule_models
 from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
-from worker.contract import request
+from worker.contract import publish, request, tasks
 from worker.jobs.runtime import Runtime
 from worker.scheduling import spec as schedule_spec
 
@@ -34,18 +33,6 @@ log = logging.getLogger(__name__)
 RUN_NAMESPACE = uuid.UUID("0c6f3e0e-58a4-4c55-b0d1-5f1f6ac3c2a9")
 BATCH = 100  # schedules claimed per transaction: small, so concurrent dispatchers share
 MAX_SPREAD = 60.0  # seconds: enqueues are spread over at most a minute
-
-
-@dataclass(frozen=True)
-class Enqueue:
-    """One backups.create message to send."""
-
-    job_id: uuid.UUID
-    kwargs: dict[str, object]
-    countdown: float
-
-
-Send = Callable[[Sequence[Enqueue]], None]
 
 
 @dataclass
@@ -99,19 +86,13 @@ def plan(
     )
 
 
-def message(run: db_schedule_runs.NewRun, spread: float) -> Enqueue:
+def message(run: db_schedule_runs.NewRun, spread: float) -> publish.Delayed:
     """The backups.create message of a run, as the gateway would send it."""
-    kwargs: dict[str, object] = {
-        "project_id": run.payload["project_id"],
-        "database": run.payload["database"],
-        "job_id": str(run.job_id),
-        "expires_in_days": run.payload["expires_in_days"],
-        "caption": None,
-    }
-    return Enqueue(run.job_id, kwargs, spread_offset(run.schedule_id, spread))
+    create = tasks.CreateBackup.of(request.BackupRequest.from_payload(run.payload), run.job_id)
+    return publish.Delayed(create, spread_offset(run.schedule_id, spread))
 
 
-def dispatch(rt: Runtime, send: Send, *, batch: int = BATCH) -> DispatchResult:
+def dispatch(rt: Runtime, publisher: publish.Publisher, *, batch: int = BATCH) -> DispatchResult:
     """Claim every due schedule (in batches), record its run and enqueue its backup."""
     chat_id = rt.chat_id()
     thread_id = rt.settings.telegram_thread_id
@@ -125,10 +106,10 @@ def dispatch(rt: Runtime, send: Send, *, batch: int = BATCH) -> DispatchResult:
             new = db_schedule_runs.record_runs(session, runs)
             messages = [message(run, spread) for run in runs if run.job_id in new]
             if messages:
-                send(messages)
+                publisher.send_all(messages)
         result.claimed += len(due)
         result.enqueued += len(messages)
-        result.job_ids.extend(item.job_id for item in messages)
+        result.job_ids.extend(run.job_id for run in runs if run.job_id in new)
         if len(due) < batch:
             break
     if result.claimed:

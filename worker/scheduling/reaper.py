@@ -16,22 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from db import jobs as db_jobs
 from db import models
 from db import stale as db_stale
-from worker import errors
-from worker.contract import request
-from worker.jobs import intake, spool
+from worker.contract import publish, tasks
+from worker.jobs import intake, spool, state
 from worker.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 BATCH = 100  # stale jobs handled per run and per kind
-
-Resend = Callable[[Sequence[dict[str, object]]], None]
 
 
 @dataclass
@@ -53,33 +49,6 @@ class ReapResult:
         }
 
 
-def backup_kwargs(job: models.Job) -> dict[str, object] | None:
-    """The backups.create arguments that re-run this job, or None if it cannot be re-run."""
-    if job.type != intake.JOB_TYPE:
-        return None
-    payload = job.payload or {}
-    try:
-        req = request.validate(
-            payload.get("project_id"),
-            payload.get("database"),
-            payload.get("expires_in_days"),
-            payload.get("caption"),
-            payload.get("filename"),
-        )
-    except errors.InputError:
-        return None
-    kwargs: dict[str, object] = {
-        "project_id": req.project_id,
-        "database": req.database,
-        "job_id": str(job.id),
-        "expires_in_days": req.expires_in_days,
-        "caption": req.caption,
-    }
-    if req.filename is not None:
-        kwargs["filename"] = req.filename
-    return kwargs
-
-
 def _reason(job: models.Job, max_attempts: int, rerunnable: bool) -> str:
     host = job.worker_hostname or "an unknown host"
     if job.status == models.JobStatus.RUNNING:
@@ -91,7 +60,7 @@ def _reason(job: models.Job, max_attempts: int, rerunnable: bool) -> str:
     return f"{lost}, and all {max_attempts} attempts are used"
 
 
-def reap(rt: Runtime, resend: Resend) -> ReapResult:
+def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
     """Requeue or fail the stale jobs; then clean this host's spool of finished jobs."""
     stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
     max_attempts = rt.settings.backup_max_attempts
@@ -104,12 +73,12 @@ def reap(rt: Runtime, resend: Resend) -> ReapResult:
             if job.worker_hostname not in alive
         ]
         jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
-        messages: list[dict[str, object]] = []
+        messages: list[tasks.CreateBackup] = []
         for job in jobs:
-            kwargs = backup_kwargs(job)
-            if kwargs is not None and job.attempts < max_attempts:
+            again = state.BackupPayload.rerun(job)
+            if again is not None and job.attempts < max_attempts:
                 if db_stale.requeue_job(session, job.id, from_hostname=job.worker_hostname):
-                    messages.append(kwargs)
+                    messages.append(again)
                     result.requeued.append(str(job.id))
                     log.warning(
                         "job %s: %s went silent; sent again (attempt %d of %d)",
@@ -119,34 +88,34 @@ def reap(rt: Runtime, resend: Resend) -> ReapResult:
                         max_attempts,
                     )
                 continue
-            reason = _reason(job, max_attempts, kwargs is not None)
+            reason = _reason(job, max_attempts, again is not None)
             if db_jobs.fail_job(session, job.id, reason):
                 result.failed.append(str(job.id))
                 log.error("job %s failed: %s", job.id, reason)
         for job in db_stale.lost_pending_jobs(
             session, job_type=intake.JOB_TYPE, older_than=stale, limit=BATCH
         ):
-            kwargs = backup_kwargs(job)
-            if kwargs is None or not _retry_due(job):
+            again = state.BackupPayload.rerun(job)
+            if again is None or not _retry_due(job):
                 # A gateway row without its arguments: only its own message can run it.
                 # A job put back after a full spool has its delayed message on the way.
                 continue
             db_stale.touch(session, job.id)
-            messages.append(kwargs)
+            messages.append(again)
             result.resent.append(str(job.id))
             log.warning("job %s: pending and unclaimed too long; its message sent again", job.id)
         # Sent before the commit: if sending fails, the jobs stay as they were for the next
         # run. A worker that gets a message first waits on the row lock, then claims the job.
         if messages:
-            resend(messages)
+            publisher.send_all(publish.Delayed(message) for message in messages)
     result.spool_removed = clean_spool(rt)
     return result
 
 
 def _retry_due(job: models.Job) -> bool:
     """Whether a job put back after a full spool (worker.backup.ending.retry_later) may run now."""
-    due = (job.result or {}).get("retry_at")
-    return due is None or dt.datetime.fromisoformat(str(due)) <= dt.datetime.now(dt.UTC)
+    due = state.BackupState.of(job).retry_at
+    return due is None or due <= dt.datetime.now(dt.UTC)
 
 
 def clean_spool(rt: Runtime) -> list[str]:

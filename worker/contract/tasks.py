@@ -1,0 +1,186 @@
+"""Every public task: its name and its keyword arguments, typed, defined here once.
+
+Public tasks are the ones the api-gateway, operators and beat send; the chains' own steps
+(STEPS) follow from them and are listed for the task modules only. A model's fields are the
+task's keyword arguments, with the same names and defaults (`TASKS`, checked against
+docs/contract.md and against the Celery tasks' signatures). The arguments are checked where
+they arrive, by worker.contract.request's validators (restores: worker.restore.job.validate).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from worker.contract import request
+
+CREATE = "backups.create"
+CREATE_BATCH = "backups.create_batch"
+REGISTER = "backups.register"
+RESTORE = "backups.restore"
+VERIFY = "backups.verify"
+DISPATCH = "schedules.dispatch"
+SWEEP_EXPIRED = "backups.sweep_expired"
+REAP = "jobs.reap"
+CHECK_ALERTS = "alerts.check"
+
+# The chains' steps: sent by the accepting task to its own host, never by anyone else.
+DUMP = "backups.dump"
+UPLOAD = "backups.upload"
+RECORD = "backups.record"
+DOWNLOAD = "restores.download"
+LOAD = "restores.load"
+CHECK = "restores.check"
+STEPS = (DUMP, UPLOAD, RECORD, DOWNLOAD, LOAD, CHECK)
+
+
+@dataclass(frozen=True)
+class CreateBackup:
+    """backups.create: back up one database; returns the job id."""
+
+    NAME: ClassVar[str] = CREATE
+
+    project_id: str
+    database: str
+    job_id: uuid.UUID | None = None
+    expires_in_days: int | None = None
+    caption: str | None = None
+    filename: str | None = None
+
+    @classmethod
+    def of(cls, req: request.BackupRequest, job_id: uuid.UUID | None) -> CreateBackup:
+        """The message that asks for `req` under `job_id`."""
+        return cls(
+            project_id=req.project_id,
+            database=req.database,
+            job_id=job_id,
+            expires_in_days=req.expires_in_days,
+            caption=req.caption,
+            filename=req.filename,
+        )
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, object]) -> CreateBackup:
+        """Check a message's arguments; InputError names the bad one (job id first)."""
+        job_id = request.validate_job_id(kwargs.get("job_id"))
+        return cls.of(
+            request.validate(
+                kwargs.get("project_id"),
+                kwargs.get("database"),
+                kwargs.get("expires_in_days"),
+                kwargs.get("caption"),
+                kwargs.get("filename"),
+            ),
+            job_id,
+        )
+
+    def request(self) -> request.BackupRequest:
+        """What is asked for, without the job id: the job's payload is made of it."""
+        return request.BackupRequest(
+            self.project_id, self.database, self.expires_in_days, self.caption, self.filename
+        )
+
+
+@dataclass(frozen=True)
+class RestoreBackup:
+    """backups.restore: restore one backup into `target_database`; returns the job id."""
+
+    NAME: ClassVar[str] = RESTORE
+
+    backup_id: uuid.UUID
+    target_database: str
+    job_id: uuid.UUID | None = None
+    clean: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyBackup:
+    """backups.verify: download and check one backup without restoring it; the job id."""
+
+    NAME: ClassVar[str] = VERIFY
+
+    backup_id: uuid.UUID
+    job_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class CreateBatch:
+    """backups.create_batch: one backups.create per request; returns what was queued."""
+
+    NAME: ClassVar[str] = CREATE_BATCH
+
+    # Each one a CreateBackup's arguments without job_id; checked one by one
+    # (worker.backup.batch), so that a bad request refuses only itself.
+    backups: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class Register:
+    """backups.register: record parts already in Telegram by file id; the backup id."""
+
+    NAME: ClassVar[str] = REGISTER
+
+    project_id: str
+    filename: str
+    parts: list[dict[str, object]]
+    sha256: str | None = None
+    compression: str = "zstd"
+    expires_in_days: int | None = None
+
+
+@dataclass(frozen=True)
+class DispatchSchedules:
+    """schedules.dispatch (beat, every minute): enqueue a backup per due schedule."""
+
+    NAME: ClassVar[str] = DISPATCH
+
+
+@dataclass(frozen=True)
+class SweepExpired:
+    """backups.sweep_expired (beat): expiry, retention, deleting expired parts."""
+
+    NAME: ClassVar[str] = SWEEP_EXPIRED
+
+
+@dataclass(frozen=True)
+class ReapJobs:
+    """jobs.reap (beat): re-run or fail jobs whose worker went silent."""
+
+    NAME: ClassVar[str] = REAP
+
+
+@dataclass(frozen=True)
+class CheckAlerts:
+    """alerts.check (beat): alert once per failing or overdue project."""
+
+    NAME: ClassVar[str] = CHECK_ALERTS
+
+
+Message = (
+    CreateBackup
+    | RestoreBackup
+    | VerifyBackup
+    | CreateBatch
+    | Register
+    | DispatchSchedules
+    | SweepExpired
+    | ReapJobs
+    | CheckAlerts
+)
+
+TASKS: Mapping[str, type[Message]] = {
+    model.NAME: model
+    for model in (
+        CreateBackup,
+        RestoreBackup,
+        VerifyBackup,
+        CreateBatch,
+        Register,
+        DispatchSchedules,
+        SweepExpired,
+        ReapJobs,
+        CheckAlerts,
+    )
+}

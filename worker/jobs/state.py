@@ -1,0 +1,185 @@
+"""What a job's `payload` and `result` hold while it runs, typed: the one reader and writer.
+
+The JSON in the jobs row keeps its shape (the gateway and operators read it). Readers take
+what they know and ignore the rest, so a row written by an older or newer worker never crashes
+a step; writers merge typed patches (jsonb `||`, top-level keys replaced).
+
+A backup job's result while it runs:
+  artifact            the dump's manifest (worker.artifact.manifest.ArtifactJSON), or null
+  uploaded            {"<part index>": SentPart} sent so far: the upload's resume point
+  chat_id             where Telegram moved the chat (migrate_to_chat_id), when it did
+  spool_full_retries  how often a full spool handed the job back
+  retry_at            when a job handed back after a full spool may run again (ISO 8601)
+A restore or verify job's result while it runs:
+  artifact            {"path": ..., "checked": true} once the download passed, or null
+  target_created      true when this job created the target database
+A finished job's result is its summary instead ({"backup": ...}, {"restore": ...}, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from sqlalchemy.orm import Session
+
+from db import jobs as db_jobs
+from db import models
+from worker import errors
+from worker.artifact import manifest
+from worker.contract import request, tasks
+
+
+class SentPart(TypedDict):
+    """A sent part as stored in the jobs row and printed by the CLI."""
+
+    index: int
+    file_id: str
+    file_unique_id: str
+    message_id: int
+    chat_id: str
+    size_bytes: int
+    sha256: str
+
+
+class CheckedArtifact(TypedDict):
+    """A restore's downloaded artifact, once every checksum passed."""
+
+    path: str
+    checked: bool
+
+
+class BackupPatch(TypedDict, total=False):
+    """Keys a backup step changes in its job's result."""
+
+    artifact: manifest.ArtifactJSON | None
+    uploaded: dict[str, SentPart]
+    chat_id: str
+    spool_full_retries: int
+    retry_at: str
+
+
+class RestorePatch(TypedDict, total=False):
+    """Keys a restore or verify step changes in its job's result."""
+
+    artifact: CheckedArtifact | None
+    target_created: bool
+
+
+def save(session: Session, job_id: uuid.UUID, patch: BackupPatch | RestorePatch) -> None:
+    """Merge `patch` into the running job's result; JobStateError for a finished job."""
+    db_jobs.merge_result(session, job_id, patch)
+
+
+def _result(job: models.Job) -> Mapping[str, object]:
+    return job.result if isinstance(job.result, Mapping) else {}
+
+
+def _payload(job: models.Job) -> Mapping[str, object]:
+    return job.payload if isinstance(job.payload, Mapping) else {}
+
+
+def has_artifact(job: models.Job) -> bool:
+    """Whether the job's current attempt got as far as an artifact (dump or download)."""
+    return bool(_result(job).get("artifact"))
+
+
+@dataclass(frozen=True)
+class BackupPayload:
+    """A backup job's payload: the request (checked again on reading) and where it goes."""
+
+    request: request.BackupRequest
+    chat_id: str
+    thread_id: int | None = None
+
+    @classmethod
+    def of(cls, job: models.Job) -> BackupPayload:
+        """The payload of a backup job; InputError when it does not hold a valid request."""
+        payload = _payload(job)
+        thread = payload.get("thread_id")
+        return cls(
+            request.BackupRequest.from_payload(payload),
+            str(payload.get("chat_id") or ""),
+            thread if isinstance(thread, int) and not isinstance(thread, bool) else None,
+        )
+
+    @classmethod
+    def rerun(cls, job: models.Job) -> tasks.CreateBackup | None:
+        """The backups.create that runs this backup job again; None if its row cannot."""
+        if job.type != models.JobType.BACKUP.value:
+            return None
+        try:
+            return tasks.CreateBackup.of(cls.of(job).request, job.id)
+        except errors.InputError:
+            return None
+
+
+@dataclass(frozen=True)
+class BackupState:
+    """A running backup job's result."""
+
+    artifact: Mapping[str, object] | None = None
+    uploaded: dict[str, SentPart] = field(default_factory=dict)
+    chat_id: str | None = None
+    spool_full_retries: int = 0
+    retry_at: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, job: models.Job) -> BackupState:
+        """Read the job's result; missing or unreadable keys take their defaults."""
+        result = _result(job)
+        artifact = result.get("artifact")
+        uploaded = result.get("uploaded")
+        retries = result.get("spool_full_retries")
+        return cls(
+            artifact=artifact if isinstance(artifact, Mapping) and artifact else None,
+            uploaded=dict(uploaded) if isinstance(uploaded, Mapping) else {},
+            chat_id=str(result["chat_id"]) if result.get("chat_id") else None,
+            spool_full_retries=retries if isinstance(retries, int) else 0,
+            retry_at=_when(result.get("retry_at")),
+        )
+
+    def manifest(self, job_id: uuid.UUID) -> manifest.Artifact:
+        """The dump's artifact; JobStateError when this attempt has none yet."""
+        if self.artifact is None:
+            raise errors.JobStateError(f"job {job_id} has no dump yet: it must start over")
+        return manifest.Artifact.from_json(self.artifact)
+
+
+@dataclass(frozen=True)
+class RestoreState:
+    """A running restore or verify job's result."""
+
+    checked: str | None = None  # the path of the checked download, once there is one
+    target_created: bool = False
+
+    @classmethod
+    def of(cls, job: models.Job) -> RestoreState:
+        """Read the job's result; missing or unreadable keys take their defaults."""
+        result = _result(job)
+        artifact = result.get("artifact")
+        checked = None
+        if isinstance(artifact, Mapping) and artifact.get("checked"):
+            checked = str(artifact.get("path") or "") or None
+        return cls(checked=checked, target_created=result.get("target_created") is True)
+
+
+def backup_id_of(job: models.Job) -> uuid.UUID | None:
+    """The backup a restore or verify job is about, if its payload names a valid one."""
+    value = _payload(job).get("backup_id")
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _when(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
