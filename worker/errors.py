@@ -7,6 +7,7 @@
   + JobStateError               a job is not in a state that allows the step
     - AttemptSuperseded         the reaper gave the job to a newer attempt: stop quietly
   + DumpError                   pg_dump failed or its output was unusable
+  + SlotTimeout                 no dump slot on the source server within the wait limit
   + SpoolError                  the spool directory cannot hold the parts
     - SpoolFull                 its filesystem filled up mid-dump: the job is tried again later
   + IntegrityError              a checksum or size does not match the record
@@ -63,6 +64,10 @@ class JobStateError(BackupWorkerError):
 
 class DumpError(BackupWorkerError):
     """pg_dump failed."""
+
+
+class SlotTimeout(BackupWorkerError):
+    """No dump slot on the source server came free in time; the server is busy, retry later."""
 
 
 class SpoolError(BackupWorkerError):

@@ -36,6 +36,9 @@ DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celery
 DEFAULT_DISPATCH_INTERVAL = 60  # seconds between two schedules.dispatch runs
 DEFAULT_MAINTENANCE_INTERVAL = 60  # seconds between two reaper / alert checks
 DEFAULT_SWEEP_INTERVAL = 3600  # seconds between two expiry sweeps
+# Source servers (worker/postgres/servers.py, slots.py, dump.py; docs/servers.md).
+DEFAULT_SOURCE_MAX_DUMPS = 2  # dumps/restores at once on one server, fleet-wide
+DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHARE lock
 
 
 class Settings(BaseSettings):
@@ -78,6 +81,11 @@ class Settings(BaseSettings):
 
     flower_basic_auth: SecretStr | None = None
     log_json: bool = False
+
+    # Many source servers: the registry file, and the fleet-wide limit where it names none.
+    source_servers_file: Path | None = None
+    source_max_dumps: int = Field(default=DEFAULT_SOURCE_MAX_DUMPS, ge=1, le=1000)
+    source_lock_wait_timeout: float = Field(default=DEFAULT_LOCK_WAIT_TIMEOUT, gt=0, le=86400)
 
     @field_validator("backup_age_recipients", mode="before")
     @classmethod

@@ -28,6 +28,9 @@ def dump_database(
     on_bytes: Callable[[int, int], None] | None = None,
     on_part: Callable[[artifact.PartFile], None] | None = None,
     extra_args: Sequence[str] = (),
+    program: str | None = None,
+    lock_wait_timeout: float | None = pgdump.LOCK_WAIT_TIMEOUT,
+    application_name: str = pgdump.APPLICATION_NAME,
 ) -> artifact.Artifact:
     """Dump `database` into artifact parts; a failed pg_dump leaves no part behind.
 
@@ -37,7 +40,14 @@ def dump_database(
     artifact.parse_recipients(recipients)  # a bad key fails before pg_dump starts
     result: artifact.Artifact | None = None
     try:
-        with pgdump.pg_dump_stream(params, database, extra_args=extra_args) as stream:
+        with pgdump.pg_dump_stream(
+            params,
+            database,
+            extra_args=extra_args,
+            program=program,
+            lock_wait_timeout=lock_wait_timeout,
+            application_name=application_name,
+        ) as stream:
             result = artifact.write_artifact(
                 stream,
                 spool_dir,

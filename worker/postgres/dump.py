@@ -17,12 +17,26 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, cast
 
-from worker import errors
+from worker import errors, settings
 from worker.postgres import source
 
 STDERR_TAIL = 64 * 1024  # bytes of pg_dump's stderr kept for the error message
 PIPE_SIZE = 1 << 20  # bytes; Linux's default pipe-max-size, lets pg_dump run ahead of us
 VERSION_TIMEOUT = 30  # seconds
+LOCK_WAIT_TIMEOUT = float(settings.DEFAULT_LOCK_WAIT_TIMEOUT)  # seconds; SOURCE_LOCK_WAIT_TIMEOUT
+APPLICATION_NAME = "backup-worker"  # pg_stat_activity shows who runs the dump
+# A busy server may set a short statement_timeout for everyone; a dump's COPY runs for hours.
+SESSION_OPTIONS = "-c statement_timeout=0"
+_LOCK_FAILURES = (
+    # pg_dump's own LOCK TABLE ran into --lock-wait-timeout (it sets it as statement_timeout).
+    re.compile(
+        r"canceling statement due to (?:statement|lock) timeout.*?"
+        r"Query was: LOCK TABLE (\S+) IN ACCESS SHARE MODE",
+        re.DOTALL,
+    ),
+    # A parallel dump's worker found the table locked after the leader had locked it.
+    re.compile(r'could not obtain lock on relation "([^"]+)"'),
+)
 _MISSING = (
     "pg_dump was not found on PATH: install postgresql-client "
     "(the source server's major version or newer)"
@@ -49,26 +63,41 @@ def pg_dump_version() -> str:
 
 @contextlib.contextmanager
 def pg_dump_stream(
-    params: source.SourceParams, database: str, *, extra_args: Sequence[str] = ()
+    params: source.SourceParams,
+    database: str,
+    *,
+    extra_args: Sequence[str] = (),
+    program: str | None = None,
+    lock_wait_timeout: float | None = LOCK_WAIT_TIMEOUT,
+    application_name: str = APPLICATION_NAME,
 ) -> Iterator[BinaryIO]:
     """Run pg_dump (custom format, uncompressed) and yield its output; DumpError if it fails.
 
     The exit status is checked when the block ends: read the stream to its end inside the block.
     If the block raises, pg_dump is killed and the block's exception propagates unchanged.
+    `program` is the pg_dump to run (clients.choose), PATH's by default; `lock_wait_timeout`
+    (seconds, None: wait forever) bounds the wait for each table's lock.
     """
     name = source.validate_database_name(database)
     argv = [
-        _pg_dump_path(),
+        program or _pg_dump_path(),
         "--format=custom",
         "--compress=0",
         "--no-password",
         f"--dbname={params.conninfo(name)}",
-        *extra_args,
     ]
+    if lock_wait_timeout is not None:
+        argv.append(f"--lock-wait-timeout={max(1, round(lock_wait_timeout * 1000))}")
+    argv += extra_args
     environment = params.env()
     # English messages, so that describe_libpq_error recognises them.
     environment.pop("LC_ALL", None)
     environment["LC_MESSAGES"] = "C"
+    # The environment, not the conninfo, so a URL's own application_name/options still win.
+    environment["PGAPPNAME"] = application_name
+    environment["PGOPTIONS"] = " ".join(
+        filter(None, [environment.get("PGOPTIONS"), SESSION_OPTIONS])
+    )
     try:
         process = subprocess.Popen(
             argv,
@@ -97,7 +126,7 @@ def pg_dump_stream(
     # pg_dump still writing means the block stopped early: closing our end fails it (SIGPIPE).
     returncode = _reap(process, stderr)
     if returncode != 0:
-        raise errors.DumpError(_failure(params, returncode, stderr.text()))
+        raise errors.DumpError(_failure(params, returncode, stderr.text(), lock_wait_timeout))
 
 
 class _StderrTail(threading.Thread):
@@ -142,7 +171,24 @@ def _reap(process: subprocess.Popen[bytes], stderr: _StderrTail) -> int:
     return returncode
 
 
-def _failure(params: source.SourceParams, returncode: int, stderr: str) -> str:
+def application_name(job_id: object) -> str:
+    """`backup-worker:<first 8 characters of the job id>`, for pg_stat_activity."""
+    return f"{APPLICATION_NAME}:{str(job_id)[:8]}"
+
+
+def _failure(
+    params: source.SourceParams, returncode: int, stderr: str, lock_wait_timeout: float | None
+) -> str:
+    for pattern in _LOCK_FAILURES:
+        match = pattern.search(stderr)
+        if match:
+            within = f" within {lock_wait_timeout:g} s" if lock_wait_timeout is not None else ""
+            return (
+                f"pg_dump could not lock table {match.group(1)}{within}: another session holds "
+                "an ACCESS EXCLUSIVE lock on it (ALTER TABLE, VACUUM FULL, a migration...); "
+                "the dump gave up rather than wait, try again when that session ends "
+                "(SOURCE_LOCK_WAIT_TIMEOUT sets the wait)"
+            )
     described = source.describe_libpq_error(params, stderr) if stderr.strip() else ""
     if returncode > 0:
         return f"pg_dump failed: {described or f'exit status {returncode}'}"

@@ -53,20 +53,20 @@ class SourceParams:
     password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_url(cls, url: str) -> SourceParams:
-        """Parse a libpq URL (or key=value string); ConfigError without echoing it."""
+    def from_url(cls, url: str, *, label: str = "SOURCE_DATABASE_URL") -> SourceParams:
+        """Parse a libpq URL (or key=value string); ConfigError naming `label`, not echoing it."""
         try:
             parsed = parse_dsn(url)
         except (psycopg2.Error, TypeError) as exc:
             # libpq quotes pieces of the URL in its message: keep the reason, drop the pieces.
             reason = _QUOTED.sub('"..."', str(exc).strip().removeprefix("invalid dsn: "))
             raise errors.ConfigError(
-                f"SOURCE_DATABASE_URL: not a valid libpq URL ({reason}); expected "
+                f"{label}: not a valid libpq URL ({reason}); expected "
                 "postgresql://user:password@host:port/dbname?sslmode=..."
             ) from None
         port = parsed.get("port", "")
         if port and not all(piece.isdigit() for piece in port.split(",")):
-            raise errors.ConfigError("SOURCE_DATABASE_URL: the port must be a number")
+            raise errors.ConfigError(f"{label}: the port must be a number")
         password = parsed.pop("password", None)
         return cls(tuple(sorted(parsed.items())), password or None)
 
@@ -129,6 +129,17 @@ def database_exists(params: SourceParams, database: str) -> bool:
     except psycopg2.Error as exc:
         raise errors.DumpError(describe_libpq_error(params, str(exc))) from None
     return bool(row and row[0])
+
+
+def server_version_num(params: SourceParams) -> int:
+    """The server's `server_version_num`, e.g. 150004; DumpError if it cannot be reached."""
+    try:
+        with contextlib.closing(_connect(params, None)) as conn, conn.cursor() as cur:
+            cur.execute("SHOW server_version_num")
+            row = cur.fetchone()
+    except psycopg2.Error as exc:
+        raise errors.DumpError(describe_libpq_error(params, str(exc))) from None
+    return int(row[0]) if row is not None else 0
 
 
 def _connect(params: SourceParams, database: str | None) -> psycopg2.extensions.connection:

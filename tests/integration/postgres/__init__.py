@@ -1,0 +1,3 @@
+"""Integration tests of worker.postgres: real PostgreSQL and Redis."""
+
+from __future__ import annotations

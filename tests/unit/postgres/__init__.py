@@ -1,0 +1,3 @@
+"""Unit tests of worker.postgres."""
+
+from __future__ import annotations
