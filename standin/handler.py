@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standin import forms, replies
-from standin.api import ApiError, BotApi, JsonObject
+from standin.api import ApiError, BotApi, JsonObject, bot_id
 from standin.faults import Fault, FaultPlan
 from standin.replies import Reply
 
@@ -195,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         length = self._length()
         fault = self.server.faults.take(method)
         entry = self._entry(method, length, fault)
+        known = token in self.server.api.config.tokens
+        entry["bot_id"] = bot_id(token) if known else None
         if length > self.server.api.config.upload_limit + _MULTIPART_ALLOWANCE:
             # Refused on Content-Length alone; the body is drained after the answer.
             if fault is not None and fault.kind not in ("cut", "delay"):
@@ -222,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)
         try:
-            if token not in self.server.api.config.tokens:
+            if not known:
                 raise ApiError(401, "Unauthorized")
             if parse_error is not None:
                 raise parse_error
