@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from kombu import Connection
 
 from worker import broker
 
@@ -19,7 +20,7 @@ def test_other_brokers_keep_the_transport_of_their_url(url: str) -> None:
     assert broker.transport_for(url) is None
 
 
-def test_the_configured_name_resolves_to_the_class() -> None:
-    from kombu.transport import resolve_transport
-
-    assert resolve_transport(broker.TRANSPORT) is broker.RedisTransport
+def test_a_connection_given_the_configured_name_uses_the_class() -> None:
+    connection = Connection("redis://127.0.0.1:6379/0", transport=broker.TRANSPORT)
+    transport: object = connection.get_transport_cls()
+    assert transport is broker.RedisTransport
