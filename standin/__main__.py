@@ -8,6 +8,7 @@ import sys
 import threading
 from types import FrameType
 
+from standin import limits
 from standin.server import BotApiStandin
 
 
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limits", action="store_true", help="enforce 20 messages per minute per group"
     )
     parser.add_argument(
+        "--limits",
+        choices=sorted(limits.PRESETS),
+        help="sending limits: telegram = per chat, per group and per bot (overrides --rate-limits)",
+    )
+    parser.add_argument(
         "--local",
         action="store_true",
         help="behave like telegram-bot-api --local (absolute file paths)",
@@ -65,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         topics=topics,
         migrated=dict(args.migrated),
         rate_limits=args.rate_limits,
+        limits=limits.PRESETS[args.limits] if args.limits else None,
         host=args.host,
         port=args.port,
         local_mode=args.local,

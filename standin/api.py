@@ -6,8 +6,9 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from standin.limits import Limiter
 from standin.multipart import Upload
-from standin.store import Store, StoredMessage
+from standin.store import Store, StoredFile, StoredMessage
 
 CLOUD_UPLOAD_LIMIT = 50 * 1000 * 1000  # bytes: "files of any type of up to 50 MB"
 CLOUD_DOWNLOAD_LIMIT = 20 * 1000 * 1000  # bytes: "download files of up to 20 MB"
@@ -52,6 +53,12 @@ def _int(value: object) -> int | None:
     return int(str(value).strip())
 
 
+def bot_id(token: str) -> int:
+    """The bot's user id: the token's numeric prefix, as Telegram's (a checksum for odd tokens)."""
+    head = token.partition(":")[0]
+    return int(head) if head.isdigit() else zlib.crc32(token.encode()) or 1
+
+
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
@@ -64,7 +71,6 @@ class Config:
     chats: frozenset[int]
     topics: Mapping[int, frozenset[int]]
     migrated: Mapping[int, int]
-    rate_limits: bool = False
     upload_limit: int = CLOUD_UPLOAD_LIMIT
     download_limit: int | None = CLOUD_DOWNLOAD_LIMIT
 
@@ -72,9 +78,10 @@ class Config:
 class BotApi:
     """Dispatches a parsed request to its method; raises ApiError for Telegram's error answers."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, limiter: Limiter) -> None:
         self.config = config
         self.store = store
+        self.limiter = limiter
 
     def call(self, token: str, method: str, params: JsonObject, document: Upload | None) -> object:
         """The `result` of a successful call."""
@@ -86,20 +93,19 @@ class BotApi:
         if name == "sendmessage":
             return self._send_message(token, params)
         if name == "getfile":
-            return self._get_file(params)
+            return self._get_file(token, params)
         if name == "deletemessage":
             return self._delete_message(params)
         raise ApiError(404, "Not Found")
 
     def bot_user(self, token: str) -> JsonObject:
         """The bot's User object, its id taken from the token like Telegram's."""
-        head = token.partition(":")[0]
-        bot_id = int(head) if head.isdigit() else zlib.crc32(token.encode()) or 1
+        user_id = bot_id(token)
         return {
-            "id": bot_id,
+            "id": user_id,
             "is_bot": True,
             "first_name": "Backup Stand-in",
-            "username": f"standin_{bot_id}_bot",
+            "username": f"standin_{user_id}_bot",
             "can_join_groups": True,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
@@ -124,10 +130,6 @@ class BotApi:
 
     def _prepare(self, params: JsonObject) -> tuple[int, int | None]:
         chat_id = self.chat(params)
-        if self.config.rate_limits:
-            wait = self.store.throttle(chat_id)
-            if wait is not None:
-                raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         try:
             thread_id = _int(params.get("message_thread_id"))
         except ValueError:
@@ -135,6 +137,21 @@ class BotApi:
         if thread_id is not None and thread_id not in self.config.topics.get(chat_id, ()):
             raise bad_request("message thread not found")
         return chat_id, thread_id
+
+    def _admit(self, token: str, chat_id: int) -> None:
+        # Last check before a message exists, so only messages Telegram would send are counted.
+        wait = self.limiter.admit(bot_id(token), chat_id)
+        if wait is not None:
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+
+    def _file(self, token: str, file_id: str) -> StoredFile:
+        stored = self.store.file_by_id(file_id)
+        if stored is None:
+            raise bad_request("invalid file_id")
+        # A file_id "can't be transferred from one bot to another".
+        if self.store.file_owner(file_id) != bot_id(token):
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        return stored
 
     def _send_document(self, token: str, params: JsonObject, document: Upload | None) -> JsonObject:
         chat_id, thread_id = self._prepare(params)
@@ -146,18 +163,23 @@ class BotApi:
                 raise bad_request("file must be non-empty")
             if document.size > self.config.upload_limit:
                 raise ApiError(413, "Request Entity Too Large")
+            self._admit(token, chat_id)
             file_id, stored = self.store.put_file(
-                document.path, document.sha256, document.size, document.filename
+                document.path,
+                document.sha256,
+                document.size,
+                document.filename,
+                owner=bot_id(token),
             )
             file_name = document.filename
             mime_type = document.content_type or "application/octet-stream"
         elif isinstance(params.get("document"), str) and params["document"]:
             # Re-sending by file_id: Telegram answers with the same file_id.
             file_id = str(params["document"])
-            found = self.store.file_by_id(file_id)
-            if found is None:
+            if self.store.file_by_id(file_id) is None:
                 raise bad_request("wrong file identifier/HTTP URL specified")
-            stored = found
+            stored = self._file(token, file_id)
+            self._admit(token, chat_id)
             file_name, mime_type = None, "application/octet-stream"
         else:
             raise bad_request("there is no document in the request")
@@ -174,6 +196,7 @@ class BotApi:
                 mime_type=mime_type,
                 sha256=stored.sha256,
                 size=stored.size,
+                bot_id=bot_id(token),
             )
         )
         return self.message_json(token, message)
@@ -185,15 +208,21 @@ class BotApi:
             raise bad_request("message text is empty")
         if len(text) > TEXT_LIMIT:
             raise bad_request("message is too long")
+        self._admit(token, chat_id)
         message = self.store.add_message(
-            StoredMessage(chat_id=chat_id, message_id=0, date=0, thread_id=thread_id, text=text)
+            StoredMessage(
+                chat_id=chat_id,
+                message_id=0,
+                date=0,
+                thread_id=thread_id,
+                text=text,
+                bot_id=bot_id(token),
+            )
         )
         return self.message_json(token, message)
 
-    def _get_file(self, params: JsonObject) -> JsonObject:
-        stored = self.store.file_by_id(_text(params.get("file_id")))
-        if stored is None:
-            raise bad_request("invalid file_id")
+    def _get_file(self, token: str, params: JsonObject) -> JsonObject:
+        stored = self._file(token, _text(params.get("file_id")))
         limit = self.config.download_limit
         if limit is not None and stored.size > limit:
             raise bad_request("file is too big")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standin import forms, multipart, replies
-from standin.api import ApiError, BotApi, JsonObject
+from standin.api import ApiError, BotApi, JsonObject, bot_id
 from standin.faults import Fault, FaultPlan
 from standin.replies import Reply
 
@@ -195,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         length = self._length()
         fault = self.server.faults.take(method)
         entry = self._entry(method, length, fault)
+        known = token in self.server.api.config.tokens
+        entry["bot_id"] = bot_id(token) if known else None
         if length > self.server.api.config.upload_limit + _MULTIPART_ALLOWANCE:
             # Refused on Content-Length alone; the body is drained after the answer.
             if fault is not None and fault.kind not in ("cut", "delay"):

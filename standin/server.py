@@ -7,7 +7,12 @@ Control endpoints (JSON, no token): GET /_standin/requests, GET /_standin/messag
 GET /_standin/faults, POST /_standin/faults {"script": [...], "methods": [...]},
 POST /_standin/rates {"rate_429": 0.2, "rate_502": 0.1, "rate_drop": 0.05, "retry_after": 1,
 "seed": 42, "methods": [...]}, POST /_standin/age {"chat_id", "message_id", "seconds"},
+GET /_standin/limits, POST /_standin/limits {"preset": "telegram"} or {"chat": {"count": 1,
+"window": 1.0}, "group": ..., "bot": ...} (null or absent: off; see standin.limits),
 POST /_standin/reset. Fault words are listed in standin.faults.
+
+Several tokens are several bots, each with the id of its token's prefix; a file_id works only for
+the bot that received it.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from standin.api import (
     BotApi,
     Config,
     JsonObject,
+    bot_id,
 )
 from standin.faults import FaultPlan, FaultRates
 from standin.handler import StandinHTTPServer
+from standin.limits import GROUPS, OFF, Limiter, Limits
 from standin.store import Store
 
 
@@ -45,12 +52,16 @@ class BotApiStandin:
         topics: Mapping[int, Iterable[int]] | None = None,
         migrated: Mapping[int, int] | None = None,
         rate_limits: bool = False,
+        limits: Limits | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         local_mode: bool = False,
         local_root: Path | str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        tokens = frozenset(tokens)
+        if len({bot_id(token) for token in tokens}) != len(tokens):
+            raise ValueError("two tokens name the same bot: each needs its own numeric prefix")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="standin-")
@@ -58,11 +69,10 @@ class BotApiStandin:
         self.data_dir = Path(data_dir)
         migrated = dict(migrated or {})
         self.config = Config(
-            tokens=frozenset(tokens),
+            tokens=tokens,
             chats=frozenset(chats) | frozenset(migrated.values()),
             topics={chat: frozenset(ids) for chat, ids in (topics or {}).items()},
             migrated=migrated,
-            rate_limits=rate_limits,
             upload_limit=LOCAL_UPLOAD_LIMIT if local_mode else CLOUD_UPLOAD_LIMIT,
             download_limit=None if local_mode else CLOUD_DOWNLOAD_LIMIT,
         )
@@ -71,7 +81,9 @@ class BotApiStandin:
             # telegram-bot-api --local answers getFile with an absolute path on its own disk.
             root = Path(local_root) if local_root is not None else self.data_dir / "files"
         self.store = Store(self.data_dir, clock, local_root=root)
-        self.api = BotApi(self.config, self.store)
+        # rate_limits=True keeps the one limit the stand-in always had: 20 per minute per group.
+        self.limiter = Limiter(clock, limits or (GROUPS if rate_limits else OFF))
+        self.api = BotApi(self.config, self.store, self.limiter)
         self.faults = FaultPlan()
         self._log: list[JsonObject] = []
         self._log_lock = threading.Lock()
@@ -145,6 +157,10 @@ class BotApiStandin:
         rates = FaultRates(rate_429, rate_502, rate_drop, retry_after, wanted)
         self.faults.set_rates(rates, seed)
 
+    def set_limits(self, limits: Limits) -> None:
+        """Enforce these sending limits from now on (standin.limits.TELEGRAM: all of Telegram's)."""
+        self.limiter.set(limits)
+
     def requests(self, method: str | None = None) -> list[JsonObject]:
         """Every Bot API request answered so far (optionally of one method), oldest first."""
         with self._log_lock:
@@ -165,9 +181,10 @@ class BotApiStandin:
         self.store.update(replace(message, date=message.date - seconds))
 
     def reset(self) -> None:
-        """Forget messages, files, faults and the request log; keep the configuration."""
+        """Forget messages, files, faults, send times and the request log; keep the settings."""
         self.faults.clear()
         self.store.reset()
+        self.limiter.reset()
         with self._log_lock:
             self._log.clear()
 
@@ -182,6 +199,8 @@ class BotApiStandin:
             return 200, self.messages()
         if verb == "GET" and name == "faults":
             return 200, self.faults.pending()
+        if verb == "GET" and name == "limits":
+            return 200, self.limiter.limits.as_json()
         if verb != "POST":
             return 404, "Not Found"
         if name == "faults":
@@ -200,6 +219,9 @@ class BotApiStandin:
                 methods=body.get("methods"),  # type: ignore[arg-type]
             )
             return 200, True
+        if name == "limits":
+            self.set_limits(Limits.from_json(body))
+            return 200, self.limiter.limits.as_json()
         if name == "age":
             self.age_message(
                 int(str(body["chat_id"])), int(str(body["message_id"])), int(str(body["seconds"]))

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import base64
 import collections
-import math
 import os
 import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-
-GROUP_LIMIT = 20  # messages per minute to one group (Bots FAQ)
-GROUP_WINDOW = 60.0  # seconds
 
 
 def _b64(raw: bytes) -> str:
@@ -47,6 +43,7 @@ class StoredMessage:
     mime_type: str | None = None
     sha256: str | None = None
     size: int | None = None
+    bot_id: int | None = None
     deleted: bool = False
 
     def as_json(self) -> dict[str, object]:
@@ -58,10 +55,10 @@ class StoredMessage:
 class _State:
     files: dict[str, StoredFile] = field(default_factory=dict)  # sha256 -> file
     file_ids: dict[str, str] = field(default_factory=dict)  # file_id -> sha256
+    owners: dict[str, int] = field(default_factory=dict)  # file_id -> the bot that received it
     paths: dict[str, str] = field(default_factory=dict)  # file_path without leading "/" -> sha256
     messages: dict[tuple[int, int], StoredMessage] = field(default_factory=dict)
     next_message_id: collections.Counter[int] = field(default_factory=collections.Counter)
-    sent: dict[int, collections.deque[float]] = field(default_factory=dict)
 
 
 class Store:
@@ -82,11 +79,10 @@ class Store:
         return int(self._clock())
 
     def put_file(
-        self, upload: Path, digest: str, size: int, file_name: str | None
+        self, upload: Path, digest: str, size: int, file_name: str | None, *, owner: int = 0
     ) -> tuple[str, StoredFile]:
-        """Take the uploaded file (once per content) and mint a new file_id for this upload.
-
-        `upload` was written in files_dir with its sha256 `digest` computed on the way.
+        """Take the uploaded file (once per content) and mint a new file_id for bot `owner`'s
+        upload. `upload` was written in files_dir with its sha256 `digest` computed on the way.
         """
         disk_path = self.files_dir / digest
         if disk_path.exists():
@@ -112,6 +108,7 @@ class Store:
                 self._state.files[digest] = stored
                 self._state.paths[file_path.lstrip("/")] = digest
             self._state.file_ids[file_id] = digest
+            self._state.owners[file_id] = owner
         return file_id, stored
 
     def file_by_id(self, file_id: str) -> StoredFile | None:
@@ -120,24 +117,16 @@ class Store:
             digest = self._state.file_ids.get(file_id)
             return self._state.files.get(digest) if digest else None
 
+    def file_owner(self, file_id: str) -> int | None:
+        """The bot a file_id was minted for."""
+        with self._lock:
+            return self._state.owners.get(file_id)
+
     def file_by_path(self, file_path: str) -> StoredFile | None:
         """The file a download path (relative, or absolute without its leading "/") names."""
         with self._lock:
             digest = self._state.paths.get(file_path.lstrip("/"))
             return self._state.files.get(digest) if digest else None
-
-    def throttle(self, chat_id: int) -> int | None:
-        """Seconds to wait if a group chat already had its messages for this minute."""
-        if chat_id >= 0:
-            return None
-        now = self._clock()
-        with self._lock:
-            sent = self._state.sent.setdefault(chat_id, collections.deque())
-            while sent and sent[0] <= now - GROUP_WINDOW:
-                sent.popleft()
-            if len(sent) < GROUP_LIMIT:
-                return None
-            return max(1, math.ceil(sent[0] + GROUP_WINDOW - now))
 
     def add_message(self, message: StoredMessage) -> StoredMessage:
         """Store a new message, giving it the chat's next message_id and the current date."""
@@ -147,7 +136,6 @@ class Store:
                 message, message_id=self._state.next_message_id[message.chat_id], date=self.now()
             )
             self._state.messages[(stored.chat_id, stored.message_id)] = stored
-            self._state.sent.setdefault(stored.chat_id, collections.deque()).append(self._clock())
             return stored
 
     def message(self, chat_id: int, message_id: int) -> StoredMessage | None:

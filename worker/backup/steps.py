@@ -22,6 +22,7 @@ from worker.backup import dump, ending, overlap, upload
 from worker.backup import sent as sent_parts
 from worker.jobs import owner, progress, spool, state
 from worker.jobs.runtime import Runtime
+from worker.postgres import dump as pgdump
 from worker.postgres import source
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             recipients=config.backup_age_recipients,
             on_bytes=on_bytes,
             on_part=sender.offer,
+            lock_wait_timeout=config.source_lock_wait_timeout,
+            application_name=pgdump.application_name(job_id),
         )
     sender.check()
     early = sent.parts
