@@ -32,6 +32,19 @@ def wait_port(port: int, *, up: bool, timeout: float = READY_TIMEOUT) -> None:
     raise RuntimeError(f"port {port} is still {'closed' if up else 'open'} after {timeout} s")
 
 
+def free_port(near: int, tries: int = 200) -> int:
+    """The first port from `near` up that binds now: parallel runs (a colleague's suite) may
+    hold the one a test would pick. Ports below the ephemeral range stay free of TIME-WAIT."""
+    for port in range(near, near + tries):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {near}..{near + tries - 1}")
+
+
 def _as_postgres(args: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *args]

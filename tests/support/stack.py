@@ -1,278 +1,195 @@
-"""What a benchmark runs against: the Bot API stand-in and a Celery worker as subprocesses, a
-scratch control-plane database, a Redis database of its own, and a client that enqueues as the
-gateway does."""
+"""A stack: the Bot API stand-in, a control-plane database and a broker, the Procfile's
+processes started on them (`workers`), and a client that enqueues as the api-gateway does.
+
+The acceptance tests build one per test on the shared servers, the benchmarks one per run
+(`on_shared_servers`), the chaos run one on its throwaway servers (chaos/stack.py).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import re
-import secrets
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
-import redis
 from celery import Celery
-from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from db import migrate
-from db import session as db_session
+from db.session import Database
+from tests.support import scratch, sources
+from tests.support import workers as procs
 from worker import settings
 from worker.contract import request
 from worker.jobs import intake, runtime
 
-TOKEN = "424242:benchmark-token-not-a-real-bot-000000"  # noqa: S105 - stand-in only
-CHAT = "-1004242424242"
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-REDIS_DBS = range(2, 16)  # the same pool and lock keys as the test suite's, so runs never mix
-REDIS_LOCK = "backup-worker-tests:db:{}"
-START_TIMEOUT = 60  # seconds for the worker or the stand-in to come up
 FINISHED = ("completed", "failed", "cancelled")
-_TASK_DONE = re.compile(r"Task (backups\.\w+)\[([0-9a-f-]+)\] succeeded in ([0-9.e-]+)s")
+WAIT_POLL = 0.1  # seconds between two reads of a jobs row
 
 
-@dataclass
-class Standin:
-    """`python -m standin` as a child process."""
+class Standin(Protocol):
+    """What a stack needs of the stand-in, in process or as a child process: its URL."""
 
-    process: subprocess.Popen[str]
-    url: str
-
-    def send_document_url(self) -> str:
-        """The sendDocument endpoint of the benchmark bot."""
-        return f"{self.url}/bot{TOKEN}/sendDocument"
+    @property
+    def url(self) -> str: ...
 
 
-@contextlib.contextmanager
-def standin(data_dir: Path) -> Iterator[Standin]:
-    """The stand-in on a free port, storing uploads under `data_dir`."""
-    args = [sys.executable, "-m", "standin", "--port", "0", "--token", TOKEN, "--chat", CHAT]
-    args += ["--data-dir", str(data_dir)]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline().strip()
-        if not banner.startswith("standin listening on "):
-            raise RuntimeError(f"the stand-in did not start: {banner!r}")
-        yield Standin(process, banner.removeprefix("standin listening on "))
-    finally:
-        _stop(process)
+S = TypeVar("S", bound=Standin)
 
 
-@contextlib.contextmanager
-def control_database() -> Iterator[str]:
-    """A fresh control-plane database migrated to head; dropped afterwards."""
-    admin_url = make_url(os.environ.get("BENCH_ADMIN_DATABASE_URL", ADMIN_URL))
-    name = f"bwbench_control_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = admin_url.set(database=name).render_as_string(hide_password=False)
-        migrate.upgrade(url)
-        _count_job_writes(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@dataclass(kw_only=True)
+class Stack(Generic[S]):
+    """Everything a run touches; `env()` is the environment of every process it starts."""
 
-
-# Every INSERT or UPDATE of a jobs row is logged, so a benchmark can count the writes one job
-# made (the hot path must not write per chunk). The table lives in the scratch database only.
-_WRITE_LOG = """
-CREATE TABLE public.bench_job_writes (job_id uuid NOT NULL, at timestamptz NOT NULL);
-CREATE FUNCTION public.bench_log_job_write() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO public.bench_job_writes VALUES (NEW.id, clock_timestamp());
-    RETURN NULL;
-END $$;
-CREATE TRIGGER bench_log_job_write AFTER INSERT OR UPDATE ON control_plane.jobs
-    FOR EACH ROW EXECUTE FUNCTION public.bench_log_job_write();
-"""
-
-
-def _count_job_writes(url: str) -> None:
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(_WRITE_LOG)
-    finally:
-        engine.dispose()
-
-
-@contextlib.contextmanager
-def redis_database() -> Iterator[int]:
-    """A Redis database no test run or other benchmark uses meanwhile; emptied first."""
-    lock = redis.Redis(host="127.0.0.1", port=6379, db=0)
-    token = uuid.uuid4().hex
-    for number in REDIS_DBS:
-        if lock.set(REDIS_LOCK.format(number), token, nx=True, ex=6 * 3600):
-            break
-    else:
-        raise RuntimeError("every Redis database 2..15 is taken by a test run or benchmark")
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, db=number).flushdb()
-        yield number
-    finally:
-        if lock.get(REDIS_LOCK.format(number)) == token.encode():
-            lock.delete(REDIS_LOCK.format(number))
-        lock.close()
-
-
-@dataclass
-class Stack:
-    """Everything the worker benchmarks use; `env()` is the worker's environment."""
-
-    standin: Standin
+    standin: S
     control_url: str
-    redis_db: int
-    tmp: Path
+    broker_url: str
+    result_url: str = ""  # the broker's URL when empty
+    source_url: str = sources.SOURCE_URL
+    source_db: str = ""  # the database a test backs up when it names none
+    token: str
+    chat: str
+    tmp: Path  # logs and the spool
+    settings: dict[str, str] = field(default_factory=dict)  # more environment, for every process
+    workers: list[procs.Process] = field(default_factory=list)
+    others: list[procs.Process] = field(default_factory=list)  # beat, Flower
+    database: Database = field(init=False)
     client: Celery = field(init=False)
-    rt: runtime.Runtime = field(init=False)
 
     def __post_init__(self) -> None:
-        broker = f"redis://127.0.0.1:6379/{self.redis_db}"
-        self.client = Celery("benchmark-gateway", broker=broker)
+        self.database = Database(self.control_url)
+        self.client = Celery("gateway", broker=self.broker_url)
         self.client.conf.broker_connection_retry_on_startup = True
-        config = settings.Settings(
-            database_url=self.control_url,
-            telegram_chat_id=CHAT,
-            telegram_api_url=self.standin.url,
-        )
-        self.rt = runtime.Runtime(config, db_session.Database(self.control_url))
 
     def env(self, **overrides: str) -> dict[str, str]:
-        """The worker's environment: this stack's services, and `overrides`."""
+        """This stack's services and settings, over the caller's environment, then `overrides`."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BACKUP_"))}
         env.update(
             DATABASE_URL=self.control_url,
-            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.redis_db}",
-            CELERY_RESULT_BACKEND=f"redis://127.0.0.1:6379/{self.redis_db}",
+            SOURCE_DATABASE_URL=self.source_url,
+            CELERY_BROKER_URL=self.broker_url,
+            CELERY_RESULT_BACKEND=self.result_url or self.broker_url,
             TELEGRAM_API_URL=self.standin.url,
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_CHAT_ID=CHAT,
+            TELEGRAM_BOT_TOKEN=self.token,
+            TELEGRAM_CHAT_ID=self.chat,
             BACKUP_SPOOL_DIR=str(self.tmp / "spool"),
         )
+        env.update(self.settings)
         env.update(overrides)
         return env
 
+    def start_worker(self, *options: str, **env: str) -> procs.Process:
+        """The Procfile's worker with `options`, in this stack's environment plus `env`; ready."""
+        worker = procs.start("worker", self.env(**env), self.tmp / "logs", *options)
+        self.workers.append(worker)
+        return worker
+
+    def start_beat(self, *options: str, **env: str) -> procs.Process:
+        """The Procfile's beat with `options`; ready."""
+        beat = procs.start("beat", self.env(**env), self.tmp / "logs", *options)
+        self.others.append(beat)
+        return beat
+
+    def start_flower(self, *options: str, **env: str) -> procs.Process:
+        """The Procfile's Flower (`env` must hold FLOWER_PORT and FLOWER_BASIC_AUTH); answering."""
+        flower = procs.start("flower", self.env(**env), self.tmp / "logs", *options)
+        self.others.append(flower)
+        return flower
+
+    def logs(self) -> list[Path]:
+        """The log of every process started so far."""
+        return sorted((self.tmp / "logs").glob("*.log"))
+
+    def send(self, task: str = "backups.create", /, **kwargs: object) -> str:
+        """Send `task` as the api-gateway does (no row first); returns the job id."""
+        task_id = str(self.client.send_task(task, kwargs=kwargs).id)
+        return str(kwargs.get("job_id") or intake.job_id_for_task(task_id))
+
     def enqueue(self, project_id: str, database: str) -> uuid.UUID:
-        """Insert the pending job and send backups.create, as the gateway does."""
+        """Insert the pending row, then send backups.create (the CLI's and scheduler's way)."""
         req = request.validate(project_id, database, None, None, None)
-        return intake.enqueue(self.rt, req, self.client.send_task)
+        return intake.enqueue(self.runtime, req, self.client.send_task)
 
-    def job(self, job_id: uuid.UUID) -> dict[str, object]:
+    @functools.cached_property
+    def runtime(self) -> runtime.Runtime:
+        """A runtime on the control database, for `enqueue`."""
+        config = settings.Settings(
+            _env_file=None,
+            database_url=self.control_url,
+            telegram_chat_id=self.chat,
+            telegram_api_url=self.standin.url,
+        )
+        return runtime.Runtime(settings=config, database=self.database)
+
+    def job(self, job_id: str | uuid.UUID) -> dict[str, object] | None:
         """The jobs row, straight from the table."""
-        with self.rt.database.engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT * FROM control_plane.jobs WHERE id = :id"), {"id": job_id}
-            ).mappings()
-            return dict(row.one())
+        return job_row(self.database, job_id)
 
-    def job_writes(self, job_ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
-        """How many times each job's row was inserted or updated (every job when None)."""
-        query = "SELECT job_id, count(*) FROM public.bench_job_writes"
-        params: dict[str, object] = {}
-        if job_ids is not None:
-            query += " WHERE job_id = ANY(CAST(:ids AS uuid[]))"
-            params["ids"] = [str(job_id) for job_id in job_ids]
-        with self.rt.database.engine.connect() as conn:
-            rows = conn.execute(text(query + " GROUP BY job_id"), params).all()
-        return {uuid.UUID(str(job_id)): int(count) for job_id, count in rows}
+    def wait_job(self, job_id: str | uuid.UUID, timeout: float = 120) -> dict[str, object]:
+        """The jobs row once the job has finished; AssertionError after `timeout` seconds."""
+        return wait_job(self.database, job_id, timeout)
+
+    def count_backups(self, job_id: str) -> int:
+        """How many backups rows this job has (the duplicate guard says at most one)."""
+        with self.database.engine.connect() as conn:
+            query = text("SELECT count(*) FROM control_plane.backups WHERE job_id = :id")
+            return int(conn.execute(query, {"id": job_id}).scalar_one())
 
     def close(self) -> None:
-        """Release the client and the pool."""
+        """Stop every process (warm shutdown), release the client and the pool."""
+        for process in [*self.workers, *self.others]:
+            process.stop()
         self.client.close()
-        self.rt.database.dispose()
+        self.database.dispose()
+
+
+def job_row(database: Database, job_id: str | uuid.UUID) -> dict[str, object] | None:
+    """The jobs row as a dict, read straight from the table."""
+    with database.engine.connect() as conn:
+        query = text("SELECT * FROM control_plane.jobs WHERE id = :id")
+        row = conn.execute(query, {"id": str(job_id)}).mappings().first()
+        return None if row is None else dict(row)
+
+
+def wait_job(database: Database, job_id: str | uuid.UUID, timeout: float) -> dict[str, object]:
+    """Poll the jobs row until the job has finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = job_row(database, job_id)
+        if row is not None and row["status"] in FINISHED:
+            return row
+        time.sleep(WAIT_POLL)
+    raise AssertionError(f"job {job_id} did not finish: {job_row(database, job_id)}")
 
 
 @contextlib.contextmanager
-def stack() -> Iterator[Stack]:
-    """Stand-in, control database and Redis database, for the length of a benchmark."""
-    with (
-        tempfile.TemporaryDirectory(prefix="bwbench-") as tmp,
-        standin(Path(tmp) / "standin") as server,
-        control_database() as url,
-        redis_database() as number,
-    ):
-        built = Stack(server, url, number, Path(tmp))
+def on_shared_servers(
+    standin: S,
+    tmp: Path,
+    *,
+    token: str,
+    chat: str,
+    prefix: str = "bw_test_",
+    prepare: Callable[[str], None] | None = None,
+) -> Iterator[Stack[S]]:
+    """A stack on a scratch control database (`prepare` runs on its URL after the migrations)
+    and a Redis database of its own, on the shared servers; torn down afterwards."""
+    with scratch.database(prefix, migrated=True) as url, scratch.redis_database() as number:
+        if prepare is not None:
+            prepare(url)
+        built = Stack(
+            standin=standin,
+            control_url=url,
+            broker_url=scratch.redis_url(number),
+            token=token,
+            chat=chat,
+            tmp=tmp,
+        )
         try:
             yield built
         finally:
             built.close()
-
-
-@dataclass
-class Worker:
-    """A `celery -A worker.app worker` subprocess and its log."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        """Everything the worker logged so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def mark(self) -> int:
-        """The log's length now, for task_seconds(since=...)."""
-        return len(self.log())
-
-    def task_seconds(self, since: int = 0) -> dict[str, list[float]]:
-        """Run time of each task finished since `mark`, by task name, from Celery's log lines."""
-        found: dict[str, list[float]] = {}
-        for name, _task_id, seconds in _TASK_DONE.findall(self.log()[since:]):
-            found.setdefault(name, []).append(float(seconds))
-        return found
-
-
-@contextlib.contextmanager
-def worker(
-    bench: Stack, *, concurrency: int, pool: str | None = None, **overrides: str
-) -> Iterator[Worker]:
-    """A worker on the stack, ready to consume; stopped (warm shutdown) afterwards.
-
-    By default the worker runs the pool it ships with (celeryconfig.worker_pool), so the figures
-    are the deployed worker's. `pool` is a -P value, for comparisons; prefork is "processes",
-    because Celery reads `-P prefork` as its own default and takes worker_pool instead.
-    """
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    log_path = bench.tmp / f"{name}.log"
-    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
-    args += ["-P", pool] if pool is not None else []
-    args += [f"--concurrency={concurrency}", "-n", f"{name}@%h", "--loglevel=INFO"]
-    args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args, env=bench.env(**overrides), stdout=log, stderr=subprocess.STDOUT
-        )
-    running = Worker(process, log_path)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while "ready." not in running.log():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start:\n{running.log()[-3000:]}")
-            time.sleep(0.05)
-        yield running
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()

@@ -1,44 +1,54 @@
-"""`celery worker` subprocesses that the chaos run starts, and kills like a dying host."""
+"""Worker, beat and Flower subprocesses, started with the Procfile's commands (`procfile`).
+
+Each call names the options it adds (a node name, a concurrency, a queue) because its test needs
+them; nothing is added by default. `kill()` takes the whole process tree down with SIGKILL, as
+when a host dies.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-READY_TIMEOUT = 60.0  # seconds
+import requests
+
+from tests.support import procfile
+
+READY_TIMEOUT = 60.0  # seconds for a process to say it is ready
+READY_LINES = {"worker": "ready.", "beat": "beat: Starting..."}
 
 
 @dataclass
-class Worker:
-    """One worker process tree and its log."""
+class Process:
+    """One Procfile process (worker, beat or flower), its environment and its log."""
 
-    name: str
+    kind: str
+    name: str  # the node name without its host, or a label; names the log file
+    hostname: str  # a worker's node name, as jobs record it (worker_hostname)
     proc: subprocess.Popen[bytes]
     log_path: Path
-
-    @property
-    def hostname(self) -> str:
-        """The node name jobs record as worker_hostname."""
-        return self.name
+    env: dict[str, str]
 
     def log(self) -> str:
+        """Everything the process logged so far."""
         return self.log_path.read_text(errors="replace")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the worker and every process under it (pg_dump, pg_restore)."""
+        """SIGKILL the process and every process under it (pg_dump, pg_restore)."""
         kill_tree(self.proc)
 
     def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (a worker's warm shutdown); SIGKILL the tree after `timeout` seconds."""
         if self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -48,33 +58,50 @@ class Worker:
             self.kill()
 
 
-def start_worker(
-    env: dict[str, str],
-    log_dir: Path,
-    *,
-    concurrency: int = 2,
-    prefix: str = "chaos",
-    queues: str | None = None,
-) -> Worker:
-    """Start a worker (the shipped pool, celeryconfig.worker_pool) with a unique node name;
-    return once it is ready."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}@{os.uname().nodename}"
-    log_path = log_dir / f"{name.split('@', maxsplit=1)[0]}.log"
-    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
-    args += [f"--concurrency={concurrency}", "-n", name, "--loglevel=INFO"]
-    args += ["--without-gossip", "--without-mingle"]
-    if queues is not None:
-        args += ["-Q", queues]
+def start(kind: str, env: dict[str, str], log_dir: Path, *options: str) -> Process:
+    """Start the Procfile's `kind` with `options` appended; return once it is ready.
+
+    A worker or beat is ready when its log says so; Flower when /healthcheck answers on
+    FLOWER_PORT (its address and port come from the environment, as in the Procfile).
+    """
+    hostname = _node_name(options) or f"celery@{os.uname().nodename}"  # Celery's default
+    name = hostname.split("@", maxsplit=1)[0] if _node_name(options) else kind
+    log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-    worker = Worker(name, proc, log_path)
+        proc = subprocess.Popen(
+            procfile.argv(kind, *options),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a signal to the test's group never reaches it
+        )
+    process = Process(kind, name, hostname, proc, log_path, env)
     deadline = time.monotonic() + READY_TIMEOUT
-    while "ready." not in worker.log():
+    while not _ready(process):
         if proc.poll() is not None or time.monotonic() > deadline:
-            worker.kill()
-            raise RuntimeError(f"worker {name} did not start:\n{worker.log()[-3000:]}")
+            process.kill()
+            raise RuntimeError(f"{kind} {name} did not start:\n{process.log()[-3000:]}")
         time.sleep(0.1)
-    return worker
+    return process
+
+
+def _node_name(options: tuple[str, ...]) -> str | None:
+    """The node name `-n NAME` gives, %h expanded as Celery does."""
+    for flag, value in itertools.pairwise(options):
+        if flag in ("-n", "--hostname"):
+            return value.replace("%h", os.uname().nodename)
+    return None
+
+
+def _ready(process: Process) -> bool:
+    if process.kind in READY_LINES:
+        return READY_LINES[process.kind] in process.log()
+    url = f"http://127.0.0.1:{process.env['FLOWER_PORT']}/healthcheck"
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
 
 
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
