@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from chaos import corpus
-from chaos.workers import start_worker
-from tests.acceptance.conftest import Stack, job_row
+from tests.acceptance.conftest import Stack
+from tests.support.stack import job_row
 from worker.jobs import intake
 
 # Celery logs a refused task's TypeError with its traceback; these mean a process died.
@@ -41,7 +41,7 @@ def test_every_hostile_message_ends_with_a_clear_error_and_the_worker_keeps_serv
     stack: Stack,
 ) -> None:
     corpus.MARKER.unlink(missing_ok=True)
-    worker = stack.start_worker(concurrency=2)
+    worker = stack.start_worker()
     cases = corpus.cases()
     corpus.send(cases, stack.client.send_task)  # type: ignore[arg-type]
     deadline = time.monotonic() + 60
@@ -69,14 +69,17 @@ def test_every_hostile_message_ends_with_a_clear_error_and_the_worker_keeps_serv
 
 @pytest.mark.timeout(120)
 def test_unknown_chat_and_wrong_token_fail_at_once_without_retries(stack: Stack) -> None:
-    wrong_chat = start_worker(
-        stack.env(TELEGRAM_CHAT_ID="-100123123123"), stack.tmp, prefix="badchat", queues="badchat"
+    # -Q: each worker consumes a queue of its own, so each job meets the worker it is meant
+    # for; -n: two workers at once on one broker, each a node of its own.
+    wrong_chat = stack.start_worker(
+        "-n", "badchat@%h", "-Q", "badchat", TELEGRAM_CHAT_ID="-100123123123"
     )
-    wrong_token = start_worker(
-        stack.env(TELEGRAM_BOT_TOKEN="999999:WRONG-token-ABCdefGHIjklMNOpqrSTUvwx"),
-        stack.tmp,
-        prefix="badtoken",
-        queues="badtoken",
+    wrong_token = stack.start_worker(
+        "-n",
+        "badtoken@%h",
+        "-Q",
+        "badtoken",
+        TELEGRAM_BOT_TOKEN="999999:WRONG-token-ABCdefGHIjklMNOpqrSTUvwx",
     )
     try:
         jobs = {}

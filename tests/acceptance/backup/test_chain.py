@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from tests.acceptance.conftest import CHAT, TOKEN, Stack, job_row
+from tests.acceptance.conftest import CHAT, TOKEN, Stack
+from tests.support.stack import job_row
 from worker.telegram.client import TelegramClient
 
 
@@ -179,7 +180,7 @@ def test_missing_database_fails_before_anything_is_sent(stack: Stack) -> None:
 
 
 def test_the_same_message_twice_gives_one_job_and_one_backup(stack: Stack) -> None:
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     task_id = str(uuid.uuid4())
     kwargs = {"project_id": "proj-8", "database": stack.source_db}
     first = stack.client.send_task("backups.create", kwargs=kwargs, task_id=task_id)
@@ -201,7 +202,7 @@ def test_the_same_message_twice_gives_one_job_and_one_backup(stack: Stack) -> No
 
 
 def test_a_gateway_job_id_sent_twice_gives_one_backup(stack: Stack) -> None:
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     job_id = str(uuid.uuid4())
     with stack.database.engine.begin() as conn:
         conn.execute(

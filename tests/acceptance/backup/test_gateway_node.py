@@ -21,7 +21,7 @@ from sqlalchemy import text
 from tests.acceptance.conftest import Stack
 from worker.jobs import intake
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
+NODE_DIR = Path(__file__).resolve().parents[2] / "node"
 NPM_TIMEOUT = 300  # seconds: a first `npm ci` downloads the packages
 NODE_TIMEOUT = 30  # seconds
 
@@ -43,7 +43,7 @@ def node_client() -> Path:
 
 
 def enqueue(stack: Stack, script: Path, *args: str) -> dict[str, str | None]:
-    broker = f"redis://127.0.0.1:6379/{stack.broker_db}"
+    broker = stack.broker_url
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "CELERY_BROKER_URL": broker}
     env["NODE_PATH"] = str(NODE_DIR / "node_modules")  # for scripts outside tests/node
     done = subprocess.run(

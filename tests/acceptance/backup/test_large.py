@@ -14,7 +14,8 @@ import psycopg2
 import pytest
 from sqlalchemy import text
 
-from tests.acceptance.conftest import TOKEN, Stack, drop_database, make_source_database
+from tests.acceptance.conftest import TOKEN, Stack
+from tests.support.sources import drop_database, make_source_database
 from worker.telegram.client import TelegramClient
 
 UPLOAD_LIMIT = 50_000_000  # bytes

@@ -1,7 +1,7 @@
 """The chaos run, short: a few backups through every fault kind, on throwaway services.
 
-Its own PostgreSQL cluster and Redis server (ports 25433 and 6391), never the shared ones, since
-it restarts both. `make chaos` runs the full 50-job version (README-chaos).
+Its own PostgreSQL cluster and Redis server (free ports from 25433 and 6391), never the shared
+ones, since it restarts both. `make chaos` runs the full 50-job version (README-chaos).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from chaos import harness
 from chaos.stack import Options
+from tests.support import services
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or shutil.which("runuser") is None,
@@ -27,7 +28,12 @@ def test_a_short_chaos_run_accounts_for_every_job() -> None:
         kills=1,
         restore_sample=1,
         timeout=120,
-        options=Options(pg_port=25433, redis_port=6391, databases=2, rows=2000),
+        options=Options(
+            pg_port=services.free_port(25433),
+            redis_port=services.free_port(6391),
+            databases=2,
+            rows=2000,
+        ),
     )
     report = harness.run(config, scan_leaks=True)
     print(report.render())

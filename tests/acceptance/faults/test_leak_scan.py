@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import requests
 
 from chaos import corpus, harness, leaks
-from chaos.stack import ChaosStack, Options
+from chaos.stack import ChaosStack, Options, open_stack
+from tests.support import services
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or shutil.which("runuser") is None,
     reason="needs redis-server and runuser (root) for throwaway services",
 )
-VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -48,10 +43,14 @@ def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() ->
         spool_fills=0,
         restore_sample=1,
         timeout=120,
-        options=Options(pg_port=25434, redis_port=6392, databases=2, rows=1000),
+        options=Options(
+            pg_port=services.free_port(25434),
+            redis_port=services.free_port(6392),
+            databases=2,
+            rows=1000,
+        ),
     )
-    stack = ChaosStack(config.options).open()
-    flower: subprocess.Popen[bytes] | None = None
+    stack = open_stack(config.options)
     try:
         report = harness.Run(stack, config).run()
         assert report.problems == [], report.render()
@@ -64,29 +63,8 @@ def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() ->
         time.sleep(2)
         password = "fl-" + os.urandom(8).hex()
         port = free_port()
-        env = stack.env(
-            FLOWER_BASIC_AUTH=f"ops:{password}",
-            FLOWER_PORT=str(port),
-            PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        )
-        with (stack.root / "logs" / "flower.log").open("wb") as log:
-            flower = subprocess.Popen(
-                [str(VENV_BIN / "backup-worker"), "flower"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        stack.start_flower(FLOWER_BASIC_AUTH=f"ops:{password}", FLOWER_PORT=str(port))
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url + "/healthcheck", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "Flower did not start"
-            time.sleep(0.3)
         # Flower learns tasks from events: one more backup while it listens.
         stack.enqueue("proj-flower", stack.sources[0])
         time.sleep(8)
@@ -102,7 +80,4 @@ def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() ->
         assert any(where.startswith("flower /api/task/info") for where, _ in sources)
         assert found == [], found
     finally:
-        if flower is not None:
-            os.killpg(flower.pid, signal.SIGTERM)
-            flower.wait(timeout=20)
         stack.close()

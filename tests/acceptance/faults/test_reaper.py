@@ -19,14 +19,10 @@ import psycopg2
 import pytest
 from sqlalchemy import text
 
-from chaos import workers
-from tests.acceptance.conftest import (
-    Stack,
-    WorkerProcess,
-    drop_database,
-    job_row,
-    make_source_database,
-)
+from tests.acceptance.conftest import Stack
+from tests.support import workers
+from tests.support.sources import drop_database, make_source_database
+from tests.support.stack import job_row
 
 
 @pytest.fixture
@@ -67,14 +63,15 @@ def pg_dump_waiting(stack: Stack, database: str) -> bool:
     return bool(waiting)
 
 
-def kill_host(worker: WorkerProcess) -> None:
+def kill_host(worker: workers.Process) -> None:
     """SIGKILL the worker and everything it started, as when its host dies."""
     workers.kill_tree(worker.proc)
 
 
 def kill_mid_dump(stack: Stack, database: str, **env: str) -> tuple[str, Path, str]:
     """Start a worker, send a backup, kill the worker while pg_dump waits; returns the job."""
-    first = stack.start_worker(concurrency=1, **env)
+    # -n: the dead host has a name of its own, so a later worker is another host to the reaper.
+    first = stack.start_worker("-n", f"reap-dead-{uuid.uuid4().hex[:6]}@%h", **env)
     lock = hold_dump(database)
     try:
         job_id = stack.send(project_id="proj-reap", database=database)
@@ -121,7 +118,8 @@ def test_a_killed_dump_is_rerun_by_another_worker_and_completes(
 ) -> None:
     job_id, _spool, dead_host = kill_mid_dump(stack, locked_db)
     assert job_row(stack.database, job_id)["status"] == "running"  # type: ignore[index]
-    second = stack.start_worker(concurrency=1)
+    # -n: another host than the dead one, as the reaper must see it.
+    second = stack.start_worker("-n", f"reap-next-{uuid.uuid4().hex[:6]}@%h")
     reap(stack)
     row = stack.wait_job(job_id)
     assert row["status"] == "completed", row["error"]
@@ -138,7 +136,7 @@ def test_a_killed_dump_without_attempts_left_ends_failed_and_its_spool_is_remove
     stack: Stack, locked_db: str
 ) -> None:
     job_id, spool, _ = kill_mid_dump(stack, locked_db, BACKUP_MAX_ATTEMPTS="1")
-    stack.start_worker(concurrency=1, BACKUP_MAX_ATTEMPTS="1")
+    stack.start_worker(BACKUP_MAX_ATTEMPTS="1")
     reap(stack)
     row = stack.wait_job(job_id)
     assert row["status"] == "failed"

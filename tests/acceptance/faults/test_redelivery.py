@@ -20,8 +20,9 @@ import pytest
 from celery import Celery
 from sqlalchemy import text
 
-from tests.acceptance.conftest import Stack, job_row
-from tests.acceptance.test_reaper import hold_dump, locked_db, pg_dump_waiting
+from tests.acceptance.conftest import Stack
+from tests.acceptance.faults.test_reaper import hold_dump, locked_db, pg_dump_waiting
+from tests.support.stack import job_row
 from worker.jobs import intake
 
 __all__ = ["locked_db"]
@@ -39,7 +40,7 @@ def part_count(stack: Stack, job_id: str) -> int:
 
 @pytest.mark.timeout(120)
 def test_the_same_message_twice_makes_one_job_and_one_backup(stack: Stack) -> None:
-    worker = stack.start_worker(concurrency=2, BACKUP_PART_SIZE="131072")
+    worker = stack.start_worker(BACKUP_PART_SIZE="131072")
     task_id = str(uuid.uuid4())
     kwargs = {"project_id": "proj-twice", "database": stack.source_db}
     for _ in range(2):
@@ -71,8 +72,8 @@ def test_the_same_message_twice_makes_one_job_and_one_backup(stack: Stack) -> No
 def test_a_step_redelivered_after_the_visibility_timeout_while_running_is_stopped(
     stack: Stack, locked_db: str
 ) -> None:
-    worker = stack.start_worker(concurrency=2, BACKUP_VISIBILITY_TIMEOUT="60")
-    sweeper = Celery("sweeper", broker=f"redis://127.0.0.1:6379/{stack.broker_db}")
+    worker = stack.start_worker(BACKUP_VISIBILITY_TIMEOUT="60")
+    sweeper = Celery("sweeper", broker=stack.broker_url)
     sweeper.conf.broker_transport_options = {"visibility_timeout": 5}
     lock = hold_dump(locked_db)
     try:

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from chaos import spool
-from tests.acceptance.conftest import Stack, job_row
-from tests.acceptance.test_reaper import hold_dump, locked_db, pg_dump_waiting
+from tests.acceptance.conftest import Stack
+from tests.acceptance.faults.test_reaper import hold_dump, locked_db, pg_dump_waiting
+from tests.support.stack import job_row
 
 __all__ = ["locked_db"]  # a fixture, used by name
 
@@ -70,7 +71,7 @@ def wait_retry_note(stack: Stack, job_id: str) -> dict[str, object]:
 def test_a_spool_full_during_the_dump_is_retried_and_the_backup_completes(
     stack: Stack, small_spool: spool.SmallSpool, locked_db: str
 ) -> None:
-    worker = stack.start_worker(concurrency=1, BACKUP_SPOOL_RETRY_DELAY=DELAY)
+    worker = stack.start_worker(BACKUP_SPOOL_RETRY_DELAY=DELAY)
     job_id = fill_during_dump(stack, small_spool, locked_db)
     waiting = wait_retry_note(stack, job_id)
     assert waiting["worker_hostname"] is None
@@ -95,7 +96,7 @@ def test_a_spool_full_during_the_dump_is_retried_and_the_backup_completes(
 def test_a_spool_that_stays_full_fails_the_job_after_its_attempts(
     stack: Stack, small_spool: spool.SmallSpool, locked_db: str
 ) -> None:
-    stack.start_worker(concurrency=1, BACKUP_SPOOL_RETRY_DELAY="1", BACKUP_MAX_ATTEMPTS="3")
+    stack.start_worker(BACKUP_SPOOL_RETRY_DELAY="1", BACKUP_MAX_ATTEMPTS="3")
     job_id = fill_during_dump(stack, small_spool, locked_db)
     row = stack.wait_job(job_id, timeout=60)
     assert row["status"] == "failed"

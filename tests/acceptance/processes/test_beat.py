@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
 
 from db import schedule_models
 from db import schedules as db_schedules
-from tests.acceptance.conftest import READY_TIMEOUT, Stack
+from tests.acceptance.conftest import Stack
+from tests.support import workers
 
 TICK = 5  # seconds between two schedules.dispatch
 EVERY = 10  # seconds between two runs of the schedule
@@ -30,45 +26,19 @@ RUN_BEFORE_KILL = 32  # seconds
 RUN_AFTER_RESTART = 32  # seconds
 
 
-@dataclass
-class BeatProcess:
-    """A `celery beat` subprocess and its log."""
+def start_beat(stack: Stack) -> workers.Process:
+    """The Procfile's beat, ticking every TICK seconds.
 
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-
-def start_beat(stack: Stack, name: str) -> BeatProcess:
-    log_path = stack.tmp / f"{name}.log"
-    args = [sys.executable, "-m", "celery", "-A", "worker.app", "beat", "--loglevel=INFO"]
-    args += ["-s", str(stack.tmp / "beat-schedule")]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            args,
-            env=stack.env(SCHEDULE_DISPATCH_INTERVAL=str(TICK)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    beat = BeatProcess(proc, log_path)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while "beat: Starting..." not in beat.log():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"beat did not start:\n{beat.log()}")
-        time.sleep(0.1)
-    return beat
+    -s: its schedule file in the test's directory (the Procfile's beat keeps it in the working
+    directory); a restarted beat reads the same file, as on a host.
+    """
+    schedule = str(stack.tmp / "beat-schedule")
+    return stack.start_beat("-s", schedule, SCHEDULE_DISPATCH_INTERVAL=str(TICK))
 
 
 @pytest.fixture
-def beats(stack: Stack) -> Iterator[list[BeatProcess]]:
-    started: list[BeatProcess] = []
+def beats(stack: Stack) -> Iterator[list[workers.Process]]:
+    started: list[workers.Process] = []
     yield started
     for beat in started:
         beat.kill()
@@ -113,9 +83,9 @@ def wait_finished(stack: Stack, schedule_id: uuid.UUID, timeout: float = 60) -> 
 
 @pytest.mark.timeout(240)
 def test_beat_runs_schedules_on_time_and_a_restart_loses_and_repeats_nothing(
-    stack: Stack, beats: list[BeatProcess]
+    stack: Stack, beats: list[workers.Process]
 ) -> None:
-    stack.start_worker(concurrency=2, SCHEDULE_DISPATCH_INTERVAL=str(TICK))
+    stack.start_worker(SCHEDULE_DISPATCH_INTERVAL=str(TICK))
     regular = add_schedule(stack, "proj-beat", EVERY)
     late = add_schedule(stack, "proj-late", 60)
     with stack.database.transaction() as session:
@@ -127,11 +97,11 @@ def test_beat_runs_schedules_on_time_and_a_restart_loses_and_repeats_nothing(
             .values(next_run_at=missed_slot)
         )
 
-    beats.append(start_beat(stack, "beat-1"))
+    beats.append(start_beat(stack))
     time.sleep(RUN_BEFORE_KILL)
     beats[0].kill()
     killed_at = time.monotonic()
-    beats.append(start_beat(stack, "beat-2"))
+    beats.append(start_beat(stack))
     print(f"beat down for {time.monotonic() - killed_at:.1f} s")
     time.sleep(RUN_AFTER_RESTART)
     beats[1].kill()

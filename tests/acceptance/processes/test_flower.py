@@ -28,7 +28,7 @@ from pyrage import x25519
 
 from tests.acceptance.conftest import TOKEN, Stack
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 DB_PASSWORD = "db-Pass-" + uuid.uuid4().hex  # trust auth accepts and ignores it
 STEPS = ("backups.create", "backups.dump", "backups.upload", "backups.record")

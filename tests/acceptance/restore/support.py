@@ -9,24 +9,17 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 from sqlalchemy import text
 
-from tests.acceptance.conftest import ADMIN_DSN, Stack, drop_database, job_row
+from tests.acceptance.conftest import Stack
+from tests.support.sources import drop_database
+from tests.support.stack import job_row
 from worker.jobs import intake
 
 PART_SIZE = "65536"  # the smallest allowed: the test artifact spans many parts
 PG_DUMP = ("pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-Fp", "--no-owner")
 _HEADER_COMMENTS = ("-- Dumped from database version", "-- Dumped by pg_dump version")
-
-
-def admin_execute(statement: str) -> None:
-    conn = psycopg2.connect(ADMIN_DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-    conn.close()
 
 
 def dump_text(database: str, *extra: str) -> str:
@@ -43,16 +36,6 @@ def dump_text(database: str, *extra: str) -> str:
 def assert_same_database(source: str, restored: str) -> None:
     assert dump_text(restored, "--schema-only") == dump_text(source, "--schema-only")
     assert dump_text(restored) == dump_text(source)
-
-
-def database_exists(name: str) -> bool:
-    conn = psycopg2.connect(ADMIN_DSN)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            return cur.fetchone() is not None
-    finally:
-        conn.close()
 
 
 def age_keygen(path: Path) -> str:

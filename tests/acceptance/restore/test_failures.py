@@ -9,12 +9,11 @@ from pathlib import Path
 import pyrage
 from sqlalchemy import text
 
-from tests.acceptance.conftest import TOKEN, Stack, job_row
-from tests.acceptance.restore_support import (
+from tests.acceptance.conftest import TOKEN, Stack
+from tests.acceptance.restore.support import (
     PART_SIZE,
     assert_same_database,
     cli,
-    database_exists,
     follow,
     make_backup,
     new_target,
@@ -22,6 +21,8 @@ from tests.acceptance.restore_support import (
     send_verify,
     targets,
 )
+from tests.support.sources import database_exists
+from tests.support.stack import job_row
 from worker.jobs import intake
 
 __all__ = ["targets"]  # the fixture, used by name
@@ -149,7 +150,7 @@ def test_unencrypted_backup_restores_from_the_command_line_without_a_key(
 def test_restore_messages_are_idempotent_and_refusals_land_on_the_gateways_row(
     stack: Stack, targets: list[str]
 ) -> None:
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     backup = make_backup(stack, stack.source_db)
     downloads_before = len(stack.standin.requests("download"))
     target = new_target(targets)

@@ -17,10 +17,9 @@ import psycopg2
 import pytest
 from sqlalchemy import text
 
-from tests.acceptance.conftest import ADMIN_DSN, TOKEN, Stack, drop_database, job_row
-from tests.acceptance.restore_support import (
+from tests.acceptance.conftest import TOKEN, Stack
+from tests.acceptance.restore.support import (
     PART_SIZE,
-    admin_execute,
     age_keygen,
     assert_same_database,
     backup_row,
@@ -31,6 +30,8 @@ from tests.acceptance.restore_support import (
     send_restore,
     targets,
 )
+from tests.support.sources import ADMIN_DSN, admin_execute, drop_database
+from tests.support.stack import job_row
 
 __all__ = ["targets"]  # a fixture, used by name
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from db import jobs as db_jobs
 from db import models, session
 from db import restores as db_restores
-from tests.acceptance.conftest import ADMIN_DSN, drop_database, make_source_database
+from tests.support.sources import ADMIN_DSN, drop_database, make_source_database
 from worker import errors
 from worker.postgres import pgrestore, source, target
 

@@ -16,8 +16,7 @@ from db import backups as db_backups
 from db import jobs as db_jobs
 from db import session
 from standin.server import BotApiStandin
-from tests.acceptance.conftest import ADMIN_DSN, drop_database, make_source_database
-from tests.acceptance.restore_support import database_exists
+from tests.support.sources import ADMIN_DSN, database_exists, drop_database, make_source_database
 from worker import errors, settings
 from worker.jobs import runtime
 from worker.postgres import dump

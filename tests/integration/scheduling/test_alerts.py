@@ -12,7 +12,7 @@ from sqlalchemy import text, update
 
 from db import schedule_models, session
 from standin.server import BotApiStandin
-from tests.integration.test_schedules import make_runtime
+from tests.integration.scheduling.test_schedules import make_runtime
 from worker.jobs import runtime
 from worker.scheduling import alerts
 

@@ -19,7 +19,7 @@ from sqlalchemy import delete, text, update
 from db import backups, models, schedule_models, session
 from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
-from tests.integration.test_schedules import make_runtime
+from tests.integration.scheduling.test_schedules import make_runtime
 from worker.jobs import runtime
 from worker.scheduling import dispatch as dispatcher
 from worker.scheduling import sweep

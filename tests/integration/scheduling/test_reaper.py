@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from db import jobs as db_jobs
 from db import models, session
-from tests.integration.test_schedules import make_runtime
+from tests.integration.scheduling.test_schedules import make_runtime
 from worker.jobs import runtime
 from worker.scheduling import reaper
 

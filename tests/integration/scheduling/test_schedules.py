@@ -19,7 +19,6 @@ from db import models, schedule_models, session
 from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from tasks import maintenance
-from tests.acceptance.conftest import redis_db  # noqa: F401 - fixture
 from worker import errors, settings
 from worker.jobs import runtime
 from worker.scheduling import dispatch as dispatcher
@@ -46,7 +45,7 @@ def rt(database: session.Database) -> Iterator[runtime.Runtime]:
 
 
 @pytest.fixture
-def queue(redis_db: int) -> Iterator[tuple[Celery, str, redis.Redis]]:  # noqa: F811
+def queue(redis_db: int) -> Iterator[tuple[Celery, str, redis.Redis]]:
     """A Celery client on our Redis db, and a queue of our own to count messages in."""
     name = f"bw-test-{uuid.uuid4().hex[:8]}"
     client = Celery("dispatch-test", broker=f"redis://127.0.0.1:6379/{redis_db}")

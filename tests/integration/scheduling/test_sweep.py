@@ -15,7 +15,7 @@ from db import backups as db_backups
 from db import expiry as db_expiry
 from db import models, session
 from standin.server import BotApiStandin
-from tests.integration.test_schedules import make_runtime
+from tests.integration.scheduling.test_schedules import make_runtime
 from worker.jobs import runtime
 from worker.scheduling import sweep
 from worker.telegram.client import TelegramClient

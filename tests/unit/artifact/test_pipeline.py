@@ -450,7 +450,7 @@ def test_memory_stays_flat_while_streaming_200_mb(threads: int, limit: int) -> N
         text=True,
         check=True,
         timeout=60,
-        cwd=Path(__file__).parents[2],
+        cwd=Path(__file__).parents[3],
     )
     raw, growth = map(int, done.stdout.split())
     assert raw == 200 << 20

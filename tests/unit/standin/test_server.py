@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from standin.server import BotApiStandin
+from tests.support.standin import StandinProcess
 from tests.unit.conftest import (
     CHAT,
     FORUM_CHAT,
@@ -20,7 +21,6 @@ from tests.unit.conftest import (
     OLD_GROUP,
     TOKEN,
     TOPIC,
-    StandinProcess,
 )
 
 JsonDict = dict[str, Any]

@@ -13,13 +13,13 @@ import pytest
 import requests
 
 from standin.server import BotApiStandin
+from tests.support.standin import StandinProcess
 from tests.unit.conftest import (
     CHAT,
     FORUM_CHAT,
     TOKEN,
     TOPIC,
     SleepRecorder,
-    StandinProcess,
 )
 from worker import errors
 from worker.telegram.client import TelegramClient, TelegramFile
