@@ -2,7 +2,7 @@
 
 worker.backup.ending.retry_later hands the job back the reaper's way (pending, unclaimed) and sends
 backups.create again after BACKUP_SPOOL_RETRY_DELAY; worker.backup.ending.fail ends it failed once
-its attempts are used. The Celery side is covered by tests/acceptance/test_spool_full.py.
+its attempts are used. The Celery side is covered by tests/acceptance/faults/test_spool_full.py.
 """
 
 from __future__ import annotations
