@@ -32,16 +32,17 @@ def wait_port(port: int, *, up: bool, timeout: float = READY_TIMEOUT) -> None:
     raise RuntimeError(f"port {port} is still {'closed' if up else 'open'} after {timeout} s")
 
 
-def free_port(near: int, tries: int = 200) -> int:
+def free_port(near: int = 0, tries: int = 200) -> int:
     """The first port from `near` up that binds now: parallel runs (a colleague's suite) may
-    hold the one a test would pick. Ports below the ephemeral range stay free of TIME-WAIT."""
-    for port in range(near, near + tries):
+    hold the one a test would pick. Ports below the ephemeral range stay free of TIME-WAIT;
+    `near=0` asks the kernel for any free port."""
+    for port in range(near, near + tries) if near else [0]:
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+            return int(sock.getsockname()[1])
     raise RuntimeError(f"no free port in {near}..{near + tries - 1}")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 
 import pytest
@@ -21,12 +20,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or shutil.which("runuser") is None,
     reason="needs redis-server and runuser (root) for throwaway services",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def logs(stack: ChaosStack) -> str:
@@ -62,7 +55,7 @@ def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() ->
             time.sleep(0.5)
         time.sleep(2)
         password = "fl-" + os.urandom(8).hex()
-        port = free_port()
+        port = services.free_port()
         stack.start_flower(FLOWER_BASIC_AUTH=f"ops:{password}", FLOWER_PORT=str(port))
         url = f"http://127.0.0.1:{port}"
         # Flower learns tasks from events: one more backup while it listens.

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import requests
 from pyrage import x25519
 
 from tests.acceptance.conftest import TOKEN, Stack
+from tests.support import services, workers
 
 ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
@@ -53,12 +53,6 @@ PROBED = (
     "/login",
     "/logout",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -97,7 +91,7 @@ def procfile(stack: Stack, tmp_path: Path) -> Iterator[Procfile]:
     identity_file = tmp_path / "age-identity.txt"
     identity_file.write_text(str(identity) + "\n")
     password = "fl-" + uuid.uuid4().hex
-    port = free_port()
+    port = services.free_port()
     database = stack.database.engine.url.set(password=DB_PASSWORD)
     env = stack.env(
         DATABASE_URL=database.render_as_string(hide_password=False),
@@ -142,19 +136,8 @@ def procfile(stack: Stack, tmp_path: Path) -> Iterator[Procfile]:
 
 
 def descendants(root: int) -> list[int]:
-    """`root` and every process below it, from /proc (honcho gives each child a session)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found = [root]
-    for pid in found:
-        found.extend(child for child, parent in parents.items() if parent == pid)
-    return found
+    """`root` and every process below it (honcho gives each child a session)."""
+    return [root, *workers.descendants(root)]
 
 
 def cmdline(pid: int) -> str:
