@@ -29,8 +29,8 @@ from benchmarks import (
     overlap,
     pipeline,
     report,
+    rig,
     speed_tables,
-    stack,
 )
 from worker import settings
 from worker.postgres import source
@@ -120,8 +120,9 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
     ]
     overrides = _compression_env(args)
     with (
-        stack.stack() as bench,
-        stack.worker(bench, concurrency=args.concurrency, **overrides) as running,
+        rig.stack() as bench,
+        # --concurrency: the pool size this run measures.
+        rig.worker(bench, f"--concurrency={args.concurrency}", **overrides) as running,
     ):
         report.line("warming the worker up: one small backup per pool slot")
         jobrun.warm_up(bench, datagen.ensure_tiny(params), args.concurrency)
@@ -138,7 +139,7 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
                         name,
                         bench.tmp / "naive",
                         send_document_url=bench.standin.send_document_url(),
-                        chat_id=stack.CHAT,
+                        chat_id=rig.CHAT,
                     )
                 )
                 result.workers.append(jobrun.backup(bench, running, name))

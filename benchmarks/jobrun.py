@@ -7,7 +7,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from benchmarks import memory, stack
+from benchmarks import memory, rig
+from tests.support import workers
+from tests.support.stack import FINISHED
 
 POLL = 0.2  # seconds between two reads of the jobs row (timing comes from finished_at)
 JOB_TIMEOUT = 3 * 3600  # seconds
@@ -47,12 +49,13 @@ class WorkerRun:
         }
 
 
-def wait(bench: stack.Stack, job_id: uuid.UUID, timeout: float = JOB_TIMEOUT) -> dict[str, object]:
+def wait(bench: rig.Bench, job_id: uuid.UUID, timeout: float = JOB_TIMEOUT) -> dict[str, object]:
     """Poll the jobs row until the job is finished; RuntimeError unless it completed."""
     deadline = time.monotonic() + timeout
     while True:
         row = bench.job(job_id)
-        if row["status"] in stack.FINISHED:
+        assert row is not None, job_id
+        if row["status"] in FINISHED:
             break
         if time.monotonic() > deadline:
             raise RuntimeError(f"job {job_id} still {row['status']} after {timeout} s")
@@ -62,19 +65,19 @@ def wait(bench: stack.Stack, job_id: uuid.UUID, timeout: float = JOB_TIMEOUT) ->
     return row
 
 
-def warm_up(bench: stack.Stack, database: str, jobs: int) -> None:
+def warm_up(bench: rig.Bench, database: str, jobs: int) -> None:
     """Back up `database` `jobs` times at once, untimed, so every pool process has imported its
     modules and opened its connections, as in a long-running worker."""
     for job_id in [bench.enqueue("bench-warmup", database) for _ in range(jobs)]:
         wait(bench, job_id)
 
 
-def backup(bench: stack.Stack, running: stack.Worker, database: str) -> WorkerRun:
+def backup(bench: rig.Bench, running: workers.Process, database: str) -> WorkerRun:
     """Enqueue one backup of `database`, wait for it, and measure it."""
-    root = running.process.pid
+    root = running.proc.pid
     idle_sampler = memory.TreeSampler(root)
     idle_sampler.sample()
-    mark = running.mark()
+    mark = len(running.log())
     with memory.TreeSampler(root) as sampler:
         started = time.time()
         job_id = bench.enqueue("bench-speed", database)
@@ -84,14 +87,14 @@ def backup(bench: stack.Stack, running: stack.Worker, database: str) -> WorkerRu
     result = row["result"]
     assert isinstance(result, dict)
     summary = result["backup"]
-    tasks = {name: sum(times) for name, times in running.task_seconds(mark).items()}
+    tasks = {name: sum(times) for name, times in rig.task_seconds(running.log()[mark:]).items()}
     return WorkerRun(
         seconds=finished_at.timestamp() - started,
         tasks=tasks,
         size_bytes=int(summary["size_bytes"]),
         parts=int(summary["part_count"]),
         raw_bytes=_raw_bytes(running.log()[mark:]),
-        job_writes=bench.job_writes([job_id]).get(job_id, 0),
+        job_writes=rig.job_writes(bench.database, [job_id]).get(job_id, 0),
         idle=idle_sampler.peak,
         peak=sampler.peak,
     )

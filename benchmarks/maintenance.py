@@ -24,11 +24,12 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from benchmarks import maintenance_tables, plans, report, stack
+from benchmarks import maintenance_tables, plans, report
 from db import backups as db_backups
 from db import expiry as db_expiry
 from db import session as db_session
 from db import stats as db_stats
+from tests.support import scratch
 
 TARGET_SECONDS = 1.0
 PROJECTS = 2000
@@ -201,7 +202,7 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
     deep = min(args.deep_offset, max(args.rows - PAGE, 0))
-    with stack.control_database() as url:
+    with scratch.database("bwbench_control_", migrated=True) as url:
         database = db_session.Database(url)
         try:
             report.line(f"filling {args.rows:,} backups rows ({args.due:,} due)")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import report, stack
+from benchmarks import report, rig
 from worker import settings
 from worker.artifact import manifest, stream
 from worker.backup import dump, overlap, upload
@@ -109,7 +109,7 @@ class Comparison:
 
 
 def compare(
-    bench: stack.Stack,
+    bench: rig.Bench,
     params: source.SourceParams,
     database: str,
     level: int,
@@ -122,13 +122,11 @@ def compare(
     `part_size` defaults to the worker's: smaller ones give a small database several parts.
     """
     spool = bench.tmp / "overlap-spool"
-    where = upload.Destination(
-        chat_id=stack.CHAT, thread_id=None, project_id=PROJECT, label=database
-    )
+    where = upload.Destination(chat_id=rig.CHAT, thread_id=None, project_id=PROJECT, label=database)
     size = part_size or int(settings.Settings.model_fields["backup_part_size"].default)
     dumper = _Dumper(params, database, spool, level, threads, size)
     result = Comparison([], [], [], [], [], parts=0, size_bytes=0)
-    with telegram.TelegramClient(stack.TOKEN, bench.standin.url) as client:
+    with telegram.TelegramClient(rig.TOKEN, bench.standin.url) as client:
         try:
             for _ in range(max(repeat, 1)):
                 started = time.perf_counter()

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,30 +30,21 @@ from pathlib import Path
 
 import psycopg2
 import pyrage
-import redis
-from celery import Celery
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db import migrate
 from db.session import Database
 from standin.server import BotApiStandin
-from tests.acceptance.conftest import (
-    ADMIN_DSN,
-    CHAT,
-    TOKEN,
-    drop_database,
-    job_row,
-    make_source_database,
-)
-from worker.contract import publish, tasks
-from worker.jobs import intake
+from tests.support.sources import ADMIN_DSN, drop_database, make_source_database
+from tests.support.stack import job_row, on_shared_servers
+from worker.contract import tasks
 
 SAMPLE_INTERVAL = 0.05  # seconds
 LIMIT_MB = 200
-REDIS_DB = 15
+TOKEN = "123456:RESTORE-MEMORY-token-ABCdefGHIjklMNOpq"  # noqa: S105 - stand-in only
+CHAT = "-1009876543210"
 SHIPPED = "shipped"  # --pool: whatever celeryconfig.worker_pool says
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -155,56 +144,27 @@ def pool_option(pool: str) -> list[str]:
 
 def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, object]:
     suffix = uuid.uuid4().hex[:8]
-    source, target, control = f"bw_bench_{suffix}", f"bw_bench_r_{suffix}", f"bw_bench_c_{suffix}"
-    admin = psycopg2.connect(ADMIN_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{control}"')
-    control_url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{control}"
-    migrate.upgrade(control_url)
-    database = Database(control_url)
+    source, target = f"bw_bench_{suffix}", f"bw_bench_r_{suffix}"
     key = pyrage.x25519.Identity.generate()
     (work / "key.txt").write_text(f"{key}\n")
-    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
-    client = Celery("bench", broker=f"redis://127.0.0.1:6379/{REDIS_DB}")
-    worker: subprocess.Popen[bytes] | None = None
     try:
         print(f"filling {source} with {megabytes} MB ...", file=sys.stderr)
         fill(source, megabytes)
-        with BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)], data_dir=work / "standin") as api:
-            env = {
-                k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BACKUP_"))
-            }
-            env.update(
-                DATABASE_URL=control_url,
-                SOURCE_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
-                CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
-                CELERY_RESULT_BACKEND=f"redis://127.0.0.1:6379/{REDIS_DB}",
-                TELEGRAM_API_URL=api.url,
-                TELEGRAM_BOT_TOKEN=TOKEN,
-                TELEGRAM_CHAT_ID=CHAT,
+        with (
+            BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)], data_dir=work / "standin") as api,
+            on_shared_servers(api, work, token=TOKEN, chat=CHAT, prefix="bw_bench_c_") as bench,
+        ):
+            # --concurrency=1: one restore at a time, so the tree's peak is that restore's.
+            worker = bench.start_worker(
+                "--concurrency=1",
+                *pool_option(pool),
                 BACKUP_PART_SIZE=str(part_size),
-                BACKUP_SPOOL_DIR=str(work / "spool"),
                 BACKUP_AGE_RECIPIENTS=str(key.to_public()),
                 BACKUP_AGE_IDENTITY_FILE=str(work / "key.txt"),
             )
-            log = (work / "worker.log").open("wb")
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker.app", "worker",
-                 *pool_option(pool),
-                 "--concurrency=1", "-n", f"bench-{suffix}@%h", "--loglevel=INFO",
-                 "--without-gossip", "--without-mingle"],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            while b"ready." not in (work / "worker.log").read_bytes():
-                if worker.poll() is not None:
-                    raise SystemExit((work / "worker.log").read_text())
-                time.sleep(0.2)
             print("backing up ...", file=sys.stderr)
-            publisher = publish.Publisher(client.send_task)
-            task_id = publisher.send(tasks.CreateBackup("bench", source))
-            backup_job = str(intake.job_id_for_task(task_id))
-            row = wait(database, backup_job, 1800)
+            backup_job = bench.send(project_id="bench", database=source)
+            row = wait(bench.database, backup_job, 1800)
             if row["status"] != "completed":
                 raise SystemExit(f"backup failed: {row['error']}")
             result = row["result"]
@@ -213,30 +173,26 @@ def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, obje
             time.sleep(1)
             idle = Peak()
             stop = threading.Event()
-            figures = [memory_kb(pid) for pid in children_of(worker.pid)]
+            figures = [memory_kb(pid) for pid in children_of(worker.proc.pid)]
             idle.rss_kb = sum(f[1] for f in figures)
             idle.pss_kb = sum(f[2] for f in figures)
             print("restoring ...", file=sys.stderr)
             peak = Peak()
-            sampler = threading.Thread(target=sample, args=(worker.pid, peak, stop), daemon=True)
+            sampler = threading.Thread(
+                target=sample, args=(worker.proc.pid, peak, stop), daemon=True
+            )
             sampler.start()
             started = time.monotonic()
-            task_id = publisher.send(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target))
-            row = wait(database, str(intake.job_id_for_task(task_id)), 1800)
+            restore_job = bench.publish(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target))
+            row = wait(bench.database, restore_job, 1800)
             seconds = time.monotonic() - started
             stop.set()
             sampler.join()
             if row["status"] != "completed":
                 raise SystemExit(f"restore failed: {row['error']}")
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=60)
-        client.close()
-        database.dispose()
-        for name in (source, target, control):
+        for name in (source, target):
             drop_database(name)
-        admin.close()
     return {
         "pool": pool,
         "artifact_bytes": backup["size_bytes"],

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from benchmarks import baseline, datagen, jobrun, report, small_tables, stack
+from benchmarks import baseline, datagen, jobrun, report, rig, small_tables
 
 TARGET_OVERHEAD = 0.050  # seconds per job
 SMALL_SIZE_MB = 10  # pg_database_size of each small database (about 1.5 MB of pg_dump output)
@@ -67,7 +67,7 @@ class PoolRun:
 
 
 def bare_sequence(
-    bench: stack.Stack, names: list[str], count: int
+    bench: rig.Bench, names: list[str], count: int
 ) -> tuple[float, list[baseline.NaiveRun]]:
     """pg_dump -Fc + curl for each job of the sequence, one after the other."""
     params = datagen.source_params()
@@ -80,17 +80,18 @@ def bare_sequence(
                 names[number % len(names)],
                 bench.tmp / "bare",
                 send_document_url=bench.standin.send_document_url(),
-                chat_id=stack.CHAT,
+                chat_id=rig.CHAT,
             )
         )
     return time.perf_counter() - started, runs
 
 
-def through_worker(bench: stack.Stack, names: list[str], count: int, concurrency: int) -> PoolRun:
+def through_worker(bench: rig.Bench, names: list[str], count: int, concurrency: int) -> PoolRun:
     """Every job enqueued at once to a fresh, warmed-up worker; timed to the last completion."""
-    with stack.worker(bench, concurrency=concurrency) as running:
+    # --concurrency: the pool size this run measures.
+    with rig.worker(bench, f"--concurrency={concurrency}") as running:
         jobrun.warm_up(bench, names[0], concurrency)
-        mark = running.mark()
+        mark = len(running.log())
         started = time.time()
         job_ids = [bench.enqueue("bench-small", names[n % len(names)]) for n in range(count)]
         enqueued = time.time() - started
@@ -98,7 +99,7 @@ def through_worker(bench: stack.Stack, names: list[str], count: int, concurrency
             jobrun.wait(bench, job_id)
         log = running.log()[mark:]
     last, waits = _finish_and_waits(bench, job_ids)
-    writes = bench.job_writes(job_ids)
+    writes = rig.job_writes(bench.database, job_ids)
     run = PoolRun(concurrency, last - started, enqueued, count)
     run.writes_per_job = sum(writes.values()) / count
     run.queue_wait = waits
@@ -111,8 +112,8 @@ def through_worker(bench: stack.Stack, names: list[str], count: int, concurrency
     return run
 
 
-def _finish_and_waits(bench: stack.Stack, job_ids: list[uuid.UUID]) -> tuple[float, float]:
-    with bench.rt.database.engine.connect() as conn:
+def _finish_and_waits(bench: rig.Bench, job_ids: list[uuid.UUID]) -> tuple[float, float]:
+    with bench.database.engine.connect() as conn:
         row = conn.execute(
             text(
                 "SELECT extract(epoch FROM max(finished_at)),"
@@ -155,7 +156,7 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         ).name
         for n in range(args.databases)
     ]
-    with stack.stack() as bench:
+    with rig.stack() as bench:
         report.line(f"baseline: pg_dump -Fc + curl, {args.jobs} times")
         bare_seconds, bare_runs = bare_sequence(bench, names, args.jobs)
         pools = []

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import psycopg2
 from sqlalchemy import text
 
-from worker.contract import publish, tasks
+from worker.contract import tasks
 from worker.jobs import intake
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def verify_and_restore(run: Run, deadline: float) -> None:
         " ORDER BY created_at",
         ids=run.jobs,
     )
-    publisher = publish.Publisher(stack.client.send_task)
+    publisher = stack.publisher
     verifies: dict[str, str] = {}
     restores: dict[str, tuple[str, str]] = {}
     for index, backup in enumerate(backups):

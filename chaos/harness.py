@@ -5,14 +5,15 @@ from __future__ import annotations
 import collections
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
 from chaos import checks, leaks
 from chaos.report import Report
-from chaos.stack import ChaosStack, Options
-from worker.contract import publish, tasks
+from chaos.stack import ChaosStack, Options, open_stack
+from worker.contract import tasks
 
 log = logging.getLogger("chaos")
 
@@ -67,6 +68,19 @@ class Run:
         self.jobs: list[str] = []
         self._last_reap = 0.0
 
+    def start_worker(self) -> None:
+        """One more worker: the Procfile's command, plus what the run needs of it.
+
+        -n: a node name of its own, so that a kill picks the worker whose host a running job
+        records (jobs.worker_hostname) and the killed worker's jobs are a dead host's to the
+        reaper, not the replacement's. --concurrency: the pool size the run is sized for.
+        """
+        self.stack.start_worker(
+            "-n",
+            f"chaos-{uuid.uuid4().hex[:8]}@%h",
+            f"--concurrency={self.config.concurrency}",
+        )
+
     def event(self, message: str) -> None:
         self.report.events.append(message)
         self.report.faults_injected[message.split(maxsplit=1)[0]] = (
@@ -79,7 +93,7 @@ class Run:
             return
         self._last_reap = time.monotonic()
         try:
-            publish.Publisher(self.stack.client.send_task).send(tasks.ReapJobs(), expires=60)
+            self.stack.publisher.send(tasks.ReapJobs(), expires=60)
         except Exception as exc:  # noqa: BLE001 - Redis may be down right now
             log.info("chaos: %s not sent (%s)", tasks.REAP, type(exc).__name__)
 
@@ -135,7 +149,7 @@ class Run:
             victim.kill()
             stack.workers.remove(victim)
             stack.dead.append(victim)
-            stack.start_worker(self.config.concurrency)
+            self.start_worker()
             how = "idle, every job had ended" if late else "mid-job"
             self.event(f"kill SIGKILL {victim.name} {how} (a new worker started)")
         elif name == "redis":
@@ -172,7 +186,7 @@ class Run:
                 break
             self.stack.spool.fill(top_up=True)
             if not probe and held >= FILL_SECONDS and self.finished(self.jobs) == len(self.jobs):
-                self.jobs.append(self.stack.enqueue("proj-probe", self.stack.sources[0]))
+                self.jobs.append(str(self.stack.enqueue("proj-probe", self.stack.sources[0])))
                 self.report.jobs += 1
                 probe = True
                 log.info("chaos: every job had ended; probe backup %s enqueued", self.jobs[-1])
@@ -195,7 +209,7 @@ class Run:
         started = time.monotonic()
         stack, config = self.stack, self.config
         for _ in range(config.workers):
-            stack.start_worker(config.concurrency)
+            self.start_worker()
         stack.standin.set_fault_rates(
             rate_429=config.rate_429,
             rate_502=config.rate_502,
@@ -205,7 +219,7 @@ class Run:
         )
         for index in range(config.jobs):
             database = stack.sources[index % len(stack.sources)]
-            self.jobs.append(stack.enqueue(f"proj-{index % 7}", database))
+            self.jobs.append(str(stack.enqueue(f"proj-{index % 7}", database)))
         self.wait(self.jobs, fault_plan(config), started + config.timeout)
         checks.verify_and_restore(self, started + 2 * config.timeout)
         checks.collect(self)
@@ -216,7 +230,7 @@ class Run:
 
 def run(config: Config, *, scan_leaks: bool = False) -> Report:
     """Build the stack, run, (scan for secrets,) tear down; the report says what failed."""
-    stack = ChaosStack(config.options).open()
+    stack = open_stack(config.options)
     try:
         report = Run(stack, config).run()
         if scan_leaks:

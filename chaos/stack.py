@@ -1,4 +1,8 @@
-"""The chaos run's own world: PostgreSQL, Redis, a small spool, the Bot API stand-in, secrets."""
+"""The chaos run's own world: PostgreSQL, Redis, a small spool, the Bot API stand-in, secrets.
+
+A `tests.support.stack.Stack` on throwaway servers (tests.support.services) that the run may
+stop and restart at will; the shared servers (5432, 6379) serve other people's tests.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
-from celery import Celery
 from pyrage import x25519
 
-from chaos import services, spool
-from chaos import workers as procs
+from chaos.spool import SmallSpool
 from db import migrate
-from db.session import Database
 from standin.server import BotApiStandin
-from worker import settings
-from worker.contract import publish, request
-from worker.jobs import intake, runtime
+from tests.support import services, workers
+from tests.support.stack import Stack
 
 CHAT = -1001234567890
 SOURCE_ROLE = "chaos_src"
@@ -43,132 +43,21 @@ class Options:
     work_dir: Path | None = None
 
 
-@dataclass
-class ChaosStack:
+@dataclass(kw_only=True)
+class ChaosStack(Stack[BotApiStandin]):
     """Everything the run starts; `close()` stops and removes it all."""
 
     options: Options
-    root: Path = field(init=False)
-    pg: services.PostgresCluster = field(init=False)
-    redis: services.RedisServer = field(init=False)
-    spool: spool.SmallSpool = field(init=False)
-    standin: BotApiStandin = field(init=False)
-    database: Database = field(init=False)
-    client: Celery = field(init=False)
-    token: str = field(default_factory=lambda: f"654321:CHAOS-{secrets.token_hex(12)}")
-    password: str = field(default_factory=lambda: "pw-" + secrets.token_hex(12))
-    identity: str = ""
-    sources: list[str] = field(default_factory=list)
-    workers: list[procs.Worker] = field(default_factory=list)
-    dead: list[procs.Worker] = field(default_factory=list)
-
-    def open(self) -> ChaosStack:
-        opts = self.options
-        self.root = Path(opts.work_dir or tempfile.mkdtemp(prefix="chaos-"))
-        self.root.chmod(0o755)  # mkdtemp makes it 0700: the postgres user must get in
-        (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        self.pg = services.PostgresCluster(self.root / "pg", opts.pg_port)
-        self.pg.init()
-        self.pg.start()
-        self._databases()
-        self.redis = services.RedisServer(self.root / "redis", opts.redis_port)
-        self.redis.start()
-        self.spool = spool.SmallSpool(self.root / "spool", opts.spool_mb)
-        self.spool.create()
-        key = x25519.Identity.generate()
-        self.identity = str(key)
-        (self.root / "age.key").write_text(self.identity + "\n")
-        self.recipient = str(key.to_public())
-        self.standin = BotApiStandin(
-            tokens=[self.token], chats=[CHAT], data_dir=self.root / "standin"
-        ).start()
-        self.database = Database(self.control_url)
-        self.client = Celery("chaos-gateway", broker=self.redis.url(0))
-        self.client.conf.broker_connection_retry_on_startup = True
-        return self
-
-    @property
-    def control_url(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.options.pg_port}/control"
-
-    def _databases(self) -> None:
-        admin = psycopg2.connect(self.pg.dsn())
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE ROLE {SOURCE_ROLE} LOGIN CREATEDB PASSWORD %s", (self.password,))
-            cur.execute("CREATE DATABASE control")
-            for index in range(self.options.databases):
-                name = f"chaos_src_{index}"
-                cur.execute(f"CREATE DATABASE {name} OWNER {SOURCE_ROLE}")
-                self.sources.append(name)
-        admin.close()
-        migrate.upgrade(self.control_url)
-        for index, name in enumerate(self.sources):
-            conn = psycopg2.connect(
-                host="127.0.0.1",
-                port=self.options.pg_port,
-                user=SOURCE_ROLE,
-                password=self.password,
-                dbname=name,
-            )
-            with conn, conn.cursor() as cur:
-                cur.execute(
-                    "CREATE TABLE items (id serial PRIMARY KEY, label text, data jsonb);"
-                    " INSERT INTO items (label, data) SELECT 'item ' || i || ' db ' || %s,"
-                    " jsonb_build_object('n', i, 'h', md5(i::text))"
-                    " FROM generate_series(1, %s) AS i;",
-                    (index, self.options.rows * (index + 1)),
-                )
-            conn.close()
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        """The worker's environment: every secret the leak scan looks for is in it."""
-        import os
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BACKUP_"))}
-        env.update(
-            DATABASE_URL=self.control_url,
-            SOURCE_DATABASE_URL=(
-                f"postgresql://{SOURCE_ROLE}:{self.password}@127.0.0.1:{self.options.pg_port}"
-                "/postgres"
-            ),
-            CELERY_BROKER_URL=self.redis.url(0),
-            CELERY_RESULT_BACKEND=self.redis.url(1),
-            TELEGRAM_API_URL=self.standin.url,
-            TELEGRAM_BOT_TOKEN=self.token,
-            TELEGRAM_CHAT_ID=str(CHAT),
-            TELEGRAM_MAX_ATTEMPTS="10",
-            TELEGRAM_UPLOAD_TIMEOUT="30",
-            BACKUP_SPOOL_DIR=str(self.spool.path),
-            BACKUP_PART_SIZE=str(self.options.part_size),
-            BACKUP_AGE_RECIPIENTS=self.recipient,
-            BACKUP_AGE_IDENTITY_FILE=str(self.root / "age.key"),
-            BACKUP_MAX_ATTEMPTS=str(self.options.max_attempts),
-            JOB_HEARTBEAT_STALE=str(self.options.heartbeat_stale),
-            BACKUP_SPOOL_RETRY_DELAY=str(self.options.spool_retry_delay),
-            PYTHONUNBUFFERED="1",
-        )
-        env.update(overrides)
-        return env
-
-    def start_worker(self, concurrency: int = 2) -> procs.Worker:
-        worker = procs.start_worker(self.env(), self.root / "logs", concurrency=concurrency)
-        self.workers.append(worker)
-        return worker
-
-    def enqueue(self, project_id: str, database: str) -> str:
-        """Insert the pending row with its arguments, then send backups.create (the CLI's way)."""
-        config = settings.Settings(
-            _env_file=None, database_url=self.control_url, telegram_chat_id=str(CHAT)
-        )
-        rt = runtime.Runtime(settings=config, database=self.database)
-        req = request.BackupRequest(project_id, database)
-        return str(intake.enqueue(rt, req, publish.Publisher(self.client.send_task)))
-
-    def logs(self) -> list[Path]:
-        return sorted((self.root / "logs").glob("*.log"))
+    pg: services.PostgresCluster
+    redis: services.RedisServer
+    spool: SmallSpool
+    password: str
+    identity: str
+    sources: list[str]
+    dead: list[workers.Process] = field(default_factory=list)
 
     def secrets(self) -> dict[str, str]:
+        """Every secret the leak scan looks for; each is in the workers' environment."""
         return {
             "bot token": self.token,
             "bot token secret half": self.token.split(":", 1)[1],
@@ -177,13 +66,90 @@ class ChaosStack:
         }
 
     def close(self, keep: bool = False) -> None:
-        for worker in self.workers:
-            worker.stop(timeout=20)
-        self.client.close()
+        super().close()
         self.standin.stop()
-        self.database.dispose()
         self.redis.stop()
         self.pg.destroy()
         self.spool.destroy()
         if not keep:
-            shutil.rmtree(self.root, ignore_errors=True)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def open_stack(opts: Options) -> ChaosStack:
+    """Start the throwaway services, make the databases and the secrets; nothing runs yet."""
+    root = Path(opts.work_dir or tempfile.mkdtemp(prefix="chaos-"))
+    root.chmod(0o755)  # mkdtemp makes it 0700: the postgres user must get in
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    pg = services.PostgresCluster(root / "pg", opts.pg_port)
+    pg.init()
+    pg.start()
+    password = "pw-" + secrets.token_hex(12)
+    control_url = f"postgresql+psycopg2://postgres@127.0.0.1:{opts.pg_port}/control"
+    names = _databases(pg, opts, password, control_url)
+    redis = services.RedisServer(root / "redis", opts.redis_port)
+    redis.start()
+    small = SmallSpool(root / "spool", opts.spool_mb)
+    small.create()
+    key = x25519.Identity.generate()
+    (root / "age.key").write_text(f"{key}\n")
+    token = f"654321:CHAOS-{secrets.token_hex(12)}"
+    server = BotApiStandin(tokens=[token], chats=[CHAT], data_dir=root / "standin").start()
+    return ChaosStack(
+        standin=server,
+        control_url=control_url,
+        broker_url=redis.url(0),
+        result_url=redis.url(1),
+        source_url=f"postgresql://{SOURCE_ROLE}:{password}@127.0.0.1:{opts.pg_port}/postgres",
+        token=token,
+        chat=str(CHAT),
+        tmp=root,
+        settings={
+            "TELEGRAM_MAX_ATTEMPTS": "10",
+            "TELEGRAM_UPLOAD_TIMEOUT": "30",
+            "BACKUP_SPOOL_DIR": str(small.path),
+            "BACKUP_PART_SIZE": str(opts.part_size),
+            "BACKUP_AGE_RECIPIENTS": str(key.to_public()),
+            "BACKUP_AGE_IDENTITY_FILE": str(root / "age.key"),
+            "BACKUP_MAX_ATTEMPTS": str(opts.max_attempts),
+            "JOB_HEARTBEAT_STALE": str(opts.heartbeat_stale),
+            "BACKUP_SPOOL_RETRY_DELAY": str(opts.spool_retry_delay),
+            "PYTHONUNBUFFERED": "1",
+        },
+        options=opts,
+        pg=pg,
+        redis=redis,
+        spool=small,
+        password=password,
+        identity=str(key),
+        sources=names,
+    )
+
+
+def _databases(
+    pg: services.PostgresCluster, opts: Options, password: str, control_url: str
+) -> list[str]:
+    """The control database (migrated) and the source databases, owned by a SCRAM role."""
+    names = [f"chaos_src_{index}" for index in range(opts.databases)]
+    admin = psycopg2.connect(pg.dsn())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {SOURCE_ROLE} LOGIN CREATEDB PASSWORD %s", (password,))
+        cur.execute("CREATE DATABASE control")
+        for name in names:
+            cur.execute(f"CREATE DATABASE {name} OWNER {SOURCE_ROLE}")
+    admin.close()
+    migrate.upgrade(control_url)
+    for index, name in enumerate(names):
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=opts.pg_port, user=SOURCE_ROLE, password=password, dbname=name
+        )
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE items (id serial PRIMARY KEY, label text, data jsonb);"
+                " INSERT INTO items (label, data) SELECT 'item ' || i || ' db ' || %s,"
+                " jsonb_build_object('n', i, 'h', md5(i::text))"
+                " FROM generate_series(1, %s) AS i;",
+                (index, opts.rows * (index + 1)),
+            )
+        conn.close()
+    return names

@@ -2,58 +2,34 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from db import migrate, models, session
-
-DEFAULT_ADMIN_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-
-
-@contextmanager
-def _scratch_database() -> Iterator[str]:
-    """A new empty database `bw_test_<hex>` on the test server; yields its URL, then drops it."""
-    admin_url = make_url(os.environ.get("TEST_ADMIN_DATABASE_URL", DEFAULT_ADMIN_DATABASE_URL))
-    name = f"bw_test_{secrets.token_hex(6)}"
-    admin = create_engine(admin_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield admin_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+from db import models, session
+from tests.support import scratch
 
 
 @pytest.fixture(scope="session")
 def control_db_url() -> Iterator[str]:
     """URL of a fresh control-plane database migrated to head, shared by the whole run."""
-    with _scratch_database() as url:
-        migrate.upgrade(url)
+    with scratch.database(migrated=True) as url:
         yield url
 
 
 @pytest.fixture
 def empty_db_url() -> Iterator[str]:
     """URL of a fresh database with no schema at all, dropped after the test."""
-    with _scratch_database() as url:
+    with scratch.database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_db() -> Iterator[int]:
+    """A Redis database of our own: test runs may overlap on one machine."""
+    with scratch.redis_database() as number:
+        yield number
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 from sqlalchemy import text
 
-from tests.acceptance.conftest import Stack, job_row
+from tests.acceptance.conftest import Stack
+from tests.support.stack import job_row
 from worker.jobs import intake
 
 RESTARTS = 30

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from standin.server import BotApiStandin
+from tests.support import standin as support_standin
 from worker.telegram.client import TelegramClient
 
 TOKEN = "123456:TEST-token-ABCdefGHIjklMNOpqrSTUvwxYZ012345"
@@ -20,7 +18,6 @@ FORUM_CHAT = -1009876543210
 TOPIC = 7
 OLD_GROUP = -4001234567  # upgraded to NEW_SUPERGROUP
 NEW_SUPERGROUP = -1005551234567
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -61,56 +58,8 @@ def client(standin: BotApiStandin, sleeps: SleepRecorder) -> Iterator[TelegramCl
         yield telegram
 
 
-@dataclass
-class StandinProcess:
-    """`python -m standin` running as a child process."""
-
-    process: subprocess.Popen[str]
-    url: str
-    banner: str
-
-
 @pytest.fixture
-def standin_process(tmp_path: Path) -> Iterator[StandinProcess]:
+def standin_process(tmp_path: Path) -> Iterator[support_standin.StandinProcess]:
     """The stand-in started through its command line, on a free port."""
-    command = [
-        sys.executable,
-        "-m",
-        "standin",
-        "--port",
-        "0",
-        "--token",
-        TOKEN,
-        "--chat",
-        str(CHAT),
-        "--data-dir",
-        str(tmp_path / "cli-standin"),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=PROJECT_ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline().strip()
-        if not banner.startswith("standin listening on "):
-            process.kill()
-            _, stderr = process.communicate(timeout=5)
-            pytest.fail(f"the stand-in did not start: {banner!r} {stderr}")
-        yield StandinProcess(process, banner.removeprefix("standin listening on "), banner)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    with support_standin.process(tmp_path / "cli-standin", TOKEN, str(CHAT)) as running:
+        yield running

@@ -1,0 +1,50 @@
+"""Source databases on the shared server (127.0.0.1:5432, trust): made, checked, dropped."""
+
+from __future__ import annotations
+
+import psycopg2
+
+ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+SOURCE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"  # SOURCE_DATABASE_URL
+
+
+def admin_execute(statement: str) -> None:
+    """Run one statement on the admin database, outside a transaction."""
+    conn = psycopg2.connect(ADMIN_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(statement)
+    conn.close()
+
+
+def make_source_database(name: str, rows: int = 20000) -> None:
+    """A small database with several kinds of objects to dump."""
+    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_execute(f'CREATE DATABASE "{name}"')
+    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}")
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            CREATE TABLE items (id serial PRIMARY KEY, label text, data jsonb);
+            INSERT INTO items (label, data)
+                SELECT 'item ' || i || ' – naïve', jsonb_build_object('n', i, 'h', md5(i::text))
+                FROM generate_series(1, %s) AS i;
+            CREATE VIEW recent AS SELECT * FROM items WHERE id > 10;
+            """,
+            (rows,),
+        )
+    conn.close()
+
+
+def drop_database(name: str) -> None:
+    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_exists(name: str) -> bool:
+    conn = psycopg2.connect(ADMIN_DSN)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()

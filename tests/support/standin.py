@@ -1,0 +1,56 @@
+"""The Bot API stand-in as a child process (`python -m standin`), on a free port.
+
+In-process, `standin.server.BotApiStandin` is used directly; a process of its own keeps its
+work off the caller's interpreter (the benchmarks) or tests the command line itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support import procfile
+
+BANNER = "standin listening on "
+
+
+@dataclass
+class StandinProcess:
+    """`python -m standin` running as a child process."""
+
+    process: subprocess.Popen[str]
+    url: str
+    banner: str
+    token: str
+
+    def send_document_url(self) -> str:
+        """The sendDocument endpoint of its bot."""
+        return f"{self.url}/bot{self.token}/sendDocument"
+
+
+@contextlib.contextmanager
+def process(data_dir: Path, token: str, chat: str) -> Iterator[StandinProcess]:
+    """The stand-in for one bot and one chat, storing uploads under `data_dir`."""
+    args = [sys.executable, "-m", "standin", "--port", "0", "--token", token, "--chat", chat]
+    args += ["--data-dir", str(data_dir)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=procfile.ROOT)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline().strip()
+        if not banner.startswith(BANNER):
+            raise RuntimeError(f"the stand-in did not start: {banner!r}")
+        yield StandinProcess(proc, banner.removeprefix(BANNER), banner, token)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
