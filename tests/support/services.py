@@ -125,11 +125,14 @@ class PostgresCluster:
 
 @dataclass
 class RedisServer:
-    """A `redis-server` without persistence: a restart loses every message, as a crash would."""
+    """A `redis-server`. By default without persistence: a restart loses every message, as a
+    crash would; `append_only` keeps an AOF fsynced on every write, as a production broker
+    does, and `stop` then shuts it down cleanly so a restart loses nothing."""
 
     root: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    append_only: bool = False
 
     @property
     def log(self) -> str:
@@ -138,14 +141,25 @@ class RedisServer:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.root)]
+        args += ["--save", "", "--dir", str(self.root)]
+        args += (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.append_only
+            else [
+                "--appendonly",
+                "no",
+            ]
+        )
         with (self.root / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         wait_port(self.port, up=True)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()  # as a crash: nothing is saved (and nothing would be anyway)
+            if self.append_only:
+                self.proc.terminate()  # a clean shutdown: Redis flushes its append-only file
+            else:
+                self.proc.kill()  # as a crash: nothing is saved (and nothing would be anyway)
             self.proc.wait()
         self.proc = None
         wait_port(self.port, up=False)

@@ -15,7 +15,7 @@ import pytest
 from db import jobs as db_jobs
 from db import session
 from standin.server import BotApiStandin
-from tests.fake_send import FakeSend
+from tests.support.fake_send import FakeSend
 from worker import errors, settings
 from worker.backup import batch, send, upload
 from worker.jobs.runtime import Runtime

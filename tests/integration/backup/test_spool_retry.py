@@ -18,7 +18,7 @@ from sqlalchemy import update
 from db import jobs as db_jobs
 from db import models, session
 from standin.server import BotApiStandin
-from tests.fake_send import FakeSend
+from tests.support.fake_send import FakeSend
 from worker import errors, settings
 from worker.backup import ending
 from worker.jobs.runtime import Runtime

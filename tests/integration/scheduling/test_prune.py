@@ -19,8 +19,8 @@ from sqlalchemy import delete, text, update
 from db import backups, models, schedule_models, session
 from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
-from tests.fake_send import FakeSend
 from tests.integration.scheduling.test_schedules import make_runtime
+from tests.support.fake_send import FakeSend
 from worker.jobs import runtime
 from worker.scheduling import dispatch as dispatcher
 from worker.scheduling import spec as schedule_spec

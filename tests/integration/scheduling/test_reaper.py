@@ -12,8 +12,8 @@ from sqlalchemy import update
 
 from db import jobs as db_jobs
 from db import models, session
-from tests.fake_send import FakeSend
 from tests.integration.scheduling.test_schedules import make_runtime
+from tests.support.fake_send import FakeSend
 from worker.jobs import runtime
 from worker.scheduling import reaper
 

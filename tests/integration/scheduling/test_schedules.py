@@ -19,7 +19,7 @@ from db import models, schedule_models, session
 from db import schedule_runs as db_schedule_runs
 from db import schedules as db_schedules
 from tasks import maintenance
-from tests.fake_send import FakeSend
+from tests.support.fake_send import FakeSend
 from worker import errors, settings
 from worker.contract import publish
 from worker.jobs import runtime

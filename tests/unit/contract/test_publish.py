@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 
-from tests.fake_send import FakeSend
+from tests.support.fake_send import FakeSend
 from worker.contract import publish, tasks
 
 JOB = uuid.UUID("7d7c2e52-9f0e-4b8e-8d6e-1b1f4f7a0c11")

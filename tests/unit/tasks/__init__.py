@@ -1,0 +1,3 @@
+"""Unit tests of tasks/: the Celery glue."""
+
+from __future__ import annotations
