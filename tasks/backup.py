@@ -7,6 +7,7 @@ travel in messages.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from celery import Task
 
@@ -67,13 +68,12 @@ def create(
 def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """pg_dump into compressed parts in this host's spool."""
     hostname = str(self.request.hostname)
-    return runner.run(
+    return steps.run(
+        self,
         job_id,
         lambda rt, jid: backup.dump_step(rt, jid, hostname=hostname),
         ending.fail,
-        lambda rt, jid, exc: ending.retry_later(
-            rt, jid, exc, hostname=hostname, publisher=maintenance.publisher(app)
-        ),
+        _retry_later(hostname),
     )
 
 
@@ -81,8 +81,12 @@ def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
 def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Send each part to Telegram, skipping parts already sent."""
     hostname = str(self.request.hostname)
-    return runner.run(
-        job_id, lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname), ending.fail
+    return steps.run(
+        self,
+        job_id,
+        lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname),
+        ending.fail,
+        _retry_later(hostname),
     )
 
 
@@ -90,9 +94,20 @@ def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
 def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Record the backup and complete the job."""
     hostname = str(self.request.hostname)
-    return runner.run(
-        job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), ending.fail
+    return steps.run(
+        self, job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), ending.fail
     )
+
+
+def _retry_later(hostname: str) -> runner.Retry:
+    """Hand a job whose step failed transiently back for a later attempt on any worker."""
+
+    def retry(rt: runtime.Runtime, job_id: uuid.UUID, exc: Exception) -> str | None:
+        return ending.retry_later(
+            rt, job_id, exc, hostname=hostname, publisher=maintenance.publisher(app)
+        )
+
+    return retry
 
 
 @app.task(name=contract.CREATE_BATCH)

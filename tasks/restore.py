@@ -16,7 +16,7 @@ from worker import errors
 from worker.app import app
 from worker.contract import request
 from worker.contract import tasks as contract
-from worker.jobs import intake, runner, runtime
+from worker.jobs import intake, runtime
 from worker.restore import job as rj
 from worker.restore import steps as restore
 from worker.restore import verify
@@ -84,20 +84,21 @@ def _accept(
 def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Download the backup's parts into this host's spool and check every checksum."""
     hostname = str(self.request.hostname)
-    return runner.run(
+    return steps.run(
+        self,
         job_id,
         lambda rt, jid: restore.download_step(rt, jid, hostname=hostname),
         restore.fail,
     )
 
 
-@app.task(name=contract.LOAD)
-def load(*, job_id: str) -> str:
+@app.task(name=contract.LOAD, bind=True)
+def load(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """pg_restore the checked artifact into the target database."""
-    return runner.run(job_id, restore.load_step, restore.fail)
+    return steps.run(self, job_id, restore.load_step, restore.fail)
 
 
-@app.task(name=contract.CHECK)
-def check(*, job_id: str) -> str:
+@app.task(name=contract.CHECK, bind=True)
+def check(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Read the checked artifact back through pg_restore and record the verification."""
-    return runner.run(job_id, verify.check_step, restore.fail)
+    return steps.run(self, job_id, verify.check_step, restore.fail)

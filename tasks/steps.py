@@ -1,18 +1,23 @@
-"""Celery glue every job chain's tasks share: routing to this host, waiting for a row.
+"""Celery glue every job chain's tasks share: routing to this host, waiting for a row, and
+running a step again when the control-plane database cut it off.
 
 The step runner itself (the job's lock, the heartbeat, failing the job) is plain job logic in
-worker.jobs.runner; the tasks call it with their step.
+worker.jobs.runner; the tasks call it through `run` with their step.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 
 from celery import Signature, Task, chain
 
 from worker import errors
-from worker.jobs import intake, runtime
+from worker.jobs import intake, runner, runtime
+from worker.jobs import retry as retry_policy
+
+log = logging.getLogger(__name__)
 
 MISSING_JOB_RETRIES = 5  # the gateway's insert may not be committed when its message arrives
 MISSING_JOB_DELAY = 2  # seconds
@@ -43,3 +48,28 @@ def chain_here(hostname: str, job_id: uuid.UUID, steps: Sequence[Task]) -> None:
         for step in steps
     ]
     chain(*signatures).apply_async()
+
+
+def run(
+    task: Task,  # type: ignore[type-arg]
+    job_id: str,
+    step: runner.Step,
+    fail: runner.Fail,
+    retry: runner.Retry | None = None,
+) -> str:
+    """runner.run; a step the control-plane database cut off is sent again to this host.
+
+    Task.retry re-sends the same message, to the same queue (this worker's own) and with the
+    rest of its chain, after a growing countdown. Past the last one the error propagates: the
+    job stays running with a stale heartbeat, and the reaper re-runs it once the database is
+    back.
+    """
+    try:
+        return runner.run(job_id, step, fail, retry)
+    except errors.ControlPlaneUnavailable as exc:
+        delay = retry_policy.in_place_delay(task.request.retries)
+        if delay is None:
+            log.error("job %s: %s; left to the reaper", job_id, exc.message)
+            raise
+        log.warning("job %s: %s; the step runs again in %g s", job_id, exc.message, delay)
+        raise task.retry(countdown=delay, max_retries=None) from None

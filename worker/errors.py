@@ -7,11 +7,13 @@
   + JobStateError               a job is not in a state that allows the step
     - AttemptSuperseded         the reaper gave the job to a newer attempt: stop quietly
   + DumpError                   pg_dump failed or its output was unusable
+    - DumpInterrupted           killed by a signal, or its source server went away: try again
   + SlotTimeout                 no dump slot on the source server within the wait limit
   + SpoolError                  the spool directory cannot hold the parts
     - SpoolFull                 its filesystem filled up mid-dump: the job is tried again later
   + IntegrityError              a checksum or size does not match the record
   + JobFailed                   raised by a task after it wrote the reason into the jobs row
+  + ControlPlaneUnavailable     the control-plane database went away mid-step: run it again here
   + RestoreError                pg_restore failed, or the target database cannot be used
   + TelegramError               anything the Bot API client raises
     x TelegramRetryable         worth another try: tenacity retries these
@@ -64,6 +66,10 @@ class JobStateError(BackupWorkerError):
 
 class DumpError(BackupWorkerError):
     """pg_dump failed."""
+
+
+class DumpInterrupted(DumpError):
+    """pg_dump was killed or lost its server mid-dump; another attempt can succeed."""
 
 
 class SlotTimeout(BackupWorkerError):
@@ -155,6 +161,10 @@ class TelegramEntityTooLarge(TelegramRejected):
 
 class JobFailed(BackupWorkerError):
     """The job failed; the jobs row holds the reason."""
+
+
+class ControlPlaneUnavailable(BackupWorkerError):
+    """The control-plane database could not be reached; the step runs again on this host."""
 
 
 class RestoreError(BackupWorkerError):

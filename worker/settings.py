@@ -30,6 +30,8 @@ DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
 DEFAULT_TELEGRAM_MAX_ATTEMPTS = 8  # tries of one Bot API call (tenacity)
 DEFAULT_SPOOL_RETRY_DELAY = 60  # seconds before a dump that found the spool full runs again
 MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker meanwhile
+DEFAULT_RETRY_DELAY = 60  # seconds before a dump cut short (killed, server gone) runs again
+DEFAULT_TELEGRAM_RETRY_DELAY = 300  # seconds before a backup Telegram refused to take runs again
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
 DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celeryconfig.py)
 # Periodic work (tasks/maintenance.py; beat entries in celeryconfig.py).
@@ -69,6 +71,10 @@ class Settings(BaseSettings):
     backup_visibility_timeout: int = Field(default=DEFAULT_VISIBILITY_TIMEOUT, ge=60)
     backup_spool_retry_delay: int = Field(
         default=DEFAULT_SPOOL_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY
+    )
+    backup_retry_delay: int = Field(default=DEFAULT_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY)
+    backup_telegram_retry_delay: int = Field(
+        default=DEFAULT_TELEGRAM_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY
     )
     job_heartbeat_stale: int = Field(default=DEFAULT_HEARTBEAT_STALE, ge=30)
     # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
@@ -141,11 +147,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _retry_before_redelivery(self) -> Settings:
         # Redis would hand the delayed backups.create to a second worker before it is due.
-        if self.backup_spool_retry_delay > self.backup_visibility_timeout:
-            raise ValueError(
-                f"BACKUP_SPOOL_RETRY_DELAY={self.backup_spool_retry_delay} must not be above "
-                f"BACKUP_VISIBILITY_TIMEOUT={self.backup_visibility_timeout}"
-            )
+        delays = {
+            "BACKUP_SPOOL_RETRY_DELAY": self.backup_spool_retry_delay,
+            "BACKUP_RETRY_DELAY": self.backup_retry_delay,
+            "BACKUP_TELEGRAM_RETRY_DELAY": self.backup_telegram_retry_delay,
+        }
+        for name, delay in delays.items():
+            if delay > self.backup_visibility_timeout:
+                raise ValueError(
+                    f"{name}={delay} must not be above "
+                    f"BACKUP_VISIBILITY_TIMEOUT={self.backup_visibility_timeout}"
+                )
         return self
 
     @property

@@ -16,6 +16,7 @@ from db import stale as db_stale
 from worker import errors
 from worker.contract import publish
 from worker.jobs import owner, spool, state
+from worker.jobs import retry as retry_policy
 from worker.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,13 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
 def _failure(rt: Runtime, exc: BaseException, job: models.Job | None) -> str:
     if not isinstance(exc, errors.BackupWorkerError):
         return f"internal error ({type(exc).__name__}); the worker log has the details"
-    if not isinstance(exc, errors.SpoolFull) or job is None:
+    if not retry_policy.transient(exc) or job is None:
         return exc.message
+    if not isinstance(exc, errors.SpoolFull):
+        return (
+            f"{exc.message}; gave up after {job.attempts} attempt(s) "
+            f"(BACKUP_MAX_ATTEMPTS={rt.settings.backup_max_attempts})"
+        )
     retries = state.BackupState.of(job).spool_full_retries
     return (
         f"{exc.message}; gave up after {job.attempts} attempt(s) (BACKUP_MAX_ATTEMPTS="
@@ -63,28 +69,32 @@ def _failure(rt: Runtime, exc: BaseException, job: models.Job | None) -> str:
 def retry_later(
     rt: Runtime,
     job_id: uuid.UUID,
-    exc: errors.SpoolFull,
+    exc: Exception,
     *,
     hostname: str,
     publisher: publish.Publisher,
 ) -> str | None:
     """Hand the job back as the reaper does (pending, unclaimed) and send backups.create again
-    after BACKUP_SPOOL_RETRY_DELAY, so any worker may dump it anew; None: no attempts left.
+    after the delay worker.jobs.retry gives `exc`, so any worker may dump it anew; None: no
+    attempts left (or `exc` is not worth one).
 
     Returns the note for the log. A stale attempt returns a note and touches nothing.
     """
-    delay = rt.settings.backup_spool_retry_delay
+    if not isinstance(exc, errors.BackupWorkerError) or not retry_policy.transient(exc):
+        return None
     most = rt.settings.backup_max_attempts
     with rt.database.transaction() as session:
         try:
-            owner.still_ours(session, job_id, hostname, exc.attempt)
+            owner.still_ours(session, job_id, hostname, getattr(exc, "attempt", None))
         except errors.AttemptSuperseded as stale:
-            return f"{stale.message}; its full spool is not retried"
+            what = "its full spool" if isinstance(exc, errors.SpoolFull) else "its failure"
+            return f"{stale.message}; {what} is not retried"
         job = db_jobs.get_job(session, job_id)
         again = state.BackupPayload.rerun(job) if job is not None else None
         if job is None or again is None or job.attempts >= most:
             return None
         now = state.BackupState.of(job)
+        delay = retry_policy.delay(exc, job.attempts, rt.settings)
         due = datetime.now(UTC) + timedelta(seconds=delay)
         note = f"retrying in {delay} s on any worker (attempt {job.attempts} of {most}): "
         state.save(
@@ -93,7 +103,7 @@ def retry_later(
             state.BackupPatch(
                 artifact=None,
                 uploaded={},
-                spool_full_retries=now.spool_full_retries + 1,
+                spool_full_retries=now.spool_full_retries + isinstance(exc, errors.SpoolFull),
                 retry_at=due.isoformat(),
             ),
         )

@@ -76,12 +76,13 @@ def reporter(
     return progress.Reporter(write, stages=stages)
 
 
-def still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int) -> None:
-    """Raise AttemptSuperseded when the reaper handed the job to a newer attempt meanwhile."""
+def still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int | None) -> None:
+    """Raise AttemptSuperseded when the reaper handed the job to a newer attempt meanwhile
+    (`attempt` None: whichever attempt this host runs)."""
     job = db_jobs.get_job(session, job_id, for_update=True)
     if job is None or job.status != models.JobStatus.RUNNING:
         raise errors.AttemptSuperseded(f"job {job_id} is no longer running")
-    if job.worker_hostname != hostname or job.attempts != attempt:
+    if job.worker_hostname != hostname or attempt not in (None, job.attempts):
         raise errors.AttemptSuperseded(
             f"job {job_id} is now attempt {job.attempts} on {job.worker_hostname}"
         )

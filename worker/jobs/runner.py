@@ -18,13 +18,14 @@ from sqlalchemy import text
 from db import jobs as db_jobs
 from worker import errors
 from worker.jobs import progress, runtime
+from worker.jobs import retry as retry_policy
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[runtime.Runtime, uuid.UUID], None]
 Fail = Callable[[runtime.Runtime, uuid.UUID, BaseException], str]
 # Puts the job back for a later attempt; returns a note for the log, or None: fail it instead.
-Retry = Callable[[runtime.Runtime, uuid.UUID, errors.SpoolFull], str | None]
+Retry = Callable[[runtime.Runtime, uuid.UUID, Exception], str | None]
 
 
 def _beat(rt: runtime.Runtime, job_id: uuid.UUID) -> None:
@@ -57,7 +58,10 @@ def exclusive(rt: runtime.Runtime, job_id: uuid.UUID) -> Iterator[bool]:
 def run(job_id: str, step: Step, fail: Fail, retry: Retry | None = None) -> str:
     """Run one step; on an error end the job failed (via `fail`) and raise JobFailed.
 
-    A full spool (SpoolFull) goes to `retry` first, when given: it is usually transient.
+    A transient failure (worker.jobs.retry) goes to `retry` first, when given, which may hand
+    the job back for a later attempt. A lost control-plane database raises
+    ControlPlaneUnavailable: nothing about the job can be written, so the caller runs the same
+    step again (the task layer re-sends its message).
     """
     rt = runtime.current()
     jid = uuid.UUID(job_id)
@@ -73,14 +77,24 @@ def run(job_id: str, step: Step, fail: Fail, retry: Retry | None = None) -> str:
     except errors.AttemptSuperseded as exc:
         # Not a failure: the job lives on in its newer attempt, which owns spool and row.
         log.warning("job %s: %s; this step stops here", jid, exc.message)
-    except errors.SpoolFull as exc:
-        note = retry(rt, jid, exc) if retry is not None else None
-        if note is None:
-            raise _failed(rt, jid, exc, fail) from None
+    except Exception as exc:
+        if retry_policy.control_plane_lost(exc):
+            raise _unreachable(exc) from exc
+        try:
+            transient = retry is not None and retry_policy.transient(exc)
+            note = retry(rt, jid, exc) if retry is not None and transient else None
+            if note is None:
+                raise _failed(rt, jid, exc, fail) from None
+        except retry_policy.CONTROL_PLANE_LOST as lost:
+            raise _unreachable(lost) from lost
         log.warning("job %s: %s", jid, note)
-    except Exception as exc:  # noqa: BLE001 - ended failed, raised again as JobFailed
-        raise _failed(rt, jid, exc, fail) from None
     return job_id
+
+
+def _unreachable(exc: BaseException) -> errors.ControlPlaneUnavailable:
+    return errors.ControlPlaneUnavailable(
+        f"the control-plane database could not be reached ({type(exc).__name__})"
+    )
 
 
 def _failed(rt: runtime.Runtime, jid: uuid.UUID, exc: Exception, fail: Fail) -> errors.JobFailed:

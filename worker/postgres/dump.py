@@ -24,6 +24,18 @@ STDERR_TAIL = 64 * 1024  # bytes of pg_dump's stderr kept for the error message
 PIPE_SIZE = 1 << 20  # bytes; Linux's default pipe-max-size, lets pg_dump run ahead of us
 VERSION_TIMEOUT = 30  # seconds
 LOCK_WAIT_TIMEOUT = float(settings.DEFAULT_LOCK_WAIT_TIMEOUT)  # seconds; SOURCE_LOCK_WAIT_TIMEOUT
+# libpq's and the server's words for a connection that went away (or could not be made while
+# the server restarts); never an authentication or "does not exist" error, which is for good.
+_CONNECTION_LOST = re.compile(
+    r"server closed the connection unexpectedly"
+    r"|terminating connection due to administrator command"
+    r"|could not receive data from server|no connection to the server"
+    r"|lost synchronization with server|SSL SYSCALL error"
+    r"|the database system is (?:shutting down|starting up|in recovery mode|not yet accepting)"
+    r"|canceling statement due to conflict with recovery"
+    r"|Connection refused|timeout expired|No route to host|Connection reset by peer",
+    re.IGNORECASE,
+)
 APPLICATION_NAME = "backup-worker"  # pg_stat_activity shows who runs the dump
 # A busy server may set a short statement_timeout for everyone; a dump's COPY runs for hours.
 SESSION_OPTIONS = "-c statement_timeout=0"
@@ -126,7 +138,18 @@ def pg_dump_stream(
     # pg_dump still writing means the block stopped early: closing our end fails it (SIGPIPE).
     returncode = _reap(process, stderr)
     if returncode != 0:
-        raise errors.DumpError(_failure(params, returncode, stderr.text(), lock_wait_timeout))
+        text = stderr.text()
+        failure = errors.DumpInterrupted if interrupted(returncode, text) else errors.DumpError
+        raise failure(_failure(params, returncode, text, lock_wait_timeout))
+
+
+def interrupted(returncode: int, stderr: str) -> bool:
+    """Whether pg_dump was cut short by something outside the dump, so another run can succeed:
+    a signal from outside (the OOM killer's SIGKILL; not SIGPIPE, which is ours: we stopped
+    reading), or its server going away mid-dump (a restart, a failover, a dropped link)."""
+    if returncode < 0:
+        return returncode != -signal.SIGPIPE
+    return _CONNECTION_LOST.search(stderr) is not None
 
 
 class _StderrTail(threading.Thread):
