@@ -57,7 +57,7 @@ def pg_dump_waiting(stack: Stack, database: str) -> bool:
         waiting = conn.execute(
             text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = :db"
-                " AND application_name = 'pg_dump' AND wait_event_type = 'Lock'"
+                " AND application_name LIKE 'backup-worker%' AND wait_event_type = 'Lock'"
             ),
             {"db": database},
         ).scalar_one()
