@@ -2,58 +2,66 @@
 
 Every command that changes something takes --json and then prints exactly one JSON object on
 stdout; the exit status is 0 only on success.
+
+Each command's module is imported only when that command runs (worker/cli/lazy.py): `--help`
+imports click alone, and `backup --json` neither Alembic nor rich.
 """
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from db import migrate as db_migrate
-from worker import settings
-from worker.cli import backup as backup_command
-from worker.cli import common, reading
-from worker.cli import flower as flower_command
-from worker.cli import restore as restore_commands
-from worker.cli import schedules as schedule_commands
-from worker.cli import send as send_commands
+from worker.cli import lazy
+
+COMMANDS: dict[str, lazy.Entry] = {
+    "backup": lazy.Entry(
+        "worker.cli.backup:backup",
+        "Enqueue a backup of one database (the same message the api-gateway sends).",
+    ),
+    "backups": lazy.Entry("worker.cli.reading:backups", "Read the backups table."),
+    "batch": lazy.Entry(
+        "worker.cli.send:batch_command",
+        "Enqueue many backups from a JSON list of {project_id, database, ...}; one job each.",
+    ),
+    "demo": lazy.Entry(
+        "worker.cli.demo:demo",
+        "One real backup end to end: migrate, start a worker, back up, show the result.",
+    ),
+    "flower": lazy.Entry(
+        "worker.cli.flower:flower",
+        "Start Flower with the basic auth of FLOWER_BASIC_AUTH; refuse to start without it.",
+    ),
+    "jobs": lazy.Entry("worker.cli.reading:jobs", "Read the jobs table."),
+    "migrate": lazy.Entry(
+        "worker.cli.migration:migrate", "Apply the database migrations (schema control_plane)."
+    ),
+    "register": lazy.Entry(
+        "worker.cli.send:register_command",
+        "Record parts already in Telegram, from a JSON file: {project_id, filename, parts, ...}.",
+    ),
+    "restore": lazy.Entry(
+        "worker.cli.restore:restore",
+        "Restore a backup into a database on the SOURCE_DATABASE_URL server.",
+    ),
+    "schedules": lazy.Entry(
+        "worker.cli.schedules:schedules",
+        "Per-project backup schedules (beat's schedules.dispatch runs them).",
+    ),
+    "send": lazy.Entry(
+        "worker.cli.send:send_command",
+        "Send a file (or - for stdin) through the backup's split/upload path; print the ids.",
+    ),
+    "sweep": lazy.Entry(
+        "worker.cli.schedules:sweep_command",
+        "Expire backups, apply GFS retention, delete expired messages, prune old schedule runs.",
+    ),
+    "verify": lazy.Entry(
+        "worker.cli.restore:verify",
+        "Download a backup, check every checksum and read its archive, without restoring it.",
+    ),
+}
 
 
-@click.group()
+@click.group(cls=lazy.LazyGroup, lazy=COMMANDS)
 def main() -> None:
     """backup-worker: PostgreSQL backups into Telegram, run by Celery workers."""
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@common.guard
-def migrate(as_json: bool) -> None:
-    """Apply the database migrations (schema control_plane)."""
-    url = settings.current().database_url
-    db_migrate.upgrade(url)
-    common.emit({"status": "ok", "revision": db_migrate.current(url)}, as_json)
-
-
-@main.command()
-@click.option("--database", default=None, help="database to back up; default: a sample one")
-@click.option("--project", "project_id", default="demo-project")
-@common.guard
-def demo(database: str | None, project_id: str) -> None:
-    """One real backup end to end: migrate, start a worker, back up, show the result."""
-    from worker.cli import demo as demo_run
-
-    sys.exit(demo_run.run(database=database, project_id=project_id, console=common.err))
-
-
-main.add_command(backup_command.backup)
-main.add_command(reading.jobs)
-main.add_command(reading.backups)
-main.add_command(send_commands.send_command)
-main.add_command(send_commands.register_command)
-main.add_command(send_commands.batch_command)
-main.add_command(restore_commands.restore)
-main.add_command(restore_commands.verify)
-main.add_command(flower_command.flower)
-main.add_command(schedule_commands.schedules)
-main.add_command(schedule_commands.sweep_command)
