@@ -83,3 +83,11 @@ def test_a_commands_help_imports_that_commands_module_only() -> None:
     found = loaded_modules("jobs", "--help")
     assert "worker.cli.reading" in found
     assert not found & {"worker.cli.backup", "worker.cli.send", "db.migrate", "alembic"}
+
+
+def test_the_enqueue_commands_module_imports_no_alembic_rich_or_http_client() -> None:
+    # What `backup --json` needs is the settings, the jobs table and Celery; --wait's progress
+    # bar (rich), migrations (Alembic) and the Bot API client (requests) are someone else's.
+    found = packages(loaded_modules("backup", "--help"))
+    assert "sqlalchemy" in found
+    assert not found & {"alembic", "rich", "requests"}
