@@ -13,7 +13,8 @@ command, ... One untimed run of each comes first (page cache, .pyc files).
    must print a pending job, and the queue must hold one message per run (it is dropped after).
 
 Per command: median and min-max wall time, and the median (min-max) of the per-round ratio
-command / floor, which carries over between machines better than seconds do.
+command / floor, which carries over between machines better than seconds do; also the median
+CPU time (user + system) of the command, which a busy machine inflates less than wall time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -46,11 +48,13 @@ ENQUEUE = (CLI, "backup", "--project", "bench-cli", "--database", "bench_cli_db"
 
 @dataclass(frozen=True)
 class Series:
-    """Interleaved wall times, in seconds: `floor[i]` was taken just before `command[i]`."""
+    """Interleaved wall times, in seconds: `floor[i]` was taken just before `command[i]`;
+    `cpu[i]` is the CPU time (user + system) of `command[i]`."""
 
     name: str
     floor: tuple[float, ...]
     command: tuple[float, ...]
+    cpu: tuple[float, ...] = ()
 
     def ratios(self) -> list[float]:
         """command / floor, round by round."""
@@ -64,6 +68,7 @@ class Series:
             "seconds": spread(self.command),
             "floor_seconds": spread(self.floor),
             "ratio_to_floor": spread(self.ratios()),
+            "cpu_seconds": spread(self.cpu) if self.cpu else None,
         }
 
 
@@ -76,14 +81,26 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def wall(argv: Sequence[str], env: Mapping[str, str]) -> tuple[float, str]:
-    """Run `argv` once; its wall time and stdout. A failing command stops the benchmark."""
+@dataclass(frozen=True)
+class Run:
+    """One run of a command."""
+
+    seconds: float  # wall time
+    cpu: float  # user + system time of the child
+    out: str  # its stdout
+
+
+def wall(argv: Sequence[str], env: Mapping[str, str]) -> Run:
+    """Run `argv` once. A failing command stops the benchmark."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, env=dict(env), capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return seconds, done.stdout
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Run(seconds, cpu, done.stdout)
 
 
 class CheckOutput:
@@ -109,15 +126,15 @@ def interleaved(
 ) -> Series:
     """One warm-up of each, then `rounds` of floor, command."""
     wall(FLOOR, env)
-    check(wall(argv, env)[1])
+    check(wall(argv, env).out)
     floor: list[float] = []
-    command: list[float] = []
+    runs: list[Run] = []
     for _ in range(rounds):
-        floor.append(wall(FLOOR, env)[0])
-        seconds, out = wall(argv, env)
-        check(out)
-        command.append(seconds)
-    return Series(name, tuple(floor), tuple(command))
+        floor.append(wall(FLOOR, env).seconds)
+        runs.append(wall(argv, env))
+        check(runs[-1].out)
+    command = tuple(run.seconds for run in runs)
+    return Series(name, tuple(floor), command, tuple(run.cpu for run in runs))
 
 
 def base_env() -> dict[str, str]:
@@ -173,6 +190,7 @@ def show(series: Sequence[Series], targets: Mapping[str, float]) -> dict[str, ob
                 report.median(one.floor),
                 ratio["median"],
                 f"{ratio['min']:.1f}-{ratio['max']:.1f}",
+                report.median(one.cpu),
             ]
         )
         limit = targets[one.name]
@@ -182,7 +200,7 @@ def show(series: Sequence[Series], targets: Mapping[str, float]) -> dict[str, ob
         )
     report.table(
         "CLI wall time (s), interleaved with the floor `python -c pass`",
-        ["command", "rounds", "median", "min-max", "floor", "x floor", "x min-max"],
+        ["command", "rounds", "median", "min-max", "floor", "x floor", "x min-max", "cpu"],
         rows,
     )
     for item in verdicts:

@@ -19,6 +19,7 @@ def test_figures_are_median_and_min_max_of_seconds_and_of_ratios() -> None:
         "backup --json",
         floor=(0.020, 0.025, 0.020, 0.040, 0.020),
         command=(0.40, 0.50, 0.30, 0.60, 0.45),
+        cpu=(0.30, 0.35, 0.28, 0.31, 0.33),
     )
     figures = series.to_json()
     assert figures["rounds"] == 5
@@ -26,6 +27,7 @@ def test_figures_are_median_and_min_max_of_seconds_and_of_ratios() -> None:
     assert figures["floor_seconds"] == {"median": 0.02, "min": 0.02, "max": 0.04}
     # Ratios 20, 20, 15, 15, 22.5: the median of ratios, not median / median (0.45 / 0.02).
     assert figures["ratio_to_floor"] == {"median": 20.0, "min": 15.0, "max": 22.5}
+    assert figures["cpu_seconds"] == {"median": 0.31, "min": 0.28, "max": 0.35}
 
 
 def test_an_even_number_of_rounds_takes_the_mean_of_the_middle_two() -> None:
