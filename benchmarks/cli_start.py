@@ -42,8 +42,8 @@ TARGET_ENQUEUE = 0.5  # seconds, median of `backup-worker backup ... --json` wit
 QUEUE = "celery"  # Celery's default queue, where backups.create goes
 FLOOR = (sys.executable, "-c", "pass")
 CLI = str(Path(sys.executable).with_name("backup-worker"))  # the console script of this venv
-HELP = (CLI, "--help")
-ENQUEUE = (CLI, "backup", "--project", "bench-cli", "--database", "bench_cli_db", "--json")
+HELP = ("--help",)
+ENQUEUE = ("backup", "--project", "bench-cli", "--database", "bench_cli_db", "--json")
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def base_env() -> dict[str, str]:
     }
 
 
-def enqueue_series(rounds: int) -> Series:
+def enqueue_series(cli: str, rounds: int) -> Series:
     """`backup ... --json` against a scratch control plane and Redis database."""
     with stack.control_database() as url, stack.redis_database() as number:
         broker = f"redis://127.0.0.1:6379/{number}"
@@ -160,7 +160,7 @@ def enqueue_series(rounds: int) -> Series:
         check = CheckOutput(pending_job=True)
         client = redis.Redis(host="127.0.0.1", port=6379, db=number)
         try:
-            series = interleaved("backup --json", ENQUEUE, env, rounds, check)
+            series = interleaved("backup --json", (cli, *ENQUEUE), env, rounds, check)
             queued = client.llen(QUEUE)
             if queued != check.runs:
                 raise RuntimeError(f"{check.runs} backups enqueued, {queued} messages queued")
@@ -238,12 +238,18 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rounds", type=rounds_arg, default=DEFAULT_ROUNDS)
+    parser.add_argument(
+        "--cli",
+        default=CLI,
+        help="the backup-worker to time (default: this venv's), e.g. an older one",
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
-    report.line(f"timing `backup-worker --help`, {args.rounds} rounds")
-    helped = interleaved("--help", HELP, base_env(), args.rounds, CheckOutput(pending_job=False))
-    report.line(f"timing `backup-worker backup ... --json`, {args.rounds} rounds")
-    enqueued = enqueue_series(args.rounds)
+    report.line(f"timing `{args.cli} --help`, {args.rounds} rounds")
+    usage = CheckOutput(pending_job=False)
+    helped = interleaved("--help", (args.cli, *HELP), base_env(), args.rounds, usage)
+    report.line(f"timing `{args.cli} backup ... --json`, {args.rounds} rounds")
+    enqueued = enqueue_series(args.cli, args.rounds)
     targets = {helped.name: TARGET_HELP, enqueued.name: TARGET_ENQUEUE}
     document = show([helped, enqueued], targets)
     report.emit(document, args.json_out)
