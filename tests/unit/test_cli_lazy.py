@@ -91,3 +91,14 @@ def test_the_enqueue_commands_module_imports_no_alembic_rich_or_http_client() ->
     found = packages(loaded_modules("backup", "--help"))
     assert "sqlalchemy" in found
     assert not found & {"alembic", "rich", "requests"}
+
+
+def test_the_celery_app_the_cli_sends_through_imports_no_http_client() -> None:
+    # worker.app -> worker.logs -> worker.telegram.answers: the redaction needs no requests.
+    code = "import sys, worker.app; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    found = set(json.loads(done.stdout.replace("'", '"')))
+    assert "celery" in found
+    assert not found & {"requests", "urllib3", "rich", "alembic"}

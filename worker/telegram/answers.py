@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import urllib.parse
-
-import requests
+from typing import TYPE_CHECKING
 
 from worker import errors
+
+if TYPE_CHECKING:
+    # Imported where it is used: worker.logs imports this module for the redaction alone, in
+    # every process, the CLI's enqueue too, and requests costs ~30 ms to import.
+    import requests
 
 REDACTED = "<redacted>"
 DEFAULT_RETRY_AFTER = 5.0  # seconds to wait on a 429 that carries no retry_after
@@ -235,6 +239,8 @@ def network_error(method: str, exc: requests.RequestException, token: str) -> er
     The requests exception's text holds the URL, hence the token: the caller raises the result
     outside its `except` so that neither __cause__ nor __context__ keeps the original.
     """
+    import requests
+
     detail = redact(f"{type(exc).__name__}: {exc}", token)[:400]
     invalid_url = (
         requests.exceptions.InvalidURL,
