@@ -1,4 +1,8 @@
-"""What every backup-worker command shares: output, error handling, the runtime."""
+"""What every backup-worker command shares: output, error handling, the runtime.
+
+rich is imported on first use only (`out`, `err`, tables, --wait's progress bar): an enqueue
+with --json prints one line of JSON and needs none of rich's ~20 ms of imports.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,18 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from worker import errors, settings
-from worker.cli import follow as watch
 from worker.jobs import runtime
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    out: Console  # stdout, for people (tables, pretty JSON)
+    err: Console  # stderr: errors, progress
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,15 +30,26 @@ EXIT_FAILED = 1  # the job ended failed or cancelled
 EXIT_ERROR = 2  # bad input or configuration: nothing was started
 EXIT_TIMEOUT = 3  # --wait gave up before the job ended
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+
+@functools.cache
+def _console(name: str) -> Console:
+    from rich.console import Console
+
+    return Console(soft_wrap=True) if name == "out" else Console(stderr=True)
+
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, the rich consoles, built the first time a command prints through one."""
+    if name in ("out", "err"):
+        return _console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def emit(payload: object, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(payload, default=str, sort_keys=True))
     else:
-        out.print_json(data=payload, default=str)
+        _console("out").print_json(data=payload, default=str)
 
 
 def guard(func: Callable[P, R]) -> Callable[P, R]:
@@ -45,7 +63,7 @@ def guard(func: Callable[P, R]) -> Callable[P, R]:
             if kwargs.get("as_json"):
                 click.echo(json.dumps({"error": exc.message, "status": "error"}))
             else:
-                err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+                _console("err").print(f"[red]error:[/red] {exc.message}", highlight=False)
             sys.exit(EXIT_ERROR)
 
     return wrapper
@@ -64,10 +82,12 @@ def emit_rows(key: str, rows: list[Row], columns: Sequence[Column], as_json: boo
     if as_json:
         emit({key: rows}, True)
         return
+    from rich.table import Table
+
     table = Table(*(header for header, _ in columns))
     for row in rows:
         table.add_row(*(cell(row) for _, cell in columns))
-    out.print(table)
+    _console("out").print(table)
 
 
 def summary(job_id: uuid.UUID, state: Row, key: str) -> Row:
@@ -98,9 +118,11 @@ def follow(
     if not wait:
         emit({"job_id": str(job_id), "status": "pending"}, as_json)
         return
+    from worker.cli import follow as watch
+
     if not as_json:
-        err.print(f"job {job_id}", highlight=False)
-    state = watch.wait(rt.database, job_id, console=err, timeout=timeout)
+        _console("err").print(f"job {job_id}", highlight=False)
+    state = watch.wait(rt.database, job_id, console=_console("err"), timeout=timeout)
     if state is None:
         raise errors.NotFoundError(f"job {job_id} disappeared")
     emit(summary(job_id, state, key), as_json)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import click
 import psycopg2
 from psycopg2.extensions import make_dsn
 from rich.console import Console
@@ -124,6 +125,15 @@ def run(*, database: str | None, project_id: str, console: Console) -> int:
             return common.EXIT_FAILED
         console.print("[green]backup completed[/green]: `backup-worker backups list` shows it")
         return 0
+
+
+@click.command()
+@click.option("--database", default=None, help="database to back up; default: a sample one")
+@click.option("--project", "project_id", default="demo-project")
+@common.guard
+def demo(database: str | None, project_id: str) -> None:
+    """One real backup end to end: migrate, start a worker, back up, show the result."""
+    sys.exit(run(database=database, project_id=project_id, console=common.err))
 
 
 @contextmanager

@@ -2,58 +2,101 @@
 
 Every command that changes something takes --json and then prints exactly one JSON object on
 stdout; the exit status is 0 only on success.
+
+Each command's module is imported only when that command runs (worker/cli/lazy.py): `--help`
+imports click alone, and `backup --json` neither Alembic nor rich. The console script is `run`,
+which ends the process without Python's teardown once the command has returned.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
+from typing import NoReturn
 
 import click
 
-from db import migrate as db_migrate
-from worker import settings
-from worker.cli import backup as backup_command
-from worker.cli import common, reading
-from worker.cli import flower as flower_command
-from worker.cli import restore as restore_commands
-from worker.cli import schedules as schedule_commands
-from worker.cli import send as send_commands
+from worker.cli import lazy
+
+COMMANDS: dict[str, lazy.Entry] = {
+    "backup": lazy.Entry(
+        "worker.cli.backup:backup",
+        "Enqueue a backup of one database (the same message the api-gateway sends).",
+    ),
+    "backups": lazy.Entry("worker.cli.reading:backups", "Read the backups table."),
+    "batch": lazy.Entry(
+        "worker.cli.send:batch_command",
+        "Enqueue many backups from a JSON list of {project_id, database, ...}; one job each.",
+    ),
+    "demo": lazy.Entry(
+        "worker.cli.demo:demo",
+        "One real backup end to end: migrate, start a worker, back up, show the result.",
+    ),
+    "flower": lazy.Entry(
+        "worker.cli.flower:flower",
+        "Start Flower with the basic auth of FLOWER_BASIC_AUTH; refuse to start without it.",
+    ),
+    "jobs": lazy.Entry("worker.cli.reading:jobs", "Read the jobs table."),
+    "migrate": lazy.Entry(
+        "worker.cli.migration:migrate", "Apply the database migrations (schema control_plane)."
+    ),
+    "register": lazy.Entry(
+        "worker.cli.send:register_command",
+        "Record parts already in Telegram, from a JSON file: {project_id, filename, parts, ...}.",
+    ),
+    "restore": lazy.Entry(
+        "worker.cli.restore:restore",
+        "Restore a backup into a database on the SOURCE_DATABASE_URL server.",
+    ),
+    "schedules": lazy.Entry(
+        "worker.cli.schedules:schedules",
+        "Per-project backup schedules (beat's schedules.dispatch runs them).",
+    ),
+    "send": lazy.Entry(
+        "worker.cli.send:send_command",
+        "Send a file (or - for stdin) through the backup's split/upload path; print the ids.",
+    ),
+    "sweep": lazy.Entry(
+        "worker.cli.schedules:sweep_command",
+        "Expire backups, apply GFS retention, delete expired messages, prune old schedule runs.",
+    ),
+    "verify": lazy.Entry(
+        "worker.cli.restore:verify",
+        "Download a backup, check every checksum and read its archive, without restoring it.",
+    ),
+}
 
 
-@click.group()
+@click.group(cls=lazy.LazyGroup, lazy=COMMANDS)
 def main() -> None:
     """backup-worker: PostgreSQL backups into Telegram, run by Celery workers."""
 
 
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@common.guard
-def migrate(as_json: bool) -> None:
-    """Apply the database migrations (schema control_plane)."""
-    url = settings.current().database_url
-    db_migrate.upgrade(url)
-    common.emit({"status": "ok", "revision": db_migrate.current(url)}, as_json)
+def run() -> NoReturn:
+    """The `backup-worker` console script: `main`, then a quick exit with its status.
 
-
-@main.command()
-@click.option("--database", default=None, help="database to back up; default: a sample one")
-@click.option("--project", "project_id", default="demo-project")
-@common.guard
-def demo(database: str | None, project_id: str) -> None:
-    """One real backup end to end: migrate, start a worker, back up, show the result."""
-    from worker.cli import demo as demo_run
-
-    sys.exit(demo_run.run(database=database, project_id=project_id, console=common.err))
-
-
-main.add_command(backup_command.backup)
-main.add_command(reading.jobs)
-main.add_command(reading.backups)
-main.add_command(send_commands.send_command)
-main.add_command(send_commands.register_command)
-main.add_command(send_commands.batch_command)
-main.add_command(restore_commands.restore)
-main.add_command(restore_commands.verify)
-main.add_command(flower_command.flower)
-main.add_command(schedule_commands.schedules)
-main.add_command(schedule_commands.sweep_command)
+    Python's own exit collects garbage and then tears down every module, about 1,000 of them
+    once SQLAlchemy, pydantic and Celery are in: 0.11 s of CPU on this machine (2-core x86_64,
+    2026-12-01), a fifth of an enqueue, spent freeing memory the kernel frees anyway. Once the
+    command has returned, the atexit handlers run and the standard streams are flushed as at
+    any exit, then os._exit ends the process. Everything a command writes (the jobs row, the
+    Celery message) is committed or sent before it returns. When another thread still runs, or
+    the status is not a number, the ordinary exit takes over, which waits for such threads.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        status = exc.code
+    else:
+        status = 0
+    if not (status is None or isinstance(status, int)) or threading.active_count() > 1:
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(status)  # a closed pipe: Python reports it as it always does
+    os._exit(status or 0)

@@ -12,11 +12,16 @@ import ctypes
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from db import session as db_session
 from worker import errors, settings
 from worker.postgres import source
-from worker.telegram import client as telegram
+
+if TYPE_CHECKING:
+    # Imported where a client is built: requests and tenacity cost ~50 ms, which a process
+    # that only enqueues (the CLI) never needs.
+    from worker.telegram import client as telegram
 
 
 @dataclass
@@ -42,6 +47,8 @@ class Runtime:
                 raise errors.ConfigError(
                     "TELEGRAM_BOT_TOKEN is not set: no chat to send backups to"
                 )
+            from worker.telegram import client as telegram
+
             client = telegram.TelegramClient(
                 token.get_secret_value(),
                 self.settings.telegram_api_url,

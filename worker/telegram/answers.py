@@ -8,12 +8,15 @@ and never let the token (which sits in every Bot API URL) into them.
 from __future__ import annotations
 
 import re
-
-import requests
+from typing import TYPE_CHECKING
 
 from worker import errors
 from worker.redact import redact
 
+if TYPE_CHECKING:
+    # Imported where it is used: requests costs ~30 ms to import, and the CLI's enqueue path
+    # must not pay for it.
+    import requests
 DEFAULT_RETRY_AFTER = 5.0  # seconds to wait on a 429 that carries no retry_after
 _SNIPPET = 160  # characters of a non-JSON body quoted in a message
 _TITLE = re.compile(r"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
@@ -199,6 +202,8 @@ def network_error(method: str, exc: requests.RequestException, token: str) -> er
     The requests exception's text holds the URL, hence the token: the caller raises the result
     outside its `except` so that neither __cause__ nor __context__ keeps the original.
     """
+    import requests
+
     detail = redact(f"{type(exc).__name__}: {exc}", token)[:400]
     invalid_url = (
         requests.exceptions.InvalidURL,

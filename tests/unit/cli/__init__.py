@@ -1,0 +1,3 @@
+"""Unit tests of worker.cli: lazy commands, fast exit."""
+
+from __future__ import annotations
