@@ -63,6 +63,7 @@ class NewBackup:
     caption: str | None
     expires_at: dt.datetime | None
     parts: list[NewPart]
+    server: str = "default"
 
 
 def _validate(new: NewBackup) -> None:

@@ -192,6 +192,8 @@ class Backup(Base):
     )
     type: Mapped[str] = mapped_column(Text, server_default=BackupType.DATABASE.value)
     database: Mapped[str | None] = mapped_column(Text)
+    # The source server's name in the registry (worker/postgres/servers.py).
+    server: Mapped[str] = mapped_column(Text, server_default=text("'default'"))
     filename: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(Text)

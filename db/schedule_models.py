@@ -44,6 +44,7 @@ class BackupSchedule(Base):
     )
     project_id: Mapped[str] = mapped_column(Text)
     database: Mapped[str] = mapped_column(Text)
+    server: Mapped[str] = mapped_column(Text, server_default=text("'default'"))
     # Exactly one of cron / interval_seconds (worker/scheduling/when.py validates both on write).
     cron: Mapped[str | None] = mapped_column(Text)
     interval_seconds: Mapped[int | None] = mapped_column(Integer)

@@ -46,6 +46,7 @@ class ScheduleValues:
     keep_weekly: int | None = None
     keep_monthly: int | None = None
     enabled: bool = True
+    server: str = "default"
 
 
 def db_now(session: Session) -> dt.datetime:

@@ -33,6 +33,7 @@ def create(
     expires_in_days: object = None,
     caption: object = None,
     filename: object = None,
+    server: object = "default",
 ) -> str | None:
     """Accept one backup request and start its chain on this host; returns the job id."""
     rt = runtime.current()
@@ -46,6 +47,7 @@ def create(
                 "expires_in_days": expires_in_days,
                 "caption": caption,
                 "filename": filename,
+                "server": server,
             }
         )
         given = message.job_id

@@ -32,9 +32,10 @@ def restore_backup(
     target_database: object,
     job_id: object = None,
     clean: object = False,
+    target_server: object = None,
 ) -> str | None:
     """Accept a restore of one backup into `target_database`; returns the job id."""
-    return _accept(self, rj.RESTORE, backup_id, job_id, target_database, clean)
+    return _accept(self, rj.RESTORE, backup_id, job_id, target_database, clean, target_server)
 
 
 @app.task(name=contract.VERIFY, bind=True)
@@ -43,9 +44,10 @@ def verify_backup(
     *,
     backup_id: object,
     job_id: object = None,
+    server: object = None,
 ) -> str | None:
     """Accept a verification of one backup (download, checksums, archive read); the job id."""
-    return _accept(self, rj.VERIFY, backup_id, job_id)
+    return _accept(self, rj.VERIFY, backup_id, job_id, server=server)
 
 
 def _accept(
@@ -55,6 +57,7 @@ def _accept(
     job_id: object,
     target_database: object = None,
     clean: object = False,
+    server: object = None,
 ) -> str | None:
     rt = runtime.current()
     task_id = str(task.request.id)
@@ -63,13 +66,15 @@ def _accept(
     try:
         given = request.validate_job_id(job_id)
         jid = given or intake.job_id_for_task(task_id)
-        req = rj.validate(kind, backup_id, target_database, clean)
+        req = rj.validate(kind, backup_id, target_database, clean, server)
         if given is not None:
             steps.wait_for_row(task, rt, given)
         backup = rj.load_backup(rt, req.backup_id)
         project_id = backup.project_id
         if kind == rj.RESTORE:
             rj.check_target(rt, req, backup)
+        if req.server is not None:
+            rj.server_of(rt, req, backup)  # InputError naming the known servers
         claimed = rj.accept(rt, req, backup, job_id=jid, celery_task_id=task_id, hostname=hostname)
     except errors.BackupWorkerError as exc:
         return rj.reject(rt, exc, job_id=job_id, project_id=project_id, kind=kind, task_id=task_id)

@@ -9,9 +9,12 @@ which never import it.
 
 from __future__ import annotations
 
-from celery import Celery
+import sys
 
-from worker import logs
+from celery import Celery, signals
+
+from worker import errors, logs
+from worker.jobs import runtime
 
 TASK_MODULES: tuple[str, ...] = ("tasks.backup",)
 TASK_MODULES += ("tasks.restore",)
@@ -24,7 +27,20 @@ def create_app() -> Celery:
     celery_app.config_from_object("celeryconfig")
     # Logging set-up and job-event lines come from Celery's signals (worker/logs.py).
     logs.install()
+    signals.worker_init.connect(check_servers, weak=False, dispatch_uid="backup-worker.servers")
     return celery_app
+
+
+def check_servers(**_: object) -> None:
+    """At worker start: load the source servers (SOURCE_SERVERS_FILE) or refuse to start.
+
+    Celery logs and swallows a signal handler's Exception; SystemExit stops the worker.
+    """
+    try:
+        runtime.current().registry()
+    except errors.ConfigError as exc:
+        print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 app = create_app()

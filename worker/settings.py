@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +42,7 @@ DEFAULT_SWEEP_INTERVAL = 3600  # seconds between two expiry sweeps
 # Source servers (worker/postgres/servers.py, slots.py, dump.py; docs/servers.md).
 DEFAULT_SOURCE_MAX_DUMPS = 2  # dumps/restores at once on one server, fleet-wide
 DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHARE lock
+DEFAULT_SLOT_LEASE = 60  # seconds a dump slot outlives its silent holder (a killed worker)
 
 
 class Settings(BaseSettings):
@@ -92,12 +94,28 @@ class Settings(BaseSettings):
     source_servers_file: Path | None = None
     source_max_dumps: int = Field(default=DEFAULT_SOURCE_MAX_DUMPS, ge=1, le=1000)
     source_lock_wait_timeout: float = Field(default=DEFAULT_LOCK_WAIT_TIMEOUT, gt=0, le=86400)
+    source_slot_lease: float = Field(default=DEFAULT_SLOT_LEASE, ge=1, le=3600)
+    # Whole-server backups: a regex whose group `project` is the project id in a database name.
+    source_project_pattern: str | None = None
 
     @field_validator("backup_age_recipients", mode="before")
     @classmethod
     def _split_recipients(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(key for key in value.replace(",", " ").split() if key)
+        return value
+
+    @field_validator("source_project_pattern")
+    @classmethod
+    def _project_pattern(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if "project" not in compiled.groupindex:
+            raise ValueError("needs a named group (?P<project>...): the project id")
         return value
 
     @field_validator("telegram_chat_id")

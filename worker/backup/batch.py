@@ -46,6 +46,7 @@ def enqueue_batch(rt: Runtime, items: object, publisher: publish.Publisher) -> l
                 item.get("expires_in_days"),
                 item.get("caption"),
                 item.get("filename"),
+                item.get("server"),
             )
             job_id = intake.enqueue(rt, req, publisher)
         except errors.BackupWorkerError as exc:

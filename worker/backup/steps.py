@@ -20,10 +20,10 @@ from worker import errors
 from worker.artifact import manifest, stream
 from worker.backup import dump, ending, overlap, upload
 from worker.backup import sent as sent_parts
-from worker.jobs import owner, progress, spool, state
+from worker.jobs import owner, progress, slot, spool, state
 from worker.jobs.runtime import Runtime
+from worker.postgres import clients, source
 from worker.postgres import dump as pgdump
-from worker.postgres import source
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         owner.delete_sent_parts(rt, stale)
     config = rt.settings
     directory = spool.directory(rt, job_id)
-    params = rt.source()
+    server = rt.registry().get(req.server)
+    params = server.params()
+    program = clients.for_server("pg_dump", params).path  # DumpError naming both versions
     estimate = source.estimate_dump_size(params, req.database)
     seen = [0, 0]  # pg_dump bytes read, part bytes written: what the dump needed so far
 
@@ -98,7 +100,11 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         encrypted=bool(config.backup_age_recipients),
     )
     started = time.monotonic()
-    with ending.full_spool_retried(full, attempt), sender.running():
+    with (
+        slot.holding(rt, job_id, server),
+        ending.full_spool_retried(full, attempt),
+        sender.running(),
+    ):
         result = dump.dump_database(
             params,
             req.database,
@@ -113,6 +119,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             on_part=sender.offer,
             lock_wait_timeout=config.source_lock_wait_timeout,
             application_name=pgdump.application_name(job_id),
+            program=program,
         )
     sender.check()
     early = sent.parts
@@ -213,6 +220,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             caption=req.caption,
             expires_at=datetime.now(UTC) + timedelta(days=days),
             parts=parts,
+            server=req.server,
         )
         row, created = db_backups.record_backup(session, new)
         summary = backup_summary(row)
@@ -229,6 +237,7 @@ def backup_summary(row: models.Backup) -> dict[str, object]:
         "id": str(row.id),
         "project_id": row.project_id,
         "database": row.database,
+        "server": row.server,
         "filename": row.filename,
         "size_bytes": row.size_bytes,
         "sha256": row.sha256,

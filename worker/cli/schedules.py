@@ -30,7 +30,7 @@ def schedules() -> None:
 
 @schedules.command("add")
 @click.option("--project", "project_id", required=True, help="the platform's project id")
-@click.option("--database", required=True, help="database to dump on SOURCE_DATABASE_URL")
+@click.option("--database", required=True, help="database to dump on the server")
 @click.option("--cron", default=None, help="five-field cron, e.g. '0 3 * * *', or @daily")
 @click.option("--every", default=None, help="interval instead of cron, e.g. 6h, 30m, 1d")
 @click.option("--timezone", default="UTC", show_default=True, help="IANA zone the cron is read in")
@@ -41,6 +41,7 @@ def schedules() -> None:
 @click.option("--keep-monthly", type=int, default=None, help="GFS: newest of each of M months")
 @click.option("--start-at", type=click.DateTime(), default=None, help="first run (UTC)")
 @click.option("--disabled", is_flag=True, help="create it disabled")
+@click.option("--server", default="default", show_default=True, help="source server's name")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def add(
@@ -56,6 +57,7 @@ def add(
     keep_monthly: int | None,
     start_at: dt.datetime | None,
     disabled: bool,
+    server: str,
     as_json: bool,
 ) -> None:
     """Add a schedule for one project's database."""
@@ -73,6 +75,7 @@ def add(
         keep_monthly=keep_monthly,
         enabled=not disabled,
         min_interval=dt.timedelta(seconds=rt.settings.schedule_dispatch_interval),
+        server=server,
     )
     first = None if start_at is None else start_at.replace(tzinfo=dt.UTC)
     with rt.database.transaction() as session:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from worker import errors
-from worker.postgres import source
+from worker.postgres import servers, source
 
 CAPTION_LIMIT = 1024  # characters, Telegram's sendDocument limit after entity parsing
 MAX_EXPIRY_DAYS = 36500
@@ -27,6 +27,7 @@ class Payload(TypedDict):
     filename: str | None
     chat_id: str
     thread_id: int | None
+    server: str
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class BackupRequest:
     expires_in_days: int | None = None
     caption: str | None = None
     filename: str | None = None
+    server: str = servers.DEFAULT_SERVER  # the source server (worker.postgres.servers)
 
     def payload(self, chat_id: str, thread_id: int | None) -> Payload:
         """The JSON stored in the jobs row."""
@@ -49,6 +51,7 @@ class BackupRequest:
             filename=self.filename,
             chat_id=chat_id,
             thread_id=thread_id,
+            server=self.server,
         )
 
     @classmethod
@@ -60,6 +63,7 @@ class BackupRequest:
             payload.get("expires_in_days"),
             payload.get("caption"),
             payload.get("filename"),
+            payload.get("server"),
         )
 
 
@@ -90,8 +94,12 @@ def validate(
     expires_in_days: object = None,
     caption: object = None,
     filename: object = None,
+    server: object = None,
 ) -> BackupRequest:
-    """Check every argument of backups.create; InputError says what is wrong and what is allowed."""
+    """Check every argument of backups.create; InputError says what is wrong and what is allowed.
+
+    `server` None is `default`; whether the server is known is the worker's registry to say.
+    """
     project = validate_project_id(project_id)
     name = source.validate_database_name(database)
     return BackupRequest(
@@ -100,6 +108,7 @@ def validate(
         validate_expiry(expires_in_days),
         validate_caption(caption, project, name),
         validate_filename(filename),
+        servers.validate_name(servers.DEFAULT_SERVER if server is None else server),
     )
 
 

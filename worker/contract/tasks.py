@@ -48,6 +48,7 @@ class CreateBackup:
     expires_in_days: int | None = None
     caption: str | None = None
     filename: str | None = None
+    server: str = "default"  # a source server's name (docs/servers.md)
 
     @classmethod
     def of(cls, req: request.BackupRequest, job_id: uuid.UUID | None) -> CreateBackup:
@@ -59,6 +60,7 @@ class CreateBackup:
             expires_in_days=req.expires_in_days,
             caption=req.caption,
             filename=req.filename,
+            server=req.server,
         )
 
     @classmethod
@@ -72,6 +74,7 @@ class CreateBackup:
                 kwargs.get("expires_in_days"),
                 kwargs.get("caption"),
                 kwargs.get("filename"),
+                kwargs.get("server"),
             ),
             job_id,
         )
@@ -79,7 +82,12 @@ class CreateBackup:
     def request(self) -> request.BackupRequest:
         """What is asked for, without the job id: the job's payload is made of it."""
         return request.BackupRequest(
-            self.project_id, self.database, self.expires_in_days, self.caption, self.filename
+            self.project_id,
+            self.database,
+            self.expires_in_days,
+            self.caption,
+            self.filename,
+            self.server,
         )
 
 
@@ -93,6 +101,7 @@ class RestoreBackup:
     target_database: str
     job_id: uuid.UUID | None = None
     clean: bool = False
+    target_server: str | None = None  # None: the backup's own server
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class VerifyBackup:
 
     backup_id: uuid.UUID
     job_id: uuid.UUID | None = None
+    server: str | None = None  # whose pg_restore reads the archive; None: the backup's server
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,11 @@ def accept(
     celery_task_id: str | None,
     hostname: str,
 ) -> bool:
-    """Create (or find) the job and claim it for this host; False when it is not ours to run."""
+    """Create (or find) the job and claim it for this host; False when it is not ours to run.
+
+    InputError naming the known servers when `req.server` is not one of them.
+    """
+    rt.registry().get(req.server)
     return claim(
         rt,
         job_id=job_id,

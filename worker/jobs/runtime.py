@@ -1,4 +1,5 @@
-"""Per-process resources: settings, the control-plane database, the Telegram clients.
+"""Per-process resources: settings, the control-plane database, the Telegram clients, the
+source servers' registry and their dump slots in Redis.
 
 Built lazily on first use in each process, and built again after a fork (the pid changes):
 connection pools and HTTP sessions must never be shared between a Celery parent and its children.
@@ -13,10 +14,13 @@ import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import redis
 
 from db import session as db_session
 from worker import errors, settings
-from worker.postgres import source
+from worker.postgres import servers, slots, source
 
 if TYPE_CHECKING:
     # Imported where a client is built: requests and tenacity cost ~50 ms, which a process
@@ -36,6 +40,8 @@ class Runtime:
     # over its client, so the clients never outnumber the threads alive at once.
     _telegram: dict[int, telegram.TelegramClient] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _registry: servers.Registry | None = field(default=None, repr=False)
+    _slots: slots.Slots | None = field(default=None, repr=False)
 
     def telegram(self) -> telegram.TelegramClient:
         """This thread's Bot API client; ConfigError when no bot token is configured."""
@@ -66,8 +72,28 @@ class Runtime:
         return self.settings.telegram_chat_id
 
     def source(self) -> source.SourceParams:
-        """libpq parameters of the server whose databases are dumped."""
-        return source.SourceParams.from_url(self.settings.source_database_url.get_secret_value())
+        """libpq parameters of the server `default` (SOURCE_DATABASE_URL)."""
+        return self.registry().default.params()
+
+    def registry(self) -> servers.Registry:
+        """The source servers, loaded and checked once per process; ConfigError naming the
+        server and the key when SOURCE_SERVERS_FILE is wrong."""
+        if self._registry is None:
+            loaded = servers.Registry.load(self.settings)
+            with self._lock:
+                self._registry = self._registry or loaded
+        return self._registry
+
+    def slots(self) -> slots.Slots:
+        """The fleet-wide dump slots per server, kept in the broker's Redis."""
+        if self._slots is None:
+            board = slots.Slots(
+                redis.Redis.from_url(_redis_url(self.settings)),
+                lease_seconds=self.settings.source_slot_lease,
+            )
+            with self._lock:
+                self._slots = self._slots or board
+        return self._slots
 
     def close_telegram(self) -> None:
         """Close every thread's HTTP session; the next telegram() call opens a new one."""
@@ -81,6 +107,17 @@ class Runtime:
         """Release the pool and the HTTP sessions."""
         self.close_telegram()
         self.database.dispose()
+
+
+def _redis_url(config: settings.Settings) -> str:
+    # The broker's Redis; with RabbitMQ as the broker, the result backend's.
+    for url in (config.celery_broker_url, config.celery_result_backend):
+        if urlsplit(url).scheme in ("redis", "rediss", "unix"):
+            return url
+    raise errors.ConfigError(
+        "the per-server dump slots live in Redis: CELERY_BROKER_URL or CELERY_RESULT_BACKEND "
+        "must be a redis:// URL"
+    )
 
 
 # glibc's mallopt parameter M_MMAP_THRESHOLD (malloc.h), and the value it is fixed at: glibc's

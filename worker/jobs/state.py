@@ -10,9 +10,11 @@ A backup job's result while it runs:
   chat_id             where Telegram moved the chat (migrate_to_chat_id), when it did
   spool_full_retries  how often a full spool handed the job back
   retry_at            when a job handed back after a full spool may run again (ISO 8601)
+  waiting             while it waits for a slot of its source server, what for (else null)
 A restore or verify job's result while it runs:
   artifact            {"path": ..., "checked": true} once the download passed, or null
   target_created      true when this job created the target database
+  waiting             as for a backup: the wait for a slot of the target server
 A finished job's result is its summary instead ({"backup": ...}, {"restore": ...}, ...).
 """
 
@@ -60,6 +62,7 @@ class BackupPatch(TypedDict, total=False):
     chat_id: str
     spool_full_retries: int
     retry_at: str
+    waiting: str | None
 
 
 class RestorePatch(TypedDict, total=False):
@@ -67,6 +70,7 @@ class RestorePatch(TypedDict, total=False):
 
     artifact: CheckedArtifact | None
     target_created: bool
+    waiting: str | None
 
 
 def save(session: Session, job_id: uuid.UUID, patch: BackupPatch | RestorePatch) -> None:

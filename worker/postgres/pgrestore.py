@@ -56,19 +56,22 @@ READ_ALL = ["--file=/dev/null"]  # the whole archive turned into SQL and thrown 
 
 
 @contextlib.contextmanager
-def running(params: source.SourceParams, args: Sequence[str]) -> Iterator[Process]:
+def running(
+    params: source.SourceParams, args: Sequence[str], *, program: str | None = None
+) -> Iterator[Process]:
     """Run pg_restore with `args` reading the archive from stdin; RestoreError if it fails.
 
     If the block raises because pg_restore stopped reading (BrokenPipeError), pg_restore's own
     outcome decides: its error if it failed, nothing if it had all it needed (as `--list` does).
-    Any other exception kills pg_restore and propagates unchanged.
+    Any other exception kills pg_restore and propagates unchanged. `program` is the pg_restore
+    to run (clients.for_server), PATH's by default.
     """
     environment = params.env()
     environment.pop("LC_ALL", None)
     environment["LC_MESSAGES"] = "C"  # English messages, which describe() recognises
     try:
         proc = subprocess.Popen(
-            [_path(), *args],
+            [program or _path(), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

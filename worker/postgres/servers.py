@@ -27,6 +27,16 @@ _NAME_RULE = (
 _KEYS = frozenset({"url", "password_file", "max_dumps"})
 
 
+def validate_name(name: object) -> str:
+    """A server name as written in a task message or a CLI flag; InputError if malformed."""
+    if not isinstance(name, str):
+        raise errors.InputError(f"server name must be a string, not {type(name).__name__}")
+    if not _NAME.fullmatch(name):
+        shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+        raise errors.InputError(f"invalid server name {shown}: {_NAME_RULE}")
+    return name
+
+
 @dataclass(frozen=True)
 class Server:
     """One source server: where it is, how its password is found, how much load it takes."""

@@ -131,6 +131,20 @@ def database_exists(params: SourceParams, database: str) -> bool:
     return bool(row and row[0])
 
 
+def list_databases(params: SourceParams) -> list[str]:
+    """The server's databases a backup can take: no templates, none that refuses connections."""
+    try:
+        with contextlib.closing(_connect(params, None)) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn "
+                "ORDER BY datname"
+            )
+            rows = cur.fetchall()
+    except psycopg2.Error as exc:
+        raise errors.DumpError(describe_libpq_error(params, str(exc))) from None
+    return [str(row[0]) for row in rows]
+
+
 def server_version_num(params: SourceParams) -> int:
     """The server's `server_version_num`, e.g. 150004; DumpError if it cannot be reached."""
     try:

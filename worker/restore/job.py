@@ -17,7 +17,7 @@ from worker import errors
 from worker.contract import request, tasks
 from worker.jobs import intake, owner, progress
 from worker.jobs.runtime import Runtime
-from worker.postgres import source, target
+from worker.postgres import servers, source, target
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Payload(TypedDict):
     database: str | None  # the backup's own (source) database, shown to users
     target_database: str | None
     clean: bool
+    server: str  # restore: the target server; verify: whose pg_restore reads the archive
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RestoreRequest:
     backup_id: uuid.UUID
     target_database: str | None = None
     clean: bool = False
+    server: str | None = None  # None: restore onto the backup's server; verify with PATH's
 
     def payload(self, backup: models.Backup) -> Payload:
         """The JSON kept in the jobs row."""
@@ -55,20 +57,30 @@ class RestoreRequest:
             database=backup.database,
             target_database=self.target_database,
             clean=self.clean,
+            server=self.server or (backup.server if self.kind == RESTORE else ""),
         )
 
     @classmethod
     def from_payload(cls, kind: str, payload: Mapping[str, object]) -> RestoreRequest:
         """Rebuild (and check again) the request from a jobs row."""
         return validate(
-            kind, payload.get("backup_id"), payload.get("target_database"), payload.get("clean")
+            kind,
+            payload.get("backup_id"),
+            payload.get("target_database"),
+            payload.get("clean"),
+            payload.get("server") or None,
         )
 
 
 def validate(
-    kind: str, backup_id: object, target_database: object = None, clean: object = False
+    kind: str,
+    backup_id: object,
+    target_database: object = None,
+    clean: object = False,
+    server: object = None,
 ) -> RestoreRequest:
     """Check task or CLI arguments; InputError naming the bad one."""
+    name_of_server = None if server is None else servers.validate_name(server)
     if kind not in (RESTORE, VERIFY):
         raise errors.InputError(f"unknown job kind {kind!r}")
     try:
@@ -78,13 +90,13 @@ def validate(
     if bid is None:
         raise errors.InputError(f"invalid backup id {str(backup_id)[:60]!r}: expected a UUID")
     if kind == VERIFY:
-        return RestoreRequest(kind, bid)
+        return RestoreRequest(kind, bid, server=name_of_server)
     if clean is None:
         clean = False
     if not isinstance(clean, bool):
         raise errors.InputError(f"clean must be true or false, not {type(clean).__name__}")
     name = source.validate_database_name(target_database)
-    return RestoreRequest(kind, bid, name, clean)
+    return RestoreRequest(kind, bid, name, clean, name_of_server)
 
 
 def load_backup(rt: Runtime, backup_id: uuid.UUID) -> models.Backup:
@@ -104,19 +116,26 @@ def load_backup(rt: Runtime, backup_id: uuid.UUID) -> models.Backup:
 def check_target(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> str:
     """The target name, unless it is the backup's own database or one the worker relies on."""
     assert req.target_database is not None
-    if req.target_database == backup.database:
+    server = server_of(rt, req, backup)
+    if req.target_database == backup.database and server.name == backup.server:
         raise errors.InputError(
             f"refusing to restore into {backup.database}, the database this backup was taken "
             "from: restore into a new database and switch over once it is checked"
         )
     control = make_url(rt.settings.database_url).database
-    own = rt.source().database
+    own = server.params().database
     return target.refuse_forbidden(
         req.target_database,
         protected=(control, own),
-        reason="the worker's control-plane database and SOURCE_DATABASE_URL's own database "
+        reason="the worker's control-plane database and the server URL's own database "
         "are never restore targets",
     )
+
+
+def server_of(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> servers.Server:
+    """The server the job works against: the one asked for, else the backup's; InputError
+    naming the known servers when it is not one of them."""
+    return rt.registry().get(req.server or backup.server)
 
 
 def accept(

@@ -21,9 +21,9 @@ from db import restores as db_restores
 from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack
-from worker.jobs import progress, spool, state
+from worker.jobs import progress, slot, spool, state
 from worker.jobs.runtime import Runtime
-from worker.postgres import pgrestore, source, target
+from worker.postgres import clients, pgrestore, source, target
 from worker.restore import fetch
 from worker.restore import job as rj
 
@@ -49,7 +49,8 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     # Everything that can refuse the job does so before the download, not after it.
     keys = _identities(rt, backup)
     if kind == rj.RESTORE:
-        _refuse_unusable_target(rt, rj.check_target(rt, req, backup), clean=req.clean)
+        params = rj.server_of(rt, req, backup).params()
+        _refuse_unusable_target(params, rj.check_target(rt, req, backup), clean=req.clean)
     path = spool.artifact(rt, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     reporter = rj.reporter(rt, job_id, kind)
@@ -89,7 +90,9 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     path = checked_artifact(rt, job_id, now)
     backup = rj.load_backup(rt, req.backup_id)
     name = rj.check_target(rt, req, backup)
-    params = rt.source()
+    server = rj.server_of(rt, req, backup)
+    params = server.params()
+    program = clients.for_server("pg_restore", params).path  # RestoreError naming both versions
     reporter = rj.reporter(rt, job_id, rj.RESTORE)
     # Stage first, then look: of two restores racing into one target, at least one refuses.
     reporter.update("restore", 0.0, force=True)
@@ -107,7 +110,10 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     try:
         with (
             heartbeat(rt, job_id),
-            pgrestore.running(params, pgrestore.into_database(params, name, clean=req.clean)) as pg,
+            slot.holding(rt, job_id, server),
+            pgrestore.running(
+                params, pgrestore.into_database(params, name, clean=req.clean), program=program
+            ) as pg,
         ):
             unpack.decode(
                 path,
@@ -128,6 +134,7 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
         "backup_id": str(backup.id),
         "database": backup.database,
         "target_database": name,
+        "target_server": server.name,
         "clean": req.clean,
         "created": owned,
         "size_bytes": backup.size_bytes,
@@ -188,8 +195,7 @@ def _identities(rt: Runtime, backup: models.Backup) -> list[object] | None:
     return identity.load(rt.settings.backup_age_identity_file) if backup.encrypted else None
 
 
-def _refuse_unusable_target(rt: Runtime, name: str, *, clean: bool) -> None:
-    params = rt.source()
+def _refuse_unusable_target(params: source.SourceParams, name: str, *, clean: bool) -> None:
     if not clean and target.exists(params, name):
         _refuse_if_not_empty(params, name)
 

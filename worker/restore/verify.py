@@ -21,7 +21,7 @@ from worker.artifact import keys as identity
 from worker.artifact import unpack
 from worker.jobs import spool, state
 from worker.jobs.runtime import Runtime
-from worker.postgres import pgrestore
+from worker.postgres import clients, pgrestore
 from worker.restore import job as rj
 from worker.restore import steps
 
@@ -75,13 +75,17 @@ def check_step(rt: Runtime, job_id: uuid.UUID) -> None:
     backup = rj.load_backup(rt, req.backup_id)
     keys = identity.load(rt.settings.backup_age_identity_file) if backup.encrypted else None
     params = rt.source()
+    program = None  # PATH's pg_restore, unless the job names a server to read it as
+    if req.server is not None:
+        params = rj.server_of(rt, req, backup).params()
+        program = clients.for_server("pg_restore", params).path
     reporter = rj.reporter(rt, job_id, rj.VERIFY)
     total = max(backup.size_bytes, 1)
 
     def read_into(args: list[str], share: tuple[float, float]) -> str:
         start, width = share
         try:
-            with pgrestore.running(params, args) as pg:
+            with pgrestore.running(params, args, program=program) as pg:
                 unpack.decode(
                     path,
                     pg.stdin,

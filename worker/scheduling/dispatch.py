@@ -75,6 +75,7 @@ def plan(
         project_id=row.project_id,
         database=row.database,
         expires_in_days=schedule_spec.expires_in_days(row),
+        server=row.server,
     )
     return db_schedule_runs.NewRun(
         schedule_id=row.id,

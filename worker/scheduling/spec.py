@@ -32,6 +32,7 @@ class ScheduleSpec:
     retention_days: int | None = None
     policy: retention.Policy = dataclasses.field(default_factory=retention.Policy)
     enabled: bool = True
+    server: str = "default"
 
     @classmethod
     def build(
@@ -49,6 +50,7 @@ class ScheduleSpec:
         keep_monthly: int | None = None,
         enabled: bool = True,
         min_interval: dt.timedelta = schedule.MIN_INTERVAL,
+        server: object = None,
     ) -> ScheduleSpec:
         """Validate every field; InputError names the first bad one."""
         if retention_days is not None and (
@@ -59,12 +61,14 @@ class ScheduleSpec:
             raise errors.InputError(
                 f"retention_days must be a whole number of days from 1 to {request.MAX_EXPIRY_DAYS}"
             )
-        req = request.validate(project_id, database, retention_days)
+        req = request.validate(project_id, database, retention_days, server=server)
         when = schedule.When.parse(
             cron=cron, every=every, timezone=timezone, min_interval=min_interval
         )
         policy = retention.Policy.of(keep_last, keep_daily, keep_weekly, keep_monthly)
-        return cls(req.project_id, req.database, when, req.expires_in_days, policy, enabled)
+        return cls(
+            req.project_id, req.database, when, req.expires_in_days, policy, enabled, req.server
+        )
 
     def values(self, now: dt.datetime) -> db_schedules.ScheduleValues:
         """The table's columns for this spec (next_run_at excluded)."""
@@ -81,6 +85,7 @@ class ScheduleSpec:
             keep_weekly=self.policy.weekly or None,
             keep_monthly=self.policy.monthly or None,
             enabled=self.enabled,
+            server=self.server,
         )
 
 

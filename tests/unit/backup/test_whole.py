@@ -1,0 +1,57 @@
+"""Whole-server backups: database name → project, the control-plane server, server names."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker import errors, settings
+from worker.backup import whole
+from worker.contract import request, tasks
+from worker.postgres import servers, source
+
+
+def test_the_database_name_is_the_project_by_default() -> None:
+    assert whole.project_of("proj-123", None) == "proj-123"
+
+
+def test_a_pattern_takes_its_project_group_from_the_whole_name() -> None:
+    pattern = r"proj_(?P<project>[a-z0-9-]+)_db"
+    assert whole.project_of("proj_abc-1_db", pattern) == "abc-1"
+    with pytest.raises(errors.InputError, match="does not match database proj_abc_db2"):
+        whole.project_of("proj_abc_db2", pattern)
+
+
+def test_a_pattern_without_a_project_group_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOURCE_PROJECT_PATTERN", r"db_(\w+)")
+    with pytest.raises(errors.ConfigError, match=r"SOURCE_PROJECT_PATTERN: .*named group"):
+        settings.load()
+    monkeypatch.setenv("SOURCE_PROJECT_PATTERN", r"db_(?P<project>\w+)")
+    assert settings.load().source_project_pattern == r"db_(?P<project>\w+)"
+
+
+@pytest.mark.parametrize(
+    ("control", "server", "same"),
+    [
+        ("postgresql://u@localhost:5432/cp", "host=127.0.0.1 port=5432", True),
+        ("postgresql://u@/cp?host=/var/run/postgresql", "host=127.0.0.1", True),
+        ("postgresql://u@127.0.0.1:5432/cp", "host=127.0.0.1 port=26131", False),
+        ("postgresql://u@db1.internal/cp", "host=db2.internal", False),
+    ],
+)
+def test_the_control_plane_is_on_a_server_when_host_and_port_agree(
+    control: str, server: str, same: bool
+) -> None:
+    assert whole.same_server(control, source.SourceParams.from_url(server)) is same
+
+
+def test_a_backup_request_names_its_server_and_defaults_to_default() -> None:
+    assert request.validate("p", "db").server == "default"
+    message = tasks.CreateBackup.from_kwargs({"project_id": "p", "database": "db", "server": "eu1"})
+    assert message.request().server == "eu1"
+    assert request.BackupRequest.from_payload(message.request().payload("c", None)).server == "eu1"
+    with pytest.raises(errors.InputError, match="invalid server name 'EU 1'"):
+        tasks.CreateBackup.from_kwargs({"project_id": "p", "database": "db", "server": "EU 1"})
+    with pytest.raises(errors.InputError, match="server name must be a string"):
+        servers.validate_name(3)
