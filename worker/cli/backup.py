@@ -14,7 +14,6 @@ import click
 from worker import errors
 from worker.backup import whole
 from worker.cli import common
-from worker.cli import follow as watch
 from worker.contract import publish, request
 from worker.jobs import intake, runtime
 
@@ -87,6 +86,9 @@ def backup_all(
     jobs = [item.to_json() for item in items]
     status = "pending"
     if wait:
+        # Here, not at the top: the progress view brings rich, which an enqueue never needs.
+        from worker.cli import follow as watch
+
         deadline = None if timeout is None else time.monotonic() + timeout
         for job in jobs:
             if job["job_id"] is None:

@@ -48,7 +48,7 @@ COMMANDS: dict[str, lazy.Entry] = {
     ),
     "restore": lazy.Entry(
         "worker.cli.restore:restore",
-        "Restore a backup into a database on the SOURCE_DATABASE_URL server.",
+        "Restore a backup into a database on its own server, or on --target-server.",
     ),
     "schedules": lazy.Entry(
         "worker.cli.schedules:schedules",
