@@ -39,6 +39,8 @@ DEFAULT_SWEEP_INTERVAL = 3600  # seconds between two expiry sweeps
 # Source servers (worker/postgres/servers.py, slots.py, dump.py; docs/servers.md).
 DEFAULT_SOURCE_MAX_DUMPS = 2  # dumps/restores at once on one server, fleet-wide
 DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHARE lock
+# Restores (worker/restore/load.py, worker/postgres/switch.py; docs/restore.md).
+DEFAULT_RESTORE_UNDO_HOURS = 24  # hours a replaced database is kept as an undo point
 
 
 class Settings(BaseSettings):
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
     source_servers_file: Path | None = None
     source_max_dumps: int = Field(default=DEFAULT_SOURCE_MAX_DUMPS, ge=1, le=1000)
     source_lock_wait_timeout: float = Field(default=DEFAULT_LOCK_WAIT_TIMEOUT, gt=0, le=86400)
+
+    # pg_restore --jobs (0: the host's cores); how long an undo point stays; a test hook.
+    restore_jobs: int = Field(default=0, ge=0, le=64)
+    restore_undo_hours: float = Field(default=DEFAULT_RESTORE_UNDO_HOURS, gt=0, le=24 * 365)
+    restore_switch_pause: float = Field(default=0, ge=0, le=3600)
 
     @field_validator("backup_age_recipients", mode="before")
     @classmethod

@@ -37,6 +37,7 @@ class Payload(TypedDict):
     database: str | None  # the backup's own (source) database, shown to users
     target_database: str | None
     clean: bool
+    mode: str  # NEW or REPLACE
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RestoreRequest:
     backup_id: uuid.UUID
     target_database: str | None = None
     clean: bool = False
+    mode: str = tasks.MODE_NEW
 
     def payload(self, backup: models.Backup) -> Payload:
         """The JSON kept in the jobs row."""
@@ -55,18 +57,27 @@ class RestoreRequest:
             database=backup.database,
             target_database=self.target_database,
             clean=self.clean,
+            mode=self.mode,
         )
 
     @classmethod
     def from_payload(cls, kind: str, payload: Mapping[str, object]) -> RestoreRequest:
         """Rebuild (and check again) the request from a jobs row."""
         return validate(
-            kind, payload.get("backup_id"), payload.get("target_database"), payload.get("clean")
+            kind,
+            payload.get("backup_id"),
+            payload.get("target_database"),
+            payload.get("clean"),
+            payload.get("mode"),
         )
 
 
 def validate(
-    kind: str, backup_id: object, target_database: object = None, clean: object = False
+    kind: str,
+    backup_id: object,
+    target_database: object = None,
+    clean: object = False,
+    mode: object = None,
 ) -> RestoreRequest:
     """Check task or CLI arguments; InputError naming the bad one."""
     if kind not in (RESTORE, VERIFY):
@@ -83,8 +94,17 @@ def validate(
         clean = False
     if not isinstance(clean, bool):
         raise errors.InputError(f"clean must be true or false, not {type(clean).__name__}")
+    mode = tasks.MODE_NEW if mode is None else mode
+    if mode not in tasks.MODES:
+        raise errors.InputError(f"mode must be one of {', '.join(tasks.MODES)}, not {mode!r:.40}")
+    if mode == tasks.MODE_REPLACE and clean:
+        raise errors.InputError(
+            "clean does not go with mode replace, which swaps the whole database"
+        )
+    if mode == tasks.MODE_REPLACE and target_database is None:
+        return RestoreRequest(kind, bid, None, False, mode)  # the backup's own database
     name = source.validate_database_name(target_database)
-    return RestoreRequest(kind, bid, name, clean)
+    return RestoreRequest(kind, bid, name, clean, str(mode))
 
 
 def load_backup(rt: Runtime, backup_id: uuid.UUID) -> models.Backup:
@@ -102,9 +122,14 @@ def load_backup(rt: Runtime, backup_id: uuid.UUID) -> models.Backup:
 
 
 def check_target(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> str:
-    """The target name, unless it is the backup's own database or one the worker relies on."""
-    assert req.target_database is not None
-    if req.target_database == backup.database:
+    """The target name, unless it is the backup's own database or one the worker relies on.
+
+    A replace may go into the backup's own database (its default): it restores into staging
+    and switches by rename, so the database is never half-restored.
+    """
+    wanted = req.target_database or backup.database
+    assert wanted is not None  # load_backup() refuses a backup without a database
+    if req.mode != tasks.MODE_REPLACE and wanted == backup.database:
         raise errors.InputError(
             f"refusing to restore into {backup.database}, the database this backup was taken "
             "from: restore into a new database and switch over once it is checked"
@@ -112,7 +137,7 @@ def check_target(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> str
     control = make_url(rt.settings.database_url).database
     own = rt.source().database
     return target.refuse_forbidden(
-        req.target_database,
+        wanted,
         protected=(control, own),
         reason="the worker's control-plane database and SOURCE_DATABASE_URL's own database "
         "are never restore targets",
