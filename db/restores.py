@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, func, select, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -38,3 +38,17 @@ def other_restores_into(session: Session, target: str, job_id: uuid.UUID) -> lis
             )
         )
     )
+
+
+def undo_expiry(session: Session, job8s: list[str]) -> dict[str, str | None]:
+    """For each 8-hex-digit job id prefix: its completed restore's undo_expires_at (ISO text)."""
+    job = models.Job
+    prefix = func.left(func.replace(func.cast(job.id, Text), "-", ""), 8)
+    rows = session.execute(
+        select(prefix, job.result["restore"]["databases"]["undo_expires_at"].astext).where(
+            job.type == models.JobType.RESTORE.value,
+            job.status == models.JobStatus.COMPLETED.value,
+            prefix.in_(job8s),
+        )
+    )
+    return {str(row[0]): row[1] for row in rows}

@@ -18,8 +18,9 @@ from worker.contract import request
 from worker.contract import tasks as contract
 from worker.jobs import intake, runtime
 from worker.restore import job as rj
+from worker.restore import load as load_step
 from worker.restore import steps as restore
-from worker.restore import verify
+from worker.restore import undo, verify
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +30,30 @@ def restore_backup(
     self: Task,  # type: ignore[type-arg]
     *,
     backup_id: object,
-    target_database: object,
+    target_database: object = None,
     job_id: object = None,
     clean: object = False,
     target_server: object = None,
+    mode: object = contract.MODE_NEW,
 ) -> str | None:
     """Accept a restore of one backup into `target_database`; returns the job id."""
-    return _accept(self, rj.RESTORE, backup_id, job_id, target_database, clean, target_server)
+    return _accept(self, rj.RESTORE, backup_id, job_id, target_database, clean, target_server, mode)
+
+
+@app.task(name=contract.UNDO_RESTORE, bind=True)
+def undo_restore(
+    self: Task,  # type: ignore[type-arg]
+    *,
+    restore_job_id: object,
+    job_id: object = None,
+) -> str | None:
+    """Put back the database a replace kept as its undo point; returns the undo's job id."""
+    rt = runtime.current()
+    try:
+        return str(undo.undo(rt, restore_job_id, job_id, task_id=str(self.request.id)))
+    except errors.BackupWorkerError as exc:
+        log.error("%s %s refused: %s", contract.UNDO_RESTORE, self.request.id, exc.message)
+        return None
 
 
 @app.task(name=contract.VERIFY, bind=True)
@@ -58,6 +76,7 @@ def _accept(
     target_database: object = None,
     clean: object = False,
     server: object = None,
+    mode: object = None,
 ) -> str | None:
     rt = runtime.current()
     task_id = str(task.request.id)
@@ -66,7 +85,7 @@ def _accept(
     try:
         given = request.validate_job_id(job_id)
         jid = given or intake.job_id_for_task(task_id)
-        req = rj.validate(kind, backup_id, target_database, clean, server)
+        req = rj.validate(kind, backup_id, target_database, clean, server, mode)
         if given is not None:
             steps.wait_for_row(task, rt, given)
         backup = rj.load_backup(rt, req.backup_id)
@@ -100,7 +119,7 @@ def download(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
 @app.task(name=contract.LOAD, bind=True)
 def load(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """pg_restore the checked artifact into the target database."""
-    return steps.run(self, job_id, restore.load_step, restore.fail)
+    return steps.run(self, job_id, load_step.load_step, restore.fail)
 
 
 @app.task(name=contract.CHECK, bind=True)

@@ -43,6 +43,8 @@ DEFAULT_SWEEP_INTERVAL = 3600  # seconds between two expiry sweeps
 DEFAULT_SOURCE_MAX_DUMPS = 2  # dumps/restores at once on one server, fleet-wide
 DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHARE lock
 DEFAULT_SLOT_LEASE = 60  # seconds a dump slot outlives its silent holder (a killed worker)
+# Restores (worker/restore/load.py, worker/postgres/switch.py; docs/restore.md).
+DEFAULT_RESTORE_UNDO_HOURS = 24  # hours a replaced database is kept as an undo point
 
 
 class Settings(BaseSettings):
@@ -97,6 +99,11 @@ class Settings(BaseSettings):
     source_slot_lease: float = Field(default=DEFAULT_SLOT_LEASE, ge=1, le=3600)
     # Whole-server backups: a regex whose group `project` is the project id in a database name.
     source_project_pattern: str | None = None
+
+    # pg_restore --jobs (0: the host's cores); how long an undo point stays; a test hook.
+    restore_jobs: int = Field(default=0, ge=0, le=64)
+    restore_undo_hours: float = Field(default=DEFAULT_RESTORE_UNDO_HOURS, gt=0, le=24 * 365)
+    restore_switch_pause: float = Field(default=0, ge=0, le=3600)
 
     @field_validator("backup_age_recipients", mode="before")
     @classmethod

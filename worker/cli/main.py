@@ -48,7 +48,7 @@ COMMANDS: dict[str, lazy.Entry] = {
     ),
     "restore": lazy.Entry(
         "worker.cli.restore:restore",
-        "Restore a backup into a database on its own server, or on --target-server.",
+        "Restore a backup (`restore BACKUP_ID …`), or undo a replace (`restore undo JOB`).",
     ),
     "schedules": lazy.Entry(
         "worker.cli.schedules:schedules",

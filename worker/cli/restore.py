@@ -15,12 +15,35 @@ from worker.cli import common
 from worker.contract import publish, tasks
 from worker.jobs import intake, runtime
 from worker.restore import job as rj
+from worker.restore import undo
 
 
-@click.command()
+class _RestoreGroup(click.Group):
+    """`restore BACKUP_ID …` as before, and `restore undo JOB` beside it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["backup", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_RestoreGroup)
+def restore() -> None:
+    """Restore a backup (`restore BACKUP_ID …`), or undo a replace (`restore undo JOB`)."""
+
+
+@restore.command("backup")
 @click.argument("backup_id", type=click.UUID)
-@click.option("--target-database", required=True, help="database to restore into (new or empty)")
-@click.option("--clean", is_flag=True, help="drop and re-create the backup's objects in a target")
+@click.option(
+    "--target-database",
+    default=None,
+    help="database to restore into (new or empty; with "
+    "--replace, the one to replace: the backup's own database by default)",
+)
+@click.option("--clean", is_flag=True, help="restore into staging, swap it in, keep the old one")
+@click.option(
+    "--replace", is_flag=True, help="replace the database in place, keeping an undo point"
+)
 @click.option(
     "--target-server",
     "--server",
@@ -32,20 +55,44 @@ from worker.restore import job as rj
 @click.option("--timeout", type=float, default=None, help="with --wait: give up after seconds")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
-def restore(
+def restore_backup(
     backup_id: uuid.UUID,
-    target_database: str,
+    target_database: str | None,
     clean: bool,
+    replace: bool,
     target_server: str | None,
     wait: bool,
     timeout: float | None,
     as_json: bool,
 ) -> None:
     """Restore a backup into a database on its own server, or on --target-server."""
-    req = rj.validate(rj.RESTORE, str(backup_id), target_database, clean, target_server)
+    if target_database is None and not replace:
+        raise click.UsageError("--target-database is required (or --replace)")
+    mode = tasks.MODE_REPLACE if replace else tasks.MODE_NEW
+    req = rj.validate(rj.RESTORE, str(backup_id), target_database, clean, target_server, mode)
     rt = common.build_runtime()
     job_id = enqueue(rt, req)
     common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
+
+
+@restore.command("undo")
+@click.argument("job_id", type=click.UUID)
+@click.option("--wait/--no-wait", default=True, help="follow the undo until it ends (default)")
+@click.option("--timeout", type=float, default=None, help="give up waiting after seconds")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def restore_undo(job_id: uuid.UUID, wait: bool, timeout: float | None, as_json: bool) -> None:
+    """Put back the database a replace (job JOB_ID) kept as its undo point."""
+    from worker.app import app
+
+    rt = common.build_runtime()
+    job, names = undo.undo_target(rt, str(job_id))
+    payload = {"undo_of": str(job.id), "target_database": names.project}
+    undo_id = intake.insert_pending(
+        rt, job_type=rj.RESTORE, project_id=job.project_id, payload=payload
+    )
+    publish.Publisher(app.send_task).send(tasks.UndoRestore(job.id, undo_id))
+    common.follow(rt, undo_id, wait=wait, timeout=timeout, as_json=as_json, key="undo")
 
 
 @click.command()
@@ -79,9 +126,8 @@ def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest) -> uuid.UUID:
     )
     message: tasks.RestoreBackup | tasks.VerifyBackup
     if req.kind == rj.RESTORE:
-        assert req.target_database is not None  # validate() names it for a restore
         message = tasks.RestoreBackup(
-            req.backup_id, req.target_database, job_id, req.clean, req.server
+            req.backup_id, req.target_database, job_id, req.clean, req.server, req.mode
         )
     else:
         message = tasks.VerifyBackup(req.backup_id, job_id, req.server)

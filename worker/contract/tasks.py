@@ -20,11 +20,17 @@ CREATE = "backups.create"
 CREATE_BATCH = "backups.create_batch"
 REGISTER = "backups.register"
 RESTORE = "backups.restore"
+UNDO_RESTORE = "backups.undo_restore"
 VERIFY = "backups.verify"
 DISPATCH = "schedules.dispatch"
 SWEEP_EXPIRED = "backups.sweep_expired"
 REAP = "jobs.reap"
 CHECK_ALERTS = "alerts.check"
+
+# backups.restore's modes: into a new or empty database, or in place of one (staging, switch).
+MODE_NEW = "new"
+MODE_REPLACE = "replace"
+MODES = (MODE_NEW, MODE_REPLACE)
 
 # The chains' steps: sent by the accepting task to its own host, never by anyone else.
 DUMP = "backups.dump"
@@ -98,10 +104,21 @@ class RestoreBackup:
     NAME: ClassVar[str] = RESTORE
 
     backup_id: uuid.UUID
-    target_database: str
+    target_database: str | None = None  # None: with mode replace, the backup's own database
     job_id: uuid.UUID | None = None
     clean: bool = False
     target_server: str | None = None  # None: the backup's own server
+    mode: str = MODE_NEW  # MODE_NEW: a new or empty database; MODE_REPLACE: swap in, with undo
+
+
+@dataclass(frozen=True)
+class UndoRestore:
+    """backups.undo_restore: put back the database a replace kept as undo; the undo's job id."""
+
+    NAME: ClassVar[str] = UNDO_RESTORE
+
+    restore_job_id: uuid.UUID
+    job_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +188,7 @@ class CheckAlerts:
 Message = (
     CreateBackup
     | RestoreBackup
+    | UndoRestore
     | VerifyBackup
     | CreateBatch
     | Register
@@ -185,6 +203,7 @@ TASKS: Mapping[str, type[Message]] = {
     for model in (
         CreateBackup,
         RestoreBackup,
+        UndoRestore,
         VerifyBackup,
         CreateBatch,
         Register,

@@ -71,6 +71,16 @@ class RestorePatch(TypedDict, total=False):
     artifact: CheckedArtifact | None
     target_created: bool
     waiting: str | None
+    switch: SwitchRecord
+
+
+class SwitchRecord(TypedDict):
+    """A restore through staging: which database is which, how far the switch got, its outcome."""
+
+    databases: dict[str, str]  # project, staging, undo (worker.postgres.switch.Names)
+    phase: str  # worker.postgres.switch's phases, saved before each step
+    keep_undo: bool  # False: the project's old database was empty, dropped after the switch
+    summary: dict[str, object]  # the job's result.restore once the switch is done
 
 
 def save(session: Session, job_id: uuid.UUID, patch: BackupPatch | RestorePatch) -> None:
@@ -159,6 +169,7 @@ class RestoreState:
 
     checked: str | None = None  # the path of the checked download, once there is one
     target_created: bool = False
+    switch: Mapping[str, object] | None = None  # a SwitchRecord, once staging exists
 
     @classmethod
     def of(cls, job: models.Job) -> RestoreState:
@@ -168,7 +179,12 @@ class RestoreState:
         checked = None
         if isinstance(artifact, Mapping) and artifact.get("checked"):
             checked = str(artifact.get("path") or "") or None
-        return cls(checked=checked, target_created=result.get("target_created") is True)
+        switch = result.get("switch")
+        return cls(
+            checked=checked,
+            target_created=result.get("target_created") is True,
+            switch=switch if isinstance(switch, Mapping) else None,
+        )
 
 
 def backup_id_of(job: models.Job) -> uuid.UUID | None:

@@ -86,6 +86,52 @@ def drop(params: source.SourceParams, name: str) -> None:
     )
 
 
+def rename(params: source.SourceParams, old: str, new: str) -> None:
+    """ALTER DATABASE … RENAME; psycopg2's ObjectInUse passes through (sessions still open)."""
+    statement = sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+        sql.Identifier(old), sql.Identifier(new)
+    )
+    _query(params, None, statement, passthrough=(psycopg2.errors.ObjectInUse,))
+
+
+def allow_connections(params: source.SourceParams, name: str, allowed: bool) -> None:
+    """ALTER DATABASE … ALLOW_CONNECTIONS: false keeps every new session out, superusers too."""
+    statement = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+        sql.Identifier(name), sql.SQL("true" if allowed else "false")
+    )
+    _query(params, None, statement)
+
+
+def terminate(params: source.SourceParams, name: str) -> int:
+    """End every other session on the database; how many there were."""
+    row = _query(
+        params,
+        None,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()",
+        name,
+    )
+    return int(str(row[0])) if row else 0
+
+
+def matching(params: source.SourceParams, pattern: str) -> list[str]:
+    """The server's databases whose names match the POSIX regular expression."""
+    rows = _rows(params, None, "SELECT datname FROM pg_database WHERE datname ~ %s", pattern)
+    return sorted(str(row[0]) for row in rows)
+
+
+def tables(params: source.SourceParams, name: str) -> int:
+    """How many tables (plain and partitioned) of its own the database holds."""
+    row = _query(
+        params,
+        name,
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
+        "'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'",
+    )
+    return int(str(row[0])) if row else 0
+
+
 _CREATE_OUTCOMES = (psycopg2.errors.DuplicateDatabase, psycopg2.errors.InsufficientPrivilege)
 
 
@@ -97,6 +143,17 @@ def _query(
     passthrough: tuple[type[psycopg2.Error], ...] = (),
 ) -> tuple[object, ...] | None:
     """Run one statement in autocommit (CREATE/DROP DATABASE need it); its first row."""
+    rows = _rows(params, database, statement, *args, passthrough=passthrough)
+    return rows[0] if rows else None
+
+
+def _rows(
+    params: source.SourceParams,
+    database: str | None,
+    statement: str | sql.Composable,
+    *args: object,
+    passthrough: tuple[type[psycopg2.Error], ...] = (),
+) -> list[tuple[object, ...]]:
     timeout = params.get("connect_timeout") or CONNECT_TIMEOUT
     dsn = make_dsn(params.conninfo(database), connect_timeout=timeout, **params.password_kw())
     try:
@@ -106,7 +163,7 @@ def _query(
             with conn.cursor() as cur:
                 cur.execute("SET statement_timeout = %s", (STATEMENT_TIMEOUT,))
                 cur.execute(statement, args or None)
-                return cur.fetchone() if cur.description is not None else None
+                return list(cur.fetchall()) if cur.description is not None else []
         finally:
             conn.close()
     except passthrough:

@@ -38,6 +38,7 @@ class Payload(TypedDict):
     target_database: str | None
     clean: bool
     server: str  # restore: the target server; verify: whose pg_restore reads the archive
+    mode: str  # NEW or REPLACE
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class RestoreRequest:
     target_database: str | None = None
     clean: bool = False
     server: str | None = None  # None: restore onto the backup's server; verify with PATH's
+    mode: str = tasks.MODE_NEW
 
     def payload(self, backup: models.Backup) -> Payload:
         """The JSON kept in the jobs row."""
@@ -58,6 +60,7 @@ class RestoreRequest:
             target_database=self.target_database,
             clean=self.clean,
             server=self.server or (backup.server if self.kind == RESTORE else ""),
+            mode=self.mode,
         )
 
     @classmethod
@@ -69,6 +72,7 @@ class RestoreRequest:
             payload.get("target_database"),
             payload.get("clean"),
             payload.get("server") or None,
+            payload.get("mode"),
         )
 
 
@@ -78,6 +82,7 @@ def validate(
     target_database: object = None,
     clean: object = False,
     server: object = None,
+    mode: object = None,
 ) -> RestoreRequest:
     """Check task or CLI arguments; InputError naming the bad one."""
     name_of_server = None if server is None else servers.validate_name(server)
@@ -95,8 +100,17 @@ def validate(
         clean = False
     if not isinstance(clean, bool):
         raise errors.InputError(f"clean must be true or false, not {type(clean).__name__}")
+    mode = tasks.MODE_NEW if mode is None else mode
+    if mode not in tasks.MODES:
+        raise errors.InputError(f"mode must be one of {', '.join(tasks.MODES)}, not {mode!r:.40}")
+    if mode == tasks.MODE_REPLACE and clean:
+        raise errors.InputError(
+            "clean does not go with mode replace, which swaps the whole database"
+        )
+    if mode == tasks.MODE_REPLACE and target_database is None:
+        return RestoreRequest(kind, bid, None, False, name_of_server, mode)  # its own database
     name = source.validate_database_name(target_database)
-    return RestoreRequest(kind, bid, name, clean, name_of_server)
+    return RestoreRequest(kind, bid, name, clean, name_of_server, str(mode))
 
 
 def load_backup(rt: Runtime, backup_id: uuid.UUID) -> models.Backup:
@@ -114,10 +128,17 @@ def load_backup(rt: Runtime, backup_id: uuid.UUID) -> models.Backup:
 
 
 def check_target(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> str:
-    """The target name, unless it is the backup's own database or one the worker relies on."""
-    assert req.target_database is not None
+    """The target name, unless it is the backup's own database or one the worker relies on.
+
+    A replace may go into the backup's own database (its default): it restores into staging
+    and switches by rename, so the database is never half-restored. On another server the
+    backup's own name is allowed too (moving a project).
+    """
+    wanted = req.target_database or backup.database
+    assert wanted is not None  # load_backup() refuses a backup without a database
     server = server_of(rt, req, backup)
-    if req.target_database == backup.database and server.name == backup.server:
+    own_database = wanted == backup.database and server.name == backup.server
+    if req.mode != tasks.MODE_REPLACE and own_database:
         raise errors.InputError(
             f"refusing to restore into {backup.database}, the database this backup was taken "
             "from: restore into a new database and switch over once it is checked"
@@ -125,7 +146,7 @@ def check_target(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> str
     control = make_url(rt.settings.database_url).database
     own = server.params().database
     return target.refuse_forbidden(
-        req.target_database,
+        wanted,
         protected=(control, own),
         reason="the worker's control-plane database and the server URL's own database "
         "are never restore targets",

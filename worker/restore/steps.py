@@ -1,9 +1,8 @@
-"""The restore job's steps as plain functions: download (shared with verify), load, failure.
+"""The restore job's steps as plain functions: download (shared with verify), failure, helpers.
 
 download: every part fetched into this host's spool and checked (size, SHA-256, then the whole
 artifact's SHA-256), and the age key tried on the artifact's header: nothing reaches pg_restore
-before all of that passed. load: the target database checked (or created), then one streaming
-pass artifact → age → zstd → `pg_restore --single-transaction`. The Celery tasks in
+before all of that passed. The load step is worker/restore/load.py. The Celery tasks in
 tasks/restore.py only call these.
 """
 
@@ -21,9 +20,10 @@ from db import restores as db_restores
 from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack
-from worker.jobs import progress, slot, spool, state
+from worker.contract import tasks
+from worker.jobs import progress, spool, state
 from worker.jobs.runtime import Runtime
-from worker.postgres import clients, pgrestore, source, target
+from worker.postgres import source, target
 from worker.restore import fetch
 from worker.restore import job as rj
 
@@ -47,10 +47,10 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     backup = rj.load_backup(rt, req.backup_id)
     remote = fetch.RemoteArtifact.from_backup(backup)
     # Everything that can refuse the job does so before the download, not after it.
-    keys = _identities(rt, backup)
+    keys = identities(rt, backup)
     if kind == rj.RESTORE:
         params = rj.server_of(rt, req, backup).params()
-        _refuse_unusable_target(params, rj.check_target(rt, req, backup), clean=req.clean)
+        _refuse_unusable_target(params, rj.check_target(rt, req, backup), req)
     path = spool.artifact(rt, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     reporter = rj.reporter(rt, job_id, kind)
@@ -78,76 +78,6 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     with rt.database.transaction() as session:
         checked = state.CheckedArtifact(path=str(path), checked=True)
         state.save(session, job_id, state.RestorePatch(artifact=checked))
-
-
-def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
-    """pg_restore the checked artifact into the target database and complete the job."""
-    job = rj.running_job(rt, job_id)
-    if job is None:
-        return
-    req = rj.RestoreRequest.from_payload(rj.RESTORE, job.payload)
-    now = state.RestoreState.of(job)
-    path = checked_artifact(rt, job_id, now)
-    backup = rj.load_backup(rt, req.backup_id)
-    name = rj.check_target(rt, req, backup)
-    server = rj.server_of(rt, req, backup)
-    params = server.params()
-    program = clients.for_server("pg_restore", params).path  # RestoreError naming both versions
-    reporter = rj.reporter(rt, job_id, rj.RESTORE)
-    # Stage first, then look: of two restores racing into one target, at least one refuses.
-    reporter.update("restore", 0.0, force=True)
-    with rt.database.transaction() as session:
-        others = db_restores.other_restores_into(session, name, job_id)
-    if others:
-        raise errors.RestoreError(
-            f"job {others[0]} is restoring into {name} right now: wait for it to end"
-        )
-    created = _prepare_target(rt, job_id, params, name, clean=req.clean)
-    owned = created or now.target_created
-    keys = _identities(rt, backup)
-    total = max(backup.size_bytes, 1)
-    started = time.monotonic()
-    try:
-        with (
-            heartbeat(rt, job_id),
-            slot.holding(rt, job_id, server),
-            pgrestore.running(
-                params, pgrestore.into_database(params, name, clean=req.clean), program=program
-            ) as pg,
-        ):
-            unpack.decode(
-                path,
-                pg.stdin,
-                compression=backup.compression,
-                identities=keys,
-                recipients=backup.encryption_recipients,
-                on_bytes=lambda done: reporter.update("restore", done / total),
-            )
-    except Exception as exc:
-        raise _after_failure(params, name, owned, exc) from exc
-    except BaseException:
-        if owned:
-            _drop_quietly(params, name)
-        raise
-    seconds = round(time.monotonic() - started, 1)
-    summary: dict[str, object] = {
-        "backup_id": str(backup.id),
-        "database": backup.database,
-        "target_database": name,
-        "target_server": server.name,
-        "clean": req.clean,
-        "created": owned,
-        "size_bytes": backup.size_bytes,
-        "part_count": backup.part_count,
-        "encrypted": backup.encrypted,
-        "seconds": seconds,
-    }
-    with rt.database.transaction() as session:
-        # A restore that went through is the strongest verification there is.
-        db_restores.record_verification(session, backup.id, ok=True)
-        db_jobs.complete_job(session, job_id, {"restore": summary}, replace=True)
-    spool.remove(rt, job_id)
-    log.info("job %s: restored backup %s into %s in %.1f s", job_id, backup.id, name, seconds)
 
 
 def checked_artifact(rt: Runtime, job_id: uuid.UUID, now: state.RestoreState) -> Path:
@@ -191,16 +121,24 @@ def heartbeat(
     return progress.heartbeat(beat, interval)
 
 
-def _identities(rt: Runtime, backup: models.Backup) -> list[object] | None:
+def identities(rt: Runtime, backup: models.Backup) -> list[object] | None:
+    """The age identities that open `backup`, None for an unencrypted one."""
     return identity.load(rt.settings.backup_age_identity_file) if backup.encrypted else None
 
 
-def _refuse_unusable_target(params: source.SourceParams, name: str, *, clean: bool) -> None:
-    if not clean and target.exists(params, name):
-        _refuse_if_not_empty(params, name)
+def _refuse_unusable_target(params: source.SourceParams, name: str, req: rj.RestoreRequest) -> None:
+    if req.mode == tasks.MODE_REPLACE:
+        if not target.exists(params, name):
+            raise errors.RestoreError(
+                f"database {name} does not exist: a replace swaps an existing database; "
+                "restore without replace to create it"
+            )
+    elif not req.clean and target.exists(params, name):
+        refuse_if_not_empty(params, name)
 
 
-def _refuse_if_not_empty(params: source.SourceParams, name: str) -> None:
+def refuse_if_not_empty(params: source.SourceParams, name: str) -> None:
+    """RestoreError when the existing database `name` holds objects of its own."""
     count = target.user_objects(params, name)
     if count:
         raise errors.RestoreError(
@@ -208,55 +146,3 @@ def _refuse_if_not_empty(params: source.SourceParams, name: str) -> None:
             "restore into a new database, or ask for clean (--clean) to drop and re-create the "
             "backup's objects in it"
         )
-
-
-def _prepare_target(
-    rt: Runtime, job_id: uuid.UUID, params: source.SourceParams, name: str, *, clean: bool
-) -> bool:
-    """Check or create the target; True when this call created it."""
-    # create() is False when someone created it since exists(): then it is an existing one.
-    if not target.exists(params, name) and target.create(params, name):
-        with rt.database.transaction() as session:
-            state.save(session, job_id, state.RestorePatch(target_created=True))
-        return True
-    if not clean:
-        _refuse_if_not_empty(params, name)
-    return False
-
-
-def _after_failure(
-    params: source.SourceParams, name: str, owned: bool, exc: Exception
-) -> errors.BackupWorkerError:
-    if isinstance(exc, errors.BackupWorkerError):
-        reason = exc.message
-    else:
-        log.error("restore into %s failed unexpectedly", name, exc_info=exc)
-        reason = f"internal error ({type(exc).__name__}); the worker log has the details"
-    if owned:
-        dropped = _drop_quietly(params, name)
-        where = (
-            f"the target database {name}, created for this restore, was dropped again"
-            if dropped
-            else f"the target database {name} was created for this restore and may hold a "
-            "partial restore: dropping it failed, drop it by hand"
-        )
-    else:
-        where = (
-            f"the target database {name} existed before this restore and was kept: pg_restore "
-            "ran in one transaction, which was rolled back, so it should be as it was; check "
-            "it before use, it may be partly restored"
-        )
-    kind = type(exc) if isinstance(exc, errors.BackupWorkerError) else errors.RestoreError
-    try:
-        return kind(f"{reason}; {where}")
-    except TypeError:  # an error class whose constructor wants more than a message
-        return errors.RestoreError(f"{reason}; {where}")
-
-
-def _drop_quietly(params: source.SourceParams, name: str) -> bool:
-    try:
-        target.drop(params, name)
-    except errors.BackupWorkerError as exc:
-        log.error("could not drop %s after a failed restore: %s", name, exc.message)
-        return False
-    return True

@@ -4,7 +4,8 @@ A backup job whose heartbeat is older than JOB_HEARTBEAT_STALE, or that a host c
 never started for that long, is handed back (pending, unclaimed) and `backups.create` is sent
 again with the same job id, if it has attempts left; otherwise it ends failed. The new run
 starts over from the dump on whichever host claims it: the parts of the dead run lie in the
-dead host's spool, which nobody else can reach. Other job types are ended failed.
+dead host's spool, which nobody else can reach. Other job types are ended failed; a restore's
+databases are settled first (worker/scheduling/switches.py).
 A dump that found the spool full is handed back the same way (worker.backup.ending.retry_later);
 if its delayed message is lost, the reaper sends it again once it is due.
 
@@ -24,6 +25,7 @@ from db import stale as db_stale
 from worker.contract import publish, tasks
 from worker.jobs import intake, spool, state
 from worker.jobs.runtime import Runtime
+from worker.scheduling import switches
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class ReapResult:
     requeued: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)  # restores whose switch was finished
     spool_removed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -45,6 +48,7 @@ class ReapResult:
             "requeued": self.requeued,
             "resent": self.resent,
             "failed": self.failed,
+            "completed": self.completed,
             "spool_removed": self.spool_removed,
         }
 
@@ -88,7 +92,14 @@ def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
                         max_attempts,
                     )
                 continue
-            reason = _reason(job, max_attempts, again is not None)
+            settled = switches.Settled()
+            if job.type == models.JobType.RESTORE.value:
+                settled = switches.settle(rt, job)
+            if settled.result is not None:
+                if db_jobs.complete_job(session, job.id, settled.result, replace=True):
+                    result.completed.append(str(job.id))
+                continue
+            reason = _reason(job, max_attempts, again is not None) + settled.note
             if db_jobs.fail_job(session, job.id, reason):
                 result.failed.append(str(job.id))
                 log.error("job %s failed: %s", job.id, reason)

@@ -10,6 +10,7 @@
 4. schedule_runs older than db.schedule_runs.RUN_RETENTION are pruned, except each schedule's
    newest run and the runs whose job is unfinished or whose backup is active
    (db.schedule_runs.prune_runs says why that is safe).
+5. Undo points of restores past RESTORE_UNDO_HOURS are dropped (worker/scheduling/undo_points.py).
 
 The newest active backup of each project and database survives every step (db.expiry).
 """
@@ -26,7 +27,7 @@ from db import models
 from db import schedule_runs as db_schedule_runs
 from worker import errors
 from worker.jobs.runtime import Runtime
-from worker.scheduling import retention
+from worker.scheduling import retention, undo_points
 from worker.telegram.client import TelegramClient
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class SweepResult:
     parts_retry: int = 0
     backups_deleted: int = 0
     runs_pruned: int = 0
+    undo_points_dropped: int = 0
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -71,6 +73,7 @@ def sweep(rt: Runtime) -> SweepResult:
         delete_parts(rt, rt.telegram(), result)
     else:
         log.warning("sweep: TELEGRAM_BOT_TOKEN/TELEGRAM_CHAT_ID unset, messages not deleted")
+    result.undo_points_dropped = len(undo_points.drop_expired(rt))
     # Last: a long first prune must not hold up the deletes above.
     result.runs_pruned = prune_runs(rt)
     if result.expired or result.retention_expired or result.parts_deleted or result.runs_pruned:

@@ -21,8 +21,8 @@ from worker import errors, settings
 from worker.backup import dump
 from worker.jobs import runtime
 from worker.restore import job as rj
+from worker.restore import load, verify
 from worker.restore import steps as restore
-from worker.restore import verify
 from worker.telegram.client import TelegramClient
 
 TOKEN = "123456:RESTORE-token-ABCdefGHIjklMNOpqrSTUvw"
@@ -140,7 +140,7 @@ def new_job(env: Env, req: rj.RestoreRequest) -> uuid.UUID:
 
 def run_chain(env: Env, job_id: uuid.UUID, last: str) -> dict[str, object]:
     """download | last, failing the job as the task wrapper does."""
-    step = restore.load_step if last == "load" else verify.check_step
+    step = load.load_step if last == "load" else verify.check_step
     try:
         restore.download_step(env.rt, job_id, hostname="test@host")
         step(env.rt, job_id)
@@ -244,8 +244,14 @@ def test_a_non_empty_target_is_refused_before_any_download(
     assert rows(name, "SELECT count(*) FROM keep_me") == [(0,)]
     job = run_chain(env, new_job(env, rj.validate(rj.RESTORE, str(backup_id), name, True)), "load")
     assert job["status"] == "completed", job["error"]
-    assert job["result"]["restore"]["created"] is False  # type: ignore[index]
-    assert rows(name, "SELECT count(*) FROM keep_me") == [(0,)]
+    summary = job["result"]["restore"]  # type: ignore[index]
+    assert summary["created"] is False
+    # clean restores into staging and swaps it in: the old database is the undo point.
+    undo = summary["databases"]["undo"]
+    targets.append(undo)
+    assert undo == f"{name}__pre_restore_{str(job['id']).replace('-', '')[:8]}"
+    assert rows("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{undo}'") == [(1,)]
+    assert rows(name, "SELECT to_regclass('keep_me') IS NULL") == [(True,)]
     assert rows(name, "SELECT count(*) FROM items") == [(15000,)]
 
 

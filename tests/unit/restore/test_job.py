@@ -137,11 +137,11 @@ def test_connection_failures_are_described_without_the_password() -> None:
     assert "s3cret-pw" not in message
 
 
-def test_restore_arguments_carry_no_password_and_ask_for_one_transaction() -> None:
-    args = pgrestore.into_database(PARAMS, "sales_copy", clean=True)
+def test_restore_arguments_carry_no_password_and_read_a_file_with_jobs() -> None:
+    args = pgrestore.into_database(PARAMS, "sales_copy", "/spool/j/restore.pgdump", 4)
     assert "s3cret-pw" not in " ".join(args)
-    assert "--single-transaction" in args
+    assert "--single-transaction" not in args
     assert "--exit-on-error" in args
-    assert args[-2:] == ["--clean", "--if-exists"]
+    assert args[-2:] == ["--jobs=4", "/spool/j/restore.pgdump"]
     assert any(arg.startswith("--dbname=") and "dbname=sales_copy" in arg for arg in args)
     assert PARAMS.env()["PGPASSWORD"] == "s3cret-pw"

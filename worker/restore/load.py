@@ -1,0 +1,229 @@
+"""The restore job's load step: the checked artifact into a database of the job's own, then switch.
+
+A restore never writes into a database that holds anything: it goes into the target itself when
+this job created it, and otherwise into a fresh staging database (worker.postgres.switch.Names)
+that is checked and then renamed into place. A failure drops the job's own database and touches
+nothing else, so pg_restore needs no --single-transaction (and no more locks than a default
+server has), and it runs with `--jobs` from a seekable local copy of the archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+from db import jobs as db_jobs
+from db import restores as db_restores
+from worker import errors
+from worker.artifact import unpack
+from worker.contract import tasks
+from worker.jobs import slot, spool, state
+from worker.jobs.runtime import Runtime
+from worker.postgres import clients, pgrestore, source, switch, target
+from worker.restore import job as rj
+from worker.restore import steps
+from worker.restore import verify as rv
+
+log = logging.getLogger(__name__)
+
+ARCHIVE = "restore.pgdump"  # the decrypted, decompressed archive pg_restore --jobs reads
+DECODE_SHARE = 0.3  # of the restore stage's progress: writing the local archive
+
+
+def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Restore the checked artifact (into the new target, or staging and switch); complete."""
+    job = rj.running_job(rt, job_id)
+    if job is None:
+        return
+    req = rj.RestoreRequest.from_payload(rj.RESTORE, job.payload)
+    now = state.RestoreState.of(job)
+    path = steps.checked_artifact(rt, job_id, now)
+    backup = rj.load_backup(rt, req.backup_id)
+    name = rj.check_target(rt, req, backup)
+    server = rj.server_of(rt, req, backup)
+    params = server.params()
+    program = clients.for_server("pg_restore", params).path  # RestoreError naming both versions
+    names = switch.Names.of(name, job_id)
+    reporter = rj.reporter(rt, job_id, rj.RESTORE)
+    # Stage first, then look: of two restores racing into one target, at least one refuses.
+    reporter.update("restore", 0.0, force=True)
+    with rt.database.transaction() as session:
+        others = db_restores.other_restores_into(session, name, job_id)
+    if others:
+        raise errors.RestoreError(
+            f"job {others[0]} is restoring into {name} right now: wait for it to end"
+        )
+    if now.switch is not None:
+        # A redelivered load: an earlier attempt may have stopped anywhere, the switch included.
+        switch.recover(params, names)
+    into, keep_undo = _prepare(rt, job_id, params, req, name, names, now)
+    archive = path.parent / ARCHIVE
+    total = max(backup.size_bytes, 1)
+    started = time.monotonic()
+    try:
+        with steps.heartbeat(rt, job_id), slot.holding(rt, job_id, server):
+            with archive.open("wb") as file:
+                unpack.decode(
+                    path,
+                    file,
+                    compression=backup.compression,
+                    identities=steps.identities(rt, backup),
+                    recipients=backup.encryption_recipients,
+                    on_bytes=lambda done: reporter.update("restore", DECODE_SHARE * done / total),
+                )
+            jobs = rt.settings.restore_jobs or os.cpu_count() or 1
+            with pgrestore.running(
+                params, pgrestore.into_database(params, into, str(archive), jobs), program=program
+            ):
+                pass  # pg_restore reads the file itself, with `jobs` sessions
+            _check(params, archive, into)
+    except Exception as exc:
+        raise _after_failure(params, into, name, exc) from exc
+    except BaseException:
+        _drop_quietly(params, into)
+        raise
+    finally:
+        archive.unlink(missing_ok=True)
+    summary: dict[str, object] = {
+        "backup_id": str(backup.id),
+        "database": backup.database,
+        "target_database": name,
+        "target_server": server.name,
+        "mode": req.mode,
+        "clean": req.clean,
+        "created": into == name,
+        "size_bytes": backup.size_bytes,
+        "part_count": backup.part_count,
+        "encrypted": backup.encrypted,
+        "seconds": round(time.monotonic() - started, 1),
+        "databases": {"project": name, "undo": None, "undo_expires_at": None},
+    }
+    if into != name:
+        summary = _switch(rt, job_id, params, names, summary, keep_undo=keep_undo)
+    with rt.database.transaction() as session:
+        # A restore that went through is the strongest verification there is.
+        db_restores.record_verification(session, backup.id, ok=True)
+        db_jobs.complete_job(session, job_id, {"restore": summary}, replace=True)
+    spool.remove(rt, job_id)
+    log.info("job %s: restored backup %s into %s (%s)", job_id, backup.id, name, req.mode)
+
+
+def _prepare(
+    rt: Runtime,
+    job_id: uuid.UUID,
+    params: source.SourceParams,
+    req: rj.RestoreRequest,
+    name: str,
+    names: switch.Names,
+    now: state.RestoreState,
+) -> tuple[str, bool]:
+    """The database to restore into (the new target or staging), and whether to keep undo."""
+    if req.mode == tasks.MODE_REPLACE:
+        if not target.exists(params, name):
+            raise errors.RestoreError(
+                f"database {name} does not exist: a replace swaps an existing database; "
+                "restore without replace to create it"
+            )
+        keep_undo = True
+    elif now.target_created:
+        target.drop(params, name)  # an earlier attempt's partial restore
+        target.create(params, name)
+        return name, False
+    elif not target.exists(params, name) and target.create(params, name):
+        with rt.database.transaction() as session:
+            state.save(session, job_id, state.RestorePatch(target_created=True))
+        return name, False
+    else:
+        if not req.clean:
+            steps.refuse_if_not_empty(params, name)
+        keep_undo = req.clean  # an empty target is dropped after the switch
+    record = state.SwitchRecord(
+        databases=names.to_json(), phase=switch.RESTORING, keep_undo=keep_undo, summary={}
+    )
+    with rt.database.transaction() as session:
+        state.save(session, job_id, state.RestorePatch(switch=record))
+    target.drop(params, names.staging)  # left by an earlier attempt, if any
+    if not target.create(params, names.staging):
+        raise errors.RestoreError(f"staging database {names.staging} exists already")
+    return names.staging, keep_undo
+
+
+def _switch(
+    rt: Runtime,
+    job_id: uuid.UUID,
+    params: source.SourceParams,
+    names: switch.Names,
+    summary: dict[str, object],
+    *,
+    keep_undo: bool,
+) -> dict[str, object]:
+    """Rename staging into place, recording each phase first; the summary with its names."""
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=rt.settings.restore_undo_hours)
+    summary["databases"] = {
+        "project": names.project,
+        "undo": names.undo if keep_undo else None,
+        "undo_expires_at": expires.isoformat() if keep_undo else None,
+    }
+    record = state.SwitchRecord(
+        databases=names.to_json(), phase=switch.STAGED, keep_undo=keep_undo, summary=summary
+    )
+
+    def on_phase(phase: str) -> None:
+        record["phase"] = phase
+        with rt.database.transaction() as session:
+            state.save(session, job_id, state.RestorePatch(switch=record))
+
+    on_phase(switch.STAGED)
+    switch.switch(params, names, on_phase=on_phase, pause=rt.settings.restore_switch_pause)
+    if not keep_undo:
+        target.drop(params, names.undo)
+    return summary
+
+
+def _check(params: source.SourceParams, archive: Path, database: str) -> None:
+    """The restored database holds as many tables as the archive's table of contents lists."""
+    with pgrestore.running(params, [*pgrestore.LIST, str(archive)]) as listing:
+        pass
+    expected = rv.read_listing(listing.listing)["kinds"].get("TABLE", 0)
+    found = target.tables(params, database)
+    if found != expected:
+        raise errors.RestoreError(
+            f"the restored database holds {found} table(s) where the archive lists {expected}"
+        )
+
+
+def _after_failure(
+    params: source.SourceParams, into: str, name: str, exc: Exception
+) -> errors.BackupWorkerError:
+    if isinstance(exc, errors.BackupWorkerError):
+        reason = exc.message
+    else:
+        log.error("restore into %s failed unexpectedly", into, exc_info=exc)
+        reason = f"internal error ({type(exc).__name__}); the worker log has the details"
+    dropped = _drop_quietly(params, into)
+    what = "the target database" if into == name else f"the staging database of {name}"
+    where = (
+        f"{what} {into}, created for this restore, was dropped again"
+        if dropped
+        else f"{what} {into} may hold a partial restore: dropping it failed, drop it by hand"
+    )
+    if into != name:
+        where += f"; {name} was not touched"
+    kind = type(exc) if isinstance(exc, errors.BackupWorkerError) else errors.RestoreError
+    try:
+        return kind(f"{reason}; {where}")
+    except TypeError:  # an error class whose constructor wants more than a message
+        return errors.RestoreError(f"{reason}; {where}")
+
+
+def _drop_quietly(params: source.SourceParams, name: str) -> bool:
+    try:
+        target.drop(params, name)
+    except errors.BackupWorkerError as exc:
+        log.error("could not drop %s after a failed restore: %s", name, exc.message)
+        return False
+    return True
