@@ -39,6 +39,9 @@ DEFAULT_SWEEP_INTERVAL = 3600  # seconds between two expiry sweeps
 # Source servers (worker/postgres/servers.py, slots.py, dump.py; docs/servers.md).
 DEFAULT_SOURCE_MAX_DUMPS = 2  # dumps/restores at once on one server, fleet-wide
 DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHARE lock
+# The Prometheus exporter (worker/metrics/; docs/observability.md): this host only by default.
+DEFAULT_EXPORTER_ADDRESS = "127.0.0.1"
+DEFAULT_EXPORTER_PORT = 9808
 
 
 class Settings(BaseSettings):
@@ -81,6 +84,8 @@ class Settings(BaseSettings):
 
     flower_basic_auth: SecretStr | None = None
     log_json: bool = False
+    exporter_address: str = DEFAULT_EXPORTER_ADDRESS
+    exporter_port: int = Field(default=DEFAULT_EXPORTER_PORT, ge=1, le=65535)
 
     # Many source servers: the registry file, and the fleet-wide limit where it names none.
     source_servers_file: Path | None = None

@@ -13,7 +13,8 @@ import click
 from db import migrate as db_migrate
 from worker import settings
 from worker.cli import backup as backup_command
-from worker.cli import common, reading
+from worker.cli import common, reading, status
+from worker.cli import exporter as exporter_command
 from worker.cli import flower as flower_command
 from worker.cli import restore as restore_commands
 from worker.cli import schedules as schedule_commands
@@ -57,3 +58,5 @@ main.add_command(restore_commands.verify)
 main.add_command(flower_command.flower)
 main.add_command(schedule_commands.schedules)
 main.add_command(schedule_commands.sweep_command)
+main.add_command(exporter_command.exporter)
+main.add_command(status.status)
