@@ -233,6 +233,12 @@ class TelegramClient:
         )
         return result is True
 
+    def call(
+        self, method: str, params: dict[str, object], *, chat_id: int | str | None = None
+    ) -> object:
+        """Any JSON Bot API method, with the retry policy; its `result` (worker.telegram.pins)."""
+        return self._call(method, params, chat_id=chat_id)
+
     def _method_url(self, method: str) -> str:
         return f"{self._api_url}/bot{self._token}/{method}"
 
