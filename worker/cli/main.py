@@ -13,6 +13,7 @@ import click
 from db import migrate as db_migrate
 from worker import settings
 from worker.cli import backup as backup_command
+from worker.cli import catalog as catalog_commands
 from worker.cli import common, reading, status
 from worker.cli import exporter as exporter_command
 from worker.cli import flower as flower_command
@@ -60,3 +61,4 @@ main.add_command(schedule_commands.schedules)
 main.add_command(schedule_commands.sweep_command)
 main.add_command(exporter_command.exporter)
 main.add_command(status.status)
+main.add_command(catalog_commands.catalog)

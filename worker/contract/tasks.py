@@ -25,6 +25,7 @@ DISPATCH = "schedules.dispatch"
 SWEEP_EXPIRED = "backups.sweep_expired"
 REAP = "jobs.reap"
 CHECK_ALERTS = "alerts.check"
+PUBLISH_CATALOG = "catalog.publish"
 
 # The chains' steps: sent by the accepting task to its own host, never by anyone else.
 DUMP = "backups.dump"
@@ -158,6 +159,13 @@ class CheckAlerts:
     NAME: ClassVar[str] = CHECK_ALERTS
 
 
+@dataclass(frozen=True)
+class PublishCatalog:
+    """catalog.publish (beat, every CATALOG_INTERVAL): the pinned catalog in each backup chat."""
+
+    NAME: ClassVar[str] = PUBLISH_CATALOG
+
+
 Message = (
     CreateBackup
     | RestoreBackup
@@ -168,6 +176,7 @@ Message = (
     | SweepExpired
     | ReapJobs
     | CheckAlerts
+    | PublishCatalog
 )
 
 TASKS: Mapping[str, type[Message]] = {
@@ -182,5 +191,6 @@ TASKS: Mapping[str, type[Message]] = {
         SweepExpired,
         ReapJobs,
         CheckAlerts,
+        PublishCatalog,
     )
 }
