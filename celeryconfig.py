@@ -96,3 +96,9 @@ beat_schedule = {
         "options": {"expires": _s.maintenance_interval},
     },
 }
+if _s.catalog_interval > 0:  # CATALOG_INTERVAL=0 turns the catalog off
+    beat_schedule[_contract.PUBLISH_CATALOG] = {
+        "task": _contract.PUBLISH_CATALOG,
+        "schedule": _s.catalog_interval,
+        "options": {"expires": _s.catalog_interval},
+    }

@@ -8,6 +8,8 @@ command -v zstd >/dev/null || missing+=(zstd)
 command -v curl >/dev/null || missing+=(curl)
 command -v age >/dev/null || missing+=(age)
 command -v node >/dev/null || missing+=(nodejs npm)
+# The exporter's tests: promtool checks the alerting rules, prometheus scrapes the exporter.
+command -v prometheus >/dev/null || missing+=(prometheus)
 
 if ((${#missing[@]})); then
     echo "system-deps: installing ${missing[*]}"

@@ -59,6 +59,7 @@ class _State:
     paths: dict[str, str] = field(default_factory=dict)  # file_path without leading "/" -> sha256
     messages: dict[tuple[int, int], StoredMessage] = field(default_factory=dict)
     next_message_id: collections.Counter[int] = field(default_factory=collections.Counter)
+    pins: dict[int, set[int]] = field(default_factory=dict)  # chat -> pinned message ids
 
 
 class Store:
@@ -147,6 +148,32 @@ class Store:
         """Replace a stored message (deletion, ageing)."""
         with self._lock:
             self._state.messages[(message.chat_id, message.message_id)] = message
+
+    def pin(self, chat_id: int, message_id: int) -> None:
+        """Pin a message of the chat (several may be pinned at once, as in Telegram)."""
+        with self._lock:
+            self._state.pins.setdefault(chat_id, set()).add(message_id)
+
+    def unpin(self, chat_id: int, message_id: int | None) -> bool:
+        """Unpin one message, or the most recent pinned one; False if it was not pinned."""
+        with self._lock:
+            pinned = self._state.pins.get(chat_id, set())
+            if message_id is None:
+                message_id = max(pinned, default=None)
+            if message_id is None or message_id not in pinned:
+                return False
+            pinned.discard(message_id)
+            return True
+
+    def pinned(self, chat_id: int) -> StoredMessage | None:
+        """The most recent pinned message that still exists (getChat's pinned_message)."""
+        with self._lock:
+            alive = [
+                self._state.messages[(chat_id, message_id)]
+                for message_id in self._state.pins.get(chat_id, set())
+                if not self._state.messages[(chat_id, message_id)].deleted
+            ]
+        return max(alive, key=lambda m: (m.date, m.message_id), default=None)
 
     def messages(self) -> list[StoredMessage]:
         """Every stored message, in the order sent."""

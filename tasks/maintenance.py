@@ -5,6 +5,7 @@ Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 - backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs
 - jobs.reap              stale jobs re-run or failed, finished spool dirs removed
 - alerts.check           failed / overdue projects alerted once
+- catalog.publish        the pinned catalog in each backup chat (worker/catalog/)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from celery import Celery
 
 from worker.app import app
+from worker.catalog import publish as catalog
 from worker.contract import publish
 from worker.contract import tasks as contract
 from worker.jobs import runtime
@@ -52,3 +54,9 @@ def reap() -> dict[str, object]:
 def check_alerts() -> dict[str, object]:
     """Alert once per incident about failing or overdue projects."""
     return alerts.check(runtime.current()).to_json()
+
+
+@app.task(name=contract.PUBLISH_CATALOG)
+def publish_catalog() -> dict[str, object]:
+    """Send and pin the catalog in each backup chat, when the active backups changed."""
+    return catalog.publish_all(runtime.current())

@@ -45,6 +45,10 @@ DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHA
 DEFAULT_SLOT_LEASE = 60  # seconds a dump slot outlives its silent holder (a killed worker)
 # Restores (worker/restore/load.py, worker/postgres/switch.py; docs/restore.md).
 DEFAULT_RESTORE_UNDO_HOURS = 24  # hours a replaced database is kept as an undo point
+# The Prometheus exporter (worker/metrics/; docs/observability.md): this host only by default.
+DEFAULT_EXPORTER_ADDRESS = "127.0.0.1"
+DEFAULT_EXPORTER_PORT = 9808
+DEFAULT_CATALOG_INTERVAL = 900  # seconds between two catalog.publish runs (worker/catalog/)
 
 
 class Settings(BaseSettings):
@@ -91,6 +95,10 @@ class Settings(BaseSettings):
 
     flower_basic_auth: SecretStr | None = None
     log_json: bool = False
+    exporter_address: str = DEFAULT_EXPORTER_ADDRESS
+    exporter_port: int = Field(default=DEFAULT_EXPORTER_PORT, ge=1, le=65535)
+    # 0 turns the catalog off; otherwise at most one catalog per chat per interval.
+    catalog_interval: float = Field(default=DEFAULT_CATALOG_INTERVAL, ge=0, le=86400)
 
     # Many source servers: the registry file, and the fleet-wide limit where it names none.
     source_servers_file: Path | None = None

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from worker.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-PROCESS_TYPES = {"worker", "beat", "flower"}
-DESIGN_SERVICES = {"postgres", "redis", "migrate", "worker", "beat", "flower"}
+PROCESS_TYPES = {"worker", "beat", "flower", "exporter"}
+DESIGN_SERVICES = {"postgres", "redis", "migrate", "worker", "beat", "flower", "exporter"}
 Service = dict[str, object]
 
 
@@ -41,7 +41,7 @@ def services() -> dict[str, Service]:
     return found
 
 
-def test_procfile_has_worker_beat_and_flower() -> None:
+def test_procfile_has_worker_beat_flower_and_exporter() -> None:
     assert set(procfile()) == PROCESS_TYPES
 
 
@@ -53,7 +53,7 @@ def test_honcho_reads_the_procfile() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "Valid procfile detected (worker, beat, flower)" in done.stderr
+    assert "Valid procfile detected (worker, beat, flower, exporter)" in done.stderr
 
 
 def test_compose_has_every_service_of_the_design() -> None:
@@ -96,6 +96,16 @@ def test_worker_gets_time_to_finish_its_step_and_keeps_its_spool() -> None:
     assert f"spool:{environment['BACKUP_SPOOL_DIR']}" in volumes
 
 
+def test_exporter_is_published_on_loopback_only() -> None:
+    exporter = services()["exporter"]
+    ports = exporter["ports"]
+    assert isinstance(ports, list)
+    assert ports == ["127.0.0.1:9808:9808"]
+    environment = exporter["environment"]
+    assert isinstance(environment, dict)
+    assert environment["EXPORTER_PORT"] == "9808"
+
+
 def test_flower_requires_basic_auth_and_listens_on_loopback_only() -> None:
     flower = services()["flower"]
     environment = flower["environment"]
@@ -118,7 +128,7 @@ def test_compose_writes_no_secret() -> None:
 
 
 def test_every_app_service_uses_the_image_and_reads_dotenv() -> None:
-    for name in ("migrate", "worker", "beat", "flower"):
+    for name in ("migrate", "worker", "beat", "flower", "exporter"):
         service = services()[name]
         assert service["build"] == "."
         assert service["env_file"] == [{"path": ".env", "required": False}]

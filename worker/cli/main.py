@@ -30,9 +30,16 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.send:batch_command",
         "Enqueue many backups from a JSON list of {project_id, database, ...}; one job each.",
     ),
+    "catalog": lazy.Entry(
+        "worker.cli.catalog:catalog", "The catalog of every backup, pinned in each backup chat."
+    ),
     "demo": lazy.Entry(
         "worker.cli.demo:demo",
         "One real backup end to end: migrate, start a worker, back up, show the result.",
+    ),
+    "exporter": lazy.Entry(
+        "worker.cli.exporter:exporter",
+        "Serve Prometheus metrics at http://EXPORTER_ADDRESS:EXPORTER_PORT/metrics until stopped.",
     ),
     "flower": lazy.Entry(
         "worker.cli.flower:flower",
@@ -57,6 +64,10 @@ COMMANDS: dict[str, lazy.Entry] = {
     "send": lazy.Entry(
         "worker.cli.send:send_command",
         "Send a file (or - for stdin) through the backup's split/upload path; print the ids.",
+    ),
+    "status": lazy.Entry(
+        "worker.cli.status:status",
+        "Each project's last backup against its schedule (failing and overdue first), and queues.",
     ),
     "sweep": lazy.Entry(
         "worker.cli.schedules:sweep_command",

@@ -26,6 +26,7 @@ DISPATCH = "schedules.dispatch"
 SWEEP_EXPIRED = "backups.sweep_expired"
 REAP = "jobs.reap"
 CHECK_ALERTS = "alerts.check"
+PUBLISH_CATALOG = "catalog.publish"
 
 # backups.restore's modes: into a new or empty database, or in place of one (staging, switch).
 MODE_NEW = "new"
@@ -185,6 +186,13 @@ class CheckAlerts:
     NAME: ClassVar[str] = CHECK_ALERTS
 
 
+@dataclass(frozen=True)
+class PublishCatalog:
+    """catalog.publish (beat, every CATALOG_INTERVAL): the pinned catalog in each backup chat."""
+
+    NAME: ClassVar[str] = PUBLISH_CATALOG
+
+
 Message = (
     CreateBackup
     | RestoreBackup
@@ -196,6 +204,7 @@ Message = (
     | SweepExpired
     | ReapJobs
     | CheckAlerts
+    | PublishCatalog
 )
 
 TASKS: Mapping[str, type[Message]] = {
@@ -211,5 +220,6 @@ TASKS: Mapping[str, type[Message]] = {
         SweepExpired,
         ReapJobs,
         CheckAlerts,
+        PublishCatalog,
     )
 }

@@ -20,7 +20,10 @@ import redis
 
 from db import session as db_session
 from worker import errors, settings
+from worker.metrics import counters as metrics_counters
+from worker.metrics import queues
 from worker.postgres import servers, slots, source
+from worker.telegram import counters as telegram_counters
 
 if TYPE_CHECKING:
     # Imported where a client is built: requests and tenacity cost ~50 ms, which a process
@@ -42,6 +45,19 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _registry: servers.Registry | None = field(default=None, repr=False)
     _slots: slots.Slots | None = field(default=None, repr=False)
+    _counters: telegram_counters.Counters | None = field(default=None, repr=False)
+
+    def counters(self) -> telegram_counters.Counters:
+        """The fleet's Telegram counters in the broker's Redis (none when it is not Redis)."""
+        with self._lock:
+            if self._counters is None:
+                url = self.settings.celery_broker_url
+                self._counters = (
+                    metrics_counters.RedisCounters(metrics_counters.client_for(url))
+                    if queues.is_redis(url)
+                    else telegram_counters.NONE
+                )
+            return self._counters
 
     def telegram(self) -> telegram.TelegramClient:
         """This thread's Bot API client; ConfigError when no bot token is configured."""
@@ -60,6 +76,7 @@ class Runtime:
                 self.settings.telegram_api_url,
                 timeout=self.settings.telegram_upload_timeout,
                 max_attempts=self.settings.telegram_max_attempts,
+                counters=self.counters(),
             )
             with self._lock:
                 self._telegram[thread] = client

@@ -20,7 +20,7 @@ import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
 from worker import errors, redact, settings
-from worker.telegram import answers, transport
+from worker.telegram import answers, counters, transport
 from worker.telegram import results as botresults
 from worker.telegram.results import BotUser, SentDocument, TelegramFile
 
@@ -48,14 +48,20 @@ class TelegramClient:
         max_attempts: int = settings.DEFAULT_TELEGRAM_MAX_ATTEMPTS,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        counters: counters.Counters = counters.NONE,
     ) -> None:
         self._token = token
+        self._counters = counters
         self._api_url = api_url.rstrip("/")
         self._own_session = session is None
         self._session = session if session is not None else transport.new_session()
         self._timeouts = (connect_timeout, timeout)
         self._retry = transport.RetryPolicy(
-            token=token, max_attempts=max_attempts, max_backoff=max_backoff, sleep=sleep
+            token=token,
+            max_attempts=max_attempts,
+            max_backoff=max_backoff,
+            sleep=sleep,
+            counters=counters,
         )
         redact.install_on_url_loggers()
 
@@ -136,7 +142,9 @@ class TelegramClient:
                     data=body,
                     headers={"Content-Type": body.content_type},
                 )
-            return answers.check_response("sendDocument", response, self._token, chat_id=target)
+            answer = answers.check_response("sendDocument", response, self._token, chat_id=target)
+            self._counters.transferred(counters.SENT, size)
+            return answer
 
         result, migrated = self._follow_migration(
             "sendDocument", chat_id, lambda target: self._retry("sendDocument", attempt, target)
@@ -179,7 +187,9 @@ class TelegramClient:
             )
         local = Path(file.file_path)
         if local.is_absolute() and local.is_file() and os.access(local, os.R_OK):
-            return transport.copy_to(local, sink, on_progress)
+            copied = transport.copy_to(local, sink, on_progress)
+            self._counters.transferred(counters.FETCHED, copied)
+            return copied
         if not sink.seekable():
             raise errors.InputError("download: the sink must be seekable to retry a download")
         start = sink.tell()
@@ -200,6 +210,7 @@ class TelegramClient:
                         f"download: got {written} bytes, expected {file.file_size}",
                         method="download",
                     )
+                self._counters.transferred(counters.FETCHED, written)
                 return written
             raise error
 
@@ -221,6 +232,12 @@ class TelegramClient:
             "deleteMessage", {"chat_id": chat_id, "message_id": message_id}, chat_id=chat_id
         )
         return result is True
+
+    def call(
+        self, method: str, params: dict[str, object], *, chat_id: int | str | None = None
+    ) -> object:
+        """Any JSON Bot API method, with the retry policy; its `result` (worker.telegram.pins)."""
+        return self._call(method, params, chat_id=chat_id)
 
     def _method_url(self, method: str) -> str:
         return f"{self._api_url}/bot{self._token}/{method}"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from worker.telegram import pacer_scripts
+from worker.telegram import counters, pacer_scripts
 
 CHAT_PER_SECOND = 1  # messages in one chat per CHAT_WINDOW (Bots FAQ: "avoid more than one")
 CHAT_WINDOW = 1.0  # seconds
@@ -79,6 +79,7 @@ class Pacer:
         group_window: float = GROUP_WINDOW,
         bot_window: float = BOT_WINDOW,
         key_prefix: str = KEY_PREFIX,
+        counters: counters.Counters = counters.NONE,
     ) -> None:
         for count in (chat_per_second, group_per_minute, bot_per_second):
             if count < 0:
@@ -88,6 +89,7 @@ class Pacer:
                 raise ValueError("a budget's window is a positive number of seconds")
         self._redis = redis_client
         self._prefix = key_prefix
+        self._counters = counters
         self._budgets = (
             (chat_per_second, _micros(chat_window)),
             (group_per_minute, _micros(group_window)),
@@ -146,12 +148,18 @@ class Pacer:
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Reservation:
-        """take(), sleep until the slot, and take again while a closure came in meanwhile."""
+        """take(), sleep until the slot, and take again while a closure came in meanwhile.
+
+        The whole wait is reported once to the counters (counters.paced), 0 included.
+        """
+        waited = 0.0
         while True:
             reservation = self.take(pairs)
             if reservation.wait > 0:
                 sleep(reservation.wait)
+                waited += reservation.wait
             if self.still_open(reservation):
+                self._counters.paced(waited)
                 return reservation
             self.release(reservation)
 

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder
 
 from worker import errors, redact
-from worker.telegram import answers
+from worker.telegram import answers, counters
 
 # Retries are logged under the client's name: operators filter on "worker.telegram.client".
 log = logging.getLogger("worker.telegram.client")
@@ -116,19 +116,39 @@ class RetryPolicy:
     """Runs a Bot API call with tenacity: bounded attempts, retry_after honoured, else backoff."""
 
     def __init__(
-        self, *, token: str, max_attempts: int, max_backoff: float, sleep: Callable[[float], None]
+        self,
+        *,
+        token: str,
+        max_attempts: int,
+        max_backoff: float,
+        sleep: Callable[[float], None],
+        counters: counters.Counters = counters.NONE,
     ) -> None:
         if max_attempts < 1:
             raise errors.ConfigError("the Telegram client needs max_attempts of at least 1")
         self.max_attempts = max_attempts
         self._token = token
         self._sleep = sleep
+        self._counters = counters
         self._backoff = tenacity.wait_exponential_jitter(
             multiplier=BACKOFF_MULTIPLIER, max=max_backoff, jitter=BACKOFF_JITTER
         )
 
     def __call__(self, method: str, fn: Callable[..., _T], *args: object) -> _T:
-        """fn(*args), retried while it raises TelegramRetryable; the last error is re-raised."""
+        """fn(*args), retried while it raises TelegramRetryable; the last error is re-raised.
+
+        Each attempt is counted, by method and outcome, in the counters given.
+        """
+
+        def counted(*args: object) -> _T:
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                self._counters.request(method, counters.outcome(exc))
+                raise
+            self._counters.request(method, counters.OK)
+            return result
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=self._wait,
@@ -137,7 +157,7 @@ class RetryPolicy:
             before_sleep=lambda state: self._log_retry(method, state),
             reraise=True,
         )
-        return retrying(fn, *args)
+        return retrying(counted, *args)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None

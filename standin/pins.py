@@ -1,0 +1,62 @@
+"""pinChatMessage, unpinChatMessage and getChat's pinned_message, as the Bot API documents them.
+
+getChat answers a ChatFullInfo whose `pinned_message` is "the most recent pinned message (by
+sending date)"; a deleted message is no longer pinned. The bot must be a member of the chat
+(the stand-in's configured chats), as for sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from standin import api as botapi
+
+JsonObject = dict[str, object]
+
+
+def _message_id(params: JsonObject, *, required: bool) -> int | None:
+    try:
+        message_id = botapi._int(params.get("message_id"))
+    except ValueError:
+        message_id = None
+    if message_id is None and required:
+        raise botapi.bad_request("message identifier is not specified")
+    return message_id
+
+
+def pin(bot: botapi.BotApi, token: str, params: JsonObject) -> bool:
+    """pinChatMessage: True, or 400 "message to pin not found"."""
+    chat_id = bot.chat(params)
+    message_id = _message_id(params, required=True)
+    message = None if message_id is None else bot.store.message(chat_id, message_id)
+    if message is None or message.deleted:
+        raise botapi.bad_request("message to pin not found")
+    bot.store.pin(chat_id, message.message_id)
+    return True
+
+
+def unpin(bot: botapi.BotApi, token: str, params: JsonObject) -> bool:
+    """unpinChatMessage: the given message, or the most recent pinned one."""
+    chat_id = bot.chat(params)
+    if not bot.store.unpin(chat_id, _message_id(params, required=False)):
+        raise botapi.bad_request("message to unpin not found")
+    return True
+
+
+def get_chat(bot: botapi.BotApi, token: str, params: JsonObject) -> JsonObject:
+    """getChat: the chat, with pinned_message when one is pinned."""
+    chat_id = bot.chat(params)
+    chat = dict(bot.chat_json(chat_id))
+    chat["accent_color_id"] = 0
+    chat["max_reaction_count"] = 11
+    pinned = bot.store.pinned(chat_id)
+    if pinned is not None:
+        chat["pinned_message"] = bot.message_json(token, pinned)
+    return chat
+
+
+METHODS: dict[str, Callable[[botapi.BotApi, str, JsonObject], object]] = {
+    "pinchatmessage": pin,
+    "unpinchatmessage": unpin,
+    "getchat": get_chat,
+}

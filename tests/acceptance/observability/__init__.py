@@ -1,0 +1,3 @@
+"""Acceptance tests of what operators watch and recover from: Prometheus, the catalog."""
+
+from __future__ import annotations

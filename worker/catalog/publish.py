@@ -1,0 +1,146 @@
+"""Send the catalog to a chat and pin it; drop the catalog it replaces.
+
+Run by the beat task catalog.publish every CATALOG_INTERVAL (so at most one catalog per chat
+per interval, however many backups were recorded meanwhile), and by `backup-worker catalog
+publish`. Nothing is sent when the pinned head already carries the current fingerprint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from db import session as db_session
+from worker import errors
+from worker.artifact import stream
+from worker.catalog import document
+from worker.catalog.head import NAME_PREFIX, Head
+from worker.jobs import runtime
+from worker.telegram import client as telegram
+from worker.telegram import pins, results
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """What one publish did in one chat."""
+
+    chat_id: str
+    fingerprint: str
+    backups: int
+    sent: bool  # False: the pinned catalog was already this one
+    head_message_id: int | None
+    parts: int
+    removed: int  # messages of the previous catalog deleted
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def publish(
+    client: telegram.TelegramClient,
+    database: db_session.Database,
+    chat_id: str,
+    *,
+    spool_dir: Path,
+    part_size: int,
+    recipients: Sequence[str] = (),
+    thread_id: int | None = None,
+) -> Published:
+    """Publish the current catalog in `chat_id` unless it is pinned there already."""
+    with database.sessionmaker() as session:
+        catalog = document.build(session)
+    fingerprint = document.fingerprint(catalog)
+    count = len(catalog["backups"])  # type: ignore[arg-type]
+    previous = pins.pinned_document(client, chat_id)
+    if previous is not None and previous.file_name == f"{NAME_PREFIX}{fingerprint}.json":
+        return Published(chat_id, fingerprint, count, False, previous.message_id, 0, 0)
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="catalog-", dir=spool_dir))
+    try:
+        suffix = ".json.zst" + (".age" if recipients else "")
+        artifact = stream.write_artifact(
+            io.BytesIO(document.dumps(catalog)),
+            work,
+            f"catalog-{fingerprint}{suffix}",
+            part_size=part_size,
+            recipients=recipients,
+        )
+        sent = [
+            client.send_document(
+                chat_id,
+                part.path,
+                caption=f"backup-worker catalog {fingerprint}, part {part.index + 1}"
+                f" of {len(artifact.parts)}",
+                thread_id=thread_id,
+            )
+            for part in artifact.parts
+        ]
+        head = Head.of(fingerprint, count, artifact, sent)
+        head_path = work / f"{NAME_PREFIX}{fingerprint}.json"
+        head_path.write_bytes(head.dumps())
+        pinned = client.send_document(
+            chat_id,
+            head_path,
+            caption=f"backup-worker catalog: {count} backups. Recover the control-plane "
+            f"database with: backup-worker catalog recover --chat {chat_id}",
+            thread_id=thread_id,
+        )
+        pins.pin(client, chat_id, pinned.message_id)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    removed = 0
+    if previous is not None and (previous.file_name or "").startswith(NAME_PREFIX):
+        removed = _drop(client, chat_id, previous)  # never someone else's pinned document
+    return Published(chat_id, fingerprint, count, True, pinned.message_id, len(sent), removed)
+
+
+def publish_all(rt: runtime.Runtime) -> dict[str, object]:
+    """Publish in every backup chat of the settings; a chat that fails does not stop the rest."""
+    if not rt.settings.telegram_configured:
+        return {"status": "skipped", "reason": "TELEGRAM_BOT_TOKEN or TELEGRAM_CHAT_ID not set"}
+    config = rt.settings
+    done: list[dict[str, object]] = []
+    for chat_id in [rt.chat_id()]:  # one chat today; each chat once several are configured
+        try:
+            published = publish(
+                rt.telegram(),
+                rt.database,
+                chat_id,
+                spool_dir=config.backup_spool_dir,
+                part_size=config.backup_part_size,
+                recipients=config.backup_age_recipients,
+                thread_id=config.telegram_thread_id,
+            )
+        except errors.BackupWorkerError as exc:
+            _log.error("catalog: cannot publish in chat %s: %s", chat_id, exc)
+            done.append({"chat_id": chat_id, "error": exc.message})
+        else:
+            done.append(published.to_json())
+    return {"status": "ok", "chats": done}
+
+
+def _drop(client: telegram.TelegramClient, chat_id: str, previous: results.SentDocument) -> int:
+    """Unpin the previous head and delete it and its parts; what cannot be deleted stays."""
+    pins.unpin(client, chat_id, previous.message_id)
+    ids = [previous.message_id]
+    try:
+        sink = io.BytesIO()
+        client.download_file(previous.file_id, sink)
+        ids += list(Head.loads(sink.getvalue()).message_ids)
+    except errors.BackupWorkerError as exc:
+        _log.warning("catalog: cannot read the previous head in chat %s: %s", chat_id, exc)
+    removed = 0
+    for old in ids:
+        try:
+            removed += bool(client.delete_message(chat_id, old))
+        except errors.TelegramRejected as exc:  # older than 48 hours, or gone already
+            _log.info("catalog: message %d in chat %s stays: %s", old, chat_id, exc)
+    return removed

@@ -1,0 +1,58 @@
+"""`backup-worker catalog publish|recover`: the catalog Telegram keeps of every active backup.
+
+publish sends it now (beat's catalog.publish does it every CATALOG_INTERVAL); recover rebuilds
+the backups and backup_parts rows of an empty control-plane database from the catalog pinned in
+a chat, for when that database is lost.
+"""
+
+from __future__ import annotations
+
+import click
+
+from worker import errors
+from worker.artifact import keys
+from worker.catalog import publish as catalog_publish
+from worker.catalog import recover as catalog_recover
+from worker.cli import common
+
+
+@click.group()
+def catalog() -> None:
+    """The catalog of every backup, pinned in each backup chat."""
+
+
+@catalog.command("publish")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def publish_command(as_json: bool) -> None:
+    """Send and pin the catalog in the backup chat now (when it changed)."""
+    rt = common.build_runtime()
+    try:
+        done = catalog_publish.publish_all(rt)
+    finally:
+        rt.close()
+    if done.get("status") != "ok":
+        raise errors.ConfigError(str(done.get("reason")))
+    common.emit(done, as_json)
+
+
+@catalog.command("recover")
+@click.option("--chat", "chat_id", required=True, help="the chat whose pinned catalog to read")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def recover_command(chat_id: str, as_json: bool) -> None:
+    """Rebuild backups and backup_parts in an empty control-plane database from the catalog."""
+    rt = common.build_runtime()
+    try:
+        config = rt.settings
+        identity = config.backup_age_identity_file
+        recovered = catalog_recover.recover(
+            rt.telegram(),
+            rt.database,
+            chat_id,
+            spool_dir=config.backup_spool_dir,
+            identities=None if identity is None else keys.load(identity),
+        )
+    finally:
+        rt.close()
+    common.emit({"status": "ok", **recovered.to_json()}, as_json)

@@ -1,0 +1,134 @@
+"""`backup-worker status`: one screen of every project's backup health and the fleet's queues.
+
+Projects that fail (their latest backup job failed) come first, then overdue ones (no backup
+for twice their schedule's period, as the alert check counts), then the rest, most lagging
+first. `--json` prints one object with stable keys, for scripts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from rich.table import Table
+
+from db import health
+from worker import settings
+from worker.cli import common
+from worker.metrics import exporter, snapshot
+
+FAILING = "failing"
+OVERDUE = "overdue"
+OK = "ok"
+UNSCHEDULED = "unscheduled"  # no enabled schedule: nothing to be late against
+_ORDER = {FAILING: 0, OVERDUE: 1, OK: 2, UNSCHEDULED: 3}
+_COLOURS = {FAILING: "red", OVERDUE: "yellow", OK: "green", UNSCHEDULED: "dim"}
+
+
+def state(project: health.ProjectHealth, now: dt.datetime) -> str:
+    """failing, overdue, ok or unscheduled."""
+    if project.failing:
+        return FAILING
+    if project.overdue(now):
+        return OVERDUE
+    return OK if project.period_seconds is not None else UNSCHEDULED
+
+
+def _stamp(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def project_row(project: health.ProjectHealth, now: dt.datetime) -> common.Row:
+    """The JSON of one project: these keys are stable."""
+    age = None if project.last_backup_at is None else (now - project.last_backup_at)
+    return {
+        "project_id": project.project_id,
+        "database": project.database,
+        "state": state(project, now),
+        "last_backup_at": _stamp(project.last_backup_at),
+        "age_seconds": None if age is None else int(age.total_seconds()),
+        "size_bytes": project.last_backup_bytes,
+        "period_seconds": project.period_seconds,
+        "lag_seconds": None if project.period_seconds is None else project.lag_seconds(now),
+        "next_run_at": _stamp(project.next_run_at),
+        "last_job_status": project.last_job_status,
+        "last_error": project.last_error,
+        "drilled_at": _stamp(project.drilled_at),
+        "drill_status": project.drill_status,
+    }
+
+
+def report(found: snapshot.Snapshot) -> common.Row:
+    """The whole status as one JSON object."""
+    rows = [project_row(project, found.now) for project in found.projects]
+    rows.sort(key=_rank)
+    return {
+        "now": found.now.isoformat(),
+        "projects": rows,
+        "queues": dict(found.queues),
+        "unreadable": list(found.failed),
+    }
+
+
+def _rank(row: common.Row) -> tuple[int, float, str, str]:
+    lag = float(str(row["lag_seconds"] or 0))
+    return _ORDER[str(row["state"])], -lag, str(row["project_id"]), str(row["database"])
+
+
+def duration(seconds: object) -> str:
+    """A short human duration: 45s, 12m, 3h, 2d."""
+    if seconds is None:
+        return ""
+    value = float(str(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size:
+            return f"{value / size:.0f}{unit}"
+    return f"{value:.0f}s"
+
+
+def render(payload: common.Row) -> None:
+    """The rich tables: projects, then queues."""
+    projects = payload["projects"]
+    assert isinstance(projects, list)
+    table = Table("state", "project", "database", "last backup", "age", "every", "late", "drill")
+    for row in projects:
+        colour = _COLOURS[row["state"]]
+        table.add_row(
+            f"[{colour}]{row['state']}[/{colour}]",
+            row["project_id"],
+            row["database"],
+            (row["last_backup_at"] or "never")[:19],
+            duration(row["age_seconds"]),
+            duration(row["period_seconds"]),
+            duration(row["lag_seconds"]) if row["lag_seconds"] else "",
+            row["drill_status"] or "",
+        )
+    common.out.print(table)
+    queues = payload["queues"]
+    assert isinstance(queues, dict)
+    queue_table = Table("queue", "waiting")
+    for name, depth in queues.items():
+        queue_table.add_row(name, str(depth))
+    common.out.print(queue_table)
+    for source in payload["unreadable"]:  # type: ignore[attr-defined]
+        common.err.print(f"[red]could not read {source}[/red]", highlight=False)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def status(as_json: bool) -> None:
+    """Each project's last backup against its schedule (failing and overdue first), and queues."""
+    config = settings.current()
+    rt = common.build_runtime()
+    client = exporter.redis_client(config.celery_broker_url)
+    try:
+        payload = report(snapshot.read(rt.database, client))
+    finally:
+        rt.close()
+        if client is not None:
+            client.close()
+    if as_json:
+        common.emit(payload, True)
+    else:
+        render(payload)

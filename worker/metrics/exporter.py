@@ -1,0 +1,52 @@
+"""The HTTP side of `backup-worker exporter`: /metrics from a registry holding the collector.
+
+Nothing is counted in this process: each scrape reads the control-plane database and Redis
+(worker.metrics.snapshot), so any number of workers is counted once, and an exporter restart
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+
+import redis
+from prometheus_client import start_http_server
+from prometheus_client.registry import CollectorRegistry
+
+from db import session as db_session
+from worker.metrics import collector, queues, snapshot
+
+
+def registry(database: db_session.Database, client: redis.Redis | None) -> CollectorRegistry:
+    """A registry with only the fleet collector (no process metrics of the exporter itself)."""
+    found = CollectorRegistry(auto_describe=False)
+    found.register(collector.Collector(functools.partial(snapshot.read, database, client)))
+    return found
+
+
+def redis_client(broker_url: str) -> redis.Redis | None:
+    """A client of the broker's Redis, or None when the broker is not Redis (RabbitMQ)."""
+    return redis.Redis.from_url(broker_url) if queues.is_redis(broker_url) else None
+
+
+def serve(
+    database: db_session.Database,
+    client: redis.Redis | None,
+    *,
+    address: str,
+    port: int,
+    stop: threading.Event,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve /metrics on address:port until `stop` is set."""
+    server, thread = start_http_server(port, addr=address, registry=registry(database, client))
+    try:
+        if on_ready is not None:
+            on_ready()
+        stop.wait()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
