@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool, text
 
-from db import models, schedule_models  # noqa: F401 - registers the tables
+from db import ledger, models, schedule_models  # noqa: F401 - registers the tables
 
 # One fixed key: concurrent `migrate` runs (several workers starting at once) queue up on it.
 MIGRATION_LOCK_KEY = 0x6277_6D69  # "bwmi"

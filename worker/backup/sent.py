@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Mapping
 
 from db import jobs as db_jobs
-from db import models
+from db import ledger, models
 from worker.backup import upload
-from worker.jobs import owner, state
+from worker.jobs import owner, retry, state
 from worker.jobs.runtime import Runtime
 
 
@@ -65,8 +65,16 @@ class Sent:
         if migrated_to is not None:
             self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
             patch["chat_id"] = str(migrated_to)
-        with self._rt.database.transaction() as session:
-            owner.still_ours(session, self._job_id, self._hostname, self._attempt)
-            state.save(session, self._job_id, patch)
-            if stage is not None:
-                db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
+        try:
+            with self._rt.database.transaction() as session:
+                owner.still_ours(session, self._job_id, self._hostname, self._attempt)
+                state.save(session, self._job_id, patch)
+                ledger.record(session, self._job_id, str(part["chat_id"]), int(part["message_id"]))
+                if stage is not None:
+                    db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
+        except retry.CONTROL_PLANE_LOST:
+            # Sent but written nowhere: nobody could ever find this message again, so it goes
+            # now, while Telegram is known to answer; the step runs again and sends it anew.
+            del self.parts[str(part["index"])]
+            owner.delete_sent_parts(self._rt, {"unrecorded": part})
+            raise

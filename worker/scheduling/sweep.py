@@ -27,7 +27,7 @@ from db import models
 from db import schedule_runs as db_schedule_runs
 from worker import errors
 from worker.jobs.runtime import Runtime
-from worker.scheduling import retention, undo_points
+from worker.scheduling import orphans, retention, undo_points
 from worker.telegram.client import TelegramClient
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ class SweepResult:
     backups_deleted: int = 0
     runs_pruned: int = 0
     undo_points_dropped: int = 0
+    orphans_kept: int = 0  # sent part messages found held by a recorded backup
+    orphans_deleted: int = 0  # sent part messages no backup holds, deleted
+    orphans_undeletable: int = 0  # ... found after Telegram's 48 hours
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -71,12 +74,22 @@ def sweep(rt: Runtime) -> SweepResult:
     result.retention_expired = apply_retention(rt)
     if rt.settings.telegram_configured:
         delete_parts(rt, rt.telegram(), result)
+        found = orphans.sweep(rt, rt.telegram())
+        result.orphans_kept = found.kept
+        result.orphans_deleted = found.deleted
+        result.orphans_undeletable = found.undeletable
     else:
         log.warning("sweep: TELEGRAM_BOT_TOKEN/TELEGRAM_CHAT_ID unset, messages not deleted")
     result.undo_points_dropped = len(undo_points.drop_expired(rt))
     # Last: a long first prune must not hold up the deletes above.
     result.runs_pruned = prune_runs(rt)
-    if result.expired or result.retention_expired or result.parts_deleted or result.runs_pruned:
+    if (
+        result.expired
+        or result.retention_expired
+        or result.parts_deleted
+        or result.runs_pruned
+        or result.orphans_deleted
+    ):
         log.info("sweep: %s", result.to_json())
     return result
 

@@ -10,7 +10,16 @@ from sqlalchemy import create_engine, inspect, pool, text
 
 from db import migrate, models
 
-TABLES = {"jobs", "backups", "backup_parts", "backup_schedules", "schedule_runs", "backup_alerts"}
+TABLES = {
+    "jobs",
+    "backups",
+    "backup_parts",
+    "backup_schedules",
+    "schedule_runs",
+    "backup_alerts",
+    "sent_messages",
+}
+HEAD = "0006_sent_messages"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:
@@ -30,7 +39,7 @@ def test_upgrade_downgrade_upgrade(
     assert migrate.current(empty_db_url) is None
 
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == migrate.head() == "0005_backups_server"
+    assert migrate.current(empty_db_url) == migrate.head() == HEAD
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     migrate.check(empty_db_url)
 
@@ -41,7 +50,7 @@ def test_upgrade_downgrade_upgrade(
     migrate.upgrade(empty_db_url, "0001")
     assert migrate.current(empty_db_url) == "0001"
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == "0005_backups_server"
+    assert migrate.current(empty_db_url) == HEAD
     migrate.check(empty_db_url)
     migrate.upgrade(empty_db_url)  # already at head: nothing to do, no error
 
