@@ -8,12 +8,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import redis
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
 from db import migrate, models, session
 
 DEFAULT_ADMIN_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+PACER_REDIS_DBS = range(2, 16)  # the scheme of tests/acceptance/conftest.py's redis_db
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pacer_redis() -> Iterator[str]:
+    """PACER_REDIS_URL: a locked Redis database for the fleet pacer of in-process steps, so
+    that test runs on one machine never share budgets (the default is the broker's db 0)."""
+    lock = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    token = secrets.token_hex(8)
+    for number in PACER_REDIS_DBS:
+        if lock.set(f"backup-worker-tests:db:{number}", token, nx=True, ex=3600):
+            break
+    else:
+        raise AssertionError("every Redis test database is taken by another test run")
+    url = f"redis://127.0.0.1:6379/{number}"
+    redis.Redis.from_url(url).flushdb()
+    os.environ["PACER_REDIS_URL"] = url
+    try:
+        yield url
+    finally:
+        del os.environ["PACER_REDIS_URL"]
+        redis.Redis.from_url(url).flushdb()
+        if lock.get(f"backup-worker-tests:db:{number}") == token.encode():
+            lock.delete(f"backup-worker-tests:db:{number}")
+        lock.close()
 
 
 @contextmanager

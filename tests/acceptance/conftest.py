@@ -66,7 +66,11 @@ class Stack:
     broker_db: int = 0
 
     def env(self, **overrides: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BACKUP_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TELEGRAM_", "BACKUP_", "PACER_"))
+        }
         env.update(
             DATABASE_URL=str(self.database.engine.url.render_as_string(hide_password=False)),
             SOURCE_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",

@@ -30,7 +30,7 @@ def test_upgrade_downgrade_upgrade(
     assert migrate.current(empty_db_url) is None
 
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == migrate.head() == "0004"
+    assert migrate.current(empty_db_url) == migrate.head() == "0005_parts_bot_chat"
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     migrate.check(empty_db_url)
 
@@ -41,7 +41,7 @@ def test_upgrade_downgrade_upgrade(
     migrate.upgrade(empty_db_url, "0001")
     assert migrate.current(empty_db_url) == "0001"
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == "0004"
+    assert migrate.current(empty_db_url) == "0005_parts_bot_chat"
     migrate.check(empty_db_url)
     migrate.upgrade(empty_db_url)  # already at head: nothing to do, no error
 
@@ -115,7 +115,7 @@ def test_0004_adds_the_prune_index_and_accepts_one_built_beforehand(empty_db_url
     finally:
         engine.dispose()
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == "0004"
+    assert migrate.current(empty_db_url) == "0005_parts_bot_chat"
     migrate.check(empty_db_url)
 
 
