@@ -86,7 +86,11 @@ class Stack:
         return env
 
     def start_worker(
-        self, concurrency: int = 2, name: str | None = None, **overrides: str
+        self,
+        concurrency: int = 2,
+        name: str | None = None,
+        queues: str | None = None,
+        **overrides: str,
     ) -> WorkerProcess:
         """A worker subprocess, ready; `name` fixes its node name (a restart keeps its queue).
 
@@ -98,6 +102,7 @@ class Stack:
         args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
         args += [f"--concurrency={concurrency}", "-n", f"{name}@%h", "--loglevel=INFO"]
         args += ["--without-gossip", "--without-mingle"]
+        args += [] if queues is None else ["-Q", queues]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         worker = WorkerProcess(proc, log_path, env, Path(env["BACKUP_SPOOL_DIR"]))

@@ -25,6 +25,9 @@ DISPATCH = "schedules.dispatch"
 SWEEP_EXPIRED = "backups.sweep_expired"
 REAP = "jobs.reap"
 CHECK_ALERTS = "alerts.check"
+# Queues: asked-for work (gateway, CLI) on Celery's default, the dispatcher's backups on its own.
+DEFAULT_QUEUE = "celery"
+SCHEDULED_QUEUE = "scheduled"
 
 # The chains' steps: sent by the accepting task to its own host, never by anyone else.
 DUMP = "backups.dump"
