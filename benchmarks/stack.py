@@ -236,7 +236,12 @@ class Worker:
 
 @contextlib.contextmanager
 def worker(
-    bench: Stack, *, concurrency: int, pool: str | None = None, **overrides: str
+    bench: Stack,
+    *,
+    concurrency: int,
+    pool: str | None = None,
+    queues: str | None = None,
+    **overrides: str,
 ) -> Iterator[Worker]:
     """A worker on the stack, ready to consume; stopped (warm shutdown) afterwards.
 
@@ -250,6 +255,7 @@ def worker(
     args += ["-P", pool] if pool is not None else []
     args += [f"--concurrency={concurrency}", "-n", f"{name}@%h", "--loglevel=INFO"]
     args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    args += ["-Q", queues] if queues is not None else []
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             args, env=bench.env(**overrides), stdout=log, stderr=subprocess.STDOUT

@@ -113,10 +113,18 @@ class Sender:
         pacer = self._pacer
         pairs = [(bot, chat) for chat in chats for bot in self._bots]
         failures = 0
+        waited = [0.0]
+
+        def wait(seconds: float) -> None:
+            waited[0] += seconds
+            if on_wait is not None:
+                on_wait(seconds)
+            self._sleep(seconds)
+
         while True:
-            slot = pacer.acquire(pairs, sleep=lambda seconds: self._wait(seconds, on_wait))
+            slot = pacer.acquire(pairs, sleep=wait)
             try:
-                return send(slot.bot_id, slot.chat_id, False)
+                result = send(slot.bot_id, slot.chat_id, False)
             except errors.TelegramRetryable as exc:
                 failures += 1
                 if failures >= self._max_attempts:
@@ -139,11 +147,16 @@ class Sender:
                 )
                 if delay:
                     self._sleep(delay)
-
-    def _wait(self, seconds: float, on_wait: OnWait | None) -> None:
-        if on_wait is not None:
-            on_wait(seconds)
-        self._sleep(seconds)
+                continue
+            # Where each message went and how long it waited: the fleet's pacing, per message.
+            log.info(
+                "%s: bot %s, chat %s, %.2f s waited for the pacer",
+                method,
+                slot.bot_id,
+                slot.chat_id,
+                waited[0],
+            )
+            return result
 
 
 def _backoff(failures: int) -> float:
