@@ -101,7 +101,23 @@ def test_a_429_seen_by_one_worker_pauses_the_other_in_that_chat(
     stack.start_worker(concurrency=1, **env)
     stack.start_worker(concurrency=1, **env)
     fleet.set_faults(["429:4"], methods=["sendDocument"])
-    hosts = _completed(stack, _backups(stack, 4, "proj-closure"))
+    job_ids = _backups(stack, 4, "proj-closure")
+    # While parts wait out the closure, their jobs' rows say so.
+    notes: set[str] = set()
+    deadline = time.monotonic() + 30
+    while not notes and time.monotonic() < deadline:
+        with stack.database.engine.connect() as conn:
+            notes = set(
+                conn.execute(
+                    text(
+                        "SELECT result->>'waiting' FROM control_plane.jobs"
+                        " WHERE result->>'waiting' IS NOT NULL"
+                    )
+                ).scalars()
+            )
+        time.sleep(0.05)
+    assert any("for Telegram's rate limit" in note for note in notes), notes
+    hosts = _completed(stack, job_ids)
     assert len(hosts) == 2
     sends = _sends(fleet)
     refused = [entry for entry in sends if entry["status"] == 429]
