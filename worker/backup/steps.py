@@ -249,6 +249,8 @@ def backup_summary(row: models.Backup) -> dict[str, object]:
                 "message_id": part.message_id,
                 "size_bytes": part.size_bytes,
                 "sha256": part.sha256,
+                "chat_id": part.chat_id,
+                "bot_id": part.bot_id,  # None: the first configured bot (docs/fleet.md)
             }
             for part in row.parts
         ],
