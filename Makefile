@@ -54,7 +54,7 @@ BENCH_OUT ?= .bench
 BENCH_REPEAT ?= 3
 BENCH_ARGS ?=
 
-.PHONY: bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli
+.PHONY: bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet
 
 bench: bench-speed bench-small-jobs bench-maintenance
 
@@ -66,6 +66,10 @@ bench-large: install services
 
 bench-small-jobs: install services
 	$(PY) -m benchmarks.small_jobs --json-out $(BENCH_OUT)/small_jobs.json
+
+# make bench-fleet: 300 small + 5 multi-part backups through the fleet pacer, Telegram's limits
+bench-fleet: install services
+	$(PY) -m benchmarks.fleet --json-out $(BENCH_OUT)/fleet.json $(BENCH_ARGS)
 
 bench-maintenance: install services
 	$(PY) -m benchmarks.maintenance --json-out $(BENCH_OUT)/maintenance.json

@@ -8,6 +8,8 @@ of the worker package.
 from __future__ import annotations
 
 from celery.schedules import crontab as _crontab
+from kombu import Exchange as _Exchange
+from kombu import Queue as _Queue
 
 from worker import broker as _broker
 from worker import settings as _settings
@@ -23,7 +25,12 @@ result_backend = _s.celery_result_backend
 broker_connection_retry_on_startup = True
 # Redis redelivers an unacknowledged message after the visibility timeout: it must be longer
 # than the longest backup, or a second worker would start the same job while the first runs.
-broker_transport_options = {"visibility_timeout": _s.backup_visibility_timeout}
+# queue_order_strategy: a worker consuming several queues polls them in the order given, so
+# one started without -Q takes asked-for work (the default queue) before scheduled backups.
+broker_transport_options = {
+    "visibility_timeout": _s.backup_visibility_timeout,
+    "queue_order_strategy": "priority",
+}
 result_backend_transport_options = {"visibility_timeout": _s.backup_visibility_timeout}
 result_expires = 7 * 24 * 3600  # seconds; the jobs table is the record, not the result backend
 # Nobody reads a task's return value (the gateway and the CLI read the jobs table, docs/design.md),
@@ -57,6 +64,17 @@ worker_concurrency = _s.worker_concurrency
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
+
+# Asked-for work (the gateway, the CLI) on the default queue, the dispatcher's backups.create on
+# "scheduled". The Procfile runs a process for each (docs/fleet.md, "User work first"): user
+# work has slots of its own that a night of long scheduled backups cannot hold. A worker
+# started without -Q consumes both, the default one first.
+task_default_queue = _contract.DEFAULT_QUEUE
+# Each bound as Celery binds a queue it creates itself (exchange and routing key its name).
+task_queues = tuple(
+    _Queue(name, _Exchange(name), routing_key=name)
+    for name in (_contract.DEFAULT_QUEUE, _contract.SCHEDULED_QUEUE)
+)
 
 # Every worker also consumes its own queue "<nodename>.dq2": the chain's steps are sent there
 # so that upload and record run on the host whose spool holds the parts.

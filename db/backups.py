@@ -42,6 +42,7 @@ class NewPart:
     chat_id: str
     size_bytes: int
     sha256: str
+    bot_id: str | None = None  # None: the first configured bot (parts from before 0005)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -154,6 +154,7 @@ class PartRef:
     chat_id: str
     message_id: int
     attempts: int
+    bot_id: str | None = None  # the bot that sent it; None: the first configured bot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +192,14 @@ def claim_parts(session: Session, *, limit: int) -> list[PartRef]:
         update(Part)
         .where(tuple_(Part.backup_id, Part.index).in_(due))
         .values(delete_attempts=Part.delete_attempts + 1, delete_attempted_at=func.now())
-        .returning(Part.backup_id, Part.index, Part.chat_id, Part.message_id, Part.delete_attempts)
+        .returning(
+            Part.backup_id,
+            Part.index,
+            Part.chat_id,
+            Part.message_id,
+            Part.delete_attempts,
+            Part.bot_id,
+        )
     )
     return sorted((PartRef(*row) for row in rows), key=lambda ref: (str(ref.backup_id), ref.index))
 

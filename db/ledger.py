@@ -54,6 +54,7 @@ class SentMessage(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     chat_id: Mapped[str] = mapped_column(Text)
     message_id: Mapped[int] = mapped_column(BigInteger)
+    bot_id: Mapped[str | None] = mapped_column(Text)  # the sending bot; None: the first one
     sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     state: Mapped[str] = mapped_column(Text, server_default=SentState.SENT.value)
 
@@ -71,13 +72,18 @@ class Unsettled:
     id: int
     chat_id: str
     message_id: int
+    bot_id: str | None
     sent_at: dt.datetime
     kept: bool
 
 
-def record(session: Session, job_id: uuid.UUID, chat_id: str, message_id: int) -> None:
+def record(
+    session: Session, job_id: uuid.UUID, chat_id: str, message_id: int, bot_id: str | None = None
+) -> None:
     """Note a sent part message (again is harmless)."""
-    statement = insert(SentMessage).values(job_id=job_id, chat_id=chat_id, message_id=message_id)
+    statement = insert(SentMessage).values(
+        job_id=job_id, chat_id=chat_id, message_id=message_id, bot_id=bot_id
+    )
     session.execute(statement.on_conflict_do_nothing(constraint="uq_sent_messages_message"))
 
 
@@ -99,6 +105,7 @@ def unsettled(session: Session, *, sent_before: dt.datetime, limit: int) -> list
             SentMessage.id,
             SentMessage.chat_id,
             SentMessage.message_id,
+            SentMessage.bot_id,
             SentMessage.sent_at,
             kept.label("kept"),
         )
@@ -106,7 +113,10 @@ def unsettled(session: Session, *, sent_before: dt.datetime, limit: int) -> list
         .order_by(SentMessage.sent_at)
         .limit(limit)
     ).all()
-    return [Unsettled(row.id, row.chat_id, row.message_id, row.sent_at, row.kept) for row in rows]
+    return [
+        Unsettled(row.id, row.chat_id, row.message_id, row.bot_id, row.sent_at, row.kept)
+        for row in rows
+    ]
 
 
 def settle(session: Session, ids: Sequence[int], state: SentState) -> None:

@@ -266,6 +266,9 @@ class BackupPart(Base):
     chat_id: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(Text)
+    # The bot that uploaded it (token prefix): a file_id works for that bot only. NULL (parts
+    # recorded before migration 0005): the first configured bot (docs/fleet.md).
+    bot_id: Mapped[str | None] = mapped_column(Text)
     # Expiry sweep (worker/scheduling/sweep.py): NULL until deleteMessage settled the part's fate.
     delete_status: Mapped[str | None] = mapped_column(Text)
     delete_error: Mapped[str | None] = mapped_column(Text)

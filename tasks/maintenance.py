@@ -35,7 +35,9 @@ def publisher(celery_app: Celery, queue: str | None = None) -> publish.Publisher
 @app.task(name=contract.DISPATCH)
 def dispatch() -> dict[str, object]:
     """Enqueue a backup for every due schedule, once per slot."""
-    return dispatcher.dispatch(runtime.current(), publisher(app)).to_json()
+    # A queue of their own: the night's backups never hold up work a user asked for.
+    scheduled = publisher(app, queue=contract.SCHEDULED_QUEUE)
+    return dispatcher.dispatch(runtime.current(), scheduled).to_json()
 
 
 @app.task(name=contract.SWEEP_EXPIRED)

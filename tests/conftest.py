@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,19 @@ from sqlalchemy import text
 
 from db import models, session
 from tests.support import scratch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pacer_redis() -> Iterator[str]:
+    """PACER_REDIS_URL: a Redis database of this run's own for the fleet pacer of in-process
+    steps, so that test runs on one machine never share budgets (the default is the broker's)."""
+    with scratch.redis_database() as number:
+        url = scratch.redis_url(number)
+        os.environ["PACER_REDIS_URL"] = url
+        try:
+            yield url
+        finally:
+            del os.environ["PACER_REDIS_URL"]
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@
   + ControlPlaneUnavailable     the control-plane database went away mid-step: run it again here
   + RestoreError                pg_restore failed, or the target database cannot be used
   + TelegramError               anything the Bot API client raises
-    x TelegramRetryable         worth another try: tenacity retries these
+    x TelegramRetryable         worth another try: tenacity, or the paced sender, retries these
       - TelegramRetryAfter      429 flood control, carries retry_after
       - TelegramServerError     5xx, or an answer that is not the Bot API's JSON
       - TelegramNetworkError    timeout, refused or dropped connection

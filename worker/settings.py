@@ -49,6 +49,14 @@ DEFAULT_RESTORE_UNDO_HOURS = 24  # hours a replaced database is kept as an undo 
 DEFAULT_EXPORTER_ADDRESS = "127.0.0.1"
 DEFAULT_EXPORTER_PORT = 9808
 DEFAULT_CATALOG_INTERVAL = 900  # seconds between two catalog.publish runs (worker/catalog/)
+# The fleet pacer (worker/telegram/pacer.py, sender.py; docs/fleet.md): the Bots FAQ's limits.
+DEFAULT_CHAT_PER_SECOND = 1  # messages per second into one chat
+DEFAULT_GROUP_PER_MINUTE = 20  # messages per minute into one group, supergroup or channel
+DEFAULT_BOT_PER_SECOND = 30  # messages per second from one bot, all chats together
+# Seconds added to every budget's window: Telegram counts a message when its upload has
+# arrived, so uploads of different lengths shift messages by up to their spread (docs/fleet.md).
+DEFAULT_PACER_MARGIN = 2.0
+_BOT_TOKEN = re.compile(r"^[0-9]{1,20}:\S+$")
 
 
 class Settings(BaseSettings):
@@ -67,6 +75,13 @@ class Settings(BaseSettings):
     telegram_api_url: str = TELEGRAM_CLOUD_API
     telegram_upload_timeout: float = Field(default=DEFAULT_UPLOAD_TIMEOUT, gt=0)
     telegram_max_attempts: int = Field(default=DEFAULT_TELEGRAM_MAX_ATTEMPTS, ge=1, le=50)
+    # Several bots and chats (comma-separated lists above), paced fleet-wide through Redis.
+    telegram_retired_chat_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    pacer_redis_url: SecretStr | None = None
+    telegram_chat_per_second: int = Field(default=DEFAULT_CHAT_PER_SECOND, ge=0, le=1000)
+    telegram_group_per_minute: int = Field(default=DEFAULT_GROUP_PER_MINUTE, ge=0, le=1000)
+    telegram_bot_per_second: int = Field(default=DEFAULT_BOT_PER_SECOND, ge=0, le=1000)
+    telegram_pacer_margin: float = Field(default=DEFAULT_PACER_MARGIN, ge=0, le=60)
 
     backup_part_size: int = Field(default=CLOUD_DOWNLOAD_LIMIT, ge=MIN_PART_SIZE)
     backup_spool_dir: Path = Path(tempfile.gettempdir()) / "backup-worker-spool"
@@ -135,24 +150,36 @@ class Settings(BaseSettings):
 
     @field_validator("telegram_chat_id")
     @classmethod
-    def _chat_id(cls, value: str | None) -> str | None:
-        if value is None or value == "":
+    def _chat_ids(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
             return None
-        value = value.strip()
-        if value.startswith("@") and len(value) > 1:
-            return value
-        try:
-            int(value)
-        except ValueError:
-            raise ValueError(
-                "must be a numeric chat id (e.g. -1001234567890) or @channelname"
-            ) from None
+        return ",".join(_one_chat(chat) for chat in value.split(","))
+
+    @field_validator("telegram_retired_chat_ids", mode="before")
+    @classmethod
+    def _retired(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(_one_chat(chat) for chat in value.split(",") if chat.strip())
         return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        tokens = [token.strip() for token in value.get_secret_value().split(",")]
+        # The message never quotes a token: it is the secret.
+        if not all(_BOT_TOKEN.match(token) for token in tokens):
+            raise ValueError("each bot token looks like 123456:ABC..., digits before the ':'")
+        ids = [token.partition(":")[0] for token in tokens]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two tokens of one bot: list each bot once")
+        return SecretStr(",".join(tokens))
 
     @field_validator("telegram_alert_chat_id")
     @classmethod
     def _alert_chat_id(cls, value: str | None) -> str | None:
-        return cls._chat_id(value)
+        return None if value is None or not value.strip() else _one_chat(value)
 
     @field_validator("telegram_api_url")
     @classmethod
@@ -193,14 +220,60 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _a_chat_left(self) -> Settings:
+        if self.telegram_chat_ids and not self.active_chat_ids:
+            raise ValueError("TELEGRAM_RETIRED_CHAT_IDS retires every chat of TELEGRAM_CHAT_ID")
+        return self
+
+    @property
+    def telegram_bot_tokens(self) -> tuple[SecretStr, ...]:
+        """Every configured bot token, the first one first (TELEGRAM_BOT_TOKEN, comma-separated)."""
+        if self.telegram_bot_token is None:
+            return ()
+        return tuple(SecretStr(t) for t in self.telegram_bot_token.get_secret_value().split(","))
+
+    @property
+    def telegram_chat_ids(self) -> tuple[str, ...]:
+        """Every configured chat, the first one first (TELEGRAM_CHAT_ID, comma-separated)."""
+        return tuple(self.telegram_chat_id.split(",")) if self.telegram_chat_id else ()
+
+    @property
+    def active_chat_ids(self) -> tuple[str, ...]:
+        """The chats new parts may go to: the configured ones that are not retired."""
+        retired = set(self.telegram_retired_chat_ids)
+        return tuple(chat for chat in self.telegram_chat_ids if chat not in retired)
+
+    @property
+    def pacer_url(self) -> str | None:
+        """The pacer's Redis: PACER_REDIS_URL, else the broker when it is Redis, else none."""
+        if self.pacer_redis_url is not None:
+            return self.pacer_redis_url.get_secret_value()
+        if urlsplit(self.celery_broker_url).scheme in ("redis", "rediss"):
+            return self.celery_broker_url
+        return None
+
     @property
     def alert_chat_id(self) -> str | None:
-        """Where alerts go: TELEGRAM_ALERT_CHAT_ID, else the backup chat."""
-        return self.telegram_alert_chat_id or self.telegram_chat_id
+        """Where alerts go: TELEGRAM_ALERT_CHAT_ID, else the first backup chat."""
+        return self.telegram_alert_chat_id or next(iter(self.active_chat_ids), None)
 
     @property
     def telegram_configured(self) -> bool:
         return self.telegram_bot_token is not None and self.telegram_chat_id is not None
+
+
+def _one_chat(value: str) -> str:
+    value = value.strip()
+    if value.startswith("@") and len(value) > 1:
+        return value
+    try:
+        int(value)
+    except ValueError:
+        raise ValueError(
+            "must be a numeric chat id (e.g. -1001234567890) or @channelname, comma-separated"
+        ) from None
+    return value
 
 
 def _describe(error: ValidationError) -> str:

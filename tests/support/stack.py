@@ -67,7 +67,8 @@ class Stack(Generic[S]):
 
     def env(self, **overrides: str) -> dict[str, str]:
         """This stack's services and settings, over the caller's environment, then `overrides`."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BACKUP_"))}
+        own = ("TELEGRAM_", "BACKUP_", "PACER_")  # this stack's own, never the caller's
+        env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
         env.update(
             DATABASE_URL=self.control_url,
             SOURCE_DATABASE_URL=self.source_url,
@@ -85,6 +86,12 @@ class Stack(Generic[S]):
     def start_worker(self, *options: str, **env: str) -> procs.Process:
         """The Procfile's worker with `options`, in this stack's environment plus `env`; ready."""
         worker = procs.start("worker", self.env(**env), self.tmp / "logs", *options)
+        self.workers.append(worker)
+        return worker
+
+    def start_scheduled(self, *options: str, **env: str) -> procs.Process:
+        """The Procfile's worker of the dispatcher's queue (`scheduled`) with `options`; ready."""
+        worker = procs.start("scheduled", self.env(**env), self.tmp / "logs", *options)
         self.workers.append(worker)
         return worker
 

@@ -33,10 +33,15 @@ class StandinProcess:
 
 
 @contextlib.contextmanager
-def process(data_dir: Path, token: str, chat: str) -> Iterator[StandinProcess]:
-    """The stand-in for one bot and one chat, storing uploads under `data_dir`."""
-    args = [sys.executable, "-m", "standin", "--port", "0", "--token", token, "--chat", chat]
-    args += ["--data-dir", str(data_dir)]
+def process(
+    data_dir: Path, token: str, chat: str, *, limits: str | None = None
+) -> Iterator[StandinProcess]:
+    """The stand-in for the bots and chats of `token` and `chat` (comma-separated lists),
+    storing uploads under `data_dir`; `limits` names a preset of Telegram's limits."""
+    args = [sys.executable, "-m", "standin", "--port", "0"]
+    args += [f"--token={one}" for one in token.split(",")]
+    args += [f"--chat={one}" for one in chat.split(",")]
+    args += ["--data-dir", str(data_dir)] + ([] if limits is None else ["--limits", limits])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=procfile.ROOT)
     try:
         assert proc.stdout is not None

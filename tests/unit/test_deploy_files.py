@@ -19,8 +19,17 @@ from click.testing import CliRunner
 from worker.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-PROCESS_TYPES = {"worker", "beat", "flower", "exporter"}
-DESIGN_SERVICES = {"postgres", "redis", "migrate", "worker", "beat", "flower", "exporter"}
+PROCESS_TYPES = {"worker", "scheduled", "beat", "flower", "exporter"}
+DESIGN_SERVICES = {
+    "postgres",
+    "redis",
+    "migrate",
+    "worker",
+    "scheduled",
+    "beat",
+    "flower",
+    "exporter",
+}
 Service = dict[str, object]
 
 
@@ -53,7 +62,7 @@ def test_honcho_reads_the_procfile() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "Valid procfile detected (worker, beat, flower, exporter)" in done.stderr
+    assert "Valid procfile detected (worker, scheduled, beat, flower, exporter)" in done.stderr
 
 
 def test_compose_has_every_service_of_the_design() -> None:
@@ -71,7 +80,7 @@ def test_migrate_runs_once_before_worker_and_beat() -> None:
     assert migrate["command"] == ["backup-worker", "migrate"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    for name in ("worker", "beat"):
+    for name in ("worker", "scheduled", "beat"):
         depends = found[name]["depends_on"]
         assert isinstance(depends, dict)
         assert depends["migrate"] == {"condition": "service_completed_successfully"}

@@ -90,9 +90,10 @@ def send_stream(
             project_id=project,
             label=name,
             caption=caption,
+            chats=rt.chat_ids(),
         )
         upload.send_parts(
-            rt.telegram(),
+            rt.sender(),
             art,
             where,
             on_sent=lambda part, _migrated: sent.append(part),
@@ -213,6 +214,7 @@ def _new_part(part: upload.SentPartJSON) -> db_backups.NewPart:
         chat_id=part["chat_id"],
         size_bytes=part["size_bytes"],
         sha256=part["sha256"],
+        bot_id=part.get("bot_id"),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Mapping
 
@@ -12,11 +11,15 @@ from worker.backup import upload
 from worker.jobs import owner, retry, state
 from worker.jobs.runtime import Runtime
 
+WAIT_NOTE_MIN = 3.0  # seconds: shorter waits for a slot leave the jobs row alone
 
-def destination(job: models.Job) -> upload.Destination:
-    """Where the job's parts go: its chat (or the one Telegram migrated it to), its caption."""
+
+def destination(job: models.Job, chats: tuple[str, ...] = ()) -> upload.Destination:
+    """Where the job's parts go: its chat (or the one Telegram migrated it to), or any of
+    `chats` (the configured ones, not retired), its caption."""
     payload = state.BackupPayload.of(job)
     return upload.Destination(
+        chats=chats,
         chat_id=state.BackupState.of(job).chat_id or payload.chat_id,
         thread_id=payload.thread_id,
         project_id=payload.request.project_id,
@@ -45,31 +48,55 @@ class Sent:
         self.where = where
         # jsonb || is shallow: the whole map of sent parts is written back each time.
         self.parts = dict(parts)
+        self._waiting = False
+
+    def note_wait(self, seconds: float) -> None:
+        """Say in the jobs row that a part waits `seconds` for its slot in Telegram's rate
+        limit. Short waits (most of them, at 1 message per second) are not written."""
+        if seconds < WAIT_NOTE_MIN:
+            return
+        note = f"waiting {seconds:.0f} s for Telegram's rate limit (fleet-wide pacer)"
+        with self._rt.database.transaction() as session:
+            owner.still_ours(session, self._job_id, self._hostname, self._attempt)
+            state.save(session, self._job_id, state.BackupPatch(waiting=note))
+            db_jobs.heartbeat(session, self._job_id)
+        self._waiting = True
 
     @classmethod
     def of(cls, rt: Runtime, job: models.Job, hostname: str) -> Sent:
         """The parts the jobs row says were sent, for the job's current attempt."""
         parts = state.BackupState.of(job).uploaded
-        return cls(rt, job.id, hostname, job.attempts, destination(job), parts)
+        where = destination(job, rt.chat_ids())
+        return cls(rt, job.id, hostname, job.attempts, where, parts)
 
     def add(
         self,
         part: upload.SentPartJSON,
-        migrated_to: int | None,
+        migrated: upload.Migration | None,
         *,
         stage: tuple[str, int] | None = None,
     ) -> None:
-        """Remember a sent part; `stage` (name, progress) goes into the same transaction."""
+        """Remember a sent part; `stage` (name, progress) goes into the same transaction, and
+        so does the end of a wait note (note_wait)."""
         self.parts[str(part["index"])] = part
         patch = state.BackupPatch(uploaded=self.parts)
-        if migrated_to is not None:
-            self.where = dataclasses.replace(self.where, chat_id=str(migrated_to))
-            patch["chat_id"] = str(migrated_to)
+        if self._waiting:
+            patch["waiting"] = None
+            self._waiting = False
+        if migrated is not None:
+            self.where = self.where.migrated(migrated[0], str(migrated[1]))
+            patch["chat_id"] = str(migrated[1])
         try:
             with self._rt.database.transaction() as session:
                 owner.still_ours(session, self._job_id, self._hostname, self._attempt)
                 state.save(session, self._job_id, patch)
-                ledger.record(session, self._job_id, str(part["chat_id"]), int(part["message_id"]))
+                ledger.record(
+                    session,
+                    self._job_id,
+                    str(part["chat_id"]),
+                    int(part["message_id"]),
+                    part.get("bot_id"),
+                )
                 if stage is not None:
                     db_jobs.set_progress(session, self._job_id, stage=stage[0], progress=stage[1])
         except retry.CONTROL_PLANE_LOST:

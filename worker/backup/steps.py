@@ -51,7 +51,8 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         req = state.BackupPayload.of(job).request
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
         stale = state.BackupState.of(job).uploaded
-        sent = sent_parts.Sent(rt, job_id, hostname, attempt, sent_parts.destination(job), {})
+        where = sent_parts.destination(job, rt.chat_ids())
+        sent = sent_parts.Sent(rt, job_id, hostname, attempt, where, {})
         state.save(session, job_id, state.BackupPatch(artifact=None, uploaded={}))
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
         session.expunge(job)
@@ -76,19 +77,19 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     with ending.full_spool_retried(full, attempt):
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True, exist_ok=True)
-    client = rt.telegram()  # no token: fail now, not after the whole dump
+    sender = rt.sender()  # no token: fail now, not after the whole dump
     names: dict[int, str] = {}
 
     def send_early(part: manifest.PartFile) -> None:
-        record, migrated = upload.send_part(client, part, None, sent.where)
+        record, migrated = upload.send_part(sender, part, None, sent.where, on_wait=sent.note_wait)
         names[part.index] = part.path.name
         sent.add(record, migrated)
 
-    sender = overlap.PartSender(send_early)
+    early_sender = overlap.PartSender(send_early)
 
     def on_bytes(raw: int, written: int) -> None:
         seen[:] = raw, written
-        sender.check()
+        early_sender.check()
         reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0)
 
     name = req.filename or stream.artifact_filename(
@@ -103,7 +104,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     with (
         slot.holding(rt, job_id, server),
         ending.full_spool_retried(full, attempt),
-        sender.running(),
+        early_sender.running(),
     ):
         result = dump.dump_database(
             params,
@@ -116,12 +117,12 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             zstd_threads=config.backup_zstd_threads,
             recipients=config.backup_age_recipients,
             on_bytes=on_bytes,
-            on_part=sender.offer,
+            on_part=early_sender.offer,
             lock_wait_timeout=config.source_lock_wait_timeout,
             application_name=pgdump.application_name(job_id),
             program=program,
         )
-    sender.check()
+    early_sender.check()
     early = sent.parts
     if any(result.parts[int(index)].path.name != names[int(index)] for index in early):
         # Past 999 parts the writer renumbers every part: the early ones carry old names.
@@ -156,18 +157,19 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     total = max(art.size_bytes, 1)
     last = art.parts[-1].index
 
-    def on_sent(part: upload.SentPartJSON, migrated_to: int | None) -> None:
+    def on_sent(part: upload.SentPartJSON, migrated: upload.Migration | None) -> None:
         # The last part's transaction also carries the stage's end: one write fewer.
         end = ("upload", reporter.written("upload", 1.0)) if part["index"] == last else None
-        sent.add(part, migrated_to, stage=end)
+        sent.add(part, migrated, stage=end)
 
     upload.send_parts(
-        rt.telegram(),
+        rt.sender(),
         art,
         sent.where,
         skip={int(index) for index in sent.parts},
         on_sent=on_sent,
         on_bytes=lambda done: reporter.update("upload", done / total),
+        on_wait=sent.note_wait,
     )
 
 
@@ -199,6 +201,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
                 file_unique_id=uploaded[str(part.index)]["file_unique_id"],
                 message_id=uploaded[str(part.index)]["message_id"],
                 chat_id=uploaded[str(part.index)]["chat_id"],
+                bot_id=uploaded[str(part.index)].get("bot_id"),
                 size_bytes=part.size_bytes,
                 sha256=part.sha256,
             )
@@ -215,6 +218,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             compression=art.compression,
             encrypted=art.encrypted,
             encryption_recipients=list(art.recipients),
+            # The first configured chat; with several chats each part records its own.
             chat_id=now.chat_id or payload.chat_id,
             message_thread_id=payload.thread_id,
             caption=req.caption,
@@ -254,6 +258,8 @@ def backup_summary(row: models.Backup) -> dict[str, object]:
                 "message_id": part.message_id,
                 "size_bytes": part.size_bytes,
                 "sha256": part.sha256,
+                "chat_id": part.chat_id,
+                "bot_id": part.bot_id,  # None: the first configured bot (docs/fleet.md)
             }
             for part in row.parts
         ],

@@ -10,10 +10,12 @@ from worker import errors
 from worker.artifact import manifest
 from worker.contract import request
 from worker.jobs import state
-from worker.telegram import client as telegram
+from worker.telegram import sender as telegram
 
 # A sent part as stored in the jobs row and printed by the CLI.
 SentPartJSON = state.SentPart
+# Telegram moved a chat (a group upgraded to a supergroup): (the id asked for, its new id).
+Migration = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -25,17 +27,30 @@ class Destination:
     project_id: str
     label: str  # the database name, or the file name for send-only
     caption: str | None = None
+    # Every chat a part may go to (the pacer picks the first free); empty: chat_id alone.
+    chats: tuple[str, ...] = ()
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The chats a part may go to."""
+        return self.chats or (self.chat_id,)
+
+    def migrated(self, old: str, new: str) -> Destination:
+        """The destination after Telegram gave chat `old` the id `new`."""
+        chats = tuple(new if chat == old else chat for chat in self.chats)
+        return dataclasses.replace(self, chat_id=new, chats=chats)
 
 
 def send_part(
-    client: telegram.TelegramClient,
+    sender: telegram.Sender,
     part: manifest.PartFile,
     count: int | None,
     where: Destination,
     *,
     on_progress: Callable[[int], None] | None = None,
-) -> tuple[SentPartJSON, int | None]:
-    """Send one part; returns it as stored, and the chat's new id when Telegram moved the chat.
+    on_wait: telegram.OnWait | None = None,
+) -> tuple[SentPartJSON, Migration | None]:
+    """Send one part; returns it as stored, and the chat's move when Telegram moved the chat.
 
     `count` is the artifact's number of parts, None while the dump is still writing it.
     """
@@ -48,14 +63,16 @@ def send_part(
         part.sha256,
         where.caption,
     )
-    sent = client.send_document(
-        where.chat_id,
+    paced = sender.send_document(
+        where.candidates,
         part.path,
         filename=part.path.name,
         caption=caption,
         thread_id=where.thread_id,
         on_progress=on_progress,
+        on_wait=on_wait,
     )
+    sent = paced.document
     record = SentPartJSON(
         index=part.index,
         file_id=sent.file_id,
@@ -64,20 +81,23 @@ def send_part(
         chat_id=str(sent.chat_id),
         size_bytes=part.size_bytes,
         sha256=part.sha256,
+        bot_id=paced.bot_id,
     )
-    return record, sent.migrated_to_chat_id
+    moved = sent.migrated_to_chat_id
+    return record, None if moved is None else (paced.chat_id, moved)
 
 
 def send_parts(
-    client: telegram.TelegramClient,
+    sender: telegram.Sender,
     art: manifest.Artifact,
     where: Destination,
     *,
     skip: Container[int] = (),
-    on_sent: Callable[[SentPartJSON, int | None], None],
+    on_sent: Callable[[SentPartJSON, Migration | None], None],
     on_bytes: Callable[[int], None] | None = None,
+    on_wait: telegram.OnWait | None = None,
 ) -> None:
-    """Send each part not in `skip`, in order; `on_sent(part, migrated_chat)` after each one.
+    """Send each part not in `skip`, in order; `on_sent(part, migration)` after each one.
 
     `on_bytes(total sent so far)` reports progress over the whole artifact. When Telegram moves
     the chat (group upgraded to a supergroup), the following parts go to the new id.
@@ -96,9 +116,11 @@ def send_parts(
             if on_bytes is not None:
                 on_bytes(base + sent_bytes)
 
-        record, migrated = send_part(client, part, len(art.parts), where, on_progress=progress)
+        record, migrated = send_part(
+            sender, part, len(art.parts), where, on_progress=progress, on_wait=on_wait
+        )
         if migrated is not None:
-            where = dataclasses.replace(where, chat_id=str(migrated))
+            where = where.migrated(migrated[0], str(migrated[1]))
         on_sent(record, migrated)
         done += part.size_bytes
         if on_bytes is not None:

@@ -33,6 +33,10 @@ MODE_NEW = "new"
 MODE_REPLACE = "replace"
 MODES = (MODE_NEW, MODE_REPLACE)
 
+# Queues: asked-for work (gateway, CLI) on Celery's default, the dispatcher's backups on its own.
+DEFAULT_QUEUE = "celery"
+SCHEDULED_QUEUE = "scheduled"
+
 # The chains' steps: sent by the accepting task to its own host, never by anyone else.
 DUMP = "backups.dump"
 UPLOAD = "backups.upload"

@@ -91,8 +91,9 @@ def still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int 
 def delete_sent_parts(rt: Runtime, uploaded: Mapping[str, Mapping[str, object]]) -> None:
     """Delete the messages of parts that will never be recorded (best effort: logged only)."""
     try:
-        client = rt.telegram()
         for part in uploaded.values():
+            bot = part.get("bot_id")
+            client = rt.telegram(None if bot is None else str(bot))
             client.delete_message(str(part["chat_id"]), int(str(part["message_id"])))
-    except errors.TelegramError as exc:
+    except (errors.TelegramError, errors.ConfigError) as exc:
         log.warning("could not delete the parts of a failed backup: %s", exc)

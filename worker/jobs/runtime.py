@@ -24,11 +24,13 @@ from worker.metrics import counters as metrics_counters
 from worker.metrics import queues
 from worker.postgres import servers, slots, source
 from worker.telegram import counters as telegram_counters
+from worker.telegram import pacer as fleetpacer
 
 if TYPE_CHECKING:
     # Imported where a client is built: requests and tenacity cost ~50 ms, which a process
     # that only enqueues (the CLI) never needs.
     from worker.telegram import client as telegram
+    from worker.telegram import sender as fleetsender
 
 
 @dataclass
@@ -41,7 +43,10 @@ class Runtime:
     # adapters are shared mutable state), so two steps uploading at once never share one. The
     # pool's threads live as long as the process; a later thread given an ended one's id takes
     # over its client, so the clients never outnumber the threads alive at once.
-    _telegram: dict[int, telegram.TelegramClient] = field(default_factory=dict, repr=False)
+    # One client per bot in each thread; the pacer (one Redis pool) is shared by the threads.
+    _telegram: dict[tuple[int, str], telegram.TelegramClient] = field(
+        default_factory=dict, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _registry: servers.Registry | None = field(default=None, repr=False)
     _slots: slots.Slots | None = field(default=None, repr=False)
@@ -59,34 +64,72 @@ class Runtime:
                 )
             return self._counters
 
-    def telegram(self) -> telegram.TelegramClient:
-        """This thread's Bot API client; ConfigError when no bot token is configured."""
-        thread = threading.get_ident()
-        client = self._telegram.get(thread)
+    _pacer: list[fleetpacer.Pacer | None] = field(default_factory=list, repr=False)
+
+    def bots(self) -> tuple[str, ...]:
+        """The configured bots' ids (token prefixes, never the secret), the first one first."""
+        return tuple(
+            fleetpacer.bot_id(t.get_secret_value()) for t in self.settings.telegram_bot_tokens
+        )
+
+    def telegram(self, bot: str | None = None) -> telegram.TelegramClient:
+        """This thread's client for `bot` (None: the first configured bot, which also stands for
+        parts recorded before bot ids were, docs/fleet.md); ConfigError for an unknown bot."""
+        tokens = {
+            fleetpacer.bot_id(t.get_secret_value()): t for t in self.settings.telegram_bot_tokens
+        }
+        if not tokens:
+            raise errors.ConfigError("TELEGRAM_BOT_TOKEN is not set: no chat to send backups to")
+        bot = next(iter(tokens)) if bot is None else bot
+        if bot not in tokens:
+            raise errors.ConfigError(
+                f"bot {bot} is not configured: add its token to TELEGRAM_BOT_TOKEN to reach "
+                "the messages it sent (a file id works only for the bot that uploaded it)"
+            )
+        key = (threading.get_ident(), bot)
+        client = self._telegram.get(key)
         if client is None:
-            token = self.settings.telegram_bot_token
-            if token is None or not token.get_secret_value():
-                raise errors.ConfigError(
-                    "TELEGRAM_BOT_TOKEN is not set: no chat to send backups to"
-                )
             from worker.telegram import client as telegram
 
             client = telegram.TelegramClient(
-                token.get_secret_value(),
+                tokens[bot].get_secret_value(),
                 self.settings.telegram_api_url,
                 timeout=self.settings.telegram_upload_timeout,
                 max_attempts=self.settings.telegram_max_attempts,
                 counters=self.counters(),
             )
             with self._lock:
-                self._telegram[thread] = client
+                self._telegram[key] = client
         return client
 
-    def chat_id(self) -> str:
-        """The configured backup chat; ConfigError when missing."""
-        if self.settings.telegram_chat_id is None:
+    def pacer(self) -> fleetpacer.Pacer | None:
+        """The fleet-wide pacer (None when no Redis is configured for it)."""
+        counted = self.counters()  # before the lock: counters() takes it too
+        with self._lock:
+            if not self._pacer:
+                self._pacer.append(fleetpacer.from_settings(self.settings, counted))
+            return self._pacer[0]
+
+    def sender(self) -> fleetsender.Sender:
+        """This thread's paced sender over every configured bot."""
+        from worker.telegram import sender as fleetsender
+
+        return fleetsender.Sender(
+            self.telegram,
+            bots=self.bots(),
+            pacer=self.pacer(),
+            max_attempts=self.settings.telegram_max_attempts,
+        )
+
+    def chat_ids(self) -> tuple[str, ...]:
+        """The chats new parts go to (configured, not retired); ConfigError when none."""
+        if not self.settings.active_chat_ids:
             raise errors.ConfigError("TELEGRAM_CHAT_ID is not set: no chat to send backups to")
-        return self.settings.telegram_chat_id
+        return self.settings.active_chat_ids
+
+    def chat_id(self) -> str:
+        """The first chat new parts may go to; ConfigError when missing."""
+        return self.chat_ids()[0]
 
     def source(self) -> source.SourceParams:
         """libpq parameters of the server `default` (SOURCE_DATABASE_URL)."""

@@ -8,6 +8,7 @@ A backup job's result while it runs:
   artifact            the dump's manifest (worker.artifact.manifest.ArtifactJSON), or null
   uploaded            {"<part index>": SentPart} sent so far: the upload's resume point
   chat_id             where Telegram moved the chat (migrate_to_chat_id), when it did
+  waiting             while a part waits for its slot in Telegram's rate limit: what and how long
   spool_full_retries  how often a full spool handed the job back
   retry_at            when a job handed back after a full spool may run again (ISO 8601)
   waiting             while it waits for a slot of its source server, what for (else null)
@@ -24,7 +25,7 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,7 @@ class SentPart(TypedDict):
     chat_id: str
     size_bytes: int
     sha256: str
+    bot_id: NotRequired[str]  # the uploading bot (token prefix); absent in rows of older workers
 
 
 class CheckedArtifact(TypedDict):
@@ -60,9 +62,9 @@ class BackupPatch(TypedDict, total=False):
     artifact: manifest.ArtifactJSON | None
     uploaded: dict[str, SentPart]
     chat_id: str
+    waiting: str | None
     spool_full_retries: int
     retry_at: str
-    waiting: str | None
 
 
 class RestorePatch(TypedDict, total=False):

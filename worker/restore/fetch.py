@@ -29,6 +29,7 @@ class RemotePart:
     file_id: str
     size_bytes: int
     sha256: str
+    bot_id: str | None = None  # the bot that uploaded it; None: the first configured bot
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class RemoteArtifact:
     def from_backup(cls, row: models.Backup) -> RemoteArtifact:
         """The artifact of a backups row whose parts are loaded."""
         parts = tuple(
-            RemotePart(part.index, part.file_id, part.size_bytes, part.sha256) for part in row.parts
+            RemotePart(part.index, part.file_id, part.size_bytes, part.sha256, part.bot_id)
+            for part in row.parts
         )
         if [part.index for part in parts] != list(range(row.part_count)):
             raise errors.IntegrityError(
@@ -62,8 +64,12 @@ class RemoteArtifact:
         return sum(part.size_bytes for part in self.parts[:index])
 
 
+# The client of a part's own bot (a file_id downloads only with the bot that uploaded it).
+Clients = Callable[[str | None], telegram.TelegramClient]
+
+
 def fetch(
-    client: telegram.TelegramClient,
+    clients: Clients,
     artifact: RemoteArtifact,
     path: Path,
     *,
@@ -88,7 +94,7 @@ def fetch(
             file.truncate()
             sink = _HashingSink(file, whole)
             report = None if on_bytes is None else _shifted(on_bytes, base)
-            problem = _download(client, artifact, part, sink, report)
+            problem = _download(clients(part.bot_id), artifact, part, sink, report)
             if problem is None:
                 whole = sink.whole
             else:

@@ -46,6 +46,8 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         state.save(session, job_id, state.RestorePatch(artifact=None))
     backup = rj.load_backup(rt, req.backup_id)
     remote = fetch.RemoteArtifact.from_backup(backup)
+    for part in remote.parts:
+        rt.telegram(part.bot_id)  # a bot no longer configured refuses the job now, by its id
     # Everything that can refuse the job does so before the download, not after it.
     keys = identities(rt, backup)
     if kind == rj.RESTORE:
@@ -58,7 +60,7 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     reporter.update("download", 0.0, force=True)
     started = time.monotonic()
     fetch.fetch(
-        rt.telegram(),
+        rt.telegram,
         remote,
         path,
         keep_going=kind == rj.VERIFY,

@@ -94,10 +94,12 @@ def check(rt: Runtime) -> AlertResult:
     with rt.database.transaction() as session:
         pending = db_alerts.claim_unnotified(session)
     # The backup chat's forum topic applies to alerts only when they go to that chat.
-    thread_id = rt.settings.telegram_thread_id if chat_id == rt.settings.telegram_chat_id else None
+    chats = rt.settings.telegram_chat_ids
+    thread_id = rt.settings.telegram_thread_id if chat_id in chats else None
+    sender = rt.sender()  # paced like the parts: an alert shares the chat's budget
     for alert in pending:
         try:
-            rt.telegram().send_message(chat_id, PREFIX + alert.detail, thread_id=thread_id)
+            sender.send_message(chat_id, PREFIX + alert.detail, thread_id=thread_id)
         except errors.TelegramError as exc:
             log.error("alerts: could not alert about %s: %s", alert.project_id, exc.message)
             with rt.database.transaction() as session:

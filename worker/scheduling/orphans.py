@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from db import ledger
 from worker import errors
 from worker.jobs.runtime import Runtime
 from worker.telegram.client import TelegramClient
+
+# The client of a bot by id (None: the first configured bot), as Runtime.telegram gives it.
+Clients = Callable[[str | None], TelegramClient]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ class OrphanResult:
         return asdict(self)
 
 
-def sweep(rt: Runtime, client: TelegramClient, *, batch: int = BATCH) -> OrphanResult:
+def sweep(rt: Runtime, clients: Clients, *, batch: int = BATCH) -> OrphanResult:
     """Settle the ended jobs' sent messages: keep the recorded ones, delete the orphans."""
     result = OrphanResult()
     with rt.database.transaction() as session:
@@ -51,7 +55,7 @@ def sweep(rt: Runtime, client: TelegramClient, *, batch: int = BATCH) -> OrphanR
         elif now - message.sent_at >= DELETE_WINDOW:
             settled[ledger.SentState.UNDELETABLE].append(message.id)
         else:
-            state = _delete(client, message)
+            state = _delete(clients, message)
             if state is None:
                 result.retry += 1
             else:
@@ -67,10 +71,14 @@ def sweep(rt: Runtime, client: TelegramClient, *, batch: int = BATCH) -> OrphanR
     return result
 
 
-def _delete(client: TelegramClient, message: ledger.Unsettled) -> ledger.SentState | None:
-    """Delete one orphan; its final state, or None to try again at the next sweep."""
+def _delete(clients: Clients, message: ledger.Unsettled) -> ledger.SentState | None:
+    """Delete one orphan with the bot that sent it; its final state, or None to try again."""
     try:
-        client.delete_message(message.chat_id, message.message_id)
+        clients(message.bot_id).delete_message(message.chat_id, message.message_id)
+    except errors.ConfigError as exc:
+        # Its bot's token is no longer configured: a later sweep may have it again.
+        log.warning("sweep: orphan %s/%s: %s", message.chat_id, message.message_id, exc.message)
+        return None
     except errors.TelegramUnauthorized:
         raise  # no message of this bot can be deleted: the sweep's caller says so
     except errors.TelegramBadRequest as exc:

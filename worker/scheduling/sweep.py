@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from db import expiry as db_expiry
@@ -73,8 +74,8 @@ def sweep(rt: Runtime) -> SweepResult:
         result.expired = len(db_expiry.expire_due(session))
     result.retention_expired = apply_retention(rt)
     if rt.settings.telegram_configured:
-        delete_parts(rt, rt.telegram(), result)
-        found = orphans.sweep(rt, rt.telegram())
+        delete_parts(rt, rt.telegram, result)
+        found = orphans.sweep(rt, rt.telegram)
         result.orphans_kept = found.kept
         result.orphans_deleted = found.deleted
         result.orphans_undeletable = found.undeletable
@@ -119,7 +120,11 @@ def prune_runs(rt: Runtime, *, batch: int = RUN_PRUNE_BATCH) -> int:
         after = step.last
 
 
-def delete_parts(rt: Runtime, client: TelegramClient, result: SweepResult) -> None:
+# The client of a message's own bot: only the bot that sent a message may delete it.
+Clients = Callable[[str | None], TelegramClient]
+
+
+def delete_parts(rt: Runtime, clients: Clients, result: SweepResult) -> None:
     """deleteMessage for every unsettled part of an expired backup, batch by batch."""
     while True:
         with rt.database.transaction() as session:
@@ -129,7 +134,7 @@ def delete_parts(rt: Runtime, client: TelegramClient, result: SweepResult) -> No
         outcomes: list[db_expiry.PartOutcome] = []
         try:
             for ref in refs:
-                outcomes.append(delete_one(client, ref))
+                outcomes.append(delete_one(clients, ref))
         except errors.TelegramUnauthorized:
             with rt.database.transaction() as session:
                 db_expiry.settle_parts(session, outcomes)
@@ -144,14 +149,20 @@ def delete_parts(rt: Runtime, client: TelegramClient, result: SweepResult) -> No
         result.backups_deleted += len(done)
 
 
-def delete_one(client: TelegramClient, ref: db_expiry.PartRef) -> db_expiry.PartOutcome:
+def delete_one(clients: Clients, ref: db_expiry.PartRef) -> db_expiry.PartOutcome:
     """Try to delete one part's message and say what became of it."""
 
     def outcome(status: str | None, error: str | None = None) -> db_expiry.PartOutcome:
         return db_expiry.PartOutcome(ref.backup_id, ref.index, status, error)
 
     try:
-        client.delete_message(ref.chat_id, ref.message_id)
+        clients(ref.bot_id).delete_message(ref.chat_id, ref.message_id)
+    except errors.ConfigError as exc:
+        # Its bot is no longer configured: kept for a later sweep, until the attempts run out.
+        if ref.attempts >= MAX_DELETE_ATTEMPTS:
+            return outcome(PartStatus.UNDELETABLE.value, f"gave up: {exc.message}")
+        log.warning("sweep: part %d of backup %s: %s", ref.index, ref.backup_id, exc.message)
+        return outcome(None, exc.message)
     except errors.TelegramUnauthorized:
         raise
     except errors.TelegramBadRequest as exc:

@@ -98,10 +98,13 @@ class TelegramClient:
         thread_id: int | None = None,
         disable_notification: bool = True,
         on_progress: Callable[[int], None] | None = None,
+        retry: bool = True,
     ) -> SentDocument:
         """Upload `path` as a document, streamed from disk; follows a chat migration once.
 
         on_progress gets the bytes sent so far in the current attempt (at most the file size).
+        With retry=False a retryable error is raised at once: the fleet pacer's sender
+        (worker.telegram.sender) retries, each try in a slot of its own.
         """
         fields = {
             "disable_notification": "true" if disable_notification else "false",
@@ -147,18 +150,24 @@ class TelegramClient:
             return answer
 
         result, migrated = self._follow_migration(
-            "sendDocument", chat_id, lambda target: self._retry("sendDocument", attempt, target)
+            "sendDocument",
+            chat_id,
+            (lambda target: self._retry("sendDocument", attempt, target)) if retry else attempt,
         )
         return botresults.sent_document(result, migrated)
 
-    def send_message(self, chat_id: int | str, text: str, *, thread_id: int | None = None) -> int:
-        """Send a text message; returns its message_id. Follows a chat migration once."""
+    def send_message(
+        self, chat_id: int | str, text: str, *, thread_id: int | None = None, retry: bool = True
+    ) -> int:
+        """Send a text message; returns its message_id. Follows a chat migration once.
+
+        retry=False: as for send_document."""
 
         def send(target: int | str) -> object:
             params: dict[str, object] = {"chat_id": target, "text": text}
             if thread_id is not None:
                 params["message_thread_id"] = thread_id
-            return self._call("sendMessage", params, chat_id=target)
+            return self._call("sendMessage", params, chat_id=target, retry=retry)
 
         result, _ = self._follow_migration("sendMessage", chat_id, send)
         return botresults.message_id(result, "sendMessage")
@@ -267,13 +276,18 @@ class TelegramClient:
         )
 
     def _call(
-        self, method: str, params: dict[str, object], *, chat_id: int | str | None = None
+        self,
+        method: str,
+        params: dict[str, object],
+        *,
+        chat_id: int | str | None = None,
+        retry: bool = True,
     ) -> object:
         def attempt() -> object:
             response = self._request(method, "POST", self._method_url(method), json=params)
             return answers.check_response(method, response, self._token, chat_id=chat_id)
 
-        return self._retry(method, attempt)
+        return self._retry(method, attempt) if retry else attempt()
 
     def _follow_migration(
         self, method: str, chat_id: int | str, send: Callable[[int | str], object]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker import settings
 from worker.telegram import counters, pacer_scripts
 
 CHAT_PER_SECOND = 1  # messages in one chat per CHAT_WINDOW (Bots FAQ: "avoid more than one")
@@ -190,6 +191,27 @@ class Pacer:
 
     def _closure(self, kind: str, name: str) -> str:
         return f"{self._prefix}:closed:{kind}:{name}"
+
+
+def from_settings(
+    config: settings.Settings, counted: counters.Counters = counters.NONE
+) -> Pacer | None:
+    """The fleet's pacer as configured, every window widened by the margin; None without Redis.
+    Its waits are reported to `counted` (the exporter's pacer wait time)."""
+    url = config.pacer_url
+    if url is None:
+        return None
+    margin = config.telegram_pacer_margin
+    return Pacer(
+        redis.Redis.from_url(url),
+        chat_per_second=config.telegram_chat_per_second,
+        group_per_minute=config.telegram_group_per_minute,
+        bot_per_second=config.telegram_bot_per_second,
+        chat_window=CHAT_WINDOW + margin,
+        group_window=GROUP_WINDOW + margin,
+        bot_window=BOT_WINDOW + margin,
+        counters=counted,
+    )
 
 
 def _check(bot: str | None, chat: str | None) -> None:

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.Uuid(), nullable=False),
         sa.Column("chat_id", sa.Text(), nullable=False),
         sa.Column("message_id", sa.BigInteger(), nullable=False),
+        sa.Column("bot_id", sa.Text(), nullable=True),
         sa.Column(
             "sent_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),

@@ -71,7 +71,7 @@ def test_orphans_of_ended_jobs_are_deleted_recorded_parts_kept_running_jobs_left
         )
     kept = {part.message_id for part in chat.parts(backup_id)}
     # The running job's message would be an orphan too, were its job not still running.
-    result = orphans.sweep(rt, rt.telegram())
+    result = orphans.sweep(rt, rt.telegram)
     assert (result.kept, result.deleted, result.undeletable) == (2, 1, 0)
     assert chat.deleted_messages() == {orphan}
     assert states(rt) == {
@@ -80,7 +80,7 @@ def test_orphans_of_ended_jobs_are_deleted_recorded_parts_kept_running_jobs_left
         in_flight: "sent",
         **dict.fromkeys(kept, "kept"),
     }
-    again = orphans.sweep(rt, rt.telegram())
+    again = orphans.sweep(rt, rt.telegram)
     assert (again.kept, again.deleted) == (0, 0)  # settled once, never again
 
 

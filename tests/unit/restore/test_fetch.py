@@ -50,7 +50,7 @@ def test_parts_are_joined_in_order_and_checked(
 ) -> None:
     remote = upload(client, tmp_path, data)
     seen: list[int] = []
-    fetch.fetch(client, remote, tmp_path / "artifact", on_bytes=seen.append)
+    fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", on_bytes=seen.append)
     assert (tmp_path / "artifact").read_bytes() == data
     assert seen[-1] == len(data)
     assert seen == sorted(seen)
@@ -62,7 +62,7 @@ def test_a_corrupted_part_is_named_and_stops_the_download(
     remote = upload(client, tmp_path, data)
     corrupt(standin, remote.parts[1])
     with pytest.raises(errors.IntegrityError, match="part 2 of 4 is corrupted") as caught:
-        fetch.fetch(client, remote, tmp_path / "artifact")
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact")
     assert "part 3" not in caught.value.message
     assert len(standin.requests("download")) == 2
 
@@ -77,7 +77,7 @@ def test_keep_going_reports_every_bad_part(
         remote.label, remote.size_bytes, remote.sha256, (*remote.parts[:3], gone)
     )
     with pytest.raises(errors.IntegrityError) as caught:
-        fetch.fetch(client, remote, tmp_path / "artifact", keep_going=True)
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", keep_going=True)
     message = caught.value.message
     assert "part 1 of 4 is corrupted" in message
     assert "part 4 of 4 cannot be downloaded" in message
@@ -96,7 +96,7 @@ def test_a_size_that_differs_from_the_record_is_named(
         remote.label, remote.size_bytes + 1, remote.sha256, (wrong, *remote.parts[1:])
     )
     with pytest.raises(errors.IntegrityError, match=f"part 1 of 4 has {PART} bytes"):
-        fetch.fetch(client, remote, tmp_path / "artifact")
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact")
 
 
 def test_an_inconsistent_record_fails_on_the_whole_checksum(
@@ -105,7 +105,7 @@ def test_an_inconsistent_record_fails_on_the_whole_checksum(
     remote = upload(client, tmp_path, data)
     remote = fetch.RemoteArtifact(remote.label, remote.size_bytes, "f" * 64, remote.parts)
     with pytest.raises(errors.IntegrityError, match="joined artifact does not match"):
-        fetch.fetch(client, remote, tmp_path / "artifact")
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact")
 
 
 def test_a_second_run_downloads_only_what_is_missing_or_damaged(
@@ -113,12 +113,12 @@ def test_a_second_run_downloads_only_what_is_missing_or_damaged(
 ) -> None:
     remote = upload(client, tmp_path, data)
     target = tmp_path / "artifact"
-    fetch.fetch(client, remote, target)
+    fetch.fetch(lambda _bot: client, remote, target)
     with target.open("r+b") as file:
         file.seek(remote.offset(2) + 10)
         file.write(b"\0\0\0")
     before = len(standin.requests("download"))
-    fetch.fetch(client, remote, target)
+    fetch.fetch(lambda _bot: client, remote, target)
     assert len(standin.requests("download")) - before == 2  # parts 3 and 4
     assert target.read_bytes() == data
 
@@ -128,6 +128,6 @@ def test_a_broken_download_is_retried_and_still_checks_out(
 ) -> None:
     remote = upload(client, tmp_path, data)
     standin.set_faults(script=["cut", "502"], methods=["download"])
-    fetch.fetch(client, remote, tmp_path / "artifact")
+    fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact")
     assert (tmp_path / "artifact").read_bytes() == data
     assert len(standin.requests("download")) == len(remote.parts) + 2

@@ -1,0 +1,139 @@
+"""The paced sender against the stand-in and a real Redis: spread, closures, no tenacity sleeps."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from standin.limits import Limits, Rate
+from standin.server import BotApiStandin
+from worker.telegram import client as telegram
+from worker.telegram import pacer as fleetpacer
+from worker.telegram import sender as fleetsender
+
+TOKENS = {"111111": "111111:first-secret", "222222": "222222:second-secret"}
+CHATS = ("-1001", "-1002")
+MARGIN = 0.03  # seconds added to the pacer's windows (docs/fleet.md, "Margins")
+
+
+def _no_tenacity_sleep(seconds: float) -> None:
+    raise AssertionError(f"the client slept {seconds} s itself: the pacer should have waited")
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[BotApiStandin]:
+    limits = Limits(chat=Rate(1, 0.2), group=Rate(4, 1.0), bot=Rate(8, 1.0))
+    with BotApiStandin(
+        tokens=list(TOKENS.values()), chats=[int(c) for c in CHATS], limits=limits
+    ) as server:
+        yield server
+
+
+def _pacer(redis_url: str, prefix: str) -> fleetpacer.Pacer:
+    return fleetpacer.Pacer(
+        redis.Redis.from_url(redis_url),
+        chat_per_second=1,
+        group_per_minute=4,
+        bot_per_second=8,
+        chat_window=0.2 + MARGIN,
+        group_window=1.0 + MARGIN,
+        bot_window=1.0 + MARGIN,
+        key_prefix=prefix,
+    )
+
+
+def _sender(standin: BotApiStandin, pacer: fleetpacer.Pacer | None) -> fleetsender.Sender:
+    clients = {
+        bot: telegram.TelegramClient(token, standin.url, sleep=_no_tenacity_sleep)
+        for bot, token in TOKENS.items()
+    }
+    return fleetsender.Sender(clients.__getitem__, bots=list(TOKENS), pacer=pacer, max_attempts=4)
+
+
+def _document(tmp_path: Path) -> Path:
+    path = tmp_path / f"part-{uuid.uuid4().hex[:6]}"
+    path.write_bytes(b"x" * 1000)
+    return path
+
+
+def test_two_threads_spread_over_both_bots_and_chats_without_a_429(
+    standin: BotApiStandin, redis_url: str, tmp_path: Path
+) -> None:
+    sent: list[fleetsender.Sent] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        sender = _sender(standin, _pacer(redis_url, "test-sender"))
+        for _ in range(6):
+            one = sender.send_document(CHATS, _document(tmp_path))
+            with lock:
+                sent.append(one)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert {entry["status"] for entry in standin.requests("sendDocument")} == {200}
+    assert collections.Counter(s.bot_id for s in sent) == {"111111": 6, "222222": 6}
+    assert collections.Counter(s.chat_id for s in sent) == {"-1001": 6, "-1002": 6}
+    # Each Sent names the bot that really sent it: its file_id works for that bot alone.
+    owners = {m["file_id"]: str(m["bot_id"]) for m in standin.messages()}
+    assert all(owners[s.document.file_id] == s.bot_id for s in sent)
+
+
+def test_a_429_closes_the_chat_for_every_sender_and_the_retry_waits_in_the_pacer(
+    standin: BotApiStandin, redis_url: str, tmp_path: Path
+) -> None:
+    waits: list[float] = []
+    first = _sender(standin, _pacer(redis_url, "test-closure"))
+    other = _sender(standin, _pacer(redis_url, "test-closure"))  # another worker's
+    standin.set_faults(["429:2"], methods=["sendDocument"])
+    done: list[fleetsender.Sent] = []
+    thread = threading.Thread(
+        target=lambda: done.append(
+            first.send_document(CHATS[:1], _document(tmp_path), on_wait=waits.append)
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not standin.requests("sendDocument") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    other.send_document(CHATS[:1], _document(tmp_path))  # asked during the closure
+    thread.join(timeout=10)
+    refused, *accepted = standin.requests("sendDocument")
+    assert refused["status"] == 429
+    assert [entry["status"] for entry in accepted] == [200, 200]
+    closed_at = float(str(refused["time"])) + float(str(refused["duration"]))
+    assert all(float(str(entry["time"])) >= closed_at + 2 - 0.05 for entry in accepted)
+    assert len(waits) == 1
+    assert 1.5 < waits[0] <= 2.5
+    assert done[0].chat_id == CHATS[0]
+
+
+def test_after_a_429_in_one_chat_the_next_try_goes_to_a_free_chat_at_once(
+    standin: BotApiStandin, redis_url: str, tmp_path: Path
+) -> None:
+    waits: list[float] = []
+    sender = _sender(standin, _pacer(redis_url, "test-other-chat"))
+    standin.set_faults(["429:30"], methods=["sendDocument"])
+    done = sender.send_document(CHATS, _document(tmp_path), on_wait=waits.append)
+    refused = standin.requests("sendDocument")[0]
+    assert refused["status"] == 429
+    assert done.chat_id != str(refused["chat_id"])  # not 30 s later in the closed chat
+    assert all(wait < 1.5 for wait in waits)
+
+
+def test_without_a_pacer_the_first_bot_sends_into_the_first_chat(
+    standin: BotApiStandin, tmp_path: Path
+) -> None:
+    sender = _sender(standin, None)
+    done = sender.send_document(CHATS, _document(tmp_path))
+    assert (done.bot_id, done.chat_id) == ("111111", "-1001")

@@ -1,0 +1,165 @@
+"""Messages sent through the fleet pacer: each try waits for a slot of a (bot, chat) pair.
+
+    sender = Sender(clients, bots=("123456", "654321"), pacer=pacer, max_attempts=8)
+    sent = sender.send_document(("-1001", "-1002"), path, caption=...)
+    # sent.bot_id, sent.chat_id: where the message went; sent.document: its Telegram ids
+
+The pacer picks the pair with the earliest free slot among every configured bot and every
+candidate chat. A 429 closes its chat to the whole fleet (Pacer.close_chat) and the next try takes
+a new slot after the closure, perhaps in another chat, instead of sleeping in tenacity. Without a
+pacer (no Redis) the first bot sends into the first chat, retried by the client as before.
+Why: docs/fleet.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from worker import errors
+from worker.telegram import client as telegram
+from worker.telegram import pacer as fleetpacer
+from worker.telegram import transport
+
+log = logging.getLogger("worker.telegram.client")
+
+# Called with the seconds a message will wait for its slot, before the wait begins.
+OnWait = Callable[[float], None]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A document sent: its Telegram ids, the bot that sent it and the chat it was sent to."""
+
+    document: telegram.SentDocument
+    bot_id: str
+    chat_id: str  # the chat asked for; document.chat_id is where it landed (after a migration)
+
+
+class Sender:
+    """Sends documents and messages within the fleet-wide budgets; one per thread."""
+
+    def __init__(
+        self,
+        clients: Callable[[str], telegram.TelegramClient],
+        *,
+        bots: Sequence[str],
+        pacer: fleetpacer.Pacer | None,
+        max_attempts: int,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not bots:
+            raise errors.ConfigError("TELEGRAM_BOT_TOKEN is not set: no bot to send with")
+        self._clients = clients
+        self._bots = tuple(bots)
+        self._pacer = pacer
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def send_document(
+        self,
+        chats: Sequence[str],
+        path: Path,
+        *,
+        filename: str | None = None,
+        caption: str | None = None,
+        thread_id: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        on_wait: OnWait | None = None,
+    ) -> Sent:
+        """Send `path` into one of `chats` with one of the bots, whichever is free first."""
+
+        def send(bot: str, chat: str, retry: bool) -> Sent:
+            document = self._clients(bot).send_document(
+                chat,
+                path,
+                filename=filename,
+                caption=caption,
+                thread_id=thread_id,
+                on_progress=on_progress,
+                retry=retry,
+            )
+            return Sent(document, bot, chat)
+
+        return self._paced("sendDocument", chats, send, on_wait)
+
+    def send_message(
+        self, chat: str, text: str, *, thread_id: int | None = None, on_wait: OnWait | None = None
+    ) -> int:
+        """Send a text message into `chat`; returns its message_id."""
+
+        def send(bot: str, target: str, retry: bool) -> int:
+            return self._clients(bot).send_message(target, text, thread_id=thread_id, retry=retry)
+
+        return self._paced("sendMessage", (chat,), send, on_wait)
+
+    def _paced(
+        self,
+        method: str,
+        chats: Sequence[str],
+        send: Callable[[str, str, bool], _T],
+        on_wait: OnWait | None,
+    ) -> _T:
+        if not chats:
+            raise errors.ConfigError("TELEGRAM_CHAT_ID is not set: no chat to send to")
+        if self._pacer is None:
+            return send(self._bots[0], chats[0], True)
+        pacer = self._pacer
+        pairs = [(bot, chat) for chat in chats for bot in self._bots]
+        failures = 0
+        waited = [0.0]
+
+        def wait(seconds: float) -> None:
+            waited[0] += seconds
+            if on_wait is not None:
+                on_wait(seconds)
+            self._sleep(seconds)
+
+        while True:
+            slot = pacer.acquire(pairs, sleep=wait)
+            try:
+                result = send(slot.bot_id, slot.chat_id, False)
+            except errors.TelegramRetryable as exc:
+                failures += 1
+                if failures >= self._max_attempts:
+                    raise
+                if isinstance(exc, errors.TelegramRetryAfter):
+                    # Every worker stops sending there until the closure ends, this one too.
+                    pacer.close_chat(slot.chat_id, exc.retry_after)
+                    delay = 0.0
+                else:
+                    delay = _backoff(failures)
+                log.warning(
+                    "%s: try %d of %d with bot %s in chat %s failed, %s: %s",
+                    method,
+                    failures,
+                    self._max_attempts,
+                    slot.bot_id,
+                    slot.chat_id,
+                    "waiting for a new slot" if delay == 0 else f"retrying in {delay:.1f} s",
+                    exc.message,
+                )
+                if delay:
+                    self._sleep(delay)
+                continue
+            # Where each message went and how long it waited: the fleet's pacing, per message.
+            log.info(
+                "%s: bot %s, chat %s, %.2f s waited for the pacer",
+                method,
+                slot.bot_id,
+                slot.chat_id,
+                waited[0],
+            )
+            return result
+
+
+def _backoff(failures: int) -> float:
+    # The client's own policy for 5xx and network errors: doubling, jittered, at most 30 s.
+    base = transport.BACKOFF_MULTIPLIER * 2 ** (failures - 1)
+    return float(min(base, 30.0) + random.uniform(0, transport.BACKOFF_JITTER))  # noqa: S311
