@@ -95,4 +95,9 @@ beat_schedule = {
         "schedule": _s.maintenance_interval,
         "options": {"expires": _s.maintenance_interval},
     },
+    _contract.RUN_DRILLS: {
+        "task": _contract.RUN_DRILLS,
+        "schedule": _s.maintenance_interval,
+        "options": {"expires": _s.maintenance_interval},
+    },
 }

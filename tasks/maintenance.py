@@ -4,7 +4,8 @@ Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 - schedules.dispatch     due schedules -> pending jobs + backups.create
 - backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs
 - jobs.reap              stale jobs re-run or failed, finished spool dirs removed
-- alerts.check           failed / overdue projects alerted once
+- alerts.check           failed / overdue projects, failed drills, alerted once
+- drills.run             restore drills of the backups due (worker/restore/rotation.py)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from worker.app import app
 from worker.contract import publish
 from worker.contract import tasks as contract
 from worker.jobs import runtime
+from worker.restore import rotation
 from worker.scheduling import alerts, reaper, sweep
 from worker.scheduling import dispatch as dispatcher
 
@@ -52,3 +54,9 @@ def reap() -> dict[str, object]:
 def check_alerts() -> dict[str, object]:
     """Alert once per incident about failing or overdue projects."""
     return alerts.check(runtime.current()).to_json()
+
+
+@app.task(name=contract.RUN_DRILLS)
+def run_drills(*, project_id: str | None = None) -> dict[str, object]:
+    """Start the restore drills that are due (or, with project_id, that project's now)."""
+    return rotation.run(runtime.current(), publisher(app), project_id=project_id).to_json()

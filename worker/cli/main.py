@@ -34,6 +34,10 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.demo:demo",
         "One real backup end to end: migrate, start a worker, back up, show the result.",
     ),
+    "drills": lazy.Entry(
+        "worker.cli.drills:drills",
+        "Restore drills: restore backups into scratch databases and check their row counts.",
+    ),
     "flower": lazy.Entry(
         "worker.cli.flower:flower",
         "Start Flower with the basic auth of FLOWER_BASIC_AUTH; refuse to start without it.",

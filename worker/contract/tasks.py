@@ -26,11 +26,14 @@ DISPATCH = "schedules.dispatch"
 SWEEP_EXPIRED = "backups.sweep_expired"
 REAP = "jobs.reap"
 CHECK_ALERTS = "alerts.check"
+RUN_DRILLS = "drills.run"
 
-# backups.restore's modes: into a new or empty database, or in place of one (staging, switch).
+# backups.restore's modes: into a new or empty database, or in place of one (staging, switch),
+# or a drill's (drills.run sends it): into a scratch database, compared, then dropped.
 MODE_NEW = "new"
 MODE_REPLACE = "replace"
-MODES = (MODE_NEW, MODE_REPLACE)
+MODE_DRILL = "drill"
+MODES = (MODE_NEW, MODE_REPLACE, MODE_DRILL)
 
 # The chains' steps: sent by the accepting task to its own host, never by anyone else.
 DUMP = "backups.dump"
@@ -185,6 +188,15 @@ class CheckAlerts:
     NAME: ClassVar[str] = CHECK_ALERTS
 
 
+@dataclass(frozen=True)
+class RunDrills:
+    """drills.run (beat): restore drills of the backups due, DRILL_CONCURRENCY at a time."""
+
+    NAME: ClassVar[str] = RUN_DRILLS
+
+    project_id: str | None = None  # set: drill this project's newest backups now, due or not
+
+
 Message = (
     CreateBackup
     | RestoreBackup
@@ -196,6 +208,7 @@ Message = (
     | SweepExpired
     | ReapJobs
     | CheckAlerts
+    | RunDrills
 )
 
 TASKS: Mapping[str, type[Message]] = {
@@ -211,5 +224,6 @@ TASKS: Mapping[str, type[Message]] = {
         SweepExpired,
         ReapJobs,
         CheckAlerts,
+        RunDrills,
     )
 }
