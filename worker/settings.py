@@ -45,7 +45,6 @@ DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHA
 DEFAULT_SLOT_LEASE = 60  # seconds a dump slot outlives its silent holder (a killed worker)
 # Restores (worker/restore/load.py, worker/postgres/switch.py; docs/restore.md).
 DEFAULT_RESTORE_UNDO_HOURS = 24  # hours a replaced database is kept as an undo point
-DEFAULT_RESTORE_DOWNLOAD_THREADS = 4  # parts downloaded at once into the one local file
 # Row counts in the dump's snapshot (worker/postgres/snapshot.py; docs/drills.md): databases up
 # to this size are counted; "on" counts every one, "off" none.
 DEFAULT_BACKUP_ROW_COUNTS = "100GB"
@@ -112,7 +111,6 @@ class Settings(BaseSettings):
     restore_jobs: int = Field(default=0, ge=0, le=64)
     restore_undo_hours: float = Field(default=DEFAULT_RESTORE_UNDO_HOURS, gt=0, le=24 * 365)
     restore_switch_pause: float = Field(default=0, ge=0, le=3600)
-    restore_download_threads: int = Field(default=DEFAULT_RESTORE_DOWNLOAD_THREADS, ge=1, le=32)
 
     # Restore drills: what a backup counts, how often and how many drills, and where.
     backup_row_counts: str = DEFAULT_BACKUP_ROW_COUNTS
