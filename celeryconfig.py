@@ -113,6 +113,11 @@ beat_schedule = {
         "schedule": _s.maintenance_interval,
         "options": {"expires": _s.maintenance_interval},
     },
+    _contract.RUN_DRILLS: {
+        "task": _contract.RUN_DRILLS,
+        "schedule": _s.maintenance_interval,
+        "options": {"expires": _s.maintenance_interval},
+    },
 }
 if _s.catalog_interval > 0:  # CATALOG_INTERVAL=0 turns the catalog off
     beat_schedule[_contract.PUBLISH_CATALOG] = {

@@ -65,6 +65,7 @@ class NewBackup:
     expires_at: dt.datetime | None
     parts: list[NewPart]
     server: str = "default"
+    contents: dict[str, object] | None = None  # worker.postgres.snapshot.Contents, as JSON
 
 
 def _validate(new: NewBackup) -> None:
@@ -103,6 +104,8 @@ def record_backup(session: Session, new: NewBackup) -> tuple[models.Backup, bool
     """
     _validate(new)
     columns = {f.name: getattr(new, f.name) for f in dataclasses.fields(new) if f.name != "parts"}
+    if new.contents is None:
+        del columns["contents"]  # SQL NULL, not JSON null
     backup_id = session.scalar(
         pg_insert(Backup)
         .values(**columns, part_count=len(new.parts))

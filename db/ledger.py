@@ -33,7 +33,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from db import models
-from db.models import Base, _one_of
+from db.columns import one_of
+from db.models import Base
 
 
 class SentState(enum.StrEnum):
@@ -60,7 +61,7 @@ class SentMessage(Base):
 
     __table_args__ = (
         UniqueConstraint("chat_id", "message_id", name="uq_sent_messages_message"),
-        CheckConstraint(_one_of("state", SentState), name="state"),
+        CheckConstraint(one_of("state", SentState), name="state"),
         Index("ix_sent_messages_unsettled", "sent_at", postgresql_where="state = 'sent'"),
     )
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -27,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from db import columns
+
 SCHEMA = "control_plane"
 
 # Explicit names keep Alembic revisions stable and let a migration drop a constraint by name.
@@ -38,7 +38,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JSONObject = dict[str, Any]
+JSONObject = columns.JSONObject
 SHA256_PATTERN = "^[0-9a-f]{64}$"
 
 
@@ -96,31 +96,6 @@ class PartDeleteStatus(enum.StrEnum):
     UNDELETABLE = "undeletable"  # Telegram refused for good (older than 48 hours, no rights)
 
 
-def _one_of(column: str, values: Iterable[str]) -> str:
-    quoted = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({quoted})"
-
-
-def _columns_json(row: Base) -> JSONObject:
-    data: JSONObject = {}
-    for column in inspect(row).mapper.column_attrs:
-        value = getattr(row, column.key)
-        if isinstance(value, uuid.UUID):
-            value = str(value)
-        elif isinstance(value, dt.datetime):
-            value = value.isoformat()
-        data[column.key] = value
-    return data
-
-
-def _timestamp() -> Mapped[dt.datetime | None]:
-    return mapped_column(DateTime(timezone=True))
-
-
-def _created() -> Mapped[dt.datetime]:
-    return mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
 class Base(DeclarativeBase):
     """Declarative base bound to the `control_plane` schema."""
 
@@ -147,17 +122,17 @@ class Job(Base):
     celery_task_id: Mapped[str | None] = mapped_column(Text, unique=True)
     # The spool holding a backup's parts lives on this host only.
     worker_hostname: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = _created()
-    started_at: Mapped[dt.datetime | None] = _timestamp()
-    heartbeat_at: Mapped[dt.datetime | None] = _timestamp()
-    finished_at: Mapped[dt.datetime | None] = _timestamp()
+    created_at: Mapped[dt.datetime] = columns.created()
+    started_at: Mapped[dt.datetime | None] = columns.timestamp()
+    heartbeat_at: Mapped[dt.datetime | None] = columns.timestamp()
+    finished_at: Mapped[dt.datetime | None] = columns.timestamp()
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
     __table_args__ = (
-        CheckConstraint(_one_of("type", JobType), name="type"),
-        CheckConstraint(_one_of("status", JobStatus), name="status"),
+        CheckConstraint(columns.one_of("type", JobType), name="type"),
+        CheckConstraint(columns.one_of("status", JobStatus), name="status"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
         CheckConstraint("attempts >= 0", name="attempts"),
         CheckConstraint("jsonb_typeof(payload) = 'object'", name="payload"),
@@ -174,7 +149,7 @@ class Job(Base):
 
     def to_json(self) -> JSONObject:
         """The row as a JSON-ready dict."""
-        return _columns_json(self)
+        return columns.columns_json(self)
 
 
 class Backup(Base):
@@ -207,10 +182,15 @@ class Backup(Base):
     part_count: Mapped[int] = mapped_column(Integer)
     caption: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default=BackupStatus.ACTIVE.value)
-    created_at: Mapped[dt.datetime] = _created()
-    expires_at: Mapped[dt.datetime | None] = _timestamp()
-    verified_at: Mapped[dt.datetime | None] = _timestamp()
+    created_at: Mapped[dt.datetime] = columns.created()
+    expires_at: Mapped[dt.datetime | None] = columns.timestamp()
+    verified_at: Mapped[dt.datetime | None] = columns.timestamp()
     verify_status: Mapped[str | None] = mapped_column(Text)
+    # What the dump's snapshot held (worker/postgres/snapshot.py), and the last drill's verdict.
+    contents: Mapped[JSONObject | None] = mapped_column(JSONB)
+    drilled_at: Mapped[dt.datetime | None] = columns.timestamp()
+    drill_status: Mapped[str | None] = mapped_column(Text)
+    drill_report: Mapped[JSONObject | None] = mapped_column(JSONB)
 
     # lazy="raise": parts are loaded on purpose (db.backups.get_backup), never by surprise.
     parts: Mapped[list[BackupPart]] = relationship(
@@ -221,9 +201,9 @@ class Backup(Base):
     )
 
     __table_args__ = (
-        CheckConstraint(_one_of("type", BackupType), name="type"),
-        CheckConstraint(_one_of("status", BackupStatus), name="status"),
-        CheckConstraint(_one_of("compression", Compression), name="compression"),
+        CheckConstraint(columns.one_of("type", BackupType), name="type"),
+        CheckConstraint(columns.one_of("status", BackupStatus), name="status"),
+        CheckConstraint(columns.one_of("compression", Compression), name="compression"),
         CheckConstraint(f"sha256 ~ '{SHA256_PATTERN}'", name="sha256"),
         CheckConstraint("size_bytes >= 0", name="size_bytes"),
         CheckConstraint("part_count >= 1", name="part_count"),
@@ -245,7 +225,8 @@ class Backup(Base):
 
     def to_json(self) -> JSONObject:
         """The row as a JSON-ready dict; `parts` is included only when they were loaded."""
-        data = _columns_json(self)
+        data = columns.columns_json(self)
+        data.pop("contents", None)  # one count per table: the drill's report shows them
         if "parts" not in inspect(self).unloaded:
             data["parts"] = [part.to_json() for part in self.parts]
         return data
@@ -273,21 +254,21 @@ class BackupPart(Base):
     delete_status: Mapped[str | None] = mapped_column(Text)
     delete_error: Mapped[str | None] = mapped_column(Text)
     delete_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    delete_attempted_at: Mapped[dt.datetime | None] = _timestamp()
+    delete_attempted_at: Mapped[dt.datetime | None] = columns.timestamp()
 
     __table_args__ = (
         CheckConstraint('"index" >= 0', name="index"),
         CheckConstraint("size_bytes >= 0", name="size_bytes"),
         CheckConstraint(f"sha256 ~ '{SHA256_PATTERN}'", name="sha256"),
         CheckConstraint(
-            f"delete_status IS NULL OR {_one_of('delete_status', PartDeleteStatus)}",
+            f"delete_status IS NULL OR {columns.one_of('delete_status', PartDeleteStatus)}",
             name="delete_status",
         ),
     )
 
     def to_json(self) -> JSONObject:
         """The row as a JSON-ready dict."""
-        return _columns_json(self)
+        return columns.columns_json(self)
 
 
 def job_json(job: Job) -> JSONObject:

@@ -24,7 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.models import SCHEMA, Base, JSONObject, _columns_json, _created, _one_of, _timestamp
+from db.columns import columns_json as _columns_json
+from db.columns import created as _created
+from db.columns import one_of as _one_of
+from db.columns import timestamp as _timestamp
+from db.models import SCHEMA, Base, JSONObject
 
 
 class AlertKind(enum.StrEnum):
@@ -32,6 +36,7 @@ class AlertKind(enum.StrEnum):
 
     FAILED = "failed"  # a backup failed after its last attempt
     OVERDUE = "overdue"  # no successful backup for twice the schedule's period
+    DRILL = "drill"  # the project's last restore drill failed
 
 
 class BackupSchedule(Base):

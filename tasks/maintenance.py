@@ -4,8 +4,9 @@ Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 - schedules.dispatch     due schedules -> pending jobs + backups.create
 - backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs
 - jobs.reap              stale jobs re-run or failed, finished spool dirs removed
-- alerts.check           failed / overdue projects alerted once
+- alerts.check           failed / overdue projects, failed drills, alerted once
 - catalog.publish        the pinned catalog in each backup chat (worker/catalog/)
+- drills.run             restore drills of the backups due (worker/restore/rotation.py)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from worker.catalog import publish as catalog
 from worker.contract import publish
 from worker.contract import tasks as contract
 from worker.jobs import runtime
+from worker.restore import rotation
 from worker.scheduling import alerts, reaper, sweep
 from worker.scheduling import dispatch as dispatcher
 
@@ -62,3 +64,9 @@ def check_alerts() -> dict[str, object]:
 def publish_catalog() -> dict[str, object]:
     """Send and pin the catalog in each backup chat, when the active backups changed."""
     return catalog.publish_all(runtime.current())
+
+
+@app.task(name=contract.RUN_DRILLS)
+def run_drills(*, project_id: str | None = None) -> dict[str, object]:
+    """Start the restore drills that are due (or, with project_id, that project's now)."""
+    return rotation.run(runtime.current(), publisher(app), project_id=project_id).to_json()

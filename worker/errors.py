@@ -15,6 +15,7 @@
   + JobFailed                   raised by a task after it wrote the reason into the jobs row
   + ControlPlaneUnavailable     the control-plane database went away mid-step: run it again here
   + RestoreError                pg_restore failed, or the target database cannot be used
+    - DrillFailed               a drill's restore differs from what its backup recorded
   + TelegramError               anything the Bot API client raises
     x TelegramRetryable         worth another try: tenacity, or the paced sender, retries these
       - TelegramRetryAfter      429 flood control, carries retry_after
@@ -169,6 +170,10 @@ class ControlPlaneUnavailable(BackupWorkerError):
 
 class RestoreError(BackupWorkerError):
     """pg_restore failed, or the target database cannot be restored into."""
+
+
+class DrillFailed(RestoreError):
+    """A restore drill's database differs from the backup's record (rows, extensions)."""
 
 
 class AttemptSuperseded(JobStateError):

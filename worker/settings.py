@@ -57,6 +57,13 @@ DEFAULT_BOT_PER_SECOND = 30  # messages per second from one bot, all chats toget
 # arrived, so uploads of different lengths shift messages by up to their spread (docs/fleet.md).
 DEFAULT_PACER_MARGIN = 2.0
 _BOT_TOKEN = re.compile(r"^[0-9]{1,20}:\S+$")
+# Row counts in the dump's snapshot (worker/postgres/snapshot.py; docs/drills.md): databases up
+# to this size are counted; "on" counts every one, "off" none.
+DEFAULT_BACKUP_ROW_COUNTS = "100GB"
+DEFAULT_DRILL_PERIOD_DAYS = 7  # each project's databases are drilled at least this often
+DEFAULT_DRILL_CONCURRENCY = 1  # drills running at once, fleet-wide
+_SIZE = re.compile(r"(?i)^\s*(\d+)\s*([KMGT]?)B?\s*$")
+_SIZE_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
 
 class Settings(BaseSettings):
@@ -127,6 +134,19 @@ class Settings(BaseSettings):
     restore_jobs: int = Field(default=0, ge=0, le=64)
     restore_undo_hours: float = Field(default=DEFAULT_RESTORE_UNDO_HOURS, gt=0, le=24 * 365)
     restore_switch_pause: float = Field(default=0, ge=0, le=3600)
+
+    # Restore drills: what a backup counts, how often and how many drills, and where.
+    backup_row_counts: str = DEFAULT_BACKUP_ROW_COUNTS
+    drill_period_days: float = Field(default=DEFAULT_DRILL_PERIOD_DAYS, gt=0, le=3650)
+    drill_concurrency: int = Field(default=DEFAULT_DRILL_CONCURRENCY, ge=1, le=100)
+    drill_server: str | None = None
+
+    @field_validator("backup_row_counts")
+    @classmethod
+    def _row_counts(cls, value: str) -> str:
+        if value.strip().lower() in ("on", "off") or _SIZE.match(value):
+            return value.strip()
+        raise ValueError("must be on, off, or a database size such as 50GB or 500MB")
 
     @field_validator("backup_age_recipients", mode="before")
     @classmethod
@@ -252,6 +272,16 @@ class Settings(BaseSettings):
         if urlsplit(self.celery_broker_url).scheme in ("redis", "rediss"):
             return self.celery_broker_url
         return None
+
+    @property
+    def row_counts_limit(self) -> int | None:
+        """The largest database (bytes) whose rows a backup counts; None: no limit, 0: never."""
+        word = self.backup_row_counts.lower()
+        if word in ("on", "off"):
+            return None if word == "on" else 0
+        match = _SIZE.match(word)
+        assert match is not None  # _row_counts checked it
+        return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
 
     @property
     def alert_chat_id(self) -> str | None:

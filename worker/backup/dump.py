@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from worker.artifact import stream as artifact
 from worker.postgres import dump as pgdump
-from worker.postgres import source
+from worker.postgres import snapshot, source
 
 
 def dump_database(
@@ -65,3 +66,35 @@ def dump_database(
             artifact.remove_parts(result)
         raise
     return result
+
+
+def counted_dump(
+    params: source.SourceParams,
+    database: str,
+    spool_dir: Path,
+    filename: str,
+    *,
+    count_rows: bool,
+    **options: Any,
+) -> tuple[artifact.Artifact, snapshot.Contents]:
+    """dump_database() of the snapshot whose rows were counted (and the extensions); the
+    counting session stays open until pg_dump has finished, so the snapshot stays importable."""
+    lock_wait = options.get("lock_wait_timeout") or pgdump.LOCK_WAIT_TIMEOUT
+    with snapshot.exported(
+        params,
+        database,
+        count_rows=count_rows,
+        lock_timeout=lock_wait,
+        application_name=options.get("application_name", pgdump.APPLICATION_NAME),
+    ) as (snapshot_id, contents):
+        extra = [f"--snapshot={snapshot_id}"] if snapshot_id else []
+        options["extra_args"] = [*options.get("extra_args", ()), *extra]
+        return dump_database(params, database, spool_dir, filename, **options), contents
+
+
+def should_count(limit: int | None, estimate: int | None) -> bool:
+    """Whether to count rows (BACKUP_ROW_COUNTS: `limit` bytes, None always, 0 never) of a
+    database whose tables hold about `estimate` bytes (None: unknown, counted)."""
+    if limit is None:
+        return True
+    return limit > 0 and (estimate is None or estimate <= limit)

@@ -106,11 +106,12 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         ending.full_spool_retried(full, attempt),
         early_sender.running(),
     ):
-        result = dump.dump_database(
+        result, contents = dump.counted_dump(
             params,
             req.database,
             directory,
             name,
+            count_rows=dump.should_count(config.row_counts_limit, estimate),
             part_size=config.backup_part_size,
             compression=COMPRESSION,
             zstd_level=config.backup_zstd_level,
@@ -140,7 +141,13 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     )
     with rt.database.transaction() as session:
         owner.still_ours(session, job_id, hostname, attempt)
-        state.save(session, job_id, state.BackupPatch(artifact=result.to_json(), uploaded=early))
+        state.save(
+            session,
+            job_id,
+            state.BackupPatch(
+                artifact=result.to_json(), uploaded=early, contents=contents.to_json()
+            ),
+        )
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
@@ -225,6 +232,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             expires_at=datetime.now(UTC) + timedelta(days=days),
             parts=parts,
             server=req.server,
+            contents=now.contents,
         )
         row, created = db_backups.record_backup(session, new)
         summary = backup_summary(row)

@@ -37,6 +37,10 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.demo:demo",
         "One real backup end to end: migrate, start a worker, back up, show the result.",
     ),
+    "drills": lazy.Entry(
+        "worker.cli.drills:drills",
+        "Restore drills: restore backups into scratch databases and check their row counts.",
+    ),
     "exporter": lazy.Entry(
         "worker.cli.exporter:exporter",
         "Serve Prometheus metrics at http://EXPORTER_ADDRESS:EXPORTER_PORT/metrics until stopped.",

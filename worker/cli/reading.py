@@ -7,6 +7,7 @@ import uuid
 import click
 
 from db import backups as db_backups
+from db import drills as db_drills
 from db import jobs as db_jobs
 from db import models
 from db import stats as db_stats
@@ -124,7 +125,8 @@ def backups_list(
 @click.option("--json", "as_json", is_flag=True)
 @common.guard
 def backups_stats(as_json: bool) -> None:
-    """Totals by status and type, bytes, expiring soon, latest backup per project."""
+    """Totals by status and type, bytes, expiring soon, latest backup and drill per project."""
     with common.build_runtime().database.transaction() as session:
         figures = db_stats.stats(session).to_json()
+        figures["drills"] = [drill.to_json() for drill in db_drills.last_per_project(session)]
     common.emit(figures, as_json)

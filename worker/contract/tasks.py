@@ -27,11 +27,14 @@ SWEEP_EXPIRED = "backups.sweep_expired"
 REAP = "jobs.reap"
 CHECK_ALERTS = "alerts.check"
 PUBLISH_CATALOG = "catalog.publish"
+RUN_DRILLS = "drills.run"
 
-# backups.restore's modes: into a new or empty database, or in place of one (staging, switch).
+# backups.restore's modes: into a new or empty database, or in place of one (staging, switch),
+# or a drill's (drills.run sends it): into a scratch database, compared, then dropped.
 MODE_NEW = "new"
 MODE_REPLACE = "replace"
-MODES = (MODE_NEW, MODE_REPLACE)
+MODE_DRILL = "drill"
+MODES = (MODE_NEW, MODE_REPLACE, MODE_DRILL)
 
 # Queues: asked-for work (gateway, CLI) on Celery's default, the dispatcher's backups on its own.
 DEFAULT_QUEUE = "celery"
@@ -197,6 +200,15 @@ class PublishCatalog:
     NAME: ClassVar[str] = PUBLISH_CATALOG
 
 
+@dataclass(frozen=True)
+class RunDrills:
+    """drills.run (beat): restore drills of the backups due, DRILL_CONCURRENCY at a time."""
+
+    NAME: ClassVar[str] = RUN_DRILLS
+
+    project_id: str | None = None  # set: drill this project's newest backups now, due or not
+
+
 Message = (
     CreateBackup
     | RestoreBackup
@@ -209,6 +221,7 @@ Message = (
     | ReapJobs
     | CheckAlerts
     | PublishCatalog
+    | RunDrills
 )
 
 TASKS: Mapping[str, type[Message]] = {
@@ -225,5 +238,6 @@ TASKS: Mapping[str, type[Message]] = {
         ReapJobs,
         CheckAlerts,
         PublishCatalog,
+        RunDrills,
     )
 }

@@ -12,10 +12,12 @@ A backup job's result while it runs:
   spool_full_retries  how often a full spool handed the job back
   retry_at            when a job handed back after a full spool may run again (ISO 8601)
   waiting             while it waits for a slot of its source server, what for (else null)
+  contents            what the dump's snapshot held (worker.postgres.snapshot.Contents)
 A restore or verify job's result while it runs:
   artifact            {"path": ..., "checked": true} once the download passed, or null
   target_created      true when this job created the target database
   waiting             as for a backup: the wait for a slot of the target server
+  drill               a drill's report so far (worker.restore.drill.Report), kept when it fails
 A finished job's result is its summary instead ({"backup": ...}, {"restore": ...}, ...).
 """
 
@@ -65,6 +67,7 @@ class BackupPatch(TypedDict, total=False):
     waiting: str | None
     spool_full_retries: int
     retry_at: str
+    contents: dict[str, object]
 
 
 class RestorePatch(TypedDict, total=False):
@@ -74,6 +77,7 @@ class RestorePatch(TypedDict, total=False):
     target_created: bool
     waiting: str | None
     switch: SwitchRecord
+    drill: Mapping[str, object]  # a drill's report so far (worker.restore.drill.Report)
 
 
 class SwitchRecord(TypedDict):
@@ -142,6 +146,7 @@ class BackupState:
     chat_id: str | None = None
     spool_full_retries: int = 0
     retry_at: dt.datetime | None = None
+    contents: dict[str, object] | None = None
 
     @classmethod
     def of(cls, job: models.Job) -> BackupState:
@@ -150,12 +155,14 @@ class BackupState:
         artifact = result.get("artifact")
         uploaded = result.get("uploaded")
         retries = result.get("spool_full_retries")
+        contents = result.get("contents")
         return cls(
             artifact=artifact if isinstance(artifact, Mapping) and artifact else None,
             uploaded=dict(uploaded) if isinstance(uploaded, Mapping) else {},
             chat_id=str(result["chat_id"]) if result.get("chat_id") else None,
             spool_full_retries=retries if isinstance(retries, int) else 0,
             retry_at=_when(result.get("retry_at")),
+            contents=dict(contents) if isinstance(contents, Mapping) else None,
         )
 
     def manifest(self, job_id: uuid.UUID) -> manifest.Artifact:
@@ -172,6 +179,7 @@ class RestoreState:
     checked: str | None = None  # the path of the checked download, once there is one
     target_created: bool = False
     switch: Mapping[str, object] | None = None  # a SwitchRecord, once staging exists
+    drill: Mapping[str, object] | None = None  # a drill's report so far
 
     @classmethod
     def of(cls, job: models.Job) -> RestoreState:
@@ -186,7 +194,15 @@ class RestoreState:
             checked=checked,
             target_created=result.get("target_created") is True,
             switch=switch if isinstance(switch, Mapping) else None,
+            drill=drill if isinstance(drill := result.get("drill"), Mapping) else None,
         )
+
+
+def is_drill(job: models.Job) -> bool:
+    """Whether the job is a restore drill (a restore of mode drill)."""
+    return (
+        job.type == models.JobType.RESTORE.value and _payload(job).get("mode") == tasks.MODE_DRILL
+    )
 
 
 def backup_id_of(job: models.Job) -> uuid.UUID | None:

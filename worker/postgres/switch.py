@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 STAGING = "__staging_"
 UNDO = "__pre_restore_"
 UNDONE = "__pre_undo_"
+DRILL = "__drill_"  # a restore drill's scratch database (worker/restore/drill.py)
+DRILL_PATTERN = f"{DRILL}[0-9a-f]{{8}}$"
 # Every database an undo point may be kept under, for the expiry sweep.
 UNDO_PATTERN = f"({UNDO}|{UNDONE})[0-9a-f]{{8}}$"
 RENAME_ATTEMPTS = 20  # tries of "end the sessions, rename" before giving up
@@ -62,6 +64,14 @@ class Names:
             return source.validate_database_name(f"{base}{suffix}{job8}")
 
         return cls(source.validate_database_name(database), name(STAGING), name(UNDO), name(UNDONE))
+
+    @staticmethod
+    def drill(database: str, job_id: uuid.UUID) -> str:
+        """The scratch database `<db>__drill_<job8>` a drill of `database` restores into."""
+        job8 = job_id.hex[:8]
+        room = source.MAX_NAME_BYTES - len(DRILL) - len(job8)
+        base = database.encode("utf-8")[:room].decode("utf-8", "ignore")
+        return source.validate_database_name(f"{base}{DRILL}{job8}")
 
     def to_json(self) -> dict[str, str]:
         """The names as the jobs row shows them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from worker import errors
 from worker.contract import request, tasks
 from worker.jobs import intake, owner, progress
 from worker.jobs.runtime import Runtime
-from worker.postgres import servers, source, target
+from worker.postgres import servers, source, switch, target
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,13 @@ def validate(
         raise errors.InputError(
             "clean does not go with mode replace, which swaps the whole database"
         )
+    if mode == tasks.MODE_DRILL:
+        name = source.validate_database_name(target_database)
+        if clean or not re.search(switch.DRILL_PATTERN, name):
+            raise errors.InputError(
+                f"a drill restores into a scratch database <db>{switch.DRILL}<job8>, not {name}"
+            )
+        return RestoreRequest(kind, bid, name, False, name_of_server, mode)
     if mode == tasks.MODE_REPLACE and target_database is None:
         return RestoreRequest(kind, bid, None, False, name_of_server, mode)  # its own database
     name = source.validate_database_name(target_database)

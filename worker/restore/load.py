@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+from db import drills as db_drills
 from db import jobs as db_jobs
 from db import restores as db_restores
 from worker import errors
@@ -24,6 +25,7 @@ from worker.contract import tasks
 from worker.jobs import slot, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import clients, pgrestore, source, switch, target
+from worker.restore import drill as rd
 from worker.restore import job as rj
 from worker.restore import steps
 from worker.restore import verify as rv
@@ -60,6 +62,12 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     if now.switch is not None:
         # A redelivered load: an earlier attempt may have stopped anywhere, the switch included.
         switch.recover(params, names)
+    report = rd.new_report(server.name, name, backup) if req.mode == tasks.MODE_DRILL else None
+    if report is not None:
+        try:
+            rd.check_extensions(params, report)  # before anything is created
+        finally:
+            _save_drill(rt, job_id, report)
     into, keep_undo = _prepare(rt, job_id, params, req, name, names, now)
     archive = path.parent / ARCHIVE
     total = max(backup.size_bytes, 1)
@@ -81,6 +89,11 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
             ):
                 pass  # pg_restore reads the file itself, with `jobs` sessions
             _check(params, archive, into)
+            if report is not None:
+                try:
+                    rd.check_rows(params, backup, report)
+                finally:
+                    _save_drill(rt, job_id, report)
     except Exception as exc:
         raise _after_failure(params, into, name, exc) from exc
     except BaseException:
@@ -102,14 +115,26 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
         "seconds": round(time.monotonic() - started, 1),
         "databases": {"project": name, "undo": None, "undo_expires_at": None},
     }
-    if into != name:
+    result: dict[str, object] = {"restore": summary}
+    if report is not None:
+        target.drop(params, into)  # a drill's scratch database never outlives it
+        summary["databases"] = {"project": None, "undo": None, "undo_expires_at": None}
+        result["drill"] = report
+    elif into != name:
         summary = _switch(rt, job_id, params, names, summary, keep_undo=keep_undo)
     with rt.database.transaction() as session:
         # A restore that went through is the strongest verification there is.
         db_restores.record_verification(session, backup.id, ok=True)
-        db_jobs.complete_job(session, job_id, {"restore": summary}, replace=True)
+        if report is not None:
+            db_drills.record(session, backup.id, ok=True, report=rd.trimmed(report))
+        db_jobs.complete_job(session, job_id, result, replace=True)
     spool.remove(rt, job_id)
     log.info("job %s: restored backup %s into %s (%s)", job_id, backup.id, name, req.mode)
+
+
+def _save_drill(rt: Runtime, job_id: uuid.UUID, report: rd.Report) -> None:
+    with rt.database.transaction() as session:
+        state.save(session, job_id, state.RestorePatch(drill=dict(report)))
 
 
 def _prepare(

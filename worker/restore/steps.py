@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+from db import drills as db_drills
 from db import jobs as db_jobs
 from db import models
 from db import restores as db_restores
@@ -24,7 +25,7 @@ from worker.contract import tasks
 from worker.jobs import progress, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import source, target
-from worker.restore import fetch
+from worker.restore import drill, fetch
 from worker.restore import job as rj
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ def fail(rt: Runtime, job_id: uuid.UUID, exc: BaseException) -> str:
         # says nothing about the backup itself.
         if changed and isinstance(exc, errors.IntegrityError) and backup_id is not None:
             db_restores.record_verification(session, backup_id, ok=False)
+        if changed and job is not None and backup_id is not None and state.is_drill(job):
+            report = drill.verdict(state.RestoreState.of(job).drill, message)
+            db_drills.record(session, backup_id, ok=False, report=report)
     spool.remove(rt, job_id)
     return message
 

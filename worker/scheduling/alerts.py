@@ -1,10 +1,11 @@
 """Alerts: a short Telegram message when a project's backups need an operator.
 
 A project is unhealthy when its latest backup job failed (a job ends failed only after its
-last attempt), or when one of its schedules has had no successful backup for twice the
-schedule's period. Each incident is sent once to TELEGRAM_ALERT_CHAT_ID (default: the backup
-chat); the state lives in control_plane.backup_alerts, so restarts and several checkers at
-once do not repeat it. The incident closes by itself once the project is healthy again.
+last attempt), when one of its schedules has had no successful backup for twice the
+schedule's period, or when its latest restore drill failed (until a later drill passes).
+Each incident is sent once to TELEGRAM_ALERT_CHAT_ID (default: the backup chat); the state
+lives in control_plane.backup_alerts, so restarts and several checkers at once do not repeat it.
+The incident closes by itself once the project is healthy again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from db import alerts as db_alerts
+from db import drills as db_drills
 from db import schedule_models
 from db import schedules as db_schedules
 from worker import errors
@@ -72,6 +74,15 @@ def findings(rt: Runtime) -> dict[str, db_alerts.Finding]:
                 schedule_models.AlertKind.OVERDUE.value,
                 f"no successful backup of {row.project_id} ({row.database}) for twice its"
                 f" schedule's period; last one {_ago(last, now)}, schedule {when}",
+            )
+        for drill in db_drills.failing(session):
+            if drill.project_id in found:
+                continue
+            found[drill.project_id] = db_alerts.Finding(
+                drill.project_id,
+                schedule_models.AlertKind.DRILL.value,
+                f"the restore drill of backup {drill.backup_id} of {drill.project_id}"
+                f" ({drill.database}) failed: {_preview(drill.detail)}",
             )
     return found
 

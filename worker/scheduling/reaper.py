@@ -19,6 +19,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 
+from db import drills as db_drills
 from db import jobs as db_jobs
 from db import models
 from db import stale as db_stale
@@ -101,6 +102,9 @@ def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
                 continue
             reason = _reason(job, max_attempts, again is not None) + settled.note
             if db_jobs.fail_job(session, job.id, reason):
+                if state.is_drill(job) and (backup_id := state.backup_id_of(job)) is not None:
+                    report = {**(state.RestoreState.of(job).drill or {}), "error": reason}
+                    db_drills.record(session, backup_id, ok=False, report=report)
                 result.failed.append(str(job.id))
                 log.error("job %s failed: %s", job.id, reason)
         for job in db_stale.lost_pending_jobs(

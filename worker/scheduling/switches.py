@@ -33,13 +33,15 @@ class Settled:
 def settle(rt: Runtime, job: models.Job) -> Settled:
     """Finish or roll back the job's half-done switch, or drop its own partial target."""
     now = state.RestoreState.of(job)
+    payload = job.payload if isinstance(job.payload, Mapping) else {}
     try:
+        # The job's target server (a restore's payload names it; older rows: default).
+        params = rt.registry().get(payload.get("server") or "default").params()
         if now.switch is not None:
-            return _switch(rt.source(), job, now.switch)
-        payload = job.payload if isinstance(job.payload, Mapping) else {}
+            return _switch(params, job, now.switch)
         name = payload.get("target_database")
         if now.target_created and isinstance(name, str):
-            target.drop(rt.source(), source.validate_database_name(name))
+            target.drop(params, source.validate_database_name(name))
             return Settled(note=f"; {name}, created for this restore, was dropped again")
     except errors.BackupWorkerError as exc:
         log.error("job %s: could not settle its databases: %s", job.id, exc.message)

@@ -1,0 +1,180 @@
+"""The dump's own snapshot: a session of ours exports it, counts every table's rows in it.
+
+`exported()` opens a REPEATABLE READ, READ ONLY transaction, exports its snapshot
+(`pg_export_snapshot()`), counts the rows of every table in it and yields the snapshot's id for
+`pg_dump --snapshot=<id>`: pg_dump then sees exactly the rows that were counted. A snapshot can
+be imported only while the transaction that exported it is open, so the session stays open (idle
+in transaction, its own timeout off) until the block ends, after pg_dump has finished. The
+extensions the database uses (pg_extension) are recorded too, counted or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+
+from worker import errors
+from worker.postgres import dump as pgdump
+from worker.postgres import source
+
+CONNECT_TIMEOUT = "10"  # seconds
+# Plain tables and partitions of the database's own (no partitioned parents, whose rows are
+# their partitions', no table of an extension, whose rows pg_dump leaves to the extension).
+TABLES = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+EXTENSIONS = "SELECT extname FROM pg_extension ORDER BY 1"
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What a database held in one snapshot: rows per table (None: not counted), extensions."""
+
+    tables: dict[str, int] | None
+    extensions: list[str]
+    seconds: float = 0.0  # what counting took
+
+    def to_json(self) -> dict[str, object]:
+        """As stored in backups.contents."""
+        return {"tables": self.tables, "extensions": self.extensions, "seconds": self.seconds}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object] | None) -> Contents | None:
+        """The contents stored with a backup; None when it recorded none (older backups)."""
+        if not isinstance(data, Mapping):
+            return None
+        tables = data.get("tables")
+        extensions = data.get("extensions")
+        return cls(
+            {str(k): int(v) for k, v in tables.items()} if isinstance(tables, Mapping) else None,
+            [str(e) for e in extensions] if isinstance(extensions, list) else [],
+        )
+
+
+def key(schema: str, table: str) -> str:
+    """A table's key in Contents.tables: `schema.table`, each quoted as SQL needs it."""
+    return f"{_quoted(schema)}.{_quoted(table)}"
+
+
+@contextlib.contextmanager
+def exported(
+    params: source.SourceParams,
+    database: str,
+    *,
+    count_rows: bool,
+    lock_timeout: float,
+    application_name: str = pgdump.APPLICATION_NAME,
+) -> Iterator[tuple[str | None, Contents]]:
+    """Yield (snapshot id or None when not counting, contents); DumpError if it cannot.
+
+    Counting waits at most `lock_timeout` seconds for each table's ACCESS SHARE lock.
+    """
+    try:
+        conn = _connect(params, database, application_name)
+    except psycopg2.Error as exc:
+        raise _failure(params, exc) from None
+    try:
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET lock_timeout = %s", (f"{max(1, round(lock_timeout * 1000))}ms",))
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cur.execute(EXTENSIONS)
+                extensions = [str(row[0]) for row in cur.fetchall()]
+                snapshot: str | None = None
+                tables: dict[str, int] | None = None
+                started = time.monotonic()
+                if count_rows:
+                    cur.execute("SELECT pg_export_snapshot()")
+                    row = cur.fetchone()
+                    snapshot = str(row[0]) if row else None
+                    tables = counts(cur)
+                contents = Contents(tables, extensions, round(time.monotonic() - started, 3))
+        except psycopg2.Error as exc:
+            raise _failure(params, exc) from None
+        yield snapshot, contents
+    finally:
+        conn.close()
+
+
+def counts(cur: psycopg2.extensions.cursor) -> dict[str, int]:
+    """Rows per table (Contents.tables) as the cursor's transaction sees them."""
+    cur.execute(TABLES)
+    found: dict[str, int] = {}
+    for schema, table in cur.fetchall():
+        cur.execute(
+            sql.SQL("SELECT count(*) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+        )
+        row = cur.fetchone()
+        found[key(schema, table)] = int(row[0]) if row else 0
+    return found
+
+
+def table_counts(params: source.SourceParams, database: str) -> dict[str, int]:
+    """Rows per table of `database` now (a restored drill database); RestoreError if it fails."""
+    try:
+        conn = _connect(params, database, pgdump.APPLICATION_NAME)
+        with contextlib.closing(conn), conn.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return counts(cur)
+    except psycopg2.Error as exc:
+        raise errors.RestoreError(source.describe_libpq_error(params, str(exc))) from None
+
+
+def available_extensions(params: source.SourceParams) -> set[str]:
+    """The extensions the server can create (pg_available_extensions); RestoreError if not."""
+    try:
+        conn = _connect(params, None, pgdump.APPLICATION_NAME)
+        with contextlib.closing(conn), conn.cursor() as cur:
+            cur.execute("SELECT name FROM pg_available_extensions")
+            return {str(row[0]) for row in cur.fetchall()}
+    except psycopg2.Error as exc:
+        raise errors.RestoreError(source.describe_libpq_error(params, str(exc))) from None
+
+
+def _quoted(name: str) -> str:
+    plain = name.isidentifier() and name == name.lower() and name.isascii()
+    return name if plain else '"' + name.replace('"', '""') + '"'
+
+
+def _connect(
+    params: source.SourceParams, database: str | None, application_name: str
+) -> psycopg2.extensions.connection:
+    timeout = params.get("connect_timeout") or CONNECT_TIMEOUT
+    dsn = make_dsn(
+        params.conninfo(database),
+        connect_timeout=timeout,
+        application_name=application_name,
+        # Counting a large table takes long, and the session then waits idle for pg_dump.
+        options="-c statement_timeout=0 -c idle_in_transaction_session_timeout=0",
+        **params.password_kw(),
+    )
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True  # BEGIN is ours, so that nothing else opens a transaction first
+    return conn
+
+
+def _failure(params: source.SourceParams, exc: psycopg2.Error) -> errors.DumpError:
+    text = str(exc)
+    if "lock timeout" in text:
+        return errors.DumpError(
+            "counting rows for the backup could not lock a table: another session holds an "
+            "ACCESS EXCLUSIVE lock on it; try again when that session ends "
+            "(SOURCE_LOCK_WAIT_TIMEOUT sets the wait)"
+        )
+    failure = errors.DumpInterrupted if pgdump.interrupted(1, text) else errors.DumpError
+    return failure(
+        f"counting rows for the backup failed: {source.describe_libpq_error(params, text)}"
+    )
