@@ -30,7 +30,7 @@ def test_upgrade_downgrade_upgrade(
     assert migrate.current(empty_db_url) is None
 
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == migrate.head() == "0005_backups_server"
+    assert migrate.current(empty_db_url) == migrate.head() == "0007_schedule_fanout"
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     migrate.check(empty_db_url)
 
@@ -41,7 +41,7 @@ def test_upgrade_downgrade_upgrade(
     migrate.upgrade(empty_db_url, "0001")
     assert migrate.current(empty_db_url) == "0001"
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == "0005_backups_server"
+    assert migrate.current(empty_db_url) == "0007_schedule_fanout"
     migrate.check(empty_db_url)
     migrate.upgrade(empty_db_url)  # already at head: nothing to do, no error
 
