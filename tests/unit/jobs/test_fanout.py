@@ -1,12 +1,12 @@
-"""Whole-server backups and `*` schedules: database name → project, the control-plane server, server names."""
+"""Whole-server backups and `*` schedules: database → project, the control-plane server."""
 
 from __future__ import annotations
 
 import pytest
 
 from worker import errors, settings
-from worker.jobs import fanout
 from worker.contract import request, tasks
+from worker.jobs import fanout
 from worker.postgres import servers, source
 
 
@@ -55,3 +55,12 @@ def test_a_backup_request_names_its_server_and_defaults_to_default() -> None:
         tasks.CreateBackup.from_kwargs({"project_id": "p", "database": "db", "server": "EU 1"})
     with pytest.raises(errors.InputError, match="server name must be a string"):
         servers.validate_name(3)
+
+
+def test_exclude_patterns_are_a_short_list_of_strings() -> None:
+    assert fanout.validate_patterns(None) == []
+    assert fanout.validate_patterns(("tmp_*", "postgres")) == ["tmp_*", "postgres"]
+    with pytest.raises(errors.InputError, match="strings of 1 to 200"):
+        fanout.validate_patterns(["ok", ""])
+    with pytest.raises(errors.InputError, match="a list of at most 100"):
+        fanout.validate_patterns("tmp_*")
