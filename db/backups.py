@@ -64,6 +64,7 @@ class NewBackup:
     expires_at: dt.datetime | None
     parts: list[NewPart]
     server: str = "default"
+    pg_dump_version: str | None = None  # e.g. "15.4": pg_restore must be at least as new
 
 
 def _validate(new: NewBackup) -> None:

@@ -59,6 +59,7 @@ class BackupPatch(TypedDict, total=False):
 
     artifact: manifest.ArtifactJSON | None
     uploaded: dict[str, SentPart]
+    pg_dump_version: str  # the pg_dump that wrote the artifact, as it printed its version
     chat_id: str
     spool_full_retries: int
     retry_at: str
@@ -140,6 +141,7 @@ class BackupState:
     chat_id: str | None = None
     spool_full_retries: int = 0
     retry_at: dt.datetime | None = None
+    pg_dump_version: str | None = None
 
     @classmethod
     def of(cls, job: models.Job) -> BackupState:
@@ -154,6 +156,9 @@ class BackupState:
             chat_id=str(result["chat_id"]) if result.get("chat_id") else None,
             spool_full_retries=retries if isinstance(retries, int) else 0,
             retry_at=_when(result.get("retry_at")),
+            pg_dump_version=str(result["pg_dump_version"])
+            if result.get("pg_dump_version")
+            else None,
         )
 
     def manifest(self, job_id: uuid.UUID) -> manifest.Artifact:
