@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import case, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased
@@ -65,14 +65,25 @@ def failing_projects(session: Session) -> list[tuple[str, str | None, str | None
 def overdue_schedules(
     session: Session,
 ) -> list[tuple[schedule_models.BackupSchedule, dt.datetime | None]]:
-    """Enabled schedules without a backup for twice their period, with their last backup time."""
-    last_backup = (
-        select(func.max(models.Backup.created_at))
+    """Enabled schedules without a backup for twice their period, with their last backup time.
+
+    A schedule of every database (`*`) counts the backups its own runs made, of any database.
+    """
+    run = schedule_models.ScheduleRun
+    last_backup = case(
+        (
+            Schedule.database == schedule_models.ALL,
+            select(func.max(models.Backup.created_at))
+            .join(run, run.job_id == models.Backup.job_id)
+            .where(run.schedule_id == Schedule.id)
+            .scalar_subquery(),
+        ),
+        else_=select(func.max(models.Backup.created_at))
         .where(
             models.Backup.project_id == Schedule.project_id,
             models.Backup.database == Schedule.database,
         )
-        .scalar_subquery()
+        .scalar_subquery(),
     )
     since = func.greatest(last_backup, Schedule.enabled_at)
     period = Schedule.period_seconds * literal_column("interval '1 second'")

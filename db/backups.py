@@ -66,6 +66,7 @@ class NewBackup:
     parts: list[NewPart]
     server: str = "default"
     contents: dict[str, object] | None = None  # worker.postgres.snapshot.Contents, as JSON
+    pg_dump_version: str | None = None  # e.g. "15.4": pg_restore must be at least as new
 
 
 def _validate(new: NewBackup) -> None:

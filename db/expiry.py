@@ -118,28 +118,43 @@ def expire_ids(session: Session, backup_ids: Iterable[uuid.UUID]) -> list[uuid.U
 
 @dataclasses.dataclass
 class RetentionSet:
-    """One schedule with GFS rules, and its active backups."""
+    """One schedule with GFS rules and one database, and the active backups it made of it."""
 
     schedule_id: uuid.UUID
+    database: str | None
     timezone: str
     keep: tuple[int | None, int | None, int | None, int | None]
     backups: list[tuple[uuid.UUID, dt.datetime]] = dataclasses.field(default_factory=list)
 
 
 def retention_sets(session: Session) -> list[RetentionSet]:
-    """Active backups made by each schedule that has GFS rules, grouped by schedule."""
+    """Active backups made by each schedule that has GFS rules, grouped by schedule and
+    database: a schedule of every database (`*`) keeps its rules for each database apart."""
     rules = (Schedule.keep_last, Schedule.keep_daily, Schedule.keep_weekly, Schedule.keep_monthly)
     rows = session.execute(
-        select(Schedule.id, Schedule.timezone, *rules, Backup.id, Backup.created_at)
+        select(
+            Schedule.id, Backup.database, Schedule.timezone, *rules, Backup.id, Backup.created_at
+        )
         .join(schedule_models.ScheduleRun, schedule_models.ScheduleRun.schedule_id == Schedule.id)
         .join(Backup, Backup.job_id == schedule_models.ScheduleRun.job_id)
         .where(Backup.status == Status.ACTIVE.value, or_(*(rule > 0 for rule in rules)))
-        .order_by(Schedule.id)
+        .order_by(Schedule.id, Backup.database)
     )
-    sets: dict[uuid.UUID, RetentionSet] = {}
-    for schedule_id, timezone, last, daily, weekly, monthly, backup_id, created_at in rows:
+    sets: dict[tuple[uuid.UUID, str | None], RetentionSet] = {}
+    for (
+        schedule_id,
+        database,
+        timezone,
+        last,
+        daily,
+        weekly,
+        monthly,
+        backup_id,
+        created_at,
+    ) in rows:
         entry = sets.setdefault(
-            schedule_id, RetentionSet(schedule_id, timezone, (last, daily, weekly, monthly))
+            (schedule_id, database),
+            RetentionSet(schedule_id, database, timezone, (last, daily, weekly, monthly)),
         )
         entry.backups.append((backup_id, created_at))
     return list(sets.values())

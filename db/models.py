@@ -169,6 +169,8 @@ class Backup(Base):
     database: Mapped[str | None] = mapped_column(Text)
     # The source server's name in the registry (worker/postgres/servers.py).
     server: Mapped[str] = mapped_column(Text, server_default=text("'default'"))
+    # The pg_dump that wrote the archive, e.g. "15.4" (None: recorded before migration 0007).
+    pg_dump_version: Mapped[str | None] = mapped_column(Text)
     filename: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(Text)

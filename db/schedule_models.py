@@ -17,11 +17,11 @@ from sqlalchemy import (
     Index,
     Integer,
     Text,
-    UniqueConstraint,
     Uuid,
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.columns import columns_json as _columns_json
@@ -29,6 +29,9 @@ from db.columns import created as _created
 from db.columns import one_of as _one_of
 from db.columns import timestamp as _timestamp
 from db.models import SCHEMA, Base, JSONObject
+
+# The database (and project) of a schedule that backs up every database of its server.
+ALL = "*"
 
 
 class AlertKind(enum.StrEnum):
@@ -50,6 +53,8 @@ class BackupSchedule(Base):
     project_id: Mapped[str] = mapped_column(Text)
     database: Mapped[str] = mapped_column(Text)
     server: Mapped[str] = mapped_column(Text, server_default=text("'default'"))
+    # database ALL: every database of the server (project_id ALL too), minus these patterns.
+    exclude: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     # Exactly one of cron / interval_seconds (worker/scheduling/when.py validates both on write).
     cron: Mapped[str | None] = mapped_column(Text)
     interval_seconds: Mapped[int | None] = mapped_column(Integer)
@@ -83,7 +88,20 @@ class BackupSchedule(Base):
         CheckConstraint(
             "LEAST(keep_last, keep_daily, keep_weekly, keep_monthly) >= 0", name="keep"
         ),
-        UniqueConstraint("project_id", "database"),
+        # One schedule per project and database; one whole-server (`*`) schedule per server.
+        Index(
+            "uq_backup_schedules_project_id_database",
+            "project_id",
+            "database",
+            unique=True,
+            postgresql_where=text(f"database <> '{ALL}'"),
+        ),
+        Index(
+            "uq_backup_schedules_server_all",
+            "server",
+            unique=True,
+            postgresql_where=text(f"database = '{ALL}'"),
+        ),
         # The dispatcher's claim: due enabled schedules, oldest first.
         Index("ix_backup_schedules_due", "next_run_at", postgresql_where="enabled"),
     )
@@ -102,6 +120,8 @@ class ScheduleRun(Base):
         Uuid, ForeignKey(f"{SCHEMA}.backup_schedules.id", ondelete="CASCADE"), primary_key=True
     )
     scheduled_for: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    # The database of a whole-server schedule's run; '' for a schedule of one database.
+    database: Mapped[str] = mapped_column(Text, primary_key=True, server_default=text("''"))
     job_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey(f"{SCHEMA}.jobs.id", ondelete="SET NULL"), unique=True
     )

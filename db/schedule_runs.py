@@ -1,7 +1,10 @@
-"""schedule_runs: the dispatcher's exactly-once record of each (schedule, slot), and its pruning.
+"""schedule_runs: the dispatcher's exactly-once record of each (schedule, slot, database), and
+its pruning.
 
-record_runs writes a due slot's pending job, its run and the schedule's next slot in one go;
-a slot already recorded keeps its first job, so two dispatchers never enqueue it twice. The
+record_runs writes a due slot's pending jobs, its runs and the schedule's next slot in one go;
+a run already recorded keeps its first job, so two dispatchers never enqueue it twice. A
+schedule of one database has one run per slot (database ''); a schedule of every database
+(`*`) one per database of its server. The
 sweep prunes old runs (prune_runs) without ever letting a slot run again.
 """
 
@@ -55,16 +58,33 @@ class NewRun:
     next_run_at: dt.datetime
     project_id: str
     payload: Mapping[str, object]
+    database: str = ""  # a `*` schedule's run: the database it backs up; '' otherwise
 
 
-def record_runs(session: Session, runs: Sequence[NewRun]) -> set[uuid.UUID]:
+def record_runs(
+    session: Session,
+    runs: Sequence[NewRun],
+    *,
+    empty: Sequence[tuple[uuid.UUID, dt.datetime]] = (),
+) -> set[uuid.UUID]:
     """Insert the pending jobs, the runs and advance the schedules; returns the new job ids.
 
-    A run already recorded for its (schedule, slot) keeps its first job: its id is not
-    returned, so nothing is enqueued twice.
+    A run already recorded for its (schedule, slot, database) keeps its first job: its id is
+    not returned, so nothing is enqueued twice. `empty`: (schedule, next slot) of schedules
+    whose due slot had nothing to back up (a `*` schedule that found no database to take),
+    moved on all the same.
     """
-    if not runs:
-        return set()
+    moves: dict[uuid.UUID, tuple[dt.datetime, uuid.UUID | None]] = {
+        run.schedule_id: (run.next_run_at, run.job_id) for run in runs
+    }
+    moves.update((schedule_id, (next_run_at, None)) for schedule_id, next_run_at in empty)
+    inserted = _insert(session, runs) if runs else []
+    if moves:
+        _advance(session, moves)
+    return {job_id for job_id in inserted if job_id is not None}
+
+
+def _insert(session: Session, runs: Sequence[NewRun]) -> Sequence[uuid.UUID | None]:
     # executemany forms: compiled once, sent as multi-row VALUES pages (insertmanyvalues).
     session.execute(
         pg_insert(Job).on_conflict_do_nothing(),
@@ -78,33 +98,38 @@ def record_runs(session: Session, runs: Sequence[NewRun]) -> set[uuid.UUID]:
             for run in runs
         ],
     )
-    inserted = session.scalars(
+    return session.scalars(
         pg_insert(Run).on_conflict_do_nothing().returning(Run.c.job_id),
         [
             {
                 "schedule_id": run.schedule_id,
                 "scheduled_for": run.scheduled_for,
+                "database": run.database,
                 "job_id": run.job_id,
             }
             for run in runs
         ],
     ).all()
+
+
+def _advance(
+    session: Session, moves: Mapping[uuid.UUID, tuple[dt.datetime, uuid.UUID | None]]
+) -> None:
     advanced = values(
         column("id", Uuid),
         column("next_run_at", DateTime(timezone=True)),
         column("job_id", Uuid),
         name="advanced",
-    ).data([(run.schedule_id, run.next_run_at, run.job_id) for run in runs])
+    ).data([(schedule_id, *move) for schedule_id, move in moves.items()])
     session.execute(
         update(Schedule)
         .where(Schedule.id == advanced.c.id)
         .values(
             next_run_at=advanced.c.next_run_at,
             last_run_at=func.now(),
-            last_job_id=advanced.c.job_id,
+            last_job_id=func.coalesce(advanced.c.job_id, Schedule.last_job_id),
         )
     )
-    return {job_id for job_id in inserted if job_id is not None}
 
 
 def runs_of(session: Session, schedule_id: uuid.UUID) -> list[schedule_models.ScheduleRun]:
@@ -118,13 +143,22 @@ def runs_of(session: Session, schedule_id: uuid.UUID) -> list[schedule_models.Sc
     )
 
 
+# Where a pass of prune_runs has got to: the key (scheduled_for, schedule_id, database) of the
+# last run it looked at.
+Cursor = tuple[dt.datetime, uuid.UUID, str]
+
+
+def _key() -> tuple[ColumnElement[object], ...]:
+    return (Run.c.scheduled_for, Run.c.schedule_id, Run.c.database)
+
+
 @dataclasses.dataclass(frozen=True)
 class PruneBatch:
     """One step of prune_runs: how many old runs it looked at and deleted, and where it ended."""
 
     scanned: int
     deleted: int
-    last: tuple[dt.datetime, uuid.UUID] | None
+    last: Cursor | None
 
 
 def _prunable() -> ColumnElement[bool]:
@@ -155,27 +189,25 @@ def _prunable() -> ColumnElement[bool]:
     )
 
 
-def prune_runs(
-    session: Session, *, after: tuple[dt.datetime, uuid.UUID] | None = None, limit: int
-) -> PruneBatch:
+def prune_runs(session: Session, *, after: Cursor | None = None, limit: int) -> PruneBatch:
     """Delete the prunable runs among the next `limit` runs older than RUN_RETENTION.
 
-    Runs are taken in (scheduled_for, schedule_id) order after `after`, the `last` of the
-    previous batch: runs that must stay are looked at once per pass, not once per batch.
+    Runs are taken in key order (scheduled_for, schedule_id, database) after `after`, the
+    `last` of the previous batch: runs that must stay are looked at once per pass, not once
+    per batch.
     """
     ctid: ColumnElement[str] = literal_column(f"{models.SCHEMA}.schedule_runs.ctid")
     old = Run.c.scheduled_for < func.now() - RUN_RETENTION
     if after is not None:
-        old = and_(old, tuple_(Run.c.scheduled_for, Run.c.schedule_id) > tuple_(*after))
+        old = and_(old, tuple_(*_key()) > tuple_(*after))
     scanned = (
         select(
             ctid.label("ctid"),
-            Run.c.schedule_id,
-            Run.c.scheduled_for,
+            *_key(),
             _prunable().label("prunable"),
         )
         .where(old)
-        .order_by(Run.c.scheduled_for, Run.c.schedule_id)
+        .order_by(*_key())
         .limit(limit)
         .cte("scanned")
     )
@@ -188,16 +220,14 @@ def prune_runs(
         .returning(Run.c.schedule_id)
         .cte("gone")
     )
-    last = select(scanned.c.scheduled_for, scanned.c.schedule_id).order_by(
-        scanned.c.scheduled_for.desc(), scanned.c.schedule_id.desc()
-    )
-    count_scanned, count_gone, last_slot, last_schedule = session.execute(
+    key = (scanned.c.scheduled_for, scanned.c.schedule_id, scanned.c.database)
+    last = select(*key).order_by(*(part.desc() for part in key))
+    count_scanned, count_gone, last_slot, last_schedule, last_database = session.execute(
         select(
             select(func.count()).select_from(scanned).scalar_subquery(),
             select(func.count()).select_from(gone).scalar_subquery(),
-            last.with_only_columns(scanned.c.scheduled_for).limit(1).scalar_subquery(),
-            last.with_only_columns(scanned.c.schedule_id).limit(1).scalar_subquery(),
+            *(last.with_only_columns(part).limit(1).scalar_subquery() for part in key),
         )
     ).one()
-    end = None if last_slot is None else (last_slot, last_schedule)
+    end = None if last_slot is None else (last_slot, last_schedule, last_database)
     return PruneBatch(count_scanned, count_gone, end)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Collection
 
 from sqlalchemy import (
     delete,
@@ -47,6 +48,7 @@ class ScheduleValues:
     keep_monthly: int | None = None
     enabled: bool = True
     server: str = "default"
+    exclude: list[str] = dataclasses.field(default_factory=list)
 
 
 def db_now(session: Session) -> dt.datetime:
@@ -66,6 +68,10 @@ def create_schedule(
                 .returning(Schedule)
             ).one()
     except SAIntegrityError:
+        if values.database == schedule_models.ALL:
+            raise errors.InputError(
+                f"server {values.server} already has a schedule of every database: remove it first"
+            ) from None
         raise errors.InputError(
             f"project {values.project_id} already has a schedule for database {values.database}:"
             " remove it first"
@@ -155,13 +161,19 @@ def _change(
     return row
 
 
-def claim_due(session: Session, *, limit: int) -> list[schedule_models.BackupSchedule]:
-    """Due enabled schedules, oldest first, locked; a concurrent dispatcher skips them."""
+def claim_due(
+    session: Session, *, limit: int, skip: Collection[uuid.UUID] = ()
+) -> list[schedule_models.BackupSchedule]:
+    """Due enabled schedules, oldest first, locked; a concurrent dispatcher skips them.
+
+    `skip`: schedules this dispatcher already gave up on in this tick.
+    """
+    query = select(Schedule).where(Schedule.enabled, Schedule.next_run_at <= func.now())
+    if skip:
+        query = query.where(Schedule.id.not_in(list(skip)))
     return list(
         session.scalars(
-            select(Schedule)
-            .where(Schedule.enabled, Schedule.next_run_at <= func.now())
-            .order_by(Schedule.next_run_at)
+            query.order_by(Schedule.next_run_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)

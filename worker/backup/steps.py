@@ -62,7 +62,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     directory = spool.directory(rt, job_id)
     server = rt.registry().get(req.server)
     params = server.params()
-    program = clients.for_server("pg_dump", params).path  # DumpError naming both versions
+    pg_dump = clients.for_server("pg_dump", params)  # DumpError naming both versions
     estimate = source.estimate_dump_size(params, req.database)
     seen = [0, 0]  # pg_dump bytes read, part bytes written: what the dump needed so far
 
@@ -121,7 +121,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             on_part=early_sender.offer,
             lock_wait_timeout=config.source_lock_wait_timeout,
             application_name=pgdump.application_name(job_id),
-            program=program,
+            program=pg_dump.path,
         )
     early_sender.check()
     early = sent.parts
@@ -141,13 +141,13 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     )
     with rt.database.transaction() as session:
         owner.still_ours(session, job_id, hostname, attempt)
-        state.save(
-            session,
-            job_id,
-            state.BackupPatch(
-                artifact=result.to_json(), uploaded=early, contents=contents.to_json()
-            ),
+        patch = state.BackupPatch(
+            artifact=result.to_json(),
+            uploaded=early,
+            contents=contents.to_json(),
+            pg_dump_version=pg_dump.version,
         )
+        state.save(session, job_id, patch)
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
@@ -233,6 +233,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             parts=parts,
             server=req.server,
             contents=now.contents,
+            pg_dump_version=now.pg_dump_version,
         )
         row, created = db_backups.record_backup(session, new)
         summary = backup_summary(row)
@@ -250,6 +251,7 @@ def backup_summary(row: models.Backup) -> dict[str, object]:
         "project_id": row.project_id,
         "database": row.database,
         "server": row.server,
+        "pg_dump_version": row.pg_dump_version,
         "filename": row.filename,
         "size_bytes": row.size_bytes,
         "sha256": row.sha256,

@@ -29,8 +29,8 @@ def schedules() -> None:
 
 
 @schedules.command("add")
-@click.option("--project", "project_id", required=True, help="the platform's project id")
-@click.option("--database", required=True, help="database to dump on the server")
+@click.option("--project", "project_id", default=None, help="the platform's project id")
+@click.option("--database", required=True, help="database to dump on the server; '*' for every one")
 @click.option("--cron", default=None, help="five-field cron, e.g. '0 3 * * *', or @daily")
 @click.option("--every", default=None, help="interval instead of cron, e.g. 6h, 30m, 1d")
 @click.option("--timezone", default="UTC", show_default=True, help="IANA zone the cron is read in")
@@ -42,10 +42,13 @@ def schedules() -> None:
 @click.option("--start-at", type=click.DateTime(), default=None, help="first run (UTC)")
 @click.option("--disabled", is_flag=True, help="create it disabled")
 @click.option("--server", default="default", show_default=True, help="source server's name")
+@click.option(
+    "--exclude", multiple=True, help="with --database '*': leave out names matching (repeat)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def add(
-    project_id: str,
+    project_id: str | None,
     database: str,
     cron: str | None,
     every: str | None,
@@ -58,9 +61,14 @@ def add(
     start_at: dt.datetime | None,
     disabled: bool,
     server: str,
+    exclude: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Add a schedule for one project's database."""
+    """Add a schedule for one project's database, or for every database of a server.
+
+    With --database '*' (and no --project), each due slot backs up every database the server
+    lists then, each under its own project, as `backup --all` does.
+    """
     rt = common.build_runtime()
     spec = schedule_spec.ScheduleSpec.build(
         project_id=project_id,
@@ -76,6 +84,7 @@ def add(
         enabled=not disabled,
         min_interval=dt.timedelta(seconds=rt.settings.schedule_dispatch_interval),
         server=server,
+        exclude=list(exclude),
     )
     first = None if start_at is None else start_at.replace(tzinfo=dt.UTC)
     with rt.database.transaction() as session:
@@ -93,6 +102,7 @@ SCHEDULE_COLUMNS: list[common.Column] = [
     ("id", lambda row: str(row["id"])),
     ("project", lambda row: str(row["project_id"])),
     ("database", lambda row: str(row["database"])),
+    ("server", lambda row: str(row["server"])),
     ("when", lambda row: str(row["when"])),
     ("retention", _retention),
     ("on", lambda row: "yes" if row["enabled"] else "no"),

@@ -63,6 +63,7 @@ class BackupPatch(TypedDict, total=False):
 
     artifact: manifest.ArtifactJSON | None
     uploaded: dict[str, SentPart]
+    pg_dump_version: str  # the pg_dump that wrote the artifact, as it printed its version
     chat_id: str
     waiting: str | None
     spool_full_retries: int
@@ -147,6 +148,7 @@ class BackupState:
     spool_full_retries: int = 0
     retry_at: dt.datetime | None = None
     contents: dict[str, object] | None = None
+    pg_dump_version: str | None = None
 
     @classmethod
     def of(cls, job: models.Job) -> BackupState:
@@ -163,6 +165,9 @@ class BackupState:
             spool_full_retries=retries if isinstance(retries, int) else 0,
             retry_at=_when(result.get("retry_at")),
             contents=dict(contents) if isinstance(contents, Mapping) else None,
+            pg_dump_version=str(result["pg_dump_version"])
+            if result.get("pg_dump_version")
+            else None,
         )
 
     def manifest(self, job_id: uuid.UUID) -> manifest.Artifact:

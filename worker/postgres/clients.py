@@ -1,4 +1,6 @@
-"""The right pg_dump/pg_restore for each server: a major version at least the server's.
+"""The right pg_dump/pg_restore for each server: a major version at least the server's (and, for
+pg_restore, at least that of the pg_dump that wrote the archive: an older pg_restore cannot read
+a newer archive).
 
 pg_dump refuses a server newer than itself ("aborting because of server version mismatch"), and a
 newer pg_dump than needed is no better, so the lowest qualifying one is taken: it is the one
@@ -48,9 +50,18 @@ def server_major(version_num: int) -> Version:
     return (version_num // 10000, version_num // 100 % 100)
 
 
-def for_server(tool: str, params: source.SourceParams, *, root: Path = PG_LIB) -> Client:
-    """The `tool` (pg_dump or pg_restore) to use against the server of `params`."""
-    return choose(tool, source.server_version_num(params), root=root)
+def version_major(version: str) -> Version:
+    """The major version of a program's version as printed: "16.2" → (16,), "9.6.24" → (9, 6)."""
+    numbers = [int(piece) for piece in re.findall(r"\d+", version)[:2]] or [0]
+    return tuple(numbers) if numbers[0] < 10 else (numbers[0],)
+
+
+def for_server(
+    tool: str, params: source.SourceParams, *, root: Path = PG_LIB, archive: str | None = None
+) -> Client:
+    """The `tool` (pg_dump or pg_restore) to use against the server of `params`; `archive`:
+    the version of the pg_dump that wrote the archive pg_restore will read, when known."""
+    return choose(tool, source.server_version_num(params), root=root, archive=archive)
 
 
 def choose(
@@ -59,15 +70,20 @@ def choose(
     *,
     root: Path = PG_LIB,
     fallback: str | None = None,
+    archive: str | None = None,
 ) -> Client:
-    """The lowest installed `tool` whose major is at least the server's; an error naming both.
+    """The lowest installed `tool` whose major is at least the server's and the archive's
+    pg_dump's (`archive`, e.g. "16.2"); an error naming the versions.
 
-    `fallback` is PATH's program (looked up when None); it is used when nothing under `root`
-    qualifies and its own version does.
+    `version_num` 0: no server to match (reading an archive only). `fallback` is PATH's
+    program (looked up when None); it is used when nothing under `root` qualifies and its own
+    version does.
     """
     if tool not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}")
-    wanted = server_major(version_num)
+    server = server_major(version_num)
+    dumped = version_major(archive) if archive else (0,)
+    wanted = max(server, dumped)
     found = installed(tool, root)
     path_tool = fallback if fallback is not None else shutil.which(tool)
     if path_tool is not None:
@@ -82,14 +98,22 @@ def choose(
     shown = ".".join(map(str, wanted))
     package = f"postgresql-client-{shown}"
     if not found:
+        needs = f"the server runs PostgreSQL {'.'.join(map(str, server))}"
+        if dumped > server:
+            needs = f"the archive was written by pg_dump {archive}"
         raise error(
-            f"{tool} was not found (in {root}/N/bin or on PATH): the server runs PostgreSQL "
-            f"{shown}; install {package} or newer"
+            f"{tool} was not found (in {root}/N/bin or on PATH): {needs}; install {package} or "
+            "newer"
         )
     newest = max(found, key=lambda client: client.major)
+    than = []
+    if newest.major < server:
+        than.append(f"the server (PostgreSQL {'.'.join(map(str, server))})")
+    if newest.major < dumped:
+        than.append(f"the pg_dump that wrote the archive ({archive})")
     raise error(
-        f"{tool} {newest.version} ({newest.path}) is older than the server (PostgreSQL "
-        f"{shown}) and no newer {tool} is installed: install {package} or newer"
+        f"{tool} {newest.version} ({newest.path}) is older than {' and '.join(than)} and no "
+        f"newer {tool} is installed: install {package} or newer"
     )
 
 

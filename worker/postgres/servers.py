@@ -49,7 +49,12 @@ class Server:
 
     def params(self) -> source.SourceParams:
         """libpq parameters, with the password from `password_file` when there is one."""
-        parsed = source.SourceParams.from_url(self.url, label=self._label("url"))
+        origin = self.origin
+        if origin != "SOURCE_DATABASE_URL":
+            origin = f"[servers.{self.name}] in {origin}"
+        parsed = source.SourceParams.from_url(
+            self.url, label=self._label("url"), server=self.name, origin=origin
+        )
         if self.password_file is None:
             return parsed
         return dataclasses.replace(parsed, password=_read_password(self))

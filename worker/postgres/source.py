@@ -1,4 +1,5 @@
-"""The source server: libpq parameters from SOURCE_DATABASE_URL, database names, quick queries."""
+"""A source server: its libpq parameters (from SOURCE_DATABASE_URL or a registry entry), database
+names, quick queries, and libpq's errors told in words that name the server."""
 
 from __future__ import annotations
 
@@ -51,9 +52,18 @@ class SourceParams:
 
     options: tuple[tuple[str, str], ...]  # every parameter of the URL but the password
     password: str | None = field(default=None, repr=False)
+    server: str = "default"  # its name in the registry (worker.postgres.servers)
+    origin: str = "SOURCE_DATABASE_URL"  # where it is configured, for what to check
 
     @classmethod
-    def from_url(cls, url: str, *, label: str = "SOURCE_DATABASE_URL") -> SourceParams:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        label: str = "SOURCE_DATABASE_URL",
+        server: str = "default",
+        origin: str = "SOURCE_DATABASE_URL",
+    ) -> SourceParams:
         """Parse a libpq URL (or key=value string); ConfigError naming `label`, not echoing it."""
         try:
             parsed = parse_dsn(url)
@@ -68,7 +78,7 @@ class SourceParams:
         if port and not all(piece.isdigit() for piece in port.split(",")):
             raise errors.ConfigError(f"{label}: the port must be a number")
         password = parsed.pop("password", None)
-        return cls(tuple(sorted(parsed.items())), password or None)
+        return cls(tuple(sorted(parsed.items())), password or None, server, origin)
 
     def get(self, key: str) -> str | None:
         """One libpq parameter (never the password)."""
@@ -87,6 +97,11 @@ class SourceParams:
     def location(self) -> str:
         """host:port for messages, libpq's defaults where the URL is silent."""
         return f"{self.get('host') or 'local socket'}:{self.get('port') or '5432'}"
+
+    @property
+    def described(self) -> str:
+        """`server NAME (host:port)`, how messages name it."""
+        return f"server {self.server} ({self.location})"
 
     def conninfo(self, database: str | None = None) -> str:
         """A libpq conninfo without the password, for `database` (default: the URL's own)."""
@@ -170,43 +185,36 @@ def _connect(params: SourceParams, database: str | None) -> psycopg2.extensions.
     return conn
 
 
+# {where}: `server NAME (host:port)`; {origin}: where that server is configured.
 _KNOWN_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(r'database "([^"]*)" does not exist'),
-        'database "{0}" does not exist on the source server',
-    ),
+    (re.compile(r'database "([^"]*)" does not exist'), 'database "{0}" does not exist on {where}'),
     (
         re.compile(r'role "([^"]*)" does not exist'),
-        'role "{0}" does not exist on the source server: check the user in SOURCE_DATABASE_URL',
+        'role "{0}" does not exist on {where}: check the user in {origin}',
     ),
     (
         re.compile(r'password authentication failed for user "([^"]*)"'),
-        'the source server rejected the password of user "{0}": check SOURCE_DATABASE_URL',
+        '{where} rejected the password of user "{0}": check {origin}',
     ),
-    (
-        re.compile(r"no password supplied"),
-        "the source server wants a password and SOURCE_DATABASE_URL has none",
-    ),
+    (re.compile(r"no password supplied"), "{where} wants a password and {origin} gives none"),
     (
         re.compile(r"Connection refused"),
-        "the source server at {where} refused the connection: "
-        "is PostgreSQL running there, and is SOURCE_DATABASE_URL right?",
+        "{where} refused the connection: is PostgreSQL running there, and is {origin} right?",
     ),
     (
         re.compile(r'could not translate host name "([^"]*)"'),
-        'the source server host "{0}" cannot be resolved: check SOURCE_DATABASE_URL',
+        'the host "{0}" of {where} cannot be resolved: check {origin}',
     ),
-    (re.compile(r"timeout expired"), "connecting to the source server at {where} timed out"),
+    (re.compile(r"timeout expired"), "connecting to {where} timed out"),
     (
         re.compile(r"permission denied for (\w+ \S+)"),
-        "permission denied for {0} on the source "
-        "server: the SOURCE_DATABASE_URL user must be able to read every object of the database "
-        "(e.g. grant it pg_read_all_data)",
+        "permission denied for {0} on {where}: the user of {origin} must be able to read every "
+        "object of the database (e.g. grant it pg_read_all_data)",
     ),
     (
         re.compile(r"server version: (\S+); pg_dump version: (\S+)"),
-        "pg_dump {1} is older than "
-        "the source server ({0}): install a postgresql-client of that major version or newer",
+        "pg_dump {1} is older than {where} ({0}): install a postgresql-client of that major "
+        "version or newer",
     ),
 )
 
@@ -217,7 +225,7 @@ def describe_libpq_error(params: SourceParams, text: str) -> str:
     for pattern, template in _KNOWN_ERRORS:
         match = pattern.search(text)
         if match:
-            return template.format(*match.groups(), where=params.location)
+            return template.format(*match.groups(), where=params.described, origin=params.origin)
     lines = [line.strip().removeprefix("pg_dump: ") for line in text.splitlines() if line.strip()]
     # pg_dump's own error lines (with their detail/hint) say more than its progress chatter.
     important = [line for line in lines if line.startswith(("error:", "detail:", "hint:"))]

@@ -48,7 +48,8 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     name = rj.check_target(rt, req, backup)
     server = rj.server_of(rt, req, backup)
     params = server.params()
-    program = clients.for_server("pg_restore", params).path  # RestoreError naming both versions
+    # At least as new as the server and the archive's pg_dump; else RestoreError naming them.
+    program = clients.for_server("pg_restore", params, archive=backup.pg_dump_version).path
     names = switch.Names.of(name, job_id)
     reporter = rj.reporter(rt, job_id, rj.RESTORE)
     # Stage first, then look: of two restores racing into one target, at least one refuses.

@@ -75,10 +75,15 @@ def check_step(rt: Runtime, job_id: uuid.UUID) -> None:
     backup = rj.load_backup(rt, req.backup_id)
     keys = identity.load(rt.settings.backup_age_identity_file) if backup.encrypted else None
     params = rt.source()
-    program = None  # PATH's pg_restore, unless the job names a server to read it as
+    # PATH's pg_restore, unless the job names a server to read it as, or the archive's pg_dump
+    # is known: then one at least as new as that pg_dump (and as the server).
+    program = None
+    dumped = backup.pg_dump_version
     if req.server is not None:
         params = rj.server_of(rt, req, backup).params()
-        program = clients.for_server("pg_restore", params).path
+        program = clients.for_server("pg_restore", params, archive=dumped).path
+    elif dumped is not None:
+        program = clients.choose("pg_restore", 0, archive=dumped).path
     reporter = rj.reporter(rt, job_id, rj.VERIFY)
     total = max(backup.size_bytes, 1)
 

@@ -66,13 +66,22 @@ def findings(rt: Runtime) -> dict[str, db_alerts.Finding]:
                 f"the last backup of {what} failed: {_preview(error)}",
             )
         for row, last in db_alerts.overdue_schedules(session):
-            if row.project_id in found:
+            # A schedule of every database has no project of its own: its incidents are filed
+            # under "*@<server>", which no project id can be.
+            every = row.database == schedule_models.ALL
+            key = f"{schedule_models.ALL}@{row.server}" if every else row.project_id
+            if key in found:
                 continue
             when = schedule_spec.when_of(row).describe()
-            found[row.project_id] = db_alerts.Finding(
-                row.project_id,
+            what = (
+                f"any database of server {row.server}"
+                if every
+                else f"{row.project_id} ({row.database})"
+            )
+            found[key] = db_alerts.Finding(
+                key,
                 schedule_models.AlertKind.OVERDUE.value,
-                f"no successful backup of {row.project_id} ({row.database}) for twice its"
+                f"no successful backup of {what} for twice its"
                 f" schedule's period; last one {_ago(last, now)}, schedule {when}",
             )
         for drill in db_drills.failing(session):

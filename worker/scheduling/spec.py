@@ -18,6 +18,8 @@ from db import schedule_models
 from db import schedules as db_schedules
 from worker import errors
 from worker.contract import request
+from worker.jobs import fanout
+from worker.postgres import servers
 from worker.scheduling import retention
 from worker.scheduling import when as schedule
 
@@ -33,6 +35,7 @@ class ScheduleSpec:
     policy: retention.Policy = dataclasses.field(default_factory=retention.Policy)
     enabled: bool = True
     server: str = "default"
+    exclude: tuple[str, ...] = ()  # database ALL only: the databases it leaves out
 
     @classmethod
     def build(
@@ -51,8 +54,13 @@ class ScheduleSpec:
         enabled: bool = True,
         min_interval: dt.timedelta = schedule.MIN_INTERVAL,
         server: object = None,
+        exclude: object = None,
     ) -> ScheduleSpec:
-        """Validate every field; InputError names the first bad one."""
+        """Validate every field; InputError names the first bad one.
+
+        Database ALL (`*`) backs up every database of the server, each under its own project
+        (worker.jobs.fanout): it takes no project id, and only it takes exclude patterns.
+        """
         if retention_days is not None and (
             isinstance(retention_days, bool)
             or not isinstance(retention_days, int)
@@ -61,14 +69,32 @@ class ScheduleSpec:
             raise errors.InputError(
                 f"retention_days must be a whole number of days from 1 to {request.MAX_EXPIRY_DAYS}"
             )
-        req = request.validate(project_id, database, retention_days, server=server)
+        patterns = fanout.validate_patterns(exclude)
+        if database == schedule_models.ALL:
+            if project_id not in (None, schedule_models.ALL):
+                raise errors.InputError(
+                    "a schedule of every database (database '*') files each one under its own "
+                    "project: give no project id"
+                )
+            names = (schedule_models.ALL, schedule_models.ALL)
+            name_of_server = servers.validate_name(server or servers.DEFAULT_SERVER)
+        elif patterns:
+            raise errors.InputError("exclude patterns go with database '*' only")
+        elif project_id is None:
+            raise errors.InputError("a project id is required (or database '*' with no project)")
+        else:
+            req = request.validate(project_id, database, retention_days, server=server)
+            names, name_of_server = (req.project_id, req.database), req.server
         when = schedule.When.parse(
             cron=cron, every=every, timezone=timezone, min_interval=min_interval
         )
         policy = retention.Policy.of(keep_last, keep_daily, keep_weekly, keep_monthly)
-        return cls(
-            req.project_id, req.database, when, req.expires_in_days, policy, enabled, req.server
-        )
+        return cls(*names, when, retention_days, policy, enabled, name_of_server, tuple(patterns))
+
+    @property
+    def every_database(self) -> bool:
+        """Whether it backs up every database of its server."""
+        return self.database == schedule_models.ALL
 
     def values(self, now: dt.datetime) -> db_schedules.ScheduleValues:
         """The table's columns for this spec (next_run_at excluded)."""
@@ -86,6 +112,7 @@ class ScheduleSpec:
             keep_monthly=self.policy.monthly or None,
             enabled=self.enabled,
             server=self.server,
+            exclude=list(self.exclude),
         )
 
 

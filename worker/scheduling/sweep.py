@@ -17,7 +17,6 @@ The newest active backup of each project and database survives every step (db.ex
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
@@ -110,7 +109,7 @@ def apply_retention(rt: Runtime) -> int:
 def prune_runs(rt: Runtime, *, batch: int = RUN_PRUNE_BATCH) -> int:
     """Delete the schedule runs nothing needs any more, batch by batch; returns how many."""
     pruned = 0
-    after: tuple[dt.datetime, uuid.UUID] | None = None
+    after: db_schedule_runs.Cursor | None = None
     while True:
         with rt.database.transaction() as session:
             step = db_schedule_runs.prune_runs(session, after=after, limit=batch)

@@ -114,7 +114,11 @@ def test_whole_servers_under_the_limit_then_a_restore_onto_the_other(
     with stack.database.engine.connect() as conn:
         query = text("SELECT server, count(*) FROM control_plane.backups GROUP BY 1")
         by_server = {str(row[0]): int(row[1]) for row in conn.execute(query)}
+        dumped_by = conn.execute(text("SELECT DISTINCT pg_dump_version FROM control_plane.backups"))
+        versions = {str(row[0]) for row in dumped_by}
     assert by_server == {a.name: DATABASES, b.name: DATABASES}
+    # Recorded at dump time: the restore's pg_restore must be at least as new.
+    assert [version[:3] for version in versions] == ["15."], versions
 
     # Move project pa3 to the other server, under its own name there.
     backup_id = next(j["backup"]["id"] for j in jobs if j["project_id"] == "pa3")

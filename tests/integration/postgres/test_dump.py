@@ -147,7 +147,7 @@ def test_missing_database_names_it_and_leaves_nothing(
         backup_dump.dump_database(params, name, tmp_path, "missing.pgdump.zst", part_size=PART)
     assert (
         info.value.message
-        == f'pg_dump failed: database "{name}" does not exist on the source server'
+        == f'pg_dump failed: database "{name}" does not exist on server default (127.0.0.1:5432)'
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import psycopg2
 import pyrage
 import pytest
+from sqlalchemy import update
 
 from db import backups as db_backups
 from db import jobs as db_jobs
-from db import session
+from db import models, session
 from standin.server import BotApiStandin
 from tests.support.sources import ADMIN_DSN, database_exists, drop_database, make_source_database
 from worker import errors, settings
@@ -303,4 +304,24 @@ def test_a_failed_pg_restore_drops_the_target_it_created(env: Env, targets: list
     error = str(job["error"])
     assert f'role "{role}" does not exist' in error
     assert f"{name}, created for this restore, was dropped again" in error
+    assert not database_exists(name)
+
+
+def test_an_archive_newer_than_every_pg_restore_is_refused_naming_the_versions(
+    env: Env, source_db: str, targets: list[str]
+) -> None:
+    backup_id = make_backup(env, source_db, encrypted=False)
+    with env.rt.database.transaction() as db:
+        db.execute(
+            update(models.Backup)
+            .where(models.Backup.id == backup_id)
+            .values(pg_dump_version="99.1")  # a pg_dump from the future: no pg_restore reads it
+        )
+    name = new_target(targets)
+    restored = run_chain(env, new_job(env, rj.validate(rj.RESTORE, str(backup_id), name)), "load")
+    verified = run_chain(env, new_job(env, rj.validate(rj.VERIFY, str(backup_id))), "check")
+    for job in (restored, verified):
+        assert job["status"] == "failed"
+        assert "is older than the pg_dump that wrote the archive (99.1)" in str(job["error"])
+        assert "install postgresql-client-99 or newer" in str(job["error"])
     assert not database_exists(name)

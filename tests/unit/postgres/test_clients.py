@@ -98,3 +98,29 @@ def test_programs_that_do_not_tell_a_version_are_skipped(tmp_path: Path, no_path
 def test_unknown_tool_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown tool"):
         clients.choose("psql", 150000)
+
+
+def test_pg_restore_is_at_least_as_new_as_the_archives_pg_dump(
+    tmp_path: Path, no_path_tool: str
+) -> None:
+    root = fake_lib(tmp_path / "lib", "13.4", "15.8", "16.2", tool="pg_restore")
+    pick = clients.choose("pg_restore", 130000, root=root, fallback=no_path_tool, archive="15.4")
+    assert pick.version == "15.8"  # the server alone would take 13
+    assert clients.choose("pg_restore", 160000, root=root, fallback=no_path_tool).version == "16.2"
+    assert clients.choose("pg_restore", 0, root=root, fallback=no_path_tool, archive="9.6.24") == (
+        clients.choose("pg_restore", 0, root=root, fallback=no_path_tool)
+    )
+    with pytest.raises(errors.RestoreError) as info:
+        clients.choose("pg_restore", 150000, root=root, fallback=no_path_tool, archive="17.1")
+    assert info.value.message == (
+        f"pg_restore 16.2 ({root}/16/bin/pg_restore) is older than the pg_dump that wrote the "
+        "archive (17.1) and no newer pg_restore is installed: install postgresql-client-17 or newer"
+    )
+    with pytest.raises(errors.RestoreError, match=r"than the server \(PostgreSQL 18\) and the pg_"):
+        clients.choose("pg_restore", 180000, root=root, fallback=no_path_tool, archive="17.1")
+
+
+def test_versions_as_printed_compare_by_major() -> None:
+    assert clients.version_major("16.2") == (16,)
+    assert clients.version_major("9.6.24") == (9, 6)
+    assert clients.version_major("17beta1") == (17,)

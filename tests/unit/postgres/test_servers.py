@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from worker import errors, settings
-from worker.postgres import servers
+from worker.postgres import servers, source
 
 SECRET = "s3cr3t-PASSWORD-value"
 
@@ -192,3 +192,24 @@ def test_source_max_dumps_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SOURCE_MAX_DUMPS", "0")
     with pytest.raises(errors.ConfigError, match="SOURCE_MAX_DUMPS"):
         settings.load()
+
+
+def test_libpq_errors_name_the_server_and_where_it_is_configured(tmp_path: Path) -> None:
+    path = tmp_path / "servers.toml"
+    path.write_text('[servers.eu1]\nurl = "postgresql://backup@eu1.internal:6432/postgres"\n')
+    eu1 = servers.read_file(path, 2)["eu1"].params()
+    refused = (
+        'pg_dump: error: connection to server at "eu1.internal" (10.0.0.5), port 6432 failed: '
+        "Connection refused\n"
+    )
+    assert source.describe_libpq_error(eu1, refused) == (
+        "server eu1 (eu1.internal:6432) refused the connection: is PostgreSQL running there, "
+        f"and is [servers.eu1] in {path} right?"
+    )
+    wrong = 'FATAL:  password authentication failed for user "backup"'
+    assert source.describe_libpq_error(eu1, wrong) == (
+        f'server eu1 (eu1.internal:6432) rejected the password of user "backup": check '
+        f"[servers.eu1] in {path}"
+    )
+    default = source.SourceParams.from_url("postgresql://u@db1:5433/x")
+    assert source.describe_libpq_error(default, wrong).endswith("check SOURCE_DATABASE_URL")

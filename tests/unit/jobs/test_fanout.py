@@ -1,24 +1,24 @@
-"""Whole-server backups: database name → project, the control-plane server, server names."""
+"""Whole-server backups and `*` schedules: database → project, the control-plane server."""
 
 from __future__ import annotations
 
 import pytest
 
 from worker import errors, settings
-from worker.backup import whole
 from worker.contract import request, tasks
+from worker.jobs import fanout
 from worker.postgres import servers, source
 
 
 def test_the_database_name_is_the_project_by_default() -> None:
-    assert whole.project_of("proj-123", None) == "proj-123"
+    assert fanout.project_of("proj-123", None) == "proj-123"
 
 
 def test_a_pattern_takes_its_project_group_from_the_whole_name() -> None:
     pattern = r"proj_(?P<project>[a-z0-9-]+)_db"
-    assert whole.project_of("proj_abc-1_db", pattern) == "abc-1"
+    assert fanout.project_of("proj_abc-1_db", pattern) == "abc-1"
     with pytest.raises(errors.InputError, match="does not match database proj_abc_db2"):
-        whole.project_of("proj_abc_db2", pattern)
+        fanout.project_of("proj_abc_db2", pattern)
 
 
 def test_a_pattern_without_a_project_group_is_refused_at_start(
@@ -43,7 +43,7 @@ def test_a_pattern_without_a_project_group_is_refused_at_start(
 def test_the_control_plane_is_on_a_server_when_host_and_port_agree(
     control: str, server: str, same: bool
 ) -> None:
-    assert whole.same_server(control, source.SourceParams.from_url(server)) is same
+    assert fanout.same_server(control, source.SourceParams.from_url(server)) is same
 
 
 def test_a_backup_request_names_its_server_and_defaults_to_default() -> None:
@@ -55,3 +55,12 @@ def test_a_backup_request_names_its_server_and_defaults_to_default() -> None:
         tasks.CreateBackup.from_kwargs({"project_id": "p", "database": "db", "server": "EU 1"})
     with pytest.raises(errors.InputError, match="server name must be a string"):
         servers.validate_name(3)
+
+
+def test_exclude_patterns_are_a_short_list_of_strings() -> None:
+    assert fanout.validate_patterns(None) == []
+    assert fanout.validate_patterns(("tmp_*", "postgres")) == ["tmp_*", "postgres"]
+    with pytest.raises(errors.InputError, match="strings of 1 to 200"):
+        fanout.validate_patterns(["ok", ""])
+    with pytest.raises(errors.InputError, match="a list of at most 100"):
+        fanout.validate_patterns("tmp_*")
