@@ -11,16 +11,12 @@ from celery.schedules import crontab as _crontab
 from kombu import Exchange as _Exchange
 from kombu import Queue as _Queue
 
-from worker import broker as _broker
 from worker import settings as _settings
 from worker.contract import tasks as _contract
 
 _s = _settings.current()
 
 broker_url = _s.celery_broker_url
-# kombu's Redis transport with one fix: an acknowledgement racing a lost connection no longer
-# kills the worker (worker/broker.py). None (RabbitMQ) keeps the URL's own transport.
-broker_transport = _broker.transport_for(broker_url)
 result_backend = _s.celery_result_backend
 broker_connection_retry_on_startup = True
 # Redis redelivers an unacknowledged message after the visibility timeout: it must be longer
@@ -37,6 +33,15 @@ result_expires = 7 * 24 * 3600  # seconds; the jobs table is the record, not the
 # so storing one per step is two Redis writes per task for nothing; with track_started, three.
 task_ignore_result = True
 
+# Publishing (a chain's next step included) outlives a broker restart: kombu's default gives up
+# after 3 tries within 0.6 s, and a lost callback leaves its job to the reaper (10 minutes).
+# About a minute of retries here, so a restarting Redis loses no step.
+task_publish_retry_policy = {
+    "max_retries": 30,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
 task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]

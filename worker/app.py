@@ -13,7 +13,7 @@ import sys
 
 from celery import Celery, signals
 
-from worker import errors, logs
+from worker import broker, errors, logs
 from worker.jobs import runtime
 
 TASK_MODULES: tuple[str, ...] = ("tasks.backup",)
@@ -23,6 +23,8 @@ TASK_MODULES += ("tasks.maintenance",)
 
 def create_app() -> Celery:
     """Build the Celery app with its configuration module and task modules."""
+    # Before any connection: redis:// then means the transport that survives a lost broker.
+    broker.install()
     celery_app = Celery("backup_worker", include=list(TASK_MODULES))
     celery_app.config_from_object("celeryconfig")
     # Logging set-up and job-event lines come from Celery's signals (worker/logs.py).

@@ -14,17 +14,22 @@ Here the detached channel raises redis' ConnectionError instead: a connection er
 `Message.ack_log_error` logs and swallows. Nothing is lost by not acknowledging: the message
 stays in the unacked index and comes back (kombu restores a closing channel's unacked messages,
 or visibility_timeout does), and every step is idempotent on its job id.
+
+`install()` makes it the transport of `redis://` and `rediss://` URLs in this process (kombu's
+alias table), so the URLs stay as they are: Flower's broker page and every log line still see a
+Redis URL. The Celery app calls it when it is created (worker.app).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kombu import transport
 from kombu.transport import redis as kombu_redis
 from redis import exceptions as redis_exceptions
 
 REDIS_SCHEMES = ("redis", "rediss")
-TRANSPORT = "worker.broker:RedisTransport"  # for celeryconfig.broker_transport
+TRANSPORT = "worker.broker:RedisTransport"
 
 
 class RedisChannel(kombu_redis.Channel):
@@ -46,7 +51,7 @@ class RedisTransport(kombu_redis.Transport):
     Channel = RedisChannel
 
 
-def transport_for(broker_url: str) -> str | None:
-    """The transport celeryconfig sets for this broker URL: ours for Redis, else kombu's own."""
-    scheme = broker_url.partition("://")[0].lower()
-    return TRANSPORT if scheme in REDIS_SCHEMES else None
+def install() -> None:
+    """Make RedisTransport the transport of redis:// and rediss:// URLs in this process."""
+    for scheme in REDIS_SCHEMES:
+        transport.TRANSPORT_ALIASES[scheme] = TRANSPORT

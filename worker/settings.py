@@ -227,17 +227,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _retry_before_redelivery(self) -> Settings:
         # Redis would hand the delayed backups.create to a second worker before it is due.
-        delays = {
-            "BACKUP_SPOOL_RETRY_DELAY": self.backup_spool_retry_delay,
-            "BACKUP_RETRY_DELAY": self.backup_retry_delay,
-            "BACKUP_TELEGRAM_RETRY_DELAY": self.backup_telegram_retry_delay,
-        }
-        for name, delay in delays.items():
-            if delay > self.backup_visibility_timeout:
-                raise ValueError(
-                    f"{name}={delay} must not be above "
-                    f"BACKUP_VISIBILITY_TIMEOUT={self.backup_visibility_timeout}"
-                )
+        # (BACKUP_RETRY_DELAY and BACKUP_TELEGRAM_RETRY_DELAY grow with each attempt and are
+        # capped at the visibility timeout where they are used: worker.jobs.retry.delay.)
+        if self.backup_spool_retry_delay > self.backup_visibility_timeout:
+            raise ValueError(
+                f"BACKUP_SPOOL_RETRY_DELAY={self.backup_spool_retry_delay} must not be above "
+                f"BACKUP_VISIBILITY_TIMEOUT={self.backup_visibility_timeout}"
+            )
         return self
 
     @model_validator(mode="after")

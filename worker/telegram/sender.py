@@ -13,6 +13,7 @@ Why: docs/fleet.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -21,12 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from redis import exceptions as redis_exceptions
+
 from worker import errors
 from worker.telegram import client as telegram
 from worker.telegram import pacer as fleetpacer
 from worker.telegram import transport
 
 log = logging.getLogger("worker.telegram.client")
+
+# The pacer's Redis could not be reached: worth another try after a while.
+PACER_DOWN = (
+    redis_exceptions.ConnectionError,
+    redis_exceptions.TimeoutError,
+    redis_exceptions.BusyLoadingError,
+)
 
 # Called with the seconds a message will wait for its slot, before the wait begins.
 OnWait = Callable[[float], None]
@@ -122,7 +132,24 @@ class Sender:
             self._sleep(seconds)
 
         while True:
-            slot = pacer.acquire(pairs, sleep=wait)
+            try:
+                slot = pacer.acquire(pairs, sleep=wait)
+            except PACER_DOWN as exc:
+                # The pacer's Redis (often the broker) is restarting: nothing was sent, so wait
+                # and try again, counted like a network error, rather than send unpaced.
+                failures += 1
+                if failures >= self._max_attempts:
+                    raise errors.TelegramNetworkError(
+                        f"{method}: the fleet pacer's Redis is unreachable "
+                        f"({type(exc).__name__}); nothing was sent",
+                        method=method,
+                    ) from None
+                delay = _backoff(failures)
+                log.warning(
+                    "%s: the pacer's Redis is unreachable, retrying in %.1f s", method, delay
+                )
+                self._sleep(delay)
+                continue
             try:
                 result = send(slot.bot_id, slot.chat_id, False)
             except errors.TelegramRetryable as exc:
@@ -131,7 +158,8 @@ class Sender:
                     raise
                 if isinstance(exc, errors.TelegramRetryAfter):
                     # Every worker stops sending there until the closure ends, this one too.
-                    pacer.close_chat(slot.chat_id, exc.retry_after)
+                    with contextlib.suppress(*PACER_DOWN):  # the next 429 closes it then
+                        pacer.close_chat(slot.chat_id, exc.retry_after)
                     delay = 0.0
                 else:
                     delay = _backoff(failures)

@@ -39,7 +39,14 @@ def test_the_procfile_worker_survives_30_broker_restarts_and_completes_every_job
     broker = services.RedisServer(stack.tmp / "broker", services.free_port(), append_only=True)
     broker.start()
     url = f"redis://127.0.0.1:{broker.port}/0"
-    worker = stack.start_worker(CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url)
+    # The pacer's budgets off: this test is about the broker, and one group's 20 messages a
+    # minute would queue the stream's uploads for minutes (its own tests: tests/acceptance/fleet).
+    worker = stack.start_worker(
+        CELERY_BROKER_URL=url,
+        CELERY_RESULT_BACKEND=url,
+        TELEGRAM_CHAT_PER_SECOND="0",
+        TELEGRAM_GROUP_PER_MINUTE="0",
+    )
     gateway = Celery("gateway-test", broker=url)
     gateway.conf.broker_connection_retry_on_startup = True
     publisher = publish.Publisher(gateway.send_task)
@@ -76,8 +83,8 @@ def test_the_procfile_worker_survives_30_broker_restarts_and_completes_every_job
         assert len(job_ids) >= RESTARTS
         rows = [stack.wait_job(job_id, timeout=240) for job_id in job_ids]
         assert worker.alive(), f"the worker exited:\n{tail(worker.log())}"
-        statuses = {str(row["id"]): row["status"] for row in rows}
-        assert set(statuses.values()) == {"completed"}, statuses
+        failed = {str(row["id"]): row["error"] for row in rows if row["status"] != "completed"}
+        assert failed == {}, (failed, tail(worker.log(), 200))
         with stack.database.engine.connect() as conn:
             per_job = conn.execute(
                 text("SELECT job_id, count(*) FROM control_plane.backups GROUP BY job_id")

@@ -70,6 +70,6 @@ def test_a_lost_control_plane_is_retried_in_place_a_bounded_number_of_times() ->
     assert all(d is not None and d > 0 for d in delays[:-1])
 
 
-def test_a_retry_delay_above_the_visibility_timeout_is_refused() -> None:
-    with pytest.raises(ValueError, match="BACKUP_TELEGRAM_RETRY_DELAY=300 must not be above"):
-        config(backup_visibility_timeout=120)
+def test_a_first_delay_above_the_visibility_timeout_is_cut_to_it() -> None:
+    conf = config(backup_visibility_timeout=120)  # below the 300 s Telegram default
+    assert retry.delay(errors.TelegramServerError("502"), 1, conf) == 120
