@@ -12,7 +12,7 @@ import io
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from db import session as db_session
@@ -23,6 +23,7 @@ from worker.catalog.head import NAME_PREFIX, Head
 from worker.jobs import runtime
 from worker.telegram import client as telegram
 from worker.telegram import pins, results
+from worker.telegram import sender as fleetsender
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ class Published:
         return dataclasses.asdict(self)
 
 
+# Sends one document into a chat (chat, path, caption): the fleet's paced sender in the worker.
+SendDocument = Callable[[str, Path, str], results.SentDocument]
+
+
 def publish(
     client: telegram.TelegramClient,
     database: db_session.Database,
@@ -53,8 +58,18 @@ def publish(
     part_size: int,
     recipients: Sequence[str] = (),
     thread_id: int | None = None,
+    send: SendDocument | None = None,
 ) -> Published:
-    """Publish the current catalog in `chat_id` unless it is pinned there already."""
+    """Publish the current catalog in `chat_id` unless it is pinned there already.
+
+    Every message goes through `send` (default: `client` itself, unpaced); `client` reads and
+    pins, and must be the bot `send` sends with: a file id downloads only with its own bot.
+    """
+
+    def unpaced(chat: str, path: Path, caption: str) -> results.SentDocument:
+        return client.send_document(chat, path, caption=caption, thread_id=thread_id)
+
+    send = send or unpaced
     with database.sessionmaker() as session:
         catalog = document.build(session)
     fingerprint = document.fingerprint(catalog)
@@ -74,24 +89,22 @@ def publish(
             recipients=recipients,
         )
         sent = [
-            client.send_document(
+            send(
                 chat_id,
                 part.path,
-                caption=f"backup-worker catalog {fingerprint}, part {part.index + 1}"
+                f"backup-worker catalog {fingerprint}, part {part.index + 1}"
                 f" of {len(artifact.parts)}",
-                thread_id=thread_id,
             )
             for part in artifact.parts
         ]
         head = Head.of(fingerprint, count, artifact, sent)
         head_path = work / f"{NAME_PREFIX}{fingerprint}.json"
         head_path.write_bytes(head.dumps())
-        pinned = client.send_document(
+        pinned = send(
             chat_id,
             head_path,
-            caption=f"backup-worker catalog: {count} backups. Recover the control-plane "
+            f"backup-worker catalog: {count} backups. Recover the control-plane "
             f"database with: backup-worker catalog recover --chat {chat_id}",
-            thread_id=thread_id,
         )
         pins.pin(client, chat_id, pinned.message_id)
     finally:
@@ -108,16 +121,30 @@ def publish_all(rt: runtime.Runtime) -> dict[str, object]:
         return {"status": "skipped", "reason": "TELEGRAM_BOT_TOKEN or TELEGRAM_CHAT_ID not set"}
     config = rt.settings
     done: list[dict[str, object]] = []
-    for chat_id in [rt.chat_id()]:  # one chat today; each chat once several are configured
+    # The first bot publishes everywhere (and `catalog recover` reads with it), paced like
+    # every other message; each chat that gets parts gets its catalog, retired ones included:
+    # their old parts still restore.
+    bot = rt.bots()[0]
+    paced = fleetsender.Sender(
+        rt.telegram, bots=(bot,), pacer=rt.pacer(), max_attempts=config.telegram_max_attempts
+    )
+
+    def send(chat: str, path: Path, caption: str) -> results.SentDocument:
+        return paced.send_document(
+            (chat,), path, caption=caption, thread_id=config.telegram_thread_id
+        ).document
+
+    for chat_id in config.telegram_chat_ids:
         try:
             published = publish(
-                rt.telegram(),
+                rt.telegram(bot),
                 rt.database,
                 chat_id,
                 spool_dir=config.backup_spool_dir,
                 part_size=config.backup_part_size,
                 recipients=config.backup_age_recipients,
                 thread_id=config.telegram_thread_id,
+                send=send,
             )
         except errors.BackupWorkerError as exc:
             _log.error("catalog: cannot publish in chat %s: %s", chat_id, exc)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from db import migrate, session
 from standin.server import BotApiStandin
 from tests.integration.metrics import rows
+from tests.integration.scheduling.test_schedules import make_runtime
 from worker import errors
 from worker.catalog import document, publish, recover
 from worker.telegram import pins
@@ -182,3 +183,29 @@ def test_the_catalog_document_round_trips_and_refuses_strangers(
     assert document.loads(document.dumps(catalog)) == catalog
     with pytest.raises(errors.InputError):
         document.loads(b'{"format": "something else"}')
+
+
+def test_every_configured_chat_gets_its_catalog_through_the_paced_sender(
+    database: session.Database, tmp_path: Path
+) -> None:
+    second = "-1001234567891"
+    many_backups(database, 3)
+    with BotApiStandin(
+        tokens=[TOKEN], chats=[int(CHAT), int(second)], data_dir=tmp_path / "two"
+    ) as server:
+        rt = make_runtime(
+            database.url,
+            telegram_bot_token=TOKEN,
+            telegram_chat_id=f"{CHAT},{second}",
+            telegram_api_url=server.url,
+            backup_spool_dir=tmp_path / "spool",
+        )
+        try:
+            done = publish.publish_all(rt)
+            assert [chat["chat_id"] for chat in done["chats"]] == [CHAT, second]  # type: ignore[union-attr,index]
+            for chat in (CHAT, second):
+                pinned = pins.pinned_document(rt.telegram(), chat)
+                assert pinned is not None
+                assert (pinned.file_name or "").startswith("backup-worker-catalog-")
+        finally:
+            rt.close()
