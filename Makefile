@@ -51,7 +51,7 @@ clean:
 # make bench-cli     start-up of `backup-worker --help` and of one enqueue (`backup --json`)
 # Results are printed (tables, then JSON) and written to $(BENCH_OUT)/*.json.
 BENCH_OUT ?= .bench
-BENCH_REPEAT ?= 3
+BENCH_REPEAT ?= 5
 BENCH_ARGS ?=
 
 .PHONY: bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet

@@ -8,7 +8,9 @@ A: `backups.create` enqueued as the gateway does, run by a real `celery worker` 
 real Redis broker, timed to the completed jobs row; the worker's process tree is sampled every
 50 ms for memory. B: `pg_dump -Fc` + `split -b 20M` + `curl` per part (benchmarks/baseline.py).
 C: `pg_dump -Fc -Z0 > /dev/null`. All three dump the same database to the same stand-in, in one
-run, after one untimed dump has warmed the page cache; with --repeat N the medians are compared.
+run, after one untimed dump has warmed the page cache, interleaved in rounds (C, B, A, C, B, A,
+...; --repeat, 5 by default). The figures are the median and min-max of the per-round ratios
+A/B and A/C: a load spike on a shared machine then weighs on both sides of the one ratio it hits.
 Then, in-process (benchmarks/overlap.py): dump-then-upload against the worker's PartSender, which
 sends parts while the dump runs, and that strategy simulated at 10 and 50 MB/s uplinks.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import (
@@ -30,6 +31,7 @@ from benchmarks import (
     pipeline,
     report,
     rig,
+    speed_result,
     speed_tables,
 )
 from worker import settings
@@ -37,77 +39,18 @@ from worker.postgres import source
 
 DEFAULT_SIZE_MB = 400
 LARGE_SIZE_MB = 1500
-TARGET_A_OVER_B = 0.35
+TARGET_A_OVER_B = 0.30
 TARGET_A_OVER_C = 1.6
 TARGET_PEAK_BYTES = 200_000_000
 TARGET_PEAK_SPREAD = 0.10  # peak memory may differ this much between database sizes
 LEVELS = [1, 2, 3, 4, 5, 6, 8]
 THREADS = [0, 1, 2]
+DEFAULT_ROUNDS = 5
+MIN_ROUNDS = 5  # fewer gives no median worth quoting (allowed, with a warning, for checks)
 
 
-@dataclass
-class SizeResult:
-    """Everything measured on one database."""
-
-    database: datagen.SourceDatabase
-    floors: list[float] = field(default_factory=list)
-    naives: list[baseline.NaiveRun] = field(default_factory=list)
-    workers: list[jobrun.WorkerRun] = field(default_factory=list)
-    levels: list[compression.Measurement] = field(default_factory=list)
-    recommendation: dict[str, object] = field(default_factory=dict)
-    overlap_run: overlap.Comparison | None = None  # the PartSender, in-process
-    pipelines: list[tuple[float, pipeline.PipelineRun]] = field(default_factory=list)  # (C, run)
-
-    @property
-    def a(self) -> float:
-        return report.median([run.seconds for run in self.workers])
-
-    @property
-    def b(self) -> float:
-        return report.median([run.seconds for run in self.naives])
-
-    @property
-    def c(self) -> float:
-        return report.median(self.floors)
-
-    @property
-    def peak_rss(self) -> int:
-        return max(run.peak.rss_bytes for run in self.workers)
-
-    @property
-    def peak_pss(self) -> int:
-        return max(run.peak.pss_bytes for run in self.workers)
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-ready dict: every run, the medians and the ratios."""
-        return {
-            "database": self.database.to_json(),
-            "a_worker_seconds": round(self.a, 3),
-            "b_naive_seconds": round(self.b, 3),
-            "c_floor_seconds": round(self.c, 3),
-            "a_over_b": round(report.ratio(self.a, self.b), 3),
-            "a_over_c": round(report.ratio(self.a, self.c), 3),
-            "artifact_bytes": self.workers[-1].size_bytes,
-            "pg_dump_fc_bytes": self.naives[-1].size_bytes,
-            "raw_dump_bytes": self.workers[-1].raw_bytes,
-            "peak_rss_bytes": self.peak_rss,
-            "peak_pss_bytes": self.peak_pss,
-            "runs": {
-                "floor_seconds": [round(value, 3) for value in self.floors],
-                "naive": [run.to_json() for run in self.naives],
-                "worker": [run.to_json() for run in self.workers],
-            },
-            "compression_table": [m.to_json() for m in self.levels],
-            "compression_recommendation": self.recommendation,
-            "overlap": None if self.overlap_run is None else self.overlap_run.to_json(),
-            "pipeline_by_threads": [
-                {"floor_seconds": round(floor, 3), **run.to_json()} for floor, run in self.pipelines
-            ],
-        }
-
-
-def measure(args: argparse.Namespace) -> list[SizeResult]:
-    """Generate (or find) the databases, then run C, B and A on each, `repeat` times."""
+def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
+    """Generate (or find) the databases, then run rounds of C, B and A on each."""
     params = datagen.source_params()
     if args.drop_cache:
         for name in datagen.drop_cached(params):
@@ -115,7 +58,9 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
     sizes = list(args.size_mb or [DEFAULT_SIZE_MB]) + ([LARGE_SIZE_MB] if args.large else [])
     label = "" if args.scale == 1 else "scaled"
     results = [
-        SizeResult(datagen.ensure(params, size, label=label, jobs=args.jobs, scale=args.scale))
+        speed_result.SizeResult(
+            datagen.ensure(params, size, label=label, jobs=args.jobs, scale=args.scale)
+        )
         for size in sizes
     ]
     overrides = _compression_env(args)
@@ -131,7 +76,10 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
             report.line(f"{name}: {report.mb(result.database.size_bytes)}, warming the cache")
             baseline.floor(params, name)
             for number in range(args.repeat):
-                report.line(f"{name}: run {number + 1} of {args.repeat}: C, B, A")
+                report.line(
+                    f"{name}: round {number + 1} of {args.repeat}: C, B, A"
+                    f" (load average {report.load_average()})"
+                )
                 result.floors.append(baseline.floor(params, name))
                 result.naives.append(
                     baseline.naive(
@@ -159,7 +107,7 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
                 _level_table(args, params, result, bench.tmp)
                 report.line(f"{name}: the dump pipeline in-process, by zstd thread count")
                 for count in args.zstd_thread_counts:
-                    floor = baseline.floor(params, name)
+                    floor = baseline.floor(params, name).seconds
                     spool = bench.tmp / "pipeline-spool"
                     ran = pipeline.run(params, name, spool, level=_level(args), threads=count)
                     result.pipelines.append((floor, ran))
@@ -167,7 +115,10 @@ def measure(args: argparse.Namespace) -> list[SizeResult]:
 
 
 def _level_table(
-    args: argparse.Namespace, params: source.SourceParams, result: SizeResult, tmp: Path
+    args: argparse.Namespace,
+    params: source.SourceParams,
+    result: speed_result.SizeResult,
+    tmp: Path,
 ) -> None:
     with tempfile.NamedTemporaryFile(dir=tmp, suffix=".sample") as handle:
         path = Path(handle.name)
@@ -206,10 +157,13 @@ def _threads(args: argparse.Namespace) -> int:
     return int(args.zstd_threads if args.zstd_threads is not None else default)
 
 
-def show(args: argparse.Namespace, results: list[SizeResult]) -> dict[str, object]:
+def show(
+    args: argparse.Namespace, results: list[speed_result.SizeResult], load_before: list[float]
+) -> dict[str, object]:
     """Print the tables; return the JSON document."""
     return speed_tables.show(
         results,
+        load_before=load_before,
         level=_level(args),
         threads=_threads(args),
         concurrency=args.concurrency,
@@ -230,7 +184,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--size-mb", type=int, action="append", help="database size (repeat)")
     parser.add_argument("--large", action="store_true", help=f"add the {LARGE_SIZE_MB} MB one")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of C, B, A; medians shown")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"rounds of C, B, A (at least {MIN_ROUNDS} for figures worth quoting)",
+    )
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool slots (threads)")
     parser.add_argument("--zstd-level", type=int, help="BACKUP_ZSTD_LEVEL for the worker")
     parser.add_argument("--zstd-threads", type=int, help="BACKUP_ZSTD_THREADS for the worker")
@@ -260,7 +219,10 @@ def _ints(text: str) -> list[int]:
 def run(argv: list[str] | None = None) -> dict[str, object]:
     """Run the benchmark, print its tables and JSON; return the JSON document."""
     args = _parser().parse_args(argv)
-    document = show(args, measure(args))
+    if args.repeat < MIN_ROUNDS:
+        report.line(f"only {args.repeat} round(s): a check of the machinery, not figures to quote")
+    load_before = report.load_average()
+    document = show(args, measure(args), load_before)
     report.emit(document, args.json_out)
     return document
 

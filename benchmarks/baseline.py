@@ -18,10 +18,28 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import cputime, report
 from worker.postgres import source
 
 NAIVE_PART_SIZE = 20 * 1024 * 1024  # bytes: `split -b 20M`
 CURL_TIMEOUT = 600  # seconds per part
+
+
+@dataclass(frozen=True)
+class FloorRun:
+    """One run of the floor."""
+
+    seconds: float
+    cpu_seconds: float  # pg_dump's own; the server backend's is not counted (nor in A or B)
+    load_before: list[float]  # the load average just before it: the round's conditions
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "load_average_before": self.load_before,
+        }
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,7 @@ class NaiveRun:
     upload_seconds: float
     size_bytes: int  # the pg_dump -Fc file
     parts: int
+    cpu_seconds: float = 0.0  # pg_dump, split and every curl
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -44,6 +63,7 @@ class NaiveRun:
             "upload_seconds": round(self.upload_seconds, 3),
             "size_bytes": self.size_bytes,
             "parts": self.parts,
+            "cpu_seconds": round(self.cpu_seconds, 3),
         }
 
 
@@ -53,8 +73,10 @@ def pg_dump_argv(params: source.SourceParams, database: str, *extra: str) -> lis
     return ["pg_dump", "--format=custom", "--no-password", dbname, *extra]
 
 
-def floor(params: source.SourceParams, database: str) -> float:
-    """Seconds of `pg_dump -Fc -Z0 > /dev/null`."""
+def floor(params: source.SourceParams, database: str) -> FloorRun:
+    """`pg_dump -Fc -Z0 > /dev/null`, timed."""
+    load = report.load_average()
+    cpu = cputime.children()
     started = time.perf_counter()
     subprocess.run(
         pg_dump_argv(params, database, "--compress=0"),
@@ -62,7 +84,7 @@ def floor(params: source.SourceParams, database: str) -> float:
         env=params.env(),
         check=True,
     )
-    return time.perf_counter() - started
+    return FloorRun(time.perf_counter() - started, cputime.children() - cpu, load)
 
 
 def naive(
@@ -78,6 +100,7 @@ def naive(
     workdir.mkdir(parents=True, exist_ok=True)
     dump = workdir / "dump.pgdump"
     try:
+        cpu = cputime.children()
         started = time.perf_counter()
         subprocess.run(
             pg_dump_argv(params, database, f"--file={dump}"), env=params.env(), check=True
@@ -98,6 +121,7 @@ def naive(
             upload_seconds=finished - split,
             size_bytes=dump.stat().st_size,
             parts=len(parts),
+            cpu_seconds=cputime.children() - cpu,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

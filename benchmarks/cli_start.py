@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -59,7 +58,7 @@ class Series:
 
     def ratios(self) -> list[float]:
         """command / floor, round by round."""
-        return [report.ratio(c, f) for f, c in zip(self.floor, self.command, strict=True)]
+        return report.per_round(self.command, self.floor)
 
     def to_json(self) -> dict[str, object]:
         """Median and min-max of the command, of the floor and of the per-round ratio."""
@@ -73,13 +72,7 @@ class Series:
         }
 
 
-def spread(values: Sequence[float]) -> dict[str, float]:
-    """{median, min, max}, rounded to the millisecond's tenth (ratios to 0.1 %)."""
-    return {
-        "median": round(report.median(values), 4),
-        "min": round(min(values), 4),
-        "max": round(max(values), 4),
-    }
+spread = report.spread  # rounded to the millisecond's tenth (ratios to 0.1 %)
 
 
 @dataclass(frozen=True)
@@ -173,11 +166,8 @@ def enqueue_series(cli: str, rounds: int) -> Series:
 
 def show(series: Sequence[Series], targets: Mapping[str, float]) -> dict[str, object]:
     """Print the table and the verdicts; return the JSON document."""
-    env = report.environment() | {"machine": platform.machine()}
-    report.line(
-        f"{env['taken_at']}  {env['host']}  {env['machine']}, {env['cpus']} cores, "
-        f"Python {env['python']}, load {env['load_average']}"
-    )
+    env = report.environment()
+    report.line(report.describe(env))
     rows = []
     verdicts = []
     for one in series:

@@ -18,6 +18,7 @@ from pathlib import Path
 import zstandard
 
 from benchmarks import baseline
+from worker.artifact import stream as artifact
 from worker.postgres import source
 
 CHUNK = 1 << 20  # bytes
@@ -87,7 +88,9 @@ def take_sample(
 
 def zstd(path: Path, level: int, threads: int) -> Measurement:
     """Compress the sample as the worker does; bytes out are counted, not kept."""
-    compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+    compressor = zstandard.ZstdCompressor(
+        compression_params=artifact.zstd_parameters(level, threads)
+    )
     out = 0
     with path.open("rb") as raw:
         wall, cpu = time.perf_counter(), time.process_time()

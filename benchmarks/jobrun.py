@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from benchmarks import memory, rig
+from benchmarks import cputime, memory, rig
 from tests.support import workers
 from tests.support.stack import FINISHED
 
@@ -28,6 +28,7 @@ class WorkerRun:
     job_writes: int  # inserts and updates of the jobs row, progress included
     idle: memory.Peak  # the tree just before the job
     peak: memory.Peak  # the tree's peak during the job
+    cpu_seconds: float = 0.0  # the worker's threads and the pg_dump it reaped, during the job
 
     @property
     def overhead_seconds(self) -> float:
@@ -44,6 +45,7 @@ class WorkerRun:
             "parts": self.parts,
             "raw_bytes": self.raw_bytes,
             "job_writes": self.job_writes,
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "idle_memory": self.idle.to_json(),
             "peak_memory": self.peak.to_json(),
         }
@@ -79,9 +81,11 @@ def backup(bench: rig.Bench, running: workers.Process, database: str) -> WorkerR
     idle_sampler.sample()
     mark = len(running.log())
     with memory.TreeSampler(root) as sampler:
+        cpu = cputime.process(root)
         started = time.time()
         job_id = bench.enqueue("bench-speed", database)
         row = wait(bench, job_id)
+        cpu = cputime.process(root) - cpu
     finished_at = row["finished_at"]
     assert hasattr(finished_at, "timestamp")
     result = row["result"]
@@ -97,6 +101,7 @@ def backup(bench: rig.Bench, running: workers.Process, database: str) -> WorkerR
         job_writes=rig.job_writes(bench.database, [job_id]).get(job_id, 0),
         idle=idle_sampler.peak,
         peak=sampler.peak,
+        cpu_seconds=cpu,
     )
 
 

@@ -44,15 +44,53 @@ def emit(document: dict[str, object], path: Path | None) -> None:
 
 
 def environment() -> dict[str, object]:
-    """Where and when the figures were taken."""
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    """Where and when the figures were taken: date, host, `uname -m`, cores, load average."""
     return {
         "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
+        "machine": platform.machine(),
         "python": platform.python_version(),
         "cpus": _cpus(),
-        "load_average": [float(value) for value in load],
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (empty where /proc/loadavg is missing)."""
+    path = Path("/proc/loadavg")
+    return [float(value) for value in path.read_text().split()[:3]] if path.exists() else []
+
+
+def describe(env: dict[str, object]) -> str:
+    """One line for the top of a report: date, host, machine, cores, load."""
+    return (
+        f"{env.get('taken_at')}  {env.get('host')}  {env.get('machine')}, {env.get('cpus')} "
+        f"cores, Python {env.get('python')}, load average {env.get('load_average')}"
+    )
+
+
+def per_round(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
+    """numerator / denominator round by round: each pair was measured back to back, so a load
+    spike on a shared machine weighs on both sides of the ratio it lands in."""
+    return [ratio(n, d) for n, d in zip(numerators, denominators, strict=True)]
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """{median, min, max} of `values`, rounded to 4 decimals."""
+    if not values:
+        return {"median": 0.0, "min": 0.0, "max": 0.0}
+    return {
+        "median": round(median(values), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+    }
+
+
+def shown(figures: dict[str, float], digits: int = 2) -> str:
+    """A spread as `median (min-max)`."""
+    return (
+        f"{figures['median']:.{digits}f} ({figures['min']:.{digits}f}-{figures['max']:.{digits}f})"
+    )
 
 
 def median(values: Sequence[float]) -> float:

@@ -13,6 +13,10 @@ slot the jobs run one after the other like the baseline, so
 
 is what queueing, chain hops, jobs-table writes and task set-up cost each job beyond the dump
 and the upload themselves. The per-job breakdown comes from the jobs table and the worker's log.
+
+The baseline and the workers run interleaved in rounds (bare, 1 slot, 2 slots, bare, ...;
+--rounds, 5 by default); the figures are the median and min-max of the per-round overhead and
+of the per-round ratio worker / bare, so a load spike weighs on the round it lands in only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy import text
 from benchmarks import baseline, datagen, jobrun, report, rig, small_tables
 
 TARGET_OVERHEAD = 0.050  # seconds per job
+DEFAULT_ROUNDS = 5
 SMALL_SIZE_MB = 10  # pg_database_size of each small database (about 1.5 MB of pg_dump output)
 SMALL_SCALE = 0.1  # rows per loading batch, relative to the large databases'
 _STAGE_DONE = re.compile(r"job ([0-9a-f-]{36}) project=\S+ stage=(\w+): succeeded in ([0-9.]+)s")
@@ -147,6 +152,7 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--size-mb", type=int, default=SMALL_SIZE_MB)
     parser.add_argument("--scale", type=float, default=SMALL_SCALE, help="rows per batch")
     parser.add_argument("--concurrency", type=_ints, default=[1, 2], help="pool sizes, e.g. 1,2")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="of bare, then pools")
     parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
     params = datagen.source_params()
@@ -156,14 +162,21 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         ).name
         for n in range(args.databases)
     ]
+    load_before = report.load_average()
+    rounds: list[small_tables.Round] = []
     with rig.stack() as bench:
-        report.line(f"baseline: pg_dump -Fc + curl, {args.jobs} times")
-        bare_seconds, bare_runs = bare_sequence(bench, names, args.jobs)
-        pools = []
-        for concurrency in args.concurrency:
-            report.line(f"worker with {concurrency} pool slot(s): {args.jobs} jobs")
-            pools.append(through_worker(bench, names, args.jobs, concurrency))
-    document = small_tables.show(names, bare_seconds, bare_runs, pools, TARGET_OVERHEAD)
+        for number in range(args.rounds):
+            report.line(
+                f"round {number + 1} of {args.rounds} (load average {report.load_average()}):"
+                f" pg_dump -Fc + curl, {args.jobs} times"
+            )
+            bare_seconds, bare_runs = bare_sequence(bench, names, args.jobs)
+            pools = []
+            for concurrency in args.concurrency:
+                report.line(f"worker with {concurrency} pool slot(s): {args.jobs} jobs")
+                pools.append(through_worker(bench, names, args.jobs, concurrency))
+            rounds.append(small_tables.Round(bare_seconds, bare_runs, pools))
+    document = small_tables.show(names, rounds, TARGET_OVERHEAD, load_before)
     report.emit(document, args.json_out)
     return document
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from benchmarks import baseline, report
@@ -17,14 +18,98 @@ def overhead_per_job(pool: PoolRun, bare_seconds: float) -> float | None:
     return (pool.seconds - bare_seconds) / pool.jobs
 
 
+@dataclass(frozen=True)
+class Round:
+    """The baseline, then each pool size, back to back."""
+
+    bare_seconds: float
+    bare_runs: list[baseline.NaiveRun]
+    pools: list[PoolRun]
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict: wall times, the ratio worker / bare and the overhead per job."""
+        return {
+            "bare_seconds": round(self.bare_seconds, 3),
+            "worker": [
+                {
+                    **pool.to_json(),
+                    "over_bare": round(report.ratio(pool.seconds, self.bare_seconds), 4),
+                    "overhead_per_job_seconds": overhead_per_job(pool, self.bare_seconds),
+                }
+                for pool in self.pools
+            ],
+        }
+
+
+def per_pool(rounds: list[Round], position: int) -> dict[str, dict[str, float]]:
+    """Median and min-max over the rounds of one pool size's figures (its ratio to the bare run
+    of the same round, and its overhead per job when it had one slot)."""
+    pools = [one.pools[position] for one in rounds]
+    overheads = [
+        overhead_per_job(p, one.bare_seconds) for p, one in zip(pools, rounds, strict=True)
+    ]
+    figures = {
+        "seconds": report.spread([p.seconds for p in pools]),
+        "jobs_per_minute": report.spread([p.jobs_per_minute for p in pools]),
+        "over_bare": report.spread(
+            report.per_round([p.seconds for p in pools], [one.bare_seconds for one in rounds])
+        ),
+    }
+    if all(value is not None for value in overheads):
+        figures["overhead_per_job_seconds"] = report.spread([v or 0.0 for v in overheads])
+    return figures
+
+
 def show(
-    names: list[str],
-    bare_seconds: float,
-    bare_runs: list[baseline.NaiveRun],
-    pools: list[PoolRun],
-    target: float,
+    names: list[str], rounds: list[Round], target: float, load_before: list[float]
 ) -> dict[str, object]:
-    """Print throughput, the per-job breakdown and the target; return the JSON document."""
+    """Print the rounds' medians, the last round's breakdown and the target; return the JSON."""
+    env = report.environment()
+    env["load_average_before"] = load_before
+    env["load_average_after"] = env.pop("load_average")
+    report.line(report.describe(env | {"load_average": f"{load_before} before, now"}))
+    figures = [per_pool(rounds, n) for n in range(len(rounds[-1].pools))]
+    report.table(
+        f"{len(rounds)} interleaved rounds: medians (min-max)",
+        ["", "wall s", "jobs/min", "x bare (per round)", "overhead per job ms"],
+        [
+            [
+                "bare pg_dump -Fc + curl, one at a time",
+                report.shown(report.spread([one.bare_seconds for one in rounds])),
+                "-",
+                "-",
+                "-",
+            ],
+            *(
+                [
+                    f"worker, {pool.concurrency} pool slot(s)",
+                    report.shown(one["seconds"]),
+                    report.shown(one["jobs_per_minute"], 0),
+                    report.shown(one["over_bare"], 3),
+                    report.shown(
+                        {k: v * 1000 for k, v in one["overhead_per_job_seconds"].items()}, 1
+                    )
+                    if "overhead_per_job_seconds" in one
+                    else "-",
+                ]
+                for pool, one in zip(rounds[-1].pools, figures, strict=True)
+            ),
+        ],
+    )
+    document = _last_round(names, rounds[-1], target, figures)
+    document["environment"] = env
+    document["rounds"] = [one.to_json() for one in rounds]
+    document["medians"] = [
+        {"concurrency": pool.concurrency, **one}
+        for pool, one in zip(rounds[-1].pools, figures, strict=True)
+    ]
+    return document
+
+
+def _last_round(
+    names: list[str], last: Round, target: float, figures: list[dict[str, dict[str, float]]]
+) -> dict[str, object]:
+    bare_seconds, bare_runs, pools = last.bare_seconds, last.bare_runs, last.pools
     jobs = len(bare_runs)
     rows: list[list[object]] = [
         [
@@ -48,7 +133,8 @@ def show(
         )
     mean_size = sum(run.size_bytes for run in bare_runs) / jobs
     report.table(
-        f"{jobs} backups of {len(names)} small databases (pg_dump -Fc {report.mb(mean_size)} each)",
+        f"Last round: {jobs} backups of {len(names)} small databases"
+        f" (pg_dump -Fc {report.mb(mean_size)} each)",
         ["", "wall s", "s per job", "jobs/min", "worker overhead per job"],
         rows,
     )
@@ -74,12 +160,12 @@ def show(
         f"curl {report.median([r.upload_seconds for r in bare_runs]):.3f} s (medians)"
     )
     verdicts = []
-    for pool in pools:
-        overhead = overhead_per_job(pool, bare_seconds)
-        if overhead is not None:
+    for one in figures:
+        if "overhead_per_job_seconds" in one:
+            overhead = one["overhead_per_job_seconds"]["median"]
             verdicts.append(
                 {
-                    "what": "worker overhead per job (1 pool slot)",
+                    "what": "worker overhead per job (1 pool slot, median of rounds)",
                     "measured": round(overhead, 4),
                     "target": target,
                     "verdict": report.verdict(overhead, target),
@@ -92,7 +178,6 @@ def show(
     )
     return {
         "benchmark": "small_jobs",
-        "environment": report.environment(),
         "databases": names,
         "jobs": jobs,
         "bare": {

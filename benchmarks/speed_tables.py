@@ -8,7 +8,7 @@ from benchmarks import compression, overlap, report
 from worker.contract import tasks
 
 if TYPE_CHECKING:
-    from benchmarks.backup_speed import SizeResult
+    from benchmarks.speed_result import SizeResult
 
 
 def show(
@@ -18,29 +18,56 @@ def show(
     threads: int,
     concurrency: int,
     targets: dict[str, float],
+    load_before: list[float],
 ) -> dict[str, object]:
     """Print the comparison, the breakdown, memory, the compression table and the targets."""
+    env = report.environment()
+    env["load_average_before"] = load_before
+    env["load_average_after"] = env.pop("load_average")
+    report.line(report.describe(env | {"load_average": f"{load_before} before, now"}))
     report.line(
         f"worker: zstd level {level}, {threads} zstd thread(s), {concurrency} pool thread(s)"
     )
     report.table(
-        "A worker, B naive script, C floor (wall seconds, medians)",
-        ["database", "A", "B", "C", "A/B", "A/C", "artifact", "pg_dump -Fc", "raw dump"],
+        "A worker, B naive script, C floor: medians of interleaved rounds (min-max)",
+        ["database", "rounds", "A/B", "A/C", "A s", "B s", "C s", "artifact", "pg_dump -Fc"],
         [
             [
                 f"{r.database.name} ({report.mb(r.database.size_bytes)})",
-                r.a,
-                r.b,
-                r.c,
-                report.ratio(r.a, r.b),
-                report.ratio(r.a, r.c),
+                len(r.workers),
+                report.shown(report.spread(r.a_over_b), 3),
+                report.shown(report.spread(r.a_over_c), 3),
+                report.shown(report.spread([w.seconds for w in r.workers])),
+                report.shown(report.spread([n.seconds for n in r.naives])),
+                report.shown(report.spread([f.seconds for f in r.floors])),
                 report.mb(r.workers[-1].size_bytes),
                 report.mb(r.naives[-1].size_bytes),
-                report.mb(r.workers[-1].raw_bytes),
             ]
             for r in results
         ],
     )
+    for r in results:
+        report.table(
+            f"{r.database.name}: every round (wall s; CPU s: A the worker and its pg_dump,"
+            " B the tools, C pg_dump; the server backend in none)",
+            ["round", "C", "B", "A", "A/B", "A/C", "A: dump", "C cpu", "B cpu", "A cpu", "load"],
+            [
+                [
+                    row["round"],
+                    row["c_seconds"],
+                    row["b_seconds"],
+                    row["a_seconds"],
+                    row["a_over_b"],
+                    row["a_over_c"],
+                    row["a_dump_seconds"],
+                    row["c_cpu_seconds"],
+                    row["b_cpu_seconds"],
+                    row["a_cpu_seconds"],
+                    row["load_average_before"],
+                ]
+                for row in r.rounds()
+            ],
+        )
     report.table(
         "Where the time goes (seconds, last run)",
         [
@@ -79,7 +106,7 @@ def show(
     verdicts = _targets(results, targets)
     return {
         "benchmark": "backup_speed",
-        "environment": report.environment(),
+        "environment": env,
         "worker": {"zstd_level": level, "zstd_threads": threads, "concurrency": concurrency},
         "targets": targets,
         "verdicts": verdicts,
@@ -199,8 +226,8 @@ def _targets(results: list[SizeResult], targets: dict[str, float]) -> list[dict[
     for r in results:
         name = r.database.name
         checks = [
-            ("A/B", report.ratio(r.a, r.b), targets["a_over_b"]),
-            ("A/C", report.ratio(r.a, r.c), targets["a_over_c"]),
+            ("A/B", report.median(r.a_over_b), targets["a_over_b"]),
+            ("A/C", report.median(r.a_over_c), targets["a_over_c"]),
             ("artifact / pg_dump -Fc", r.workers[-1].size_bytes / r.naives[-1].size_bytes, 1.0),
             ("peak RSS MB", r.peak_rss / 1e6, targets["peak_bytes"] / 1e6),
             ("peak PSS MB", r.peak_pss / 1e6, targets["peak_bytes"] / 1e6),
@@ -231,7 +258,7 @@ def _targets(results: list[SizeResult], targets: dict[str, float]) -> list[dict[
                 }
             )
     report.table(
-        "Targets",
+        "Targets (ratios: medians of the per-round ratios)",
         ["database", "what", "measured", "target (at most)", "verdict"],
         [
             [row["database"], row["what"], row["measured"], row["target"], row["verdict"]]

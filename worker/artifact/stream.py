@@ -31,6 +31,11 @@ MT_JOB_SIZE = 2 << 20  # bytes per zstd job when zstd_threads >= 1 (bounds its b
 _NAME_COMPONENT_MAX = 64  # characters of project id / database name kept in a file name
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _PART_SUFFIX = re.compile(r"\.[0-9]{3,}")
+# Level 2 (zstd's "fast" strategy) with level 3's hash table (2^17 entries) and window (2 MiB)
+# instead of its own (2^16, 1 MiB): on the benchmark's dump 84.4 MB against level 2's 86.4 MB
+# (larger than pg_dump -Fc's 85.6 MB) and level 3's 85.0 MB, for 0.95 CPU s per 269 MB against
+# level 3's 1.25 (docs/benchmarks.md, "Decisions"). Other levels are zstd's own.
+_LEVEL_TABLES: dict[int, dict[str, int]] = {2: {"hash_log": 17, "window_log": 21}}
 
 
 class _Readable(Protocol):
@@ -116,7 +121,7 @@ def write_artifact(
         stream: _Readable = reader
         if compression == "zstd":
             compressor = zstandard.ZstdCompressor(
-                compression_params=_zstd_parameters(zstd_level, zstd_threads)
+                compression_params=zstd_parameters(zstd_level, zstd_threads)
             )
             stream = compressor.stream_reader(
                 cast(IO[bytes], reader), read_size=chunk_size, closefd=False
@@ -190,13 +195,14 @@ class _Chunked:
             raise
 
 
-def _zstd_parameters(level: int, threads: int) -> zstandard.ZstdCompressionParameters:
+def zstd_parameters(level: int, threads: int) -> zstandard.ZstdCompressionParameters:
+    """The compression parameters of the pass at `level` with `threads` zstd worker threads."""
     # With worker threads zstd cuts the input into jobs of 4 windows (8 MiB at level 3) and
     # keeps several in flight: about 40 MB per backup. 2 MiB jobs keep that near 12 MB and
     # compressed the benchmark dumps as small (docs/benchmarks.md, "Decisions").
     jobs = {"job_size": MT_JOB_SIZE} if threads else {}
     return zstandard.ZstdCompressionParameters.from_level(
-        level, threads=threads, write_checksum=1, **jobs
+        level, threads=threads, write_checksum=1, **jobs, **_LEVEL_TABLES.get(level, {})
     )
 
 

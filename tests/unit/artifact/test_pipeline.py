@@ -455,3 +455,13 @@ def test_memory_stays_flat_while_streaming_200_mb(threads: int, limit: int) -> N
     raw, growth = map(int, done.stdout.split())
     assert raw == 200 << 20
     assert growth < limit, f"peak RSS grew by {growth >> 20} MiB for 200 MiB of data"
+
+
+def test_level_2_takes_level_3s_hash_table_and_window_and_other_levels_are_zstds() -> None:
+    tuned = stream.zstd_parameters(2, 0)
+    level_3 = zstandard.ZstdCompressionParameters.from_level(3)
+    level_2 = zstandard.ZstdCompressionParameters.from_level(2)
+    assert (tuned.hash_log, tuned.window_log) == (level_3.hash_log, level_3.window_log)
+    assert (tuned.strategy, tuned.min_match) == (level_2.strategy, level_2.min_match)
+    assert stream.zstd_parameters(3, 1).hash_log == level_3.hash_log
+    assert stream.zstd_parameters(3, 1).job_size == stream.MT_JOB_SIZE

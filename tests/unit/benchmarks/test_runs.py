@@ -35,6 +35,7 @@ def test_backup_speed_measures_a_b_c_memory_and_compression() -> None:
                 "--sample-mb=1",
                 "--jobs=1",
                 "--overlap-part-size=65536",
+                "--repeat=1",
             ]
         )
     )
@@ -63,6 +64,7 @@ def test_small_jobs_reports_throughput_and_overhead() -> None:
         small_jobs.run(
             [
                 "--jobs=3",
+                "--rounds=1",
                 "--databases=1",
                 f"--size-mb={TINY_MB}",
                 f"--scale={TINY_SCALE}",

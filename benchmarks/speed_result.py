@@ -1,0 +1,128 @@
+"""What benchmarks.backup_speed measured on one database: the rounds of C, B and A, their
+per-round ratios, and the in-process measurements that sit in the same report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks import baseline, compression, datagen, jobrun, overlap, pipeline, report
+from worker.contract import tasks
+
+
+@dataclass
+class SizeResult:
+    """Everything measured on one database."""
+
+    database: datagen.SourceDatabase
+    floors: list[baseline.FloorRun] = field(default_factory=list)
+    naives: list[baseline.NaiveRun] = field(default_factory=list)
+    workers: list[jobrun.WorkerRun] = field(default_factory=list)
+    levels: list[compression.Measurement] = field(default_factory=list)
+    recommendation: dict[str, object] = field(default_factory=dict)
+    overlap_run: overlap.Comparison | None = None  # the PartSender, in-process
+    pipelines: list[tuple[float, pipeline.PipelineRun]] = field(default_factory=list)  # (C, run)
+
+    @property
+    def a(self) -> float:
+        return report.median([run.seconds for run in self.workers])
+
+    @property
+    def b(self) -> float:
+        return report.median([run.seconds for run in self.naives])
+
+    @property
+    def c(self) -> float:
+        return report.median([run.seconds for run in self.floors])
+
+    @property
+    def a_over_b(self) -> list[float]:
+        """A / B, round by round."""
+        return report.per_round(
+            [run.seconds for run in self.workers], [n.seconds for n in self.naives]
+        )
+
+    @property
+    def a_over_c(self) -> list[float]:
+        """A / C, round by round."""
+        return report.per_round(
+            [run.seconds for run in self.workers], [run.seconds for run in self.floors]
+        )
+
+    def rounds(self) -> list[dict[str, object]]:
+        """Every round: the three wall times, their CPU times and the two ratios."""
+        return [
+            {
+                "round": number,
+                "c_seconds": round(floor.seconds, 3),
+                "b_seconds": round(naive.seconds, 3),
+                "a_seconds": round(worker.seconds, 3),
+                "a_over_b": round(ab, 4),
+                "a_over_c": round(ac, 4),
+                "c_cpu_seconds": round(floor.cpu_seconds, 3),
+                "b_cpu_seconds": round(naive.cpu_seconds, 3),
+                "a_cpu_seconds": round(worker.cpu_seconds, 3),
+                "a_dump_seconds": round(worker.tasks.get(tasks.DUMP, 0.0), 3),
+                "load_average_before": floor.load_before,
+            }
+            for number, (floor, naive, worker, ab, ac) in enumerate(
+                zip(
+                    self.floors,
+                    self.naives,
+                    self.workers,
+                    self.a_over_b,
+                    self.a_over_c,
+                    strict=True,
+                ),
+                1,
+            )
+        ]
+
+    @property
+    def peak_rss(self) -> int:
+        return max(run.peak.rss_bytes for run in self.workers)
+
+    @property
+    def peak_pss(self) -> int:
+        return max(run.peak.pss_bytes for run in self.workers)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict: every run, the medians and the ratios."""
+        return {
+            "database": self.database.to_json(),
+            "rounds": len(self.workers),
+            "a_worker_seconds": round(self.a, 3),
+            "b_naive_seconds": round(self.b, 3),
+            "c_floor_seconds": round(self.c, 3),
+            # Medians of the per-round ratios, not ratios of the medians.
+            "a_over_b": report.spread(self.a_over_b)["median"],
+            "a_over_c": report.spread(self.a_over_c)["median"],
+            "a_over_b_spread": report.spread(self.a_over_b),
+            "a_over_c_spread": report.spread(self.a_over_c),
+            "seconds_spread": {
+                "a": report.spread([run.seconds for run in self.workers]),
+                "b": report.spread([run.seconds for run in self.naives]),
+                "c": report.spread([run.seconds for run in self.floors]),
+            },
+            "cpu_seconds_median": {
+                "a_worker_tree": report.median([run.cpu_seconds for run in self.workers]),
+                "b_tools": report.median([run.cpu_seconds for run in self.naives]),
+                "c_pg_dump": report.median([run.cpu_seconds for run in self.floors]),
+            },
+            "artifact_bytes": self.workers[-1].size_bytes,
+            "pg_dump_fc_bytes": self.naives[-1].size_bytes,
+            "raw_dump_bytes": self.workers[-1].raw_bytes,
+            "peak_rss_bytes": self.peak_rss,
+            "peak_pss_bytes": self.peak_pss,
+            "per_round": self.rounds(),
+            "runs": {
+                "floor": [run.to_json() for run in self.floors],
+                "naive": [run.to_json() for run in self.naives],
+                "worker": [run.to_json() for run in self.workers],
+            },
+            "compression_table": [m.to_json() for m in self.levels],
+            "compression_recommendation": self.recommendation,
+            "overlap": None if self.overlap_run is None else self.overlap_run.to_json(),
+            "pipeline_by_threads": [
+                {"floor_seconds": round(floor, 3), **run.to_json()} for floor, run in self.pipelines
+            ],
+        }
