@@ -6,7 +6,8 @@
 A scratch control-plane database (migrated, dropped afterwards) is filled with one
 INSERT ... SELECT generate_series: 2,000 projects, statuses 70% active / 25% expired / 5% deleted,
 and exactly `--due` active rows past their expiry. Each operation runs `--repeat` times through
-the project's own functions (db.backups, db.expiry); the expiry runs are rolled back, so every
+the project's own functions (db.queries.backups, db.queries.expiry); the expiry runs are rolled
+back, so every
 run expires the same rows, and a last one is committed. The SQL each operation sent is then
 EXPLAINed (ANALYZE, rolled back) and every scan that used no index is reported.
 """
@@ -25,10 +26,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from benchmarks import maintenance_tables, plans, report
-from db import backups as db_backups
-from db import expiry as db_expiry
 from db import session as db_session
-from db import stats as db_stats
+from db.queries import backups as db_backups
+from db.queries import expiry as db_expiry
+from db.queries import stats as db_stats
 from tests.support import scratch
 
 TARGET_SECONDS = 1.0
@@ -142,8 +143,8 @@ def operations(deep_offset: int, cursor: uuid.UUID | None) -> list[tuple[str, Op
             lambda s: len(db_backups.list_backups(s, status="active", limit=PAGE)),
             False,
         ),
-        ("db.backups.mark_expired", lambda s: len(db_backups.mark_expired(s)), False),
-        ("db.expiry.expire_due (the sweep)", lambda s: len(db_expiry.expire_due(s)), True),
+        ("db.queries.backups.mark_expired", lambda s: len(db_backups.mark_expired(s)), False),
+        ("db.queries.expiry.expire_due (the sweep)", lambda s: len(db_expiry.expire_due(s)), True),
     ]
 
 

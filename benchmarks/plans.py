@@ -1,7 +1,7 @@
 """The SQL a function runs, and PostgreSQL's plan for each statement: which scans use no index.
 
 with plans.capture(engine) as statements:
-    db.stats.stats(session)
+    db.queries.stats.stats(session)
 for found in plans.explain(engine, statements):
     ...
 """

@@ -194,7 +194,7 @@ class Backup(Base):
     drill_status: Mapped[str | None] = mapped_column(Text)
     drill_report: Mapped[JSONObject | None] = mapped_column(JSONB)
 
-    # lazy="raise": parts are loaded on purpose (db.backups.get_backup), never by surprise.
+    # lazy="raise": parts are loaded on purpose (db.queries.backups.get_backup), never by surprise.
     parts: Mapped[list[BackupPart]] = relationship(
         order_by="BackupPart.index",
         lazy="raise",
@@ -221,7 +221,7 @@ class Backup(Base):
             text("id DESC"),
             postgresql_where="status = 'active'",
         ),
-        # Counts and bytes by status and type (db.stats.stats) as one index-only scan.
+        # Counts and bytes by status and type (db.queries.stats.stats) as one index-only scan.
         Index("ix_backups_status_type_size", "status", "type", postgresql_include=["size_bytes"]),
     )
 

@@ -128,7 +128,8 @@ class ScheduleRun(Base):
     created_at: Mapped[dt.datetime] = _created()
 
     __table_args__ = (
-        # The sweep's prune (db.schedule_runs.prune_runs): the oldest runs first, in key order.
+        # The sweep's prune (db.queries.schedule_runs.prune_runs): the oldest runs first, in key
+        # order.
         Index("ix_schedule_runs_scheduled_for", "scheduled_for", "schedule_id"),
     )
 

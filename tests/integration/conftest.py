@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 import pytest
 from sqlalchemy import update
 
-from db import backups, jobs, models, session
+from db import models, session
+from db.queries import backups, jobs
 
 
 def _sha256(label: str) -> str:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from kombu import exceptions as kombu_errors
 
-from db import jobs as db_jobs
 from db import models
-from db import stale as db_stale
+from db.queries import jobs as db_jobs
+from db.queries import stale as db_stale
 from worker import errors
 from worker.contract import publish
 from worker.jobs import owner, spool, state

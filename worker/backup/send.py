@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from db import backups as db_backups
-from db import jobs as db_jobs
 from db import models
+from db.queries import backups as db_backups
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.artifact import manifest
 from worker.artifact import stream as artifact

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from db import jobs as db_jobs
 from db import ledger, models
+from db.queries import jobs as db_jobs
 from worker.backup import upload
 from worker.jobs import owner, retry, state
 from worker.jobs.runtime import Runtime

@@ -13,9 +13,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from db import backups as db_backups
-from db import jobs as db_jobs
 from db import models
+from db.queries import backups as db_backups
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.artifact import manifest, stream
 from worker.backup import dump, ending, overlap, upload

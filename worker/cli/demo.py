@@ -23,8 +23,8 @@ from rich.console import Console
 
 from db import migrate
 from worker import settings
-from worker.cli import backup as backup_command
 from worker.cli import common, follow
+from worker.cli.commands import backup as backup_command
 from worker.contract import request
 from worker.postgres import source
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from db import jobs as db_jobs
 from db import models
+from db.queries import jobs as db_jobs
 from db.session import Database
 
 POLL_INTERVAL = 0.25  # seconds between two reads of the jobs row

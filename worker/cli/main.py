@@ -22,63 +22,64 @@ from worker.cli import lazy
 
 COMMANDS: dict[str, lazy.Entry] = {
     "backup": lazy.Entry(
-        "worker.cli.backup:backup",
+        "worker.cli.commands.backup:backup",
         "Enqueue a backup of one database (the same message the api-gateway sends).",
     ),
-    "backups": lazy.Entry("worker.cli.reading:backups", "Read the backups table."),
+    "backups": lazy.Entry("worker.cli.commands.reading:backups", "Read the backups table."),
     "batch": lazy.Entry(
-        "worker.cli.send:batch_command",
+        "worker.cli.commands.send:batch_command",
         "Enqueue many backups from a JSON list of {project_id, database, ...}; one job each.",
     ),
     "catalog": lazy.Entry(
-        "worker.cli.catalog:catalog", "The catalog of every backup, pinned in each backup chat."
+        "worker.cli.commands.catalog:catalog",
+        "The catalog of every backup, pinned in each backup chat.",
     ),
     "demo": lazy.Entry(
         "worker.cli.demo:demo",
         "One real backup end to end: migrate, start a worker, back up, show the result.",
     ),
     "drills": lazy.Entry(
-        "worker.cli.drills:drills",
+        "worker.cli.commands.drills:drills",
         "Restore drills: restore backups into scratch databases and check their row counts.",
     ),
     "exporter": lazy.Entry(
-        "worker.cli.exporter:exporter",
+        "worker.cli.commands.exporter:exporter",
         "Serve Prometheus metrics at http://EXPORTER_ADDRESS:EXPORTER_PORT/metrics until stopped.",
     ),
     "flower": lazy.Entry(
-        "worker.cli.flower:flower",
+        "worker.cli.commands.flower:flower",
         "Start Flower with the basic auth of FLOWER_BASIC_AUTH; refuse to start without it.",
     ),
-    "jobs": lazy.Entry("worker.cli.reading:jobs", "Read the jobs table."),
+    "jobs": lazy.Entry("worker.cli.commands.reading:jobs", "Read the jobs table."),
     "migrate": lazy.Entry(
         "worker.cli.migration:migrate", "Apply the database migrations (schema control_plane)."
     ),
     "register": lazy.Entry(
-        "worker.cli.send:register_command",
+        "worker.cli.commands.send:register_command",
         "Record parts already in Telegram, from a JSON file: {project_id, filename, parts, ...}.",
     ),
     "restore": lazy.Entry(
-        "worker.cli.restore:restore",
+        "worker.cli.commands.restore:restore",
         "Restore a backup (`restore BACKUP_ID …`), or undo a replace (`restore undo JOB`).",
     ),
     "schedules": lazy.Entry(
-        "worker.cli.schedules:schedules",
+        "worker.cli.commands.schedules:schedules",
         "Per-project backup schedules (beat's schedules.dispatch runs them).",
     ),
     "send": lazy.Entry(
-        "worker.cli.send:send_command",
+        "worker.cli.commands.send:send_command",
         "Send a file (or - for stdin) through the backup's split/upload path; print the ids.",
     ),
     "status": lazy.Entry(
-        "worker.cli.status:status",
+        "worker.cli.commands.status:status",
         "Each project's last backup against its schedule (failing and overdue first), and queues.",
     ),
     "sweep": lazy.Entry(
-        "worker.cli.schedules:sweep_command",
+        "worker.cli.commands.schedules:sweep_command",
         "Expire backups, apply GFS retention, delete expired messages, prune old schedule runs.",
     ),
     "verify": lazy.Entry(
-        "worker.cli.restore:verify",
+        "worker.cli.commands.restore:verify",
         "Download a backup, check every checksum and read its archive, without restoring it.",
     ),
 }

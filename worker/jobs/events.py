@@ -69,7 +69,7 @@ def _project_of_job(job_id: str) -> str | None:
     # A job's project never changes: one read per job and process, not one per step
     # (measured: ~10 ms of each small backup's overhead).
     try:
-        from db import jobs as db_jobs
+        from db.queries import jobs as db_jobs
 
         rt = runtime.current()
         with rt.database.transaction() as session:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 
-from db import jobs as db_jobs
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.contract import publish, request, tasks
 from worker.jobs.runtime import Runtime

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from db import jobs as db_jobs
 from db import models
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.jobs import progress, state
 from worker.jobs.runtime import Runtime

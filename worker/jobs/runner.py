@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import text
 
-from db import jobs as db_jobs
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.jobs import progress, runtime
 from worker.jobs import retry as retry_policy

@@ -31,8 +31,8 @@ from typing import NotRequired, TypedDict
 
 from sqlalchemy.orm import Session
 
-from db import jobs as db_jobs
 from db import models
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.artifact import manifest
 from worker.contract import request, tasks

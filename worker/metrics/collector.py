@@ -16,7 +16,7 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 
-from db import health
+from db.queries import health
 from worker.metrics import snapshot
 
 PREFIX = "backup_worker_"

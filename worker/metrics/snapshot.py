@@ -13,8 +13,8 @@ import logging
 import redis
 import sqlalchemy.exc
 
-from db import health
 from db import session as db_session
+from db.queries import health
 from worker.metrics import counters, queues
 from worker.postgres import slots
 

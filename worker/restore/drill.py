@@ -3,7 +3,7 @@ every table holds as many rows as the dump's own snapshot counted (worker.postgr
 
 A drill is a restore (worker/restore/load.py, mode `drill`) into a scratch database
 `<db>__drill_<job8>`, which is dropped whatever happens; the verdict lands on the backup
-(db.drills.record). What is compared, and why, is in docs/drills.md.
+(db.queries.drills.record). What is compared, and why, is in docs/drills.md.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from typing import TypedDict
 
 from sqlalchemy.engine import make_url
 
-from db import backups as db_backups
-from db import jobs as db_jobs
 from db import models
+from db.queries import backups as db_backups
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.contract import request, tasks
 from worker.jobs import intake, owner, progress

@@ -16,9 +16,9 @@ import time
 import uuid
 from pathlib import Path
 
-from db import drills as db_drills
-from db import jobs as db_jobs
-from db import restores as db_restores
+from db.queries import drills as db_drills
+from db.queries import jobs as db_jobs
+from db.queries import restores as db_restores
 from worker import errors
 from worker.artifact import unpack
 from worker.contract import tasks

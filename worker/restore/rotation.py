@@ -14,9 +14,9 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from db import drills as db_drills
-from db import jobs as db_jobs
 from db import models
+from db.queries import drills as db_drills
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.contract import publish, tasks
 from worker.jobs.runtime import Runtime

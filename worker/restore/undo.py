@@ -12,8 +12,8 @@ import logging
 import uuid
 from collections.abc import Mapping
 
-from db import jobs as db_jobs
 from db import models
+from db.queries import jobs as db_jobs
 from worker import errors
 from worker.contract import request
 from worker.jobs import intake

@@ -14,8 +14,8 @@ import re
 import uuid
 from typing import TypedDict
 
-from db import jobs as db_jobs
-from db import restores as db_restores
+from db.queries import jobs as db_jobs
+from db.queries import restores as db_restores
 from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack

@@ -14,10 +14,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from db import alerts as db_alerts
-from db import drills as db_drills
 from db import schedule_models
-from db import schedules as db_schedules
+from db.queries import alerts as db_alerts
+from db.queries import drills as db_drills
+from db.queries import schedules as db_schedules
 from worker import errors
 from worker.jobs.runtime import Runtime
 from worker.scheduling import spec as schedule_spec

@@ -26,8 +26,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from db import schedule_models
-from db import schedule_runs as db_schedule_runs
-from db import schedules as db_schedules
+from db.queries import schedule_runs as db_schedule_runs
+from db.queries import schedules as db_schedules
 from worker import errors
 from worker.contract import publish, request, tasks
 from worker.jobs import fanout

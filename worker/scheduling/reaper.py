@@ -19,10 +19,10 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 
-from db import drills as db_drills
-from db import jobs as db_jobs
 from db import models
-from db import stale as db_stale
+from db.queries import drills as db_drills
+from db.queries import jobs as db_jobs
+from db.queries import stale as db_stale
 from worker.contract import publish, tasks
 from worker.jobs import intake, spool, state
 from worker.jobs.runtime import Runtime

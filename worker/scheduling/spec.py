@@ -2,8 +2,9 @@
 
 ScheduleSpec can only be built validated (ScheduleSpec.build), so no malformed cron, interval,
 time zone, project or database reaches backup_schedules. The policy that turns a spec or a row
-into columns, next runs and expiry lives here; db.schedules only stores the plain values it is
-given (db.schedules.ScheduleValues) and runs the queries.
+into columns, next runs and expiry lives here; db.queries.schedules only stores the plain values
+it is
+given (db.queries.schedules.ScheduleValues) and runs the queries.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from db import schedule_models
-from db import schedules as db_schedules
+from db.queries import schedules as db_schedules
 from worker import errors
 from worker.contract import request
 from worker.jobs import fanout

@@ -7,12 +7,13 @@
    older part is refused with "message can't be deleted": that is recorded as `undeletable`
    and never tried again. A network or server error is retried by later sweeps, at most
    MAX_DELETE_ATTEMPTS times. A backup whose parts are all gone becomes `deleted`.
-4. schedule_runs older than db.schedule_runs.RUN_RETENTION are pruned, except each schedule's
+4. schedule_runs older than db.queries.schedule_runs.RUN_RETENTION are pruned, except each
+   schedule's
    newest run and the runs whose job is unfinished or whose backup is active
-   (db.schedule_runs.prune_runs says why that is safe).
+   (db.queries.schedule_runs.prune_runs says why that is safe).
 5. Undo points of restores past RESTORE_UNDO_HOURS are dropped (worker/scheduling/undo_points.py).
 
-The newest active backup of each project and database survives every step (db.expiry).
+The newest active backup of each project and database survives every step (db.queries.expiry).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from db import expiry as db_expiry
 from db import models
-from db import schedule_runs as db_schedule_runs
+from db.queries import expiry as db_expiry
+from db.queries import schedule_runs as db_schedule_runs
 from worker import errors
 from worker.jobs.runtime import Runtime
 from worker.scheduling import orphans, retention, undo_points

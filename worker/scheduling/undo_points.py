@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import re
 
-from db import restores as db_restores
+from db.queries import restores as db_restores
 from worker import errors
 from worker.jobs.runtime import Runtime
 from worker.postgres import switch, target

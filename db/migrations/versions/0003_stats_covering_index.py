@@ -18,7 +18,7 @@ SCHEMA = "control_plane"
 
 
 def upgrade() -> None:
-    # db.stats.stats sums size_bytes by (status, type): with it in the index that is an
+    # db.queries.stats.stats sums size_bytes by (status, type): with it in the index that is an
     # index-only scan, about half the time of the sequential scan it replaces. The old index
     # goes: the new one serves whatever it did, and each expired row would update both.
     op.create_index(

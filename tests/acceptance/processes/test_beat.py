@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text, update
 
 from db import schedule_models
-from db import schedules as db_schedules
+from db.queries import schedules as db_schedules
 from tests.acceptance.conftest import Stack
 from tests.support import workers
 from worker.scheduling import spec as schedule_spec

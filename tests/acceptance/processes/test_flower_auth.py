@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from worker import errors, settings
-from worker.cli import flower
+from worker.cli.commands import flower
 
 BACKUP_WORKER = str(Path(sys.executable).parent / "backup-worker")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from db import jobs as db_jobs
 from db import models, session
+from db.queries import jobs as db_jobs
 from worker import errors, settings
 from worker.artifact import manifest
 from worker.backup import ending

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from db import jobs as db_jobs
 from db import session
+from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from tests.support.fake_send import FakeSend
 from worker import errors, settings

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from db import jobs as db_jobs
 from db import models, session
+from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from tests.support.fake_send import FakeSend
 from worker import errors, settings

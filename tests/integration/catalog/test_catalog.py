@@ -202,7 +202,9 @@ def test_every_configured_chat_gets_its_catalog_through_the_paced_sender(
         )
         try:
             done = publish.publish_all(rt)
-            assert [chat["chat_id"] for chat in done["chats"]] == [CHAT, second]  # type: ignore[union-attr,index]
+            chats = done["chats"]
+            assert isinstance(chats, list)
+            assert [chat["chat_id"] for chat in chats] == [CHAT, second]
             for chat in (CHAT, second):
                 pinned = pins.pinned_document(rt.telegram(), chat)
                 assert pinned is not None

@@ -1,4 +1,4 @@
-"""db.backups against a real PostgreSQL: idempotent recording, validation, listing, expiry."""
+"""db.queries.backups on real PostgreSQL: idempotent recording, validation, listing, expiry."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import delete, func, select
 
-from db import backups, models, session
+from db import models, session
+from db.queries import backups
 from worker import errors
 
 NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)

@@ -12,7 +12,8 @@ from typing import TypeVar
 
 from sqlalchemy import func, select
 
-from db import backups, jobs, models, session
+from db import models, session
+from db.queries import backups, jobs
 
 T = TypeVar("T")
 HOLD = 0.2  # seconds the first transaction keeps its row lock, so the other must wait for it

@@ -1,4 +1,4 @@
-"""db.expiry's expiring queries on real PostgreSQL: who is expired, and the newest that never is."""
+"""db.queries.expiry on real PostgreSQL: who is expired, and the newest that never is."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select, update
 
-from db import expiry, models, session
+from db import models, session
+from db.queries import expiry
 
 HOUR = dt.timedelta(hours=1)
 AddBackup = Callable[..., uuid.UUID]

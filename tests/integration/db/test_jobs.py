@@ -1,4 +1,4 @@
-"""db.jobs against a real PostgreSQL: idempotent creation, forward-only status, progress."""
+"""db.queries.jobs against a real PostgreSQL: idempotent creation, forward-only status, progress."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select, update
 
-from db import jobs, models, session
+from db import models, session
+from db.queries import jobs
 from worker import errors
 
 Job = models.Job

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Integer, func, select, text
 
-from db import jobs, models, session
+from db import models, session
+from db.queries import jobs
 
 
 def test_nothing_connects_before_first_use() -> None:

@@ -1,4 +1,4 @@
-"""db.stats.stats on a known data set."""
+"""db.queries.stats.stats on a known data set."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from db import session
-from db import stats as db_stats
+from db.queries import stats as db_stats
 from worker import errors
 
 NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)

@@ -1,11 +1,12 @@
-"""db.health on real PostgreSQL: each project's last backup, last job, schedule lag and drill."""
+"""db.queries.health on real PostgreSQL: each project's last backup, job, schedule lag, drill."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
 
-from db import health, session
+from db import session
+from db.queries import health
 from tests.integration.metrics import rows
 
 

@@ -10,9 +10,9 @@ import psycopg2
 import pytest
 from sqlalchemy import select
 
-from db import jobs as db_jobs
 from db import models, session
-from db import restores as db_restores
+from db.queries import jobs as db_jobs
+from db.queries import restores as db_restores
 from tests.support.sources import ADMIN_DSN, drop_database, make_source_database
 from worker import errors
 from worker.postgres import pgrestore, source, target

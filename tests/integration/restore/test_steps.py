@@ -13,9 +13,9 @@ import pyrage
 import pytest
 from sqlalchemy import update
 
-from db import backups as db_backups
-from db import jobs as db_jobs
 from db import models, session
+from db.queries import backups as db_backups
+from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from tests.support.sources import ADMIN_DSN, database_exists, drop_database, make_source_database
 from worker import errors, settings

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db import backups as db_backups
 from db import models, schedule_models, session
+from db.queries import backups as db_backups
 from tests.acceptance.servers import support
 from tests.integration.scheduling.test_schedules import make_runtime
 from tests.support import services

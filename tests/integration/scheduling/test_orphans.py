@@ -7,8 +7,8 @@ import uuid
 
 from sqlalchemy import select, text, update
 
-from db import jobs as db_jobs
 from db import ledger
+from db.queries import jobs as db_jobs
 from tests.integration.scheduling.test_sweep import CHAT, OLD, Chat, chat, rt
 from worker.jobs import runtime
 from worker.scheduling import orphans, sweep

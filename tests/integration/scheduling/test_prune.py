@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, text, update
 
-from db import backups, models, schedule_models, session
-from db import schedule_runs as db_schedule_runs
-from db import schedules as db_schedules
+from db import models, schedule_models, session
+from db.queries import backups
+from db.queries import schedule_runs as db_schedule_runs
+from db.queries import schedules as db_schedules
 from tests.integration.scheduling.test_schedules import make_runtime
 from tests.support.fake_send import FakeSend
 from worker.jobs import runtime

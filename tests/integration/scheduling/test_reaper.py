@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from db import jobs as db_jobs
 from db import models, session
+from db.queries import jobs as db_jobs
 from tests.integration.scheduling.test_schedules import make_runtime
 from tests.support.fake_send import FakeSend
 from worker.jobs import runtime

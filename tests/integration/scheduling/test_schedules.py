@@ -16,8 +16,8 @@ from celery import Celery
 from sqlalchemy import func, select, text, update
 
 from db import models, schedule_models, session
-from db import schedule_runs as db_schedule_runs
-from db import schedules as db_schedules
+from db.queries import schedule_runs as db_schedule_runs
+from db.queries import schedules as db_schedules
 from tasks import maintenance
 from tests.support.fake_send import FakeSend
 from worker import errors, settings

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from db import backups as db_backups
-from db import expiry as db_expiry
 from db import models, session
+from db.queries import backups as db_backups
+from db.queries import expiry as db_expiry
 from standin.server import BotApiStandin
 from tests.integration.scheduling.test_schedules import make_runtime
 from worker.jobs import runtime

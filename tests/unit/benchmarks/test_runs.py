@@ -90,9 +90,9 @@ def test_maintenance_times_each_operation_and_explains_it() -> None:
     assert operations["stats"]["rows"] == 2000
     assert operations["list: first page"]["rows"] == maintenance.PAGE
     assert operations["list: page after row 1,000 (before=its id)"]["rows"] == maintenance.PAGE
-    assert operations["db.backups.mark_expired"]["rows"] == 20
+    assert operations["db.queries.backups.mark_expired"]["rows"] == 20
     # One row per project at this size: every due row is its project's newest, and stays.
-    assert operations["db.expiry.expire_due (the sweep)"]["rows"] == 0
+    assert operations["db.queries.expiry.expire_due (the sweep)"]["rows"] == 0
     assert any(name.startswith("stats with ") for name in operations)
     for op in operations.values():
         assert op["median_seconds"] > 0

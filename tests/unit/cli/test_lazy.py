@@ -81,8 +81,13 @@ def test_help_imports_no_command() -> None:
 
 def test_a_commands_help_imports_that_commands_module_only() -> None:
     found = loaded_modules("jobs", "--help")
-    assert "worker.cli.reading" in found
-    assert not found & {"worker.cli.backup", "worker.cli.send", "db.migrate", "alembic"}
+    assert "worker.cli.commands.reading" in found
+    assert not found & {
+        "worker.cli.commands.backup",
+        "worker.cli.commands.send",
+        "db.migrate",
+        "alembic",
+    }
 
 
 def test_the_enqueue_commands_module_imports_no_alembic_rich_or_http_client() -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 import click
 from rich.table import Table
 
-from db import health
+from db.queries import health
 from worker import settings
 from worker.cli import common
 from worker.metrics import exporter, snapshot

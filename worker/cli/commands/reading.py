@@ -6,11 +6,11 @@ import uuid
 
 import click
 
-from db import backups as db_backups
-from db import drills as db_drills
-from db import jobs as db_jobs
 from db import models
-from db import stats as db_stats
+from db.queries import backups as db_backups
+from db.queries import drills as db_drills
+from db.queries import jobs as db_jobs
+from db.queries import stats as db_stats
 from worker import errors
 from worker.cli import common, follow
 

@@ -170,7 +170,8 @@ def _prunable() -> ColumnElement[bool]:
       before that dispatch, would point at. Only the newest row has no newer one, so two sweeps
       at once cannot delete both rows of a pair.
     - Its job is finished or gone: a job still pending or running may yet make a backup.
-    - Its job has no active backup: db.expiry.retention_sets finds a schedule's backups through
+    - Its job has no active backup: db.queries.expiry.retention_sets finds a schedule's backups
+      through
       its runs, so without the run GFS would no longer expire that backup.
     """
     newer = Run.alias("newer")

@@ -8,7 +8,7 @@ import uuid
 import click
 
 from db import schedule_models
-from db import schedules as db_schedules
+from db.queries import schedules as db_schedules
 from worker import errors
 from worker.cli import common
 from worker.scheduling import spec as schedule_spec

@@ -2,7 +2,7 @@
 
 Writes take plain ScheduleValues and the next run: the caller validates them and computes
 them (worker.scheduling.spec builds them from a validated ScheduleSpec); no policy lives here.
-The runs table (dispatch's exactly-once record) has its own module, db.schedule_runs.
+The runs table (dispatch's exactly-once record) has its own module, db.queries.schedule_runs.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from db import backups as db_backups
 from db import models, schedule_models
+from db.queries import backups as db_backups
 
 Backup = models.Backup
 Part = models.BackupPart

@@ -1,8 +1,8 @@
 """Queries of the reaper: jobs whose worker went silent, and spool dirs of finished jobs.
 
-Writes follow db.jobs: one statement whose WHERE carries the allowed transition. The one
+Writes follow db.queries.jobs: one statement whose WHERE carries the allowed transition. The one
 transition back, running (or claimed) -> pending, exists for the reaper only: it hands a job
-whose host died to another worker, which claims it with db.jobs.claim_job as usual.
+whose host died to another worker, which claims it with db.queries.jobs.claim_job as usual.
 """
 
 from __future__ import annotations
