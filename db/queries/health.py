@@ -121,23 +121,8 @@ def projects(session: Session) -> list[ProjectHealth]:
     return [found[key] for key in sorted(found)]
 
 
-def has_drills(session: Session) -> bool:
-    """Whether backups has the drill columns yet (their migration may not be applied)."""
-    present = session.scalars(
-        text(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = :schema "
-            "AND table_name = 'backups' AND column_name IN ('drilled_at', 'drill_status')"
-        ),
-        {"schema": models.SCHEMA},
-    ).one()
-    return int(present) == 2
-
-
 def drills(session: Session) -> list[tuple[str, str, dt.datetime, str | None]]:
-    """(project, database, drilled_at, drill_status) of each one's latest drill; [] before
-    the drill columns exist."""
-    if not has_drills(session):
-        return []
+    """(project, database, drilled_at, drill_status) of each one's latest drill."""
     rows = session.execute(
         text(
             f"SELECT DISTINCT ON (project_id, database) project_id, "

@@ -152,7 +152,9 @@ class TelegramClient:
         result, migrated = self._follow_migration(
             "sendDocument",
             chat_id,
-            (lambda target: self._retry("sendDocument", attempt, target)) if retry else attempt,
+            lambda target: (self._retry if retry else self._retry.once)(
+                "sendDocument", attempt, target
+            ),
         )
         return botresults.sent_document(result, migrated)
 
@@ -287,7 +289,7 @@ class TelegramClient:
             response = self._request(method, "POST", self._method_url(method), json=params)
             return answers.check_response(method, response, self._token, chat_id=chat_id)
 
-        return self._retry(method, attempt) if retry else attempt()
+        return self._retry(method, attempt) if retry else self._retry.once(method, attempt)
 
     def _follow_migration(
         self, method: str, chat_id: int | str, send: Callable[[int | str], object]

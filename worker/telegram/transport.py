@@ -134,6 +134,17 @@ class RetryPolicy:
             multiplier=BACKOFF_MULTIPLIER, max=max_backoff, jitter=BACKOFF_JITTER
         )
 
+    def once(self, method: str, fn: Callable[..., _T], *args: object) -> _T:
+        """fn(*args) tried once (the fleet's sender retries through the pacer), counted by
+        method and outcome in the counters given."""
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            self._counters.request(method, counters.outcome(exc))
+            raise
+        self._counters.request(method, counters.OK)
+        return result
+
     def __call__(self, method: str, fn: Callable[..., _T], *args: object) -> _T:
         """fn(*args), retried while it raises TelegramRetryable; the last error is re-raised.
 
@@ -141,13 +152,7 @@ class RetryPolicy:
         """
 
         def counted(*args: object) -> _T:
-            try:
-                result = fn(*args)
-            except Exception as exc:
-                self._counters.request(method, counters.outcome(exc))
-                raise
-            self._counters.request(method, counters.OK)
-            return result
+            return self.once(method, fn, *args)
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),

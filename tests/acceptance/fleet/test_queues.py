@@ -43,4 +43,4 @@ def test_an_asked_for_backup_starts_while_scheduled_ones_still_queue(stack: Stac
     hosts = {str(night["worker_hostname"]) for night in finished_after}
     assert len(hosts) == 1
     assert hosts.pop().startswith("scheduled@")
-    assert str(row["worker_hostname"]).startswith("test-")
+    assert str(row["worker_hostname"]).startswith("celery@")  # the Procfile's `worker`

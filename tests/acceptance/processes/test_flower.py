@@ -201,17 +201,19 @@ def test_flower_is_closed_without_credentials_and_shows_the_backup_without_secre
     workers: dict[str, Any] = {}  # Flower's JSON answer
 
     def workers_inspected() -> bool:
-        # Flower inspects the workers once as it starts, maybe before this one listens, and a
-        # refresh during that inspection joins it and gets nothing: ask again until it answers.
+        # Flower inspects the workers once as it starts, maybe before they listen, and a
+        # refresh during that inspection joins it and gets nothing: ask again until both answer.
         nonlocal workers
         workers = procfile.get("/api/workers?refresh=1").json()
-        return bool(workers)
+        return len(workers) == 2
 
     wait_for(workers_inspected)
-    assert len(workers) == 1
-    (node,) = workers
-    assert workers[node]["stats"]["pool"]["max-concurrency"] == 2
-    assert "backups.create" in workers[node]["registered"]
+    # The Procfile's two workers: `worker` (asked-for work) and `scheduled`.
+    assert sorted(name.partition("@")[0] for name in workers) == ["celery", "scheduled"]
+    node = next(name for name in workers if name.startswith("celery@"))
+    for found in workers.values():
+        assert found["stats"]["pool"]["max-concurrency"] == 2
+        assert "backups.create" in found["registered"]
 
     tasks = procfile.get("/api/tasks").json()
     bodies = [procfile.get("/api/workers?refresh=1").text, procfile.get("/api/tasks").text]

@@ -113,9 +113,11 @@ class Sampler(threading.Thread):
             while not self._done.is_set():
                 for name, conn in conns.items():
                     with conn.cursor() as cur:
+                        # One name per job (backup-worker:<job8>): a dump that counts rows
+                        # in its snapshot holds two sessions, pg_dump's and the snapshot's.
                         cur.execute(
-                            "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE application_name LIKE 'backup-worker%'"
+                            "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+                            "WHERE application_name LIKE 'backup-worker:%'"
                         )
                         row = cur.fetchone()
                     self.peaks[name] = max(self.peaks[name], int(row[0]) if row else 0)

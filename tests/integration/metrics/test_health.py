@@ -58,18 +58,10 @@ def test_a_failed_latest_job_marks_the_project_failing_with_its_error(
     assert fleet["proj-ok"].last_error is None
 
 
-def test_drills_are_read_once_their_columns_exist(database: session.Database) -> None:
-    """The drills migration is another branch's: add its two columns in a transaction here."""
+def test_a_projects_last_drill_is_read_with_its_backup(database: session.Database) -> None:
     backup_id = rows.backup(database, "proj-drilled", ago="1 hour")
     with database.sessionmaker() as db_session:
-        assert not health.has_drills(db_session)
         assert health.drills(db_session) == []
-        db_session.execute(
-            text(
-                "ALTER TABLE control_plane.backups ADD COLUMN drilled_at timestamptz,"
-                " ADD COLUMN drill_status text"
-            )
-        )
         db_session.execute(
             text(
                 "UPDATE control_plane.backups SET drilled_at = now(), drill_status = 'failed'"
@@ -77,13 +69,11 @@ def test_drills_are_read_once_their_columns_exist(database: session.Database) ->
             ),
             {"id": backup_id},
         )
-        assert health.has_drills(db_session)
         [drilled] = health.projects(db_session)
         assert (drilled.project_id, drilled.drill_status) == ("proj-drilled", "failed")
         assert drilled.drilled_at is not None
+        assert [row[:2] for row in health.drills(db_session)] == [("proj-drilled", "app")]
         db_session.rollback()
-    with database.sessionmaker() as db_session:
-        assert not health.has_drills(db_session)
 
 
 def test_job_counts_by_type_and_status(
