@@ -86,7 +86,9 @@ def wait_finished(stack: Stack, schedule_id: uuid.UUID, timeout: float = 60) -> 
 def test_beat_runs_schedules_on_time_and_a_restart_loses_and_repeats_nothing(
     stack: Stack, beats: list[workers.Process]
 ) -> None:
-    # Scheduled backups go to the `scheduled` queue: its own Procfile process runs them.
+    # Both Procfile workers: `worker` runs beat's periodic tasks (schedules.dispatch), and
+    # the backups they dispatch go to the `scheduled` queue, which its own process runs.
+    stack.start_worker(SCHEDULE_DISPATCH_INTERVAL=str(TICK))
     stack.start_scheduled(SCHEDULE_DISPATCH_INTERVAL=str(TICK))
     regular = add_schedule(stack, "proj-beat", EVERY)
     late = add_schedule(stack, "proj-late", 60)
