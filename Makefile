@@ -48,13 +48,15 @@ clean:
 # make bench-large   A/B/C on the ~400 MB and ~1.5 GB databases in one run (memory compared)
 # make bench-quick   small sizes, to check a change on a busy machine (figures are noisy)
 # make bench-drop    drop the cached generated databases (bwbench_*)
+# make bench-restore  the worker's restore vs pg_restore and pg_restore -jN, interleaved rounds
+#                     (BENCH_ARGS="--size-mb 50" on a busy machine)
 # make bench-cli     start-up of `backup-worker --help` and of one enqueue (`backup --json`)
 # Results are printed (tables, then JSON) and written to $(BENCH_OUT)/*.json.
 BENCH_OUT ?= .bench
 BENCH_REPEAT ?= 5
 BENCH_ARGS ?=
 
-.PHONY: bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet
+.PHONY: bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet bench-restore
 
 bench: bench-speed bench-small-jobs bench-maintenance
 
@@ -78,6 +80,9 @@ bench-quick: install services
 	$(PY) -m benchmarks.backup_speed --size-mb 50 --json-out $(BENCH_OUT)/quick_backup_speed.json
 	$(PY) -m benchmarks.small_jobs --jobs 40 --databases 4 --json-out $(BENCH_OUT)/quick_small_jobs.json
 	$(PY) -m benchmarks.maintenance --rows 100000 --due 1000 --deep-offset 50000 --json-out $(BENCH_OUT)/quick_maintenance.json
+
+bench-restore: install services
+	$(PY) -m benchmarks.restore_speed --json-out $(BENCH_OUT)/restore_speed.json $(BENCH_ARGS)
 
 bench-cli: install services
 	$(PY) -m benchmarks.cli_start --json-out $(BENCH_OUT)/cli_start.json $(BENCH_ARGS)

@@ -45,6 +45,7 @@ DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHA
 DEFAULT_SLOT_LEASE = 60  # seconds a dump slot outlives its silent holder (a killed worker)
 # Restores (worker/restore/load.py, worker/postgres/switch.py; docs/restore.md).
 DEFAULT_RESTORE_UNDO_HOURS = 24  # hours a replaced database is kept as an undo point
+DEFAULT_RESTORE_DOWNLOAD_THREADS = 4  # parts a restore or verify downloads at once
 # The Prometheus exporter (worker/metrics/; docs/observability.md): this host only by default.
 DEFAULT_EXPORTER_ADDRESS = "127.0.0.1"
 DEFAULT_EXPORTER_PORT = 9808
@@ -130,8 +131,10 @@ class Settings(BaseSettings):
     # Whole-server backups: a regex whose group `project` is the project id in a database name.
     source_project_pattern: str | None = None
 
-    # pg_restore --jobs (0: the host's cores); how long an undo point stays; a test hook.
+    # pg_restore --jobs (0: the host's cores); parts downloaded at once; how long an undo
+    # point stays; a test hook.
     restore_jobs: int = Field(default=0, ge=0, le=64)
+    restore_download_threads: int = Field(default=DEFAULT_RESTORE_DOWNLOAD_THREADS, ge=1, le=32)
     restore_undo_hours: float = Field(default=DEFAULT_RESTORE_UNDO_HOURS, gt=0, le=24 * 365)
     restore_switch_pause: float = Field(default=0, ge=0, le=3600)
 

@@ -48,3 +48,31 @@ def database_exists(name: str) -> bool:
             return cur.fetchone() is not None
     finally:
         conn.close()
+
+
+def make_many_tables(name: str, count: int) -> None:
+    """A database of `count` one-row tables, made 250 per transaction (one could not hold them)."""
+    admin_execute(f'CREATE DATABASE "{name}"')
+    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for first in range(1, count + 1, 250):
+            cur.execute(
+                "DO $$ BEGIN FOR i IN %s..%s LOOP "
+                "EXECUTE format('CREATE TABLE t%%s (id int PRIMARY KEY, v text)', i); "
+                "EXECUTE format('INSERT INTO t%%s VALUES (1, ''x'')', i); END LOOP; END $$",
+                (first, min(first + 249, count)),
+            )
+    conn.close()
+
+
+def setting(name: str) -> str:
+    """The shared server's current value of the setting `name` (SHOW)."""
+    conn = psycopg2.connect(ADMIN_DSN)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SHOW {name}")
+            row = cur.fetchone()
+            return str(row[0]) if row else ""
+    finally:
+        conn.close()

@@ -1,15 +1,19 @@
 """Downloading a backup's parts from Telegram into one local artifact file, checking each one.
 
-Parts are written one after the other into a single file, so that the artifact can be read as
-one stream afterwards. Each part's size and SHA-256 are computed while it is written and
-compared with the record, then the whole artifact's SHA-256. Nothing downstream (decryption,
-pg_restore) ever sees bytes that failed a check. Memory stays at one download chunk.
+Parts are downloaded a few at once, each written at its own offset of a single file, so that the
+artifact can be read as one stream afterwards. Each part's size and SHA-256 are computed while it
+is written and compared with the record, then the whole artifact's SHA-256 is read back from the
+file. Nothing downstream (decryption, pg_restore) ever sees bytes that failed a check. Memory
+stays at one download chunk per download thread.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -18,7 +22,8 @@ from db import models
 from worker import errors
 from worker.telegram import client as telegram
 
-READ_CHUNK = 1 << 20  # bytes per read when re-checking parts already on disk
+READ_CHUNK = 1 << 20  # bytes per read when re-checking parts on disk, or the whole file
+DOWNLOAD_THREADS = 4  # parts downloaded at once (RESTORE_DOWNLOAD_THREADS)
 
 
 @dataclass(frozen=True)
@@ -75,48 +80,70 @@ def fetch(
     *,
     keep_going: bool = False,
     on_bytes: Callable[[int], None] | None = None,
+    threads: int = DOWNLOAD_THREADS,
 ) -> None:
     """Download every part into `path` and check it; IntegrityError naming each bad part.
 
-    Parts already in `path` from an earlier attempt are re-hashed and kept when they match, so a
-    redelivered step downloads only what is missing. With `keep_going`, every part is checked
-    and all problems are reported together (verify); otherwise the first one stops (restore).
-    Network errors that outlive the client's retries propagate unchanged.
+    Up to `threads` parts are downloaded at once, each written at its own offset. Parts already
+    in `path` from an earlier attempt are re-hashed and kept when they match, so a redelivered
+    step downloads only what is missing. With `keep_going`, every part is checked and all
+    problems are reported together (verify); otherwise the first one stops new downloads
+    (restore). Network errors that outlive the client's retries propagate unchanged.
     """
-    problems: list[str] = []
     with path.open("r+b") if path.exists() else path.open("w+b") as file:
-        whole, start = _kept_prefix(file, artifact)
-        if on_bytes is not None:
-            on_bytes(artifact.offset(start))
-        for part in artifact.parts[start:]:
-            base = artifact.offset(part.index)
-            file.seek(base)
-            file.truncate()
-            sink = _HashingSink(file, whole)
-            report = None if on_bytes is None else _shifted(on_bytes, base)
-            problem = _download(clients(part.bot_id), artifact, part, sink, report)
-            if problem is None:
-                whole = sink.whole
-            else:
-                problems.append(problem)
-                if not keep_going:
-                    break
-        if not problems:
-            file.truncate(artifact.size_bytes)  # a kept file may be longer than the artifact
-    if problems:
-        raise errors.IntegrityError(_summary(artifact, problems))
-    if whole.hexdigest() != artifact.sha256:
+        kept = _kept(file, artifact)
+        file.truncate(artifact.size_bytes)  # each part is written at its offset
+        progress = _Progress(on_bytes, {i: artifact.parts[i].size_bytes for i in kept})
+        missing = [part for part in artifact.parts if part.index not in kept]
+        problems = _download_all(clients, artifact, missing, file, progress, keep_going, threads)
+        if problems:
+            raise errors.IntegrityError(_summary(artifact, [problems[i] for i in sorted(problems)]))
+        whole = _hash(file, artifact.size_bytes)
+    if whole != artifact.sha256:
         raise errors.IntegrityError(
             f"{artifact.label}: every part matches its own SHA-256 but the joined artifact "
             f"does not match the recorded {artifact.sha256[:16]}...: the record is inconsistent"
         )
 
 
+def _download_all(
+    clients: Clients,
+    artifact: RemoteArtifact,
+    parts: Sequence[RemotePart],
+    file: BinaryIO,
+    progress: _Progress,
+    keep_going: bool,
+    threads: int,
+) -> dict[int, str]:
+    """Download `parts` with up to `threads` at once; the problems found, by part index."""
+    problems: dict[int, str] = {}
+    waiting = list(reversed(parts))
+    running: dict[futures.Future[str | None], RemotePart] = {}
+    with futures.ThreadPoolExecutor(max(1, threads), "fetch") as pool:
+        while waiting or running:
+            # A new download starts only while nothing failed (or every part is to be checked).
+            while waiting and len(running) < threads and (keep_going or not problems):
+                part = waiting.pop()
+                sink = _PartSink(file.fileno(), artifact.offset(part.index))
+                report = progress.of(part.index)
+                work = pool.submit(_download, clients(part.bot_id), artifact, part, sink, report)
+                running[work] = part
+            if not running:
+                break
+            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for work in done:
+                part = running.pop(work)
+                problem = work.result()  # an exception propagates once the others have ended
+                if problem is not None:
+                    problems[part.index] = problem
+    return problems
+
+
 def _download(
     client: telegram.TelegramClient,
     artifact: RemoteArtifact,
     part: RemotePart,
-    sink: _HashingSink,
+    sink: _PartSink,
     on_progress: Callable[[int], None] | None,
 ) -> str | None:
     name = artifact.describe(part)
@@ -140,65 +167,89 @@ def _summary(artifact: RemoteArtifact, problems: Sequence[str]) -> str:
     return f"{artifact.label} failed its checks: " + "; ".join(problems)
 
 
-def _kept_prefix(file: BinaryIO, artifact: RemoteArtifact) -> tuple[hashlib._Hash, int]:
-    """The whole-artifact hash over the leading parts already on disk and intact, and how many."""
-    whole = hashlib.sha256()
+def _kept(file: BinaryIO, artifact: RemoteArtifact) -> set[int]:
+    """The parts already on disk, each at its offset and intact."""
+    kept: set[int] = set()
     for part in artifact.parts:
         file.seek(artifact.offset(part.index))
-        digest, candidate = hashlib.sha256(), whole.copy()
-        left = part.size_bytes
-        while left > 0:
-            chunk = file.read(min(READ_CHUNK, left))
-            if not chunk:
-                break
+        digest, left = hashlib.sha256(), part.size_bytes
+        while left > 0 and (chunk := file.read(min(READ_CHUNK, left))):
             digest.update(chunk)
-            candidate.update(chunk)
             left -= len(chunk)
-        if left > 0 or digest.hexdigest() != part.sha256:
-            return whole, part.index
-        whole = candidate
-    return whole, len(artifact.parts)
+        if left == 0 and digest.hexdigest() == part.sha256:
+            kept.add(part.index)
+    return kept
 
 
-def _shifted(report: Callable[[int], None], base: int) -> Callable[[int], None]:
-    return lambda done: report(base + done)
+def _hash(file: BinaryIO, size: int) -> str:
+    """The SHA-256 of the file's first `size` bytes (the parts are checked: the page cache)."""
+    file.seek(0)
+    whole, left = hashlib.sha256(), size
+    while left > 0 and (chunk := file.read(min(READ_CHUNK, left))):
+        whole.update(chunk)
+        left -= len(chunk)
+    return whole.hexdigest()
 
 
-class _HashingSink:
-    """The file seen from one part's start: hashes what is written, forgets it on a retry.
+class _Progress:
+    """The bytes done over all parts, reported in one thread at a time."""
+
+    def __init__(self, report: Callable[[int], None] | None, done: dict[int, int]) -> None:
+        self._report = report
+        self._done = done
+        self._lock = threading.Lock()
+        if report is not None:
+            report(sum(done.values()))
+
+    def of(self, index: int) -> Callable[[int], None] | None:
+        if self._report is None:
+            return None
+        report = self._report
+
+        def update(done: int) -> None:
+            with self._lock:
+                self._done[index] = done
+                report(sum(self._done.values()))
+
+        return update
+
+
+class _PartSink:
+    """One part's window of the artifact file: written at its offset, hashed as it is written.
 
     TelegramClient.download seeks back to the start and truncates before each attempt; the
-    hashes restart there too.
+    hash and size restart there (truncating is a no-op: other parts share the file).
     """
 
-    def __init__(self, file: BinaryIO, whole: hashlib._Hash) -> None:
-        self._file = file
-        self._base = whole
-        self._start = file.tell()
+    def __init__(self, fd: int, base: int) -> None:
+        self._fd = fd
+        self._base = base
         self._reset()
 
     def _reset(self) -> None:
         self.part = hashlib.sha256()
-        self.whole = self._base.copy()
         self.size = 0
 
     def seekable(self) -> bool:
         return True
 
     def tell(self) -> int:
-        return self._file.tell()
+        return self.size
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        if whence != 0 or offset != self._start:
+        if whence != 0 or offset != 0:
             raise errors.InputError("a part download may only seek back to its start")
         self._reset()
-        return self._file.seek(offset)
+        return 0
 
     def truncate(self, size: int | None = None) -> int:
-        return self._file.truncate(size)
+        return self.size
 
     def write(self, data: bytes) -> int:
-        self.part.update(data)
-        self.whole.update(data)
-        self.size += len(data)
-        return self._file.write(data)
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, self._base + self.size)
+            self.part.update(view[:written])
+            self.size += written
+            view = view[written:]
+        return len(data)

@@ -66,6 +66,7 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         path,
         keep_going=kind == rj.VERIFY,
         on_bytes=lambda done: reporter.update("download", done / total),
+        threads=rt.settings.restore_download_threads,
     )
     reporter.update("verify", 0.0, force=True)
     if keys is not None:

@@ -21,7 +21,7 @@ from tests.integration.restore.test_steps import (
     rows,
     run_chain,
 )
-from tests.support.sources import ADMIN_DSN, drop_database
+from tests.support.sources import ADMIN_DSN, drop_database, make_many_tables, setting
 from worker.contract import tasks
 from worker.postgres import switch, target
 from worker.restore import job as rj
@@ -89,22 +89,8 @@ def test_a_replace_of_a_missing_database_is_refused_before_any_download(
 @pytest.fixture
 def many_tables() -> Iterator[str]:
     name = f"bw_many_{uuid.uuid4().hex[:8]}"
-    admin = connect("postgres")
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    conn = connect(name)
-    with conn.cursor() as cur:
-        cur.execute("SHOW max_locks_per_transaction")
-        assert cur.fetchone() == ("64",)  # the server's default
-        for first in range(1, MANY_TABLES + 1, 250):  # one transaction could not hold them
-            cur.execute(
-                "DO $$ BEGIN FOR i IN %s..%s LOOP "
-                "EXECUTE format('CREATE TABLE t%%s (id int PRIMARY KEY, v text)', i); "
-                "EXECUTE format('INSERT INTO t%%s VALUES (1, ''x'')', i); END LOOP; END $$",
-                (first, first + 249),
-            )
-    conn.close()
+    assert setting("max_locks_per_transaction") == "64"  # the server's default
+    make_many_tables(name, MANY_TABLES)
     yield name
     drop_database(name)
 

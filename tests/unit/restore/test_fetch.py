@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,9 @@ def test_a_corrupted_part_is_named_and_stops_the_download(
     remote = upload(client, tmp_path, data)
     corrupt(standin, remote.parts[1])
     with pytest.raises(errors.IntegrityError, match="part 2 of 4 is corrupted") as caught:
-        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact")
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", threads=1)
     assert "part 3" not in caught.value.message
-    assert len(standin.requests("download")) == 2
+    assert len(standin.requests("download")) == 2  # one at a time: no new download after it
 
 
 def test_keep_going_reports_every_bad_part(
@@ -119,7 +120,7 @@ def test_a_second_run_downloads_only_what_is_missing_or_damaged(
         file.write(b"\0\0\0")
     before = len(standin.requests("download"))
     fetch.fetch(lambda _bot: client, remote, target)
-    assert len(standin.requests("download")) - before == 2  # parts 3 and 4
+    assert len(standin.requests("download")) - before == 1  # part 3; part 4 is intact
     assert target.read_bytes() == data
 
 
@@ -131,3 +132,43 @@ def test_a_broken_download_is_retried_and_still_checks_out(
     fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact")
     assert (tmp_path / "artifact").read_bytes() == data
     assert len(standin.requests("download")) == len(remote.parts) + 2
+
+
+def in_flight(downloads: list[dict[str, object]], seconds: float) -> int:
+    """The most downloads of the request log whose `seconds` of delay overlapped."""
+    starts = sorted(float(str(entry["time"])) for entry in downloads)
+    return max(sum(1 for other in starts if other <= t < other + seconds) for t in starts)
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_parts_download_several_at_once_and_no_more_than_asked(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, threads: int
+) -> None:
+    data = os.urandom(8 * PART + 77)
+    remote = upload(client, tmp_path, data)
+    assert len(remote.parts) == 9
+    standin.set_faults(script=["delay:0.5"] * 9, methods=["download"])
+    seen: list[int] = []
+    started = time.monotonic()
+    fetch.fetch(
+        lambda _bot: client, remote, tmp_path / "artifact", on_bytes=seen.append, threads=threads
+    )
+    elapsed = time.monotonic() - started
+    assert (tmp_path / "artifact").read_bytes() == data
+    assert seen[-1] == len(data)
+    assert seen == sorted(seen)
+    downloads = standin.requests("download")
+    assert len(downloads) == 9
+    assert in_flight(downloads, 0.5) == threads
+    assert elapsed < 9 * 0.5 / threads + 1.5  # one at a time would take 4.5 s
+
+
+def test_a_part_checked_after_a_parallel_download_still_names_the_bad_one(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    corrupt(standin, remote.parts[2])
+    with pytest.raises(errors.IntegrityError, match="part 3 of 4 is corrupted") as caught:
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", threads=4)
+    assert "part 1" not in caught.value.message
+    assert "part 2 of 4" not in caught.value.message
