@@ -149,6 +149,26 @@ class Store:
         with self._lock:
             self._state.messages[(message.chat_id, message.message_id)] = message
 
+    def forget(self, chat_id: int, message_id: int) -> bool:
+        """Remove a message and its file, as when someone deletes it by hand in the chat: the
+        message is gone (not flagged deleted), its file_id no longer resolves, and the file's
+        content goes too unless another message's file_id still holds it. False if unknown."""
+        with self._lock:
+            message = self._state.messages.pop((chat_id, message_id), None)
+            if message is None:
+                return False
+            self._state.pins.get(chat_id, set()).discard(message_id)
+            digest = self._state.file_ids.pop(message.file_id or "", None)
+            self._state.owners.pop(message.file_id or "", None)
+            if digest is None or digest in self._state.file_ids.values():
+                return True
+            stored = self._state.files.pop(digest, None)
+            if stored is not None:
+                self._state.paths.pop(stored.file_path.lstrip("/"), None)
+        if stored is not None:
+            stored.disk_path.unlink(missing_ok=True)
+        return True
+
     def pin(self, chat_id: int, message_id: int) -> None:
         """Pin a message of the chat (several may be pinned at once, as in Telegram)."""
         with self._lock:
