@@ -97,7 +97,9 @@ def count_requests(run: Run) -> None:
     per_pair: dict[str, int] = {}
     ok_pair: dict[str, int] = {}
     for entry in run.stack.standin.requests("sendDocument"):
-        pair = f"bot {entry.get('bot_id')} -> chat {entry.get('chat_id')}"
+        chat = entry.get("chat_id")
+        where = "? (dropped before its form was read)" if chat is None else chat
+        pair = f"bot {entry.get('bot_id')} -> chat {where}"
         per_pair[pair] = per_pair.get(pair, 0) + 1
         if entry.get("status") == 200:
             ok_pair[pair] = ok_pair.get(pair, 0) + 1

@@ -101,7 +101,7 @@ class Report:
             f"(failed: {len(self.restore_failed)})",
             f"  sabotaged backup {self.sabotaged or '-'} ({self.sabotaged_project or '-'}): "
             f"caught by verify: {'yes' if self.sabotage_caught else 'NO'}"
-            f" ({self.sabotage_caught[:100]}); alerts sent {self.sabotage_alerts}",
+            f" ({self.sabotage_caught[:160]}); alerts sent {self.sabotage_alerts}",
             f"  spool leftovers {len(self.spool_leftovers)}; Telegram messages no backup holds "
             f"{len(self.telegram_leftovers)} (orphan sweep, grace 0: {self.orphan_sweep})",
             f"  Telegram: {self.send_document_requests} sendDocument "

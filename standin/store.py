@@ -60,6 +60,7 @@ class _State:
     messages: dict[tuple[int, int], StoredMessage] = field(default_factory=dict)
     next_message_id: collections.Counter[int] = field(default_factory=collections.Counter)
     pins: dict[int, set[int]] = field(default_factory=dict)  # chat -> pinned message ids
+    files_made: int = 0  # file paths are numbered by this, never reused (see forget)
 
 
 class Store:
@@ -98,7 +99,8 @@ class Store:
                 if self._local_root is not None:
                     file_path = str(self._local_root / digest)
                 else:
-                    file_path = f"documents/file_{len(self._state.files)}{suffix}"
+                    file_path = f"documents/file_{self._state.files_made}{suffix}"
+                self._state.files_made += 1
                 stored = StoredFile(
                     sha256=digest,
                     size=size,

@@ -242,6 +242,10 @@ def test_forget_removes_a_message_and_its_file(standin: BotApiStandin) -> None:
     assert _error(_call(standin, "deleteMessage", json=forget))[0] == 400
     again = requests.post(f"{standin.url}/_standin/forget", json=forget, timeout=5)
     assert again.status_code == 400
+    _upload(standin, b"part three")  # a new file never takes the path of one still stored
+    path = _call(standin, "getFile", data={"file_id": kept["document"]["file_id"]})["result"]
+    got = requests.get(f"{standin.url}/file/bot{TOKEN}/{path['file_path']}", timeout=5)
+    assert got.content == b"part two"
 
 
 def test_group_rate_limit(tmp_path: Path) -> None:
