@@ -146,6 +146,15 @@ def collect(run: Run) -> None:
             ids=ids,
         )
     )
+    report.backups_by_server = {
+        str(row["server"]): int(str(row["n"]))
+        for row in _rows(
+            run,
+            "SELECT server, count(*) AS n FROM control_plane.backups"
+            " WHERE job_id = ANY(CAST(:ids AS uuid[])) GROUP BY server ORDER BY server",
+            ids=ids,
+        )
+    }
     report.jobs_with_two_backups = len(
         _rows(run, "SELECT job_id FROM control_plane.backups GROUP BY job_id HAVING count(*) > 1")
     )

@@ -17,6 +17,7 @@ class Report:
     failed_without_reason: int = 0
     failure_reasons: dict[str, int] = field(default_factory=dict)
     backups: int = 0
+    backups_by_server: dict[str, int] = field(default_factory=dict)
     jobs_with_two_backups: int = 0
     parts: int = 0
     parts_recorded_twice: int = 0
@@ -96,7 +97,8 @@ class Report:
             lines.append(f"    {count} x {reason}")
         lines += [
             f"  backups {self.backups}, jobs with two backups {self.jobs_with_two_backups}, "
-            f"parts {self.parts}, parts recorded twice {self.parts_recorded_twice}",
+            f"parts {self.parts}, parts recorded twice {self.parts_recorded_twice}; "
+            f"backups per server {self.backups_by_server}",
             f"  verified ok {self.verified_ok}/{self.backups}; restored ok {self.restored_ok} "
             f"(failed: {len(self.restore_failed)})",
             f"  sabotaged backup {self.sabotaged or '-'} ({self.sabotaged_project or '-'}): "

@@ -28,7 +28,7 @@ def test_a_short_chaos_run_accounts_for_every_job() -> None:
         workers=2,
         kills=1,
         restore_sample=1,
-        timeout=120,
+        timeout=200,
         options=Options(
             pg_port=services.free_port(25433),
             redis_port=services.free_port(6391),
