@@ -9,7 +9,15 @@ from tests.support import procfile
 
 def test_every_process_type_is_read_as_written() -> None:
     found = procfile.commands()
-    assert found["worker"] == ["celery", "-A", "worker.app", "worker", "--loglevel=INFO"]
+    assert found["worker"] == [
+        "celery",
+        "-A",
+        "worker.app",
+        "worker",
+        "-Q",
+        "celery",
+        "--loglevel=INFO",
+    ]
     assert found["beat"][:4] == ["celery", "-A", "worker.app", "beat"]
     assert found["flower"] == ["backup-worker", "flower"]
 
