@@ -91,9 +91,12 @@ bench-drop: install services
 	$(PY) -m benchmarks.datagen --drop
 
 # ---- Reliability: the chaos run (chaos/; docs/reliability.md) -----------------------------
-# make chaos   50 backups on a throwaway PostgreSQL (25432) and Redis (6390) while workers are
-#              SIGKILLed, Redis and PostgreSQL restart and the spool fills; needs root (runuser,
-#              mount). Exit 0 only when every check holds. CHAOS_ARGS="--jobs 20" to shorten.
+# make chaos   50 backups by 3 workers from 2 throwaway source servers (25432, 25442+; the
+#              control plane on 25452+) and Redis (6390), 2 bots x 2 chats under Telegram's
+#              limits, while workers are SIGKILLed, Redis and PostgreSQL restart, the spool
+#              fills, the control plane goes down during a record and a part vanishes from
+#              Telegram; needs root (runuser, mount). Exit 0 only when every check holds.
+#              CHAOS_ARGS="--jobs 20" to shorten.
 CHAOS_ARGS ?=
 
 .PHONY: chaos

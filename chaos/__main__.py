@@ -14,7 +14,7 @@ from chaos.stack import Options
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     parser.add_argument("--jobs", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--restore-sample", type=int, default=5)
     parser.add_argument("--pg-port", type=int, default=25432)

@@ -28,22 +28,25 @@ def verify_and_restore(run: Run, deadline: float) -> None:
     stack = run.stack
     backups = _rows(
         run,
-        "SELECT id, database FROM control_plane.backups WHERE job_id = ANY(CAST(:ids AS uuid[]))"
-        " ORDER BY created_at",
+        "SELECT id, database, server FROM control_plane.backups"
+        " WHERE job_id = ANY(CAST(:ids AS uuid[])) ORDER BY created_at",
         ids=run.jobs,
     )
+    sabotaged = run.report.sabotaged
+    sample = [b for b in backups if str(b["id"]) != sabotaged][: run.config.restore_sample]
     publisher = stack.publisher
     verifies: dict[str, str] = {}
-    restores: dict[str, tuple[str, str]] = {}
-    for index, backup in enumerate(backups):
+    restores: dict[str, tuple[str, str, str]] = {}
+    for backup in backups:
         backup_uuid = uuid.UUID(str(backup["id"]))
         task_id = publisher.send(tasks.VerifyBackup(backup_uuid))
         verifies[str(intake.job_id_for_task(task_id))] = str(backup_uuid)
-        if index < run.config.restore_sample:
-            target = f"chaos_restore_{index}"
-            task_id = publisher.send(tasks.RestoreBackup(backup_uuid, target))
-            jid = str(intake.job_id_for_task(task_id))
-            restores[jid] = (target, str(backup["database"]))
+    for index, backup in enumerate(sample):
+        # Into the backup's own server (target_server None), next to its source database.
+        target = f"chaos_restore_{index}"
+        task_id = publisher.send(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target))
+        jid = str(intake.job_id_for_task(task_id))
+        restores[jid] = (target, str(backup["database"]), str(backup["server"]))
     ids = list(verifies) + list(restores)
     while time.monotonic() < deadline and run.finished(ids) < len(ids):
         run.reap()
@@ -62,22 +65,25 @@ def verify_and_restore(run: Run, deadline: float) -> None:
     }
     for jid, backup_id in verifies.items():
         row = status.get(jid)
-        if row is not None and row["status"] == "completed" and verdict.get(backup_id) == "ok":
+        ok = row is not None and row["status"] == "completed" and verdict.get(backup_id) == "ok"
+        if backup_id == sabotaged and not ok and verdict.get(backup_id) == "failed":
+            run.report.sabotage_caught = str(row and row["error"])  # caught, as it must be
+        elif ok:
             run.report.verified_ok += 1
         else:
             run.report.verify_failed.append(f"{backup_id}: {row and row['error']}")
-    for jid, (target, source) in restores.items():
+    for jid, (target, source, server) in restores.items():
         row = status.get(jid)
         if row is None or row["status"] != "completed":
             run.report.restore_failed.append(f"{target}: {row and row['error']}")
-        elif _count(run, target) != _count(run, source):
+        elif _count(run, server, target) != _count(run, server, source):
             run.report.restore_failed.append(f"{target}: rows differ from {source}")
         else:
             run.report.restored_ok += 1
 
 
-def _count(run: Run, database: str) -> int:
-    conn = psycopg2.connect(run.stack.pg.dsn(database))
+def _count(run: Run, server: str, database: str) -> int:
+    conn = psycopg2.connect(run.stack.cluster(server).dsn(database))
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -140,6 +146,15 @@ def collect(run: Run) -> None:
             ids=ids,
         )
     )
+    report.backups_by_server = {
+        str(row["server"]): int(str(row["n"]))
+        for row in _rows(
+            run,
+            "SELECT server, count(*) AS n FROM control_plane.backups"
+            " WHERE job_id = ANY(CAST(:ids AS uuid[])) GROUP BY server ORDER BY server",
+            ids=ids,
+        )
+    }
     report.jobs_with_two_backups = len(
         _rows(run, "SELECT job_id FROM control_plane.backups GROUP BY job_id HAVING count(*) > 1")
     )

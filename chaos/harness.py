@@ -1,4 +1,6 @@
-"""The chaos run: 50 backups while workers die, Redis and PostgreSQL restart, the spool fills."""
+"""The chaos run: 50 backups on 3 workers, 2 source servers, 2 bots x 2 chats under Telegram's
+limits, while workers die, Redis and PostgreSQL restart, the spool fills, the control plane goes
+down during a record, and a part disappears from Telegram."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from chaos import checks, leaks
+from chaos import checks, leaks, messages, sabotage
 from chaos.report import Report
 from chaos.stack import ChaosStack, Options, open_stack
 from worker.contract import tasks
@@ -26,12 +28,14 @@ class Config:
     """What to run and which faults to inject."""
 
     jobs: int = 50
-    workers: int = 2
+    workers: int = 3
     concurrency: int = 2
     kills: int = 2
     redis_restarts: int = 1
     pg_restarts: int = 1
     spool_fills: int = 1
+    record_outages: int = 1  # the control plane down while a record step runs
+    forgets: int = 1  # a completed backup's part gone from Telegram; verify must catch it
     rate_429: float = 0.2
     rate_502: float = 0.1
     rate_drop: float = 0.05
@@ -49,8 +53,10 @@ def fault_plan(config: Config) -> list[tuple[int, str]]:
         + ["redis"] * config.redis_restarts
         + ["pg"] * config.pg_restarts
         + ["fill"] * config.spool_fills
+        + ["record"] * config.record_outages
+        + ["forget"] * config.forgets
     )
-    # Interleave kinds: kill, redis, pg, fill, kill...
+    # Interleave kinds: kill, redis, pg, fill, record, forget, kill...
     order = [
         n for i, n in sorted(enumerate(names), key=lambda p: (names[: p[0]].count(p[1]), p[0]))
     ]
@@ -69,11 +75,14 @@ class Run:
         self._last_reap = 0.0
 
     def start_worker(self) -> None:
-        """One more worker: the Procfile's command, plus what the run needs of it.
+        """One more worker: the Procfile's `worker` (queue celery: the run enqueues asked-for
+        work, as the gateway and the CLI do), plus what the run needs of it.
 
         -n: a node name of its own, so that a kill picks the worker whose host a running job
         records (jobs.worker_hostname) and the killed worker's jobs are a dead host's to the
-        reaper, not the replacement's. --concurrency: the pool size the run is sized for.
+        reaper, not the replacement's; and several workers on one host need distinct names, or
+        Celery's mingle and each worker's own queue (<node>.dq2) would be shared.
+        --concurrency: the pool size the run is sized for.
         """
         self.stack.start_worker(
             "-n",
@@ -140,6 +149,10 @@ class Run:
         busy = self.busy_hosts(("dump", "upload") if name == "kill" else ("dump",))
         if name in ("kill", "fill") and not late and not busy:
             return False
+        if name == "record":
+            return sabotage.record_outage(self, late=late)
+        if name == "forget":
+            return sabotage.forget_part(self, late=late)
         if name == "kill":
             # Late, every job has ended: an idle worker dies instead, so the run still ends.
             victims = [w for w in stack.workers if (late or w.hostname in busy) and w.alive()]
@@ -156,8 +169,13 @@ class Run:
             stack.redis.restart(down_for=2.0)
             self.event("redis restarted (no persistence: queued messages lost)")
         elif name == "pg":
-            stack.pg.restart(down_for=2.0)
-            self.event("pg restarted (fast shutdown: every session cut)")
+            # The control plane and source server `default` together: every session is cut.
+            stack.control.stop("fast")
+            stack.pg.stop("fast")
+            time.sleep(2.0)
+            stack.pg.start()
+            stack.control.start()
+            self.event("pg restarted, control plane and server default (every session cut)")
         elif name == "fill":
             written = stack.spool.fill()
             held = self.hold_full()
@@ -186,7 +204,8 @@ class Run:
                 break
             self.stack.spool.fill(top_up=True)
             if not probe and held >= FILL_SECONDS and self.finished(self.jobs) == len(self.jobs):
-                self.jobs.append(str(self.stack.enqueue("proj-probe", self.stack.sources[0])))
+                probe_db = self.stack.sources[0].database
+                self.jobs.append(str(self.stack.enqueue("proj-probe", probe_db)))
                 self.report.jobs += 1
                 probe = True
                 log.info("chaos: every job had ended; probe backup %s enqueued", self.jobs[-1])
@@ -218,11 +237,14 @@ class Run:
             seed=config.seed,
         )
         for index in range(config.jobs):
-            database = stack.sources[index % len(stack.sources)]
-            self.jobs.append(str(stack.enqueue(f"proj-{index % 7}", database)))
+            server, database = stack.sources[index % len(stack.sources)]
+            self.jobs.append(str(stack.enqueue(f"proj-{index % 7}", database, server)))
         self.wait(self.jobs, fault_plan(config), started + config.timeout)
         checks.verify_and_restore(self, started + 2 * config.timeout)
+        messages.alert(self)
         checks.collect(self)
+        messages.leftovers(self)
+        messages.count_requests(self)
         self.report.seconds = time.monotonic() - started
         self.report.check()
         return self.report
@@ -236,7 +258,7 @@ def run(config: Config, *, scan_leaks: bool = False) -> Report:
         if scan_leaks:
             sources = [
                 *leaks.redis_texts("127.0.0.1", config.options.redis_port, range(16)),
-                *leaks.table_texts(stack.pg.dsn("control")),
+                *leaks.table_texts(stack.control.dsn("control")),
                 *leaks.log_texts(stack.logs()),
             ]
             report.leak_texts, found = leaks.scan(stack.secrets(), sources)

@@ -17,6 +17,7 @@ class Report:
     failed_without_reason: int = 0
     failure_reasons: dict[str, int] = field(default_factory=dict)
     backups: int = 0
+    backups_by_server: dict[str, int] = field(default_factory=dict)
     jobs_with_two_backups: int = 0
     parts: int = 0
     parts_recorded_twice: int = 0
@@ -32,6 +33,15 @@ class Report:
     reaper: dict[str, int] = field(default_factory=dict)
     spool_full: dict[str, int] = field(default_factory=dict)
     spool_fills_meant_to_hit: int = 0  # fills injected; each must be hit (harness.hold_full)
+    sabotaged: str = ""  # the backup whose part was forgotten in Telegram (sabotage.forget_part)
+    sabotaged_project: str = ""
+    sabotage_caught: str = ""  # the failed verification's error, when it failed as it must
+    sabotage_alerts: int = 0  # alerts sent about it (exactly one: one per incident)
+    record_outages_missed: int = 0  # record outages whose record step never came
+    telegram_leftovers: list[str] = field(default_factory=list)  # chat/message no backup holds
+    orphan_sweep: dict[str, int] = field(default_factory=dict)
+    send_document_by_pair: dict[str, str] = field(default_factory=dict)
+    limit_429: int = 0  # 429s of the stand-in's limits (the injected ones are in faults)
     spool: str = ""
     seconds: float = 0.0
     leak_texts: int = 0
@@ -55,8 +65,17 @@ class Report:
             found.append(f"verify failed: {self.verify_failed[:5]}")
         if self.restore_failed:
             found.append(f"restore failed: {self.restore_failed[:5]}")
-        if self.verified_ok != self.backups:
+        caught = 1 if self.sabotage_caught else 0
+        if self.verified_ok + caught != self.backups:
             found.append(f"{self.verified_ok} of {self.backups} backups verified")
+        if self.sabotaged and not self.sabotage_caught:
+            found.append(f"backup {self.sabotaged} lost a part but its verification passed")
+        if self.sabotaged and self.sabotage_alerts != 1:
+            found.append(f"{self.sabotage_alerts} alert(s) about backup {self.sabotaged}, not 1")
+        if self.record_outages_missed:
+            found.append(f"{self.record_outages_missed} record outage(s) caught no record step")
+        if self.telegram_leftovers:
+            found.append(f"Telegram leftovers: {self.telegram_leftovers[:5]}")
         if self.spool_fills_meant_to_hit and not sum(self.spool_full.values()):
             found.append("the spool was filled but no dump hit it (neither retried nor failed)")
         if self.leaks:
@@ -78,15 +97,21 @@ class Report:
             lines.append(f"    {count} x {reason}")
         lines += [
             f"  backups {self.backups}, jobs with two backups {self.jobs_with_two_backups}, "
-            f"parts {self.parts}, parts recorded twice {self.parts_recorded_twice}",
+            f"parts {self.parts}, parts recorded twice {self.parts_recorded_twice}; "
+            f"backups per server {self.backups_by_server}",
             f"  verified ok {self.verified_ok}/{self.backups}; restored ok {self.restored_ok} "
             f"(failed: {len(self.restore_failed)})",
-            f"  spool leftovers {len(self.spool_leftovers)}",
+            f"  sabotaged backup {self.sabotaged or '-'} ({self.sabotaged_project or '-'}): "
+            f"caught by verify: {'yes' if self.sabotage_caught else 'NO'}"
+            f" ({self.sabotage_caught[:160]}); alerts sent {self.sabotage_alerts}",
+            f"  spool leftovers {len(self.spool_leftovers)}; Telegram messages no backup holds "
+            f"{len(self.telegram_leftovers)} (orphan sweep, grace 0: {self.orphan_sweep})",
             f"  Telegram: {self.send_document_requests} sendDocument "
             f"({self.per_backup(self.send_document_requests)} per backup, "
             f"{self.per_backup(self.parts)} parts per backup), "
             f"{self.telegram_requests} requests in all",
-            f"  faults: {self.faults_injected}",
+            *(f"    {pair}: {count}" for pair, count in self.send_document_by_pair.items()),
+            f"  faults: {self.faults_injected}; 429 from the limits: {self.limit_429}",
             f"  reaper: {self.reaper}",
             f"  spool full: {self.spool_full}",
             "  events: " + "; ".join(self.events),

@@ -40,6 +40,7 @@ class AlertKind(enum.StrEnum):
     FAILED = "failed"  # a backup failed after its last attempt
     OVERDUE = "overdue"  # no successful backup for twice the schedule's period
     DRILL = "drill"  # the project's last restore drill failed
+    VERIFY = "verify"  # a backup of the project failed its verification (a part gone, damaged)
 
 
 class BackupSchedule(Base):

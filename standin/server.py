@@ -7,6 +7,8 @@ Control endpoints (JSON, no token): GET /_standin/requests, GET /_standin/messag
 GET /_standin/faults, POST /_standin/faults {"script": [...], "methods": [...]},
 POST /_standin/rates {"rate_429": 0.2, "rate_502": 0.1, "rate_drop": 0.05, "retry_after": 1,
 "seed": 42, "methods": [...]}, POST /_standin/age {"chat_id", "message_id", "seconds"},
+POST /_standin/forget {"chat_id", "message_id"} (the message and its file removed, as if deleted
+by hand in the chat),
 GET /_standin/limits, POST /_standin/limits {"preset": "telegram"} or {"chat": {"count": 1,
 "window": 1.0}, "group": ..., "bot": ...} (null or absent: off; see standin.limits),
 POST /_standin/reset. Fault words are listed in standin.faults.
@@ -180,6 +182,12 @@ class BotApiStandin:
             raise KeyError(f"no message {message_id} in chat {chat_id}")
         self.store.update(replace(message, date=message.date - seconds))
 
+    def forget(self, chat_id: int, message_id: int) -> None:
+        """Remove a message and its file as if someone deleted it by hand in the chat: it is no
+        longer listed, and its file_id no longer downloads (a part gone from Telegram)."""
+        if not self.store.forget(chat_id, message_id):
+            raise KeyError(f"no message {message_id} in chat {chat_id}")
+
     def reset(self) -> None:
         """Forget messages, files, faults, send times and the request log; keep the settings."""
         self.faults.clear()
@@ -226,6 +234,9 @@ class BotApiStandin:
             self.age_message(
                 int(str(body["chat_id"])), int(str(body["message_id"])), int(str(body["seconds"]))
             )
+            return 200, True
+        if name == "forget":
+            self.forget(int(str(body["chat_id"])), int(str(body["message_id"])))
             return 200, True
         if name == "reset":
             self.reset()

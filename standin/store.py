@@ -60,6 +60,7 @@ class _State:
     messages: dict[tuple[int, int], StoredMessage] = field(default_factory=dict)
     next_message_id: collections.Counter[int] = field(default_factory=collections.Counter)
     pins: dict[int, set[int]] = field(default_factory=dict)  # chat -> pinned message ids
+    files_made: int = 0  # file paths are numbered by this, never reused (see forget)
 
 
 class Store:
@@ -98,7 +99,8 @@ class Store:
                 if self._local_root is not None:
                     file_path = str(self._local_root / digest)
                 else:
-                    file_path = f"documents/file_{len(self._state.files)}{suffix}"
+                    file_path = f"documents/file_{self._state.files_made}{suffix}"
+                self._state.files_made += 1
                 stored = StoredFile(
                     sha256=digest,
                     size=size,
@@ -148,6 +150,26 @@ class Store:
         """Replace a stored message (deletion, ageing)."""
         with self._lock:
             self._state.messages[(message.chat_id, message.message_id)] = message
+
+    def forget(self, chat_id: int, message_id: int) -> bool:
+        """Remove a message and its file, as when someone deletes it by hand in the chat: the
+        message is gone (not flagged deleted), its file_id no longer resolves, and the file's
+        content goes too unless another message's file_id still holds it. False if unknown."""
+        with self._lock:
+            message = self._state.messages.pop((chat_id, message_id), None)
+            if message is None:
+                return False
+            self._state.pins.get(chat_id, set()).discard(message_id)
+            digest = self._state.file_ids.pop(message.file_id or "", None)
+            self._state.owners.pop(message.file_id or "", None)
+            if digest is None or digest in self._state.file_ids.values():
+                return True
+            stored = self._state.files.pop(digest, None)
+            if stored is not None:
+                self._state.paths.pop(stored.file_path.lstrip("/"), None)
+        if stored is not None:
+            stored.disk_path.unlink(missing_ok=True)
+        return True
 
     def pin(self, chat_id: int, message_id: int) -> None:
         """Pin a message of the chat (several may be pinned at once, as in Telegram)."""

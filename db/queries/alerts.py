@@ -1,7 +1,8 @@
 """Queries of the alert check: unhealthy projects, and one incident row per project at a time.
 
-An incident opens when a project becomes unhealthy (its latest backup job failed, or a
-schedule of it has had no backup for twice its period) and closes when it is healthy again.
+An incident opens when a project becomes unhealthy (its latest backup job failed, a schedule
+of it has had no backup for twice its period, its last drill failed, or one of its active
+backups failed verification) and closes when it is healthy again.
 The partial unique index uq_backup_alerts_open allows one open incident per project, so a
 second detection, by the same or another checker, inserts nothing and alerts nobody.
 """
@@ -13,12 +14,13 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import case, func, literal_column, select, update
+from sqlalchemy import Text, case, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased
 
 from db import models, schedule_models
+from db.queries import restores
 
 Alert = schedule_models.BackupAlert
 Job = models.Job
@@ -60,6 +62,38 @@ def failing_projects(session: Session) -> list[tuple[str, str | None, str | None
         .order_by(Job.project_id, Job.finished_at.desc())
     )
     return [(project, database, error) for project, database, error in rows]
+
+
+def failed_verifications(session: Session) -> list[tuple[str, uuid.UUID, str, str | None]]:
+    """(project, backup id, database, the verify job's error) of active backups whose latest
+    verification failed, the newest such backup per project.
+
+    Any such backup is an incident, not only a project's newest: the damaged one is still
+    listed, and a restore from it would fail. It closes once the backup verifies again or is
+    no longer active (expired, deleted).
+    """
+    verify = aliased(Job)
+    error = (
+        select(verify.error)
+        .where(
+            verify.type == models.JobType.VERIFY.value,
+            verify.status == models.JobStatus.FAILED.value,
+            verify.payload["backup_id"].astext == func.cast(models.Backup.id, Text),
+        )
+        .order_by(verify.finished_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(models.Backup.project_id, models.Backup.id, models.Backup.database, error)
+        .ext(distinct_on(models.Backup.project_id))
+        .where(
+            models.Backup.verify_status == restores.VERIFY_FAILED,
+            models.Backup.status == models.BackupStatus.ACTIVE.value,
+        )
+        .order_by(models.Backup.project_id, models.Backup.verified_at.desc())
+    )
+    return [(project, backup, database, detail) for project, backup, database, detail in rows]
 
 
 def overdue_schedules(

@@ -128,9 +128,10 @@ class Stack(Generic[S]):
         given = getattr(message, "job_id", None)
         return str(given or intake.job_id_for_task(sent))
 
-    def enqueue(self, project_id: str, database: str) -> uuid.UUID:
-        """Insert the pending row, then send backups.create (the CLI's and scheduler's way)."""
-        req = request.validate(project_id, database, None, None, None)
+    def enqueue(self, project_id: str, database: str, server: str | None = None) -> uuid.UUID:
+        """Insert the pending row, then send backups.create (the CLI's and scheduler's way);
+        `server` None is `default`."""
+        req = request.validate(project_id, database, None, None, None, server)
         return intake.enqueue(self.runtime, req, self.publisher)
 
     @functools.cached_property

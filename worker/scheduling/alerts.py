@@ -2,7 +2,9 @@
 
 A project is unhealthy when its latest backup job failed (a job ends failed only after its
 last attempt), when one of its schedules has had no successful backup for twice the
-schedule's period, or when its latest restore drill failed (until a later drill passes).
+schedule's period, when one of its active backups failed verification (a part gone from
+Telegram or damaged; until it verifies again or expires), or when its latest restore drill
+failed (until a later drill passes).
 Each incident is sent once to TELEGRAM_ALERT_CHAT_ID (default: the backup chat); the state
 lives in control_plane.backup_alerts, so restarts and several checkers at once do not repeat it.
 The incident closes by itself once the project is healthy again.
@@ -83,6 +85,15 @@ def findings(rt: Runtime) -> dict[str, db_alerts.Finding]:
                 schedule_models.AlertKind.OVERDUE.value,
                 f"no successful backup of {what} for twice its"
                 f" schedule's period; last one {_ago(last, now)}, schedule {when}",
+            )
+        for project, backup_id, database, error in db_alerts.failed_verifications(session):
+            if project in found:
+                continue
+            found[project] = db_alerts.Finding(
+                project,
+                schedule_models.AlertKind.VERIFY.value,
+                f"backup {backup_id} of {project} ({database}) failed verification:"
+                f" {_preview(error)}",
             )
         for drill in db_drills.failing(session):
             if drill.project_id in found:

@@ -60,11 +60,11 @@ def test_no_secret_in_redis_tables_logs_or_flower_after_chaos_and_bad_input() ->
         stack.start_flower(FLOWER_BASIC_AUTH=f"ops:{password}", FLOWER_PORT=str(port))
         url = f"http://127.0.0.1:{port}"
         # Flower learns tasks from events: one more backup while it listens.
-        stack.enqueue("proj-flower", stack.sources[0])
+        stack.enqueue("proj-flower", stack.sources[0].database)
         time.sleep(8)
         sources = [
             *leaks.redis_texts("127.0.0.1", config.options.redis_port, range(16)),
-            *leaks.table_texts(stack.pg.dsn("control")),
+            *leaks.table_texts(stack.control.dsn("control")),
             *leaks.log_texts(stack.logs()),
             *leaks.flower_texts(url, ("ops", password)),
         ]

@@ -19,7 +19,7 @@ TABLES = {
     "backup_alerts",
     "sent_messages",
 }
-HEAD = "0009_schedule_fanout"  # the newest revision: each new migration moves it
+HEAD = "0010_verify_alerts"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:

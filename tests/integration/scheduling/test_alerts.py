@@ -132,3 +132,39 @@ def test_a_failed_send_is_tried_again_by_the_next_check(
     assert alerts.check(rt).sent == []
     assert alerts.check(rt).sent == ["proj-2"]
     assert len(alert_texts(standin)) == 1
+
+
+def test_a_failed_verification_is_alerted_once_until_the_backup_verifies(
+    rt: runtime.Runtime, standin: BotApiStandin
+) -> None:
+    backup_row(rt, "proj-v", dt.timedelta(hours=2))  # the damaged one, older
+    backup_row(rt, "proj-v", dt.timedelta(minutes=1))  # a newer backup, verified ok
+    with rt.database.engine.begin() as conn:
+        damaged = conn.execute(
+            text(
+                "UPDATE control_plane.backups SET verify_status = CASE WHEN created_at <"
+                " now() - interval '1 hour' THEN 'failed' ELSE 'ok' END, verified_at = now()"
+                " WHERE project_id = 'proj-v' RETURNING id, verify_status"
+            )
+        ).all()
+        (bad,) = [row_id for row_id, verdict in damaged if verdict == "failed"]
+        conn.execute(
+            text(
+                "INSERT INTO control_plane.jobs (id, type, project_id, status, error, payload,"
+                " finished_at) VALUES (:id, 'verify', 'proj-v', 'failed', :e,"
+                " jsonb_build_object('backup_id', CAST(:b AS text)), now())"
+            ),
+            {"id": uuid.uuid4(), "e": "part 2 of 3: wrong file identifier", "b": bad},
+        )
+    first = alerts.check(rt)
+    assert (first.opened, first.sent) == (["proj-v"], ["proj-v"])
+    (message,) = alert_texts(standin)
+    assert f"backup {bad} of proj-v (app) failed verification" in message
+    assert "part 2 of 3: wrong file identifier" in message
+    assert alerts.check(rt).sent == []  # one alert per incident
+    with rt.database.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE control_plane.backups SET status = 'deleted' WHERE id = :b"), {"b": bad}
+        )
+    assert alerts.check(rt).resolved == ["proj-v"]
+    assert len(alert_texts(standin)) == 1

@@ -227,6 +227,27 @@ def test_delete_message_window(standin: BotApiStandin) -> None:
     assert [m["deleted"] for m in standin.messages()] == [True, False, True]
 
 
+def test_forget_removes_a_message_and_its_file(standin: BotApiStandin) -> None:
+    sent = _upload(standin, b"part one")["result"]
+    kept = _upload(standin, b"part two")["result"]
+    forget = {"chat_id": CHAT, "message_id": sent["message_id"]}
+    assert requests.post(f"{standin.url}/_standin/forget", json=forget, timeout=5).json() == {
+        "ok": True,
+        "result": True,
+    }
+    assert [m["message_id"] for m in standin.messages()] == [kept["message_id"]]
+    file_id = sent["document"]["file_id"]
+    assert _error(_call(standin, "getFile", data={"file_id": file_id}))[0] == 400
+    assert _call(standin, "getFile", data={"file_id": kept["document"]["file_id"]})["ok"]
+    assert _error(_call(standin, "deleteMessage", json=forget))[0] == 400
+    again = requests.post(f"{standin.url}/_standin/forget", json=forget, timeout=5)
+    assert again.status_code == 400
+    _upload(standin, b"part three")  # a new file never takes the path of one still stored
+    path = _call(standin, "getFile", data={"file_id": kept["document"]["file_id"]})["result"]
+    got = requests.get(f"{standin.url}/file/bot{TOKEN}/{path['file_path']}", timeout=5)
+    assert got.content == b"part two"
+
+
 def test_group_rate_limit(tmp_path: Path) -> None:
     now = [1_700_000_000.0]
     with BotApiStandin(
