@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -149,7 +150,9 @@ def cmdline(pid: int) -> str:
 
 def assert_json_job_events(log: str, job_id: str) -> None:
     """With LOG_JSON=true the worker writes one JSON object per line, job events included."""
-    lines = [line.split(" | ", 1)[1] for line in log.splitlines() if " worker.1 | {" in line]
+    # honcho pads each process name to the longest one's width ("worker.1    | ...").
+    found = (re.match(r"\S+ worker\.1 +\| (\{.*)$", line) for line in log.splitlines())
+    lines = [match.group(1) for match in found if match]
     assert lines
     events = [json.loads(line) for line in lines]
     assert all({"time", "level", "logger", "message"} <= event.keys() for event in events)
