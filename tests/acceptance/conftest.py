@@ -6,6 +6,7 @@ stack per test on the session's control database and Redis database.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,13 +37,14 @@ def source_db() -> Iterator[str]:
     sources.drop_database(name)
 
 
-@pytest.fixture
-def stack(control_db_url: str, source_db: str, redis_db: int, tmp_path: Path) -> Iterator[Stack]:
+@contextlib.contextmanager
+def stack_on(control_url: str, source_db: str, redis_db: int, tmp_path: Path) -> Iterator[Stack]:
+    """A stack with its own stand-in, on `control_url` and the Redis database `redis_db`."""
     redis.Redis(host=scratch.REDIS_HOST, port=scratch.REDIS_PORT, db=redis_db).flushdb()
     with BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)], data_dir=tmp_path / "standin") as server:
         built = Stack(
             standin=server,
-            control_url=control_db_url,
+            control_url=control_url,
             broker_url=scratch.redis_url(redis_db),
             source_db=source_db,
             token=TOKEN,
@@ -54,11 +56,18 @@ def stack(control_db_url: str, source_db: str, redis_db: int, tmp_path: Path) ->
             yield built
         finally:
             built.close()
-            with built.database.engine.begin() as conn:
-                conn.execute(
-                    text(
-                        "TRUNCATE control_plane.backup_parts, control_plane.backups, "
-                        "control_plane.jobs CASCADE"
-                    )
-                )
-            built.database.dispose()
+
+
+@pytest.fixture
+def stack(control_db_url: str, source_db: str, redis_db: int, tmp_path: Path) -> Iterator[Stack]:
+    with stack_on(control_db_url, source_db, redis_db, tmp_path) as built:
+        yield built
+    # Its processes stopped: empty the tables the next test on this database would see.
+    with built.database.engine.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE control_plane.backup_parts, control_plane.backups,"
+                " control_plane.sent_messages, control_plane.jobs CASCADE"
+            )
+        )
+    built.database.dispose()

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-import redis
 
 from db import migrate
-from standin.server import BotApiStandin
-from tests.acceptance.conftest import CHAT, SETTINGS, TOKEN, Stack
-from tests.support import scratch, services
+from tests.acceptance.conftest import Stack, stack_on
+from tests.support import services
 
 PART_SIZE = "65536"  # several parts, so several messages could be orphaned
 
@@ -32,7 +30,6 @@ PART_SIZE = "65536"  # several parts, so several messages could be orphaned
 def outage_stack(
     source_db: str, redis_db: int, tmp_path: Path
 ) -> Iterator[tuple[Stack, services.PostgresCluster]]:
-    redis.Redis(host=scratch.REDIS_HOST, port=scratch.REDIS_PORT, db=redis_db).flushdb()
     root = Path(tempfile.mkdtemp(prefix="bw-outage-"))
     root.chmod(0o755)  # mkdtemp makes it 0700: the postgres user must get in
     cluster = services.PostgresCluster(root / "pg", services.free_port(26700))
@@ -45,23 +42,12 @@ def outage_stack(
     admin.close()
     url = f"postgresql+psycopg2://postgres@127.0.0.1:{cluster.port}/control"
     migrate.upgrade(url)
-    with BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)], data_dir=tmp_path / "standin") as server:
-        built = Stack(
-            standin=server,
-            control_url=url,
-            broker_url=scratch.redis_url(redis_db),
-            source_db=source_db,
-            token=TOKEN,
-            chat=CHAT,
-            tmp=tmp_path,
-            settings=dict(SETTINGS),
-        )
-        try:
+    try:
+        with stack_on(url, source_db, redis_db, tmp_path) as built:
             yield built, cluster
-        finally:
-            built.close()
-            cluster.destroy()
-            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def record_blocked(cluster: services.PostgresCluster) -> bool:
