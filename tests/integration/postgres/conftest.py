@@ -1,50 +1,33 @@
-"""A throw-away redis-server per module, on a free port, without persistence."""
+"""Fixtures of the worker.postgres tests: the shared server's parameters, and a throw-away
+redis-server per module (tests/support/services.py) for the slot tests, which kill holders."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
+from tests.support import services, sources
+from worker.postgres import source
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+
+@pytest.fixture(scope="module")
+def params() -> source.SourceParams:
+    return source.SourceParams.from_url(sources.SOURCE_URL)
 
 
 @pytest.fixture(scope="module")
 def redis_port() -> Iterator[int]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with tempfile.TemporaryDirectory(prefix="bw-slots-redis-") as tmp:
+        server = services.RedisServer(Path(tmp), services.free_port())
+        server.start()
+        try:
+            yield server.port
+        finally:
+            server.stop()
 
 
 @pytest.fixture

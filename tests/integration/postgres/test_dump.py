@@ -15,6 +15,7 @@ import psycopg2
 import pyrage
 import pytest
 
+from tests.support import sources
 from worker import errors
 from worker.artifact import stream as artifact
 from worker.backup import dump as backup_dump
@@ -26,18 +27,10 @@ ZSTD = "/usr/bin/zstd"
 
 
 @pytest.fixture(scope="module")
-def params() -> source.SourceParams:
-    return source.SourceParams.from_url(SERVER.format("postgres"))
-
-
-@pytest.fixture(scope="module")
 def scratch_db() -> Iterator[str]:
     """A throw-away database with a few tables and a few MB of rows."""
     name = f"bw_dumptest_{uuid.uuid4().hex[:8]}"
-    with contextlib.closing(psycopg2.connect(SERVER.format("postgres"))) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+    sources.admin_execute(f'CREATE DATABASE "{name}"')
     try:
         with contextlib.closing(psycopg2.connect(SERVER.format(name))) as conn:
             conn.autocommit = True
@@ -58,10 +51,7 @@ def scratch_db() -> Iterator[str]:
                 )
         yield name
     finally:
-        with contextlib.closing(psycopg2.connect(SERVER.format("postgres"))) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        sources.drop_database(name)
 
 
 def joined(result: artifact.Artifact, spool: Path) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests.support import sources
 from worker import errors
 from worker.backup import dump as backup_dump
 from worker.postgres import clients, dump, source
@@ -26,17 +27,9 @@ SERVER = "postgresql://postgres@127.0.0.1:5432/{}"
 
 
 @pytest.fixture(scope="module")
-def params() -> source.SourceParams:
-    return source.SourceParams.from_url(SERVER.format("postgres"))
-
-
-@pytest.fixture(scope="module")
 def busy_db() -> Iterator[str]:
     name = f"bw_busy_{uuid.uuid4().hex[:8]}"
-    with contextlib.closing(psycopg2.connect(SERVER.format("postgres"))) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+    sources.admin_execute(f'CREATE DATABASE "{name}"')
     try:
         with contextlib.closing(psycopg2.connect(SERVER.format(name))) as conn:
             conn.autocommit = True
@@ -47,10 +40,7 @@ def busy_db() -> Iterator[str]:
                 )
         yield name
     finally:
-        with contextlib.closing(psycopg2.connect(SERVER.format("postgres"))) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        sources.drop_database(name)
 
 
 @contextlib.contextmanager
