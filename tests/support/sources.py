@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator
+
 import psycopg2
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -76,3 +80,19 @@ def setting(name: str) -> str:
             return str(row[0]) if row else ""
     finally:
         conn.close()
+
+
+MANY_TABLES = 5_000  # more than one transaction's locks fit on a default server
+
+
+@contextlib.contextmanager
+def many_tables_database() -> Iterator[str]:
+    """A database of MANY_TABLES one-row tables on the shared server, which must have the
+    default max_locks_per_transaction (the point of the tests that use it); dropped after."""
+    name = f"bw_many_{uuid.uuid4().hex[:8]}"
+    assert setting("max_locks_per_transaction") == "64"  # the server's default
+    make_many_tables(name, MANY_TABLES)
+    try:
+        yield name
+    finally:
+        drop_database(name)

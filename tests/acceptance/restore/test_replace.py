@@ -25,12 +25,9 @@ from tests.acceptance.restore.support import (
     send_restore,
     targets,
 )
-from tests.support import workers
+from tests.support import sources, workers
 from tests.support.sources import (
-    drop_database,
-    make_many_tables,
     make_source_database,
-    setting,
 )
 from tests.support.stack import job_row
 from worker.contract import tasks
@@ -38,7 +35,7 @@ from worker.postgres import switch
 
 __all__ = ["targets"]  # the fixture, used by name
 
-MANY_TABLES = 5_000
+MANY_TABLES = sources.MANY_TABLES
 COUNT_TABLES = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
 
 
@@ -186,11 +183,8 @@ def test_a_worker_killed_between_the_renames_leaves_the_database_whole_after_the
 
 @pytest.fixture
 def many_tables() -> Iterator[str]:
-    name = f"bw_many_{uuid.uuid4().hex[:8]}"
-    assert setting("max_locks_per_transaction") == "64"  # the server's default
-    make_many_tables(name, MANY_TABLES)
-    yield name
-    drop_database(name)
+    with sources.many_tables_database() as name:
+        yield name
 
 
 @pytest.mark.timeout(900)

@@ -21,14 +21,15 @@ from tests.integration.restore.test_steps import (
     rows,
     run_chain,
 )
-from tests.support.sources import ADMIN_DSN, drop_database, make_many_tables, setting
+from tests.support import sources
+from tests.support.sources import ADMIN_DSN
 from worker.contract import tasks
 from worker.postgres import switch, target
 from worker.restore import job as rj
 from worker.restore import undo
 from worker.scheduling import undo_points
 
-MANY_TABLES = 5_000
+MANY_TABLES = sources.MANY_TABLES
 
 
 def connect(database: str) -> psycopg2.extensions.connection:
@@ -88,11 +89,8 @@ def test_a_replace_of_a_missing_database_is_refused_before_any_download(
 
 @pytest.fixture
 def many_tables() -> Iterator[str]:
-    name = f"bw_many_{uuid.uuid4().hex[:8]}"
-    assert setting("max_locks_per_transaction") == "64"  # the server's default
-    make_many_tables(name, MANY_TABLES)
-    yield name
-    drop_database(name)
+    with sources.many_tables_database() as name:
+        yield name
 
 
 @pytest.mark.timeout(600)
