@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol, cast
+from typing import IO, Protocol, cast
 
 import pyrage
 import zstandard
@@ -30,6 +30,12 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
+class Readable(Protocol):
+    """Where the artifact comes from."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 def decode(
     path: Path,
     sink: Sink,
@@ -40,13 +46,36 @@ def decode(
     on_bytes: Callable[[int], None] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
-    """Decrypt (with `identities`, if given) and decompress `path` into `sink`.
+    """Decrypt (with `identities`, if given) and decompress the artifact file `path` into `sink`.
 
     Returns the bytes written to the sink. `on_bytes(artifact_bytes_read)` runs per chunk read.
     `recipients` only feeds the message of a wrong key. Raises ConfigError when no identity
     matches, IntegrityError when the data cannot be decrypted or decompressed, and the sink's
     own exception when the sink fails.
     """
+    with path.open("rb") as file:
+        return decode_stream(
+            file,
+            sink,
+            compression=compression,
+            identities=identities,
+            recipients=recipients,
+            on_bytes=on_bytes,
+            chunk_size=chunk_size,
+        )
+
+
+def decode_stream(
+    file: Readable,
+    sink: Sink,
+    *,
+    compression: str,
+    identities: Sequence[object] | None = None,
+    recipients: Sequence[str] = (),
+    on_bytes: Callable[[int], None] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> int:
+    """`decode` of an artifact read from `file`; the reader's own errors propagate unchanged."""
     if compression not in manifest.COMPRESSIONS:
         raise errors.InputError(f"unknown compression {compression!r}")
     output = _Output(sink)
@@ -55,19 +84,20 @@ def decode(
         writer = zstandard.ZstdDecompressor().stream_writer(
             cast(IO[bytes], output), write_size=chunk_size, closefd=False
         )
+    source = _Input(file, on_bytes)
     try:
-        with path.open("rb") as file:
-            source = _Input(file, on_bytes)
-            if identities is not None:
-                pyrage.decrypt_io(source, writer, list(identities))
-            else:
-                while chunk := source.read(chunk_size):
-                    writer.write(chunk)
-            if source.error is not None:
-                raise source.error
+        if identities is not None:
+            pyrage.decrypt_io(source, writer, list(identities))
+        else:
+            while chunk := source.read(chunk_size):
+                writer.write(chunk)
+        if source.error is not None:
+            raise source.error
     except BaseException as exc:
         if output.error is not None:
             raise output.error from None
+        if source.error is not None:  # the reader's failure, however the decrypter wrapped it
+            raise _described(source.error, recipients) from None
         raise _described(exc, recipients) from exc
     return output.size
 
@@ -119,7 +149,7 @@ def _described(exc: BaseException, recipients: Sequence[str]) -> BaseException:
 class _Input:
     """The artifact file, counting what is read and keeping the first error."""
 
-    def __init__(self, file: BinaryIO, on_bytes: Callable[[int], None] | None) -> None:
+    def __init__(self, file: Readable, on_bytes: Callable[[int], None] | None) -> None:
         self.total = 0
         self.error: BaseException | None = None
         self._file = file

@@ -1,8 +1,9 @@
 """Where a job's files wait on this host: one directory per job id under BACKUP_SPOOL_DIR.
 
-A backup's parts wait there for upload, a restore's downloaded artifact for pg_restore. The
-spool is local to a host, so every step of a job runs where its directory is; the reaper
-removes the directories of finished jobs. Backup, restore and the reaper share this layout.
+A backup's parts wait there for upload, a restore's downloaded artifact and the archive decoded
+from it for pg_restore. The spool is local to a host, so every step of a job runs where its
+directory is; the reaper removes the directories of finished jobs. Backup, restore and the
+reaper share this layout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from worker.jobs.runtime import Runtime
 
 ARTIFACT = "artifact"  # a restore's parts joined into one file, in the job's directory
+ARCHIVE = "archive.pgdump"  # the artifact decrypted and decompressed, for pg_restore --jobs
 
 
 def directory(rt: Runtime, job_id: uuid.UUID) -> Path:
@@ -24,6 +26,11 @@ def directory(rt: Runtime, job_id: uuid.UUID) -> Path:
 def artifact(rt: Runtime, job_id: uuid.UUID) -> Path:
     """Where a restore joins the downloaded parts into one file."""
     return directory(rt, job_id) / ARTIFACT
+
+
+def archive(rt: Runtime, job_id: uuid.UUID) -> Path:
+    """Where a restore decodes the artifact into the archive pg_restore reads."""
+    return directory(rt, job_id) / ARCHIVE
 
 
 def remove(rt: Runtime, job_id: uuid.UUID) -> None:

@@ -2,17 +2,19 @@
 
 Parts are downloaded a few at once, each written at its own offset of a single file, so that the
 artifact can be read as one stream afterwards. Each part's size and SHA-256 are computed while it
-is written and compared with the record, then the whole artifact's SHA-256 is read back from the
-file. Nothing downstream (decryption, pg_restore) ever sees bytes that failed a check. Memory
-stays at one download chunk per download thread.
+is written and compared with the record; the whole artifact's SHA-256 is computed by reading the
+file in order, by a consumer while the download goes on (worker.restore.ordered) or after it.
+Nothing downstream (decryption, pg_restore) ever sees bytes of a part that failed its check.
+Memory stays at one download chunk per download thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import BinaryIO, cast
 
 from db import models
 from worker import errors
+from worker.restore import ordered
 from worker.telegram import client as telegram
 
 READ_CHUNK = 1 << 20  # bytes per read when re-checking parts on disk, or the whole file
@@ -73,6 +76,10 @@ class RemoteArtifact:
 Clients = Callable[[str | None], telegram.TelegramClient]
 
 
+# Reads the artifact in order while it downloads (a restore decoding it); runs in a thread.
+Consumer = Callable[[ordered.InOrder], None]
+
+
 def fetch(
     clients: Clients,
     artifact: RemoteArtifact,
@@ -81,6 +88,7 @@ def fetch(
     keep_going: bool = False,
     on_bytes: Callable[[int], None] | None = None,
     threads: int = DOWNLOAD_THREADS,
+    consume: Consumer | None = None,
 ) -> None:
     """Download every part into `path` and check it; IntegrityError naming each bad part.
 
@@ -89,21 +97,66 @@ def fetch(
     step downloads only what is missing. With `keep_going`, every part is checked and all
     problems are reported together (verify); otherwise the first one stops new downloads
     (restore). Network errors that outlive the client's retries propagate unchanged.
+
+    `consume`, if given, reads the artifact from its start in a thread of its own while the
+    parts download, each part once it passed its checks; its error is raised once every part
+    and the whole artifact passed theirs (a damaged part is named first, whatever the reader
+    made of it).
     """
     with path.open("r+b") if path.exists() else path.open("w+b") as file:
         kept = _kept(file, artifact)
         file.truncate(artifact.size_bytes)  # each part is written at its offset
         progress = _Progress(on_bytes, {i: artifact.parts[i].size_bytes for i in kept})
         missing = [part for part in artifact.parts if part.index not in kept]
-        problems = _download_all(clients, artifact, missing, file, progress, keep_going, threads)
-        if problems:
-            raise errors.IntegrityError(_summary(artifact, [problems[i] for i in sorted(problems)]))
-        whole = _hash(file, artifact.size_bytes)
-    if whole != artifact.sha256:
+        stream = ordered.InOrder(file.fileno(), [part.size_bytes for part in artifact.parts])
+        for index in kept:
+            stream.checked(index)
+        with _following(consume, stream) as follower:
+            problems = _download_all(
+                clients, artifact, missing, file, progress, keep_going, threads, stream.checked
+            )
+            if problems:
+                summary = _summary(artifact, [problems[i] for i in sorted(problems)])
+                raise errors.IntegrityError(summary)
+            follower.join()
+            stream.drain(READ_CHUNK)  # what the reader left, or all of it without one
+    if stream.sha256.hexdigest() != artifact.sha256:
         raise errors.IntegrityError(
             f"{artifact.label}: every part matches its own SHA-256 but the joined artifact "
             f"does not match the recorded {artifact.sha256[:16]}...: the record is inconsistent"
         )
+    if follower.error is not None:
+        raise follower.error
+
+
+class _Follower(threading.Thread):
+    """Runs a consumer over the stream, keeping its exception for the caller."""
+
+    def __init__(self, consume: Consumer | None, stream: ordered.InOrder) -> None:
+        super().__init__(name="fetch-follower", daemon=True)
+        self._consume = consume
+        self._stream = stream
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        if self._consume is None:
+            return
+        try:
+            self._consume(self._stream)
+        except BaseException as exc:  # noqa: BLE001 - handed to the fetching thread
+            self.error = exc
+
+
+@contextlib.contextmanager
+def _following(consume: Consumer | None, stream: ordered.InOrder) -> Iterator[_Follower]:
+    """The consumer's thread, running; stopped (abandoned, then joined) when the block ends."""
+    follower = _Follower(consume, stream)
+    follower.start()
+    try:
+        yield follower
+    finally:
+        stream.abandon()  # a reader still waiting for a part gets Abandoned
+        follower.join()
 
 
 def _download_all(
@@ -114,6 +167,7 @@ def _download_all(
     progress: _Progress,
     keep_going: bool,
     threads: int,
+    on_checked: Callable[[int], None],
 ) -> dict[int, str]:
     """Download `parts` with up to `threads` at once; the problems found, by part index."""
     problems: dict[int, str] = {}
@@ -136,6 +190,8 @@ def _download_all(
                 problem = work.result()  # an exception propagates once the others have ended
                 if problem is not None:
                     problems[part.index] = problem
+                else:
+                    on_checked(part.index)
     return problems
 
 
@@ -179,16 +235,6 @@ def _kept(file: BinaryIO, artifact: RemoteArtifact) -> set[int]:
         if left == 0 and digest.hexdigest() == part.sha256:
             kept.add(part.index)
     return kept
-
-
-def _hash(file: BinaryIO, size: int) -> str:
-    """The SHA-256 of the file's first `size` bytes (the parts are checked: the page cache)."""
-    file.seek(0)
-    whole, left = hashlib.sha256(), size
-    while left > 0 and (chunk := file.read(min(READ_CHUNK, left))):
-        whole.update(chunk)
-        left -= len(chunk)
-    return whole.hexdigest()
 
 
 class _Progress:

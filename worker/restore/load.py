@@ -4,23 +4,25 @@ A restore never writes into a database that holds anything: it goes into the tar
 this job created it, and otherwise into a fresh staging database (worker.postgres.switch.Names)
 that is checked and then renamed into place. A failure drops the job's own database and touches
 nothing else, so pg_restore needs no --single-transaction (and no more locks than a default
-server has), and it runs with `--jobs` from a seekable local copy of the archive.
+server has), and it runs with `--jobs` from the local archive the download step decoded
+(worker.restore.archive).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from db.queries import drills as db_drills
 from db.queries import jobs as db_jobs
 from db.queries import restores as db_restores
 from worker import errors
-from worker.artifact import unpack
 from worker.contract import tasks
 from worker.jobs import slot, spool, state
 from worker.jobs.runtime import Runtime
@@ -32,9 +34,6 @@ from worker.restore import verify as rv
 
 log = logging.getLogger(__name__)
 
-ARCHIVE = "restore.pgdump"  # the decrypted, decompressed archive pg_restore --jobs reads
-DECODE_SHARE = 0.3  # of the restore stage's progress: writing the local archive
-
 
 def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     """Restore the checked artifact (into the new target, or staging and switch); complete."""
@@ -43,7 +42,7 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
         return
     req = rj.RestoreRequest.from_payload(rj.RESTORE, job.payload)
     now = state.RestoreState.of(job)
-    path = steps.checked_artifact(rt, job_id, now)
+    archive = steps.checked_artifact(rt, job_id, now, decoded=True)
     backup = rj.load_backup(rt, req.backup_id)
     name = rj.check_target(rt, req, backup)
     server = rj.server_of(rt, req, backup)
@@ -70,26 +69,22 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
         finally:
             _save_drill(rt, job_id, report)
     into, keep_undo = _prepare(rt, job_id, params, req, name, names, now)
-    archive = path.parent / ARCHIVE
-    total = max(backup.size_bytes, 1)
     started = time.monotonic()
+    phases: dict[str, float] = {}
     try:
         with steps.heartbeat(rt, job_id), slot.holding(rt, job_id, server):
-            with archive.open("wb") as file:
-                unpack.decode(
-                    path,
-                    file,
-                    compression=backup.compression,
-                    identities=steps.identities(rt, backup),
-                    recipients=backup.encryption_recipients,
-                    on_bytes=lambda done: reporter.update("restore", DECODE_SHARE * done / total),
-                )
             jobs = rt.settings.restore_jobs or os.cpu_count() or 1
-            with pgrestore.running(
-                params, pgrestore.into_database(params, into, str(archive), jobs), program=program
+            with (
+                _phase(phases, "pg_restore"),
+                pgrestore.running(
+                    params,
+                    pgrestore.into_database(params, into, str(archive), jobs),
+                    program=program,
+                ),
             ):
                 pass  # pg_restore reads the file itself, with `jobs` sessions
-            _check(params, archive, into)
+            with _phase(phases, "check"):
+                _check(params, archive, into)
             if report is not None:
                 try:
                     rd.check_rows(params, backup, report)
@@ -100,8 +95,6 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     except BaseException:
         _drop_quietly(params, into)
         raise
-    finally:
-        archive.unlink(missing_ok=True)
     summary: dict[str, object] = {
         "backup_id": str(backup.id),
         "database": backup.database,
@@ -114,6 +107,7 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
         "part_count": backup.part_count,
         "encrypted": backup.encrypted,
         "seconds": round(time.monotonic() - started, 1),
+        "phase_seconds": {phase: round(seconds, 2) for phase, seconds in phases.items()},
         "databases": {"project": name, "undo": None, "undo_expires_at": None},
     }
     result: dict[str, object] = {"restore": summary}
@@ -130,7 +124,25 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
             db_drills.record(session, backup.id, ok=True, report=rd.trimmed(report))
         db_jobs.complete_job(session, job_id, result, replace=True)
     spool.remove(rt, job_id)
-    log.info("job %s: restored backup %s into %s (%s)", job_id, backup.id, name, req.mode)
+    log.info(
+        "job %s: restored backup %s into %s (%s) in %.1f s: %s",
+        job_id,
+        backup.id,
+        name,
+        req.mode,
+        time.monotonic() - started,
+        ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in phases.items()),
+    )
+
+
+@contextlib.contextmanager
+def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
+    """Time the block into phases[name] (the restore summary says where its time went)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        phases[name] = time.monotonic() - started
 
 
 def _save_drill(rt: Runtime, job_id: uuid.UUID, report: rd.Report) -> None:

@@ -1,8 +1,9 @@
 """The restore job's steps as plain functions: download (shared with verify), failure, helpers.
 
 download: every part fetched into this host's spool and checked (size, SHA-256, then the whole
-artifact's SHA-256), and the age key tried on the artifact's header: nothing reaches pg_restore
-before all of that passed. The load step is worker/restore/load.py. The Celery tasks in
+artifact's SHA-256), and the age key tried on the artifact's header; a restore also decodes the
+checked parts into the local archive as they arrive (worker.restore.archive). Nothing reaches
+pg_restore before all of that passed. The load step is worker/restore/load.py. The Celery tasks in
 tasks/restore.py only call these.
 """
 
@@ -25,7 +26,7 @@ from worker.contract import tasks
 from worker.jobs import progress, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import source, target
-from worker.restore import drill, fetch
+from worker.restore import archive, drill, fetch
 from worker.restore import job as rj
 
 log = logging.getLogger(__name__)
@@ -58,18 +59,29 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     reporter = rj.reporter(rt, job_id, kind)
     total = max(remote.size_bytes, 1)
+    # A restore decodes each checked part as it arrives, for the load step's pg_restore.
+    decoder = None
+    if kind == rj.RESTORE:
+        decoder = archive.decoder(
+            spool.archive(rt, job_id),
+            compression=backup.compression,
+            identities=keys,
+            recipients=backup.encryption_recipients,
+        )
     reporter.update("download", 0.0, force=True)
     started = time.monotonic()
-    fetch.fetch(
-        rt.telegram,
-        remote,
-        path,
-        keep_going=kind == rj.VERIFY,
-        on_bytes=lambda done: reporter.update("download", done / total),
-        threads=rt.settings.restore_download_threads,
-    )
+    with heartbeat(rt, job_id):  # the decoding may end a while after the last download
+        fetch.fetch(
+            rt.telegram,
+            remote,
+            path,
+            keep_going=kind == rj.VERIFY,
+            on_bytes=lambda done: reporter.update("download", done / total),
+            threads=rt.settings.restore_download_threads,
+            consume=decoder,
+        )
     reporter.update("verify", 0.0, force=True)
-    if keys is not None:
+    if keys is not None and decoder is None:  # decoding proved it already
         unpack.check_identity(path, keys, backup.encryption_recipients)
     log.info(
         "job %s: downloaded and checked %d part(s) of backup %s, %d bytes in %.1f s",
@@ -84,9 +96,12 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         state.save(session, job_id, state.RestorePatch(artifact=checked))
 
 
-def checked_artifact(rt: Runtime, job_id: uuid.UUID, now: state.RestoreState) -> Path:
-    """The artifact the download step checked; JobStateError if it is not on this host."""
-    path = spool.artifact(rt, job_id)
+def checked_artifact(
+    rt: Runtime, job_id: uuid.UUID, now: state.RestoreState, *, decoded: bool = False
+) -> Path:
+    """The artifact the download step checked, or with `decoded` the archive it decoded from
+    it; JobStateError if it is not on this host."""
+    path = spool.archive(rt, job_id) if decoded else spool.artifact(rt, job_id)
     if now.checked is None or not path.is_file():
         raise errors.JobStateError(
             f"job {job_id} has no checked download on this host ({path.parent}): "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from standin.server import BotApiStandin
 from tests.support.sources import ADMIN_DSN, database_exists, drop_database, make_source_database
 from worker import errors, settings
 from worker.backup import dump
-from worker.jobs import runtime
+from worker.jobs import runtime, spool
+from worker.postgres import offsets
 from worker.restore import job as rj
 from worker.restore import load, verify
 from worker.restore import steps as restore
@@ -185,6 +187,40 @@ def test_encrypted_backup_restores_into_a_new_database(
     ]
     assert backup_row(env, backup_id)["verify_status"] == "ok"
     assert not (env.tmp / "spool" / str(job["id"])).exists()
+
+
+def scanned_offsets(archive: bytes, tmp: Path) -> int:
+    """How many data entries of `archive` a Scanner finds whose offset is not set."""
+    with (tmp / "rescanned.pgdump").open("wb") as file:
+        scanner = offsets.Scanner(file)
+        scanner.write(archive)
+        file.flush()
+        return scanner.apply(file.fileno())
+
+
+def test_the_download_decodes_the_archive_for_pg_restore_with_its_data_offsets(
+    env: Env, source_db: str, targets: list[str]
+) -> None:
+    backup_id = make_backup(env, source_db)
+    job_id = new_job(env, rj.validate(rj.RESTORE, str(backup_id), new_target(targets)))
+    restore.download_step(env.rt, job_id, hostname="test@host")
+    archive = spool.archive(env.rt, job_id)
+    listing = subprocess.run(["pg_restore", "--list", str(archive)], capture_output=True)
+    assert listing.returncode == 0, listing.stderr
+    assert b"TABLE DATA public items" in listing.stdout
+    piped = subprocess.run(
+        [
+            "pg_dump",
+            "--format=custom",
+            "--compress=0",
+            f"--dbname=postgresql://postgres@127.0.0.1:5432/{source_db}",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert scanned_offsets(piped, env.tmp) == 1  # pg_dump into a pipe leaves the offset unset
+    assert scanned_offsets(archive.read_bytes(), env.tmp) == 0  # the step has set it
+    spool.remove(env.rt, job_id)
 
 
 def test_verify_reads_the_archive_and_records_the_outcome(env: Env, source_db: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from standin.server import BotApiStandin
 from tests.unit.conftest import CHAT
 from worker import errors
-from worker.restore import fetch
+from worker.restore import fetch, ordered
 from worker.telegram.client import TelegramClient
 
 PART = 50_000
@@ -172,3 +172,84 @@ def test_a_part_checked_after_a_parallel_download_still_names_the_bad_one(
         fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", threads=4)
     assert "part 1" not in caught.value.message
     assert "part 2 of 4" not in caught.value.message
+
+
+class Reader:
+    """A consumer keeping what it read and how many downloads had ended at its first read."""
+
+    def __init__(self, standin: BotApiStandin, fail: BaseException | None = None) -> None:
+        self.standin = standin
+        self.fail = fail
+        self.read = bytearray()
+        self.downloads_at_first_read: int | None = None
+
+    def __call__(self, stream: ordered.InOrder) -> None:
+        while chunk := stream.read(10_000):
+            if self.downloads_at_first_read is None:
+                self.downloads_at_first_read = len(self.standin.requests("download"))
+            self.read += chunk
+            if self.fail is not None:
+                raise self.fail
+
+
+def test_a_consumer_reads_the_artifact_in_order_while_later_parts_download(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    data = os.urandom(8 * PART + 77)
+    remote = upload(client, tmp_path, data)
+    standin.set_faults(script=["delay:0.3"] * 9, methods=["download"])
+    reader = Reader(standin)
+    fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", threads=2, consume=reader)
+    assert bytes(reader.read) == data
+    assert reader.downloads_at_first_read is not None
+    assert reader.downloads_at_first_read < len(remote.parts)  # it did not wait for them all
+
+
+def test_a_consumer_never_reads_a_part_that_failed_its_check(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    corrupt(standin, remote.parts[2])
+    reader = Reader(standin)
+    with pytest.raises(errors.IntegrityError, match="part 3 of 4 is corrupted"):
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", consume=reader)
+    assert data.startswith(bytes(reader.read))
+    assert len(reader.read) <= remote.offset(2)
+
+
+def test_a_damaged_part_is_named_before_what_the_consumer_made_of_it(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    corrupt(standin, remote.parts[0])
+    reader = Reader(standin, fail=errors.IntegrityError("zstd decompression failed"))
+    with pytest.raises(errors.IntegrityError, match="part 1 of 4 is corrupted"):
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", consume=reader)
+
+
+def test_the_consumers_error_is_raised_once_every_check_passed(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    reader = Reader(standin, fail=errors.ConfigError("no key opens it"))
+    with pytest.raises(errors.ConfigError, match="no key opens it"):
+        fetch.fetch(lambda _bot: client, remote, tmp_path / "artifact", consume=reader)
+    assert (tmp_path / "artifact").read_bytes() == data  # downloaded and checked all the same
+
+
+def read_a_little(stream: ordered.InOrder) -> None:
+    stream.read(100)
+
+
+def test_the_whole_checksum_is_checked_though_the_consumer_stopped_early(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path, data: bytes
+) -> None:
+    remote = upload(client, tmp_path, data)
+    remote = fetch.RemoteArtifact(remote.label, remote.size_bytes, "f" * 64, remote.parts)
+    with pytest.raises(errors.IntegrityError, match="joined artifact does not match"):
+        fetch.fetch(
+            lambda _bot: client,
+            remote,
+            tmp_path / "artifact",
+            consume=read_a_little,
+        )

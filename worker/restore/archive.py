@@ -1,0 +1,54 @@
+"""The local archive pg_restore --jobs reads: the artifact decoded while it downloads.
+
+The download step hands `decoder(...)` to fetch.fetch, which runs it beside the downloads: it
+decrypts and decompresses each part, once that part passed its checks, into the job's spool
+(worker.jobs.spool.archive), and once the last byte is in, writes the data offsets that pg_dump
+could not write into a pipe (worker.postgres.offsets). The load step then starts pg_restore at
+once. A failed check anywhere discards the archive with the job's spool: pg_restore never reads
+one whose artifact did not pass every check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from worker import errors
+from worker.artifact import unpack
+from worker.postgres import offsets
+from worker.restore import fetch, ordered
+
+log = logging.getLogger(__name__)
+
+
+def decoder(
+    path: Path,
+    *,
+    compression: str,
+    identities: Sequence[object] | None,
+    recipients: Sequence[str],
+) -> fetch.Consumer:
+    """A consumer that decodes the artifact it reads into the archive at `path`."""
+
+    def consume(stream: ordered.InOrder) -> None:
+        with path.open("wb") as file:
+            scanner = offsets.Scanner(file)
+            try:
+                unpack.decode_stream(
+                    stream,
+                    scanner,
+                    compression=compression,
+                    identities=identities,
+                    recipients=recipients,
+                )
+                file.flush()
+            except OSError as exc:  # the sink's own: writing the archive
+                raise errors.SpoolError(
+                    f"cannot write the decoded archive into the spool ({path.parent}): "
+                    f"{exc.strerror or type(exc).__name__}"
+                ) from exc
+            found = scanner.apply(file.fileno())
+        log.debug("archive %s: data offsets written for %d entries", path, found)
+
+    return consume
