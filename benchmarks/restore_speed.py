@@ -43,12 +43,20 @@ class Round:
     c: float
     b: float
     a: float
+    a_phases: dict[str, float] = field(default_factory=dict)  # the job's phase_seconds
 
-    def to_json(self) -> dict[str, float]:
+    def a_other(self) -> float:
+        """A's seconds outside its download and pg_restore: messages, jobs rows, the target's
+        checks, CREATE DATABASE, the table check."""
+        return self.a - self.a_phases.get("download", 0.0) - self.a_phases.get("pg_restore", 0.0)
+
+    def to_json(self) -> dict[str, object]:
         return {
             "c_pg_restore_jn_seconds": round(self.c, 3),
             "b_pg_restore_seconds": round(self.b, 3),
             "a_worker_seconds": round(self.a, 3),
+            "a_phase_seconds": self.a_phases,
+            "a_other_seconds": round(self.a_other(), 3),
             "a_over_c": round(report.ratio(self.a, self.c), 3),
             "a_over_b": round(report.ratio(self.a, self.b), 3),
         }
@@ -104,8 +112,11 @@ def pg_restore(params: source.SourceParams, archive: Path, jobs: int) -> float:
         _admin(params, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def worker_restore(bench: rig.Bench, params: source.SourceParams, backup_id: uuid.UUID) -> float:
-    """Seconds from sending backups.restore into a new database to its completed jobs row."""
+def worker_restore(
+    bench: rig.Bench, params: source.SourceParams, backup_id: uuid.UUID
+) -> tuple[float, dict[str, float]]:
+    """Seconds from sending backups.restore into a new database to its completed jobs row, and
+    the job's own account of them (its phase_seconds)."""
     name = f"{TARGET_PREFIX}{uuid.uuid4().hex[:8]}"
     started = time.time()
     job_id = uuid.UUID(bench.publish(tasks.RestoreBackup(backup_id, name)))
@@ -117,7 +128,9 @@ def worker_restore(bench: rig.Bench, params: source.SourceParams, backup_id: uui
         _admin(params, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finished_at = row["finished_at"]
     assert hasattr(finished_at, "timestamp")
-    return float(finished_at.timestamp()) - started
+    summary = row["result"]["restore"]  # type: ignore[index]
+    phases = {str(k): float(v) for k, v in summary.get("phase_seconds", {}).items()}
+    return float(finished_at.timestamp()) - started, phases
 
 
 def measure(args: argparse.Namespace) -> Result:
@@ -147,9 +160,10 @@ def measure(args: argparse.Namespace) -> Result:
                 report.line(f"round {number + 1} of {args.rounds}: C, B, A")
                 c = pg_restore(params, archive, jobs)
                 b = pg_restore(params, archive, 1)
-                a = worker_restore(bench, params, backup_id)
-                result.rounds.append(Round(c, b, a))
-                report.line(f"  C {c:.1f} s, B {b:.1f} s, A {a:.1f} s, A/C {a / c:.3f}")
+                a, phases = worker_restore(bench, params, backup_id)
+                result.rounds.append(Round(c, b, a, phases))
+                shown = ", ".join(f"{name} {seconds:.2f}" for name, seconds in phases.items())
+                report.line(f"  C {c:.1f} s, B {b:.1f} s, A {a:.1f} s ({shown}), A/C {a / c:.3f}")
     return result
 
 
@@ -160,9 +174,16 @@ def show(result: Result) -> dict[str, object]:
     report.table(
         f"Restore of {result.database.name} ({report.mb(result.database.size_bytes)}), "
         f"{env['taken_at']}, {env['host']}, {env['cpus']} cores, load {env['load_average']}",
-        ["round", "C pg_restore -j" + str(result.jobs), "B pg_restore", "A worker", "A/C", "A/B"],
         [
-            [n + 1, r.c, r.b, r.a, report.ratio(r.a, r.c), report.ratio(r.a, r.b)]
+            *("round", "C pg_restore -j" + str(result.jobs), "B pg_restore", "A worker"),
+            *("A download", "A pg_restore", "A other", "A/C", "A/B"),
+        ],
+        [
+            [
+                *(n + 1, r.c, r.b, r.a, r.a_phases.get("download", 0.0)),
+                *(r.a_phases.get("pg_restore", 0.0), r.a_other()),
+                *(report.ratio(r.a, r.c), report.ratio(r.a, r.b)),
+            ]
             for n, r in enumerate(result.rounds)
         ],
     )

@@ -14,7 +14,7 @@ A backup job's result while it runs:
   waiting             while it waits for a slot of its source server, what for (else null)
   contents            what the dump's snapshot held (worker.postgres.snapshot.Contents)
 A restore or verify job's result while it runs:
-  artifact            {"path": ..., "checked": true} once the download passed, or null
+  artifact            {"path": ..., "checked": true, "seconds": ...} once the download passed
   target_created      true when this job created the target database
   waiting             as for a backup: the wait for a slot of the target server
   drill               a drill's report so far (worker.restore.drill.Report), kept when it fails
@@ -56,6 +56,7 @@ class CheckedArtifact(TypedDict):
 
     path: str
     checked: bool
+    seconds: float  # the download step's, a restore's decoding included
 
 
 class BackupPatch(TypedDict, total=False):
@@ -182,6 +183,7 @@ class RestoreState:
     """A running restore or verify job's result."""
 
     checked: str | None = None  # the path of the checked download, once there is one
+    download_seconds: float | None = None  # how long the download step took
     target_created: bool = False
     switch: Mapping[str, object] | None = None  # a SwitchRecord, once staging exists
     drill: Mapping[str, object] | None = None  # a drill's report so far
@@ -191,12 +193,15 @@ class RestoreState:
         """Read the job's result; missing or unreadable keys take their defaults."""
         result = _result(job)
         artifact = result.get("artifact")
-        checked = None
+        checked, seconds = None, None
         if isinstance(artifact, Mapping) and artifact.get("checked"):
             checked = str(artifact.get("path") or "") or None
+            took = artifact.get("seconds")
+            seconds = float(took) if isinstance(took, int | float) else None
         switch = result.get("switch")
         return cls(
             checked=checked,
+            download_seconds=seconds,
             target_created=result.get("target_created") is True,
             switch=switch if isinstance(switch, Mapping) else None,
             drill=drill if isinstance(drill := result.get("drill"), Mapping) else None,

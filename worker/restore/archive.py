@@ -16,10 +16,16 @@ from pathlib import Path
 
 from worker import errors
 from worker.artifact import unpack
+from worker.jobs import runtime
 from worker.postgres import offsets
 from worker.restore import fetch, ordered
 
 log = logging.getLogger(__name__)
+
+# Under the mmap threshold the worker fixes (worker.jobs.runtime): buffers this small come from
+# the heap and are reused, where 1 MiB ones are mapped and faulted in afresh each time (measured:
+# 130,000 page faults and about 0.2 s of CPU per 268 MB archive).
+CHUNK_SIZE = runtime.MMAP_THRESHOLD // 2
 
 
 def decoder(
@@ -41,6 +47,7 @@ def decoder(
                     compression=compression,
                     identities=identities,
                     recipients=recipients,
+                    chunk_size=CHUNK_SIZE,
                 )
                 file.flush()
             except OSError as exc:  # the sink's own: writing the archive

@@ -71,6 +71,8 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     into, keep_undo = _prepare(rt, job_id, params, req, name, names, now)
     started = time.monotonic()
     phases: dict[str, float] = {}
+    if now.download_seconds is not None:
+        phases["download"] = now.download_seconds
     try:
         with steps.heartbeat(rt, job_id), slot.holding(rt, job_id, server):
             jobs = rt.settings.restore_jobs or os.cpu_count() or 1

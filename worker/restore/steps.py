@@ -83,16 +83,17 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     reporter.update("verify", 0.0, force=True)
     if keys is not None and decoder is None:  # decoding proved it already
         unpack.check_identity(path, keys, backup.encryption_recipients)
+    seconds = time.monotonic() - started
     log.info(
         "job %s: downloaded and checked %d part(s) of backup %s, %d bytes in %.1f s",
         job_id,
         len(remote.parts),
         backup.id,
         remote.size_bytes,
-        time.monotonic() - started,
+        seconds,
     )
     with rt.database.transaction() as session:
-        checked = state.CheckedArtifact(path=str(path), checked=True)
+        checked = state.CheckedArtifact(path=str(path), checked=True, seconds=round(seconds, 2))
         state.save(session, job_id, state.RestorePatch(artifact=checked))
 
 

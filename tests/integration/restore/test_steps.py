@@ -181,6 +181,8 @@ def test_encrypted_backup_restores_into_a_new_database(
     assert job["status"] == "completed", job["error"]
     assert job["progress"] == 100
     assert job["result"]["restore"]["created"] is True  # type: ignore[index]
+    phases = job["result"]["restore"]["phase_seconds"]  # type: ignore[index]
+    assert set(phases) == {"download", "pg_restore", "check"}
     assert rows(name, "SELECT count(*) FROM items") == rows(source_db, "SELECT count(*) FROM items")
     assert rows(name, "SELECT convert_from(lo_get(oid), 'UTF8') FROM pg_largeobject_metadata") == [
         ("große Datei ✓",)
