@@ -3,7 +3,7 @@
 pg_dump records where each table's data starts in the archive's table of contents only when its
 output file is seekable; the worker's pg_dump writes into a pipe, so every data entry says
 "position not set", and each `pg_restore --jobs` session then finds its table by reading every
-block before it (on the 400 MB benchmark database that made the parallel restore 20 % slower).
+block before it (docs/restore.md has what that costs).
 A `Scanner` watches the archive go by while it is written into a local file, finds where each
 data entry starts, and `apply` then writes those positions into the table of contents in place:
 pg_dump leaves a slot of fixed size in every entry.
