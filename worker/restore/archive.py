@@ -18,7 +18,7 @@ from worker import errors
 from worker.artifact import unpack
 from worker.jobs import runtime
 from worker.postgres import offsets
-from worker.restore import fetch, ordered
+from worker.restore import ordered
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def decoder(
     compression: str,
     identities: Sequence[object] | None,
     recipients: Sequence[str],
-) -> fetch.Consumer:
+) -> ordered.Consumer:
     """A consumer that decodes the artifact it reads into the archive at `path`."""
 
     def consume(stream: ordered.InOrder) -> None:

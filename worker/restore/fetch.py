@@ -10,11 +10,10 @@ Memory stays at one download chunk per download thread.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,10 +75,6 @@ class RemoteArtifact:
 Clients = Callable[[str | None], telegram.TelegramClient]
 
 
-# Reads the artifact in order while it downloads (a restore decoding it); runs in a thread.
-Consumer = Callable[[ordered.InOrder], None]
-
-
 def fetch(
     clients: Clients,
     artifact: RemoteArtifact,
@@ -88,7 +83,7 @@ def fetch(
     keep_going: bool = False,
     on_bytes: Callable[[int], None] | None = None,
     threads: int = DOWNLOAD_THREADS,
-    consume: Consumer | None = None,
+    consume: ordered.Consumer | None = None,
 ) -> None:
     """Download every part into `path` and check it; IntegrityError naming each bad part.
 
@@ -111,7 +106,7 @@ def fetch(
         stream = ordered.InOrder(file.fileno(), [part.size_bytes for part in artifact.parts])
         for index in kept:
             stream.checked(index)
-        with _following(consume, stream) as follower:
+        with ordered.following(consume, stream) as follower:
             problems = _download_all(
                 clients, artifact, missing, file, progress, keep_going, threads, stream.checked
             )
@@ -127,36 +122,6 @@ def fetch(
         )
     if follower.error is not None:
         raise follower.error
-
-
-class _Follower(threading.Thread):
-    """Runs a consumer over the stream, keeping its exception for the caller."""
-
-    def __init__(self, consume: Consumer | None, stream: ordered.InOrder) -> None:
-        super().__init__(name="fetch-follower", daemon=True)
-        self._consume = consume
-        self._stream = stream
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        if self._consume is None:
-            return
-        try:
-            self._consume(self._stream)
-        except BaseException as exc:  # noqa: BLE001 - handed to the fetching thread
-            self.error = exc
-
-
-@contextlib.contextmanager
-def _following(consume: Consumer | None, stream: ordered.InOrder) -> Iterator[_Follower]:
-    """The consumer's thread, running; stopped (abandoned, then joined) when the block ends."""
-    follower = _Follower(consume, stream)
-    follower.start()
-    try:
-        yield follower
-    finally:
-        stream.abandon()  # a reader still waiting for a part gets Abandoned
-        follower.join()
 
 
 def _download_all(

@@ -9,10 +9,11 @@ was checked first.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 
 class Abandoned(Exception):
@@ -71,3 +72,37 @@ class InOrder:
         """Read what the reader left, for the hash (every part must be checked by now)."""
         while self.read(chunk):
             pass
+
+
+# Reads the artifact in order while it downloads (a restore decoding it); runs in a thread.
+Consumer = Callable[[InOrder], None]
+
+
+class Follower(threading.Thread):
+    """Runs a consumer over the stream, keeping its exception for the fetching thread."""
+
+    def __init__(self, consume: Consumer | None, stream: InOrder) -> None:
+        super().__init__(name="fetch-follower", daemon=True)
+        self._consume = consume
+        self._stream = stream
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        if self._consume is None:
+            return
+        try:
+            self._consume(self._stream)
+        except BaseException as exc:  # noqa: BLE001 - handed to the fetching thread
+            self.error = exc
+
+
+@contextlib.contextmanager
+def following(consume: Consumer | None, stream: InOrder) -> Iterator[Follower]:
+    """`consume` reading `stream` in a thread; abandoned, then joined, when the block ends."""
+    follower = Follower(consume, stream)
+    follower.start()
+    try:
+        yield follower
+    finally:
+        stream.abandon()  # a reader still waiting for a part gets Abandoned
+        follower.join()
