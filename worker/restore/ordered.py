@@ -3,8 +3,8 @@
 fetch.fetch writes parts at their offsets, several at once, in any order. An `InOrder` hands a
 reader the file's bytes in order, but only those of parts whose size and SHA-256 already passed,
 waiting for the next one otherwise; it hashes what it hands out, so the whole artifact's SHA-256
-needs no second read. So a restore decodes the artifact while it downloads, and what it decodes
-was checked first.
+needs no second read. `following` runs the reader in a thread of its own beside the downloads.
+So a restore decodes the artifact while it downloads, and what it decodes was checked first.
 """
 
 from __future__ import annotations
