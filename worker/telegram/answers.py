@@ -2,12 +2,15 @@
 
 `check_response` is the one place that turns an HTTP answer into a result or an exception;
 `network_error` does the same for a `requests` exception. Both write messages for the operator
-and never let the token (which sits in every Bot API URL) into them.
+and never let the token (which sits in every Bot API URL) into them. `follow_migration` answers
+the one failure a call recovers from by itself: a group that became a supergroup.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from worker import errors
@@ -17,6 +20,9 @@ if TYPE_CHECKING:
     # Imported where it is used: requests costs ~30 ms to import, and the CLI's enqueue path
     # must not pay for it.
     import requests
+
+# Logged under the client's name: operators filter on "worker.telegram.client".
+log = logging.getLogger("worker.telegram.client")
 DEFAULT_RETRY_AFTER = 5.0  # seconds to wait on a 429 that carries no retry_after
 _SNIPPET = 160  # characters of a non-JSON body quoted in a message
 _TITLE = re.compile(r"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
@@ -227,3 +233,26 @@ def network_error(method: str, exc: requests.RequestException, token: str) -> er
     else:
         what = "the request to the Bot API failed"
     return errors.TelegramNetworkError(f"{method}: {what} ({detail})", method=method)
+
+
+def follow_migration(
+    method: str, chat_id: int | str, send: Callable[[int | str], object]
+) -> tuple[object, int | None]:
+    """`send(chat_id)`; when Telegram says the group became a supergroup, `send` to that one.
+
+    Returns the result and the new chat id (None when the chat did not move). The operator is
+    told, in the log, to set the new id.
+    """
+    try:
+        return send(chat_id), None
+    except errors.TelegramMigrateToChat as exc:
+        new_chat_id = exc.new_chat_id
+    log.warning(
+        "%s: chat %s was upgraded to a supergroup with id %d; sending there. "
+        "Set TELEGRAM_CHAT_ID=%d",
+        method,
+        chat_id,
+        new_chat_id,
+        new_chat_id,
+    )
+    return send(new_chat_id), new_chat_id

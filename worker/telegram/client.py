@@ -149,7 +149,7 @@ class TelegramClient:
             self._counters.transferred(counters.SENT, size)
             return answer
 
-        result, migrated = self._follow_migration(
+        result, migrated = answers.follow_migration(
             "sendDocument",
             chat_id,
             lambda target: (self._retry if retry else self._retry.once)(
@@ -171,7 +171,7 @@ class TelegramClient:
                 params["message_thread_id"] = thread_id
             return self._call("sendMessage", params, chat_id=target, retry=retry)
 
-        result, _ = self._follow_migration("sendMessage", chat_id, send)
+        result, _ = answers.follow_migration("sendMessage", chat_id, send)
         return botresults.message_id(result, "sendMessage")
 
     def get_file(self, file_id: str) -> TelegramFile:
@@ -290,20 +290,3 @@ class TelegramClient:
             return answers.check_response(method, response, self._token, chat_id=chat_id)
 
         return self._retry(method, attempt) if retry else self._retry.once(method, attempt)
-
-    def _follow_migration(
-        self, method: str, chat_id: int | str, send: Callable[[int | str], object]
-    ) -> tuple[object, int | None]:
-        try:
-            return send(chat_id), None
-        except errors.TelegramMigrateToChat as exc:
-            new_chat_id = exc.new_chat_id
-        log.warning(
-            "%s: chat %s was upgraded to a supergroup with id %d; sending there. "
-            "Set TELEGRAM_CHAT_ID=%d",
-            method,
-            chat_id,
-            new_chat_id,
-            new_chat_id,
-        )
-        return send(new_chat_id), new_chat_id
