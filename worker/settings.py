@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from worker import errors
+from worker import errors, syntax
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SOURCE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -57,14 +56,11 @@ DEFAULT_BOT_PER_SECOND = 30  # messages per second from one bot, all chats toget
 # Seconds added to every budget's window: Telegram counts a message when its upload has
 # arrived, so uploads of different lengths shift messages by up to their spread (docs/fleet.md).
 DEFAULT_PACER_MARGIN = 2.0
-_BOT_TOKEN = re.compile(r"^[0-9]{1,20}:\S+$")
 # Row counts in the dump's snapshot (worker/postgres/snapshot.py; docs/drills.md): databases up
 # to this size are counted; "on" counts every one, "off" none.
 DEFAULT_BACKUP_ROW_COUNTS = "100GB"
 DEFAULT_DRILL_PERIOD_DAYS = 7  # each project's databases are drilled at least this often
 DEFAULT_DRILL_CONCURRENCY = 1  # drills running at once, fleet-wide
-_SIZE = re.compile(r"(?i)^\s*(\d+)\s*([KMGT]?)B?\s*$")
-_SIZE_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
 
 class Settings(BaseSettings):
@@ -147,9 +143,7 @@ class Settings(BaseSettings):
     @field_validator("backup_row_counts")
     @classmethod
     def _row_counts(cls, value: str) -> str:
-        if value.strip().lower() in ("on", "off") or _SIZE.match(value):
-            return value.strip()
-        raise ValueError("must be on, off, or a database size such as 50GB or 500MB")
+        return syntax.switch_or_size(value)
 
     @field_validator("backup_age_recipients", mode="before")
     @classmethod
@@ -161,28 +155,20 @@ class Settings(BaseSettings):
     @field_validator("source_project_pattern")
     @classmethod
     def _project_pattern(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            compiled = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        if "project" not in compiled.groupindex:
-            raise ValueError("needs a named group (?P<project>...): the project id")
-        return value
+        return syntax.project_pattern(value) if value else None
 
     @field_validator("telegram_chat_id")
     @classmethod
     def _chat_ids(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        return ",".join(_one_chat(chat) for chat in value.split(","))
+        return ",".join(syntax.chat_id(chat) for chat in value.split(","))
 
     @field_validator("telegram_retired_chat_ids", mode="before")
     @classmethod
     def _retired(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(_one_chat(chat) for chat in value.split(",") if chat.strip())
+            return tuple(syntax.chat_id(chat) for chat in value.split(",") if chat.strip())
         return value
 
     @field_validator("telegram_bot_token")
@@ -190,27 +176,17 @@ class Settings(BaseSettings):
     def _tokens(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        tokens = [token.strip() for token in value.get_secret_value().split(",")]
-        # The message never quotes a token: it is the secret.
-        if not all(_BOT_TOKEN.match(token) for token in tokens):
-            raise ValueError("each bot token looks like 123456:ABC..., digits before the ':'")
-        ids = [token.partition(":")[0] for token in tokens]
-        if len(set(ids)) != len(ids):
-            raise ValueError("two tokens of one bot: list each bot once")
-        return SecretStr(",".join(tokens))
+        return SecretStr(syntax.bot_tokens(value.get_secret_value()))
 
     @field_validator("telegram_alert_chat_id")
     @classmethod
     def _alert_chat_id(cls, value: str | None) -> str | None:
-        return None if value is None or not value.strip() else _one_chat(value)
+        return None if value is None or not value.strip() else syntax.chat_id(value)
 
     @field_validator("telegram_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an http(s) URL such as {TELEGRAM_CLOUD_API}")
-        return value.rstrip("/")
+        return syntax.http_url(value, TELEGRAM_CLOUD_API)
 
     @model_validator(mode="after")
     def _part_size_fits_api(self) -> Settings:
@@ -275,12 +251,7 @@ class Settings(BaseSettings):
     @property
     def row_counts_limit(self) -> int | None:
         """The largest database (bytes) whose rows a backup counts; None: no limit, 0: never."""
-        word = self.backup_row_counts.lower()
-        if word in ("on", "off"):
-            return None if word == "on" else 0
-        match = _SIZE.match(word)
-        assert match is not None  # _row_counts checked it
-        return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+        return syntax.size_limit(self.backup_row_counts)
 
     @property
     def alert_chat_id(self) -> str | None:
@@ -290,19 +261,6 @@ class Settings(BaseSettings):
     @property
     def telegram_configured(self) -> bool:
         return self.telegram_bot_token is not None and self.telegram_chat_id is not None
-
-
-def _one_chat(value: str) -> str:
-    value = value.strip()
-    if value.startswith("@") and len(value) > 1:
-        return value
-    try:
-        int(value)
-    except ValueError:
-        raise ValueError(
-            "must be a numeric chat id (e.g. -1001234567890) or @channelname, comma-separated"
-        ) from None
-    return value
 
 
 def _describe(error: ValidationError) -> str:
