@@ -9,6 +9,7 @@ unchanged, so a caller can tell "pg_restore stopped reading" from "the data is d
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Protocol, cast
@@ -37,7 +38,7 @@ class Readable(Protocol):
 
 
 def decode(
-    path: Path,
+    source: Path | Readable,
     sink: Sink,
     *,
     compression: str,
@@ -46,36 +47,13 @@ def decode(
     on_bytes: Callable[[int], None] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
-    """Decrypt (with `identities`, if given) and decompress the artifact file `path` into `sink`.
+    """Decrypt (with `identities`, if given) and decompress the artifact into `sink`.
 
-    Returns the bytes written to the sink. `on_bytes(artifact_bytes_read)` runs per chunk read.
-    `recipients` only feeds the message of a wrong key. Raises ConfigError when no identity
-    matches, IntegrityError when the data cannot be decrypted or decompressed, and the sink's
-    own exception when the sink fails.
+    `source` is the artifact's file, or a reader of it. Returns the bytes written to the sink.
+    `on_bytes(artifact_bytes_read)` runs per chunk read. `recipients` only feeds the message of
+    a wrong key. Raises ConfigError when no identity matches, IntegrityError when the data
+    cannot be decrypted or decompressed, and the sink's own exception when the sink fails.
     """
-    with path.open("rb") as file:
-        return decode_stream(
-            file,
-            sink,
-            compression=compression,
-            identities=identities,
-            recipients=recipients,
-            on_bytes=on_bytes,
-            chunk_size=chunk_size,
-        )
-
-
-def decode_stream(
-    file: Readable,
-    sink: Sink,
-    *,
-    compression: str,
-    identities: Sequence[object] | None = None,
-    recipients: Sequence[str] = (),
-    on_bytes: Callable[[int], None] | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> int:
-    """`decode` of an artifact read from `file`; the reader's own errors propagate unchanged."""
     if compression not in manifest.COMPRESSIONS:
         raise errors.InputError(f"unknown compression {compression!r}")
     output = _Output(sink)
@@ -84,21 +62,23 @@ def decode_stream(
         writer = zstandard.ZstdDecompressor().stream_writer(
             cast(IO[bytes], output), write_size=chunk_size, closefd=False
         )
-    source = _Input(file, on_bytes)
-    try:
-        if identities is not None:
-            pyrage.decrypt_io(source, writer, list(identities))
-        else:
-            while chunk := source.read(chunk_size):
-                writer.write(chunk)
-        if source.error is not None:
-            raise source.error
-    except BaseException as exc:
-        if output.error is not None:
-            raise output.error from None
-        if source.error is not None:  # the reader's failure, however the decrypter wrapped it
-            raise _described(source.error, recipients) from None
-        raise _described(exc, recipients) from exc
+    with contextlib.ExitStack() as opened:
+        file = opened.enter_context(source.open("rb")) if isinstance(source, Path) else source
+        reader = _Input(file, on_bytes)
+        try:
+            if identities is not None:
+                pyrage.decrypt_io(reader, writer, list(identities))
+            else:
+                while chunk := reader.read(chunk_size):
+                    writer.write(chunk)
+            if reader.error is not None:
+                raise reader.error
+        except BaseException as exc:
+            if output.error is not None:
+                raise output.error from None
+            if reader.error is not None:  # the reader's failure, however the decrypter wrapped it
+                raise _described(reader.error, recipients) from None
+            raise _described(exc, recipients) from exc
     return output.size
 
 

@@ -41,7 +41,7 @@ def decoder(
         with path.open("wb") as file:
             scanner = offsets.Scanner(file)
             try:
-                unpack.decode_stream(
+                unpack.decode(
                     stream,
                     scanner,
                     compression=compression,
