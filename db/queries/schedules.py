@@ -83,16 +83,7 @@ def update_schedule(
     session: Session, schedule_id: uuid.UUID, values: ScheduleValues, *, next_run_at: dt.datetime
 ) -> schedule_models.BackupSchedule:
     """Replace a schedule's settings and its next run."""
-    row = session.scalars(
-        update(Schedule)
-        .where(Schedule.id == schedule_id)
-        .values(**dataclasses.asdict(values), next_run_at=next_run_at)
-        .returning(Schedule)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if row is None:
-        raise errors.NotFoundError(f"schedule {schedule_id} does not exist")
-    return row
+    return _change(session, schedule_id, **dataclasses.asdict(values), next_run_at=next_run_at)
 
 
 def get_schedule(session: Session, schedule_id: uuid.UUID) -> schedule_models.BackupSchedule | None:
@@ -149,6 +140,7 @@ def disable(session: Session, schedule_id: uuid.UUID) -> schedule_models.BackupS
 def _change(
     session: Session, schedule_id: uuid.UUID, **changes: object
 ) -> schedule_models.BackupSchedule:
+    """UPDATE one schedule with `changes`; its row as it is now, or NotFoundError."""
     row = session.scalars(
         update(Schedule)
         .where(Schedule.id == schedule_id)

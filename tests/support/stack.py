@@ -175,6 +175,19 @@ def job_row(database: Database, job_id: str | uuid.UUID) -> dict[str, object] | 
         return None if row is None else dict(row)
 
 
+def age_heartbeat(database: Database, job_id: str | uuid.UUID) -> None:
+    """Let time pass for a job whose worker died: its heartbeat an hour old, past
+    JOB_HEARTBEAT_STALE, so that the reaper takes it."""
+    with database.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE control_plane.jobs SET heartbeat_at = now() - interval '1 hour'"
+                " WHERE id = :id"
+            ),
+            {"id": str(job_id)},
+        )
+
+
 def wait_job(database: Database, job_id: str | uuid.UUID, timeout: float) -> dict[str, object]:
     """Poll the jobs row until the job has finished."""
     deadline = time.monotonic() + timeout

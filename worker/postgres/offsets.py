@@ -81,7 +81,7 @@ class Scanner:
             self._scan(data)
         return len(data)
 
-    def starts(self) -> list[tuple[int, int]]:
+    def _starts(self) -> list[tuple[int, int]]:
         """Once the whole archive was written: (slot, start) of each entry found, or none."""
         if self._toc is None and not self._given_up:  # an archive shorter than FIRST_TRY
             self._next_try = 0
@@ -101,7 +101,7 @@ class Scanner:
     def apply(self, fd: int) -> int:
         """Write the offsets found into the archive file `fd`; how many entries got one."""
         toc = self._toc
-        found = self.starts()
+        found = self._starts()
         if toc is None:
             return 0
         for slot, start in found:

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from tests.acceptance.conftest import Stack
 from tests.support import workers
 from tests.support.sources import drop_database, make_source_database
-from tests.support.stack import job_row
+from tests.support.stack import age_heartbeat, job_row
 from worker.contract import tasks
 
 
@@ -92,15 +92,7 @@ def kill_mid_dump(stack: Stack, database: str, **env: str) -> tuple[str, Path, s
     finally:
         lock.rollback()
         lock.close()
-    # Time passes: the dead worker's heartbeat goes stale (JOB_HEARTBEAT_STALE is 10 minutes).
-    with stack.database.engine.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE control_plane.jobs SET heartbeat_at = now() - interval '1 hour'"
-                " WHERE id = :id"
-            ),
-            {"id": job_id},
-        )
+    age_heartbeat(stack.database, job_id)
     return job_id, spool, dead_host
 
 

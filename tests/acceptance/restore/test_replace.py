@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from sqlalchemy import text
 
 from tests.acceptance.conftest import Stack
 from tests.acceptance.restore.support import (
@@ -29,7 +28,7 @@ from tests.support import sources, workers
 from tests.support.sources import (
     make_source_database,
 )
-from tests.support.stack import job_row
+from tests.support.stack import age_heartbeat, job_row
 from worker.contract import tasks
 from worker.postgres import switch
 
@@ -155,15 +154,7 @@ def test_a_worker_killed_between_the_renames_leaves_the_database_whole_after_the
         time.sleep(0.05)
     workers.kill_tree(first.proc)  # as when the host dies, with the project's name missing
     assert not scalar("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{project}'")
-    with stack.database.engine.begin() as conn:
-        # Time passes: the dead worker's heartbeat goes stale (JOB_HEARTBEAT_STALE).
-        conn.execute(
-            text(
-                "UPDATE control_plane.jobs SET heartbeat_at = now() - interval '1 hour'"
-                " WHERE id = :id"
-            ),
-            {"id": job_id},
-        )
+    age_heartbeat(stack.database, job_id)
 
     # -n: another host than the dead one.
     stack.start_worker("-n", f"switch-next-{uuid.uuid4().hex[:6]}@%h")
