@@ -52,7 +52,7 @@ def test_a_backup_is_restored_only_into_a_database_its_project_owns(
     stack: Stack,
     targets: list[str],  # noqa: F811
 ) -> None:
-    stack.start_worker()
+    stack.start_worker(RESTORE_TARGET_NAMES="{database}_*")  # the default
     backup = make_backup(stack, stack.source_db, project=A)
     victim = f"bw_victim_{uuid.uuid4().hex[:8]}"
     targets.append(victim)
@@ -60,7 +60,7 @@ def test_a_backup_is_restored_only_into_a_database_its_project_owns(
     # Project B asks for A's backup: refused, whatever the target.
     other = finished(stack, restore(stack, B, backup["id"], victim, clean=True))
     assert other["status"] == "failed"
-    assert f"belongs to project {A}" in str(other["error"]), other["error"]
+    assert f"does not belong to project {B}" in str(other["error"]), other["error"]
     # Project A asks for its own backup, into B's existing database: refused, clean or not.
     into = finished(stack, restore(stack, A, backup["id"], victim, clean=True))
     assert into["status"] == "failed"
@@ -89,10 +89,10 @@ def test_a_backup_is_restored_only_into_a_database_its_project_owns(
     # Verify and undo of another project's backup or job: refused.
     verify = finished(stack, stack.publish(tasks.VerifyBackup(B, uuid.UUID(str(backup["id"])))))
     assert verify["status"] == "failed"
-    assert f"belongs to project {A}" in str(verify["error"]), verify["error"]
+    assert f"does not belong to project {B}" in str(verify["error"]), verify["error"]
     undo = finished(stack, stack.publish(tasks.UndoRestore(B, uuid.UUID(str(first["id"])))))
     assert undo["status"] == "failed"
-    assert f"belongs to project {A}" in str(undo["error"]), undo["error"]
+    assert f"does not belong to project {B}" in str(undo["error"]), undo["error"]
 
 
 @pytest.mark.timeout(180)
@@ -144,9 +144,7 @@ def test_a_job_id_is_claimed_only_by_a_message_of_its_type_and_project(stack: St
     )
     # A restore of A's backup under B's pending restore row.
     copy = f"{stack.source_db}_x_{uuid.uuid4().hex[:6]}"
-    sent.append(
-        restore(stack, A, backup["id"], copy, job_id=pending_restore)  # type: ignore[arg-type]
-    )
+    sent.append(restore(stack, A, backup["id"], copy, job_id=pending_restore))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if all(task in worker.log() for task in sent[:3]) and "refused" in worker.log():
