@@ -156,7 +156,7 @@ def cases(project: str = "proj-bad") -> list[Case]:
         Case(
             "restore: no project",
             {"backup_id": str(uuid.uuid4()), "target_database": "t"},
-            "project id",
+            "project_id",  # a required argument: Celery's TypeError, as for backups.create
             task=tasks.RESTORE,
             expect_row=False,
         ),

@@ -71,3 +71,11 @@ def test_the_celery_tasks_take_exactly_the_models_arguments() -> None:
             for f in dataclasses.fields(model)
         }
         assert taken == declared, name
+
+
+def test_unknown_arguments_are_refused_by_name() -> None:
+    tasks.unknown_arguments(tasks.CREATE, {})
+    with pytest.raises(
+        errors.InputError, match=r"unknown argument\(s\) priority for backups\.create"
+    ):
+        tasks.unknown_arguments(tasks.CREATE, {"priority": "high"})
