@@ -161,6 +161,7 @@ def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, obje
                 BACKUP_PART_SIZE=str(part_size),
                 BACKUP_AGE_RECIPIENTS=str(key.to_public()),
                 BACKUP_AGE_IDENTITY_FILE=str(work / "key.txt"),
+                RESTORE_TARGET_NAMES=target,  # a new database of the benchmark's own name
             )
             print("backing up ...", file=sys.stderr)
             backup_job = bench.send(project_id="bench", database=source)
@@ -183,7 +184,9 @@ def run(megabytes: int, part_size: int, pool: str, work: Path) -> dict[str, obje
             )
             sampler.start()
             started = time.monotonic()
-            restore_job = bench.publish(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target))
+            restore_job = bench.publish(
+                tasks.RestoreBackup("bench", uuid.UUID(str(backup["id"])), target)
+            )
             row = wait(bench.database, restore_job, 1800)
             seconds = time.monotonic() - started
             stop.set()

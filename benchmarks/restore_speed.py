@@ -33,6 +33,7 @@ from worker.postgres import source
 DEFAULT_SIZE_MB = 400
 DEFAULT_ROUNDS = 5
 TARGET_A_OVER_C = 1.25  # the worker at most this much slower than pg_restore -jN
+PROJECT = "bench-restore"
 TARGET_PREFIX = "bwrestore_"  # the databases each run restores into (dropped after it)
 
 
@@ -119,7 +120,7 @@ def worker_restore(
     the job's own account of them (its phase_seconds)."""
     name = f"{TARGET_PREFIX}{uuid.uuid4().hex[:8]}"
     started = time.time()
-    job_id = uuid.UUID(bench.publish(tasks.RestoreBackup(backup_id, name)))
+    job_id = uuid.UUID(bench.publish(tasks.RestoreBackup(PROJECT, backup_id, name)))
     try:
         while bench.job(job_id) is None:  # the worker creates the row, as for the gateway's
             time.sleep(jobrun.POLL)
@@ -140,9 +141,9 @@ def measure(args: argparse.Namespace) -> Result:
     jobs = os.cpu_count() or 1
     result = Result(database, jobs)
     name = database.name
-    with rig.stack() as bench, rig.worker(bench):
+    with rig.stack() as bench, rig.worker(bench, RESTORE_TARGET_NAMES=f"{TARGET_PREFIX}*"):
         report.line(f"{name}: {report.mb(database.size_bytes)}; backing it up (untimed)")
-        backup_job = bench.enqueue("bench-restore", name)
+        backup_job = bench.enqueue(PROJECT, name)
         row = jobrun.wait(bench, backup_job)
         summary = row["result"]["backup"]  # type: ignore[index]
         result.artifact_bytes = int(summary["size_bytes"])

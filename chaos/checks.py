@@ -28,7 +28,7 @@ def verify_and_restore(run: Run, deadline: float) -> None:
     stack = run.stack
     backups = _rows(
         run,
-        "SELECT id, database, server FROM control_plane.backups"
+        "SELECT id, project_id, database, server FROM control_plane.backups"
         " WHERE job_id = ANY(CAST(:ids AS uuid[])) ORDER BY created_at",
         ids=run.jobs,
     )
@@ -39,12 +39,16 @@ def verify_and_restore(run: Run, deadline: float) -> None:
     restores: dict[str, tuple[str, str, str]] = {}
     for backup in backups:
         backup_uuid = uuid.UUID(str(backup["id"]))
-        task_id = publisher.send(tasks.VerifyBackup(backup_uuid))
+        task_id = publisher.send(tasks.VerifyBackup(str(backup["project_id"]), backup_uuid))
         verifies[str(intake.job_id_for_task(task_id))] = str(backup_uuid)
     for index, backup in enumerate(sample):
         # Into the backup's own server (target_server None), next to its source database.
-        target = f"chaos_restore_{index}"
-        task_id = publisher.send(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target))
+        # A new database whose name RESTORE_TARGET_NAMES' default allows: `{database}_*`.
+        target = f"{backup['database']}_chaos_restore_{index}"
+        message = tasks.RestoreBackup(
+            str(backup["project_id"]), uuid.UUID(str(backup["id"])), target
+        )
+        task_id = publisher.send(message)
         jid = str(intake.job_id_for_task(task_id))
         restores[jid] = (target, str(backup["database"]), str(backup["server"]))
     ids = list(verifies) + list(restores)

@@ -145,29 +145,40 @@ def cases(project: str = "proj-bad") -> list[Case]:
         Case(
             "unknown keyword",
             {"project_id": project, "database": "x", "shell": "rm -rf /"},
-            "TypeError",
-            expect_row=False,
+            "unknown argument(s) shell",
         ),
         Case(
             "restore: backup id not a uuid",
-            {"backup_id": "1; DROP", "target_database": "t"},
+            {"project_id": project, "backup_id": "1; DROP", "target_database": "t"},
             "backup",
+            task=tasks.RESTORE,
+        ),
+        Case(
+            "restore: no project",
+            {"backup_id": str(uuid.uuid4()), "target_database": "t"},
+            "project_id",  # a required argument: Celery's TypeError, as for backups.create
             task=tasks.RESTORE,
             expect_row=False,
         ),
         Case(
             "restore: unknown backup",
-            {"backup_id": str(uuid.uuid4()), "target_database": "t"},
+            {"project_id": project, "backup_id": str(uuid.uuid4()), "target_database": "t"},
             "backup",
             task=tasks.RESTORE,
             expect_row=False,
         ),
         Case(
             "verify: unknown backup",
-            {"backup_id": str(uuid.uuid4())},
+            {"project_id": project, "backup_id": str(uuid.uuid4())},
             "backup",
             task=tasks.VERIFY,
             expect_row=False,
+        ),
+        Case(
+            "verify: unknown keyword",
+            {"project_id": project, "backup_id": str(uuid.uuid4()), "priority": "high"},
+            "priority",
+            task=tasks.VERIFY,
         ),
     ]
     return found

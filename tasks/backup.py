@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 @app.task(name=contract.CREATE, bind=True)
 def create(
     self: Task,  # type: ignore[type-arg]
+    /,
     *,
     project_id: object,
     database: object,
@@ -34,11 +35,13 @@ def create(
     caption: object = None,
     filename: object = None,
     server: object = "default",
+    **unknown: object,
 ) -> str | None:
     """Accept one backup request and start its chain on this host; returns the job id."""
     rt = runtime.current()
     task_id = str(self.request.id)
     try:
+        contract.unknown_arguments(contract.CREATE, unknown)
         message = contract.CreateBackup.from_kwargs(
             {
                 "project_id": project_id,
@@ -127,8 +130,10 @@ def register(
     sha256: object = None,
     compression: object = "zstd",
     expires_in_days: object = None,
+    **unknown: object,
 ) -> str:
     """Record parts already in Telegram by file id; returns the backup id."""
+    contract.unknown_arguments(contract.REGISTER, unknown)
     row = send.register(
         runtime.current(),
         project_id=project_id,

@@ -33,6 +33,8 @@ MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker
 DEFAULT_RETRY_DELAY = 60  # seconds before a dump cut short (killed, server gone) runs again
 DEFAULT_TELEGRAM_RETRY_DELAY = 300  # seconds before a backup Telegram refused to take runs again
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
+DEFAULT_PENDING_TIMEOUT = 86400  # seconds a pending row may wait for its message (the reaper)
+DEFAULT_RESTORE_TARGET_NAMES = "{database}_*"  # new databases a restore may create (restore.md)
 DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celeryconfig.py)
 # Periodic work (tasks/maintenance.py; beat entries in celeryconfig.py).
 DEFAULT_DISPATCH_INTERVAL = 60  # seconds between two schedules.dispatch runs
@@ -104,6 +106,8 @@ class Settings(BaseSettings):
         default=DEFAULT_TELEGRAM_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY
     )
     job_heartbeat_stale: int = Field(default=DEFAULT_HEARTBEAT_STALE, ge=30)
+    job_pending_timeout: int = Field(default=DEFAULT_PENDING_TIMEOUT, ge=60)
+    restore_target_names: str = DEFAULT_RESTORE_TARGET_NAMES
     # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
     worker_concurrency: int = Field(default=DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
     # Periodic work: schedules, expiry sweep, reaper, alerts.

@@ -24,7 +24,13 @@ TOKEN = "123456:ACCEPTANCE-token-ABCdefGHIjklMNOpqrSTUvw"
 CHAT = "-1009876543210"
 # Every worker of these tests. The stand-in's uploads are local: their times differ by
 # milliseconds, not the seconds the default pacer margin allows for (docs/fleet.md, "Margins").
-SETTINGS = {"TELEGRAM_MAX_ATTEMPTS": "6", "TELEGRAM_PACER_MARGIN": "0.2"}
+# The restores of these tests go into new databases named bw_<label>_<hex> (restore/support.py's
+# new_target) besides the default `{database}_*`; tests/acceptance/security sets the default.
+SETTINGS = {
+    "TELEGRAM_MAX_ATTEMPTS": "6",
+    "TELEGRAM_PACER_MARGIN": "0.2",
+    "RESTORE_TARGET_NAMES": "{database}_*,bw_*",
+}
 
 Stack: TypeAlias = support_stack.Stack[BotApiStandin]  # the `stack` fixture's type
 

@@ -3,7 +3,8 @@
 send: any file or stream (a dump made elsewhere) goes through the same split, compression,
 encryption and upload as a backup, and comes back as Telegram ids; it can be recorded too.
 register: parts that are already in Telegram are recorded by file id, after getFile shows
-that Telegram knows each one.
+that Telegram knows each one; a message another backup records is refused, and a part the
+ledger does not show the worker sending for the project is only ever forgotten, never deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import BinaryIO
 from db import models
 from db.queries import backups as db_backups
 from db.queries import jobs as db_jobs
+from db.queries import scope as db_scope
 from worker import errors
 from worker.artifact import manifest
 from worker.artifact import stream as artifact
@@ -160,6 +162,7 @@ def register(
                 )
     return _record(
         rt,
+        foreign=_foreign_parts(rt, project, new_parts),
         job_type=models.JobType.RECORD,
         project_id=project,
         filename=name,
@@ -171,6 +174,22 @@ def register(
         expires_in_days=days,
         parts=new_parts,
     )
+
+
+def _foreign_parts(rt: Runtime, project: str, parts: Sequence[db_backups.NewPart]) -> list[int]:
+    """The parts whose message the ledger does not show the worker's own bot sending for this
+    project: never deleted, only forgotten. InputError for a message another backup records."""
+    foreign = []
+    with rt.database.transaction() as session:
+        for part in parts:
+            if db_scope.recorded_part(session, part.chat_id, part.message_id) is not None:
+                raise errors.InputError(
+                    f"part {part.index + 1}: message {part.message_id} in chat {part.chat_id} "
+                    "is already recorded for another backup"
+                )
+            if not db_scope.sent_for_project(session, part.chat_id, part.message_id, project):
+                foreign.append(part.index)
+    return foreign
 
 
 def _parse_parts(parts: object, default_chat: str) -> list[db_backups.NewPart]:
@@ -231,6 +250,7 @@ def _record(
     chat_id: str,
     expires_in_days: int | None,
     parts: list[db_backups.NewPart],
+    foreign: Sequence[int] = (),
 ) -> models.Backup:
     job_id = uuid.uuid4()
     days = expires_in_days or rt.settings.backup_retention_days
@@ -263,6 +283,7 @@ def _record(
                 parts=parts,
             ),
         )
+        db_scope.forget_only(session, row.id, foreign)
         db_jobs.complete_job(session, job_id, {"backup_id": str(row.id)})
         loaded = db_backups.get_backup(session, row.id)
         if loaded is None:

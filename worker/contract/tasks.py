@@ -4,16 +4,19 @@ Public tasks are the ones the api-gateway, operators and beat send; the chains' 
 (STEPS) follow from them and are listed for the task modules only. A model's fields are the
 task's keyword arguments, with the same names and defaults (`TASKS`, checked against
 docs/contract.md and against the Celery tasks' signatures). The arguments are checked where
-they arrive, by worker.contract.request's validators (restores: worker.restore.job.validate).
+they arrive, by worker.contract.request's validators (restores: worker.restore.job.validate);
+an argument no model has fails the job naming it (`unknown_arguments`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from worker import errors
 from worker.contract import request
 
 CREATE = "backups.create"
@@ -111,12 +114,15 @@ class RestoreBackup:
 
     NAME: ClassVar[str] = RESTORE
 
+    project_id: str  # the backup's project: another project's backup is refused
     backup_id: uuid.UUID
     target_database: str | None = None  # None: with mode replace, the backup's own database
     job_id: uuid.UUID | None = None
     clean: bool = False
     target_server: str | None = None  # None: the backup's own server
-    mode: str = MODE_NEW  # MODE_NEW: a new or empty database; MODE_REPLACE: swap in, with undo
+    # MODE_NEW: a new or empty database; MODE_REPLACE: swap in, with undo. MODE_DRILL only runs
+    # a pending row drills.run inserted as a drill (worker.restore.job.check_drill).
+    mode: str = MODE_NEW
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,7 @@ class UndoRestore:
 
     NAME: ClassVar[str] = UNDO_RESTORE
 
+    project_id: str  # the replace's project
     restore_job_id: uuid.UUID
     job_id: uuid.UUID | None = None
 
@@ -135,6 +142,7 @@ class VerifyBackup:
 
     NAME: ClassVar[str] = VERIFY
 
+    project_id: str  # the backup's project
     backup_id: uuid.UUID
     job_id: uuid.UUID | None = None
     server: str | None = None  # whose pg_restore reads the archive; None: the backup's server
@@ -207,6 +215,16 @@ class RunDrills:
     NAME: ClassVar[str] = RUN_DRILLS
 
     project_id: str | None = None  # set: drill this project's newest backups now, due or not
+
+
+def unknown_arguments(name: str, extra: Mapping[str, object]) -> None:
+    """InputError naming the arguments `name`'s model does not have (a Celery task that took
+    them as `**extra` would otherwise never run: TypeError before the task body)."""
+    if extra:
+        known = ", ".join(field.name for field in dataclasses.fields(TASKS[name]))
+        raise errors.InputError(
+            f"unknown argument(s) {', '.join(sorted(extra))[:200]} for {name}: it takes {known}"
+        )
 
 
 Message = (

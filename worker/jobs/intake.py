@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 
+from db import models
 from db.queries import jobs as db_jobs
 from worker import errors
 from worker.contract import publish, request, tasks
@@ -91,9 +92,13 @@ def claim(
     hostname: str,
 ) -> bool:
     """Create the job if missing, then claim it for this host's chain; False when another
-    delivery claimed it already or it is finished (the guard against duplicate messages)."""
+    delivery claimed it already or it is finished (the guard against duplicate messages).
+
+    InputError, the row untouched, when the row is another type's or another project's: a
+    message runs only a row of its own kind (check_claim).
+    """
     with rt.database.transaction() as session:
-        db_jobs.create_job(
+        job = db_jobs.create_job(
             session,
             job_id=job_id,
             type=job_type,
@@ -101,10 +106,29 @@ def claim(
             payload=payload,
             celery_task_id=celery_task_id,
         )
-        claimed = db_jobs.claim_job(session, job_id, hostname=hostname, payload=payload)
+        check_claim(job, job_type=job_type, project_id=project_id, payload=payload)
+        claimed = db_jobs.claim_job(session, job.id, hostname=hostname, payload=payload)
     if not claimed:
         log.info("job %s: already claimed or finished, nothing to do", job_id)
     return claimed
+
+
+def check_claim(
+    job: models.Job, *, job_type: str, project_id: str, payload: Mapping[str, object]
+) -> None:
+    """InputError unless `job` is of this type and project, and a drill exactly when the
+    control plane made it one (its stored payload says so: a message cannot)."""
+    if job.type != job_type or job.project_id != project_id:
+        raise errors.InputError(
+            f"job {job.id} is not a {job_type} job of project {project_id}: "
+            "a message runs only the job row of its own type and project"
+        )
+    stored = job.payload.get("mode") if isinstance(job.payload, Mapping) else None
+    if (stored == tasks.MODE_DRILL) != (payload.get("mode") == tasks.MODE_DRILL):
+        raise errors.InputError(
+            f"job {job.id}: mode drill is internal (drills.run starts drills), "
+            "and a drill's row runs only as a drill"
+        )
 
 
 def reject(
@@ -115,26 +139,71 @@ def reject(
     project_id: object,
     task_id: str,
 ) -> str | None:
-    """Record a refused request as a failed job when there is one to show it on."""
+    """Record a refused backups.create as a failed job when there is one to show it on."""
+    return refuse(rt, exc, job_type=JOB_TYPE, job_id=job_id, project_id=project_id, task_id=task_id)
+
+
+def refuse(
+    rt: Runtime,
+    exc: errors.BackupWorkerError,
+    *,
+    job_type: str,
+    job_id: object,
+    project_id: object,
+    task_id: str,
+) -> str | None:
+    """Fail the request's row with the reason: the row it names (or the worker's own, created
+    here) only when it is a pending, unclaimed row of `job_type` and the message's project.
+
+    Any other row (running, finished, another type's or project's) is left as it is: a bad
+    message must not end a job it does not own. Without a valid project, or for a job or
+    backup that does not exist, there is no row to show: an ERROR log line only.
+    """
+    name = _TASK_OF.get(job_type, job_type)
     try:
         given = request.validate_job_id(job_id)
         project = request.validate_project_id(project_id)
     except errors.InputError:
         given, project = None, None
-    if isinstance(exc, errors.NotFoundError) or project is None:
-        # Without a valid project or job there is no row the gateway could show: log it only.
-        log.error("%s %s refused: %s", tasks.CREATE, task_id, exc.message)
+    if project is None:
+        log.error("%s %s refused: %s", name, task_id, exc.message)
         return None
     jid = given or job_id_for_task(task_id)
     with rt.database.transaction() as session:
-        db_jobs.create_job(
-            session,
-            job_id=jid,
-            type=JOB_TYPE,
-            project_id=project,
-            payload={"refused": True},
-            celery_task_id=task_id if given is None else None,
+        job = db_jobs.get_job(session, jid, for_update=True)
+        if job is None and isinstance(exc, errors.NotFoundError):
+            log.error("%s %s refused: %s", name, task_id, exc.message)
+            return None
+        if job is None:
+            job = db_jobs.create_job(
+                session,
+                job_id=jid,
+                type=job_type,
+                project_id=project,
+                payload={"refused": True},
+                celery_task_id=task_id if given is None else None,
+            )
+        ours = (
+            job.type == job_type
+            and job.project_id == project
+            and job.status == models.JobStatus.PENDING
+            and job.worker_hostname is None
         )
-        db_jobs.fail_job(session, jid, exc.message)
-    log.error("job %s refused: %s", jid, exc.message)
-    return str(jid)
+        if ours:
+            db_jobs.fail_job(session, job.id, exc.message)
+    if not ours:
+        log.error(
+            "%s %s refused; job %s left as it is (not a pending %s job of project %s): %s",
+            name,
+            task_id,
+            jid,
+            job_type,
+            project,
+            exc.message,
+        )
+        return None
+    log.error("job %s refused: %s", job.id, exc.message)
+    return str(job.id)
+
+
+_TASK_OF = {JOB_TYPE: tasks.CREATE, "restore": tasks.RESTORE, "verify": tasks.VERIFY}

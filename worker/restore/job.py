@@ -15,7 +15,7 @@ from db import models
 from db.queries import backups as db_backups
 from db.queries import jobs as db_jobs
 from worker import errors
-from worker.contract import request, tasks
+from worker.contract import tasks
 from worker.jobs import intake, owner, progress
 from worker.jobs.runtime import Runtime
 from worker.postgres import servers, source, switch, target
@@ -167,6 +167,34 @@ def server_of(rt: Runtime, req: RestoreRequest, backup: models.Backup) -> server
     return rt.registry().get(req.server or backup.server)
 
 
+def check_project(backup: models.Backup, project_id: str) -> None:
+    """InputError unless `backup` is a backup of `project_id` (whose it is, is not said)."""
+    if backup.project_id != project_id:
+        raise errors.InputError(
+            f"backup {backup.id} does not belong to project {project_id}: a project restores "
+            "and verifies only its own backups"
+        )
+
+
+def check_drill(rt: Runtime, req: RestoreRequest, given: uuid.UUID | None) -> None:
+    """InputError unless the message runs a drill's pending row that drills.run inserted for
+    this very backup and scratch database: mode drill is internal, never a caller's choice."""
+    with rt.database.transaction() as session:
+        job = None if given is None else db_jobs.get_job(session, given)
+        stored = job.payload if job is not None and isinstance(job.payload, Mapping) else {}
+    if (
+        job is None
+        or job.status != models.JobStatus.PENDING
+        or stored.get("mode") != tasks.MODE_DRILL
+        or stored.get("backup_id") != str(req.backup_id)
+        or stored.get("target_database") != req.target_database
+    ):
+        raise errors.InputError(
+            "mode drill is internal: drills are started by drills.run (backup-worker drills "
+            "run), not by a message; ask for mode new or replace"
+        )
+
+
 def accept(
     rt: Runtime,
     req: RestoreRequest,
@@ -175,14 +203,22 @@ def accept(
     job_id: uuid.UUID,
     celery_task_id: str | None,
     hostname: str,
+    new_target: bool = False,
 ) -> bool:
-    """Create (or find) the job and claim it for this host; False when it is not ours to run."""
+    """Create (or find) the job and claim it for this host; False when it is not ours to run.
+
+    `new_target`: the target database did not exist when the job was accepted, so this job
+    creates it (worker.restore.scope lets the project restore into it again later).
+    """
+    payload: dict[str, object] = dict(req.payload(backup))
+    if new_target:
+        payload["new_target"] = True
     return intake.claim(
         rt,
         job_id=job_id,
         job_type=req.kind,
         project_id=backup.project_id,
-        payload=dict(req.payload(backup)),
+        payload=payload,
         celery_task_id=celery_task_id,
         hostname=hostname,
     )
@@ -193,35 +229,14 @@ def reject(
     exc: errors.BackupWorkerError,
     *,
     job_id: object,
-    project_id: str | None,
+    project_id: object,
     kind: str,
     task_id: str,
 ) -> str | None:
-    """Record a refused request as a failed job when there is one to show it on."""
-    try:
-        given = request.validate_job_id(job_id)
-    except errors.InputError:
-        given = None
-    if given is None and project_id is None:
-        # Neither the gateway's row nor a backup to file a job under: log it only.
-        name = tasks.RESTORE if kind == RESTORE else tasks.VERIFY
-        log.error("%s %s refused: %s", name, task_id, exc.message)
-        return None
-    jid = given or intake.job_id_for_task(task_id)
-    with rt.database.transaction() as session:
-        if given is None:
-            assert project_id is not None
-            db_jobs.create_job(
-                session,
-                job_id=jid,
-                type=kind,
-                project_id=project_id,
-                payload={"refused": True},
-                celery_task_id=task_id,
-            )
-        db_jobs.fail_job(session, jid, exc.message)
-    log.error("job %s refused: %s", jid, exc.message)
-    return str(jid)
+    """Record a refused request as a failed job when there is one of its own to show it on."""
+    return intake.refuse(
+        rt, exc, job_type=kind, job_id=job_id, project_id=project_id, task_id=task_id
+    )
 
 
 def running_job(rt: Runtime, job_id: uuid.UUID) -> models.Job | None:

@@ -90,7 +90,12 @@ def start(rt: Runtime, publisher: publish.Publisher, backup: models.Backup) -> u
             celery_task_id=None,
         )
     message = tasks.RestoreBackup(
-        backup.id, req.target_database, job_id, target_server=req.server, mode=tasks.MODE_DRILL
+        backup.project_id,
+        backup.id,
+        req.target_database,
+        job_id,
+        target_server=req.server,
+        mode=tasks.MODE_DRILL,
     )
     publisher.send(message)
     log.info("drills: job %s drills backup %s of %s", job_id, backup.id, backup.project_id)

@@ -23,8 +23,11 @@ from worker.postgres import switch
 log = logging.getLogger(__name__)
 
 
-def undo_target(rt: Runtime, restore_job_id: object) -> tuple[models.Job, switch.Names]:
-    """The completed replace and its names; InputError/NotFoundError when it cannot be undone."""
+def undo_target(
+    rt: Runtime, restore_job_id: object, project_id: str | None = None
+) -> tuple[models.Job, switch.Names]:
+    """The completed replace and its names; InputError/NotFoundError when it cannot be undone
+    (or, with `project_id`, when the replace is another project's)."""
     rid = request.validate_job_id(restore_job_id)
     if rid is None:
         raise errors.InputError("restore_job_id is required: the job id of a replace")
@@ -34,6 +37,11 @@ def undo_target(rt: Runtime, restore_job_id: object) -> tuple[models.Job, switch
             session.expunge(job)
     if job is None:
         raise errors.NotFoundError(f"job {rid} does not exist")
+    if project_id is not None and job.project_id != project_id:
+        raise errors.InputError(
+            f"job {rid} does not belong to project {project_id}: a project undoes only its own "
+            "replaces"
+        )
     result = job.result if isinstance(job.result, Mapping) else {}
     restore = result.get("restore")
     databases = restore.get("databases") if isinstance(restore, Mapping) else None
@@ -47,21 +55,38 @@ def undo_target(rt: Runtime, restore_job_id: object) -> tuple[models.Job, switch
     return job, switch.Names.of(str(databases.get("project")), rid)
 
 
-def undo(rt: Runtime, restore_job_id: object, job_id: object, *, task_id: str) -> uuid.UUID:
-    """Swap the undo point back in; the undo job's id (completed, or failed with the reason)."""
+def undo(
+    rt: Runtime, project_id: object, restore_job_id: object, job_id: object, *, task_id: str
+) -> uuid.UUID:
+    """Swap the undo point back in; the undo job's id (completed, or failed with the reason).
+
+    The undo's row is the caller's pending row (of type restore, of this project, for this
+    replace or with no payload yet) or the worker's own; InputError for any other.
+    """
+    project = request.validate_project_id(project_id)
     given = request.validate_job_id(job_id)
-    job, names = undo_target(rt, restore_job_id)
+    job, names = undo_target(rt, restore_job_id, project)
     jid = given or intake.job_id_for_task(task_id)
     payload = {"undo_of": str(job.id), "target_database": names.project}
     with rt.database.transaction() as session:
-        db_jobs.create_job(
+        row = db_jobs.create_job(
             session,
             job_id=jid,
             type=models.JobType.RESTORE.value,
-            project_id=job.project_id,
+            project_id=project,
             payload=payload,
             celery_task_id=None if given else task_id,
         )
+        intake.check_claim(
+            row, job_type=models.JobType.RESTORE.value, project_id=project, payload={}
+        )
+        if (
+            row.payload.get("undo_of", str(job.id)) != str(job.id)
+            or row.status not in models.UNFINISHED
+        ):
+            raise errors.InputError(
+                f"job {jid} is not a pending undo of job {job.id}: an undo runs only its own row"
+            )
     try:
         switch.undo(rt.source(), names)
     except errors.BackupWorkerError as exc:

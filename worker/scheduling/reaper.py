@@ -9,6 +9,8 @@ databases are settled first (worker/scheduling/switches.py).
 A dump that found the spool full is handed back the same way (worker.backup.ending.retry_later);
 if its delayed message is lost, the reaper sends it again once it is due.
 
+A pending row that no message claims within JOB_PENDING_TIMEOUT of its creation ends failed
+with that reason (a gateway row whose message was lost or refused before naming it).
 The reaper also removes, on its own host, the spool directories of jobs that are finished.
 """
 
@@ -19,9 +21,12 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from db import models
 from db.queries import drills as db_drills
 from db.queries import jobs as db_jobs
+from db.queries import scope as db_scope
 from db.queries import stale as db_stale
 from worker.contract import publish, tasks
 from worker.jobs import intake, spool, state
@@ -119,12 +124,31 @@ def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
             messages.append(again)
             result.resent.append(str(job.id))
             log.warning("job %s: pending and unclaimed too long; its message sent again", job.id)
+        result.failed += _age_out(rt, session)
         # Sent before the commit: if sending fails, the jobs stay as they were for the next
         # run. A worker that gets a message first waits on the row lock, then claims the job.
         if messages:
             publisher.send_all(publish.Delayed(message) for message in messages)
     result.spool_removed = clean_spool(rt)
     return result
+
+
+def _age_out(rt: Runtime, session: Session) -> list[str]:
+    """Fail the pending rows no message claimed within JOB_PENDING_TIMEOUT: their message was
+    lost, refused before it could name the row, or never sent, and nothing else would end them."""
+    timeout = rt.settings.job_pending_timeout
+    failed = []
+    for job in db_scope.unclaimed_pending(
+        session, older_than=dt.timedelta(seconds=timeout), limit=BATCH
+    ):
+        reason = (
+            f"no message claimed it within {timeout} s of its creation (JOB_PENDING_TIMEOUT): "
+            "its task message was lost, refused, or never sent; enqueue it again"
+        )
+        if db_jobs.fail_job(session, job.id, reason):
+            failed.append(str(job.id))
+            log.error("job %s failed: %s", job.id, reason)
+    return failed
 
 
 def _retry_due(job: models.Job) -> bool:

@@ -63,15 +63,28 @@ def make_backup(stack: Stack, database: str, project: str = "proj-restore") -> d
 
 
 def send_restore(
-    stack: Stack, *, backup_id: str, target_database: str, job_id: str | None = None
+    stack: Stack,
+    *,
+    backup_id: str,
+    target_database: str,
+    job_id: str | None = None,
+    project: str | None = None,
 ) -> str:
-    """Enqueue backups.restore as the api-gateway does; returns the job id."""
+    """Enqueue backups.restore as the api-gateway does; returns the job id. `project` None:
+    the backup's own."""
     given = None if job_id is None else uuid.UUID(job_id)
-    return send(stack, tasks.RestoreBackup(uuid.UUID(backup_id), target_database, given))
+    asking = project or project_of(stack, backup_id)
+    return send(stack, tasks.RestoreBackup(asking, uuid.UUID(backup_id), target_database, given))
 
 
-def send_verify(stack: Stack, *, backup_id: str) -> str:
-    return send(stack, tasks.VerifyBackup(uuid.UUID(backup_id)))
+def send_verify(stack: Stack, *, backup_id: str, project: str | None = None) -> str:
+    asking = project or project_of(stack, backup_id)
+    return send(stack, tasks.VerifyBackup(asking, uuid.UUID(backup_id)))
+
+
+def project_of(stack: Stack, backup_id: object) -> str:
+    """The project a backup belongs to (the gateway knows it: it asks for its own)."""
+    return str(backup_row(stack, "id", str(backup_id))["project_id"])
 
 
 def send(stack: Stack, message: tasks.RestoreBackup | tasks.VerifyBackup) -> str:

@@ -156,7 +156,7 @@ def test_restore_messages_are_idempotent_and_refusals_land_on_the_gateways_row(
     downloads_before = len(stack.standin.requests("download"))
     target = new_target(targets)
     task_id = str(uuid.uuid4())
-    message = tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target)
+    message = tasks.RestoreBackup(str(backup["project_id"]), uuid.UUID(str(backup["id"])), target)
     for _ in range(2):
         stack.publisher.send(message, task_id=task_id)
     job_id = intake.job_id_for_task(task_id)

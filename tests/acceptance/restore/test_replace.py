@@ -21,6 +21,7 @@ from tests.acceptance.restore.support import (
     dump_text,
     make_backup,
     new_target,
+    project_of,
     send_restore,
     targets,
 )
@@ -73,7 +74,10 @@ def project(targets: list[str]) -> str:
 
 def replace(stack: Stack, backup_id: object, database: str | None = None) -> str:
     """Send backups.restore with mode replace as the api-gateway does; the job id."""
-    message = tasks.RestoreBackup(uuid.UUID(str(backup_id)), database, mode=tasks.MODE_REPLACE)
+    project = project_of(stack, backup_id)
+    message = tasks.RestoreBackup(
+        project, uuid.UUID(str(backup_id)), database, mode=tasks.MODE_REPLACE
+    )
     return stack.publish(message)
 
 

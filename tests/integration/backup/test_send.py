@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from db import session
+from db import ledger, session
+from db.queries import backups as db_backups
 from db.queries import jobs as db_jobs
+from db.queries import scope as db_scope
 from standin.server import BotApiStandin
 from tests.support.fake_send import FakeSend
 from worker import errors, settings
@@ -136,3 +138,44 @@ def test_batch_must_be_a_bounded_list(rt: Runtime) -> None:
         batch.enqueue_batch(rt, {"project_id": "p"}, FakeSend().publisher())
     with pytest.raises(errors.InputError, match="at most"):
         batch.enqueue_batch(rt, [{}] * (batch.MAX_BATCH + 1), FakeSend().publisher())
+
+
+def _states(rt: Runtime, backup_id: uuid.UUID) -> list[tuple[str | None, str | None]]:
+    with rt.database.transaction() as s:
+        backup = db_backups.get_backup(s, backup_id)
+        assert backup is not None
+        return [(part.delete_status, part.delete_error) for part in backup.parts]
+
+
+def test_register_refuses_a_message_another_backup_records(rt: Runtime) -> None:
+    sent = send.send_stream(rt, io.BytesIO(os.urandom(1000)), project_id="p", name="d.bin")
+    parts = [dict(part) for part in sent.parts]
+    send.register(rt, project_id="proj-b", filename="d.bin.zst", parts=parts)
+    with pytest.raises(errors.InputError, match="already recorded for another backup"):
+        send.register(rt, project_id="proj-a", filename="d.bin.zst", parts=parts)
+
+
+def test_registered_parts_the_ledger_does_not_prove_are_only_forgotten(rt: Runtime) -> None:
+    sent = send.send_stream(rt, io.BytesIO(os.urandom(1000)), project_id="p", name="e.bin")
+    part = dict(sent.parts[0])
+    # Not in the ledger: the sweep must never delete it.
+    row = send.register(rt, project_id="proj-a", filename="e.bin.zst", parts=[part])
+    assert _states(rt, row.id) == [("undeletable", db_scope.FOREIGN_PART)]
+    # The ledger shows a job of this very project sending it: the worker's own, deletable.
+    sent2 = send.send_stream(rt, io.BytesIO(os.urandom(1000)), project_id="p", name="f.bin")
+    mine = dict(sent2.parts[0])
+    job_id = uuid.uuid4()
+    with rt.database.transaction() as s:
+        db_jobs.create_job(
+            s, job_id=job_id, type="backup", project_id="proj-a", payload={}, celery_task_id=None
+        )
+        ledger.record(s, job_id, str(mine["chat_id"]), int(str(mine["message_id"])))
+    own = send.register(rt, project_id="proj-a", filename="f.bin.zst", parts=[mine])
+    assert _states(rt, own.id) == [(None, None)]
+    # ...but not for another project's register.
+    sent3 = send.send_stream(rt, io.BytesIO(os.urandom(1000)), project_id="p", name="g.bin")
+    theirs = dict(sent3.parts[0])
+    with rt.database.transaction() as s:
+        ledger.record(s, job_id, str(theirs["chat_id"]), int(str(theirs["message_id"])))
+    other = send.register(rt, project_id="proj-b", filename="g.bin.zst", parts=[theirs])
+    assert _states(rt, other.id) == [("undeletable", db_scope.FOREIGN_PART)]

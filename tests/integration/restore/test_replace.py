@@ -64,7 +64,7 @@ def test_replace_ends_sessions_keeps_an_undo_point_and_undo_brings_it_back(
     with pytest.raises(psycopg2.OperationalError):
         client.cursor().execute("SELECT 1")  # the replace ended the client's session
     assert rows(project, "SELECT count(*) FROM items") == [(15000,)]  # reconnected: restored
-    jid = undo.undo(env.rt, str(job["id"]), None, task_id=str(uuid.uuid4()))
+    jid = undo.undo(env.rt, job["project_id"], str(job["id"]), None, task_id=str(uuid.uuid4()))
     assert rows(project, "SELECT count(*) FROM items") == [(15001,)]
     assert target.exists(env.rt.source(), names.undone)
     # The sweep leaves it until its time, then drops it.

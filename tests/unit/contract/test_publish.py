@@ -30,11 +30,12 @@ def test_a_message_travels_as_keyword_arguments_with_ids_as_strings() -> None:
 
 
 def test_arguments_at_their_default_are_left_out() -> None:
-    assert publish.kwargs_of(tasks.RestoreBackup(BACKUP, "copy")) == {
+    assert publish.kwargs_of(tasks.RestoreBackup("p", BACKUP, "copy")) == {
+        "project_id": "p",
         "backup_id": str(BACKUP),
         "target_database": "copy",
     }
-    assert publish.kwargs_of(tasks.RestoreBackup(BACKUP, "copy", clean=True))["clean"] is True
+    assert publish.kwargs_of(tasks.RestoreBackup("p", BACKUP, "copy", clean=True))["clean"] is True
     assert publish.kwargs_of(tasks.Register("p", "f", [], compression="none")) == {
         "project_id": "p",
         "filename": "f",
@@ -47,7 +48,7 @@ def test_arguments_at_their_default_are_left_out() -> None:
 def test_options_countdown_task_id_and_expiry_reach_send_task() -> None:
     sent = FakeSend()
     publisher = sent.publisher(queue="q", ignore_result=True)
-    publisher.send(tasks.VerifyBackup(BACKUP), countdown=45, task_id="t-1")
+    publisher.send(tasks.VerifyBackup("p", BACKUP), countdown=45, task_id="t-1")
     publisher.send(tasks.ReapJobs(), expires=60)
     first, second = sent.calls
     assert first.options == {

@@ -59,9 +59,23 @@ def test_the_celery_tasks_take_exactly_the_models_arguments() -> None:
     for name, model in tasks.TASKS.items():
         params = inspect.signature(app.tasks[name].run).parameters.values()
         taken = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
-        assert all(p.kind is p.KEYWORD_ONLY for p in params), name
+        # Beside them only `**unknown`, which the task refuses itself (unknown_arguments),
+        # so that an unknown argument fails the job instead of a TypeError before the body.
+        others = [p for p in params if p.kind is not p.KEYWORD_ONLY]
+        assert [(p.name, p.kind) for p in others] in (
+            [],
+            [("unknown", inspect.Parameter.VAR_KEYWORD)],
+        ), name
         declared = {
             f.name: inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
             for f in dataclasses.fields(model)
         }
         assert taken == declared, name
+
+
+def test_unknown_arguments_are_refused_by_name() -> None:
+    tasks.unknown_arguments(tasks.CREATE, {})
+    with pytest.raises(
+        errors.InputError, match=r"unknown argument\(s\) priority for backups\.create"
+    ):
+        tasks.unknown_arguments(tasks.CREATE, {"priority": "high"})

@@ -51,6 +51,12 @@ def restore() -> None:
     default=None,
     help="source server to restore onto (default: the backup's own)",
 )
+@click.option(
+    "--project",
+    "project_id",
+    default=None,
+    help="the project asking (default: the backup's own); the worker refuses another's backup",
+)
 @click.option("--wait", is_flag=True, help="follow the job with a progress bar until it ends")
 @click.option("--timeout", type=float, default=None, help="with --wait: give up after seconds")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
@@ -61,6 +67,7 @@ def restore_backup(
     clean: bool,
     replace: bool,
     target_server: str | None,
+    project_id: str | None,
     wait: bool,
     timeout: float | None,
     as_json: bool,
@@ -71,27 +78,35 @@ def restore_backup(
     mode = tasks.MODE_REPLACE if replace else tasks.MODE_NEW
     req = rj.validate(rj.RESTORE, str(backup_id), target_database, clean, target_server, mode)
     rt = common.build_runtime()
-    job_id = enqueue(rt, req)
+    job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
 
 
 @restore.command("undo")
 @click.argument("job_id", type=click.UUID)
+@click.option(
+    "--project",
+    "project_id",
+    default=None,
+    help="the project asking (default: the replace's own); the worker refuses another's job",
+)
 @click.option("--wait/--no-wait", default=True, help="follow the undo until it ends (default)")
 @click.option("--timeout", type=float, default=None, help="give up waiting after seconds")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
-def restore_undo(job_id: uuid.UUID, wait: bool, timeout: float | None, as_json: bool) -> None:
+def restore_undo(
+    job_id: uuid.UUID, project_id: str | None, wait: bool, timeout: float | None, as_json: bool
+) -> None:
     """Put back the database a replace (job JOB_ID) kept as its undo point."""
     from worker.app import app
 
     rt = common.build_runtime()
-    job, names = undo.undo_target(rt, str(job_id))
+    job, names = undo.undo_target(rt, str(job_id), project_id)
     payload = {"undo_of": str(job.id), "target_database": names.project}
     undo_id = intake.insert_pending(
         rt, job_type=rj.RESTORE, project_id=job.project_id, payload=payload
     )
-    publish.Publisher(app.send_task).send(tasks.UndoRestore(job.id, undo_id))
+    publish.Publisher(app.send_task).send(tasks.UndoRestore(job.project_id, job.id, undo_id))
     common.follow(rt, undo_id, wait=wait, timeout=timeout, as_json=as_json, key="undo")
 
 
@@ -102,34 +117,50 @@ def restore_undo(job_id: uuid.UUID, wait: bool, timeout: float | None, as_json: 
 )
 @click.option("--timeout", type=float, default=None, help="give up waiting after seconds")
 @click.option("--server", default=None, help="read the archive with the pg_restore for this server")
+@click.option(
+    "--project",
+    "project_id",
+    default=None,
+    help="the project asking (default: the backup's own); the worker refuses another's backup",
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def verify(
-    backup_id: uuid.UUID, wait: bool, timeout: float | None, server: str | None, as_json: bool
+    backup_id: uuid.UUID,
+    wait: bool,
+    timeout: float | None,
+    server: str | None,
+    project_id: str | None,
+    as_json: bool,
 ) -> None:
     """Download a backup, check every checksum and read its archive, without restoring it."""
     req = rj.validate(rj.VERIFY, str(backup_id), server=server)
     rt = common.build_runtime()
-    job_id = enqueue(rt, req)
+    job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="verification")
 
 
-def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest) -> uuid.UUID:
-    """Check the request, insert the pending job (as the gateway does), send the task."""
+def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest, project_id: str | None) -> uuid.UUID:
+    """Check the request, insert the pending job (as the gateway does), send the task.
+
+    `project_id` None: the backup's own project (an operator acts for any project).
+    """
     from worker.app import app
 
     backup = rj.load_backup(rt, req.backup_id)
+    project = backup.project_id if project_id is None else project_id
+    rj.check_project(backup, project)
     if req.kind == rj.RESTORE:
         rj.check_target(rt, req, backup)
     job_id = intake.insert_pending(
-        rt, job_type=req.kind, project_id=backup.project_id, payload=dict(req.payload(backup))
+        rt, job_type=req.kind, project_id=project, payload=dict(req.payload(backup))
     )
     message: tasks.RestoreBackup | tasks.VerifyBackup
     if req.kind == rj.RESTORE:
         message = tasks.RestoreBackup(
-            req.backup_id, req.target_database, job_id, req.clean, req.server, req.mode
+            project, req.backup_id, req.target_database, job_id, req.clean, req.server, req.mode
         )
     else:
-        message = tasks.VerifyBackup(req.backup_id, job_id, req.server)
+        message = tasks.VerifyBackup(project, req.backup_id, job_id, req.server)
     publish.Publisher(app.send_task).send(message)
     return job_id
