@@ -51,7 +51,7 @@ def send_file(handler: BaseHTTPRequestHandler, path: Path, size: int, fault: Fau
         handler.connection.sendfile(source, count=count or None)
     sent = count
     try:
-        while sent < size + extra:
+        while extra and sent < size + extra:
             sent += handler.connection.send(_JUNK[: size + extra - sent])
     except OSError:
         pass  # the client stopped reading: what it was meant to do

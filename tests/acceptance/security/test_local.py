@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from tests.acceptance.conftest import Stack
 from tests.acceptance.restore.support import (
     PART_SIZE,
-    age_keygen,
     follow,
     make_backup,
     new_target,
@@ -67,10 +67,12 @@ def _watch(root: Path, names: set[str], seconds: float) -> dict[str, int]:
 def test_the_spool_of_an_encrypted_restore_is_private(
     stack: Stack, small_db: str, targets: list[str], tmp_path: Path
 ) -> None:
+    identity = pyrage.x25519.Identity.generate()
     key = tmp_path / "key.txt"
+    key.write_text(f"# test key\n{identity}\n")
     stack.start_worker(
         BACKUP_PART_SIZE=PART_SIZE,
-        BACKUP_AGE_RECIPIENTS=age_keygen(key),
+        BACKUP_AGE_RECIPIENTS=str(identity.to_public()),
         BACKUP_AGE_IDENTITY_FILE=str(key),
     )
     spool = stack.tmp / "spool"

@@ -13,6 +13,7 @@ from standin.server import BotApiStandin
 from tests.unit.conftest import CHAT, TOKEN, SleepRecorder
 from worker import errors
 from worker.telegram.client import TelegramClient
+from worker.telegram.downloads import Policy
 
 SIZE = 5000
 
@@ -76,7 +77,7 @@ def test_a_dripping_download_ends_at_the_overall_deadline(
     standin: BotApiStandin, tmp_path: Path
 ) -> None:
     with TelegramClient(
-        TOKEN, standin.url, download_timeout=1.5, download_min_rate=0, max_attempts=8
+        TOKEN, standin.url, download_policy=Policy(timeout=1.5, min_rate=0), max_attempts=8
     ) as client:
         file_id = _upload(client, tmp_path)
         standin.set_faults(["drip:0.1"] * 8, methods=["download"])
@@ -93,9 +94,7 @@ def test_a_download_below_the_minimum_rate_is_cut_and_tried_again(
     with TelegramClient(
         TOKEN,
         standin.url,
-        download_timeout=60,
-        download_min_rate=1000,
-        rate_window=0.5,
+        download_policy=Policy(timeout=60, min_rate=1000, window=0.5),
         max_attempts=3,
         sleep=sleeps,
     ) as client:
@@ -143,7 +142,7 @@ def test_a_local_server_path_is_read_only_inside_its_directory(tmp_path: Path) -
         BotApiStandin(
             tokens=[TOKEN], chats=[CHAT], local_mode=True, data_dir=tmp_path / "bot-api"
         ) as local,
-        TelegramClient(TOKEN, local.url, local_files_dir=root) as client,
+        TelegramClient(TOKEN, local.url, download_policy=Policy(local_files_dir=root)) as client,
     ):
         file_id = _upload(client, tmp_path)
         sink = io.BytesIO()
