@@ -21,6 +21,7 @@ from typing import BinaryIO, cast
 
 from db import models
 from worker import errors
+from worker.jobs import spool
 from worker.restore import ordered
 from worker.telegram import client as telegram
 
@@ -105,7 +106,7 @@ def fetch(
     and the whole artifact passed theirs (a damaged part is named first, whatever the reader
     made of it).
     """
-    with path.open("r+b") if path.exists() else path.open("w+b") as file:
+    with spool.private_file(path) as file:
         kept = _kept(file, artifact)
         file.truncate(artifact.size_bytes)  # each part is written at its offset
         progress = _Progress(on_bytes, {i: artifact.parts[i].size_bytes for i in kept})

@@ -83,11 +83,12 @@ def test_a_spool_others_could_reach_into_is_refused(tmp_path: Path, how: str, re
 def test_the_default_spool_is_not_under_tmp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    config = settings.Settings(_env_file=None)
+    assert not config.backup_spool_dir.is_relative_to(tempfile.gettempdir())
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     found = settings.default_spool_dir(system=tmp_path / "not-there")
     assert found == tmp_path / "state" / "backup-worker" / "spool"
     system = tmp_path / "var-lib"
     system.mkdir()
     assert settings.default_spool_dir(system=system) == system / "spool"
-    config = settings.Settings(_env_file=None)
-    assert not config.backup_spool_dir.is_relative_to(tempfile.gettempdir())
