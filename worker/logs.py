@@ -3,11 +3,11 @@
 `install()` connects Celery's `setup_logging` signal, so Celery hands the whole logging set-up
 to `configure()`: one handler on the root logger. Its worker.redact.RedactingFilter removes bot
 tokens, URL passwords, libpq `password=` values, age identities and the configured secrets from
-every record before any formatter sees it, tracebacks included; then its BoundingFilter cuts every
-%-argument, the message and the traceback to a bounded length, so a value from outside (a
-10,000-character project id) cannot fill the log before it is validated. It also connects the task
-signals of `worker.jobs.events`, which write one line per job event. Set LOG_JSON=true for one
-JSON object per line (python-json-logger).
+every record before any formatter sees it, tracebacks included. Its BoundingFilter, before that,
+cuts every %-argument, the message and the traceback to a bounded length (redacting each before
+cutting it), so a value from outside (a 10,000-character project id) cannot fill the log before
+it is validated. It also connects the task signals of `worker.jobs.events`, which write one line
+per job event. Set LOG_JSON=true for one JSON object per line (python-json-logger).
 """
 
 from __future__ import annotations

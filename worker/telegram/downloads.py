@@ -148,8 +148,10 @@ def stream(
                 method="download",
             )
         header = response.headers.get("Content-Length")
+        if header is not None and not header.isdigit():
+            raise _refused(f"the answer's Content-Length {header[:20]!r} is no number")
         if header is not None:
-            bounds.check_length(int(header) if header.isdigit() else bounds.size + 1)
+            bounds.check_length(int(header))
         written, rate = 0, _Rate(bounds)
         while chunk := _read(response.raw):
             if written + len(chunk) > bounds.size:
