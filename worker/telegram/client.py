@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -208,7 +207,7 @@ class TelegramClient:
         if not sink.seekable():
             raise errors.InputError("download: the sink must be seekable to retry a download")
         start = sink.tell()
-        url = f"{self._api_url}/file/bot{self._token}/{urllib.parse.quote(str(where).lstrip('/'))}"
+        url = f"{self._api_url}/file/bot{self._token}/{downloads.url_path(file.file_path, where)}"
 
         def attempt() -> int:
             read_timeout = bounds.read_timeout(self._timeouts[1])

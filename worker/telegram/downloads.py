@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,13 @@ def locate(file_path: str, policy: Policy) -> Path | str:
             '"_", "-" and "." (no "..", "%", "\\", ":" or URL)'
         )
     return file_path
+
+
+def url_path(file_path: str, where: Path | str) -> str:
+    """The quoted path under the file URL of a file `locate` placed at `where`: a local
+    server's absolute path as it named it, normalised (the server knows its own symlinks)."""
+    path = where if isinstance(where, str) else os.path.normpath(file_path)
+    return urllib.parse.quote(path.lstrip("/"))
 
 
 def stream(

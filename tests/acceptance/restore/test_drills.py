@@ -54,8 +54,9 @@ def _set_contents(stack: Stack, backup_id: object, path: str, value: str) -> Non
 def _failed_drill_job(stack: Stack, target: str) -> None:
     """The jobs row a drill that died mid-way leaves, failed by the reaper."""
     job_id = uuid.UUID(target[-8:] + uuid.uuid4().hex[8:])
-    payload = {"backup_id": str(uuid.uuid4()), "database": target.split("__", maxsplit=1)[0]}
-    payload |= {"target_database": target, "clean": False, "server": "default", "mode": "drill"}
+    payload: dict[str, object] = {"backup_id": str(uuid.uuid4()), "clean": False}
+    payload |= {"database": target.split("__", maxsplit=1)[0], "target_database": target}
+    payload |= {"server": "default", "mode": "drill"}
     with stack.database.transaction() as session:
         db_jobs.create_job(
             session,
