@@ -65,6 +65,31 @@ def _watch(root: Path, names: set[str], seconds: float) -> dict[str, int]:
     return seen
 
 
+def _modes(root: Path) -> dict[Path, tuple[bool, int]]:
+    """(is a directory, mode) of everything under `root` now."""
+    found: dict[Path, tuple[bool, int]] = {}
+    for path in root.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            info = path.lstat()
+            found[path] = (stat.S_ISDIR(info.st_mode), stat.S_IMODE(info.st_mode))
+    return found
+
+
+def test_the_parts_of_a_backup_wait_in_a_private_spool(stack: Stack, small_db: str) -> None:
+    stack.start_worker(BACKUP_PART_SIZE=PART_SIZE)  # unencrypted: the parts are plaintext
+    stack.standin.set_faults(["delay:3"], methods=["sendDocument"])
+    job_id = stack.send(project_id="proj-sec", database=small_db)
+    spool = stack.tmp / "spool"
+    modes: dict[Path, tuple[bool, int]] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(not d for d, _ in modes.values()):
+        modes = _modes(spool)
+        time.sleep(0.02)
+    assert {mode for is_dir, mode in modes.values() if not is_dir} == {0o600}, modes
+    assert {mode for is_dir, mode in modes.values() if is_dir} == {0o700}, modes
+    assert stack.wait_job(job_id)["status"] == "completed"
+
+
 def test_the_spool_of_an_encrypted_restore_is_private(
     stack: Stack, small_db: str, targets: list[str], tmp_path: Path
 ) -> None:
