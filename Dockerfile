@@ -15,7 +15,7 @@ WORKDIR /src
 COPY . .
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/backup-worker --create-home backup-worker \
-    && install -d -o backup-worker -g backup-worker /var/spool/backup-worker
+    && install -d -m 0700 -o backup-worker -g backup-worker /var/spool/backup-worker
 
 # A writable working directory: beat keeps its schedule file here; .env is read from here.
 WORKDIR /var/lib/backup-worker

@@ -29,7 +29,7 @@ class SmallSpool:
                 "-t",
                 "tmpfs",
                 "-o",
-                f"size={self.size_mb}m,mode=1777",
+                f"size={self.size_mb}m,mode=0700",  # a private spool (worker.jobs.spool)
                 "tmpfs",
                 str(self.path),
             ],

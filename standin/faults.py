@@ -11,6 +11,12 @@ Fault words (script entries):
   "delay:S"  wait S seconds, then answer normally
   "200-html" a 200 whose body is HTML, not JSON
   "200-false" a 200 whose JSON says ok:false
+A hostile server's lies (standin/lies.py):
+  "oversize:N" a download that streams N bytes more than the file, without Content-Length
+  "length:N"   a download that announces and sends N bytes more than the file
+  "drip:S"     a download that sends one byte every S seconds
+  "size:N"     a getFile answer whose file_size is N
+  "path:P"     a getFile answer whose file_path is P (absolute, with "..", a URL...)
 Downloads of `/file/bot<token>/...` match the method name "download".
 """
 
@@ -24,8 +30,10 @@ from dataclasses import dataclass
 
 _WORD = re.compile(
     r"^(?:(?P<status>[1-5]\d\d)(?::(?P<arg>\d+(?:\.\d+)?))?|(?P<name>drop|cut)|"
-    r"delay:(?P<delay>\d+(?:\.\d+)?)|(?P<odd>200-html|200-false))$"
+    r"delay:(?P<delay>\d+(?:\.\d+)?)|(?P<odd>200-html|200-false)|"
+    r"(?P<lie>oversize|length|drip|size|path):(?P<said>\S+))$"
 )
+LIES = frozenset({"oversize", "length", "drip", "size", "path"})
 _STATUSES = {400, 401, 403, 404, 413, 429, 500, 502, 503, 504}
 
 
@@ -37,6 +45,7 @@ class Fault:
     status: int = 0
     retry_after: int | None = None
     delay: float = 0.0
+    said: str = ""  # a lie's argument: bytes, seconds or a path
 
     @property
     def word(self) -> str:
@@ -46,14 +55,22 @@ class Fault:
             return f"{self.status}{suffix}"
         if self.kind == "delay":
             return f"delay:{self.delay:g}"
+        if self.kind in LIES:
+            return f"{self.kind}:{self.said}"
         return self.kind
 
 
 def parse_fault(word: str) -> Fault:
     """Parse one script word such as "429:3", "502" or "drop"."""
-    match = _WORD.match(word.strip().lower())
+    # A path keeps its case; the other words are case-insensitive.
+    match = _WORD.match(word.strip()) or _WORD.match(word.strip().lower())
     if match is None:
         raise ValueError(f"unknown fault {word!r}")
+    if match.group("lie"):
+        said = match.group("said")
+        if match.group("lie") != "path":
+            float(said)  # ValueError for a count or a time that is no number
+        return Fault(kind=match.group("lie"), said=said)
     if match.group("name"):
         return Fault(kind=match.group("name"))
     if match.group("delay"):

@@ -14,9 +14,9 @@ import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from standin import forms, multipart, replies
+from standin import forms, lies, multipart, replies
 from standin.api import ApiError, BotApi, JsonObject, bot_id
-from standin.faults import Fault, FaultPlan
+from standin.faults import LIES, Fault, FaultPlan
 from standin.replies import Reply
 
 _API = re.compile(r"^/bot([^/]+)/([A-Za-z0-9_]+)/?$")
@@ -24,6 +24,7 @@ _FILE = re.compile(r"^/file/bot([^/]+)/(.+)$")
 _DRAIN_CHUNK = 1 << 20
 # A body this much over the file limit cannot hold an acceptable file, whatever its form fields.
 _MULTIPART_ALLOWANCE = 64 * 1024
+_ANSWERED = frozenset({"cut", "delay", *LIES})  # faults that still answer the request
 Control = Callable[[str, str, JsonObject], tuple[int, object]]
 _Request = socket.socket | tuple[bytes, socket.socket]
 
@@ -199,7 +200,7 @@ class Handler(BaseHTTPRequestHandler):
         entry["bot_id"] = bot_id(token) if known else None
         if length > self.server.api.config.upload_limit + _MULTIPART_ALLOWANCE:
             # Refused on Content-Length alone; the body is drained after the answer.
-            if fault is not None and fault.kind not in ("cut", "delay"):
+            if fault is not None and fault.kind not in _ANSWERED:
                 reply = replies.fault_reply(fault)
             else:
                 reply = replies.json_reply(413, replies.envelope(413))
@@ -240,7 +241,7 @@ class Handler(BaseHTTPRequestHandler):
         entry: JsonObject,
         fault: Fault | None,
     ) -> None:
-        if fault is not None and fault.kind not in ("cut", "delay"):
+        if fault is not None and fault.kind not in _ANSWERED:
             self._finish(entry, replies.fault_reply(fault))
             return
         if fault is not None and fault.kind == "delay":
@@ -250,7 +251,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(401, "Unauthorized")
             if parse_error is not None:
                 raise parse_error
-            result = self.server.api.call(token, method, params, document)
+            result = lies.answer(self.server.api.call(token, method, params, document), fault)
             reply = replies.json_reply(200, {"ok": True, "result": result})
         except ApiError as error:
             reply = replies.json_reply(error.status, error.envelope())
@@ -261,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
         fault = self.server.faults.take("download")
         entry = self._entry("download", 0, fault)
         stored = self.server.api.store.file_by_path(file_path)
-        if fault is not None and fault.kind not in ("cut", "delay"):
+        if fault is not None and fault.kind not in _ANSWERED:
             self._finish(entry, replies.fault_reply(fault))
         elif token not in self.server.api.config.tokens:
             self._finish(entry, replies.json_reply(401, replies.envelope(401)))
@@ -271,16 +272,9 @@ class Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.delay)
             cut = fault is not None and fault.kind == "cut"
-            count = stored.size // 2 if cut else stored.size
-            entry.update(status=200, response_bytes=count, duration=0.0)
+            entry.update(status=200, response_bytes=stored.size // (2 if cut else 1), duration=0.0)
             self.server.record(entry)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(stored.size))
-            self.end_headers()
-            with stored.disk_path.open("rb") as source:
-                self.connection.sendfile(source, count=count or None)
-            self.close_connection = self.close_connection or cut
+            lies.send_file(self, stored.disk_path, stored.size, fault)
 
     def _control(self, name: str) -> None:
         length = self._length()

@@ -30,6 +30,7 @@ def create_app() -> Celery:
     # Logging set-up and job-event lines come from Celery's signals (worker/logs.py).
     logs.install()
     signals.worker_init.connect(check_servers, weak=False, dispatch_uid="backup-worker.servers")
+    signals.worker_init.connect(check_spool, weak=False, dispatch_uid="backup-worker.spool")
     return celery_app
 
 
@@ -40,6 +41,17 @@ def check_servers(**_: object) -> None:
     """
     try:
         runtime.current().registry()
+    except errors.ConfigError as exc:
+        print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def check_spool(**_: object) -> None:
+    """At worker start: make the spool private (worker.jobs.spool.prepare) or refuse to start."""
+    from worker.jobs import spool
+
+    try:
+        spool.prepare(runtime.current().settings.backup_spool_dir)
     except errors.ConfigError as exc:
         print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None

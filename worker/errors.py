@@ -28,6 +28,9 @@
       - TelegramForbidden       403: bot kicked or not allowed to post
       - TelegramNotFound        404: wrong API URL or method
       - TelegramEntityTooLarge  413: part above the upload limit
+      - TelegramDownloadRefused a download broke its bounds: more bytes than recorded or
+                                announced, a file_path outside the Bot API's files
+      - TelegramDownloadTimeout a download not done within TELEGRAM_DOWNLOAD_TIMEOUT
 
 Messages are written for the operator who reads the jobs row: what went wrong and what to do.
 They never carry a secret; the Telegram client redacts the bot token before raising.
@@ -158,6 +161,14 @@ class TelegramNotFound(TelegramRejected):
 
 class TelegramEntityTooLarge(TelegramRejected):
     """The file is larger than the Bot API accepts."""
+
+
+class TelegramDownloadRefused(TelegramRejected):
+    """The Bot API's answer to a download broke the bounds the record and getFile set."""
+
+
+class TelegramDownloadTimeout(TelegramRejected):
+    """A download did not finish within its overall deadline, retries included."""
 
 
 class JobFailed(BackupWorkerError):

@@ -3,9 +3,11 @@
 `install()` connects Celery's `setup_logging` signal, so Celery hands the whole logging set-up
 to `configure()`: one handler on the root logger. Its worker.redact.RedactingFilter removes bot
 tokens, URL passwords, libpq `password=` values, age identities and the configured secrets from
-every record before any formatter sees it, tracebacks included. It also connects the task
-signals of `worker.jobs.events`, which write one line per job event. Set LOG_JSON=true for one
-JSON object per line (python-json-logger).
+every record before any formatter sees it, tracebacks included. Its BoundingFilter, before that,
+cuts every %-argument, the message and the traceback to a bounded length (redacting each before
+cutting it), so a value from outside (a 10,000-character project id) cannot fill the log before
+it is validated. It also connects the task signals of `worker.jobs.events`, which write one line
+per job event. Set LOG_JSON=true for one JSON object per line (python-json-logger).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ EVENT_FIELD = redact.EVENT_FIELD
 _JSON_FIELDS = {"levelname": "level", "name": "logger", "processName": "process"}
 _JSON_RENAMES = {**_JSON_FIELDS, "exc_info": "exception", "stack_info": "stack"}
 _DISPATCH_UID = "backup-worker.logs.setup"
+MAX_ARGUMENT = 200  # characters of one %-argument in a line
+MAX_MESSAGE = 2000  # characters of a message, of an event field, of a traceback's line
+MAX_TRACEBACK = 20000  # characters of a traceback
 
 
 def secrets_of(config: settings.Settings) -> tuple[str, ...]:
@@ -86,6 +91,55 @@ class JsonFormatter(jsonlogger.JsonFormatter):
             log_data[self._get_rename(key)] = value
 
 
+def bounded(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text) - limit} more characters]"
+
+
+class BoundingFilter(logging.Filter):
+    """Cuts what one record may write: each %-argument, the message, the traceback, the
+    job-event fields. Each is redacted before it is cut, so no cut leaves half a secret that
+    the RedactingFilter after it would no longer recognise."""
+
+    def __init__(self, redactor: redact.Redactor) -> None:
+        super().__init__()
+        self._redact = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Bound the record in place; never drops one."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._argument(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: self._argument(arg) for key, arg in record.args.items()}
+        message = record.getMessage()
+        if len(message) > MAX_MESSAGE:
+            record.msg, record.args = bounded(self._redact(message), MAX_MESSAGE), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and len(record.exc_text) > MAX_MESSAGE:
+            lines = self._redact(record.exc_text).splitlines()
+            text = "\n".join(bounded(line, MAX_MESSAGE) for line in lines)
+            record.exc_text, record.exc_info = bounded(text, MAX_TRACEBACK), None
+        event = getattr(record, EVENT_FIELD, None)
+        if isinstance(event, dict):
+            setattr(record, EVENT_FIELD, {k: self._field(v) for k, v in event.items()})
+        return True
+
+    def _argument(self, value: object) -> object:
+        """Numbers as they are (a %d needs one); a longer text than MAX_ARGUMENT cut."""
+        if isinstance(value, int | float) or value is None:
+            return value
+        text = str(value)
+        return bounded(self._redact(text), MAX_ARGUMENT) if len(text) > MAX_ARGUMENT else value
+
+    def _field(self, value: object) -> object:
+        if isinstance(value, str) and len(value) > MAX_MESSAGE:
+            return bounded(self._redact(value), MAX_MESSAGE)
+        return value
+
+
 def configure(
     *,
     level: int | str = logging.INFO,
@@ -101,7 +155,9 @@ def configure(
     else:
         handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
     handler.setFormatter(formatter)
-    handler.addFilter(redact.RedactingFilter(secrets))
+    redacting = redact.RedactingFilter(secrets)
+    handler.addFilter(BoundingFilter(redacting.redactor))
+    handler.addFilter(redacting)
     handler.set_name("backup-worker")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "backup-worker"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import tempfile
+import os
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -63,6 +63,18 @@ DEFAULT_PACER_MARGIN = 2.0
 DEFAULT_BACKUP_ROW_COUNTS = "100GB"
 DEFAULT_DRILL_PERIOD_DAYS = 7  # each project's databases are drilled at least this often
 DEFAULT_DRILL_CONCURRENCY = 1  # drills running at once, fleet-wide
+DEFAULT_DOWNLOAD_TIMEOUT = 1800  # seconds per file, all attempts (20 MB at 20 KB/s: 1,000 s)
+DEFAULT_DOWNLOAD_MIN_RATE = 16 * 1024  # bytes/s over each 30 s of a download (downloads.py)
+SYSTEM_STATE_DIR = Path("/var/lib/backup-worker")
+
+
+def default_spool_dir(system: Path = SYSTEM_STATE_DIR) -> Path:
+    """The spool's default, never in a shared /tmp: `<system>/spool` when the worker may write
+    there, else $XDG_STATE_HOME (or ~/.local/state)/backup-worker/spool."""
+    if system.is_dir() and os.access(system, os.W_OK | os.X_OK):
+        return system / "spool"
+    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(state) / "backup-worker" / "spool"
 
 
 class Settings(BaseSettings):
@@ -88,9 +100,12 @@ class Settings(BaseSettings):
     telegram_group_per_minute: int = Field(default=DEFAULT_GROUP_PER_MINUTE, ge=0, le=1000)
     telegram_bot_per_second: int = Field(default=DEFAULT_BOT_PER_SECOND, ge=0, le=1000)
     telegram_pacer_margin: float = Field(default=DEFAULT_PACER_MARGIN, ge=0, le=60)
+    telegram_download_timeout: float = Field(default=DEFAULT_DOWNLOAD_TIMEOUT, gt=0, le=86400)
+    telegram_download_min_rate: int = Field(default=DEFAULT_DOWNLOAD_MIN_RATE, ge=0)
+    telegram_local_files_dir: Path | None = None
 
     backup_part_size: int = Field(default=CLOUD_DOWNLOAD_LIMIT, ge=MIN_PART_SIZE)
-    backup_spool_dir: Path = Path(tempfile.gettempdir()) / "backup-worker-spool"
+    backup_spool_dir: Path = Field(default_factory=default_spool_dir)
     backup_age_recipients: Annotated[tuple[str, ...], NoDecode] = ()
     backup_age_identity_file: Path | None = None
     backup_retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500)

@@ -60,6 +60,16 @@ def running(session: Session) -> list[models.Job]:
     )
 
 
+def finished_targets(session: Session) -> set[tuple[str, str]]:
+    """(server, scratch database) of every finished drill job: what drill rotation may drop."""
+    rows = session.execute(
+        select(Job.payload["server"].astext, Job.payload["target_database"].astext).where(
+            *_drills(), Job.status.in_(list(models.FINISHED))
+        )
+    )
+    return {(str(server), str(name)) for server, name in rows if server and name}
+
+
 def due(
     session: Session, *, period: dt.timedelta, limit: int, project_id: str | None = None
 ) -> list[models.Backup]:

@@ -170,3 +170,22 @@ def test_a_failed_task_gives_one_error_line_with_the_redacted_error(
     assert end["stage"] == "upload"
     assert end["error"].startswith("RuntimeError: refused: https://api.telegram.org/bot<redacted>")
     assert TOKEN not in log_file.read_text()
+
+
+def test_every_argument_and_message_is_bounded_after_redaction(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    secret = "s3cr3t-" + "x" * 300  # longer than an argument may be: redacted whole first
+    handler = logs.configure(secrets=(secret,))
+    try:
+        log = logging.getLogger("worker.test.bounds")
+        log.warning("project %s asked for %d databases with %s", "p" * 10_000, 3, secret)
+        log.warning("message " + "m" * 10_000)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = capfd.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert all(len(line) < logs.MAX_MESSAGE + 200 for line in lines)
+    assert "p" * logs.MAX_ARGUMENT + "...[9800 more characters]" in lines[0]
+    assert "asked for 3 databases" in lines[0]
+    assert "s3cr3t" not in lines[0]

@@ -90,6 +90,7 @@ class Runtime:
         client = self._telegram.get(key)
         if client is None:
             from worker.telegram import client as telegram
+            from worker.telegram import downloads
 
             client = telegram.TelegramClient(
                 tokens[bot].get_secret_value(),
@@ -97,6 +98,11 @@ class Runtime:
                 timeout=self.settings.telegram_upload_timeout,
                 max_attempts=self.settings.telegram_max_attempts,
                 counters=self.counters(),
+                download_policy=downloads.Policy(
+                    self.settings.telegram_download_timeout,
+                    self.settings.telegram_download_min_rate,
+                    local_files_dir=self.settings.telegram_local_files_dir,
+                ),
             )
             with self._lock:
                 self._telegram[key] = client

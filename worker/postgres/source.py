@@ -19,6 +19,20 @@ MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]*")
 _QUOTED = re.compile(r'"[^"]*"')
 
+# What a libpq program inherits of the worker's environment (SourceParams.env).
+_INHERITED = frozenset({"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE"})
+# libpq's environment variables (PostgreSQL 17 docs, "Environment Variables").
+_LIBPQ_NAMES = (
+    "PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE PGSERVICE "
+    "PGSERVICEFILE PGOPTIONS PGAPPNAME PGSSLMODE PGREQUIRESSL PGSSLCOMPRESSION PGSSLCERT "
+    "PGSSLKEY PGSSLCERTMODE PGSSLROOTCERT PGSSLCRL PGSSLCRLDIR PGSSLSNI PGREQUIREPEER "
+    "PGSSLMINPROTOCOLVERSION PGSSLMAXPROTOCOLVERSION PGSSLNEGOTIATION PGGSSENCMODE "
+    "PGKRBSRVNAME PGGSSLIB PGGSSDELEGATION PGCHANNELBINDING PGREQUIREAUTH PGCONNECT_TIMEOUT "
+    "PGCLIENTENCODING PGTARGETSESSIONATTRS PGLOADBALANCEHOSTS PGDATESTYLE PGTZ PGGEQO "
+    "PGSYSCONFDIR PGLOCALEDIR"
+)
+_LIBPQ = frozenset(_LIBPQ_NAMES.split())
+
 _TABLE_BYTES = """
 SELECT COALESCE(SUM(pg_table_size(c.oid)), 0)::bigint
        + pg_table_size('pg_catalog.pg_largeobject')
@@ -111,8 +125,17 @@ class SourceParams:
         return str(make_dsn(**values))
 
     def env(self) -> dict[str, str]:
-        """The environment for libpq programs: ours, plus PGPASSWORD and a connect timeout."""
-        environment = dict(os.environ)
+        """The environment for libpq programs: PATH, HOME, TMPDIR, the time zone, the locale and
+        libpq's own variables of ours, plus PGPASSWORD and a connect timeout; nothing else.
+
+        pg_dump and pg_restore need no bot token, no age identity and no other URL: an allow
+        list keeps every setting added later out of them, and out of any core dump of theirs.
+        """
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name in _INHERITED or name.startswith("LC_") or name in _LIBPQ
+        }
         if self.password is not None:
             environment["PGPASSWORD"] = self.password
         environment.setdefault("PGCONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))

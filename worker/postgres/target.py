@@ -50,6 +50,31 @@ def refuse_forbidden(target: str, *, protected: Iterable[str | None], reason: st
     return name
 
 
+def refuse_unusable(params: source.SourceParams, name: str, *, closed_ok: bool = False) -> None:
+    """InputError when the existing database `name` is a template (datistemplate: every new
+    database would copy what a restore puts there) or accepts no connections (datallowconn
+    false: closed on purpose, or by a replace mid-switch when `closed_ok`); a missing one
+    passes."""
+    row = _query(
+        params,
+        None,
+        "SELECT datistemplate, datallowconn FROM pg_database WHERE datname = %s",
+        name,
+    )
+    if row is None:
+        return
+    if row[0]:
+        raise errors.InputError(
+            f"refusing to restore into {name}: it is a template database (datistemplate), "
+            "which every new database copies"
+        )
+    if not row[1] and not closed_ok:
+        raise errors.InputError(
+            f"refusing to restore into {name}: it accepts no connections (datallowconn false); "
+            "a database closed on purpose is no restore target"
+        )
+
+
 def exists(params: source.SourceParams, name: str) -> bool:
     """Whether the database exists on the server."""
     row = _query(params, None, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)", name)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from worker import errors
 from worker.artifact import unpack
-from worker.jobs import runtime
+from worker.jobs import runtime, spool
 from worker.postgres import offsets
 from worker.restore import ordered
 
@@ -38,7 +38,7 @@ def decoder(
     """A consumer that decodes the artifact it reads into the archive at `path`."""
 
     def consume(stream: ordered.InOrder) -> None:
-        with path.open("wb") as file:
+        with spool.private_file(path, truncate=True) as file:
             scanner = offsets.Scanner(file)
             try:
                 unpack.decode(

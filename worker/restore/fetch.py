@@ -21,11 +21,19 @@ from typing import BinaryIO, cast
 
 from db import models
 from worker import errors
+from worker.jobs import spool
 from worker.restore import ordered
 from worker.telegram import client as telegram
 
 READ_CHUNK = 1 << 20  # bytes per read when re-checking parts on disk, or the whole file
 DOWNLOAD_THREADS = 4  # parts downloaded at once (RESTORE_DOWNLOAD_THREADS)
+_PART_REFUSED = (
+    errors.TelegramBadRequest,
+    errors.TelegramNotFound,
+    errors.TelegramForbidden,
+    errors.TelegramDownloadRefused,
+    errors.TelegramDownloadTimeout,
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ def fetch(
     and the whole artifact passed theirs (a damaged part is named first, whatever the reader
     made of it).
     """
-    with path.open("r+b") if path.exists() else path.open("w+b") as file:
+    with spool.private_file(path) as file:
         kept = _kept(file, artifact)
         file.truncate(artifact.size_bytes)  # each part is written at its offset
         progress = _Progress(on_bytes, {i: artifact.parts[i].size_bytes for i in kept})
@@ -169,10 +177,13 @@ def _download(
 ) -> str | None:
     name = artifact.describe(part)
     try:
-        client.download_file(part.file_id, cast(BinaryIO, sink), on_progress=on_progress)
-    except (errors.TelegramBadRequest, errors.TelegramNotFound, errors.TelegramForbidden) as exc:
-        # The file itself is refused (gone, wrong id, too big for this API): a verdict on
-        # the part. 401 and network errors say nothing about the backup: they propagate.
+        client.download_file(
+            part.file_id, cast(BinaryIO, sink), on_progress=on_progress, size=part.size_bytes
+        )
+    except _PART_REFUSED as exc:
+        # The file itself is refused (gone, wrong id, too big for this API, not what the record
+        # says, not in time): a verdict on the part. 401 and network errors say nothing about
+        # the backup: they propagate.
         return f"{name} cannot be downloaded ({exc.message})"
     if sink.size != part.size_bytes:
         return f"{name} has {sink.size} bytes, {part.size_bytes} recorded"

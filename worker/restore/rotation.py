@@ -1,8 +1,8 @@
 """The rota of restore drills (drills.run): which backups are drilled now, and the leftovers.
 
-Each run first drops `*__drill_<job8>` databases that no unfinished drill owns (a worker that
-died mid-drill), then starts a drill of the newest backup of each (project, server, database)
-not drilled within DRILL_PERIOD_DAYS, the longest undrilled first, while fewer than
+Each run first drops the `*__drill_<job8>` databases its own finished drill jobs recorded (a
+worker that died mid-drill), then starts a drill of the newest backup of each (project, server,
+database) not drilled within DRILL_PERIOD_DAYS, the longest undrilled first, while fewer than
 DRILL_CONCURRENCY drills are unfinished. A drill is a restore job of mode `drill`: its row is
 inserted pending first, so the next run counts it, then backups.restore is sent.
 """
@@ -103,25 +103,25 @@ def start(rt: Runtime, publisher: publish.Publisher, backup: models.Backup) -> u
 
 
 def drop_leftovers(rt: Runtime) -> list[str]:
-    """Drop every scratch database no unfinished drill owns, on each server drills use.
+    """Drop the scratch databases this deployment's finished drills left, where they left them.
 
-    The owners are read after the listing: a drill's row exists before its database does.
+    Only a database a drill job of this control plane recorded (its payload's target_database
+    and server), once that job has finished (a dead drill's is failed by the reaper): another
+    deployment's drills, or a database someone named like one, are not this worker's to drop.
     """
-    names = [rt.settings.drill_server] if rt.settings.drill_server else rt.registry().names()
+    with rt.database.transaction() as session:
+        recorded = db_drills.finished_targets(session)
+    # A server gone from the registry keeps what is left there: it is not ours to reach now.
+    servers = sorted({server for server, _ in recorded} & set(rt.registry().names()))
     dropped: list[str] = []
-    for name in names:
+    for name in servers:
         try:
             params = rt.registry().get(name).params()
-            found = target.matching(params, switch.DRILL_PATTERN)
-            if not found:
-                continue
-            with rt.database.transaction() as session:
-                owned = {job.id.hex[:8] for job in db_drills.running(session)}
-            for database in found:
-                if database[-8:] not in owned:
-                    target.drop(params, database)
-                    dropped.append(f"{name}/{database}")
-                    log.warning("drills: dropped %s on %s, left by a drill", database, name)
+            found = set(target.matching(params, switch.DRILL_PATTERN))
+            for database in sorted(found & {db for server, db in recorded if server == name}):
+                target.drop(params, database)
+                dropped.append(f"{name}/{database}")
+                log.warning("drills: dropped %s on %s, left by a drill", database, name)
         except errors.BackupWorkerError as exc:
             log.error("drills: cannot clean up server %s: %s", name, exc.message)
     return dropped

@@ -150,6 +150,7 @@ def identities(rt: Runtime, backup: models.Backup) -> list[object] | None:
 
 
 def _refuse_unusable_target(params: source.SourceParams, name: str, req: rj.RestoreRequest) -> None:
+    target.refuse_unusable(params, name, closed_ok=req.mode == tasks.MODE_REPLACE)
     if req.mode == tasks.MODE_REPLACE:
         if not target.exists(params, name):
             raise errors.RestoreError(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +19,7 @@ import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
 from worker import errors, redact, settings
-from worker.telegram import answers, counters, transport
+from worker.telegram import answers, counters, downloads, transport
 from worker.telegram import results as botresults
 from worker.telegram.results import BotUser, SentDocument, TelegramFile
 
@@ -49,8 +48,10 @@ class TelegramClient:
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         counters: counters.Counters = counters.NONE,
+        download_policy: downloads.Policy | None = None,
     ) -> None:
         self._token = token
+        self._downloads = download_policy or downloads.Policy()
         self._counters = counters
         self._api_url = api_url.rstrip("/")
         self._own_session = session is None
@@ -184,43 +185,48 @@ class TelegramClient:
         sink: BinaryIO,
         *,
         on_progress: Callable[[int], None] | None = None,
+        size: int | None = None,
     ) -> int:
         """Write the file's bytes to `sink`; returns the number of bytes written.
 
-        A local Bot API server (--local) gives an absolute file_path: when it is readable on
-        this host the file is copied from disk, otherwise it is fetched over HTTP. `sink` must
-        be seekable: each retried attempt seeks back to the position `sink` had at the start
-        and truncates there, so a broken attempt leaves no partial bytes behind.
+        Bounded (worker.telegram.downloads): `size` is what the record says; a byte more, or a
+        file_path that leaves the Bot API's files, is refused. A local server's file on this
+        host is copied from disk. `sink` must be seekable: each retried attempt seeks back to
+        the position `sink` had at the start and truncates there.
         """
         if not file.file_path:
             raise errors.TelegramServerError(
                 "download: getFile returned no file_path", method="download"
             )
-        local = Path(file.file_path)
-        if local.is_absolute() and local.is_file() and os.access(local, os.R_OK):
-            copied = transport.copy_to(local, sink, on_progress)
+        where = downloads.locate(file.file_path, self._downloads)
+        bounds = downloads.Bounds.of(file.file_size, size, self._downloads)
+        if isinstance(where, Path) and where.is_file() and os.access(where, os.R_OK):
+            copied = downloads.copy(where, sink, on_progress, bounds)
             self._counters.transferred(counters.FETCHED, copied)
             return copied
         if not sink.seekable():
             raise errors.InputError("download: the sink must be seekable to retry a download")
         start = sink.tell()
-        quoted = urllib.parse.quote(file.file_path.lstrip("/"))
-        url = f"{self._api_url}/file/bot{self._token}/{quoted}"
+        url = f"{self._api_url}/file/bot{self._token}/{downloads.url_path(file.file_path, where)}"
 
         def attempt() -> int:
+            read_timeout = bounds.read_timeout(self._timeouts[1])
             sink.seek(start)
             sink.truncate()
-            response = self._request("download", "GET", url, stream=True)
+            response = transport.request(
+                self._session,
+                "download",
+                "GET",
+                url,
+                token=self._token,
+                timeouts=(min(self._timeouts[0], read_timeout), read_timeout),
+                stream=True,
+            )
             try:
-                written = transport.stream_to(response, sink, on_progress, token=self._token)
+                written = downloads.stream(response, sink, on_progress, bounds, token=self._token)
             except requests.RequestException as exc:
                 error = answers.network_error("download", exc, self._token)
             else:
-                if file.file_size is not None and written != file.file_size:
-                    raise errors.TelegramNetworkError(
-                        f"download: got {written} bytes, expected {file.file_size}",
-                        method="download",
-                    )
                 self._counters.transferred(counters.FETCHED, written)
                 return written
             raise error
@@ -233,9 +239,10 @@ class TelegramClient:
         sink: BinaryIO,
         *,
         on_progress: Callable[[int], None] | None = None,
+        size: int | None = None,
     ) -> int:
-        """getFile, then download; returns the number of bytes written."""
-        return self.download(self.get_file(file_id), sink, on_progress=on_progress)
+        """getFile, then download (`size`: the recorded one); returns the bytes written."""
+        return self.download(self.get_file(file_id), sink, on_progress=on_progress, size=size)
 
     def delete_message(self, chat_id: int | str, message_id: int) -> bool:
         """Delete a message the bot sent (Telegram allows it within 48 hours)."""

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 import requests
 import tenacity
@@ -23,9 +22,6 @@ from worker.telegram import answers, counters
 log = logging.getLogger("worker.telegram.client")
 
 CHUNK_SIZE = 1024 * 1024  # bytes per upload socket write
-# Bytes per download read: under the 128 KiB mmap threshold the worker fixes (worker.jobs.runtime)
-# a read's buffer comes from the heap and is reused; 1 MiB ones were mapped and faulted in anew.
-READ_SIZE = 64 * 1024
 RETRY_AFTER_MARGIN = 0.5  # seconds on top of retry_after: its boundary may still be throttled
 BACKOFF_MULTIPLIER = 0.5  # seconds: the first backoff; it doubles with each attempt
 BACKOFF_JITTER = 0.5  # seconds of random spread added to each backoff
@@ -76,43 +72,6 @@ def request(
         error = answers.network_error(method, exc, token)
     # Raised here, outside `except`, so no exception in the chain carries the URL.
     raise error
-
-
-def stream_to(
-    response: requests.Response,
-    sink: BinaryIO,
-    on_progress: Callable[[int], None] | None,
-    *,
-    token: str,
-) -> int:
-    """Write a streamed download to `sink` in READ_SIZE chunks; an error answer raises."""
-    with response:
-        if response.status_code != 200:
-            answers.check_response("download", response, token)
-            raise errors.TelegramServerError(
-                f"download: unexpected HTTP status {response.status_code}",
-                status=response.status_code,
-                method="download",
-            )
-        written = 0
-        for chunk in response.iter_content(READ_SIZE):
-            sink.write(chunk)
-            written += len(chunk)
-            if on_progress is not None:
-                on_progress(written)
-        return written
-
-
-def copy_to(source: Path, sink: BinaryIO, on_progress: Callable[[int], None] | None) -> int:
-    """Copy a file a local Bot API server left on this host's disk into `sink`."""
-    written = 0
-    with source.open("rb") as handle:
-        while chunk := handle.read(READ_SIZE):
-            sink.write(chunk)
-            written += len(chunk)
-            if on_progress is not None:
-                on_progress(written)
-    return written
 
 
 class RetryPolicy:

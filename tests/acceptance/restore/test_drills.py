@@ -9,6 +9,7 @@ import uuid
 import psycopg2
 from sqlalchemy import text
 
+from db.queries import jobs as db_jobs
 from tests.acceptance.conftest import Stack
 from tests.acceptance.restore.support import backup_row, cli, make_backup, new_target, targets
 from tests.support.sources import ADMIN_DSN, admin_execute
@@ -50,6 +51,24 @@ def _set_contents(stack: Stack, backup_id: object, path: str, value: str) -> Non
         )
 
 
+def _failed_drill_job(stack: Stack, target: str) -> None:
+    """The jobs row a drill that died mid-way leaves, failed by the reaper."""
+    job_id = uuid.UUID(target[-8:] + uuid.uuid4().hex[8:])
+    payload: dict[str, object] = {"backup_id": str(uuid.uuid4()), "clean": False}
+    payload |= {"database": target.split("__", maxsplit=1)[0], "target_database": target}
+    payload |= {"server": "default", "mode": "drill"}
+    with stack.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type="restore",
+            project_id=PROJECT,
+            payload=payload,
+            celery_task_id=None,
+        )
+        db_jobs.fail_job(session, job_id, "worker lost")
+
+
 def _drill(stack: Stack) -> tuple[int, dict[str, object]]:
     done = cli(stack.env(), "drills", "run", "--project", PROJECT, "--wait", "--json")
     return done.returncode, json.loads(done.stdout)
@@ -64,8 +83,11 @@ def test_drills_pass_fail_on_wrong_counts_and_name_a_missing_extension(
     backup = make_backup(stack, source, project=PROJECT)
     assert backup["contents"]["tables"] == {"public.a": 1234, '"Odd"."B b"': 3}  # type: ignore[index]
     leftover = f"{source}__drill_deadbeef"  # as a worker that died mid-drill leaves it
-    targets.append(leftover)
-    admin_execute(f'CREATE DATABASE "{leftover}"')
+    stranger = f"{source}__drill_0ddba115"  # another deployment's, on the same server
+    for name in (leftover, stranger):
+        targets.append(name)
+        admin_execute(f'CREATE DATABASE "{name}"')
+    _failed_drill_job(stack, leftover)
 
     status, report = _drill(stack)
     assert status == 0, report
@@ -81,7 +103,8 @@ def test_drills_pass_fail_on_wrong_counts_and_name_a_missing_extension(
     row = backup_row(stack, "id", backup["id"])
     assert row["drill_status"] == "ok"
     assert row["drilled_at"] is not None
-    assert _drill_databases() == []  # the scratch database and the leftover are gone
+    # The scratch database and the leftover are gone; another deployment's is not ours to drop.
+    assert [name for name in _drill_databases() if name.startswith(source)] == [stranger]
 
     # A dump that lost rows: the recorded count says more than the archive holds.
     _set_contents(stack, backup["id"], "{tables,public.a}", "1300")
@@ -94,7 +117,7 @@ def test_drills_pass_fail_on_wrong_counts_and_name_a_missing_extension(
     row = backup_row(stack, "id", backup["id"])
     assert row["drill_status"] == "failed"
     assert row["drill_report"]["tables"] == wrong  # type: ignore[index]
-    assert _drill_databases() == []
+    assert [name for name in _drill_databases() if name.startswith(source)] == [stranger]
     found = alerts.findings(stack.runtime)
     assert found[PROJECT].kind == "drill"
     assert "public.a" in found[PROJECT].detail
@@ -107,7 +130,7 @@ def test_drills_pass_fail_on_wrong_counts_and_name_a_missing_extension(
     assert report["status"] == "failed"
     assert "no_such_extension" in str(report["error"])
     assert report["drill"]["extensions"]["missing"] == ["no_such_extension"]  # type: ignore[index]
-    assert _drill_databases() == []
+    assert [name for name in _drill_databases() if name.startswith(source)] == [stranger]
 
     stats = cli(stack.env(), "backups", "stats", "--json")
     last = [d for d in json.loads(stats.stdout)["drills"] if d["project_id"] == PROJECT]

@@ -107,3 +107,21 @@ def test_verification_is_recorded_and_concurrent_restores_are_found(
             select(models.Backup.verify_status).where(models.Backup.id == backup_id)
         ).one()
     assert row == "failed"
+
+
+@pytest.mark.parametrize(
+    ("alter", "reason"),
+    [("IS_TEMPLATE true", "template database"), ("ALLOW_CONNECTIONS false", "no connections")],
+)
+def test_a_template_or_closed_database_is_refused(name: str, alter: str, reason: str) -> None:
+    target.refuse_unusable(PARAMS, name)  # missing: a new target, fine
+    assert target.create(PARAMS, name)
+    target.refuse_unusable(PARAMS, name)
+    execute("postgres", f'ALTER DATABASE "{name}" {alter}')
+    try:
+        with pytest.raises(errors.InputError, match=reason):
+            target.refuse_unusable(PARAMS, name)
+        if "ALLOW" in alter:
+            target.refuse_unusable(PARAMS, name, closed_ok=True)  # a replace mid-switch
+    finally:
+        execute("postgres", f'ALTER DATABASE "{name}" IS_TEMPLATE false ALLOW_CONNECTIONS true')

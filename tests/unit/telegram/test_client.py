@@ -23,6 +23,7 @@ from tests.unit.conftest import (
 )
 from worker import errors
 from worker.telegram.client import TelegramClient, TelegramFile
+from worker.telegram.downloads import Policy
 
 
 def _file(tmp_path: Path, name: str, size: int, seed: bytes = b"x") -> Path:
@@ -107,7 +108,9 @@ def test_document_into_a_topic_is_recorded_there(
 def test_local_server_paths_are_copied_from_disk(tmp_path: Path) -> None:
     with (
         BotApiStandin(tokens=[TOKEN], chats=[CHAT], local_mode=True) as local,
-        TelegramClient(TOKEN, local.url) as client,
+        TelegramClient(
+            TOKEN, local.url, download_policy=Policy(local_files_dir=local.data_dir / "files")
+        ) as client,
     ):
         sent = client.send_document(CHAT, _file(tmp_path, "p", 5000))
         file = client.get_file(sent.file_id)
@@ -123,7 +126,9 @@ def test_local_server_paths_fall_back_to_http_when_not_on_this_host(tmp_path: Pa
     root = "/var/lib/telegram-bot-api/not-on-this-host"
     with (
         BotApiStandin(tokens=[TOKEN], chats=[CHAT], local_mode=True, local_root=root) as local,
-        TelegramClient(TOKEN, local.url) as client,
+        TelegramClient(
+            TOKEN, local.url, download_policy=Policy(local_files_dir=Path(root))
+        ) as client,
     ):
         sent = client.send_document(CHAT, _file(tmp_path, "p", 5000))
         file = client.get_file(sent.file_id)
