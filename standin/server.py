@@ -36,10 +36,13 @@ from standin.api import (
     JsonObject,
     bot_id,
 )
+from standin import pins
 from standin.faults import FaultPlan, FaultRates
 from standin.handler import StandinHTTPServer
 from standin.limits import GROUPS, OFF, Limiter, Limits
 from standin.store import Store
+
+MEMBER_ID = 777000111  # a person in the chat, as member_posts' sender
 
 
 class BotApiStandin:
@@ -187,6 +190,23 @@ class BotApiStandin:
         longer listed, and its file_id no longer downloads (a part gone from Telegram)."""
         if not self.store.forget(chat_id, message_id):
             raise KeyError(f"no message {message_id} in chat {chat_id}")
+
+    def member_posts(
+        self,
+        chat_id: int,
+        content: bytes,
+        file_name: str,
+        *,
+        member_id: int = MEMBER_ID,
+        pin: bool = True,
+    ) -> int:
+        """A chat member (not a bot) posts a document, and pins it unless `pin` is False; the
+        first bot of the stand-in can download it. Returns its message id."""
+        reader = min(bot_id(token) for token in self.config.tokens)
+        message = pins.member_document(
+            self.api, chat_id, content, file_name, member_id=member_id, reader=reader, pin=pin
+        )
+        return message.message_id
 
     def reset(self) -> None:
         """Forget messages, files, faults, send times and the request log; keep the settings."""

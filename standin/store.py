@@ -44,6 +44,7 @@ class StoredMessage:
     sha256: str | None = None
     size: int | None = None
     bot_id: int | None = None
+    member_id: int | None = None  # set: a chat member (a person, not a bot) sent it
     deleted: bool = False
 
     def as_json(self) -> dict[str, object]:
