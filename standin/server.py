@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
+from standin import pins
 from standin.api import (
     CLOUD_DOWNLOAD_LIMIT,
     CLOUD_UPLOAD_LIMIT,
@@ -36,7 +37,6 @@ from standin.api import (
     JsonObject,
     bot_id,
 )
-from standin import pins
 from standin.faults import FaultPlan, FaultRates
 from standin.handler import StandinHTTPServer
 from standin.limits import GROUPS, OFF, Limiter, Limits
