@@ -75,9 +75,10 @@ def backups_in(database: Database) -> int:
 
 
 def recover(stack: Stack, database: Database, **env: str) -> tuple[int, str]:
+    """`catalog recover --json` into `database`: its exit status, and what it printed."""
     url = database.engine.url.render_as_string(hide_password=False)
     done = cli(stack.env(DATABASE_URL=url, **env), "catalog", "recover", "--chat", CHAT, "--json")
-    return done.returncode, done.stderr
+    return done.returncode, done.stdout + done.stderr  # --json: the error is on stdout
 
 
 @pytest.mark.timeout(300)
@@ -119,19 +120,19 @@ def test_recover_refuses_a_catalog_signed_with_another_key(
     stack: Stack, lost_and_rebuilt: Database
 ) -> None:
     published(stack, CATALOG_KEY=OTHER_KEY)
-    code, stderr = recover(stack, lost_and_rebuilt, CATALOG_KEY=KEY)
+    code, said = recover(stack, lost_and_rebuilt, CATALOG_KEY=KEY)
     assert code != 0
-    assert "CATALOG_KEY" in stderr, stderr
-    assert "cannot be authenticated" in stderr, stderr
+    assert "CATALOG_KEY" in said, said
+    assert "cannot be authenticated" in said, said
     assert backups_in(lost_and_rebuilt) == 0
 
 
 @pytest.mark.timeout(300)
 def test_recover_refuses_without_a_key(stack: Stack, lost_and_rebuilt: Database) -> None:
     published(stack, CATALOG_KEY=KEY)
-    code, stderr = recover(stack, lost_and_rebuilt)
+    code, said = recover(stack, lost_and_rebuilt)
     assert code != 0
-    assert "CATALOG_KEY" in stderr, stderr
+    assert "CATALOG_KEY" in said, said
     assert backups_in(lost_and_rebuilt) == 0
 
 
@@ -144,7 +145,7 @@ def test_recover_refuses_an_unencrypted_catalog_when_recipients_are_set(
     identity = tmp_path / "age.key"
     identity.write_text(f"{key}\n")
     recipient = str(key.to_public())
-    code, stderr = recover(
+    code, said = recover(
         stack,
         lost_and_rebuilt,
         CATALOG_KEY=KEY,
@@ -152,8 +153,8 @@ def test_recover_refuses_an_unencrypted_catalog_when_recipients_are_set(
         BACKUP_AGE_IDENTITY_FILE=str(identity),
     )
     assert code != 0
-    assert "not encrypted" in stderr, stderr
-    assert "BACKUP_AGE_RECIPIENTS" in stderr, stderr
+    assert "not encrypted" in said, said
+    assert "BACKUP_AGE_RECIPIENTS" in said, said
     assert backups_in(lost_and_rebuilt) == 0
 
 
@@ -168,9 +169,9 @@ def test_recover_refuses_a_head_a_member_pinned_even_a_copy_of_the_real_one(
         sink = io.BytesIO()
         client.download_file(real.file_id, sink)
     stack.standin.member_posts(int(CHAT), sink.getvalue(), real.file_name or HEAD_NAME)
-    code, stderr = recover(stack, lost_and_rebuilt, CATALOG_KEY=KEY)
+    code, said = recover(stack, lost_and_rebuilt, CATALOG_KEY=KEY)
     assert code != 0
-    assert "not sent by" in stderr, stderr
+    assert "not sent by" in said, said
     assert backups_in(lost_and_rebuilt) == 0
 
 
@@ -200,7 +201,7 @@ def test_recover_refuses_an_unsigned_catalog_even_from_the_bot(
         head = tmp_path / HEAD_NAME
         head.write_text(json.dumps(body))
         pins.pin(client, CHAT, client.send_document(CHAT, head).message_id)
-    code, stderr = recover(stack, lost_and_rebuilt, CATALOG_KEY=KEY)
+    code, said = recover(stack, lost_and_rebuilt, CATALOG_KEY=KEY)
     assert code != 0
-    assert "not signed" in stderr, stderr
+    assert "not signed" in said, said
     assert backups_in(lost_and_rebuilt) == 0
