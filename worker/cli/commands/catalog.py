@@ -20,7 +20,7 @@ from worker.cli import common
 
 @click.group()
 def catalog() -> None:
-    """The catalog of every backup, signed and pinned in each backup chat."""
+    """The catalog of every backup, pinned in each backup chat."""
 
 
 @catalog.command("publish")
