@@ -201,7 +201,7 @@ class BotApiStandin:
         pin: bool = True,
     ) -> int:
         """A chat member (not a bot) posts a document, and pins it unless `pin` is False; the
-        first bot of the stand-in can download it. Returns its message id."""
+        stand-in's bot of the lowest id can download it. Returns its message id."""
         reader = min(bot_id(token) for token in self.config.tokens)
         message = pins.member_document(
             self.api, chat_id, content, file_name, member_id=member_id, reader=reader, pin=pin

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyrage
@@ -205,3 +206,74 @@ def test_recover_refuses_an_unsigned_catalog_even_from_the_bot(
     assert code != 0
     assert "not signed" in said, said
     assert backups_in(lost_and_rebuilt) == 0
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"waited {timeout} s for {what}")
+
+
+def published_runs(log: str) -> list[str]:
+    """The worker's log lines of catalog.publish runs that ended (and did not fail)."""
+    return [line for line in log.splitlines() if "catalog.publish[" in line and "succeeded" in line]
+
+
+def catalog_heads(stack: Stack) -> list[dict[str, object]]:
+    """The catalog heads the bot sent (not deleted), oldest first."""
+    return [
+        m
+        for m in stack.standin.messages()
+        if str(m["file_name"] or "").startswith("backup-worker-catalog-")
+        and m["member_id"] is None
+        and not m["deleted"]
+    ]
+
+
+@pytest.mark.timeout(300)
+def test_beat_publishes_only_with_a_key_and_never_deletes_what_a_member_names(
+    stack: Stack,
+) -> None:
+    # Without CATALOG_KEY: beat's catalog.publish runs every second and sends nothing, and the
+    # worker says why once, not at every run.
+    worker = stack.start_worker(BACKUP_PART_SIZE=PART_SIZE)
+    make_backup(stack, stack.source_db, "proj-beat")
+    beat = stack.start_beat("-s", str(stack.tmp / "beat-a"), CATALOG_INTERVAL="1")
+    wait_for(lambda: len(published_runs(worker.log())) >= 3, 60, "three catalog.publish runs")
+    beat.kill()
+    worker.stop()
+    assert catalog_heads(stack) == []
+    warnings = [line for line in worker.log().splitlines() if "WARNING" in line]
+    assert [w for w in warnings if "CATALOG_KEY is not set" in w] != []
+    assert len([w for w in warnings if "CATALOG_KEY is not set" in w]) == 1, warnings
+    assert all("'status': 'skipped'" in run for run in published_runs(worker.log()))
+
+    # With it: a member's forged head listing messages 1-10 is pinned over the catalog, then the
+    # catalog changes; beat publishes and replaces its own catalog, and nothing else.
+    stack.start_worker(BACKUP_PART_SIZE=PART_SIZE, CATALOG_KEY=KEY)
+    stack.start_beat("-s", str(stack.tmp / "beat-b"), CATALOG_INTERVAL="1", CATALOG_KEY=KEY)
+    wait_for(lambda: len(catalog_heads(stack)) == 1, 60, "a catalog")
+    [first] = catalog_heads(stack)
+    stack.standin.member_posts(int(CHAT), forged_head(list(range(1, 11))), HEAD_NAME)
+    make_backup(stack, stack.source_db, "proj-beat-2")
+    wait_for(lambda: first not in catalog_heads(stack), 60, "the catalog replaced")
+    # The ids 1-10 hold the backups' parts and, here, the worker's own first catalog: only the
+    # latter may go.
+    messages = stack.standin.messages()
+    gone = [m for m in messages if m["deleted"]]
+    assert gone != []
+    assert all(m["member_id"] is None for m in gone), gone
+    assert all(str(m["caption"]).startswith("backup-worker catalog") for m in gone), gone
+    with stack.database.engine.connect() as conn:
+        parts = set(
+            conn.execute(text("SELECT message_id FROM control_plane.backup_parts")).scalars()
+        )
+    assert parts
+    assert not parts & {m["message_id"] for m in gone}
+    with TelegramClient(TOKEN, stack.standin.url) as client:
+        pinned = pins.pinned(client, CHAT)
+    assert pinned is not None
+    assert pinned.sender_is_bot
