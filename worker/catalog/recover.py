@@ -80,6 +80,8 @@ def read_catalog(
 ) -> tuple[pins.Pinned, Head, document.Row]:
     """The pinned message, its head and the catalog in `chat_id`, each authenticated;
     NotFoundError when nothing is pinned, InputError when what is cannot be believed."""
+    if not trust.bots:
+        raise errors.ConfigError("TELEGRAM_BOT_TOKEN is not set: no bot to read the chat with")
     pinned = _pinned_head(clients(trust.bots[0]), chat_id, trust)
     # A file id downloads with the bot that received it: the head's sender, one of ours.
     client = clients(str(pinned.sender_id))
