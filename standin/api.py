@@ -272,12 +272,10 @@ class BotApi:
         if message.member_id is None:
             bot = self.bot_user_of(message.bot_id or bot_id(token))
             sender = {k: bot[k] for k in ("id", "is_bot", "first_name", "username")}
-        out: JsonObject = {
-            "message_id": message.message_id,
-            "from": sender,
-            "chat": self.chat_json(message.chat_id),
-            "date": message.date,
-        }
+        out: JsonObject = {"message_id": message.message_id, "from": sender}
+        if message.channel_post:  # "may be empty for messages sent to channels"
+            out = {"message_id": message.message_id, "sender_chat": {"id": message.chat_id}}
+        out.update(chat=self.chat_json(message.chat_id), date=message.date)
         if message.thread_id is not None:
             out["message_thread_id"] = message.thread_id
             out["is_topic_message"] = True

@@ -69,10 +69,12 @@ def member_document(
     member_id: int,
     reader: int,
     pin: bool,
+    channel_post: bool = False,
 ) -> StoredMessage:
     """A document a chat member (a person, not a bot) posts, and pins when `pin` (any admin
     with can_pin_messages may): what the bot `reader` then sees, and may download, as Telegram's
-    bots do with a file they received."""
+    bots do with a file they received. `channel_post`: posted as the channel itself, as any of
+    a channel's admins may."""
     fd, upload = tempfile.mkstemp(dir=bot.store.files_dir, prefix="member-")
     with os.fdopen(fd, "wb") as out:
         out.write(content)
@@ -92,6 +94,7 @@ def member_document(
             sha256=digest,
             size=len(content),
             member_id=member_id,
+            channel_post=channel_post,
         )
     )
     if pin:

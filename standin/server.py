@@ -199,12 +199,21 @@ class BotApiStandin:
         *,
         member_id: int = MEMBER_ID,
         pin: bool = True,
+        channel_post: bool = False,
     ) -> int:
         """A chat member (not a bot) posts a document, and pins it unless `pin` is False; the
-        stand-in's bot of the lowest id can download it. Returns its message id."""
+        stand-in's bot of the lowest id can download it. `channel_post`: posted as the channel
+        (no `from`). Returns its message id."""
         reader = min(bot_id(token) for token in self.config.tokens)
         message = pins.member_document(
-            self.api, chat_id, content, file_name, member_id=member_id, reader=reader, pin=pin
+            self.api,
+            chat_id,
+            content,
+            file_name,
+            member_id=member_id,
+            reader=reader,
+            pin=pin,
+            channel_post=channel_post,
         )
         return message.message_id
 

@@ -46,28 +46,44 @@ class Recovered:
 
 @dataclasses.dataclass(frozen=True)
 class Trust:
-    """What a catalog must satisfy: signed with one of `keys`, pinned by one of `bots`, and
-    encrypted when `recipients` are configured."""
+    """What a catalog must satisfy: signed with one of `keys`, pinned by one of `bots` (or,
+    with `channel_posts`, posted as the channel itself), encrypted when `recipients` are set."""
 
     keys: sign.Keys
     bots: Sequence[str]
     recipients: Sequence[str] = ()
+    channel_posts: bool = False
 
 
-def _pinned_head(client: telegram.TelegramClient, chat_id: str, trust: Trust) -> pins.Pinned:
+def _pinned_head(
+    client: telegram.TelegramClient, chat_id: str, trust: Trust
+) -> tuple[pins.Pinned, str | None]:
+    """The pinned head and the bot of ours that sent it (None: a channel post, allowed)."""
     pinned = pins.pinned(client, chat_id)
     if pinned is None or pinned.document is None:
         raise errors.NotFoundError(f"chat {chat_id} has no pinned document: no catalog to read")
+    where = f"the pinned message {pinned.message_id} in chat {chat_id}"
+    size = pinned.document.file_size
+    if size is None or size > MAX_BYTES:
+        raise errors.InputError(f"{where} is not a catalog head ({size} bytes)")
+    if pinned.sender_id is None and pinned.sender_chat_id is not None:
+        # A channel's posts carry no `from`: any of its admins may post as the channel.
+        if not trust.channel_posts:
+            raise errors.InputError(
+                f"{where} was posted as a channel, with no sender to check: refusing it; if "
+                "only the channel's admins can post there, pass --channel-post to rely on the "
+                "catalog's signature alone"
+            )
+        if not chat_id.startswith("@") and str(pinned.sender_chat_id) != chat_id:
+            raise errors.InputError(f"{where} was posted as chat {pinned.sender_chat_id}")
+        return pinned, None
     sender = str(pinned.sender_id)
     if not pinned.sender_is_bot or sender not in trust.bots:
         raise errors.InputError(
-            f"the pinned message {pinned.message_id} in chat {chat_id} was not sent by one of "
-            f"this worker's bots (sender {sender}): refusing to read it as the catalog"
+            f"{where} was not sent by one of this worker's bots (sender {sender}): refusing "
+            "to read it as the catalog"
         )
-    size = pinned.document.file_size
-    if size is None or size > MAX_BYTES:
-        raise errors.InputError(f"the pinned document is not a catalog head ({size} bytes)")
-    return pinned
+    return pinned, sender
 
 
 def read_catalog(
@@ -82,9 +98,9 @@ def read_catalog(
     NotFoundError when nothing is pinned, InputError when what is cannot be believed."""
     if not trust.bots:
         raise errors.ConfigError("TELEGRAM_BOT_TOKEN is not set: no bot to read the chat with")
-    pinned = _pinned_head(clients(trust.bots[0]), chat_id, trust)
+    pinned, sender = _pinned_head(clients(trust.bots[0]), chat_id, trust)
     # A file id downloads with the bot that received it: the head's sender, one of ours.
-    client = clients(str(pinned.sender_id))
+    client = clients(sender or trust.bots[0])
     assert pinned.document is not None
     sink = io.BytesIO()
     client.download_file(pinned.document.file_id, sink)
@@ -138,10 +154,12 @@ def recover(
     )
     with database.transaction() as session:
         backups, parts = document.restore_rows(session, catalog)
-        # The head is this worker's (its sender and its MAC say so): the next publish deletes
-        # it. Its parts' message ids would come from the chat: never recorded, they stay.
-        sender = str(pinned.sender_id)
-        records.record(
-            session, chat_id, sender, head.fingerprint, [], pinned.message_id, current=False
-        )
+        # A head one of our bots sent (its sender and its MAC say so) is the next publish's
+        # to delete; a channel post is nobody's. The parts' message ids would come from the
+        # chat: never recorded, they stay.
+        if pinned.sender_id is not None and pinned.sender_chat_id is None:
+            sender = str(pinned.sender_id)
+            records.record(
+                session, chat_id, sender, head.fingerprint, [], pinned.message_id, current=False
+            )
     return Recovered(chat_id, head.fingerprint, backups, parts)

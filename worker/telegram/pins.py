@@ -39,8 +39,9 @@ class Pinned:
     """The chat's most recent pinned message, and who sent it (`from`, as Telegram says)."""
 
     message_id: int
-    sender_id: int | None  # None: no `from` (a channel post signed by the chat)
+    sender_id: int | None  # None: no `from` ("may be empty for messages sent to channels")
     sender_is_bot: bool
+    sender_chat_id: int | None  # a post on behalf of a chat: which
     document: results.SentDocument | None  # None: not a document
 
 
@@ -71,9 +72,12 @@ def pinned(client: telegram.TelegramClient, chat_id: int | str) -> Pinned | None
     sender = message.get("from")
     sender = sender if isinstance(sender, dict) else {}
     sender_id = sender.get("id")
+    chat = message.get("sender_chat")
+    on_behalf = chat.get("id") if isinstance(chat, dict) else None
     return Pinned(
         message_id=results.message_id(message, "getChat"),
         sender_id=sender_id if isinstance(sender_id, int) and sender_id > 0 else None,
         sender_is_bot=sender.get("is_bot") is True,
+        sender_chat_id=on_behalf if isinstance(on_behalf, int) else None,
         document=results.sent_document(message, None) if "document" in message else None,
     )

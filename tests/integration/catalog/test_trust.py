@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from standin.server import BotApiStandin
 from tests.integration.catalog.test_catalog import (
     BOT,
     CHAT,
+    KEYS,
     TOKEN,
     client,
     many_backups,
@@ -178,3 +180,31 @@ def test_a_head_published_for_another_chat_is_refused(
                 spool_dir=tmp_path / "r",
                 identities=None,
             )
+
+
+def test_a_channel_post_needs_the_operators_word_and_still_its_signature(
+    client: TelegramClient,
+    database: session.Database,
+    rebuilt: session.Database,
+    standin: BotApiStandin,
+    tmp_path: Path,
+) -> None:
+    many_backups(database, 1)
+    run(client, database, tmp_path)
+    real = pins.pinned_document(client, CHAT)
+    assert real is not None
+    sink = io.BytesIO()
+    client.download_file(real.file_id, sink)
+    name = real.file_name or "head.json"
+    standin.member_posts(int(CHAT), sink.getvalue(), name, channel_post=True)
+    with pytest.raises(errors.InputError, match=r"posted as a channel.*--channel-post"):
+        restore(client, rebuilt, tmp_path)
+    channel = recover.Trust(KEYS, (BOT,), channel_posts=True)
+    standin.member_posts(
+        int(CHAT), b'{"format": "backup-worker-catalog-head"}', name, channel_post=True
+    )
+    with pytest.raises(errors.InputError, match="not signed"):
+        restore(client, rebuilt, tmp_path, trust=channel)
+    standin.member_posts(int(CHAT), sink.getvalue(), name, channel_post=True)
+    assert restore(client, rebuilt, tmp_path, trust=channel).backups == 1
+    assert states(rebuilt) == {}  # not a message of the worker's bots: never its to delete

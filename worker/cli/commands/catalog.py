@@ -40,9 +40,14 @@ def publish_command(as_json: bool) -> None:
 
 @catalog.command("recover")
 @click.option("--chat", "chat_id", required=True, help="the chat whose pinned catalog to read")
+@click.option(
+    "--channel-post",
+    is_flag=True,
+    help="accept a head posted as the channel (no sender to check): its signature alone",
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
-def recover_command(chat_id: str, as_json: bool) -> None:
+def recover_command(chat_id: str, channel_post: bool, as_json: bool) -> None:
     """Rebuild backups and backup_parts in an empty control-plane database from the catalog."""
     rt = common.build_runtime()
     try:
@@ -54,7 +59,10 @@ def recover_command(chat_id: str, as_json: bool) -> None:
             )
         identity = config.backup_age_identity_file
         trust = catalog_recover.Trust(
-            sign.Keys.of(config.catalog_keys), rt.bots(), config.backup_age_recipients
+            sign.Keys.of(config.catalog_keys),
+            rt.bots(),
+            config.backup_age_recipients,
+            channel_posts=channel_post,
         )
         recovered = catalog_recover.recover(
             rt.telegram,
