@@ -121,9 +121,10 @@ def publish(
             f"database with: backup-worker catalog recover --chat {chat_id}",
         )
     except BaseException:
-        with database.transaction() as session:  # parts sent for nothing: the next one deletes
-            ids = [doc.message_id for doc in sent]
-            records.record(session, chat_id, bot_id, recorded, ids, None, current=False)
+        if sent:  # parts sent for nothing: recorded, so the next publish deletes them
+            with database.transaction() as session:
+                ids = [doc.message_id for doc in sent]
+                records.record(session, chat_id, bot_id, recorded, ids, None, current=False)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
