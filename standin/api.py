@@ -104,7 +104,10 @@ class BotApi:
 
     def bot_user(self, token: str) -> JsonObject:
         """The bot's User object, its id taken from the token like Telegram's."""
-        user_id = bot_id(token)
+        return self.bot_user_of(bot_id(token))
+
+    def bot_user_of(self, user_id: int) -> JsonObject:
+        """The User object of the bot whose id is `user_id`."""
         return {
             "id": user_id,
             "is_bot": True,
@@ -264,19 +267,15 @@ class BotApi:
         return chat
 
     def message_json(self, token: str, message: StoredMessage) -> JsonObject:
-        """The Message object sendDocument and sendMessage answer with."""
-        bot = self.bot_user(token)
-        out: JsonObject = {
-            "message_id": message.message_id,
-            "from": {
-                "id": bot["id"],
-                "is_bot": True,
-                "first_name": bot["first_name"],
-                "username": bot["username"],
-            },
-            "chat": self.chat_json(message.chat_id),
-            "date": message.date,
-        }
+        """A Message (sendDocument, getChat's pinned_message): `from` is whoever sent it."""
+        sender: JsonObject = {"id": message.member_id, "is_bot": False, "first_name": "Member"}
+        if message.member_id is None:
+            bot = self.bot_user_of(message.bot_id or bot_id(token))
+            sender = {k: bot[k] for k in ("id", "is_bot", "first_name", "username")}
+        out: JsonObject = {"message_id": message.message_id, "from": sender}
+        if message.channel_post:  # "may be empty for messages sent to channels"
+            out = {"message_id": message.message_id, "sender_chat": {"id": message.chat_id}}
+        out.update(chat=self.chat_json(message.chat_id), date=message.date)
         if message.thread_id is not None:
             out["message_thread_id"] = message.thread_id
             out["is_topic_message"] = True

@@ -7,9 +7,14 @@ sending date)"; a deleted message is no longer pinned. The bot must be a member 
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from standin import api as botapi
+from standin.store import StoredMessage
 
 JsonObject = dict[str, object]
 
@@ -53,6 +58,48 @@ def get_chat(bot: botapi.BotApi, token: str, params: JsonObject) -> JsonObject:
     if pinned is not None:
         chat["pinned_message"] = bot.message_json(token, pinned)
     return chat
+
+
+def member_document(
+    bot: botapi.BotApi,
+    chat_id: int,
+    content: bytes,
+    file_name: str,
+    *,
+    member_id: int,
+    reader: int,
+    pin: bool,
+    channel_post: bool = False,
+) -> StoredMessage:
+    """A document a chat member (a person, not a bot) posts, and pins when `pin` (any admin
+    with can_pin_messages may): what the bot `reader` then sees, and may download, as Telegram's
+    bots do with a file they received. `channel_post`: posted as the channel itself, as any of
+    a channel's admins may."""
+    fd, upload = tempfile.mkstemp(dir=bot.store.files_dir, prefix="member-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+    digest = hashlib.sha256(content).hexdigest()
+    file_id, stored = bot.store.put_file(
+        Path(upload), digest, len(content), file_name, owner=reader
+    )
+    message = bot.store.add_message(
+        StoredMessage(
+            chat_id=chat_id,
+            message_id=0,
+            date=0,
+            file_id=file_id,
+            file_unique_id=stored.file_unique_id,
+            file_name=file_name,
+            mime_type="application/json",
+            sha256=digest,
+            size=len(content),
+            member_id=member_id,
+            channel_post=channel_post,
+        )
+    )
+    if pin:
+        bot.store.pin(chat_id, message.message_id)
+    return message
 
 
 METHODS: dict[str, Callable[[botapi.BotApi, str, JsonObject], object]] = {

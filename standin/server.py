@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
+from standin import pins
 from standin.api import (
     CLOUD_DOWNLOAD_LIMIT,
     CLOUD_UPLOAD_LIMIT,
@@ -40,6 +41,8 @@ from standin.faults import FaultPlan, FaultRates
 from standin.handler import StandinHTTPServer
 from standin.limits import GROUPS, OFF, Limiter, Limits
 from standin.store import Store
+
+MEMBER_ID = 777000111  # a person in the chat, as member_posts' sender
 
 
 class BotApiStandin:
@@ -187,6 +190,32 @@ class BotApiStandin:
         longer listed, and its file_id no longer downloads (a part gone from Telegram)."""
         if not self.store.forget(chat_id, message_id):
             raise KeyError(f"no message {message_id} in chat {chat_id}")
+
+    def member_posts(
+        self,
+        chat_id: int,
+        content: bytes,
+        file_name: str,
+        *,
+        member_id: int = MEMBER_ID,
+        pin: bool = True,
+        channel_post: bool = False,
+    ) -> int:
+        """A chat member (not a bot) posts a document, and pins it unless `pin` is False; the
+        stand-in's bot of the lowest id can download it. `channel_post`: posted as the channel
+        (no `from`). Returns its message id."""
+        reader = min(bot_id(token) for token in self.config.tokens)
+        message = pins.member_document(
+            self.api,
+            chat_id,
+            content,
+            file_name,
+            member_id=member_id,
+            reader=reader,
+            pin=pin,
+            channel_post=channel_post,
+        )
+        return message.message_id
 
     def reset(self) -> None:
         """Forget messages, files, faults, send times and the request log; keep the settings."""

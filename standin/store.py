@@ -44,6 +44,8 @@ class StoredMessage:
     sha256: str | None = None
     size: int | None = None
     bot_id: int | None = None
+    member_id: int | None = None  # set: a chat member (a person, not a bot) sent it
+    channel_post: bool = False  # posted as the channel: no `from`, `sender_chat` instead
     deleted: bool = False
 
     def as_json(self) -> dict[str, object]:

@@ -52,6 +52,7 @@ def secrets_of(config: settings.Settings) -> tuple[str, ...]:
             password = None
         if password:
             found.add(password)
+    found.update(key.decode() for key in config.catalog_keys)
     if config.flower_basic_auth is not None:
         for credential in config.flower_basic_auth.get_secret_value().split(","):
             found.add(credential.partition(":")[2])

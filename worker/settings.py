@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     exporter_port: int = Field(default=DEFAULT_EXPORTER_PORT, ge=1, le=65535)
     # 0 turns the catalog off; otherwise at most one catalog per chat per interval.
     catalog_interval: float = Field(default=DEFAULT_CATALOG_INTERVAL, ge=0, le=86400)
+    # The catalog's HMAC keys, comma-separated: the first signs, each verifies (rotation).
+    catalog_key: SecretStr | None = None
 
     # Many source servers: the registry file, and the fleet-wide limit where it names none.
     source_servers_file: Path | None = None
@@ -197,6 +199,12 @@ class Settings(BaseSettings):
             return None
         return SecretStr(syntax.bot_tokens(value.get_secret_value()))
 
+    @field_validator("catalog_key")
+    @classmethod
+    def _catalog_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        keys = value.get_secret_value().strip() if value is not None else ""
+        return SecretStr(syntax.secret_keys(keys)) if keys else None
+
     @field_validator("telegram_alert_chat_id")
     @classmethod
     def _alert_chat_id(cls, value: str | None) -> str | None:
@@ -246,6 +254,12 @@ class Settings(BaseSettings):
         if self.telegram_bot_token is None:
             return ()
         return tuple(SecretStr(t) for t in self.telegram_bot_token.get_secret_value().split(","))
+
+    @property
+    def catalog_keys(self) -> tuple[bytes, ...]:
+        """The catalog's HMAC keys (CATALOG_KEY), the signing one first; () when unset."""
+        secret = self.catalog_key.get_secret_value() if self.catalog_key else ""
+        return tuple(k.encode() for k in secret.split(",") if k)
 
     @property
     def telegram_chat_ids(self) -> tuple[str, ...]:

@@ -75,3 +75,14 @@ def http_url(value: str, example: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"must be an http(s) URL such as {example}")
     return value.rstrip("/")
+
+
+MIN_SECRET_KEY = 32  # bytes: an HMAC-SHA256 key as strong as the hash
+
+
+def secret_keys(value: str) -> str:
+    """Comma-separated secret keys of MIN_SECRET_KEY bytes or more; the message quotes none."""
+    keys = [key.strip() for key in value.split(",")]
+    if not all(len(key.encode()) >= MIN_SECRET_KEY for key in keys):
+        raise ValueError(f"each key is at least {MIN_SECRET_KEY} bytes (e.g. openssl rand -hex 32)")
+    return ",".join(keys)

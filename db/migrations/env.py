@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool, text
 
 from db import ledger, models, schedule_models  # noqa: F401 - registers the tables
+from db.queries import catalog as catalog_messages  # noqa: F401 - registers its table
 
 # One fixed key: concurrent `migrate` runs (several workers starting at once) queue up on it.
 MIGRATION_LOCK_KEY = 0x6277_6D69  # "bwmi"

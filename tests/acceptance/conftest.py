@@ -73,7 +73,8 @@ def stack(control_db_url: str, source_db: str, redis_db: int, tmp_path: Path) ->
         conn.execute(
             text(
                 "TRUNCATE control_plane.backup_parts, control_plane.backups,"
-                " control_plane.sent_messages, control_plane.jobs CASCADE"
+                " control_plane.sent_messages, control_plane.jobs,"
+                " control_plane.catalog_messages CASCADE"
             )
         )
     built.database.dispose()

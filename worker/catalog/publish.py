@@ -1,8 +1,12 @@
-"""Send the catalog to a chat and pin it; drop the catalog it replaces.
+"""Send the catalog to a chat, signed, and pin it; delete the catalog it replaces.
 
 Run by the beat task catalog.publish every CATALOG_INTERVAL (so at most one catalog per chat
 per interval, however many backups were recorded meanwhile), and by `backup-worker catalog
-publish`. Nothing is sent when the pinned head already carries the current fingerprint.
+publish`. Nothing is sent when the chat's recorded catalog is current and still the one pinned.
+
+The chat is untrusted: which messages are the catalog's comes from the control plane
+(db.queries.catalog), recorded as they are sent; nothing read from the chat (a pinned document,
+a head's list) ever names a message to delete. Without CATALOG_KEY nothing is published.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from db import session as db_session
+from db.queries import catalog as records
 from worker import errors
 from worker.artifact import stream
-from worker.catalog import document
+from worker.catalog import document, sign
 from worker.catalog.head import NAME_PREFIX, Head
 from worker.jobs import runtime
 from worker.telegram import client as telegram
@@ -26,6 +31,8 @@ from worker.telegram import pins, results
 from worker.telegram import sender as fleetsender
 
 _log = logging.getLogger(__name__)
+NO_KEY = "CATALOG_KEY is not set: the catalog is not published (an unsigned one could be forged)"
+_warned: list[bool] = []  # the warning without a key, once per process, not every interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,16 +61,19 @@ def publish(
     database: db_session.Database,
     chat_id: str,
     *,
+    keys: sign.Keys,
+    bot_id: str,
     spool_dir: Path,
     part_size: int,
     recipients: Sequence[str] = (),
     thread_id: int | None = None,
     send: SendDocument | None = None,
 ) -> Published:
-    """Publish the current catalog in `chat_id` unless it is pinned there already.
+    """Publish the current catalog in `chat_id` unless it is there and pinned already.
 
     Every message goes through `send` (default: `client` itself, unpaced); `client` reads and
-    pins, and must be the bot `send` sends with: a file id downloads only with its own bot.
+    pins, and must be the bot `send` sends with (`bot_id`): a file id downloads only with its
+    own bot, and only its own messages are its to delete.
     """
 
     def unpaced(chat: str, path: Path, caption: str) -> results.SentDocument:
@@ -72,46 +82,57 @@ def publish(
     send = send or unpaced
     with database.sessionmaker() as session:
         catalog = document.build(session)
+        current = records.current_head(session, chat_id)
+    data = document.dumps(catalog)
     fingerprint = document.fingerprint(catalog)
+    signer, mac = keys.sign(sign.DOCUMENT, data)
+    recorded = f"{fingerprint}:{signer}"  # a new signing key is a change: rotation re-signs
     count = len(catalog["backups"])  # type: ignore[arg-type]
-    previous = pins.pinned_document(client, chat_id)
-    if previous is not None and previous.file_name == f"{NAME_PREFIX}{fingerprint}.json":
-        return Published(chat_id, fingerprint, count, False, previous.message_id, 0, 0)
+    shown = pins.pinned(client, chat_id)
+    if (
+        current is not None
+        and current.fingerprint == recorded
+        and shown is not None
+        and shown.message_id == current.message_id
+    ):
+        return Published(chat_id, fingerprint, count, False, current.message_id, 0, 0)
     spool_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="catalog-", dir=spool_dir))
+    sent: list[results.SentDocument] = []
     try:
         suffix = ".json.zst" + (".age" if recipients else "")
         artifact = stream.write_artifact(
-            io.BytesIO(document.dumps(catalog)),
+            io.BytesIO(data),
             work,
             f"catalog-{fingerprint}{suffix}",
             part_size=part_size,
             recipients=recipients,
         )
-        sent = [
-            send(
-                chat_id,
-                part.path,
-                f"backup-worker catalog {fingerprint}, part {part.index + 1}"
-                f" of {len(artifact.parts)}",
-            )
-            for part in artifact.parts
-        ]
-        head = Head.of(fingerprint, count, artifact, sent)
+        for part in artifact.parts:
+            caption = f"backup-worker catalog {fingerprint}, part {part.index + 1}"
+            sent.append(send(chat_id, part.path, f"{caption} of {len(artifact.parts)}"))
+        head = Head.of(chat_id, fingerprint, count, artifact, sent, (signer, mac))
         head_path = work / f"{NAME_PREFIX}{fingerprint}.json"
-        head_path.write_bytes(head.dumps())
+        head_path.write_bytes(head.dumps(keys))
         pinned = send(
             chat_id,
             head_path,
             f"backup-worker catalog: {count} backups. Recover the control-plane "
             f"database with: backup-worker catalog recover --chat {chat_id}",
         )
-        pins.pin(client, chat_id, pinned.message_id)
+    except BaseException:
+        if sent:  # parts sent for nothing: recorded, so the next publish deletes them
+            with database.transaction() as session:
+                ids = [doc.message_id for doc in sent]
+                records.record(session, chat_id, bot_id, recorded, ids, None, current=False)
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    removed = 0
-    if previous is not None and (previous.file_name or "").startswith(NAME_PREFIX):
-        removed = _drop(client, chat_id, previous)  # never someone else's pinned document
+    with database.transaction() as session:
+        ids = [doc.message_id for doc in sent]
+        records.record(session, chat_id, bot_id, recorded, ids, pinned.message_id, current=True)
+    pins.pin(client, chat_id, pinned.message_id)
+    removed = _drop(client, database, chat_id, bot_id)
     return Published(chat_id, fingerprint, count, True, pinned.message_id, len(sent), removed)
 
 
@@ -120,6 +141,12 @@ def publish_all(rt: runtime.Runtime) -> dict[str, object]:
     if not rt.settings.telegram_configured:
         return {"status": "skipped", "reason": "TELEGRAM_BOT_TOKEN or TELEGRAM_CHAT_ID not set"}
     config = rt.settings
+    if not config.catalog_keys:
+        if not _warned:
+            _log.warning("catalog: %s; set it to a secret of 32 bytes or more", NO_KEY)
+            _warned.append(True)
+        return {"status": "skipped", "reason": NO_KEY}
+    keys = sign.Keys.of(config.catalog_keys)
     done: list[dict[str, object]] = []
     # The first bot publishes everywhere (and `catalog recover` reads with it), paced like
     # every other message; each chat that gets parts gets its catalog, retired ones included:
@@ -140,6 +167,8 @@ def publish_all(rt: runtime.Runtime) -> dict[str, object]:
                 rt.telegram(bot),
                 rt.database,
                 chat_id,
+                keys=keys,
+                bot_id=bot,
                 spool_dir=config.backup_spool_dir,
                 part_size=config.backup_part_size,
                 recipients=config.backup_age_recipients,
@@ -154,20 +183,26 @@ def publish_all(rt: runtime.Runtime) -> dict[str, object]:
     return {"status": "ok", "chats": done}
 
 
-def _drop(client: telegram.TelegramClient, chat_id: str, previous: results.SentDocument) -> int:
-    """Unpin the previous head and delete it and its parts; what cannot be deleted stays."""
-    pins.unpin(client, chat_id, previous.message_id)
-    ids = [previous.message_id]
-    try:
-        sink = io.BytesIO()
-        client.download_file(previous.file_id, sink)
-        ids += list(Head.loads(sink.getvalue()).message_ids)
-    except errors.BackupWorkerError as exc:
-        _log.warning("catalog: cannot read the previous head in chat %s: %s", chat_id, exc)
+def _drop(
+    client: telegram.TelegramClient, database: db_session.Database, chat_id: str, bot_id: str
+) -> int:
+    """Unpin and delete the replaced catalog messages this bot recorded sending; what cannot be
+    deleted stays (recorded so). Nothing else in the chat is touched."""
+    with database.sessionmaker() as session:
+        old = [
+            (row.id, row.message_id, row.kind)
+            for row in records.superseded(session, chat_id, bot_id)
+        ]
     removed = 0
-    for old in ids:
+    for row_id, message_id, kind in old:
+        if kind == records.Kind.HEAD.value:
+            pins.unpin(client, chat_id, message_id)
+        state = records.State.DELETED
         try:
-            removed += bool(client.delete_message(chat_id, old))
-        except errors.TelegramRejected as exc:  # older than 48 hours, or gone already
-            _log.info("catalog: message %d in chat %s stays: %s", old, chat_id, exc)
+            removed += bool(client.delete_message(chat_id, message_id))
+        except errors.TelegramBadRequest as exc:  # older than 48 hours, or gone already
+            _log.info("catalog: message %d in chat %s stays: %s", message_id, chat_id, exc)
+            state = records.State.UNDELETABLE if "can't be deleted" in exc.message else state
+        with database.transaction() as session:
+            records.settle(session, row_id, state)
     return removed

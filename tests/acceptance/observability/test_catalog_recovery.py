@@ -30,6 +30,7 @@ from tests.support.stack import job_row
 
 __all__ = ["targets"]
 PROJECTS = [f"proj-cat-{n}" for n in range(5)]
+KEY = "acceptance-catalog-key-0123456789abcdef0123"  # CATALOG_KEY: publish signs, recover checks
 
 
 @pytest.fixture
@@ -58,7 +59,9 @@ def test_recover_from_the_pinned_catalog_then_restore(
     first = stack.start_worker(BACKUP_PART_SIZE=PART_SIZE)
     made = {project: make_backup(stack, stack.source_db, project) for project in PROJECTS}
     assert all(int(str(row["part_count"])) > 1 for row in made.values())
-    published = cli(stack.env(BACKUP_PART_SIZE=PART_SIZE), "catalog", "publish", "--json")
+    published = cli(
+        stack.env(BACKUP_PART_SIZE=PART_SIZE, CATALOG_KEY=KEY), "catalog", "publish", "--json"
+    )
     assert published.returncode == 0, published.stderr
     [chat] = json.loads(published.stdout)["chats"]
     assert (chat["chat_id"], chat["backups"], chat["sent"]) == (CHAT, 5, True)
@@ -66,7 +69,7 @@ def test_recover_from_the_pinned_catalog_then_restore(
 
     # The old database is gone: everything from here on knows only the new one.
     new_url = lost_and_rebuilt.engine.url.render_as_string(hide_password=False)
-    env = stack.env(DATABASE_URL=new_url)
+    env = stack.env(DATABASE_URL=new_url, CATALOG_KEY=KEY)
     recovered = cli(env, "catalog", "recover", "--chat", CHAT, "--json")
     assert recovered.returncode == 0, recovered.stderr
     summary = json.loads(recovered.stdout)

@@ -15,13 +15,17 @@ from standin.server import BotApiStandin
 from tests.integration.metrics import rows
 from tests.integration.scheduling.test_schedules import make_runtime
 from worker import errors
-from worker.catalog import document, publish, recover
+from worker.catalog import document, publish, recover, sign
 from worker.telegram import pins
 from worker.telegram.client import TelegramClient
 
 TOKEN = "123456:CATALOG-token-ABCdefGHIjklMNOpqrSTUvwxyz"
 CHAT = "-1001234567890"
 PART_SIZE = 65536  # the smallest allowed: a catalog of a few hundred backups spans parts
+KEY = "integration-catalog-key-0123456789abcdef0123"
+KEYS = sign.Keys.of([KEY.encode()])
+BOT = "123456"  # TOKEN's bot
+TRUST = recover.Trust(KEYS, (BOT,))
 
 
 @pytest.fixture
@@ -74,10 +78,35 @@ def run(
     database: session.Database,
     tmp_path: Path,
     recipients: Sequence[str] = (),
+    keys: sign.Keys = KEYS,
 ) -> publish.Published:
     spool = tmp_path / "spool"
     return publish.publish(
-        client, database, CHAT, spool_dir=spool, part_size=PART_SIZE, recipients=recipients
+        client,
+        database,
+        CHAT,
+        keys=keys,
+        bot_id=BOT,
+        spool_dir=spool,
+        part_size=PART_SIZE,
+        recipients=recipients,
+    )
+
+
+def restore(
+    client: TelegramClient,
+    database: session.Database,
+    tmp_path: Path,
+    identities: Sequence[object] | None = None,
+    trust: recover.Trust = TRUST,
+) -> recover.Recovered:
+    return recover.recover(
+        lambda _bot: client,
+        database,
+        CHAT,
+        trust=trust,
+        spool_dir=tmp_path / "r",
+        identities=identities,
     )
 
 
@@ -101,7 +130,7 @@ def test_a_catalog_of_several_parts_recovers_every_row(
     assert pinned is not None
     assert pinned.message_id == published.head_message_id
 
-    recovered = recover.recover(client, rebuilt, CHAT, spool_dir=tmp_path / "r", identities=None)
+    recovered = restore(client, rebuilt, tmp_path)
     assert (recovered.backups, recovered.parts) == (399, 399)
     assert recovered.fingerprint == published.fingerprint
     before = [
@@ -152,8 +181,8 @@ def test_an_encrypted_catalog_needs_the_key_and_never_shows_plain_text(
     stored = b"".join(path.read_bytes() for path in (tmp_path / "s" / "files").iterdir())
     assert str(backup_id).encode() not in stored  # only the head is readable, and it names none
     with pytest.raises(errors.ConfigError, match="BACKUP_AGE_IDENTITY_FILE"):
-        recover.recover(client, rebuilt, CHAT, spool_dir=tmp_path / "r", identities=None)
-    done = recover.recover(client, rebuilt, CHAT, spool_dir=tmp_path / "r", identities=[identity])
+        restore(client, rebuilt, tmp_path)
+    done = restore(client, rebuilt, tmp_path, [identity])
     assert done.backups == 1
     assert [row["id"] for row in table(rebuilt, "backups", "id")] == [backup_id]
 
@@ -164,14 +193,14 @@ def test_recovery_refuses_a_database_that_has_backups(
     many_backups(database, 1)
     run(client, database, tmp_path)
     with pytest.raises(errors.InputError, match="already has 1 backups"):
-        recover.recover(client, database, CHAT, spool_dir=tmp_path / "r", identities=None)
+        restore(client, database, tmp_path)
 
 
 def test_a_chat_without_a_catalog_says_so(
     client: TelegramClient, rebuilt: session.Database, tmp_path: Path
 ) -> None:
     with pytest.raises(errors.NotFoundError, match="no pinned document"):
-        recover.recover(client, rebuilt, CHAT, spool_dir=tmp_path / "r", identities=None)
+        restore(client, rebuilt, tmp_path)
 
 
 def test_the_catalog_document_round_trips_and_refuses_strangers(
@@ -199,6 +228,7 @@ def test_every_configured_chat_gets_its_catalog_through_the_paced_sender(
             telegram_chat_id=f"{CHAT},{second}",
             telegram_api_url=server.url,
             backup_spool_dir=tmp_path / "spool",
+            catalog_key=KEY,
         )
         try:
             done = publish.publish_all(rt)

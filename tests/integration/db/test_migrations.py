@@ -18,8 +18,9 @@ TABLES = {
     "schedule_runs",
     "backup_alerts",
     "sent_messages",
+    "catalog_messages",
 }
-HEAD = "0010_verify_alerts"  # the newest revision: each new migration moves it
+HEAD = "0013_catalog_heads"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,22 @@ def test_the_raw_answers_match_the_bot_api(standin: BotApiStandin, tmp_path: Pat
     again = requests.post(f"{base}/unpinChatMessage", json={"chat_id": CHAT}, timeout=10)
     assert again.status_code == 400
     assert again.json()["description"] == "Bad Request: message to unpin not found"
+
+
+def test_a_pinned_message_says_who_sent_it_a_member_or_the_bot(
+    client: TelegramClient, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    ours = send(client, tmp_path, "a.json")
+    pins.pin(client, CHAT, ours)
+    pinned = pins.pinned(client, CHAT)
+    assert pinned is not None
+    assert (pinned.message_id, pinned.sender_is_bot, pinned.sender_id) == (ours, True, 123456)
+    theirs = standin.member_posts(int(CHAT), b"{}", "backup-worker-catalog-0.json")
+    pinned = pins.pinned(client, CHAT)
+    assert pinned is not None
+    assert (pinned.message_id, pinned.sender_is_bot) == (theirs, False)
+    assert pinned.sender_id == 777000111
+    assert pinned.document is not None
+    sink = io.BytesIO()
+    client.download_file(pinned.document.file_id, sink)  # the bot can read what it is shown
+    assert sink.getvalue() == b"{}"
