@@ -1,7 +1,7 @@
 """The catalog's own messages per chat (its pinned head and its parts), so that only those are
 ever deleted, and never ids read from the chat.
 
-Revision ID: 0013_catalog_heads
+Revision ID: 0011_catalog_heads
 Revises: 0010_verify_alerts
 Create Date: 2026-12-06 00:00:00
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_catalog_heads"
+revision: str = "0011_catalog_heads"
 down_revision: str | None = "0010_verify_alerts"
 branch_labels: str | None = None
 depends_on: str | None = None
