@@ -192,15 +192,26 @@ def test_a_file_path_outside_the_bot_api_fails_the_restore(
 
 @pytest.mark.parametrize("how", ["IS_TEMPLATE true", "ALLOW_CONNECTIONS false"])
 def test_a_template_or_closed_database_is_no_clean_restore_target(
-    stack: Stack, small_db: str, targets: list[str], how: str
+    stack: Stack, targets: list[str], how: str
 ) -> None:
+    # A database an earlier restore of this project created is one the project scope lets a
+    # clean restore into, so the refusal seen here is the template check's, not the scope's.
     stack.start_worker(BACKUP_PART_SIZE=PART_SIZE)
-    backup = make_backup(stack, small_db)
-    target = new_target(targets, "tmpl")
-    admin_execute(f'CREATE DATABASE "{target}"')
-    admin_execute(f'ALTER DATABASE "{target}" {how}')
+    source_db = new_target(targets, "src")
+    make_source_database(source_db, rows=100)
+    backup = make_backup(stack, source_db)
+    own = new_target(targets, "tmpl")
+    first = send(
+        stack, tasks.RestoreBackup(str(backup["project_id"]), uuid.UUID(str(backup["id"])), own)
+    )
+    follow(stack, first, timeout=60)
+    done = job_row(stack.database, first)
+    assert done is not None and done["status"] == "completed", done
+    admin_execute(f'ALTER DATABASE "{own}" {how}')
     try:
-        message = tasks.RestoreBackup(uuid.UUID(str(backup["id"])), target, clean=True)
+        message = tasks.RestoreBackup(
+            str(backup["project_id"]), uuid.UUID(str(backup["id"])), own, clean=True
+        )
         job_id = send(stack, message)
         follow(stack, job_id, timeout=60)
         row = job_row(stack.database, job_id)
@@ -209,7 +220,7 @@ def test_a_template_or_closed_database_is_no_clean_restore_target(
         assert "refusing to restore into" in str(row["error"]), row["error"]
         assert ("template" if "TEMPLATE" in how else "connections") in str(row["error"])
     finally:
-        admin_execute(f'ALTER DATABASE "{target}" IS_TEMPLATE false ALLOW_CONNECTIONS true')
+        admin_execute(f'ALTER DATABASE "{own}" IS_TEMPLATE false ALLOW_CONNECTIONS true')
 
 
 def test_a_huge_project_id_is_logged_bounded(stack: Stack, small_db: str) -> None:
