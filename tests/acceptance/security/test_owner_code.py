@@ -205,3 +205,46 @@ def test_a_database_that_needs_superuser_rights_fails_saying_what_and_why(
     assert "the worker restores with the owner's rights only" in error, error
     assert execute("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{copy}'") == []
     assert_no_restore_role(job_id)
+
+
+@pytest.fixture
+def least_privileged(owner: str) -> Iterator[str]:
+    """The worker's role as `backup-worker roles sql --owner <owner>` sets it up."""
+    role = f"bw_worker_{uuid.uuid4().hex[:8]}"
+    printed = cli({}, "roles", "sql", "--role", role, "--owner", owner)
+    assert printed.returncode == 0, printed.stderr
+    admin_execute(printed.stdout)
+    yield role
+    admin_execute(f"DROP OWNED BY {role}")
+    admin_execute(f"DROP ROLE {role}")
+
+
+def test_the_least_privileged_role_backs_up_restores_and_drills_a_hostile_database(
+    stack: Stack, targets: list[str], owner: str, least_privileged: str
+) -> None:
+    source = hostile_database(targets, owner)
+    url = f"postgresql://{least_privileged}@127.0.0.1:5432/postgres"
+    stack.start_worker(SOURCE_DATABASE_URL=url)
+    backup = make_backup(stack, source, project="proj-least")
+    assert backup["contents"]["owner"] == owner  # type: ignore[index]
+
+    copy = new_target(targets, "copy")
+    job_id = stack.publish(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), copy))
+    row = stack.wait_job(job_id)
+    assert row["status"] == "completed", row["error"]
+    assert_restored(copy, owner)
+    assert_no_restore_role(job_id)
+
+    job_id = stack.publish(
+        tasks.RestoreBackup(uuid.UUID(str(backup["id"])), None, mode=tasks.MODE_REPLACE)
+    )
+    row = stack.wait_job(job_id)
+    assert row["status"] == "completed", row["error"]
+    assert_restored(source, owner)
+
+    done = cli(
+        stack.env(SOURCE_DATABASE_URL=url),
+        *("drills", "run", "--project", "proj-least", "--wait", "--json"),
+    )
+    assert done.returncode == 0, done.stdout
+    assert not is_superuser(owner)
