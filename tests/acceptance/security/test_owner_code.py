@@ -11,6 +11,7 @@ a drill, the owner stays no superuser, and the data restores, owned by the owner
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -20,6 +21,7 @@ import pytest
 from tests.acceptance.conftest import Stack
 from tests.acceptance.restore.support import cli, make_backup, new_target, targets
 from tests.support.sources import admin_execute
+from tests.support.workers import Process
 from worker.contract import tasks
 
 __all__ = ["targets"]  # the fixture, used by name
@@ -86,6 +88,13 @@ def execute(database: str, statement: str, *, user: str = "postgres") -> list[tu
         conn.close()
 
 
+def wait_for_log(worker: Process, text: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in worker.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return worker.log()
+
+
 def is_superuser(role: str) -> bool:
     rows = execute("postgres", f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'")
     return bool(rows[0][0])
@@ -138,9 +147,12 @@ def test_backup_restore_and_replace_of_a_hostile_database_leave_its_owner_no_sup
     stack: Stack, targets: list[str], owner: str
 ) -> None:
     source = hostile_database(targets, owner)
-    stack.start_worker()
+    worker = stack.start_worker()
     backup = make_backup(stack, source, project="proj-hostile")
     assert not is_superuser(owner), "the backup ran the owner's code as a superuser"
+    warned = "server default (127.0.0.1:5432) connects as the superuser postgres"
+    assert warned in wait_for_log(worker, warned)
+    assert "backup-worker roles sql" in worker.log()
 
     copy = new_target(targets, "copy")
     job_id = stack.publish(tasks.RestoreBackup(uuid.UUID(str(backup["id"])), copy))
@@ -224,7 +236,7 @@ def test_the_least_privileged_role_backs_up_restores_and_drills_a_hostile_databa
 ) -> None:
     source = hostile_database(targets, owner)
     url = f"postgresql://{least_privileged}@127.0.0.1:5432/postgres"
-    stack.start_worker(SOURCE_DATABASE_URL=url)
+    worker = stack.start_worker(SOURCE_DATABASE_URL=url)
     backup = make_backup(stack, source, project="proj-least")
     assert backup["contents"]["owner"] == owner  # type: ignore[index]
 
@@ -248,3 +260,4 @@ def test_the_least_privileged_role_backs_up_restores_and_drills_a_hostile_databa
     )
     assert done.returncode == 0, done.stdout
     assert not is_superuser(owner)
+    assert "connects as the superuser" not in worker.log()
