@@ -101,20 +101,13 @@ def _load(
     try:
         with steps.heartbeat(rt, job_id), slot.holding(rt, job_id, server):
             jobs = rt.settings.restore_jobs or os.cpu_count() or 1
+            # A drill checks data, not grants: its scratch server may lack the grantees.
+            args = pgrestore.into_database(
+                role.params, into, str(archive), jobs, role=owner, privileges=report is None
+            )
             with (
                 _phase(phases, "pg_restore"),
-                pgrestore.running(
-                    role.params,
-                    pgrestore.into_database(
-                        role.params,
-                        into,
-                        str(archive),
-                        jobs,
-                        role=owner,
-                        privileges=report is None,  # a drill checks data, not grants
-                    ),
-                    program=program,
-                ),
+                pgrestore.running(role.params, args, program=program),
             ):
                 pass  # pg_restore reads the file itself, with `jobs` sessions
             with _phase(phases, "check"):
