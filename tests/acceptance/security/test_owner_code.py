@@ -2,9 +2,9 @@
 
 A role that is no superuser owns a hostile database whose code tries to make that role a
 superuser whenever it runs with more rights than the owner's: in a CHECK constraint, a
-generated column, an index expression, a trigger, a materialized view, and an aggregate
-that a database-level search_path puts before pg_catalog's count(*). It even tries to undo
-pg_restore's SET ROLE first. Through a backup, a restore into a new database, a replace and
+generated column, an index expression, a trigger, a materialized view, a row-level security
+policy, and an aggregate that a database-level search_path puts before pg_catalog's count(*).
+It even tries to undo pg_restore's SET ROLE first. Through a backup, a restore into a new database, a replace and
 a drill, the owner stays no superuser, and the data restores, owned by the owner.
 """
 
@@ -70,6 +70,11 @@ INSERT INTO checked (i) SELECT generate_series(1, 50);
 CREATE MATERIALIZED VIEW checked_mv AS SELECT i, public.chk(i) AS ok FROM checked;
 CREATE TABLE plain (id int PRIMARY KEY, label text);
 INSERT INTO plain SELECT n, 'row ' || n FROM generate_series(1, 20) AS n;
+CREATE TABLE secret (id int);
+INSERT INTO secret SELECT generate_series(1, 5);
+ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
+ALTER TABLE secret FORCE ROW LEVEL SECURITY;
+CREATE POLICY watch ON secret USING (public.chk(id));
 ALTER DATABASE {database} SET search_path = evil, pg_catalog, public;
 """
 
@@ -127,6 +132,9 @@ def assert_restored(database: str, owner: str) -> None:
     """The owner's data is there, owned by the owner."""
     assert execute(database, "SELECT count(*), sum(i) FROM public.checked") == [(50, 1275)]
     assert execute(database, "SELECT count(*) FROM public.plain") == [(20,)]
+    assert execute(database, "SELECT count(*) FROM public.secret") == [(5,)]
+    policies = "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = 'secret'"
+    assert execute(database, policies) == [(True, True)]
     assert execute(database, "SELECT count(*) FROM public.checked_mv") == [(50,)]
     owners = execute(
         database,
@@ -188,6 +196,7 @@ def test_a_drill_of_a_hostile_database_leaves_its_owner_no_superuser(
     assert {t["table"]: t["restored"] for t in drill["tables"]} == {
         "public.checked": 50,
         "public.plain": 20,
+        "public.secret": 5,
     }
     assert_no_restore_role(str(report["job_id"]))
 
