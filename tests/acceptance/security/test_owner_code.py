@@ -4,8 +4,9 @@ A role that is no superuser owns a hostile database whose code tries to make tha
 superuser whenever it runs with more rights than the owner's: in a CHECK constraint, a
 generated column, an index expression, a trigger, a materialized view, a row-level security
 policy, and an aggregate that a database-level search_path puts before pg_catalog's count(*).
-It even tries to undo pg_restore's SET ROLE first. Through a backup, a restore into a new database, a replace and
-a drill, the owner stays no superuser, and the data restores, owned by the owner.
+It even tries to undo pg_restore's SET ROLE first. Through a backup, a restore into a new
+database, a replace and a drill, the owner stays no superuser, and the data restores, owned by
+the owner, with its grants and its trusted extension (pgcrypto, which the owner created).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ INSERT INTO checked (i) SELECT generate_series(1, 50);
 CREATE MATERIALIZED VIEW checked_mv AS SELECT i, public.chk(i) AS ok FROM checked;
 CREATE TABLE plain (id int PRIMARY KEY, label text);
 INSERT INTO plain SELECT n, 'row ' || n FROM generate_series(1, 20) AS n;
+GRANT SELECT ON plain TO PUBLIC;
+CREATE EXTENSION pgcrypto;  -- trusted: a database owner may create it
+COMMENT ON EXTENSION pgcrypto IS 'the owner''s';
 CREATE TABLE secret (id int);
 INSERT INTO secret SELECT generate_series(1, 5);
 ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
@@ -133,6 +137,12 @@ def assert_restored(database: str, owner: str) -> None:
     assert execute(database, "SELECT count(*), sum(i) FROM public.checked") == [(50, 1275)]
     assert execute(database, "SELECT count(*) FROM public.plain") == [(20,)]
     assert execute(database, "SELECT count(*) FROM public.secret") == [(5,)]
+    grants = "SELECT relacl::text FROM pg_class WHERE relname = 'plain'"
+    assert "=r/" in str(execute(database, grants)[0][0])  # PUBLIC's SELECT, granted by the owner
+    extension = (
+        "SELECT extname, pg_get_userbyid(extowner) FROM pg_extension WHERE extname <> 'plpgsql'"
+    )
+    assert execute(database, extension) == [("pgcrypto", owner)]
     policies = "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = 'secret'"
     assert execute(database, policies) == [(True, True)]
     assert execute(database, "SELECT count(*) FROM public.checked_mv") == [(50,)]
