@@ -18,7 +18,9 @@ PARAMS = source.SourceParams.from_url("postgresql://postgres@127.0.0.1:5432/post
 
 
 def backup(owner: str | None) -> models.Backup:
-    contents = None if owner is None else {"tables": None, "extensions": [], "owner": owner}
+    contents: models.JSONObject | None = None
+    if owner is not None:
+        contents = {"tables": None, "extensions": [], "owner": owner}
     return models.Backup(id=uuid.uuid4(), database="shop", contents=contents)
 
 
