@@ -68,6 +68,8 @@ def into_database(
 
 
 LIST = ["--list"]  # the archive's table of contents, on stdout
+# With --create, the listing shows the DATABASE entry, whose owner is the database's at dump time.
+_DATABASE_ENTRY = re.compile(r"^\d+; \d+ \d+ DATABASE - \S+ (.+)$", re.MULTILINE)
 READ_ALL = ["--file=/dev/null"]  # the whole archive turned into SQL and thrown away
 
 
@@ -120,6 +122,17 @@ def running(
     process.listing = stdout.text()
     if returncode != 0:
         raise errors.RestoreError(_failure(params, returncode, stderr.text()))
+
+
+def database_owner(
+    params: source.SourceParams, archive: str, *, program: str | None = None
+) -> str | None:
+    """The role that owned the dumped database, from the archive's DATABASE entry (None if
+    it has none); RestoreError if pg_restore cannot read the archive."""
+    with running(params, [*LIST, "--create", archive], program=program) as listing:
+        pass
+    match = _DATABASE_ENTRY.search(listing.listing)
+    return (match.group(1).strip() or None) if match else None
 
 
 def describe(params: source.SourceParams, text: str) -> str:

@@ -43,7 +43,7 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
         return
     req = rj.RestoreRequest.from_payload(rj.RESTORE, job.payload)
     now = state.RestoreState.of(job)
-    steps.checked_artifact(rt, job_id, now, decoded=True)  # none on this host: start over
+    archive = steps.checked_artifact(rt, job_id, now, decoded=True)
     backup = rj.load_backup(rt, req.backup_id)
     name = rj.check_target(rt, req, backup)
     server = rj.server_of(rt, req, backup)
@@ -71,7 +71,9 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
             _save_drill(rt, job_id, report)
     rights.sweep(rt, params)
     # A drill's scratch database belongs to the job's role itself: no owner's rights needed.
-    owner = None if report is not None else rights.owner(params, name, backup, job_id)
+    owner = None
+    if report is None:
+        owner = rights.owner(params, name, backup, job_id, archive=archive, program=program)
     with ephemeral.holding(params, job_id, owner) as role:
         _load(rt, job_id, req, now, backup, name, names, server, role, owner, report, program)
 

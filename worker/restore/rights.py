@@ -9,27 +9,41 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 
 from db import models
 from db.queries import jobs as db_jobs
 from worker import errors
 from worker.jobs.runtime import Runtime
-from worker.postgres import ephemeral, snapshot, source, target
+from worker.postgres import ephemeral, pgrestore, snapshot, source, target
 
 log = logging.getLogger(__name__)
 
 
-def owner(params: source.SourceParams, name: str, backup: models.Backup, job_id: uuid.UUID) -> str:
+def owner(
+    params: source.SourceParams,
+    name: str,
+    backup: models.Backup,
+    job_id: uuid.UUID,
+    *,
+    archive: Path | None = None,
+    program: str | None = None,
+) -> str:
     """The project's owner, whose rights the restore runs with: the existing target's owner,
-    else the owner the backup recorded, if the server has that role; RestoreError if neither."""
+    else the owner the backup recorded, or (a backup older than that record, or one a catalog
+    recovery brought back) the owner the checked `archive`'s DATABASE entry names, if the
+    server has that role; RestoreError if none of them."""
     found = target.owner(params, name)
     contents = snapshot.Contents.from_json(backup.contents)
     recorded = contents.owner if contents is not None else None
+    if found is None and recorded is None and archive is not None:
+        # pg_dump wrote it from the catalog: an owner cannot make it name another role.
+        recorded = pgrestore.database_owner(params, str(archive), program=program)
     if found is None and recorded is None:
         raise errors.RestoreError(
-            f"backup {backup.id} does not record who owned its database (it is older than "
-            f"that record): create {name} by hand, owned by the project's owner, and restore "
-            "into it; the worker restores with the owner's rights only"
+            f"backup {backup.id} does not record who owned its database: create {name} by "
+            "hand, owned by the project's owner, and restore into it; the worker restores "
+            "with the owner's rights only"
         )
     if found is None and recorded is not None and not ephemeral.role_exists(params, recorded):
         raise errors.RestoreError(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +56,18 @@ def test_an_owner_the_server_lacks_or_none_recorded_is_refused_saying_what_to_do
         rights.owner(PARAMS, "bw_rights_none", backup(gone), uuid.uuid4())
     with pytest.raises(errors.RestoreError, match="does not record who owned its database"):
         rights.owner(PARAMS, "bw_rights_none", backup(None), uuid.uuid4())
+
+
+def test_without_a_record_the_archives_database_entry_names_the_owner(
+    existing: str, role: str, tmp_path: Path
+) -> None:
+    archive = tmp_path / "a.pgdump"
+    subprocess.run(
+        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-Fc", "-f", str(archive), existing],
+        check=True,
+    )
+    found = rights.owner(PARAMS, "bw_rights_none", backup(None), uuid.uuid4(), archive=archive)
+    assert found == role
 
 
 def test_a_superuser_owner_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
