@@ -74,6 +74,12 @@ def role_exists(params: source.SourceParams, role: str) -> bool:
     return bool(target.execute(params, None, "SELECT 1 FROM pg_roles WHERE rolname = %s", role))
 
 
+def current_user(params: source.SourceParams) -> str:
+    """The role the URL logs in as."""
+    rows = target.execute(params, None, "SELECT current_user")
+    return str(rows[0][0])
+
+
 def is_superuser(params: source.SourceParams, role: str | None = None) -> bool:
     """Whether `role` (default: the URL's own user) is a superuser."""
     rows = target.execute(
@@ -90,7 +96,11 @@ def holding(
     params: source.SourceParams, job_id: uuid.UUID, member_of: str | None
 ) -> Iterator[Role]:
     """The job's role for the block, created first (replacing one an earlier attempt left)
-    and dropped after it, whatever happens; a failed drop is left to `sweep`."""
+    and dropped after it, whatever happens; a failed drop is left to `sweep`. When the owner
+    is the URL's own user, that user: it has the owner's rights already."""
+    if member_of is not None and member_of == current_user(params):
+        yield Role(member_of, params)
+        return
     role = create(params, job_id, member_of)
     try:
         yield role

@@ -184,3 +184,12 @@ def test_our_sessions_in_a_project_database_ignore_its_search_path(
     assert target.tables(PARAMS, database) == 1
     assert target.user_objects(PARAMS, database) > 0
     assert source.estimate_dump_size(PARAMS, database) is not None
+
+
+def test_an_owner_that_is_the_urls_own_user_needs_no_role_of_its_own() -> None:
+    job_id = uuid.uuid4()
+    with ephemeral.holding(PARAMS, job_id, "postgres") as role:
+        assert role.name == "postgres"
+        assert role.params == PARAMS
+        assert not role_exists(ephemeral.name_of(job_id))
+    assert role_exists("postgres")
