@@ -74,7 +74,7 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     owner = None
     if report is None:
         owner = rights.owner(params, name, backup, job_id, archive=archive, program=program)
-    with ephemeral.holding(params, job_id, owner) as role:
+    with ephemeral.holding(params, job_id, owner or rights.drill_as(params, backup)) as role:
         _load(rt, job_id, req, now, backup, name, names, server, role, owner, report, program)
 
 

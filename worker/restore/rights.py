@@ -76,3 +76,11 @@ def sweep(rt: Runtime, params: source.SourceParams) -> None:
         ephemeral.sweep(params, finished)
     except errors.BackupWorkerError as exc:
         log.error("could not look for leftover restore roles on %s: %s", params.server, exc)
+
+
+def drill_as(params: source.SourceParams, backup: models.Backup) -> str | None:
+    """The URL's own user when it owned the drilled database (it holds the owner's rights: no
+    role of the job's own is needed), else None (the drill gets one)."""
+    contents = snapshot.Contents.from_json(backup.contents)
+    recorded = contents.owner if contents is not None else None
+    return recorded if recorded is not None and recorded == ephemeral.current_user(params) else None

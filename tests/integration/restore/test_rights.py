@@ -76,3 +76,9 @@ def test_a_superuser_owner_is_warned_about(caplog: pytest.LogCaptureFixture) -> 
             "postgres"
         )
     assert "belongs to role postgres, a superuser" in caplog.text
+
+
+def test_a_drill_runs_as_the_urls_user_only_when_that_user_owned_the_database(role: str) -> None:
+    assert rights.drill_as(PARAMS, backup("postgres")) == "postgres"
+    assert rights.drill_as(PARAMS, backup(role)) is None
+    assert rights.drill_as(PARAMS, backup(None)) is None
