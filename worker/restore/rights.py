@@ -1,8 +1,9 @@
 """Whose rights a restore runs with: the project owner's (worker.postgres.ephemeral).
 
 The owner is the existing target's owner, else the role that owned the database when the
-backup was taken (backups.contents.owner), if the target server has it. A drill needs no owner:
-its scratch database belongs to the job's own role.
+backup was taken (backups.contents.owner, else the archive's DATABASE entry), if the target
+server has it. A drill needs no owner: its scratch database belongs to the job's own role. An
+owner that is the URL's own user needs no role of the job's own either: it has those rights.
 """
 
 from __future__ import annotations
