@@ -108,13 +108,18 @@ def holding(
         try:
             drop(params, role.name)
         except errors.BackupWorkerError as exc:
-            log.error("could not drop role %s (the next restore retries): %s", role.name, exc)
+            log.error(
+                "could not drop role %s (the next restore retries): %s", role.name, exc.message
+            )
 
 
 def create(params: source.SourceParams, job_id: uuid.UUID, member_of: str | None) -> Role:
     """Create the job's role, a member of `member_of` (the project's owner) if given."""
     name = name_of(job_id)
-    drop(params, name)  # a redelivered job's earlier attempt
+    try:
+        drop(params, name)  # a redelivered job's earlier attempt
+    except errors.RestoreError as exc:
+        raise errors.RestoreError(_cannot(params, name, exc.message)) from None
     password = secrets.token_urlsafe(32)
     until = (dt.datetime.now(dt.UTC) + VALID_FOR).isoformat()
     ident = sql.Identifier(name)
@@ -134,15 +139,20 @@ def create(params: source.SourceParams, job_id: uuid.UUID, member_of: str | None
         with contextlib.suppress(errors.BackupWorkerError):
             drop(params, name)
         raise errors.RestoreError(
-            f"cannot create the restore role {name} on {params.described}: "
-            f"{source.describe_libpq_error(params, str(exc))} (the user of {params.origin} "
-            "needs CREATEROLE, and the right to grant the project owner's role: "
-            "backup-worker roles sql)"
+            _cannot(params, name, source.describe_libpq_error(params, str(exc)))
         ) from None
     values = dict(params.options)
     values["user"] = name
     logs_in = dataclasses.replace(params, options=tuple(sorted(values.items())), password=password)
     return Role(name, logs_in)
+
+
+def _cannot(params: source.SourceParams, name: str, reason: str) -> str:
+    return (
+        f"cannot create the restore role {name} on {params.described}: {reason} (the user of "
+        f"{params.origin} needs CREATEROLE, and the right to grant the project owner's role: "
+        "backup-worker roles sql)"
+    )
 
 
 def drop(params: source.SourceParams, name: str) -> None:

@@ -193,3 +193,15 @@ def test_an_owner_that_is_the_urls_own_user_needs_no_role_of_its_own() -> None:
         assert role.params == PARAMS
         assert not role_exists(ephemeral.name_of(job_id))
     assert role_exists("postgres")
+
+
+def test_a_url_user_without_createrole_is_told_what_it_needs() -> None:
+    user = f"bw_nocr_{uuid.uuid4().hex[:8]}"
+    admin_execute(f"CREATE ROLE {user} LOGIN CREATEDB")
+    try:
+        params = source.SourceParams.from_url(f"postgresql://{user}@127.0.0.1:5432/postgres")
+        with pytest.raises(errors.RestoreError, match="needs CREATEROLE") as caught:
+            ephemeral.create(params, uuid.uuid4(), None)
+        assert "permission denied" in caught.value.message
+    finally:
+        admin_execute(f"DROP ROLE {user}")
