@@ -9,12 +9,17 @@ which never import it.
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 
 from celery import Celery, signals
 
 from worker import broker, errors, logs
 from worker.jobs import runtime
+from worker.postgres import privileges
+
+log = logging.getLogger(__name__)
 
 TASK_MODULES: tuple[str, ...] = ("tasks.backup",)
 TASK_MODULES += ("tasks.restore",)
@@ -31,6 +36,9 @@ def create_app() -> Celery:
     logs.install()
     signals.worker_init.connect(check_servers, weak=False, dispatch_uid="backup-worker.servers")
     signals.worker_init.connect(check_spool, weak=False, dispatch_uid="backup-worker.spool")
+    signals.worker_ready.connect(
+        warn_superusers, weak=False, dispatch_uid="backup-worker.superusers"
+    )
     return celery_app
 
 
@@ -55,6 +63,31 @@ def check_spool(**_: object) -> None:
     except errors.ConfigError as exc:
         print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def warn_superusers(**_: object) -> None:
+    """Once the worker is up: one warning per server whose URL connects as a superuser.
+
+    In a thread: a server that does not answer must not hold the worker up.
+    """
+    threading.Thread(target=_warn_superusers, name="superuser-check", daemon=True).start()
+
+
+def _warn_superusers() -> None:
+    try:
+        registry = runtime.current().registry()
+    except errors.BackupWorkerError:
+        return  # check_servers stopped the worker already
+    for server in registry:
+        user = privileges.superuser_name(server.params())
+        if user is not None:
+            log.warning(
+                "server %s (%s) connects as the superuser %s: run the worker as a least-"
+                "privilege role instead (backup-worker roles sql prints the SQL)",
+                server.name,
+                server.location,
+                user,
+            )
 
 
 app = create_app()

@@ -62,6 +62,10 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.commands.restore:restore",
         "Restore a backup (`restore BACKUP_ID …`), or undo a replace (`restore undo JOB`).",
     ),
+    "roles": lazy.Entry(
+        "worker.cli.commands.roles:roles",
+        "Least-privilege PostgreSQL roles for the worker: print the SQL that sets them up.",
+    ),
     "schedules": lazy.Entry(
         "worker.cli.commands.schedules:schedules",
         "Per-project backup schedules (beat's schedules.dispatch runs them).",

@@ -38,22 +38,38 @@ class Process:
     listing: str = ""
 
 
-def into_database(params: source.SourceParams, database: str, archive: str, jobs: int) -> list[str]:
+def into_database(
+    params: source.SourceParams,
+    database: str,
+    archive: str,
+    jobs: int,
+    *,
+    role: str | None = None,
+    privileges: bool = True,
+) -> list[str]:
     """Arguments restoring the seekable `archive` into `database` with `jobs` sessions.
 
     No --single-transaction: a restore goes into a database of its own (worker/restore/load.py),
     dropped when it fails, so it needs no more locks than the server's defaults allow.
+    --no-owner: every object belongs to whoever creates it, `role` (the project's owner, which
+    `params`' user, a job's restore role, may SET ROLE to) or else `params`' user itself; no
+    privileges (`privileges` False): the archive's GRANTs are skipped (a drill's).
     """
     return [
         f"--dbname={params.conninfo(source.validate_database_name(database))}",
         "--no-password",
         "--exit-on-error",
+        "--no-owner",
+        *([f"--role={role}"] if role is not None else []),
+        *([] if privileges else ["--no-privileges"]),
         f"--jobs={max(jobs, 1)}",
         archive,
     ]
 
 
 LIST = ["--list"]  # the archive's table of contents, on stdout
+# With --create, the listing shows the DATABASE entry, whose owner is the database's at dump time.
+_DATABASE_ENTRY = re.compile(r"^\d+; \d+ \d+ DATABASE - \S+ (.+)$", re.MULTILINE)
 READ_ALL = ["--file=/dev/null"]  # the whole archive turned into SQL and thrown away
 
 
@@ -108,6 +124,17 @@ def running(
         raise errors.RestoreError(_failure(params, returncode, stderr.text()))
 
 
+def database_owner(
+    params: source.SourceParams, archive: str, *, program: str | None = None
+) -> str | None:
+    """The role that owned the dumped database, from the archive's DATABASE entry (None if
+    it has none); RestoreError if pg_restore cannot read the archive."""
+    with running(params, [*LIST, "--create", archive], program=program) as listing:
+        pass
+    match = _DATABASE_ENTRY.search(listing.listing)
+    return (match.group(1).strip() or None) if match else None
+
+
 def describe(params: source.SourceParams, text: str) -> str:
     """An operator-facing message from pg_restore's stderr, without the password."""
     text = params.redact(text)
@@ -117,6 +144,12 @@ def describe(params: source.SourceParams, text: str) -> str:
     important = [line for line in lines if line.startswith(("error:", "detail:", "hint:"))]
     detail = " ".join((important or [line for line in lines if line])[-4:]).removeprefix("error: ")
     detail = detail[:1000] or "no error message"
+    needs = _needs_superuser(text)
+    if needs:
+        return (
+            f"{needs} needs superuser rights to restore; the worker restores with the owner's "
+            f"rights only ({detail})"
+        )
     role = _ROLE_MISSING.search(text)
     if role:
         detail += (
@@ -124,6 +157,24 @@ def describe(params: source.SourceParams, text: str) -> str:
             "not have: create the role first)"
         )
     return detail
+
+
+# What pg_restore said when the owner's rights were not enough: what needed more, in words.
+_SUPERUSER_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"permission denied for language (\S+)"), "a function in language {0}"),
+    (re.compile(r'permission denied to create extension "([^"]+)"'), "extension {0}"),
+    (re.compile(r'permission denied to create event trigger "([^"]+)"'), "event trigger {0}"),
+    (re.compile(r"must be superuser to (.+?)(?:\.|$)", re.MULTILINE), "an object (to {0})"),
+    (re.compile(r"must be owner of (\w+ \S+)"), "the backup's {0}, owned by another role,"),
+)
+
+
+def _needs_superuser(text: str) -> str | None:
+    for pattern, template in _SUPERUSER_ONLY:
+        match = pattern.search(text)
+        if match:
+            return template.format(*match.groups())
+    return None
 
 
 def _failure(params: source.SourceParams, returncode: int, stderr: str) -> str:

@@ -38,19 +38,31 @@ WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1, 2
 """
 EXTENSIONS = "SELECT extname FROM pg_extension ORDER BY 1"
+# Who owns the database: a restore into a new database hands it to that role (load.py).
+OWNER = (
+    "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database "
+    "WHERE datname = pg_catalog.current_database()"
+)
 
 
 @dataclass(frozen=True)
 class Contents:
-    """What a database held in one snapshot: rows per table (None: not counted), extensions."""
+    """What a database held in one snapshot: rows per table (None: not counted), extensions,
+    and the role that owned the database (None: not recorded, older backups)."""
 
     tables: dict[str, int] | None
     extensions: list[str]
     seconds: float = 0.0  # what counting took
+    owner: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """As stored in backups.contents."""
-        return {"tables": self.tables, "extensions": self.extensions, "seconds": self.seconds}
+        return {
+            "tables": self.tables,
+            "extensions": self.extensions,
+            "seconds": self.seconds,
+            "owner": self.owner,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, object] | None) -> Contents | None:
@@ -59,9 +71,11 @@ class Contents:
             return None
         tables = data.get("tables")
         extensions = data.get("extensions")
+        owner = data.get("owner")
         return cls(
             {str(k): int(v) for k, v in tables.items()} if isinstance(tables, Mapping) else None,
             [str(e) for e in extensions] if isinstance(extensions, list) else [],
+            owner=owner if isinstance(owner, str) and owner else None,
         )
 
 
@@ -94,6 +108,9 @@ def exported(
                 cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.execute(EXTENSIONS)
                 extensions = [str(row[0]) for row in cur.fetchall()]
+                cur.execute(OWNER)
+                found = cur.fetchone()
+                owner = str(found[0]) if found and found[0] is not None else None
                 snapshot: str | None = None
                 tables: dict[str, int] | None = None
                 started = time.monotonic()
@@ -102,7 +119,8 @@ def exported(
                     row = cur.fetchone()
                     snapshot = str(row[0]) if row else None
                     tables = counts(cur)
-                contents = Contents(tables, extensions, round(time.monotonic() - started, 3))
+                seconds = round(time.monotonic() - started, 3)
+                contents = Contents(tables, extensions, seconds, owner)
         except psycopg2.Error as exc:
             raise _failure(params, exc) from None
         yield snapshot, contents
@@ -146,7 +164,7 @@ def counts(cur: psycopg2.extensions.cursor) -> dict[str, int]:
     found: dict[str, int] = {}
     for schema, table in cur.fetchall():
         cur.execute(
-            sql.SQL("SELECT count(*) FROM {}.{}").format(
+            sql.SQL("SELECT pg_catalog.count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(table)
             )
         )
@@ -193,7 +211,8 @@ def _connect(
         connect_timeout=timeout,
         application_name=application_name,
         # Counting a large table takes long, and the session then waits idle for pg_dump.
-        options="-c statement_timeout=0 -c idle_in_transaction_session_timeout=0",
+        options=f"-c statement_timeout=0 -c idle_in_transaction_session_timeout=0 "
+        f"{source.SAFE_OPTIONS}",
         **params.password_kw(),
     )
     conn = psycopg2.connect(dsn)

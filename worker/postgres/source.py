@@ -16,6 +16,11 @@ from worker import errors, redact
 DEFAULT_CONNECT_TIMEOUT = 10  # seconds, for pg_dump and the quick queries
 QUERY_TIMEOUT = "10s"  # statement_timeout of the quick queries
 MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+# Every session of ours in a database a project owns: startup options beat the owner's
+# ALTER DATABASE … SET, so no schema of theirs comes before pg_catalog (their own count() or
+# `=` would run with our rights) and no row-level security policy of theirs runs for us (with
+# row_security off, a policy that would apply is an error instead: docs/security.md).
+SAFE_OPTIONS = "-c search_path=pg_catalog -c row_security=off"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]*")
 _QUOTED = re.compile(r'"[^"]*"')
 
@@ -34,9 +39,9 @@ _LIBPQ_NAMES = (
 _LIBPQ = frozenset(_LIBPQ_NAMES.split())
 
 _TABLE_BYTES = """
-SELECT COALESCE(SUM(pg_table_size(c.oid)), 0)::bigint
-       + pg_table_size('pg_catalog.pg_largeobject')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_table_size(c.oid)), 0)::bigint
+       + pg_catalog.pg_table_size('pg_catalog.pg_largeobject')
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 """
@@ -196,7 +201,12 @@ def server_version_num(params: SourceParams) -> int:
 
 def _connect(params: SourceParams, database: str | None) -> psycopg2.extensions.connection:
     timeout = params.get("connect_timeout") or str(DEFAULT_CONNECT_TIMEOUT)
-    dsn = make_dsn(params.conninfo(database), connect_timeout=timeout, **params.password_kw())
+    dsn = make_dsn(
+        params.conninfo(database),
+        connect_timeout=timeout,
+        options=SAFE_OPTIONS,
+        **params.password_kw(),
+    )
     conn = psycopg2.connect(dsn)
     try:
         conn.set_session(readonly=True, autocommit=True)

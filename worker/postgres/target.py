@@ -87,14 +87,35 @@ def user_objects(params: source.SourceParams, name: str) -> int:
     return int(str(row[0])) if row else 0
 
 
-def create(params: source.SourceParams, name: str) -> bool:
-    """CREATE DATABASE from template0; False when it already exists (another restore won)."""
+def owner(params: source.SourceParams, name: str) -> str | None:
+    """The role that owns the database, None when there is no such database."""
+    row = _query(
+        params,
+        None,
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+        name,
+    )
+    return str(row[0]) if row else None
+
+
+def create(params: source.SourceParams, name: str, owner: str | None = None) -> bool:
+    """CREATE DATABASE from template0, owned by `owner` (default: the URL's user); False when
+    it already exists (another restore won)."""
     statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+    if owner is not None:
+        statement = sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+            sql.Identifier(name), sql.Identifier(owner)
+        )
     try:
         _query(params, None, statement, passthrough=_CREATE_OUTCOMES)
     except psycopg2.errors.DuplicateDatabase:
         return False
     except psycopg2.errors.InsufficientPrivilege:
+        if owner is not None:
+            raise errors.RestoreError(
+                f"the user of {params.origin} may not create database {name} owned by role "
+                f"{owner}: it needs CREATEDB and membership in {owner} (backup-worker roles sql)"
+            ) from None
         raise errors.RestoreError(
             f"the SOURCE_DATABASE_URL user may not create databases: create {name} by hand "
             "(empty) or grant that user CREATEDB"
@@ -157,6 +178,17 @@ def tables(params: source.SourceParams, name: str) -> int:
     return int(str(row[0])) if row else 0
 
 
+def execute(
+    params: source.SourceParams,
+    database: str | None,
+    statement: str | sql.Composable,
+    *args: object,
+) -> list[tuple[object, ...]]:
+    """Run one statement in autocommit as the URL's user in `database` (None: the URL's own),
+    with the session options that keep a project's code out (source.SAFE_OPTIONS); its rows."""
+    return _rows(params, database, statement, *args)
+
+
 _CREATE_OUTCOMES = (psycopg2.errors.DuplicateDatabase, psycopg2.errors.InsufficientPrivilege)
 
 
@@ -180,7 +212,12 @@ def _rows(
     passthrough: tuple[type[psycopg2.Error], ...] = (),
 ) -> list[tuple[object, ...]]:
     timeout = params.get("connect_timeout") or CONNECT_TIMEOUT
-    dsn = make_dsn(params.conninfo(database), connect_timeout=timeout, **params.password_kw())
+    dsn = make_dsn(
+        params.conninfo(database),
+        connect_timeout=timeout,
+        options=source.SAFE_OPTIONS,  # a target may be a project's database
+        **params.password_kw(),
+    )
     try:
         conn = psycopg2.connect(dsn)
         try:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from db import models
 from db.queries import drills as db_drills
 from db.queries import jobs as db_jobs
 from db.queries import restores as db_restores
@@ -26,10 +27,10 @@ from worker import errors
 from worker.contract import tasks
 from worker.jobs import slot, spool, state
 from worker.jobs.runtime import Runtime
-from worker.postgres import clients, pgrestore, source, switch, target
+from worker.postgres import clients, ephemeral, pgrestore, servers, source, switch, target
 from worker.restore import drill as rd
 from worker.restore import job as rj
-from worker.restore import steps
+from worker.restore import rights, steps
 from worker.restore import verify as rv
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,33 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
             rd.check_extensions(params, report)  # before anything is created
         finally:
             _save_drill(rt, job_id, report)
-    into, keep_undo = _prepare(rt, job_id, params, req, name, names, now)
+    rights.sweep(rt, params)
+    # A drill's scratch database belongs to the job's role itself: no owner's rights needed.
+    owner = None
+    if report is None:
+        owner = rights.owner(params, name, backup, job_id, archive=archive, program=program)
+    with ephemeral.holding(params, job_id, owner or rights.drill_as(params, backup)) as role:
+        _load(rt, job_id, req, now, backup, name, names, server, role, owner, report, program)
+
+
+def _load(
+    rt: Runtime,
+    job_id: uuid.UUID,
+    req: rj.RestoreRequest,
+    now: state.RestoreState,
+    backup: models.Backup,
+    name: str,
+    names: switch.Names,
+    server: servers.Server,
+    role: ephemeral.Role,
+    owner: str | None,
+    report: rd.Report | None,
+    program: str,
+) -> None:
+    """pg_restore as the job's `role` (SET ROLE `owner`), the checks, the switch; complete."""
+    params = server.params()
+    into, keep_undo = _prepare(rt, job_id, params, req, name, names, now, owner or role.name)
+    archive = steps.checked_artifact(rt, job_id, now, decoded=True)
     started = time.monotonic()
     phases: dict[str, float] = {}
     if now.download_seconds is not None:
@@ -76,13 +103,13 @@ def load_step(rt: Runtime, job_id: uuid.UUID) -> None:
     try:
         with steps.heartbeat(rt, job_id), slot.holding(rt, job_id, server):
             jobs = rt.settings.restore_jobs or os.cpu_count() or 1
+            # A drill checks data, not grants: its scratch server may lack the grantees.
+            args = pgrestore.into_database(
+                role.params, into, str(archive), jobs, role=owner, privileges=report is None
+            )
             with (
                 _phase(phases, "pg_restore"),
-                pgrestore.running(
-                    params,
-                    pgrestore.into_database(params, into, str(archive), jobs),
-                    program=program,
-                ),
+                pgrestore.running(role.params, args, program=program),
             ):
                 pass  # pg_restore reads the file itself, with `jobs` sessions
             with _phase(phases, "check"):
@@ -160,8 +187,10 @@ def _prepare(
     name: str,
     names: switch.Names,
     now: state.RestoreState,
+    owner: str,
 ) -> tuple[str, bool]:
-    """The database to restore into (the new target or staging), and whether to keep undo."""
+    """The database to restore into (the new target or staging, owned by `owner`), and
+    whether to keep undo."""
     if req.mode == tasks.MODE_REPLACE:
         if not target.exists(params, name):
             raise errors.RestoreError(
@@ -171,9 +200,9 @@ def _prepare(
         keep_undo = True
     elif now.target_created:
         target.drop(params, name)  # an earlier attempt's partial restore
-        target.create(params, name)
+        target.create(params, name, owner)
         return name, False
-    elif not target.exists(params, name) and target.create(params, name):
+    elif not target.exists(params, name) and target.create(params, name, owner):
         with rt.database.transaction() as session:
             state.save(session, job_id, state.RestorePatch(target_created=True))
         return name, False
@@ -187,7 +216,7 @@ def _prepare(
     with rt.database.transaction() as session:
         state.save(session, job_id, state.RestorePatch(switch=record))
     target.drop(params, names.staging)  # left by an earlier attempt, if any
-    if not target.create(params, names.staging):
+    if not target.create(params, names.staging, owner):
         raise errors.RestoreError(f"staging database {names.staging} exists already")
     return names.staging, keep_undo
 

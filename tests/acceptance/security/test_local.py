@@ -206,7 +206,8 @@ def test_a_template_or_closed_database_is_no_clean_restore_target(
     )
     follow(stack, first, timeout=60)
     done = job_row(stack.database, first)
-    assert done is not None and done["status"] == "completed", done
+    assert done is not None
+    assert done["status"] == "completed", done
     admin_execute(f'ALTER DATABASE "{own}" {how}')
     try:
         message = tasks.RestoreBackup(

@@ -49,6 +49,7 @@ class Cluster:
             [
                 "pg_dump",
                 "--schema-only",
+                "--no-owner",  # a restore makes every object its database owner's
                 "-h",
                 "/var/run/postgresql",
                 "-p",

@@ -137,6 +137,8 @@ def test_whole_servers_under_the_limit_then_a_restore_onto_the_other(
     assert restore.returncode == 0, err.decode() + out.decode()
     assert json.loads(out)["restore"]["target_server"] == b.name
     assert b.dump_schema("pa3") == a.dump_schema("pa3")
+    owners = "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+    assert b.query(owners, "pa3") == [("bw_backup",)]  # the owner of pa3 on a, as recorded
     count = "SELECT count(*), sum(n), string_agg(label, ',' ORDER BY id) FROM items"
     assert b.query(count, "pa3") == a.query(count, "pa3")
 
