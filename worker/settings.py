@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -11,70 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from worker import errors, syntax
-
-DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-DEFAULT_SOURCE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_RESULT_BACKEND = "redis://127.0.0.1:6379/1"
-TELEGRAM_CLOUD_API = "https://api.telegram.org"
-# The cloud Bot API lets bots download files "of up to 20 MB"; reading MB as 10**6 is the safe side.
-CLOUD_DOWNLOAD_LIMIT = 20_000_000  # bytes
-LOCAL_SERVER_UPLOAD_LIMIT = 2_000_000_000  # bytes, telegram-bot-api --local
-MIN_PART_SIZE = 64 * 1024  # bytes
-DEFAULT_RETENTION_DAYS = 30
-DEFAULT_MAX_ATTEMPTS = 3
-DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backup
-DEFAULT_ZSTD_LEVEL = 2  # with level 3's hash table and window (worker.artifact.stream)
-DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
-DEFAULT_TELEGRAM_MAX_ATTEMPTS = 8  # tries of one Bot API call (tenacity)
-DEFAULT_SPOOL_RETRY_DELAY = 60  # seconds before a dump that found the spool full runs again
-MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker meanwhile
-DEFAULT_RETRY_DELAY = 60  # seconds before a dump cut short (killed, server gone) runs again
-DEFAULT_TELEGRAM_RETRY_DELAY = 300  # seconds before a backup Telegram refused to take runs again
-DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
-DEFAULT_PENDING_TIMEOUT = 86400  # seconds a pending row may wait for its message (the reaper)
-DEFAULT_RESTORE_TARGET_NAMES = "{database}_*"  # new databases a restore may create (restore.md)
-DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celeryconfig.py)
-# Periodic work (tasks/maintenance.py; beat entries in celeryconfig.py).
-DEFAULT_DISPATCH_INTERVAL = 60  # seconds between two schedules.dispatch runs
-DEFAULT_MAINTENANCE_INTERVAL = 60  # seconds between two reaper / alert checks
-DEFAULT_SWEEP_INTERVAL = 3600  # seconds between two expiry sweeps
-# Source servers (worker/postgres/servers.py, slots.py, dump.py; docs/servers.md).
-DEFAULT_SOURCE_MAX_DUMPS = 2  # dumps/restores at once on one server, fleet-wide
-DEFAULT_LOCK_WAIT_TIMEOUT = 60  # seconds pg_dump waits for a table's ACCESS SHARE lock
-DEFAULT_SLOT_LEASE = 60  # seconds a dump slot outlives its silent holder (a killed worker)
-# Restores (worker/restore/load.py, worker/postgres/switch.py; docs/restore.md).
-DEFAULT_RESTORE_UNDO_HOURS = 24  # hours a replaced database is kept as an undo point
-DEFAULT_RESTORE_DOWNLOAD_THREADS = 4  # parts a restore or verify downloads at once
-# The Prometheus exporter (worker/metrics/; docs/observability.md): this host only by default.
-DEFAULT_EXPORTER_ADDRESS = "127.0.0.1"
-DEFAULT_EXPORTER_PORT = 9808
-DEFAULT_CATALOG_INTERVAL = 900  # seconds between two catalog.publish runs (worker/catalog/)
-# The fleet pacer (worker/telegram/pacer.py, sender.py; docs/fleet.md): the Bots FAQ's limits.
-DEFAULT_CHAT_PER_SECOND = 1  # messages per second into one chat
-DEFAULT_GROUP_PER_MINUTE = 20  # messages per minute into one group, supergroup or channel
-DEFAULT_BOT_PER_SECOND = 30  # messages per second from one bot, all chats together
-# Seconds added to every budget's window: Telegram counts a message when its upload has
-# arrived, so uploads of different lengths shift messages by up to their spread (docs/fleet.md).
-DEFAULT_PACER_MARGIN = 2.0
-# Row counts in the dump's snapshot (worker/postgres/snapshot.py; docs/drills.md): databases up
-# to this size are counted; "on" counts every one, "off" none.
-DEFAULT_BACKUP_ROW_COUNTS = "100GB"
-DEFAULT_DRILL_PERIOD_DAYS = 7  # each project's databases are drilled at least this often
-DEFAULT_DRILL_CONCURRENCY = 1  # drills running at once, fleet-wide
-DEFAULT_DOWNLOAD_TIMEOUT = 1800  # seconds per file, all attempts (20 MB at 20 KB/s: 1,000 s)
-DEFAULT_DOWNLOAD_MIN_RATE = 16 * 1024  # bytes/s over each 30 s of a download (downloads.py)
-SYSTEM_STATE_DIR = Path("/var/lib/backup-worker")
-
-
-def default_spool_dir(system: Path = SYSTEM_STATE_DIR) -> Path:
-    """The spool's default, never in a shared /tmp: `<system>/spool` when the worker may write
-    there, else $XDG_STATE_HOME (or ~/.local/state)/backup-worker/spool."""
-    if system.is_dir() and os.access(system, os.W_OK | os.X_OK):
-        return system / "spool"
-    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(state) / "backup-worker" / "spool"
+from worker import defaults, errors, syntax
 
 
 class Settings(BaseSettings):
@@ -82,83 +18,97 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    database_url: str = DEFAULT_DATABASE_URL
-    celery_broker_url: str = DEFAULT_BROKER_URL
-    celery_result_backend: str = DEFAULT_RESULT_BACKEND
-    source_database_url: SecretStr = SecretStr(DEFAULT_SOURCE_DATABASE_URL)
+    database_url: str = defaults.DEFAULT_DATABASE_URL
+    celery_broker_url: str = defaults.DEFAULT_BROKER_URL
+    celery_result_backend: str = defaults.DEFAULT_RESULT_BACKEND
+    source_database_url: SecretStr = SecretStr(defaults.DEFAULT_SOURCE_DATABASE_URL)
 
     telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     telegram_thread_id: int | None = None
-    telegram_api_url: str = TELEGRAM_CLOUD_API
-    telegram_upload_timeout: float = Field(default=DEFAULT_UPLOAD_TIMEOUT, gt=0)
-    telegram_max_attempts: int = Field(default=DEFAULT_TELEGRAM_MAX_ATTEMPTS, ge=1, le=50)
+    telegram_api_url: str = defaults.TELEGRAM_CLOUD_API
+    telegram_upload_timeout: float = Field(default=defaults.DEFAULT_UPLOAD_TIMEOUT, gt=0)
+    telegram_max_attempts: int = Field(default=defaults.DEFAULT_TELEGRAM_MAX_ATTEMPTS, ge=1, le=50)
     # Several bots and chats (comma-separated lists above), paced fleet-wide through Redis.
     telegram_retired_chat_ids: Annotated[tuple[str, ...], NoDecode] = ()
     pacer_redis_url: SecretStr | None = None
-    telegram_chat_per_second: int = Field(default=DEFAULT_CHAT_PER_SECOND, ge=0, le=1000)
-    telegram_group_per_minute: int = Field(default=DEFAULT_GROUP_PER_MINUTE, ge=0, le=1000)
-    telegram_bot_per_second: int = Field(default=DEFAULT_BOT_PER_SECOND, ge=0, le=1000)
-    telegram_pacer_margin: float = Field(default=DEFAULT_PACER_MARGIN, ge=0, le=60)
-    telegram_download_timeout: float = Field(default=DEFAULT_DOWNLOAD_TIMEOUT, gt=0, le=86400)
-    telegram_download_min_rate: int = Field(default=DEFAULT_DOWNLOAD_MIN_RATE, ge=0)
+    telegram_chat_per_second: int = Field(default=defaults.DEFAULT_CHAT_PER_SECOND, ge=0, le=1000)
+    telegram_group_per_minute: int = Field(default=defaults.DEFAULT_GROUP_PER_MINUTE, ge=0, le=1000)
+    telegram_bot_per_second: int = Field(default=defaults.DEFAULT_BOT_PER_SECOND, ge=0, le=1000)
+    telegram_pacer_margin: float = Field(default=defaults.DEFAULT_PACER_MARGIN, ge=0, le=60)
+    telegram_download_timeout: float = Field(
+        default=defaults.DEFAULT_DOWNLOAD_TIMEOUT, gt=0, le=86400
+    )
+    telegram_download_min_rate: int = Field(default=defaults.DEFAULT_DOWNLOAD_MIN_RATE, ge=0)
     telegram_local_files_dir: Path | None = None
 
-    backup_part_size: int = Field(default=CLOUD_DOWNLOAD_LIMIT, ge=MIN_PART_SIZE)
-    backup_spool_dir: Path = Field(default_factory=default_spool_dir)
+    backup_part_size: int = Field(default=defaults.CLOUD_DOWNLOAD_LIMIT, ge=defaults.MIN_PART_SIZE)
+    backup_spool_dir: Path = Field(default_factory=defaults.default_spool_dir)
     backup_age_recipients: Annotated[tuple[str, ...], NoDecode] = ()
     backup_age_identity_file: Path | None = None
-    backup_retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500)
-    backup_zstd_level: int = Field(default=DEFAULT_ZSTD_LEVEL, ge=1, le=19)
+    backup_retention_days: int = Field(default=defaults.DEFAULT_RETENTION_DAYS, ge=1, le=36500)
+    backup_zstd_level: int = Field(default=defaults.DEFAULT_ZSTD_LEVEL, ge=1, le=19)
     backup_zstd_threads: int = Field(default=1, ge=0, le=64)
-    backup_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
-    backup_visibility_timeout: int = Field(default=DEFAULT_VISIBILITY_TIMEOUT, ge=60)
+    backup_max_attempts: int = Field(default=defaults.DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
+    backup_visibility_timeout: int = Field(default=defaults.DEFAULT_VISIBILITY_TIMEOUT, ge=60)
     backup_spool_retry_delay: int = Field(
-        default=DEFAULT_SPOOL_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY
+        default=defaults.DEFAULT_SPOOL_RETRY_DELAY, ge=1, le=defaults.MAX_SPOOL_RETRY_DELAY
     )
-    backup_retry_delay: int = Field(default=DEFAULT_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY)
+    backup_retry_delay: int = Field(
+        default=defaults.DEFAULT_RETRY_DELAY, ge=1, le=defaults.MAX_SPOOL_RETRY_DELAY
+    )
     backup_telegram_retry_delay: int = Field(
-        default=DEFAULT_TELEGRAM_RETRY_DELAY, ge=1, le=MAX_SPOOL_RETRY_DELAY
+        default=defaults.DEFAULT_TELEGRAM_RETRY_DELAY, ge=1, le=defaults.MAX_SPOOL_RETRY_DELAY
     )
-    job_heartbeat_stale: int = Field(default=DEFAULT_HEARTBEAT_STALE, ge=30)
-    job_pending_timeout: int = Field(default=DEFAULT_PENDING_TIMEOUT, ge=60)
-    restore_target_names: str = DEFAULT_RESTORE_TARGET_NAMES
+    job_heartbeat_stale: int = Field(default=defaults.DEFAULT_HEARTBEAT_STALE, ge=30)
+    job_pending_timeout: int = Field(default=defaults.DEFAULT_PENDING_TIMEOUT, ge=60)
+    restore_target_names: str = defaults.DEFAULT_RESTORE_TARGET_NAMES
     # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
-    worker_concurrency: int = Field(default=DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
+    worker_concurrency: int = Field(default=defaults.DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
     # Periodic work: schedules, expiry sweep, reaper, alerts.
     telegram_alert_chat_id: str | None = None
-    schedule_dispatch_interval: float = Field(default=DEFAULT_DISPATCH_INTERVAL, ge=1, le=3600)
-    maintenance_interval: float = Field(default=DEFAULT_MAINTENANCE_INTERVAL, ge=1, le=86400)
-    sweep_interval: float = Field(default=DEFAULT_SWEEP_INTERVAL, ge=10, le=86400)
+    schedule_dispatch_interval: float = Field(
+        default=defaults.DEFAULT_DISPATCH_INTERVAL, ge=1, le=3600
+    )
+    maintenance_interval: float = Field(
+        default=defaults.DEFAULT_MAINTENANCE_INTERVAL, ge=1, le=86400
+    )
+    sweep_interval: float = Field(default=defaults.DEFAULT_SWEEP_INTERVAL, ge=10, le=86400)
 
     flower_basic_auth: SecretStr | None = None
     log_json: bool = False
-    exporter_address: str = DEFAULT_EXPORTER_ADDRESS
-    exporter_port: int = Field(default=DEFAULT_EXPORTER_PORT, ge=1, le=65535)
+    exporter_address: str = defaults.DEFAULT_EXPORTER_ADDRESS
+    exporter_port: int = Field(default=defaults.DEFAULT_EXPORTER_PORT, ge=1, le=65535)
     # 0 turns the catalog off; otherwise at most one catalog per chat per interval.
-    catalog_interval: float = Field(default=DEFAULT_CATALOG_INTERVAL, ge=0, le=86400)
+    catalog_interval: float = Field(default=defaults.DEFAULT_CATALOG_INTERVAL, ge=0, le=86400)
     # The catalog's HMAC keys, comma-separated: the first signs, each verifies (rotation).
     catalog_key: SecretStr | None = None
 
     # Many source servers: the registry file, and the fleet-wide limit where it names none.
     source_servers_file: Path | None = None
-    source_max_dumps: int = Field(default=DEFAULT_SOURCE_MAX_DUMPS, ge=1, le=1000)
-    source_lock_wait_timeout: float = Field(default=DEFAULT_LOCK_WAIT_TIMEOUT, gt=0, le=86400)
-    source_slot_lease: float = Field(default=DEFAULT_SLOT_LEASE, ge=1, le=3600)
+    source_max_dumps: int = Field(default=defaults.DEFAULT_SOURCE_MAX_DUMPS, ge=1, le=1000)
+    source_lock_wait_timeout: float = Field(
+        default=defaults.DEFAULT_LOCK_WAIT_TIMEOUT, gt=0, le=86400
+    )
+    source_slot_lease: float = Field(default=defaults.DEFAULT_SLOT_LEASE, ge=1, le=3600)
     # Whole-server backups: a regex whose group `project` is the project id in a database name.
     source_project_pattern: str | None = None
 
     # pg_restore --jobs (0: the host's cores); parts downloaded at once; how long an undo
     # point stays; a test hook.
     restore_jobs: int = Field(default=0, ge=0, le=64)
-    restore_download_threads: int = Field(default=DEFAULT_RESTORE_DOWNLOAD_THREADS, ge=1, le=32)
-    restore_undo_hours: float = Field(default=DEFAULT_RESTORE_UNDO_HOURS, gt=0, le=24 * 365)
+    restore_download_threads: int = Field(
+        default=defaults.DEFAULT_RESTORE_DOWNLOAD_THREADS, ge=1, le=32
+    )
+    restore_undo_hours: float = Field(
+        default=defaults.DEFAULT_RESTORE_UNDO_HOURS, gt=0, le=24 * 365
+    )
     restore_switch_pause: float = Field(default=0, ge=0, le=3600)
 
     # Restore drills: what a backup counts, how often and how many drills, and where.
-    backup_row_counts: str = DEFAULT_BACKUP_ROW_COUNTS
-    drill_period_days: float = Field(default=DEFAULT_DRILL_PERIOD_DAYS, gt=0, le=3650)
-    drill_concurrency: int = Field(default=DEFAULT_DRILL_CONCURRENCY, ge=1, le=100)
+    backup_row_counts: str = defaults.DEFAULT_BACKUP_ROW_COUNTS
+    drill_period_days: float = Field(default=defaults.DEFAULT_DRILL_PERIOD_DAYS, gt=0, le=3650)
+    drill_concurrency: int = Field(default=defaults.DEFAULT_DRILL_CONCURRENCY, ge=1, le=100)
     drill_server: str | None = None
 
     @field_validator("backup_row_counts")
@@ -213,12 +163,15 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        return syntax.http_url(value, TELEGRAM_CLOUD_API)
+        return syntax.http_url(value, defaults.TELEGRAM_CLOUD_API)
 
     @model_validator(mode="after")
     def _part_size_fits_api(self) -> Settings:
-        cloud = urlsplit(self.telegram_api_url).hostname == urlsplit(TELEGRAM_CLOUD_API).hostname
-        limit = CLOUD_DOWNLOAD_LIMIT if cloud else LOCAL_SERVER_UPLOAD_LIMIT
+        cloud = (
+            urlsplit(self.telegram_api_url).hostname
+            == urlsplit(defaults.TELEGRAM_CLOUD_API).hostname
+        )
+        limit = defaults.CLOUD_DOWNLOAD_LIMIT if cloud else defaults.LOCAL_SERVER_UPLOAD_LIMIT
         if self.backup_part_size > limit:
             raise ValueError(
                 f"BACKUP_PART_SIZE={self.backup_part_size} is above {limit} bytes: "

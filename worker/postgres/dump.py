@@ -17,13 +17,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, cast
 
-from worker import errors, settings
+from worker import defaults, errors
 from worker.postgres import source
 
 STDERR_TAIL = 64 * 1024  # bytes of pg_dump's stderr kept for the error message
 PIPE_SIZE = 1 << 20  # bytes; Linux's default pipe-max-size, lets pg_dump run ahead of us
 VERSION_TIMEOUT = 30  # seconds
-LOCK_WAIT_TIMEOUT = float(settings.DEFAULT_LOCK_WAIT_TIMEOUT)  # seconds; SOURCE_LOCK_WAIT_TIMEOUT
+LOCK_WAIT_TIMEOUT = float(defaults.DEFAULT_LOCK_WAIT_TIMEOUT)  # seconds; SOURCE_LOCK_WAIT_TIMEOUT
 # libpq's and the server's words for a connection that went away (or could not be made while
 # the server restarts); never an authentication or "does not exist" error, which is for good.
 _CONNECTION_LOST = re.compile(

@@ -18,7 +18,7 @@ from typing import BinaryIO
 import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
-from worker import errors, redact, settings
+from worker import defaults, errors, redact
 from worker.telegram import answers, counters, downloads, transport
 from worker.telegram import results as botresults
 from worker.telegram.results import BotUser, SentDocument, TelegramFile
@@ -28,8 +28,8 @@ __all__ = ["BotUser", "SentDocument", "TelegramClient", "TelegramFile", "check_r
 log = logging.getLogger("worker.telegram.client")
 check_response = answers.check_response
 
-DEFAULT_API_URL = settings.TELEGRAM_CLOUD_API
-DEFAULT_TIMEOUT = float(settings.DEFAULT_UPLOAD_TIMEOUT)  # seconds: a 50 MB upload, slow link
+DEFAULT_API_URL = defaults.TELEGRAM_CLOUD_API
+DEFAULT_TIMEOUT = float(defaults.DEFAULT_UPLOAD_TIMEOUT)  # seconds: a 50 MB upload, slow link
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
 
 
@@ -44,7 +44,7 @@ class TelegramClient:
         session: requests.Session | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        max_attempts: int = settings.DEFAULT_TELEGRAM_MAX_ATTEMPTS,
+        max_attempts: int = defaults.DEFAULT_TELEGRAM_MAX_ATTEMPTS,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         counters: counters.Counters = counters.NONE,

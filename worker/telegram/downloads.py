@@ -29,7 +29,7 @@ from typing import BinaryIO
 import requests
 import urllib3
 
-from worker import errors, settings
+from worker import defaults, errors
 from worker.telegram import answers
 
 # Bytes per read: under the 128 KiB mmap threshold the worker fixes (worker.jobs.runtime) a
@@ -45,8 +45,8 @@ _SHOWN = 80  # characters of a refused file_path a message shows
 class Policy:
     """The download settings of one client."""
 
-    timeout: float = settings.DEFAULT_DOWNLOAD_TIMEOUT  # seconds, all attempts of one file
-    min_rate: int = settings.DEFAULT_DOWNLOAD_MIN_RATE  # bytes per second; 0: no minimum
+    timeout: float = defaults.DEFAULT_DOWNLOAD_TIMEOUT  # seconds, all attempts of one file
+    min_rate: int = defaults.DEFAULT_DOWNLOAD_MIN_RATE  # bytes per second; 0: no minimum
     window: float = RATE_WINDOW  # seconds
     local_files_dir: Path | None = None  # TELEGRAM_LOCAL_FILES_DIR
 
@@ -74,7 +74,7 @@ class Bounds:
         elif announced is not None:
             size, exact, source = announced, True, f"{announced} bytes by getFile"
         else:
-            size = settings.LOCAL_SERVER_UPLOAD_LIMIT
+            size = defaults.LOCAL_SERVER_UPLOAD_LIMIT
             exact, source = False, f"at most {size} bytes"
         return cls(size, exact, source, time.monotonic() + policy.timeout, policy)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import errors, settings
+from worker import defaults, errors, settings
 from worker.jobs import spool
 
 NOBODY = 65534
@@ -87,8 +87,8 @@ def test_the_default_spool_is_not_under_tmp(
     config = settings.Settings(_env_file=None)
     assert not config.backup_spool_dir.is_relative_to(tempfile.gettempdir())
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    found = settings.default_spool_dir(system=tmp_path / "not-there")
+    found = defaults.default_spool_dir(system=tmp_path / "not-there")
     assert found == tmp_path / "state" / "backup-worker" / "spool"
     system = tmp_path / "var-lib"
     system.mkdir()
-    assert settings.default_spool_dir(system=system) == system / "spool"
+    assert defaults.default_spool_dir(system=system) == system / "spool"

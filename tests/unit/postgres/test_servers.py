@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import errors, settings
+from worker import defaults, errors, settings
 from worker.postgres import servers, source
 
 SECRET = "s3cr3t-PASSWORD-value"
@@ -50,7 +50,7 @@ def test_without_a_file_the_registry_is_source_database_url_as_default(
     )
     assert registry.names() == ["default"]
     server = registry.get("default")
-    assert server.max_dumps == settings.DEFAULT_SOURCE_MAX_DUMPS == 2
+    assert server.max_dumps == defaults.DEFAULT_SOURCE_MAX_DUMPS == 2
     params = server.params()
     assert params.password == SECRET
     assert params.location == "db.internal:6432"

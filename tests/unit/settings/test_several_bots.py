@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import errors, settings
+from worker import defaults, errors, settings
 from worker.jobs import runtime
 
 ONE = "123456:first-SECRET-abcdefghijklmnopqrstuvwxyz"
@@ -74,7 +74,7 @@ def test_retiring_every_chat_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
 def test_the_pacer_uses_its_own_redis_else_a_redis_broker_else_none(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert settings.load().pacer_url == settings.DEFAULT_BROKER_URL
+    assert settings.load().pacer_url == defaults.DEFAULT_BROKER_URL
     monkeypatch.setenv("CELERY_BROKER_URL", "amqp://guest@127.0.0.1:5672//")
     assert settings.load().pacer_url is None
     monkeypatch.setenv("PACER_REDIS_URL", "redis://127.0.0.1:6379/7")
