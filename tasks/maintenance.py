@@ -2,7 +2,8 @@
 
 Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 - schedules.dispatch     due schedules -> pending jobs + backups.create
-- backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs
+- backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs, leftover
+                         restore roles (worker/restore/rights.py)
 - jobs.reap              stale jobs re-run or failed, finished spool dirs removed
 - alerts.check           failed / overdue projects, failed drills, alerted once
 - catalog.publish        the pinned catalog in each backup chat (worker/catalog/)
@@ -18,7 +19,7 @@ from worker.catalog import publish as catalog
 from worker.contract import publish
 from worker.contract import tasks as contract
 from worker.jobs import runtime
-from worker.restore import rotation
+from worker.restore import rights, rotation
 from worker.scheduling import alerts, reaper, sweep
 from worker.scheduling import dispatch as dispatcher
 
@@ -44,8 +45,12 @@ def dispatch() -> dict[str, object]:
 
 @app.task(name=contract.SWEEP_EXPIRED)
 def sweep_expired() -> dict[str, object]:
-    """Expire backups, apply retention, delete their messages, prune old schedule runs."""
-    return sweep.sweep(runtime.current()).to_json()
+    """Expire backups, apply retention, delete their messages, prune old schedule runs; drop
+    the per-job restore roles killed workers left."""
+    rt = runtime.current()
+    result = sweep.sweep(rt).to_json()
+    result["restore_roles_dropped"] = rights.sweep_servers(rt)
+    return result
 
 
 @app.task(name=contract.REAP)

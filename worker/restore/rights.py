@@ -65,8 +65,8 @@ def owner(
     return owner
 
 
-def sweep(rt: Runtime, params: source.SourceParams) -> None:
-    """Drop the restore roles killed workers left on this server (ephemeral.sweep)."""
+def sweep(rt: Runtime, params: source.SourceParams) -> list[str]:
+    """Drop the restore roles killed workers left on this server (ephemeral.sweep); their names."""
 
     def finished(job_id: uuid.UUID) -> bool | None:
         with rt.database.transaction() as session:
@@ -74,9 +74,16 @@ def sweep(rt: Runtime, params: source.SourceParams) -> None:
             return None if job is None else job.status not in models.UNFINISHED
 
     try:
-        ephemeral.sweep(params, finished)
+        return ephemeral.sweep(params, finished)
     except errors.BackupWorkerError as exc:
         log.error("could not look for leftover restore roles on %s: %s", params.server, exc)
+        return []
+
+
+def sweep_servers(rt: Runtime) -> list[str]:
+    """sweep() on every registered server: a killed worker's role must not wait for the next
+    restore on its server, which may never come (the expiry sweep calls this)."""
+    return [name for server in rt.registry() for name in sweep(rt, server.params())]
 
 
 def drill_as(params: source.SourceParams, backup: models.Backup) -> str | None:

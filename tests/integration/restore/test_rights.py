@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from db import models
+from db.queries import jobs as db_jobs
+from tests.integration.restore.test_steps import Env
 from tests.support.sources import admin_execute, drop_database
 from worker import errors
-from worker.postgres import source, target
+from worker.postgres import ephemeral, source, target
 from worker.restore import rights
 
 PARAMS = source.SourceParams.from_url("postgresql://postgres@127.0.0.1:5432/postgres")
@@ -82,3 +84,26 @@ def test_a_drill_runs_as_the_urls_user_only_when_that_user_owned_the_database(ro
     assert rights.drill_as(PARAMS, backup("postgres")) == "postgres"
     assert rights.drill_as(PARAMS, backup(role)) is None
     assert rights.drill_as(PARAMS, backup(None)) is None
+
+
+def test_the_expiry_sweep_drops_a_killed_workers_restore_role_on_every_server(
+    env: Env, role: str
+) -> None:
+    # A job the control plane knows as ended, whose worker died before dropping its role.
+    job_id = uuid.uuid4()
+    with env.rt.database.transaction() as session:
+        db_jobs.create_job(
+            session,
+            job_id=job_id,
+            type=models.JobType.RESTORE.value,
+            project_id="proj-rights",
+            payload={},
+            celery_task_id=str(job_id),
+        )
+        db_jobs.fail_job(session, job_id, "the worker was killed")
+    leftover = ephemeral.create(PARAMS, job_id, role).name
+    try:
+        assert leftover in rights.sweep_servers(env.rt)
+        assert not ephemeral.role_exists(PARAMS, leftover)
+    finally:
+        ephemeral.drop(PARAMS, leftover)
