@@ -155,6 +155,7 @@ def _version_output(path: str) -> str | None:
             text=True,
             timeout=VERSION_TIMEOUT,
             check=True,
+            env=source.program_env(),
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -64,6 +64,7 @@ def pg_dump_version() -> str:
             text=True,
             timeout=VERSION_TIMEOUT,
             check=True,
+            env=source.program_env(),
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.DumpError(f"pg_dump --version failed: {type(exc).__name__}") from None

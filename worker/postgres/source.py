@@ -136,11 +136,7 @@ class SourceParams:
         pg_dump and pg_restore need no bot token, no age identity and no other URL: an allow
         list keeps every setting added later out of them, and out of any core dump of theirs.
         """
-        environment = {
-            name: value
-            for name, value in os.environ.items()
-            if name in _INHERITED or name.startswith("LC_") or name in _LIBPQ
-        }
+        environment = program_env()
         if self.password is not None:
             environment["PGPASSWORD"] = self.password
         environment.setdefault("PGCONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))
@@ -149,6 +145,16 @@ class SourceParams:
     def redact(self, text: str) -> str:
         """`text` with the password and anything shaped like a credential removed."""
         return redact.redact(text, self.password or "")
+
+
+def program_env() -> dict[str, str]:
+    """What a PostgreSQL program inherits of the worker's environment (SourceParams.env) when it
+    connects nowhere, as `--version` does."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in _INHERITED or name.startswith("LC_") or name in _LIBPQ
+    }
 
 
 def estimate_dump_size(params: SourceParams, database: str) -> int | None:

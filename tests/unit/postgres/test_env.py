@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from worker.backup import dump
-from worker.postgres import source
+from worker.postgres import clients, source
 
 
 def test_pg_dump_gets_only_what_libpq_needs(
@@ -47,3 +47,19 @@ def test_the_environment_is_built_from_an_allow_list(monkeypatch: pytest.MonkeyP
     assert "CELERY_BROKER_URL" not in env
     assert env["PGSERVICEFILE"] == "/etc/pg_service.conf"
     assert env["PGCONNECT_TIMEOUT"] == str(source.DEFAULT_CONNECT_TIMEOUT)
+
+
+def test_asking_a_client_its_version_passes_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "env.txt"
+    program = tmp_path / "99" / "bin" / "pg_restore"
+    program.parent.mkdir(parents=True)
+    program.write_text(f'#!/bin/sh\nenv > "{out}"\necho "pg_restore (PostgreSQL) 99.1"\n')
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-token-ABCdefGHIjklMNOpqrSTUvw")
+    [found] = clients.installed("pg_restore", root=tmp_path)
+    assert found.version == "99.1"
+    seen = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert "TELEGRAM_BOT_TOKEN" not in seen
+    assert seen["PATH"] == os.environ["PATH"]
