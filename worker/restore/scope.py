@@ -3,6 +3,8 @@ may restore into").
 
 A restore goes into one of:
 - the backup's own database on the backup's own server (a replace's default);
+- a database of the backup's own name on another server, where it does not exist yet (a
+  project moved to another server keeps its name);
 - a database that does not exist yet, whose name RESTORE_TARGET_NAMES allows: comma-separated
   shell patterns where `{database}` is the backup's database and `{project}` its project
   (default `{database}_*`);
@@ -55,7 +57,7 @@ def check(rt: Runtime, req: rj.RestoreRequest, backup: models.Backup, job_id: uu
     setting = rt.settings.restore_target_names
     where = f"database {name} on server {server.name}"
     if not target.exists(server.params(), name):
-        if name_allowed(setting, name, backup):
+        if name == backup.database or name_allowed(setting, name, backup):
             return True
         allowed = ", ".join(patterns(setting, backup)) or "none"
         raise errors.InputError(

@@ -109,11 +109,13 @@ def test_a_group_gets_at_most_its_count_in_any_window(make_pacer: Callable[..., 
 
 def test_a_closure_from_one_pacer_pauses_another(make_pacer: Callable[..., Pacer]) -> None:
     first, second = make_pacer(), make_pacer()
-    first.close_chat(GROUP, 0.3)
-    assert second.take([(BOT, GROUP)]).wait >= 0.29
+    # Closures far longer than a busy machine's pause between the two calls (0.29 s was seen
+    # for a 0.3 s closure under load): what is checked is that the second pacer waits at all.
+    first.close_chat(GROUP, 5)
+    assert second.take([(BOT, GROUP)]).wait >= 4
     assert second.take([(BOT, OTHER_GROUP)]).wait < 0.05
-    first.close_bot(BOT, 0.3)
-    assert second.take([(BOT, THIRD_GROUP)]).wait >= 0.29
+    first.close_bot(BOT, 5)
+    assert second.take([(BOT, THIRD_GROUP)]).wait >= 4
     spare = second.take([(BOT, PRIVATE), (OTHER_BOT, PRIVATE)])
     assert (spare.bot_id, spare.wait < 0.05) == (OTHER_BOT, True)
 
