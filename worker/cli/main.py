@@ -90,7 +90,9 @@ COMMANDS: dict[str, lazy.Entry] = {
 
 
 @click.group(cls=lazy.LazyGroup, lazy=COMMANDS)
-def main() -> None:
+@click.version_option(package_name="backup-worker", prog_name="backup-worker")
+@click.option("--debug", is_flag=True, help="on an unexpected error, show its whole traceback")
+def main(debug: bool) -> None:
     """backup-worker: PostgreSQL backups into Telegram, run by Celery workers."""
 
 

@@ -49,6 +49,7 @@ def test_help_reads_as_the_eager_groups_does(columns: int) -> None:
         "main",
         commands=[lazy.load(entry.target) for entry in main.COMMANDS.values()],
         callback=main.main.callback,
+        params=main.main.params,
         help=main.main.help,
     )
     runner = CliRunner()

@@ -106,7 +106,8 @@ def restore_undo(
     undo_id = intake.insert_pending(
         rt, job_type=rj.RESTORE, project_id=job.project_id, payload=payload
     )
-    publish.Publisher(app.send_task).send(tasks.UndoRestore(job.project_id, job.id, undo_id))
+    message = tasks.UndoRestore(job.project_id, job.id, undo_id)
+    intake.send_pending(rt, undo_id, publish.Publisher(app.send_task), message)
     common.follow(rt, undo_id, wait=wait, timeout=timeout, as_json=as_json, key="undo")
 
 
@@ -162,5 +163,5 @@ def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest, project_id: str | None)
         )
     else:
         message = tasks.VerifyBackup(project, req.backup_id, job_id, req.server)
-    publish.Publisher(app.send_task).send(message)
+    intake.send_pending(rt, job_id, publish.Publisher(app.send_task), message)
     return job_id
