@@ -19,7 +19,7 @@ from worker.jobs import intake, runtime
 
 @pytest.fixture
 def rt(database: session.Database) -> Iterator[runtime.Runtime]:
-    config = settings.Settings(  # type: ignore[call-arg]
+    config = settings.Settings(
         _env_file=None,
         database_url=database.url,
         telegram_bot_token="123:test-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
