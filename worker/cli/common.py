@@ -87,7 +87,7 @@ def fail(exc: BaseException, *, as_json: bool) -> NoReturn:
         payload = {"error": found.message, "exit_code": found.exit_code, "status": "error"}
         click.echo(json.dumps(payload))
     else:
-        click.echo(f"error: {found.message}", err=True)
+        click.echo(f"{click.style('error:', fg='red')} {found.message}", err=True)
     sys.exit(found.exit_code)
 
 
