@@ -70,6 +70,8 @@ def traceback_text(exc: BaseException) -> str:
 
 
 def _known(exc: BaseException, config: settings.Settings | None) -> Failure | None:
+    if isinstance(exc, errors.ControlPlaneUnavailable):
+        return Failure(exc.message, common.EXIT_UNAVAILABLE)
     if isinstance(exc, errors.BackupWorkerError):
         return Failure(exc.message, common.EXIT_ERROR)
     if isinstance(exc, KeyboardInterrupt):

@@ -17,7 +17,7 @@ import sqlalchemy
 from click.testing import CliRunner
 
 from worker import errors, settings
-from worker.cli import common, failure
+from worker.cli import common, failure, main
 
 PASSWORD = "pa55word-never-shown"
 TOKEN = "123456:SECRET-token-ABCdefGHIjklMNOpqrSTUvw"
@@ -91,6 +91,11 @@ def test_the_projects_own_errors_keep_their_message_and_status_2() -> None:
     assert found == failure.Failure("job 1234 does not exist", common.EXIT_ERROR)
 
 
+def test_the_control_plane_lost_mid_step_is_unavailable() -> None:
+    found = failure.translate(errors.ControlPlaneUnavailable("the control plane went away"))
+    assert found == failure.Failure("the control plane went away", common.EXIT_UNAVAILABLE)
+
+
 def crash() -> None:
     raise RuntimeError(f"boom with https://api.telegram.org/bot{TOKEN}/getMe")
 
@@ -159,3 +164,22 @@ def test_clicks_own_usage_errors_pass_through() -> None:
     result = CliRunner().invoke(cli, ["probe", "--usage"])
     assert result.exit_code == 2
     assert "give --this" in result.stderr
+
+
+def test_a_usage_error_with_json_is_one_object_on_stdout() -> None:
+    result = CliRunner().invoke(main.main, ["jobs", "show", "f5", "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "error": "Invalid value for 'JOB_ID': 'f5' is not an id, "
+        "nor its first 4 or more hex digits",
+        "exit_code": 2,
+        "status": "error",
+    }
+    assert result.stderr == ""
+
+
+def test_a_usage_error_without_json_is_clicks() -> None:
+    result = CliRunner().invoke(main.main, ["jobs", "show", "f5"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Try 'main jobs show --help' for help." in result.stderr
