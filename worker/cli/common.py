@@ -31,7 +31,7 @@ EXIT_OK = 0  # done: the job completed, or was queued (without --wait)
 EXIT_FAILED = 1  # the job ended failed or cancelled
 EXIT_ERROR = 2  # refused: bad input or configuration, unknown id, no migrations; nothing started
 EXIT_TIMEOUT = 3  # --wait gave up before the job ended; the job goes on
-EXIT_UNAVAILABLE = 4  # the broker or the control plane cannot be reached; nothing was queued
+EXIT_UNAVAILABLE = 4  # the broker or the control plane cannot be reached: try again
 EXIT_BUG = 5  # an unexpected error (a bug): `backup-worker --debug` shows the traceback
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 # Raised by click itself (usage errors, --help, Ctrl-C at a prompt): click reports those.
