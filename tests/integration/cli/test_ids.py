@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from db import session
 from db.queries import jobs as db_jobs
 from worker import errors, settings
-from worker.cli import ids
+from worker.cli import ids, main
 from worker.jobs import runtime
 
 FIRST = uuid.UUID("f52ae7a8-c5d1-4b6e-9a0f-0123456789ab")
@@ -70,3 +72,26 @@ def test_an_ambiguous_prefix_lists_its_candidates(rt: runtime.Runtime) -> None:
 def test_too_short_or_not_hex_is_a_usage_error(text: str) -> None:
     with pytest.raises(click.BadParameter, match="is not an id"):
         given(text)
+
+
+def test_schedule_commands_take_a_prefix(
+    database: session.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    settings.current.cache_clear()
+    try:
+        runner = CliRunner()
+        add = ["schedules", "add", "--project", "p-ids", "--database", "app", "--every", "6h"]
+        added = runner.invoke(main.main, [*add, "--json"])
+        assert added.exit_code == 0, added.output
+        whole = json.loads(added.stdout)["schedule"]["id"]
+        disabled = runner.invoke(main.main, ["schedules", "disable", whole[:8], "--json"])
+        assert disabled.exit_code == 0, disabled.output
+        assert json.loads(disabled.stdout)["schedule"]["enabled"] is False
+        removed = runner.invoke(main.main, ["schedules", "remove", whole[:6].upper(), "--json"])
+        assert json.loads(removed.stdout) == {"status": "ok", "removed": whole}
+        again = runner.invoke(main.main, ["schedules", "remove", whole[:8], "--json"])
+        assert again.exit_code == 2
+        assert json.loads(again.stdout)["error"] == f"no schedule id starts with {whole[:8]}"
+    finally:
+        settings.current.cache_clear()
