@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from db import models, session
 from worker import settings
+from worker.backup import batch
 from worker.contract import publish, request
 from worker.jobs import intake, runtime
 
@@ -63,6 +64,21 @@ def test_a_failed_publish_fails_the_row_it_inserted(
     assert job.error is not None
     assert job.error.startswith("not queued: sending backups.create failed (OperationalError")
     assert job.finished_at is not None
+
+
+def test_a_batch_reports_which_were_queued_when_the_broker_is_down(
+    rt: runtime.Runtime, database: session.Database, down: Celery
+) -> None:
+    items = [{"project_id": f"p-{n}", "database": "sales"} for n in range(3)]
+    report = batch.enqueue_batch(rt, items, publish.Publisher(down.send_task))
+    assert [(item["index"], item["status"]) for item in report] == [
+        (0, "refused"),
+        (1, "refused"),
+        (2, "refused"),
+    ]
+    assert str(report[0]["error"]).startswith("not queued: the broker could not be reached (")
+    assert str(report[2]["error"]).startswith("not tried: ")
+    assert [job.status for job in jobs(database)] == [models.JobStatus.FAILED]
 
 
 def test_a_publish_that_succeeds_leaves_the_row_pending(
