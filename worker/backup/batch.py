@@ -6,7 +6,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
-from worker import errors
+from kombu import exceptions as kombu_errors
+
+from worker import errors, redact
 from worker.contract import publish, request, tasks
 from worker.jobs import intake
 from worker.jobs.runtime import Runtime
@@ -51,6 +53,17 @@ def enqueue_batch(rt: Runtime, items: object, publisher: publish.Publisher) -> l
             job_id = intake.enqueue(rt, req, publisher)
         except errors.BackupWorkerError as exc:
             report.append(BatchItem(index=index, status="refused", job_id=None, error=exc.message))
+        except kombu_errors.OperationalError as exc:
+            # The broker is out of reach: this request's row is failed (intake.send_pending) and
+            # the rest are not tried, so the report still says exactly which ones were queued.
+            said = f"not queued: the broker could not be reached ({redact.redact(str(exc))[:200]})"
+            report.append(BatchItem(index=index, status="refused", job_id=None, error=said))
+            untried = "not tried: the broker could not be reached for an earlier request"
+            report.extend(
+                BatchItem(index=later, status="refused", job_id=None, error=untried)
+                for later in range(index + 1, len(items))
+            )
+            break
         else:
             report.append(BatchItem(index=index, status="queued", job_id=str(job_id), error=None))
     return report

@@ -11,7 +11,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -26,9 +26,16 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# The exit statuses, documented in docs/getting-started.md (a unit test keeps the two equal).
+EXIT_OK = 0  # done: the job completed, or was queued (without --wait)
 EXIT_FAILED = 1  # the job ended failed or cancelled
-EXIT_ERROR = 2  # bad input or configuration: nothing was started
-EXIT_TIMEOUT = 3  # --wait gave up before the job ended
+EXIT_ERROR = 2  # refused: bad input or configuration, unknown id, no migrations; nothing started
+EXIT_TIMEOUT = 3  # --wait gave up before the job ended; the job goes on
+EXIT_UNAVAILABLE = 4  # the broker or the control plane cannot be reached: try again
+EXIT_BUG = 5  # an unexpected error (a bug): `backup-worker --debug` shows the traceback
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
+# Raised by click itself (usage errors, --help, Ctrl-C at a prompt): click reports those.
+_CLICKS_OWN = (click.exceptions.Exit, click.ClickException, click.Abort)
 
 
 @functools.cache
@@ -53,20 +60,40 @@ def emit(payload: object, as_json: bool) -> None:
 
 
 def guard(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the project's errors into a clear message and exit status 2."""
+    """The CLI's one boundary: any failure becomes one line (worker.cli.failure) and its exit
+    status; with --json, the object `{"error", "exit_code", "status": "error"}` on stdout."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except errors.BackupWorkerError as exc:
-            if kwargs.get("as_json"):
-                click.echo(json.dumps({"error": exc.message, "status": "error"}))
-            else:
-                _console("err").print(f"[red]error:[/red] {exc.message}", highlight=False)
-            sys.exit(EXIT_ERROR)
+        except (SystemExit, *_CLICKS_OWN):
+            raise
+        # Anything, Ctrl-C too: the boundary's job is that no traceback reaches the operator.
+        except BaseException as exc:  # noqa: BLE001
+            fail(exc, as_json=bool(kwargs.get("as_json")))
 
     return wrapper
+
+
+def fail(exc: BaseException, *, as_json: bool) -> NoReturn:
+    """Print `exc` as its one line (and, with --debug, its traceback) and exit."""
+    from worker.cli import failure
+
+    found = failure.translate(exc)
+    if _debug():
+        click.echo(failure.traceback_text(exc), err=True, nl=False)
+    if as_json:
+        payload = {"error": found.message, "exit_code": found.exit_code, "status": "error"}
+        click.echo(json.dumps(payload))
+    else:
+        click.echo(f"{click.style('error:', fg='red')} {found.message}", err=True)
+    sys.exit(found.exit_code)
+
+
+def _debug() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
 
 
 def build_runtime() -> runtime.Runtime:

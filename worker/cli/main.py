@@ -11,10 +11,11 @@ which ends the process without Python's teardown once the command has returned.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import threading
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -89,8 +90,32 @@ COMMANDS: dict[str, lazy.Entry] = {
 }
 
 
-@click.group(cls=lazy.LazyGroup, lazy=COMMANDS)
-def main() -> None:
+class Group(lazy.LazyGroup):
+    """The lazy group, whose usage errors (a bad option, an id too short) honour --json: one
+    object on stdout, `{"error", "exit_code", "status": "error"}`, as every other refusal."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_JSON] = "--json" in args
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:  # Any: what the command returns, as click's
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if not ctx.meta.get(_JSON):
+                raise
+            payload = {"error": exc.format_message(), "exit_code": exc.exit_code}
+            click.echo(json.dumps(payload | {"status": "error"}))
+            ctx.exit(exc.exit_code)
+
+
+_JSON = "backup-worker.json"  # ctx.meta: --json was given somewhere on the command line
+
+
+@click.group(cls=Group, lazy=COMMANDS)
+@click.version_option(package_name="backup-worker", prog_name="backup-worker")
+@click.option("--debug", is_flag=True, help="on an unexpected error, show its whole traceback")
+def main(debug: bool) -> None:
     """backup-worker: PostgreSQL backups into Telegram, run by Celery workers."""
 
 

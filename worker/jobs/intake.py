@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from db import models
 from db.queries import jobs as db_jobs
-from worker import errors
+from worker import errors, redact
 from worker.contract import publish, request, tasks
 from worker.jobs.runtime import Runtime
 
@@ -30,8 +30,32 @@ def enqueue(rt: Runtime, req: request.BackupRequest, publisher: publish.Publishe
     the CLI, batches and the scheduler. Returns the job id."""
     payload = dict(req.payload(rt.chat_id(), rt.settings.telegram_thread_id))
     job_id = insert_pending(rt, job_type=JOB_TYPE, project_id=req.project_id, payload=payload)
-    publisher.send(tasks.CreateBackup.of(req, job_id))
+    send_pending(rt, job_id, publisher, tasks.CreateBackup.of(req, job_id))
     return job_id
+
+
+def send_pending(
+    rt: Runtime, job_id: uuid.UUID, publisher: publish.Publisher, message: tasks.Message
+) -> None:
+    """Send the message of the pending job `job_id`; when sending fails, fail the row first
+    (with why), then raise.
+
+    A row left pending would be sent by the reaper later (JOB_PENDING_TIMEOUT), so the
+    operator who retries by hand would get two backups. Failed, not deleted: should the
+    message have reached the broker after all, its claim finds the row finished and runs
+    nothing.
+    """
+    try:
+        publisher.send(message)
+    except Exception as exc:
+        said = redact.redact(str(exc))[:200]
+        reason = f"not queued: sending {message.NAME} failed ({type(exc).__name__}: {said})"
+        try:
+            with rt.database.transaction() as session:
+                db_jobs.fail_job(session, job_id, reason)
+        except Exception:
+            log.exception("job %s: its message was not sent, and the row not failed", job_id)
+        raise
 
 
 def insert_pending(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib import metadata
 
 import click
 import pytest
@@ -49,6 +50,7 @@ def test_help_reads_as_the_eager_groups_does(columns: int) -> None:
         "main",
         commands=[lazy.load(entry.target) for entry in main.COMMANDS.values()],
         callback=main.main.callback,
+        params=main.main.params,
         help=main.main.help,
     )
     runner = CliRunner()
@@ -107,3 +109,16 @@ def test_the_celery_app_the_cli_sends_through_imports_no_http_client() -> None:
     found = set(json.loads(done.stdout.replace("'", '"')))
     assert "celery" in found
     assert not found & {"requests", "urllib3", "rich", "alembic"}
+
+
+def test_version_is_the_installed_packages_and_imports_no_command() -> None:
+    result = CliRunner().invoke(main.main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"backup-worker, version {metadata.version('backup-worker')}\n"
+    found = loaded_modules("--version")
+    assert not packages(found) & set(HEAVY)
+    assert {name for name in found if name.startswith("worker.")} == {
+        "worker.cli.main",
+        "worker.cli.lazy",
+        "worker.cli",
+    }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import click
 
 from db import models
@@ -12,7 +10,7 @@ from db.queries import drills as db_drills
 from db.queries import jobs as db_jobs
 from db.queries import stats as db_stats
 from worker import errors
-from worker.cli import common, follow
+from worker.cli import common, follow, ids
 
 
 def _text(header: str, key: str, width: int | None = None) -> common.Column:
@@ -47,14 +45,16 @@ def jobs() -> None:
 
 
 @jobs.command("show")
-@click.argument("job_id", type=click.UUID)
+@click.argument("job_id", callback=ids.digits)
 @click.option("--json", "as_json", is_flag=True)
 @common.guard
-def jobs_show(job_id: uuid.UUID, as_json: bool) -> None:
-    """One job, whole."""
-    state = follow.read(common.build_runtime().database, job_id)
+def jobs_show(job_id: str, as_json: bool) -> None:
+    """One job, whole (JOB_ID: the id, or its first 4 or more hex digits)."""
+    rt = common.build_runtime()
+    found = ids.resolve(rt, ids.JOB, job_id)
+    state = follow.read(rt.database, found)
     if state is None:
-        raise errors.NotFoundError(f"job {job_id} does not exist")
+        raise errors.NotFoundError(f"job {found} does not exist")
     common.emit(state, as_json)
 
 
@@ -91,7 +91,7 @@ def backups() -> None:
 @click.option("--offset", type=click.IntRange(0), default=0)
 @click.option(
     "--before",
-    type=click.UUID,
+    callback=ids.digits,
     default=None,
     help="id of the last backup of the previous page: list the ones after it",
 )
@@ -102,11 +102,13 @@ def backups_list(
     status: str | None,
     limit: int,
     offset: int,
-    before: uuid.UUID | None,
+    before: str | None,
     as_json: bool,
 ) -> None:
     """Backups, newest first."""
-    with common.build_runtime().database.transaction() as session:
+    rt = common.build_runtime()
+    after = None if before is None else ids.resolve(rt, ids.BACKUP, before)
+    with rt.database.transaction() as session:
         rows = [
             models.backup_json(row)
             for row in db_backups.list_backups(
@@ -115,7 +117,7 @@ def backups_list(
                 status=status,
                 limit=limit,
                 offset=offset,
-                before=before,
+                before=after,
             )
         ]
     common.emit_rows("backups", rows, BACKUP_COLUMNS, as_json)

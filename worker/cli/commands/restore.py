@@ -11,7 +11,7 @@ import uuid
 
 import click
 
-from worker.cli import common
+from worker.cli import common, ids
 from worker.contract import publish, tasks
 from worker.jobs import intake, runtime
 from worker.restore import job as rj
@@ -33,7 +33,7 @@ def restore() -> None:
 
 
 @restore.command("backup")
-@click.argument("backup_id", type=click.UUID)
+@click.argument("backup_id", callback=ids.digits)
 @click.option(
     "--target-database",
     default=None,
@@ -62,7 +62,7 @@ def restore() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def restore_backup(
-    backup_id: uuid.UUID,
+    backup_id: str,
     target_database: str | None,
     clean: bool,
     replace: bool,
@@ -76,14 +76,15 @@ def restore_backup(
     if target_database is None and not replace:
         raise click.UsageError("--target-database is required (or --replace)")
     mode = tasks.MODE_REPLACE if replace else tasks.MODE_NEW
-    req = rj.validate(rj.RESTORE, str(backup_id), target_database, clean, target_server, mode)
     rt = common.build_runtime()
+    found = str(ids.resolve(rt, ids.BACKUP, backup_id))
+    req = rj.validate(rj.RESTORE, found, target_database, clean, target_server, mode)
     job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
 
 
 @restore.command("undo")
-@click.argument("job_id", type=click.UUID)
+@click.argument("job_id", callback=ids.digits)
 @click.option(
     "--project",
     "project_id",
@@ -95,23 +96,24 @@ def restore_backup(
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def restore_undo(
-    job_id: uuid.UUID, project_id: str | None, wait: bool, timeout: float | None, as_json: bool
+    job_id: str, project_id: str | None, wait: bool, timeout: float | None, as_json: bool
 ) -> None:
     """Put back the database a replace (job JOB_ID) kept as its undo point."""
     from worker.app import app
 
     rt = common.build_runtime()
-    job, names = undo.undo_target(rt, str(job_id), project_id)
+    job, names = undo.undo_target(rt, str(ids.resolve(rt, ids.JOB, job_id)), project_id)
     payload = {"undo_of": str(job.id), "target_database": names.project}
     undo_id = intake.insert_pending(
         rt, job_type=rj.RESTORE, project_id=job.project_id, payload=payload
     )
-    publish.Publisher(app.send_task).send(tasks.UndoRestore(job.project_id, job.id, undo_id))
+    message = tasks.UndoRestore(job.project_id, job.id, undo_id)
+    intake.send_pending(rt, undo_id, publish.Publisher(app.send_task), message)
     common.follow(rt, undo_id, wait=wait, timeout=timeout, as_json=as_json, key="undo")
 
 
 @click.command()
-@click.argument("backup_id", type=click.UUID)
+@click.argument("backup_id", callback=ids.digits)
 @click.option(
     "--wait/--no-wait", default=True, help="follow the job until it ends (default) or only enqueue"
 )
@@ -126,7 +128,7 @@ def restore_undo(
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def verify(
-    backup_id: uuid.UUID,
+    backup_id: str,
     wait: bool,
     timeout: float | None,
     server: str | None,
@@ -134,8 +136,8 @@ def verify(
     as_json: bool,
 ) -> None:
     """Download a backup, check every checksum and read its archive, without restoring it."""
-    req = rj.validate(rj.VERIFY, str(backup_id), server=server)
     rt = common.build_runtime()
+    req = rj.validate(rj.VERIFY, str(ids.resolve(rt, ids.BACKUP, backup_id)), server=server)
     job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="verification")
 
@@ -162,5 +164,5 @@ def enqueue(rt: runtime.Runtime, req: rj.RestoreRequest, project_id: str | None)
         )
     else:
         message = tasks.VerifyBackup(project, req.backup_id, job_id, req.server)
-    publish.Publisher(app.send_task).send(message)
+    intake.send_pending(rt, job_id, publish.Publisher(app.send_task), message)
     return job_id

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import click
 
 from db import schedule_models
 from db.queries import schedules as db_schedules
 from worker import errors
-from worker.cli import common
+from worker.cli import common, ids
 from worker.scheduling import spec as schedule_spec
 from worker.scheduling import sweep
 
@@ -130,37 +129,41 @@ def list_(project_id: str | None, limit: int, offset: int, as_json: bool) -> Non
 
 
 @schedules.command("remove")
-@click.argument("schedule_id", type=click.UUID)
+@click.argument("schedule_id", callback=ids.digits)
 @click.option("--json", "as_json", is_flag=True)
 @common.guard
-def remove(schedule_id: uuid.UUID, as_json: bool) -> None:
+def remove(schedule_id: str, as_json: bool) -> None:
     """Remove a schedule; its backups stay until they expire."""
-    with common.build_runtime().database.transaction() as session:
-        if not db_schedules.delete_schedule(session, schedule_id):
+    rt = common.build_runtime()
+    found = ids.resolve(rt, ids.SCHEDULE, schedule_id)
+    with rt.database.transaction() as session:
+        if not db_schedules.delete_schedule(session, found):
             raise errors.NotFoundError(f"schedule {schedule_id} does not exist")
-    common.emit({"status": "ok", "removed": str(schedule_id)}, as_json)
+    common.emit({"status": "ok", "removed": str(found)}, as_json)
 
 
-def _toggle(schedule_id: uuid.UUID, enabled: bool, as_json: bool) -> None:
-    with common.build_runtime().database.transaction() as session:
-        row = schedule_spec.set_enabled(session, schedule_id, enabled)
+def _toggle(schedule_id: str, enabled: bool, as_json: bool) -> None:
+    rt = common.build_runtime()
+    found = ids.resolve(rt, ids.SCHEDULE, schedule_id)
+    with rt.database.transaction() as session:
+        row = schedule_spec.set_enabled(session, found, enabled)
     common.emit({"status": "ok", "schedule": schedule_json(row)}, as_json)
 
 
 @schedules.command("enable")
-@click.argument("schedule_id", type=click.UUID)
+@click.argument("schedule_id", callback=ids.digits)
 @click.option("--json", "as_json", is_flag=True)
 @common.guard
-def enable(schedule_id: uuid.UUID, as_json: bool) -> None:
+def enable(schedule_id: str, as_json: bool) -> None:
     """Enable a schedule; it runs next at its next slot after now (no catch-up)."""
     _toggle(schedule_id, True, as_json)
 
 
 @schedules.command("disable")
-@click.argument("schedule_id", type=click.UUID)
+@click.argument("schedule_id", callback=ids.digits)
 @click.option("--json", "as_json", is_flag=True)
 @common.guard
-def disable(schedule_id: uuid.UUID, as_json: bool) -> None:
+def disable(schedule_id: str, as_json: bool) -> None:
     """Disable a schedule; nothing is dispatched for it until enabled."""
     _toggle(schedule_id, False, as_json)
 
