@@ -82,6 +82,9 @@ class BotApi:
         self.config = config
         self.store = store
         self.limiter = limiter
+        from standin import members  # it imports this module for its helpers
+
+        self.members = members.Members()  # each bot's status and rights per chat
 
     def call(self, token: str, method: str, params: JsonObject, document: Upload | None) -> object:
         """The `result` of a successful call."""
@@ -96,10 +99,12 @@ class BotApi:
             return self._get_file(token, params)
         if name == "deletemessage":
             return self._delete_message(params)
-        from standin import pins  # it imports this module for its helpers
+        from standin import members, pins  # they import this module for its helpers
 
         if name in pins.METHODS:
             return pins.METHODS[name](self, token, params)
+        if name in members.METHODS:
+            return members.METHODS[name](self, token, params)
         raise ApiError(404, "Not Found")
 
     def bot_user(self, token: str) -> JsonObject:
