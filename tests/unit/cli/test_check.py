@@ -1,0 +1,226 @@
+"""`backup-worker check`: each verdict, the runner's deadline, the lines, the exit status."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from worker import settings
+from worker.cli import common, preflight
+from worker.cli.commands import check
+from worker.cli.preflight import bots, infra, sources
+from worker.postgres import source
+
+HEAD = "0042_head"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config(**values: object) -> settings.Settings:
+    return settings.Settings(**values)  # type: ignore[arg-type]
+
+
+def test_the_runner_keeps_the_order_and_bounds_a_hung_check() -> None:
+    stuck = threading.Event()
+    groups = [
+        preflight.Group("slow", lambda: [preflight.ok("slow", "late")] if stuck.wait(5) else []),
+        preflight.Group("quick", lambda: [preflight.ok("quick", "fine")]),
+        preflight.Group("broken", lambda: [preflight.ok("x", str(1 / 0))]),
+    ]
+    verdicts = preflight.run(groups, deadline=0.3)
+    stuck.set()
+    assert [(v.check, v.status) for v in verdicts] == [
+        ("slow", "fail"),
+        ("quick", "ok"),
+        ("broken", "fail"),
+    ]
+    assert "did not answer within" in verdicts[0].detail
+    assert verdicts[2].detail.startswith("ZeroDivisionError")
+    assert preflight.worst(verdicts) == "fail"
+    assert preflight.worst([]) == "ok"
+
+
+def test_an_error_inside_a_check_is_one_line_without_its_secrets() -> None:
+    def leak() -> list[preflight.Verdict]:
+        raise RuntimeError("cannot use 123456:SECRET-token-ABCdefGHIjklMNOpq\nsecond line")
+
+    (verdict,) = preflight.run([preflight.Group("bot", leak)], 2, secrets=["SECRET-token"])
+    assert verdict.status == "fail"
+    assert "SECRET" not in verdict.detail
+    assert "second line" not in verdict.detail
+
+
+@pytest.mark.parametrize(
+    ("current", "known", "status", "said"),
+    [
+        (None, True, "fail", "backup-worker migrate"),
+        (HEAD, True, "ok", "(head)"),
+        ("0041_older", True, "fail", "backup-worker migrate"),
+        ("9999_newer", False, "fail", "upgrade this one"),
+    ],
+)
+def test_the_control_plane_must_be_at_head(
+    current: str | None, known: bool, status: str, said: str
+) -> None:
+    verdict = infra.revision("control plane", "db", current, HEAD, lambda _: known)
+    assert verdict.status == status
+    assert said in verdict.detail + verdict.fix
+
+
+def test_a_broker_that_is_down_fails_naming_it() -> None:
+    (verdict,) = infra.broker(f"redis://:pw-secret@127.0.0.1:{closed_port()}/0", 2)
+    assert (verdict.status, verdict.check) == ("fail", "broker")
+    assert "CELERY_BROKER_URL" in verdict.fix
+    assert "pw-secret" not in verdict.detail
+
+
+def test_a_control_plane_that_is_down_fails_naming_it() -> None:
+    url = f"postgresql+psycopg2://postgres:pw-secret@127.0.0.1:{closed_port()}/x"
+    (verdict,) = infra.control_plane(url, 2)
+    assert (verdict.status, verdict.check) == ("fail", "control plane")
+    assert "DATABASE_URL" in verdict.fix
+    assert "pw-secret" not in verdict.detail
+
+
+def test_urls_are_shown_without_their_credentials() -> None:
+    assert infra.where("redis://user:pw@host:6380/2") == "redis://host:6380/2"
+
+
+def test_encryption_and_catalog_key_warn_when_unset() -> None:
+    (plain,) = infra.encryption(config(backup_age_recipients=()))
+    assert plain.status == "warn"
+    assert "backups go to Telegram unencrypted" in plain.detail
+    recipient = "age1" + "q" * 58
+    (encrypted,) = infra.encryption(config(backup_age_recipients=(recipient,)))
+    assert encrypted.status == "ok"
+    (no_key,) = infra.catalog_key(config(catalog_key=None))
+    assert no_key.status == "warn"
+    assert "CATALOG_KEY" in no_key.detail
+    (key,) = infra.catalog_key(config(catalog_key=SecretStr("k" * 40)))
+    assert key.status == "ok"
+
+
+def test_an_unreadable_identity_file_fails(tmp_path: Path) -> None:
+    verdicts = infra.encryption(config(backup_age_identity_file=tmp_path / "missing"))
+    assert [v.status for v in verdicts] == ["warn", "fail"]
+
+
+def test_the_spool_must_be_private_and_roomy(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    (missing,) = infra.spool_dir(root, 1000)
+    assert missing.status == "warn"
+    assert "does not exist yet" in missing.detail
+    assert not root.exists()  # check mode creates nothing
+    root.mkdir(mode=0o700)
+    (fine,) = infra.spool_dir(root, 1000)
+    assert fine.status == "ok"
+    root.chmod(0o750)
+    readable, _ = infra.spool_dir(root, 1000)
+    assert readable.status == "warn"
+    root.chmod(0o770)
+    (shared,) = infra.spool_dir(root, 1000)
+    assert shared.status == "fail"
+    assert "writable by its group" in shared.detail
+    assert infra.space(root, "S", 1999, 1000).status == "warn"
+    assert infra.space(root, "S", 2000, 1000).status == "ok"
+
+
+def test_a_symlinked_spool_fails(tmp_path: Path) -> None:
+    target = tmp_path / "real"
+    target.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(target)
+    (verdict,) = infra.spool_dir(tmp_path / "link", 1000)
+    assert verdict.status == "fail"
+    assert "symbolic link" in verdict.detail
+
+
+def test_connections_get_a_bounded_timeout() -> None:
+    def timeout_of(url: str) -> str | None:
+        return sources.with_timeout(source.SourceParams.from_url(url), 5).get("connect_timeout")
+
+    assert timeout_of("postgresql://u@h/db") == "5"
+    assert timeout_of("postgresql://u@h/db?connect_timeout=3") == "3"
+    assert timeout_of("postgresql://u@h/db?connect_timeout=60") == "5"
+    assert timeout_of("postgresql://u@h/db?connect_timeout=0") == "5"  # 0: libpq waits forever
+
+
+def test_clients_too_old_for_a_server_fail_naming_the_package() -> None:
+    verdict = sources.program("server s: pg_dump", "pg_dump", 990000)
+    assert verdict.status == "fail"
+    assert "postgresql-client-99" in verdict.detail
+
+
+def test_a_superuser_role_warns_pointing_at_roles_sql() -> None:
+    params = source.SourceParams.from_url("postgresql://postgres@h/db")
+    assert sources.superuser("r", None, params).status == "ok"
+    warned = sources.superuser("r", "postgres", params)
+    assert warned.status == "warn"
+    assert "backup-worker roles sql" in warned.fix
+
+
+def test_unknown_servers_are_refused_before_anything_runs() -> None:
+    from worker import errors
+
+    with pytest.raises(errors.InputError, match="unknown source server 'nosuch'"):
+        check.plan(config(), "nosuch", 1)
+
+
+NEEDS = bots.Needs(delete=True, pin=True, catalog=True)
+ADMIN = {"status": "administrator", "can_delete_messages": True, "can_pin_messages": True}
+
+
+@pytest.mark.parametrize(
+    ("kind", "member", "needs", "status", "said"),
+    [
+        ("supergroup", ADMIN, NEEDS, "ok", "administrator"),
+        ("supergroup", {"status": "creator"}, NEEDS, "ok", "creator"),
+        ("supergroup", {"status": "member"}, NEEDS, "fail", "can_delete_messages"),
+        ("group", {"status": "restricted"}, NEEDS, "fail", "can_delete_messages"),
+        ("supergroup", {"status": "left"}, NEEDS, "fail", "not in the chat"),
+        ("supergroup", {**ADMIN, "can_delete_messages": False}, NEEDS, "fail", "can_delete"),
+        ("supergroup", {**ADMIN, "can_pin_messages": False}, NEEDS, "fail", "can_pin_messages"),
+        (
+            "supergroup",
+            {**ADMIN, "can_pin_messages": False},
+            bots.Needs(delete=True, pin=True),
+            "warn",
+            "can_pin_messages",
+        ),
+        ("channel", ADMIN, NEEDS, "fail", "can_edit_messages"),
+        ("channel", {**ADMIN, "can_edit_messages": True}, NEEDS, "ok", "administrator"),
+        ("supergroup", {**ADMIN, "can_pin_messages": False}, bots.Needs(delete=True), "ok", ""),
+        ("private", {}, NEEDS, "warn", "48 hours"),
+        ("supergroup", {"status": "member"}, bots.Needs(), "ok", "member"),  # the alert chat
+    ],
+)
+def test_a_bot_needs_the_rights_retention_needs(
+    kind: str, member: dict[str, object], needs: bots.Needs, status: str, said: str
+) -> None:
+    verdict = bots.rights("chat", kind, member, needs)
+    assert verdict.status == status
+    assert said in verdict.detail
+
+
+def test_no_token_or_chat_is_one_failure() -> None:
+    (group,) = bots.groups(config(telegram_bot_token=None, telegram_chat_id=None), 1)
+    (verdict,) = group.run()
+    assert verdict.status == "fail"
+    assert "TELEGRAM_BOT_TOKEN" in verdict.detail
+
+
+def test_lines_and_exit_status() -> None:
+    failed = preflight.fail("broker", "cannot connect", "start it")
+    warned = preflight.warn("spool", "small")
+    assert check.line(failed) == "FAIL  broker: cannot connect -> start it"
+    assert check.line(preflight.ok("x", "fine")) == "ok    x: fine"
+    assert check.exit_status([warned], strict=False) == check.EXIT_OK
+    assert check.exit_status([warned], strict=True) == common.EXIT_FAILED
+    assert check.exit_status([warned, failed], strict=False) == common.EXIT_FAILED
