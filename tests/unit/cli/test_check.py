@@ -198,6 +198,7 @@ ADMIN = {"status": "administrator", "can_delete_messages": True, "can_pin_messag
         ("channel", {**ADMIN, "can_edit_messages": True}, NEEDS, "ok", "administrator"),
         ("supergroup", {**ADMIN, "can_pin_messages": False}, bots.Needs(delete=True), "ok", ""),
         ("private", {}, NEEDS, "warn", "48 hours"),
+        ("private", {}, bots.Needs(), "ok", "private"),  # an alert chat only receives
         ("supergroup", {"status": "member"}, bots.Needs(), "ok", "member"),  # the alert chat
     ],
 )

@@ -122,8 +122,10 @@ def chat_check(
 
 def rights(label: str, kind: str, member: dict[str, object], needs: Needs) -> Verdict:
     """The verdict on a bot's ChatMember (`member`) in a chat of type `kind`."""
-    if kind == "private":
+    if kind == "private" and needs.delete:
         return warn(label, PRIVATE, "use a group or channel with the bot as an administrator")
+    if kind == "private":
+        return ok(label, "a private chat, reachable")
     status = str(member.get("status", "unknown"))
     if status in ("left", "kicked"):
         return fail(label, f"the bot is not in the chat (status {status})", "add it: " + ADMIN)
