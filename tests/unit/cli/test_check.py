@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from worker import settings
 from worker.cli import common, preflight
 from worker.cli.commands import check
 from worker.cli.preflight import bots, infra, sources
-from worker.postgres import source
+from worker.postgres import servers, source
 
 HEAD = "0042_head"
 
@@ -22,6 +24,28 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield int(server.getsockname()[1])
+    server.close()
+    for sock in held:
+        sock.close()
 
 
 def config(**values: object) -> settings.Settings:
@@ -88,6 +112,26 @@ def test_a_control_plane_that_is_down_fails_naming_it() -> None:
     assert (verdict.status, verdict.check) == ("fail", "control plane")
     assert "DATABASE_URL" in verdict.fix
     assert "pw-secret" not in verdict.detail
+
+
+def test_a_service_that_never_answers_costs_one_bounded_failure(silent_port: int) -> None:
+    checks: dict[str, Callable[[], list[preflight.Verdict]]] = {
+        "broker": lambda: infra.broker(f"redis://127.0.0.1:{silent_port}/0", 2),
+        "control plane": lambda: infra.control_plane(
+            f"postgresql+psycopg2://u@127.0.0.1:{silent_port}/x", 2
+        ),
+        "server s": lambda: sources.check(
+            servers.Server("s", f"postgresql://u@127.0.0.1:{silent_port}/x", 1), 2
+        ),
+        "bot 123456": lambda: bots.me(
+            config(telegram_api_url=f"http://127.0.0.1:{silent_port}"), "123456:" + "a" * 30, 2
+        ),
+    }
+    for name, run in checks.items():
+        started = time.monotonic()
+        (verdict,) = run()
+        assert time.monotonic() - started < 4, name
+        assert (verdict.check, verdict.status) == (name, "fail")
 
 
 def test_urls_are_shown_without_their_credentials() -> None:

@@ -3,6 +3,7 @@ migrations, encryption, the catalog's key and the spool."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import stat
@@ -32,7 +33,12 @@ def broker(url: str, timeout: float) -> list[Verdict]:
     import kombu.exceptions
 
     shown = where(url)
-    connection = kombu.Connection(url, connect_timeout=timeout)
+    # Every read bounded too: a port that accepts and never answers must not hang the check
+    # (Redis: socket_timeout; RabbitMQ through py-amqp: read_timeout and write_timeout).
+    limits = ("socket_timeout", "socket_connect_timeout", "read_timeout", "write_timeout")
+    connection = kombu.Connection(
+        url, connect_timeout=timeout, transport_options=dict.fromkeys(limits, timeout)
+    )
     # kombu re-raises its transports' connection errors as OperationalError; the rest, in case.
     down: tuple[type[BaseException], ...] = (
         kombu.exceptions.KombuError,
@@ -40,7 +46,9 @@ def broker(url: str, timeout: float) -> list[Verdict]:
         *connection.connection_errors,
     )
     try:
-        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+        connection.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, timeout=math.ceil(timeout)
+        )
     except down as exc:
         reason = redact.redact(str(exc), url).splitlines()[0] if str(exc) else type(exc).__name__
         return [
