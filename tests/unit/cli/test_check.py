@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from standin.server import BotApiStandin
 from worker import settings
 from worker.cli import common, preflight
 from worker.cli.commands import check
@@ -269,3 +270,50 @@ def test_lines_and_exit_status() -> None:
     assert check.exit_status([warned], strict=False) == check.EXIT_OK
     assert check.exit_status([warned], strict=True) == common.EXIT_FAILED
     assert check.exit_status([warned, failed], strict=False) == common.EXIT_FAILED
+
+
+def test_bots_and_chats_through_the_client_and_the_stand_in(tmp_path: Path) -> None:
+    token, group, private = "123456:" + "b" * 30, -1001234567890, 4242
+    with BotApiStandin(tokens=[token], chats=[group, private], data_dir=tmp_path) as server:
+        values = {"telegram_api_url": server.url, "telegram_bot_token": SecretStr(token)}
+        chats = f"{group},{private},-100777"
+        planned = bots.groups(config(**values, telegram_chat_id=chats, catalog_key=None), 2)
+        verdicts = preflight.run(planned, 10)
+        assert [(v.check, v.status) for v in verdicts] == [
+            ("bot 123456", "ok"),
+            (f"chat {group} (bot 123456)", "ok"),
+            (f"chat {private} (bot 123456)", "warn"),
+            ("chat -100777 (bot 123456)", "fail"),
+        ]
+        assert "chat -100777 not found" in verdicts[3].detail
+        server.set_member(group, 123456, "administrator", can_pin_messages=False)
+        keyed = config(**values, telegram_chat_id=str(group), catalog_key=SecretStr("k" * 40))
+        (_, pin) = preflight.run(bots.groups(keyed, 2), 10)
+        assert pin.status == "fail"
+        assert "can_pin_messages" in pin.detail
+        retired = config(
+            **values, telegram_chat_id=f"{group},{private}", telegram_retired_chat_ids=(str(group),)
+        )
+        (_, old, _) = preflight.run(bots.groups(retired, 2), 10)
+        assert old.status == "ok"  # a retired chat gets no catalog: deleting is enough
+
+
+def test_servers_of_a_registry_file(tmp_path: Path) -> None:
+    registry = tmp_path / "servers.toml"
+    registry.write_text(
+        '[servers.alpha]\nurl = "postgresql://u@127.0.0.1:1/a"\n'
+        '[servers.beta]\nurl = "postgresql://u@127.0.0.1:1/b"\n'
+    )
+    names = [g.name for g in sources.groups(config(source_servers_file=registry), None, 1)]
+    assert names == ["server alpha", "server beta", "server default"]
+    only = sources.groups(config(source_servers_file=registry), "beta", 1)
+    assert [g.name for g in only] == ["server beta"]
+    drill = sources.groups(config(source_servers_file=registry, drill_server="gamma"), None, 1)
+    (verdict,) = drill[-1].run()
+    assert verdict.status == "fail"
+    assert "DRILL_SERVER=gamma" in verdict.detail
+    registry.write_text("[servers.alpha]\nport = 5\n")
+    (broken,) = sources.groups(config(source_servers_file=registry), None, 1)
+    (verdict,) = broken.run()
+    assert (verdict.check, verdict.status) == ("servers", "fail")
+    assert "unknown key(s) port" in verdict.detail
