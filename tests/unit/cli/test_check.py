@@ -107,6 +107,18 @@ def test_a_broker_that_is_down_fails_naming_it() -> None:
     assert "pw-secret" not in verdict.detail
 
 
+def test_a_separate_result_backend_and_pacer_are_checked_too() -> None:
+    down = f"redis://127.0.0.1:{closed_port()}/1"
+    separate = config(celery_result_backend=down, pacer_redis_url=SecretStr(down))
+    names = [group.name for group in check.plan(separate, None, 1)]
+    assert names[:4] == ["broker", "result backend", "pacer", "control plane"]
+    (verdict,) = check.plan(separate, None, 1)[1].run()
+    assert (verdict.check, verdict.status) == ("result backend", "fail")
+    assert "CELERY_RESULT_BACKEND" in verdict.fix
+    same = config(celery_broker_url=down, celery_result_backend=down, pacer_redis_url=None)
+    assert [group.name for group in check.plan(same, None, 1)][:2] == ["broker", "control plane"]
+
+
 def test_a_control_plane_that_is_down_fails_naming_it() -> None:
     url = f"postgresql+psycopg2://postgres:pw-secret@127.0.0.1:{closed_port()}/x"
     (verdict,) = infra.control_plane(url, 2)

@@ -31,8 +31,13 @@ def plan(config: settings.Settings, server: str | None, timeout: float) -> list[
     broker = functools.partial(infra.broker, config.celery_broker_url, timeout)
     control = functools.partial(infra.control_plane, config.database_url, timeout)
     spool = functools.partial(infra.spool_dir, config.backup_spool_dir, config.backup_part_size)
+    others = [
+        preflight.Group(name, functools.partial(infra.broker, url, timeout, name, setting))
+        for name, setting, url in infra.other_redis(config)
+    ]
     return [
         preflight.Group("broker", broker),
+        *others,
         preflight.Group("control plane", control),
         *sources.groups(config, server, timeout),
         *bots.groups(config, timeout),

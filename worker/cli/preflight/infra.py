@@ -27,8 +27,11 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def broker(url: str, timeout: float) -> list[Verdict]:
-    """CELERY_BROKER_URL accepts a connection (Redis or RabbitMQ, through kombu)."""
+def broker(
+    url: str, timeout: float, check: str = "broker", setting: str = "CELERY_BROKER_URL"
+) -> list[Verdict]:
+    """`setting` (the broker, or another Redis the fleet uses) accepts a connection (Redis or
+    RabbitMQ, through kombu)."""
     import kombu
     import kombu.exceptions
 
@@ -53,14 +56,27 @@ def broker(url: str, timeout: float) -> list[Verdict]:
         reason = redact.redact(str(exc), url).splitlines()[0] if str(exc) else type(exc).__name__
         return [
             fail(
-                "broker",
+                check,
                 f"cannot connect to {shown}: {reason}",
-                "is the broker running, and is CELERY_BROKER_URL right?",
+                f"is it running, and is {setting} right?",
             )
         ]
     finally:
         connection.release()
-    return [ok("broker", f"{shown} answers")]
+    return [ok(check, f"{shown} answers")]
+
+
+def other_redis(config: settings.Settings) -> list[tuple[str, str, str]]:
+    """(check, setting, URL) of the Redis servers besides the broker the fleet needs: the
+    result backend and the pacer's, when they are set apart from it."""
+    found = []
+    backend = config.celery_result_backend
+    if backend != config.celery_broker_url and urlsplit(backend).scheme in ("redis", "rediss"):
+        found.append(("result backend", "CELERY_RESULT_BACKEND", backend))
+    pacer = config.pacer_redis_url
+    if pacer is not None and pacer.get_secret_value() != config.celery_broker_url:
+        found.append(("pacer", "PACER_REDIS_URL", pacer.get_secret_value()))
+    return found
 
 
 def control_plane(url: str, timeout: float) -> list[Verdict]:
