@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import redis
@@ -113,3 +115,16 @@ def test_nagios_is_ok_for_an_empty_fleet_and_unknown_without_the_database(
     down = run(gone, redis_url, "--nagios")
     assert down.returncode == 3, down.stdout + down.stderr
     assert down.stdout.startswith("BACKUP-WORKER UNKNOWN - cannot read the control plane")
+
+
+def test_a_redis_that_never_answers_is_a_warning_not_a_hang(database: session.Database) -> None:
+    # Bounded by redis-py's own default (5 s per reply in redis-py 8): this pins it.
+    rows.fleet(database)
+    with socket.socket() as silent:  # accepts (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        started = time.monotonic()
+        done = run(database, f"redis://127.0.0.1:{silent.getsockname()[1]}/0", "--nagios")
+    assert time.monotonic() - started < 30
+    assert done.returncode == 2  # the failing project still counts; Redis adds a warning
+    assert "cannot read redis" in done.stdout
