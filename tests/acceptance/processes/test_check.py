@@ -95,3 +95,18 @@ def test_a_bot_that_is_no_administrator_fails_naming_the_right(stack: Stack) -> 
     (failed,) = failures(report)
     assert failed["check"] == f"chat {CHAT} (bot {bot_id(TOKEN)})"
     assert "can_delete_messages" in failed["detail"]
+
+
+def test_people_get_one_line_per_check(stack: Stack) -> None:
+    (stack.tmp / "spool").mkdir(mode=0o700, exist_ok=True)
+    down = f"redis://127.0.0.1:{closed_port()}/0"
+    done = run(stack.env(CELERY_BROKER_URL=down, CELERY_RESULT_BACKEND=down), "check")
+    assert done.returncode == 1
+    lines = done.stdout.decode().splitlines()
+    assert lines[0].startswith("FAIL  broker: cannot connect to redis://127.0.0.1:")
+    assert lines[0].endswith("-> is it running, and is CELERY_BROKER_URL right?")
+    assert [line.split()[0] for line in lines].count("FAIL") == 1
+    assert any(line.startswith("ok    control plane: ") for line in lines)
+    warned = run(stack.env(), "check", "--strict")  # the test server's role is a superuser
+    assert warned.returncode == 1
+    assert "FAIL" not in warned.stdout.decode()
