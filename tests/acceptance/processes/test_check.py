@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 
 from standin.api import bot_id
 from tests.acceptance.conftest import CHAT, TOKEN, Stack
@@ -110,3 +111,21 @@ def test_people_get_one_line_per_check(stack: Stack) -> None:
     warned = run(stack.env(), "check", "--strict")  # the test server's role is a superuser
     assert warned.returncode == 1
     assert "FAIL" not in warned.stdout.decode()
+
+
+def test_a_server_that_never_answers_does_not_hang_the_check(stack: Stack) -> None:
+    with socket.socket() as silent:  # accepts (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        registry = stack.tmp / "servers.toml"
+        port = silent.getsockname()[1]
+        registry.write_text(f'[servers.slow]\nurl = "postgresql://u@127.0.0.1:{port}/x"\n')
+        started = time.monotonic()
+        status, report = checked(
+            stack, "--server", "slow", "--timeout", "2", SOURCE_SERVERS_FILE=str(registry)
+        )
+    assert time.monotonic() - started < 20
+    assert status == 1
+    (failed,) = failures(report)
+    assert failed["check"] == "server slow"
+    assert "timed out" in failed["detail"]
