@@ -308,6 +308,12 @@ def test_bots_and_chats_through_the_client_and_the_stand_in(tmp_path: Path) -> N
         )
         (_, old, _) = preflight.run(bots.groups(retired, 2), 10)
         assert old.status == "ok"  # a retired chat gets no catalog: deleting is enough
+        server.set_member(group, 123456, "member")
+        alerting = config(
+            **values, telegram_chat_id=str(private), telegram_alert_chat_id=str(group)
+        )
+        (_, _, alerts) = preflight.run(bots.groups(alerting, 2), 10)
+        assert (alerts.check, alerts.status) == (f"alert chat {group} (bot 123456)", "ok")
 
 
 def test_servers_of_a_registry_file(tmp_path: Path) -> None:

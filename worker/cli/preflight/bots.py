@@ -44,8 +44,9 @@ def groups(config: settings.Settings, timeout: float) -> list[Group]:
             found.append(Group(f"chat {chat} (bot {bot})", run))
     alerts = config.alert_chat_id
     if alerts is not None and alerts not in config.telegram_chat_ids:
-        run = functools.partial(chat_check, config, tokens[0], alerts, Needs(), timeout)
-        found.append(Group(f"alert chat {alerts}", run))
+        label = f"alert chat {alerts} (bot {pacer.bot_id(tokens[0])})"
+        run = functools.partial(chat_check, config, tokens[0], alerts, Needs(), timeout, label)
+        found.append(Group(label, run))
     return found
 
 
@@ -91,11 +92,16 @@ class Needs:
 
 
 def chat_check(
-    config: settings.Settings, token: str, chat: str, needs: Needs, timeout: float
+    config: settings.Settings,
+    token: str,
+    chat: str,
+    needs: Needs,
+    timeout: float,
+    label: str | None = None,
 ) -> list[Verdict]:
     """getChat, then getChatMember of the bot itself: reachable, with the rights needed."""
     bot = pacer.bot_id(token)
-    label = f"chat {chat} (bot {bot})"
+    label = label or f"chat {chat} (bot {bot})"
     with _client(config, token, timeout) as client:
         try:
             found = client.call("getChat", {"chat_id": chat}, chat_id=chat)
