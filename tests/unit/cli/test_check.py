@@ -307,13 +307,36 @@ def test_bots_and_chats_through_the_client_and_the_stand_in(tmp_path: Path) -> N
             **values, telegram_chat_id=f"{group},{private}", telegram_retired_chat_ids=(str(group),)
         )
         (_, old, _) = preflight.run(bots.groups(retired, 2), 10)
-        assert old.status == "ok"  # a retired chat gets no catalog: deleting is enough
+        assert old.status == "warn"  # a retired chat gets its catalog too (no key: a warning)
         server.set_member(group, 123456, "member")
         alerting = config(
             **values, telegram_chat_id=str(private), telegram_alert_chat_id=str(group)
         )
         (_, _, alerts) = preflight.run(bots.groups(alerting, 2), 10)
         assert (alerts.check, alerts.status) == (f"alert chat {group} (bot 123456)", "ok")
+
+
+def test_only_the_first_bot_needs_the_pin_right(tmp_path: Path) -> None:
+    first, second = "123456:" + "b" * 30, "654321:" + "c" * 30
+    group = -1001234567890
+    with BotApiStandin(tokens=[first, second], chats=[group], data_dir=tmp_path) as server:
+        server.set_member(group, 654321, "administrator", can_pin_messages=False)
+        both = config(
+            telegram_api_url=server.url,
+            telegram_bot_token=SecretStr(f"{first},{second}"),
+            telegram_chat_id=str(group),
+            catalog_key=SecretStr("k" * 40),
+        )
+        verdicts = preflight.run(bots.groups(both, 2), 10)
+        assert [(v.check, v.status) for v in verdicts] == [
+            ("bot 123456", "ok"),
+            (f"chat {group} (bot 123456)", "ok"),
+            ("bot 654321", "ok"),
+            (f"chat {group} (bot 654321)", "ok"),  # it never pins: the first bot does
+        ]
+        server.set_member(group, 654321, "administrator", can_delete_messages=False)
+        (*_, deleting) = preflight.run(bots.groups(both, 2), 10)
+        assert deleting.status == "fail"
 
 
 def test_servers_of_a_registry_file(tmp_path: Path) -> None:

@@ -32,14 +32,15 @@ def groups(config: settings.Settings, timeout: float) -> list[Group]:
         missing = "TELEGRAM_BOT_TOKEN" if not tokens else "TELEGRAM_CHAT_ID"
         message = f"{missing} is not set: backups have nowhere to go"
         return [Group("telegram", lambda: [fail("telegram", message)])]
-    pin = bool(config.catalog_keys)
+    keyed = bool(config.catalog_keys)
     found: list[Group] = []
     for token in tokens:
         bot = pacer.bot_id(token)
         found.append(Group(f"bot {bot}", functools.partial(me, config, token, timeout)))
         for chat in config.telegram_chat_ids:
-            retired = chat in config.telegram_retired_chat_ids
-            needs = Needs(delete=True, pin=not retired, catalog=pin)
+            # The first bot publishes and pins the catalog in every chat, retired ones too
+            # (worker.catalog.publish); every bot deletes what it sent.
+            needs = Needs(delete=True, pin=token == tokens[0], catalog=keyed)
             run = functools.partial(chat_check, config, token, chat, needs, timeout)
             found.append(Group(f"chat {chat} (bot {bot})", run))
     alerts = config.alert_chat_id
