@@ -6,6 +6,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from standin import members  # it imports this module too; used at call time only
 from standin.limits import Limiter
 from standin.multipart import Upload
 from standin.store import Store, StoredFile, StoredMessage
@@ -82,6 +83,7 @@ class BotApi:
         self.config = config
         self.store = store
         self.limiter = limiter
+        self.members = members.Members()  # each bot's status and rights per chat
 
     def call(self, token: str, method: str, params: JsonObject, document: Upload | None) -> object:
         """The `result` of a successful call."""
@@ -98,8 +100,9 @@ class BotApi:
             return self._delete_message(params)
         from standin import pins  # it imports this module for its helpers
 
-        if name in pins.METHODS:
-            return pins.METHODS[name](self, token, params)
+        other = {**pins.METHODS, **members.METHODS}.get(name)
+        if other is not None:
+            return other(self, token, params)
         raise ApiError(404, "Not Found")
 
     def bot_user(self, token: str) -> JsonObject:

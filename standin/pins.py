@@ -30,8 +30,12 @@ def _message_id(params: JsonObject, *, required: bool) -> int | None:
 
 
 def pin(bot: botapi.BotApi, token: str, params: JsonObject) -> bool:
-    """pinChatMessage: True, or 400 "message to pin not found"."""
+    """pinChatMessage: True, or 400 "message to pin not found" (or without the right to pin)."""
+    from standin import members  # it imports botapi, as this module does
+
     chat_id = bot.chat(params)
+    if not members.may_pin(bot, token, chat_id):
+        raise botapi.bad_request("not enough rights to manage pinned messages in the chat")
     message_id = _message_id(params, required=True)
     message = None if message_id is None else bot.store.message(chat_id, message_id)
     if message is None or message.deleted:

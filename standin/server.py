@@ -11,7 +11,9 @@ POST /_standin/forget {"chat_id", "message_id"} (the message and its file remove
 by hand in the chat),
 GET /_standin/limits, POST /_standin/limits {"preset": "telegram"} or {"chat": {"count": 1,
 "window": 1.0}, "group": ..., "bot": ...} (null or absent: off; see standin.limits),
-POST /_standin/reset. Fault words are listed in standin.faults.
+POST /_standin/member {"chat_id", "user_id", "status", "rights": {"can_pin_messages": false, ...}}
+(a bot's status and rights in a chat, standin.members; every bot is a full administrator by
+default), POST /_standin/reset. Fault words are listed in standin.faults.
 
 Several tokens are several bots, each with the id of its token's prefix; a file_id works only for
 the bot that received it.
@@ -217,9 +219,18 @@ class BotApiStandin:
         )
         return message.message_id
 
+    def set_member(
+        self, chat_id: int, user_id: int, status: str = "member", **rights: bool
+    ) -> None:
+        """Make bot `user_id` a `status` of `chat_id` (getChatMember), e.g. a plain "member",
+        or an "administrator" with can_delete_messages=False."""
+        self.api.members.set(chat_id, user_id, status, rights)
+
     def reset(self) -> None:
-        """Forget messages, files, faults, send times and the request log; keep the settings."""
+        """Forget messages, files, faults, send times, members and the request log; keep the
+        settings."""
         self.faults.clear()
+        self.api.members.reset()
         self.store.reset()
         self.limiter.reset()
         with self._log_lock:
@@ -266,6 +277,17 @@ class BotApiStandin:
             return 200, True
         if name == "forget":
             self.forget(int(str(body["chat_id"])), int(str(body["message_id"])))
+            return 200, True
+        if name == "member":
+            rights = body.get("rights") or {}
+            if not isinstance(rights, dict):
+                raise ValueError("rights must be an object")
+            self.set_member(
+                int(str(body["chat_id"])),
+                int(str(body["user_id"])),
+                str(body.get("status", "member")),
+                **{str(k): bool(v) for k, v in rights.items()},
+            )
             return 200, True
         if name == "reset":
             self.reset()

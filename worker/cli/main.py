@@ -35,6 +35,10 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.commands.catalog:catalog",
         "The catalog of every backup, pinned in each backup chat.",
     ),
+    "check": lazy.Entry(
+        "worker.cli.commands.check:check",
+        "Check the deployment: broker, control plane, servers, bots and chats, encryption, spool.",
+    ),
     "demo": lazy.Entry(
         "worker.cli.demo:demo",
         "One real backup end to end: migrate, start a worker, back up, show the result.",

@@ -46,6 +46,16 @@ def prepare(root: Path) -> Path:
         found = root.lstat()
     except OSError as exc:
         raise errors.ConfigError(f"{named}: cannot create the spool: {exc.strerror}") from None
+    refuse_unsafe(root, found)
+    if stat.S_IMODE(found.st_mode) & 0o077:
+        root.chmod(0o700)  # an older worker's spool, readable by others: close it
+    return root
+
+
+def refuse_unsafe(root: Path, found: os.stat_result) -> None:
+    """ConfigError when the existing `root` (its lstat: `found`) cannot be a private spool, as
+    `prepare` refuses it; changes nothing (`backup-worker check` calls it too)."""
+    named = f"BACKUP_SPOOL_DIR={root}"
     for parent in root.absolute().parents:
         _refuse_open(parent, parent.stat(), f"{named}: its parent {parent}", sticky_ok=True)
     if stat.S_ISLNK(found.st_mode):
@@ -53,9 +63,6 @@ def prepare(root: Path) -> Path:
     if not stat.S_ISDIR(found.st_mode):
         raise errors.ConfigError(f"{named} is not a directory")
     _refuse_open(root, found, named, sticky_ok=False)
-    if stat.S_IMODE(found.st_mode) & 0o077:
-        root.chmod(0o700)  # an older worker's spool, readable by others: close it
-    return root
 
 
 def _refuse_open(path: Path, found: os.stat_result, named: str, *, sticky_ok: bool) -> None:

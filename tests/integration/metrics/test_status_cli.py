@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import redis
@@ -88,3 +90,41 @@ def test_the_screen_shows_each_project_and_the_queues(
     assert "overdue" in lines[late]
     assert "2h" in lines[late]  # late by about two hours
     assert any("celery" in line and "0" in line for line in lines)
+
+
+def test_nagios_exits_critical_for_a_failing_project_and_names_it(
+    database: session.Database, redis_url: str
+) -> None:
+    rows.fleet(database)
+    done = run(database, redis_url, "--nagios")
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("BACKUP-WORKER CRITICAL - 1 failing (proj-failing/")
+    assert "1 overdue (proj-late/" in line
+    assert line.endswith("| failing=1 overdue=1 ok=2 unscheduled=1 queued=0")
+    plain = run(database, redis_url)  # without --nagios the exit status stays 0
+    assert plain.returncode == 0
+
+
+def test_nagios_is_ok_for_an_empty_fleet_and_unknown_without_the_database(
+    database: session.Database, redis_url: str
+) -> None:
+    done = run(database, redis_url, "--nagios")
+    assert (done.returncode, done.stdout.split(" |")[0]) == (0, "BACKUP-WORKER OK - 0 projects")
+    gone = session.Database("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    down = run(gone, redis_url, "--nagios")
+    assert down.returncode == 3, down.stdout + down.stderr
+    assert down.stdout.startswith("BACKUP-WORKER UNKNOWN - cannot read the control plane")
+
+
+def test_a_redis_that_never_answers_is_a_warning_not_a_hang(database: session.Database) -> None:
+    # Bounded by redis-py's own default (5 s per reply in redis-py 8): this pins it.
+    rows.fleet(database)
+    with socket.socket() as silent:  # accepts (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        started = time.monotonic()
+        done = run(database, f"redis://127.0.0.1:{silent.getsockname()[1]}/0", "--nagios")
+    assert time.monotonic() - started < 30
+    assert done.returncode == 2  # the failing project still counts; Redis adds a warning
+    assert "cannot read redis" in done.stdout

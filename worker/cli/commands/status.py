@@ -2,18 +2,21 @@
 
 Projects that fail (their latest backup job failed) come first, then overdue ones (no backup
 for twice their schedule's period, as the alert check counts), then the rest, most lagging
-first. `--json` prints one object with stable keys, for scripts.
+first. `--json` prints one object with stable keys, for scripts. `--nagios` prints one plugin line
+and exits with a monitoring status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); without it the
+exit status stays 0 whatever the projects' states.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 from rich.table import Table
 
 from db.queries import health
-from worker import settings
+from worker import errors, settings
 from worker.cli import common
 from worker.metrics import exporter, snapshot
 
@@ -23,6 +26,10 @@ OK = "ok"
 UNSCHEDULED = "unscheduled"  # no enabled schedule: nothing to be late against
 _ORDER = {FAILING: 0, OVERDUE: 1, OK: 2, UNSCHEDULED: 3}
 _COLOURS = {FAILING: "red", OVERDUE: "yellow", OK: "green", UNSCHEDULED: "dim"}
+# The monitoring plugin's exit statuses (Nagios, Icinga, Sensu, Zabbix's agent checks).
+NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
+_NAGIOS_WORDS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+_SHOWN_PROJECTS = 5  # projects named in the plugin line; the counts cover all
 
 
 def state(project: health.ProjectHealth, now: dt.datetime) -> str:
@@ -114,11 +121,60 @@ def render(payload: common.Row) -> None:
         common.err.print(f"[red]could not read {source}[/red]", highlight=False)
 
 
+def monitoring(payload: common.Row) -> tuple[int, str]:
+    """The monitoring status and plugin line of a report: CRITICAL when a project fails,
+    WARNING when one is overdue or Redis (the queues) could not be read, UNKNOWN when the
+    control plane could not be read; perfdata counts each state and the waiting messages."""
+    projects = payload["projects"]
+    assert isinstance(projects, list)
+    counts = {name: 0 for name in _ORDER}
+    for row in projects:
+        counts[str(row["state"])] += 1
+    unreadable = list(payload["unreadable"])  # type: ignore[call-overload]
+    queues = payload["queues"]
+    assert isinstance(queues, dict)
+    perf = " ".join(f"{name}={count}" for name, count in counts.items())
+    perf += f" queued={sum(int(depth) for depth in queues.values())}"
+    if "database" in unreadable:
+        return NAGIOS_UNKNOWN, _plugin_line(NAGIOS_UNKNOWN, "cannot read the control plane", "")
+    code, said = NAGIOS_OK, [f"{len(projects)} projects"]
+    for state, level in ((FAILING, NAGIOS_CRITICAL), (OVERDUE, NAGIOS_WARNING)):
+        named = [f"{r['project_id']}/{r['database']}" for r in projects if r["state"] == state]
+        if named:
+            code = max(code, level)
+            more = ", ..." if len(named) > _SHOWN_PROJECTS else ""
+            shown = ", ".join(named[:_SHOWN_PROJECTS]) + more
+            said.insert(len(said) - 1, f"{len(named)} {state} ({shown})")
+    if unreadable:
+        code = max(code, NAGIOS_WARNING)
+        said.append("cannot read " + ", ".join(map(str, unreadable)))
+    return code, _plugin_line(code, "; ".join(said), perf)
+
+
+def _plugin_line(code: int, text: str, perf: str) -> str:
+    return f"BACKUP-WORKER {_NAGIOS_WORDS[code]} - {text}" + (f" | {perf}" if perf else "")
+
+
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@common.guard
-def status(as_json: bool) -> None:
+@click.option(
+    "--nagios",
+    is_flag=True,
+    help="print one monitoring-plugin line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+)
+def status(as_json: bool, nagios: bool) -> None:
     """Each project's last backup against its schedule (failing and overdue first), and queues."""
+    if not nagios:
+        common.guard(_status)(as_json=as_json, nagios=False)
+        return
+    try:
+        _status(as_json=as_json, nagios=True)
+    except errors.BackupWorkerError as exc:  # bad settings: not a state of the backups
+        click.echo(_plugin_line(NAGIOS_UNKNOWN, exc.message, ""))
+        sys.exit(NAGIOS_UNKNOWN)
+
+
+def _status(as_json: bool, nagios: bool) -> None:
     config = settings.current()
     rt = common.build_runtime()
     client = exporter.redis_client(config.celery_broker_url)
@@ -130,5 +186,10 @@ def status(as_json: bool) -> None:
             client.close()
     if as_json:
         common.emit(payload, True)
-    else:
+    elif not nagios:
         render(payload)
+    if nagios:
+        code, plugin = monitoring(payload)
+        if not as_json:
+            click.echo(plugin)
+        sys.exit(code)
