@@ -96,3 +96,25 @@ def many_tables_database() -> Iterator[str]:
         yield name
     finally:
         drop_database(name)
+
+
+@contextlib.contextmanager
+def owner_role(*, login: bool = False) -> Iterator[str]:
+    """A project owner's role that is no superuser; afterwards every database it owns, what it
+    owns elsewhere and the role itself are dropped."""
+    name = f"bw_owner_{uuid.uuid4().hex[:8]}"
+    admin_execute(f"CREATE ROLE {name} {'LOGIN' if login else 'NOLOGIN'} NOSUPERUSER")
+    try:
+        yield name
+    finally:
+        conn = psycopg2.connect(ADMIN_DSN)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT datname FROM pg_database WHERE datdba = %s::regrole", (name,))
+                owned = [str(row[0]) for row in cur.fetchall()]
+        finally:
+            conn.close()
+        for database in owned:
+            drop_database(database)
+        admin_execute(f"DROP OWNED BY {name}")
+        admin_execute(f"DROP ROLE {name}")

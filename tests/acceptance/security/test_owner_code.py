@@ -21,7 +21,7 @@ import pytest
 
 from tests.acceptance.conftest import Stack
 from tests.acceptance.restore.support import cli, make_backup, new_target, targets
-from tests.support.sources import admin_execute
+from tests.support.sources import admin_execute, owner_role
 from tests.support.workers import Process
 from worker.contract import tasks
 
@@ -112,15 +112,8 @@ def is_superuser(role: str) -> bool:
 @pytest.fixture
 def owner() -> Iterator[str]:
     """A login role that is no superuser, dropped with every database it owns after the test."""
-    name = f"bw_owner_{uuid.uuid4().hex[:8]}"
-    admin_execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER")
-    yield name
-    for (database,) in execute(
-        "postgres", f"SELECT datname FROM pg_database WHERE datdba = '{name}'::regrole"
-    ):
-        admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    admin_execute(f"DROP OWNED BY {name}")
-    admin_execute(f"DROP ROLE {name}")
+    with owner_role(login=True) as name:
+        yield name
 
 
 def hostile_database(targets: list[str], owner: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from tests.support.sources import ADMIN_DSN, admin_execute, drop_database
+from tests.support.sources import ADMIN_DSN, admin_execute, drop_database, owner_role
 from worker import errors
 from worker.postgres import ephemeral, snapshot, source, target
 
@@ -39,14 +39,8 @@ def role_exists(name: str) -> bool:
 
 @pytest.fixture
 def owner() -> Iterator[str]:
-    name = f"bw_owner_{uuid.uuid4().hex[:8]}"
-    admin_execute(f"CREATE ROLE {name} NOLOGIN")
-    yield name
-    for (database,) in rows(
-        "postgres", f"SELECT datname FROM pg_database WHERE datdba = '{name}'::regrole"
-    ):
-        drop_database(str(database))
-    admin_execute(f"DROP ROLE {name}")
+    with owner_role() as name:
+        yield name
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from db import models
 from db.queries import jobs as db_jobs
 from tests.integration.restore.test_steps import Env
-from tests.support.sources import admin_execute, drop_database
+from tests.support.sources import drop_database, owner_role
 from worker import errors
 from worker.postgres import ephemeral, source, target
 from worker.restore import rights
@@ -30,10 +30,8 @@ def backup(owner: str | None) -> models.Backup:
 
 @pytest.fixture
 def role() -> Iterator[str]:
-    name = f"bw_owner_{uuid.uuid4().hex[:8]}"
-    admin_execute(f"CREATE ROLE {name} NOLOGIN")
-    yield name
-    admin_execute(f"DROP ROLE {name}")
+    with owner_role() as name:
+        yield name
 
 
 @pytest.fixture
