@@ -21,6 +21,18 @@ def admin_execute(statement: str) -> None:
     conn.close()
 
 
+def query(database: str, statement: str, *, user: str = "postgres") -> list[tuple[object, ...]]:
+    """Run one statement in `database` as `user` (trust auth), outside a transaction; its rows."""
+    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user={user} dbname={database}")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return list(cur.fetchall()) if cur.description is not None else []
+    finally:
+        conn.close()
+
+
 def make_source_database(name: str, rows: int = 20000) -> None:
     """A small database with several kinds of objects to dump."""
     admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -107,14 +119,8 @@ def owner_role(*, login: bool = False) -> Iterator[str]:
     try:
         yield name
     finally:
-        conn = psycopg2.connect(ADMIN_DSN)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT datname FROM pg_database WHERE datdba = %s::regrole", (name,))
-                owned = [str(row[0]) for row in cur.fetchall()]
-        finally:
-            conn.close()
-        for database in owned:
-            drop_database(database)
+        owned = f"SELECT datname FROM pg_database WHERE datdba = '{name}'::regrole"
+        for (database,) in query("postgres", owned):
+            drop_database(str(database))
         admin_execute(f"DROP OWNED BY {name}")
         admin_execute(f"DROP ROLE {name}")

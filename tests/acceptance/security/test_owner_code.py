@@ -16,12 +16,11 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
 
 from tests.acceptance.conftest import Stack
 from tests.acceptance.restore.support import cli, make_backup, new_target, targets
-from tests.support.sources import admin_execute, owner_role
+from tests.support.sources import admin_execute, owner_role, query
 from tests.support.workers import Process
 from worker.contract import tasks
 
@@ -86,17 +85,6 @@ ALTER DATABASE {database} SET search_path = evil, pg_catalog, public;
 PSQL = '/usr/bin/psql -h 127.0.0.1 -U postgres -d postgres -qc "ALTER ROLE {owner} SUPERUSER"'
 
 
-def execute(database: str, statement: str, *, user: str = "postgres") -> list[tuple[object, ...]]:
-    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user={user} dbname={database}")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-            return list(cur.fetchall()) if cur.description is not None else []
-    finally:
-        conn.close()
-
-
 def wait_for_log(worker: Process, text: str, timeout: float = 20) -> str:
     deadline = time.monotonic() + timeout
     while text not in worker.log() and time.monotonic() < deadline:
@@ -105,7 +93,7 @@ def wait_for_log(worker: Process, text: str, timeout: float = 20) -> str:
 
 
 def is_superuser(role: str) -> bool:
-    rows = execute("postgres", f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'")
+    rows = query("postgres", f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'")
     return bool(rows[0][0])
 
 
@@ -120,38 +108,38 @@ def hostile_database(targets: list[str], owner: str) -> str:
     name = new_target(targets, "hostile")
     admin_execute(f'CREATE DATABASE "{name}" OWNER {owner}')
     hostile = ESCALATE.format(owner=owner, database=name, psql=PSQL.format(owner=owner))
-    execute(name, hostile, user=owner)
+    query(name, hostile, user=owner)
     assert not is_superuser(owner)
     return name
 
 
 def assert_restored(database: str, owner: str) -> None:
     """The owner's data is there, owned by the owner."""
-    assert execute(database, "SELECT count(*), sum(i) FROM public.checked") == [(50, 1275)]
-    assert execute(database, "SELECT count(*) FROM public.plain") == [(20,)]
-    assert execute(database, "SELECT count(*) FROM public.secret") == [(5,)]
+    assert query(database, "SELECT count(*), sum(i) FROM public.checked") == [(50, 1275)]
+    assert query(database, "SELECT count(*) FROM public.plain") == [(20,)]
+    assert query(database, "SELECT count(*) FROM public.secret") == [(5,)]
     grants = "SELECT relacl::text FROM pg_class WHERE relname = 'plain'"
-    assert "=r/" in str(execute(database, grants)[0][0])  # PUBLIC's SELECT, granted by the owner
+    assert "=r/" in str(query(database, grants)[0][0])  # PUBLIC's SELECT, granted by the owner
     extension = (
         "SELECT extname, pg_get_userbyid(extowner) FROM pg_extension WHERE extname <> 'plpgsql'"
     )
-    assert execute(database, extension) == [("pgcrypto", owner)]
+    assert query(database, extension) == [("pgcrypto", owner)]
     policies = "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = 'secret'"
-    assert execute(database, policies) == [(True, True)]
-    assert execute(database, "SELECT count(*) FROM public.checked_mv") == [(50,)]
-    owners = execute(
+    assert query(database, policies) == [(True, True)]
+    assert query(database, "SELECT count(*) FROM public.checked_mv") == [(50,)]
+    owners = query(
         database,
         "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c JOIN pg_namespace n "
         "ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'evil')",
     )
     assert owners == [(owner,)]
-    query = f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{database}'"
-    assert execute("postgres", query) == [(owner,)]
+    owner_of = f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{database}'"
+    assert query("postgres", owner_of) == [(owner,)]
 
 
 def assert_no_restore_role(job_id: str) -> None:
     name = f"bw_restore_{uuid.UUID(job_id).hex[:8]}"
-    assert execute("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'") == []
+    assert query("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'") == []
 
 
 def test_backup_restore_and_replace_of_a_hostile_database_leave_its_owner_no_superuser(
@@ -213,9 +201,9 @@ def test_a_database_that_needs_superuser_rights_fails_saying_what_and_why(
 ) -> None:
     source = new_target(targets, "untrusted")
     admin_execute(f'CREATE DATABASE "{source}" OWNER {owner}')
-    execute(source, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)", user=owner)
+    query(source, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)", user=owner)
     # LANGUAGE internal is untrusted, as C is: only a superuser may create such a function.
-    execute(
+    query(
         source,
         "CREATE FUNCTION public.len(text) RETURNS int LANGUAGE internal IMMUTABLE AS 'textlen';"
         f"ALTER FUNCTION public.len(text) OWNER TO {owner}",
@@ -233,7 +221,7 @@ def test_a_database_that_needs_superuser_rights_fails_saying_what_and_why(
     assert "language internal" in error, error
     assert "needs superuser rights to restore" in error, error
     assert "the worker restores with the owner's rights only" in error, error
-    assert execute("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{copy}'") == []
+    assert query("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{copy}'") == []
     assert_no_restore_role(job_id)
 
 

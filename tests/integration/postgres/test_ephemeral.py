@@ -12,29 +12,15 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from tests.support.sources import ADMIN_DSN, admin_execute, drop_database, owner_role
+from tests.support.sources import ADMIN_DSN, admin_execute, drop_database, owner_role, query
 from worker import errors
 from worker.postgres import ephemeral, snapshot, source, target
 
 PARAMS = source.SourceParams.from_url("postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def rows(database: str, statement: str, *, user: str = "postgres") -> list[tuple[object, ...]]:
-    dsn = ADMIN_DSN.replace("dbname=postgres", f"dbname={database}").replace(
-        "user=postgres", f"user={user}"
-    )
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-            return list(cur.fetchall()) if cur.description is not None else []
-    finally:
-        conn.close()
-
-
 def role_exists(name: str) -> bool:
-    return bool(rows("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'"))
+    return bool(query("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'"))
 
 
 @pytest.fixture
@@ -61,7 +47,7 @@ def test_the_role_holds_the_owners_rights_only_and_is_gone_after_the_block(
         assert role.params.password
         assert role.params.password not in role.params.conninfo()
         assert role.params.env()["PGPASSWORD"] == role.params.password
-        found = rows(
+        found = query(
             "postgres",
             "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, "
             "rolcanlogin, rolvaliduntil IS NOT NULL, "
@@ -70,12 +56,12 @@ def test_the_role_holds_the_owners_rights_only_and_is_gone_after_the_block(
         )
         assert found == [(False, False, False, False, False, True, True, True)]
         # The server keeps a SCRAM verifier, never the password.
-        secret = rows(
+        secret = query(
             "postgres", f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role.name}'"
         )
         assert str(secret[0][0]).startswith("SCRAM-SHA-256$")
         # Code that leaves pg_restore's SET ROLE is the role itself: no superuser to reach.
-        made = rows(
+        made = query(
             database,
             f"SET ROLE {owner}; RESET ROLE; SELECT current_user, "
             "(SELECT rolsuper FROM pg_roles WHERE rolname = session_user)",
@@ -83,9 +69,9 @@ def test_the_role_holds_the_owners_rights_only_and_is_gone_after_the_block(
         )
         assert made == [(role.name, False)]
         # What such code creates is handed to the database's owner when the role goes.
-        rows(database, "CREATE TABLE escaped (x int)", user=role.name)
+        query(database, "CREATE TABLE escaped (x int)", user=role.name)
     assert not role_exists(role.name)
-    assert rows(database, "SELECT tableowner FROM pg_tables WHERE tablename = 'escaped'") == [
+    assert query(database, "SELECT tableowner FROM pg_tables WHERE tablename = 'escaped'") == [
         (owner,)
     ]
 
@@ -112,7 +98,7 @@ def test_a_drills_role_owns_its_scratch_database() -> None:
         with ephemeral.holding(PARAMS, job_id, None) as role:
             assert target.create(PARAMS, scratch, role.name)
             assert target.owner(PARAMS, scratch) == role.name
-            rows(scratch, "CREATE EXTENSION citext; CREATE TABLE t (c citext)", user=role.name)
+            query(scratch, "CREATE EXTENSION citext; CREATE TABLE t (c citext)", user=role.name)
             target.drop(PARAMS, scratch)
         assert not role_exists(role.name)
     finally:
@@ -167,10 +153,10 @@ INSERT INTO t SELECT generate_series(1, 7);
 def test_our_sessions_in_a_project_database_ignore_its_search_path(
     owner: str, database: str
 ) -> None:
-    rows(database, HOSTILE)
+    query(database, HOSTILE)
     admin_execute(f'ALTER DATABASE "{database}" SET search_path = evil, pg_catalog, public')
     with pytest.raises(psycopg2.Error, match="the owner's code ran"):
-        rows(database, "SELECT count(*) FROM public.t")  # what an unprotected session runs
+        query(database, "SELECT count(*) FROM public.t")  # what an unprotected session runs
     assert snapshot.table_counts(PARAMS, database) == {"public.t": 7}
     with snapshot.exported(PARAMS, database, count_rows=True, lock_timeout=5) as (_, contents):
         assert contents.tables == {"public.t": 7}
