@@ -15,7 +15,7 @@ from worker.contract import rows, tasks
 
 # What each public task returns (its Celery task's return annotation; a test holds them equal).
 # The gateway never reads these from the result backend: a job's outcome is its jobs row.
-RESULTS: Mapping[str, object] = {
+RESULTS: Mapping[str, Any] = {
     tasks.CREATE: str | None,
     tasks.RESTORE: str | None,
     tasks.UNDO_RESTORE: str | None,
@@ -45,7 +45,7 @@ def contract_schema() -> dict[str, Any]:
     """The whole contract, one JSON Schema (draft 2020-12 keywords, `definitions` for names)."""
     definitions: dict[str, Any] = {}
 
-    def named(kind: object, *, closed: bool = False) -> dict[str, Any]:
+    def named(kind: Any, *, closed: bool = False) -> dict[str, Any]:
         # A model becomes a definition referenced by name; a plain type stays inline.
         found = TypeAdapter(kind).json_schema(ref_template=_REF)
         for name, definition in found.pop("$defs", {}).items():
