@@ -16,7 +16,7 @@ import type {
 import { RedisPublisher, type Publisher, type RedisPublisherOptions } from "./broker.js";
 import * as db from "./db.js";
 import { BackupWorkerError, BrokerError, JobFailedError, JobTimeoutError, NotFoundError } from "./errors.js";
-import type { Json } from "./protocol.js";
+import { definedOnly, type Json } from "./protocol.js";
 import { JOB_TYPES, type JobTaskName, type TaskArguments, type TaskName } from "./tasks.js";
 
 export interface ClientOptions {
@@ -128,8 +128,12 @@ export class BackupWorkerClient {
     return this.#enqueueJob("backups.create", args, args.project_id);
   }
 
-  /** backups.restore under a pending `restore` row inserted first. */
-  restoreBackup(args: Omit<RestoreBackup, "job_id">): Promise<Enqueued> {
+  /** backups.restore under a pending `restore` row inserted first. `mode` is `new` (the
+   * default) or `replace`; `drill` is the worker's own (drills.run) and refused here. */
+  async restoreBackup(args: Omit<RestoreBackup, "job_id">): Promise<Enqueued> {
+    if (args.mode === "drill") {
+      throw new BackupWorkerError("mode 'drill' is internal to the worker: use 'new' or 'replace'");
+    }
     return this.#enqueueJob("backups.restore", args, args.project_id);
   }
 
@@ -161,9 +165,11 @@ export class BackupWorkerClient {
   ): Promise<Enqueued> {
     const jobId = randomUUID();
     const kwargs = kwargsOf(args);
-    // The arguments go into the row too: the reaper can send a backup again whose message a
-    // broker restart lost (docs/reliability.md, "Known limits").
-    await db.insertPendingJob(this.#db, { id: jobId, type: JOB_TYPES[name], projectId, payload: kwargs });
+    // A backup's arguments go into its row too: the reaper can send it again should a broker
+    // restart lose the message (docs/reliability.md, "Known limits"). Only a backup: the worker
+    // reads nothing else from a pending row's payload but a drill's mark, which is its own.
+    const payload = name === "backups.create" ? kwargs : {};
+    await db.insertPendingJob(this.#db, { id: jobId, type: JOB_TYPES[name], projectId, payload });
     try {
       const taskId = await this.#publisher.publish(name, { ...kwargs, job_id: jobId });
       return { jobId, taskId };
@@ -321,13 +327,9 @@ function changed(before: JobRow, after: JobRow): boolean {
   return before.status !== after.status || before.stage !== after.stage || before.progress !== after.progress;
 }
 
-/** The arguments as JSON keyword arguments (a typed object is one already). */
+/** The arguments as JSON keyword arguments (a generated argument type holds JSON values only). */
 function kwargsOf<T extends object>(args: T): Record<string, Json> {
-  const out: Record<string, Json> = {};
-  for (const [key, value] of Object.entries(args) as [string, Json | undefined][]) {
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
+  return definedOnly(Object.fromEntries(Object.entries(args)) as Record<string, Json | undefined>);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { after, test } from "node:test";
 import {
   BackupWorkerClient,
+  BrokerError,
   JobFailedError,
   type BackupRow,
   type BatchOutcome,
@@ -87,7 +88,7 @@ test("a job that fails rejects with JobFailedError, its final row typed", async 
   assert.equal(failed.job.result?.backup ?? null, null);
 });
 
-test("a batch reports each request: completed ones with their backup, refused ones with why", async () => {
+test("a batch reports each request: completed ones with their backup, failed ones with why", async () => {
   const outcomes: BatchOutcome[] = await client.batchAndWait(
     [
       { projectId: "proj-ts-batch", database: SOURCE_DB, caption: "first" },
@@ -124,6 +125,22 @@ test("recordOnly records parts already in the chat and resolves with the backup'
   assert.equal(row.size_bytes, bytes.length);
   assert.equal(row.sha256, sha256);
   assert.equal(row.part_count, 1);
+});
+
+test("a message the broker does not take rejects, and its pending row ends failed at once", async () => {
+  const offline = new BackupWorkerClient({ broker: "redis://127.0.0.1:1/0", database: required("BW_DATABASE_URL") });
+  try {
+    const refused = await offline
+      .createBackup({ project_id: "proj-ts-offline", database: SOURCE_DB })
+      .then(() => null, (error: unknown) => error);
+    assert.ok(refused instanceof BrokerError, String(refused));
+    assert.match(refused.message, /sending backups\.create failed: the broker could not be reached/);
+    const [row] = await client.listJobs({ projectId: "proj-ts-offline" });
+    assert.equal(row?.status, "failed");
+    assert.match(row.error ?? "", /^not queued: sending backups\.create failed/);
+  } finally {
+    await offline.close();
+  }
 });
 
 /** The file id and message id of a sendDocument answer. */
