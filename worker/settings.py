@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from worker import defaults, errors, syntax
+from worker import defaults, errors, redisconn, syntax
 
 
 class Settings(BaseSettings):
@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     database_url: str = defaults.DEFAULT_DATABASE_URL
     celery_broker_url: str = defaults.DEFAULT_BROKER_URL
     celery_result_backend: str = defaults.DEFAULT_RESULT_BACKEND
+    # Broker failover (docs/reliability.md): the primary's name when a URL is sentinel://, and
+    # RabbitMQ's queue type for the worker's own queues.
+    redis_sentinel_master: str | None = None
+    broker_queue_type: Literal["classic", "quorum"] = defaults.DEFAULT_BROKER_QUEUE_TYPE
     source_database_url: SecretStr = SecretStr(defaults.DEFAULT_SOURCE_DATABASE_URL)
 
     telegram_bot_token: SecretStr | None = None
@@ -196,6 +200,32 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _sentinel_named(self) -> Settings:
+        pacer = self.pacer_redis_url.get_secret_value() if self.pacer_redis_url else ""
+        urls = (self.celery_broker_url, self.celery_result_backend, pacer)
+        for url in (url for url in urls if redisconn.is_sentinel(url)):
+            try:
+                redisconn.Sentinels.parse(url)
+            except errors.ConfigError as exc:  # its message never shows the password
+                raise ValueError(exc.message) from None
+            if not self.redis_sentinel_master:
+                raise ValueError(
+                    "a sentinel:// URL is set, and REDIS_SENTINEL_MASTER (the primary's name "
+                    "in the sentinels' configuration) is not"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _quorum_on_rabbitmq(self) -> Settings:
+        if self.broker_queue_type == "quorum" and not self.celery_broker_url.startswith(
+            ("amqp://", "amqps://", "pyamqp://")
+        ):
+            raise ValueError(
+                "BROKER_QUEUE_TYPE=quorum is RabbitMQ's: CELERY_BROKER_URL must be amqp://"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _a_chat_left(self) -> Settings:
         if self.telegram_chat_ids and not self.active_chat_ids:
             raise ValueError("TELEGRAM_RETIRED_CHAT_IDS retires every chat of TELEGRAM_CHAT_ID")
@@ -230,7 +260,7 @@ class Settings(BaseSettings):
         """The pacer's Redis: PACER_REDIS_URL, else the broker when it is Redis, else none."""
         if self.pacer_redis_url is not None:
             return self.pacer_redis_url.get_secret_value()
-        if urlsplit(self.celery_broker_url).scheme in ("redis", "rediss"):
+        if redisconn.is_redis(self.celery_broker_url):
             return self.celery_broker_url
         return None
 

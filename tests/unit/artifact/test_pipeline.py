@@ -369,7 +369,8 @@ def test_a_legal_name_makes_a_plain_file_name(name: str) -> None:
         encrypted=False,
     )
     assert re.fullmatch(r"[A-Za-z0-9_.-]+", made), made
-    assert not made.startswith(".") and ".." not in made
+    assert not made.startswith(".")
+    assert ".." not in made
 
 
 URL = (

@@ -25,7 +25,8 @@ def test_a_name_that_is_no_project_id_gets_a_safe_one_of_its_own(name: str) -> N
     project = fanout.project_of(name, None)
     assert request.validate_project_id(project) == project
     assert project.endswith("-" + hashlib.sha256(name.encode()).hexdigest()[:12])
-    assert "/" not in project and " " not in project
+    assert "/" not in project
+    assert " " not in project
 
 
 def test_names_that_differ_only_in_unsafe_characters_stay_apart() -> None:
