@@ -23,13 +23,13 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from celery import Celery
 from kombu.exceptions import OperationalError
 from sqlalchemy import text
 
-from tests.support import sentinel, sources, standin
+from standin.server import BotApiStandin
+from tests.support import sentinel, sources
 from tests.support.stack import Stack, on_shared_servers
 from worker.contract import publish, tasks
 from worker.jobs import intake
@@ -76,7 +76,7 @@ def environment(group: sentinel.SentinelGroup) -> dict[str, str]:
 
 
 def run(
-    stack: Stack[Any],
+    stack: Stack[BotApiStandin],
     group: sentinel.SentinelGroup,
     *,
     backups: int,
@@ -155,7 +155,7 @@ def run(
     return figures
 
 
-def _count_sends(stack: Stack[Any], job_ids: list[str], figures: Figures) -> None:
+def _count_sends(stack: Stack[BotApiStandin], job_ids: list[str], figures: Figures) -> None:
     with stack.database.engine.connect() as conn:
         rows = conn.execute(text("SELECT job_id, part_count FROM control_plane.backups")).all()
     per_job = collections.Counter(str(row.job_id) for row in rows)
@@ -176,7 +176,7 @@ def _count_sends(stack: Stack[Any], job_ids: list[str], figures: Figures) -> Non
     figures.resent = [job for job in job_ids if sent[job] != parts.get(job)]
 
 
-def _seconds_after(stack: Stack[Any], kill: float, finished: list[dt.datetime]) -> float:
+def _seconds_after(stack: Stack[BotApiStandin], kill: float, finished: list[dt.datetime]) -> float:
     # finished_at is the database's wall time, the kill a monotonic one: both against now.
     with stack.database.engine.connect() as conn:
         now: dt.datetime = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="bwfailover-") as tmp,
-            standin.process(Path(tmp) / "standin", TOKEN, CHAT) as server,
+            BotApiStandin(
+                tokens=[TOKEN], chats=[int(CHAT)], data_dir=Path(tmp) / "standin"
+            ) as server,
             on_shared_servers(server, Path(tmp), token=TOKEN, chat=CHAT) as stack,
             sentinel.group(Path(tmp) / "redis") as group,
         ):

@@ -5,13 +5,16 @@ is `python -m chaos.failover`, figures in docs/reliability.md)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+import redis
 
 from chaos import failover
 from tests.acceptance.conftest import Stack
 from tests.support import sentinel
+from worker.metrics import counters
 
 BACKUPS = 12
 
@@ -22,6 +25,11 @@ def test_backups_complete_once_through_a_sentinel_failover(stack: Stack, tmp_pat
         figures = failover.run(stack, group, backups=BACKUPS, source_db=stack.source_db)
         logs = "\n".join(path.read_text(errors="replace") for path in stack.logs())
         assert group.primary_port() == group.ports["replica"]
+        # The fleet's own Redis clients (counters, like the pacer and the slots) followed the
+        # failover: the promoted replica counts every sendDocument, before and after it.
+        promoted = redis.Redis(port=group.ports["replica"], decode_responses=True)
+        with contextlib.closing(promoted):
+            counted = {str(k): int(v) for k, v in dict(promoted.hgetall(counters.KEY)).items()}
     detail = f"{figures.to_json()}\n{logs[-4000:]}"
     assert figures.failed == {}, detail
     assert figures.completed == BACKUPS, detail
@@ -32,3 +40,5 @@ def test_backups_complete_once_through_a_sentinel_failover(stack: Stack, tmp_pat
     assert 0 < figures.worker_back_after < 60, detail
     assert figures.processes_alive, detail
     assert figures.unrecoverable == 0, detail
+    sends = sum(v for k, v in counted.items() if k.startswith("requests:sendDocument:"))
+    assert sends == figures.send_documents, (counted, detail)
