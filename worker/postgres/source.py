@@ -232,7 +232,11 @@ def _connect(params: SourceParams, database: str | None) -> psycopg2.extensions.
 
 # {where}: `server NAME (host:port)`; {origin}: where that server is configured.
 _KNOWN_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r'database "([^"]*)" does not exist'), 'database "{0}" does not exist on {where}'),
+    # Greedy and across lines: a database name may hold quotes and newlines.
+    (
+        re.compile(r'database "(.*)" does not exist', re.S),
+        'database "{0}" does not exist on {where}',
+    ),
     (
         re.compile(r'role "([^"]*)" does not exist'),
         'role "{0}" does not exist on {where}: check the user in {origin}',
