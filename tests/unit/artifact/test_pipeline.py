@@ -393,8 +393,10 @@ def test_source_params_hide_the_password(monkeypatch: pytest.MonkeyPatch) -> Non
     assert params.password_kw() == {"password": "s3cr?t-pw"}
     assert (params.database, params.location) == ("postgres", "db.internal:6543")
     assert "PGPASSWORD" not in source.SourceParams.from_url("postgresql:///x").env()
+    # A name with conninfo in it is one quoted value (a legal name), never more parameters.
+    assert parse_dsn(params.conninfo("x host=evil"))["host"] == "db.internal"
     with pytest.raises(errors.InputError):
-        params.conninfo("x dbname=evil")
+        params.conninfo("x" * 64)
 
 
 @pytest.mark.parametrize(
