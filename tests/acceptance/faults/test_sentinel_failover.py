@@ -14,6 +14,8 @@ import redis
 from chaos import failover
 from tests.acceptance.conftest import Stack
 from tests.support import sentinel
+from worker.cli import preflight
+from worker.cli.preflight import infra
 from worker.metrics import counters
 
 BACKUPS = 12
@@ -27,6 +29,8 @@ def test_backups_complete_once_through_a_sentinel_failover(stack: Stack, tmp_pat
         assert group.primary_port() == group.ports["replica"]
         # The fleet's own Redis clients (counters, like the pacer and the slots) followed the
         # failover: the promoted replica counts every sendDocument, before and after it.
+        # `backup-worker check` reaches the broker through the sentinels too.
+        verdicts = infra.broker(group.url(0), 5, master=group.master)
         promoted = redis.Redis(port=group.ports["replica"], decode_responses=True)
         with contextlib.closing(promoted):
             counted = {str(k): int(v) for k, v in dict(promoted.hgetall(counters.KEY)).items()}
@@ -42,3 +46,4 @@ def test_backups_complete_once_through_a_sentinel_failover(stack: Stack, tmp_pat
     assert figures.unrecoverable == 0, detail
     sends = sum(v for k, v in counted.items() if k.startswith("requests:sendDocument:"))
     assert sends == figures.send_documents, (counted, detail)
+    assert [verdict.status for verdict in verdicts] == [preflight.OK], verdicts
