@@ -19,6 +19,7 @@ DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 RULES = DEPLOY / "prometheus" / "rules.yml"
 RULES_TEST = DEPLOY / "prometheus" / "rules_test.yml"
 DASHBOARD = DEPLOY / "grafana" / "backup-worker.json"
+RUNBOOKS = DEPLOY.parent / "docs" / "runbooks.md"
 NAME = re.compile(r"\bbackup_worker_[a-z_]+\b")
 JsonObject = dict[str, object]
 
@@ -61,6 +62,18 @@ def test_the_rules_name_only_metrics_the_exporter_exposes() -> None:
     names = set(NAME.findall(RULES.read_text()))
     assert names
     assert names <= collector.EXPOSED
+
+
+def test_every_alert_links_its_own_runbook_section() -> None:
+    headings = re.findall(r"^## (\w+)$", RUNBOOKS.read_text(), flags=re.MULTILINE)
+    anchors = {heading.lower() for heading in headings}
+    names = [str(rule["alert"]) for rule in alerts()]
+    for rule in alerts():
+        annotations = rule["annotations"]
+        assert isinstance(annotations, dict)
+        assert annotations["runbook_url"] == f"runbooks/#{str(rule['alert']).lower()}"
+    assert sorted(headings) == sorted(names)  # a section per alert, and none for a lost one
+    assert len(anchors) == len(names)
 
 
 def panel_exprs() -> list[str]:
