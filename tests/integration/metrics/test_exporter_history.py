@@ -16,8 +16,10 @@ from sqlalchemy import text
 from db import session
 from tests.integration.metrics import rows
 from tests.integration.metrics.test_exporter import free_port, scrape, value
+from tests.unit.metrics.test_prometheus_rules import NAME, RULES, panel_exprs
 from worker.contract import tasks
-from worker.metrics import exporter, workers
+from worker.metrics import counters, exporter, workers
+from worker.postgres import slots
 
 DAY = 86400.0
 
@@ -148,3 +150,26 @@ def test_the_heartbeat_thread_beats_and_leaves_on_stop(
 
 def test_the_queues_counted_are_the_ones_the_procfile_consumes() -> None:
     assert set(workers.CONSUMED_QUEUES) == {"celery", tasks.SCHEDULED_QUEUE}
+
+
+def test_every_name_the_dashboard_and_the_rules_query_is_in_a_real_scrape(
+    url: str, database: session.Database, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    rows.fleet(database)
+    rows.backup(database, "proj-ok", ago="20 minutes", size=20000)
+    with database.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE control_plane.backups SET drilled_at = now(), drill_status = 'ok'")
+        )
+    redis_client.delete(workers.KEY)
+    workers.beat(redis_client, "celery@a", ["celery"], tmp_path)
+    counters.RedisCounters(redis_client).request("sendDocument", "ok")
+    counters.RedisCounters(redis_client).transferred("sent", 10)
+    counters.RedisCounters(redis_client).paced(0.5)
+    with slots.Slots(redis_client).hold("main", 2, holder="job-1"):
+        _, samples = scrape(url)
+
+    scraped = {sample.name for sample in samples}  # samples, not HELP lines of empty families
+    queried = {name for expr in panel_exprs() for name in NAME.findall(expr)}
+    queried |= set(NAME.findall(RULES.read_text()))
+    assert queried <= scraped, sorted(queried - scraped)
