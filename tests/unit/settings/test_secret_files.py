@@ -93,3 +93,20 @@ def test_every_secret_setting_has_a_file_variant() -> None:
     assert set(secret_files.NAMES) <= set(fields)
     secrets = {name for name, field in fields.items() if "SecretStr" in str(field.annotation)}
     assert secrets <= set(secret_files.NAMES)
+
+
+def test_flower_gets_the_credentials_from_the_file_and_not_the_file_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from worker.cli.commands import flower
+
+    path = secret(tmp_path, "flower", "admin:a-long-flower-password\n")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH_FILE", str(path))
+    environ = {"FLOWER_BASIC_AUTH_FILE": str(path), "PATH": "/usr/bin"}
+    _, env = flower.invocation(
+        settings.load(), address="127.0.0.1", port=5555, extra=(), environ=environ
+    )
+    assert env["FLOWER_BASIC_AUTH"] == "admin:a-long-flower-password"
+    assert "FLOWER_BASIC_AUTH_FILE" not in env
+    monkeypatch.setattr("os.environ", env)
+    assert settings.load().flower_basic_auth is not None  # Flower's own process starts
