@@ -10,6 +10,8 @@ command -v age >/dev/null || missing+=(age)
 command -v node >/dev/null || missing+=(nodejs npm)
 # The exporter's tests: promtool checks the alerting rules, prometheus scrapes the exporter.
 command -v prometheus >/dev/null || missing+=(prometheus)
+# The systemd units' test: `systemd-analyze verify` (offline; systemd need not be running).
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 
 if ((${#missing[@]})); then
     echo "system-deps: installing ${missing[*]}"
