@@ -142,8 +142,13 @@ def follow(
     key: str,
 ) -> None:
     """Print the job (after following it with --wait) and exit with its outcome."""
+    from worker.cli import outcome
+
     if not wait:
-        emit({"job_id": str(job_id), "status": "pending"}, as_json)
+        if as_json:
+            emit({"job_id": str(job_id), "status": "pending"}, True)
+        else:
+            outcome.echo(outcome.queued(job_id))
         return
     from worker.cli import follow as watch
 
@@ -152,6 +157,9 @@ def follow(
     state = watch.wait(rt.database, job_id, console=_console("err"), timeout=timeout)
     if state is None:
         raise errors.NotFoundError(f"job {job_id} disappeared")
-    emit(summary(job_id, state, key), as_json)
+    if as_json:
+        emit(summary(job_id, state, key), True)
+    else:
+        outcome.echo(outcome.job_lines(state, key))
     if state["status"] != "completed":
         sys.exit(EXIT_FAILED if state["status"] in watch.FINISHED else EXIT_TIMEOUT)

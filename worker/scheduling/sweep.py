@@ -124,11 +124,14 @@ def prune_runs(rt: Runtime, *, batch: int = RUN_PRUNE_BATCH) -> int:
 Clients = Callable[[str | None], TelegramClient]
 
 
-def delete_parts(rt: Runtime, clients: Clients, result: SweepResult) -> None:
-    """deleteMessage for every unsettled part of an expired backup, batch by batch."""
+def delete_parts(
+    rt: Runtime, clients: Clients, result: SweepResult, *, backup_id: uuid.UUID | None = None
+) -> None:
+    """deleteMessage for every unsettled part of an expired backup (or of the one expired
+    `backup_id`: `backups forget`), batch by batch."""
     while True:
         with rt.database.transaction() as session:
-            refs = db_expiry.claim_parts(session, limit=PART_BATCH)
+            refs = db_expiry.claim_parts(session, limit=PART_BATCH, backup_id=backup_id)
         if not refs:
             return
         outcomes: list[db_expiry.PartOutcome] = []
