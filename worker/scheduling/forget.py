@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from db import models
 from db.queries import backups as db_backups
+from db.queries import deletion as db_deletion
 from db.queries import expiry as db_expiry
-from db.queries import forget as db_forget
 from worker import errors
 from worker.jobs.runtime import Runtime
 from worker.scheduling import orphans, sweep
@@ -96,14 +96,14 @@ def forget(
         )
     moment = now or dt.datetime.now(dt.UTC)
     with rt.database.transaction() as session:
-        if db_forget.lock(session, backup_id) is None:
+        if db_deletion.lock(session, backup_id) is None:
             raise errors.NotFoundError(f"backup {backup_id} does not exist")
         backup = db_backups.get_backup(session, backup_id)
         assert backup is not None  # locked above
         if (
             backup.status == Status.ACTIVE
             and not force
-            and not db_forget.others_active(session, backup)
+            and not db_deletion.others_active(session, backup)
         ):
             raise errors.InputError(
                 f"backup {backup_id} is the last active backup of {backup.project_id}"
@@ -111,7 +111,7 @@ def forget(
                 " give --force to forget it anyway"
             )
         if not dry_run:
-            db_forget.expire(session, backup_id)
+            db_deletion.expire(session, backup_id)
     old = moment - backup.created_at >= orphans.DELETE_WINDOW
     done = Forgotten(
         backup_id,

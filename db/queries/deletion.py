@@ -1,5 +1,5 @@
-"""Queries of `backups forget`: one backup given up on purpose, its parts left to the sweep's
-deletion path (db.queries.expiry.claim_parts with a backup_id).
+"""Queries of `backups forget` (one backup given up on purpose, its parts then deleted by the
+sweep's path: db.queries.expiry.claim_parts with a backup_id) and of `sweep --dry-run`.
 
 Unlike the expiry rules, forgetting may take the newest active backup of a project: the
 operator named it. What it must not take without being told (--force) is the last one.
@@ -7,7 +7,9 @@ operator named it. What it must not take without being told (--force) is the las
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 from db import models
 
 Backup = models.Backup
+Part = models.BackupPart
 Status = models.BackupStatus
 
 
@@ -55,3 +58,39 @@ def expire(session: Session, backup_id: uuid.UUID) -> bool:
         .returning(Backup.id)
     )
     return done is not None
+
+
+@dataclass(frozen=True)
+class PendingPart:
+    """A part of an expired backup whose message the sweep would try to delete."""
+
+    backup_id: uuid.UUID
+    project_id: str
+    database: str | None
+    created_at: dt.datetime
+    index: int
+    chat_id: str
+    message_id: int
+    size_bytes: int
+
+
+def pending_parts(session: Session, *, limit: int) -> list[PendingPart]:
+    """Unsettled parts of expired backups, oldest backup first (`sweep --dry-run`); unlike
+    claim_parts, this counts no attempt and ignores the lease."""
+    rows = session.execute(
+        select(
+            Part.backup_id,
+            Backup.project_id,
+            Backup.database,
+            Backup.created_at,
+            Part.index,
+            Part.chat_id,
+            Part.message_id,
+            Part.size_bytes,
+        )
+        .join(Backup, Backup.id == Part.backup_id)
+        .where(Backup.status == Status.EXPIRED.value, Part.delete_status.is_(None))
+        .order_by(Backup.created_at, Part.backup_id, Part.index)
+        .limit(limit)
+    )
+    return [PendingPart(*row) for row in rows]
