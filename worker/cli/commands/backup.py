@@ -122,7 +122,7 @@ def _size(job: common.Row) -> str:
 
 _ALL_COLUMNS: list[common.Column] = [
     ("database", lambda job: str(job.get("database") or "")),
-    ("job", lambda job: str(job.get("job_id") or "")),
+    ("job", lambda job: outcome.short(job["job_id"]) if job.get("job_id") else ""),
     ("status", lambda job: str(job.get("status") or "")),
     ("size", _size),
     ("error", lambda job: str(job.get("error") or job.get("reason") or "")[:60]),

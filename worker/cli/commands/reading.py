@@ -27,8 +27,13 @@ def _took(row: common.Row) -> str:
     return human.between(row["started_at"], row["finished_at"])
 
 
+def _id(row: common.Row) -> str:
+    # restic's and git's short ids: any command takes them back (worker/cli/ids.py).
+    return outcome.short(row["id"])
+
+
 JOB_COLUMNS: list[common.Column] = [
-    _text("id", "id"),
+    ("id", _id),
     _text("type", "type"),
     _text("project", "project_id"),
     _text("status", "status"),
@@ -39,7 +44,7 @@ JOB_COLUMNS: list[common.Column] = [
     _text("error", "error", 60),
 ]
 BACKUP_COLUMNS: list[common.Column] = [
-    _text("id", "id"),
+    ("id", _id),
     _text("project", "project_id"),
     _text("database", "database"),
     _text("status", "status"),
@@ -165,7 +170,9 @@ def render_stats(figures: common.Row) -> None:
     )
     latest = Table("project", "latest backup", "age")
     for row in figures["latest"]:  # type: ignore[attr-defined]
-        latest.add_row(row["project_id"], row["backup_id"], human.duration(row["age_seconds"]))
+        latest.add_row(
+            row["project_id"], outcome.short(row["backup_id"]), human.duration(row["age_seconds"])
+        )
     common.out.print(latest)
     drills = Table("project", "database", "drilled (UTC)", "status", "detail")
     for row in figures["drills"]:  # type: ignore[attr-defined]

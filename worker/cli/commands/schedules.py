@@ -98,7 +98,7 @@ def _retention(row: common.Row) -> str:
 
 
 SCHEDULE_COLUMNS: list[common.Column] = [
-    ("id", lambda row: str(row["id"])),
+    ("id", lambda row: outcome.short(row["id"])),
     ("project", lambda row: str(row["project_id"])),
     ("database", lambda row: str(row["database"])),
     ("server", lambda row: str(row["server"])),
