@@ -29,6 +29,11 @@ def size(value: object) -> str:
     raise AssertionError("unreachable")
 
 
+def count(value: object, word: str) -> str:
+    """`1 part`, `2 parts`: a count and its noun (an English plural in -s)."""
+    return f"{value} {word}" if str(value) == "1" else f"{value} {word}s"
+
+
 def duration(value: object) -> str:
     """Seconds as 45 s, 1 min 12 s, 3 h 5 min, 2 d 4 h (the two largest units); "" for None.
 

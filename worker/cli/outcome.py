@@ -71,7 +71,8 @@ def result_lines(result: Row, key: str | None) -> list[str]:
             line(
                 "verified",
                 f"backup {short(verified.get('backup_id'))}: every checksum of its"
-                f" {verified.get('part_count')} parts ({human.size(verified.get('size_bytes'))})"
+                f" {human.count(verified.get('part_count'), 'part')}"
+                f" ({human.size(verified.get('size_bytes'))})"
                 f" and its archive read ({entries} entries)",
             )
         )
@@ -90,7 +91,8 @@ def backup_lines(backup: Row) -> list[str]:
         line("of", f"{what} on server {backup.get('server', 'default')}"),
         line(
             "size",
-            f"{human.size(backup.get('size_bytes'))} in {backup.get('part_count')} parts,"
+            f"{human.size(backup.get('size_bytes'))}"
+            f" in {human.count(backup.get('part_count'), 'part')},"
             f" {sealed}, {backup.get('compression')}",
         ),
         line("sent to", f"chat {backup.get('chat_id')}"),
@@ -114,7 +116,8 @@ def restore_lines(summary: Row) -> list[str]:
         ),
         line(
             "size",
-            f"{human.size(summary.get('size_bytes'))} in {summary.get('part_count')} parts,"
+            f"{human.size(summary.get('size_bytes'))}"
+            f" in {human.count(summary.get('part_count'), 'part')},"
             f" in {human.duration(summary.get('seconds'))}",
         ),
     ]

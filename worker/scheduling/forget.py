@@ -69,8 +69,8 @@ class Forgotten:
             "backup_id": str(self.backup_id),
             "project_id": self.project_id,
             "database": self.database,
-            "status_before": self.status_before,
-            "status": self.status,
+            "backup_status_before": self.status_before,
+            "backup_status": self.status,
             "dry_run": self.dry_run,
             "parts": [part.to_json() for part in self.parts],
             "parts_deleted": counts.parts_deleted,
@@ -110,6 +110,7 @@ def forget(
                 f" / {backup.database or backup.type}: forgetting it leaves nothing to restore;"
                 " give --force to forget it anyway"
             )
+        before = backup.status  # the UPDATE below changes the loaded row too
         if not dry_run:
             db_deletion.expire(session, backup_id)
     old = moment - backup.created_at >= orphans.DELETE_WINDOW
@@ -117,8 +118,8 @@ def forget(
         backup_id,
         backup.project_id,
         backup.database,
-        status_before=backup.status,
-        status=backup.status,
+        status_before=before,
+        status=before,
         dry_run=dry_run,
         parts=[
             PartPlan(
@@ -132,7 +133,7 @@ def forget(
             for part in backup.parts
         ],
     )
-    if dry_run or backup.status == Status.DELETED:
+    if dry_run or before == Status.DELETED:
         return done
     sweep.delete_parts(rt, rt.telegram, done.counts, backup_id=backup_id)
     with rt.database.transaction() as session:

@@ -115,7 +115,9 @@ def test_the_last_active_backup_is_forgotten_only_with_force(chat: Chat, cli: Cl
     assert (chat.status(only), deletes(chat)) == ("active", 0)
     forced = run(cli, "backups", "forget", str(only)[:8], "--force", "--json")
     assert forced.exit_code == 0, forced.output
-    assert chat.status(only) == "deleted"
+    outcome = json.loads(forced.stdout)
+    assert (outcome["status"], outcome["backup_status_before"]) == ("ok", "active")
+    assert outcome["backup_status"] == chat.status(only) == "deleted"
 
 
 def test_sweep_dry_run_lists_what_the_sweep_then_deletes(chat: Chat, cli: CliRunner) -> None:

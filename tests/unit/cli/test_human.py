@@ -64,3 +64,7 @@ def test_ago_and_ahead() -> None:
     assert human.ago(NOW - dt.timedelta(hours=3, minutes=5), NOW) == "3 h 5 min ago"
     assert human.ago((NOW + dt.timedelta(days=2)).isoformat(), NOW) == "in 2 d"
     assert human.ago("", NOW) == ""
+
+
+def test_count() -> None:
+    assert [human.count(n, "part") for n in (0, 1, 2)] == ["0 parts", "1 part", "2 parts"]

@@ -52,7 +52,8 @@ def lines(found: common.Row) -> list[str]:
         line(
             "size",
             f"{human.size(backup['size_bytes'])} ({backup['size_bytes']:,} bytes)"
-            f" in {backup['part_count']} parts, compression {backup.get('compression')}",
+            f" in {human.count(backup['part_count'], 'part')},"
+            f" compression {backup.get('compression')}",
         ),
         line("encrypted", sealed),
         line("sha256", backup.get("sha256")),
