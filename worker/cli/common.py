@@ -142,13 +142,13 @@ def follow(
     key: str,
 ) -> None:
     """Print the job (after following it with --wait) and exit with its outcome."""
+    if not wait and as_json:
+        emit({"job_id": str(job_id), "status": "pending"}, True)
+        return
     from worker.cli import outcome
 
     if not wait:
-        if as_json:
-            emit({"job_id": str(job_id), "status": "pending"}, True)
-        else:
-            outcome.echo(outcome.queued(job_id))
+        outcome.echo(outcome.queued(job_id))
         return
     from worker.cli import follow as watch
 

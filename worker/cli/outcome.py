@@ -78,7 +78,17 @@ def result_lines(result: Row, key: str | None) -> list[str]:
         )
     drill = result.get("drill")
     if isinstance(drill, dict):
-        lines.append(line("drill", drill.get("status") or drill.get("verdict") or "done"))
+        tables = drill.get("tables")
+        checked = len(tables) if isinstance(tables, list) else 0
+        lines.append(
+            line("drill", f"{checked} tables' rows checked, {drill.get('mismatches') or 0} differ")
+        )
+    undone = result.get("undo")
+    if isinstance(undone, dict):
+        names = undone.get("databases")
+        names = names if isinstance(names, dict) else {}
+        lines.append(line("undone", f"job {short(undone.get('undo_of'))}: {names.get('project')}"))
+        lines.append(line("kept", f"the restored database as {names.get('undone')}"))
     return lines
 
 

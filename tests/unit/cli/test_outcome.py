@@ -108,3 +108,15 @@ def test_jobs_show_adds_where_and_when() -> None:
         "created   2026-12-06 05:00 UTC",
     ]
     assert "finished  2026-12-06 05:01 UTC" in lines
+
+
+def test_a_drill_and_an_undo() -> None:
+    drill = {"tables": [{"ok": True}, {"ok": False}], "mismatches": 1}
+    assert outcome.result_lines({"drill": drill}, "drill") == [
+        "drill     2 tables' rows checked, 1 differ"
+    ]
+    undo = {"undo_of": JOB, "databases": {"project": "app", "undone": "app__pre_undo_f52ae7a8"}}
+    assert outcome.result_lines({"undo": undo}, "undo") == [
+        "undone    job f52ae7a8: app",
+        "kept      the restored database as app__pre_undo_f52ae7a8",
+    ]
