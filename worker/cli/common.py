@@ -53,10 +53,14 @@ def __getattr__(name: str) -> Console:
 
 
 def emit(payload: object, as_json: bool) -> None:
+    """One JSON object with --json; for people, the same as `key  value` lines."""
     if as_json:
         click.echo(json.dumps(payload, default=str, sort_keys=True))
     else:
-        _console("out").print_json(data=payload, default=str)
+        from worker.cli import outcome
+
+        for line in outcome.plain_lines(payload):
+            click.echo(line)
 
 
 def guard(func: Callable[P, R]) -> Callable[P, R]:

@@ -175,3 +175,39 @@ def detail_lines(state: Row) -> list[str]:
     if state.get("worker_hostname"):
         lines.append(line("worker", state["worker_hostname"]))
     return lines
+
+
+def plain_lines(payload: object) -> list[str]:
+    """Any command's JSON object as `key  value` lines, for the commands without a summary of
+    their own: sizes, durations and times in human terms, a list of objects one line each."""
+    if not isinstance(payload, dict):
+        return [_plain(payload)]
+    width = max((len(str(key)) for key in payload), default=0) + 2
+    lines = []
+    for key, value in payload.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{key:<{width}}{len(value)}")
+            lines += [" " * width + _plain(each) for each in value]
+        else:
+            lines.append(f"{key:<{width}}{_plain(value, str(key))}")
+    return lines
+
+
+def _plain(value: object, key: str = "") -> str:
+    if isinstance(value, dict):
+        # {"phase_seconds": {"download": 72}}: the inner values are seconds too.
+        return ", ".join(f"{k} {_plain(v, _unit_of(str(k)) or key)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_plain(each) for each in value) or "none"
+    if value is None:
+        return "-"
+    unit = _unit_of(key)
+    if unit == "bytes" and isinstance(value, int):
+        return human.size(value)
+    if unit == "seconds" and isinstance(value, int | float):
+        return human.duration(value)
+    return str(value)
+
+
+def _unit_of(key: str) -> str | None:
+    return next((unit for unit in ("bytes", "seconds") if key.endswith(unit)), None)

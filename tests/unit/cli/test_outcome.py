@@ -120,3 +120,24 @@ def test_a_drill_and_an_undo() -> None:
         "undone    job f52ae7a8: app",
         "kept      the restored database as app__pre_undo_f52ae7a8",
     ]
+
+
+def test_any_other_object_as_plain_lines() -> None:
+    payload = {
+        "status": "ok",
+        "revision": None,
+        "size_bytes": 10_066_330,
+        "phase_seconds": {"download": 72},
+        "succeeded": [0, 2],
+        "parts": [{"index": 0, "message_id": 17}, {"index": 1, "message_id": 18}],
+    }
+    assert outcome.plain_lines(payload) == [
+        "status         ok",
+        "revision       -",
+        "size_bytes     9.6 MiB",
+        "phase_seconds  download 1 min 12 s",
+        "succeeded      0, 2",
+        "parts          2",
+        "               index 0, message_id 17",
+        "               index 1, message_id 18",
+    ]
