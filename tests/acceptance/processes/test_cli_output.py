@@ -1,5 +1,5 @@
-"""The command line's output for people against a real worker: `backup --wait`'s summary, and
-`backups forget` deleting a backup's messages in the chat (its --dry-run, none)."""
+"""The command line's output for people against a real worker: the summaries of `backup --wait`
+and `verify`, and `backups forget` deleting a backup's messages in the chat (--dry-run: none)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,15 @@ def test_a_backup_summary_then_forget_deletes_its_messages(stack: Stack) -> None
     made = re.search(r"^backup    ([0-9a-f-]{36})  \(backup-worker backups show", said, re.M)
     assert made is not None, said
     backup_id = made.group(1)
-    assert run(worker.env, *backup).returncode == 0  # a newer one: the first is not the last
+    second = run(worker.env, *backup, "--json")  # a newer one: the first is not the last
+    newer = json.loads(second.stdout)["backup"]["id"]
+    checked = run(worker.env, "verify", newer[:8])
+    assert checked.returncode == 0, checked.stderr.decode()
+    assert re.search(
+        rf"^verified  backup {newer[:8]}: every checksum of its \d+ parts? \(.+\) and its archive",
+        checked.stdout.decode(),
+        re.M,
+    ), checked.stdout.decode()
     shown = json.loads(run(worker.env, "backups", "show", backup_id[:8], "--json").stdout)
     messages = {part["message_id"] for part in shown["backup"]["parts"]}
     assert messages
