@@ -2,7 +2,7 @@
 sweep's path: db.queries.expiry.claim_parts with a backup_id) and of `sweep --dry-run`.
 
 Unlike the expiry rules, forgetting may take the newest active backup of a project: the
-operator named it. What it must not take without being told (--force) is the last one.
+operator named it. What it must not take without being told (--force) is the last good one.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from db import models
 Backup = models.Backup
 Part = models.BackupPart
 Status = models.BackupStatus
+FAILED = "failed"  # db.queries.restores.VERIFY_FAILED and db.queries.drills.FAILED
 
 
-def others_active(session: Session, backup: models.Backup) -> int:
-    """How many other active backups the backup's project has of the same database and type."""
+def others_good(session: Session, backup: models.Backup) -> int:
+    """How many other good backups the backup's project has of the same database and type:
+    active, and neither a verification nor a drill found them broken."""
     return int(
         session.scalar(
             select(func.count())
@@ -32,6 +34,8 @@ def others_active(session: Session, backup: models.Backup) -> int:
                 Backup.type == backup.type,
                 Backup.database.is_not_distinct_from(backup.database),
                 Backup.status == Status.ACTIVE.value,
+                Backup.verify_status.is_distinct_from(FAILED),
+                Backup.drill_status.is_distinct_from(FAILED),
                 Backup.id != backup.id,
             )
         )

@@ -7,8 +7,9 @@ bot that sent it; a message past Telegram's 48 hours that the bot may not delete
 `undeletable` and the backup stays `expired` (it can no longer be restored, its messages stay
 in the chat until someone deletes them by hand); when every message is gone it is `deleted`.
 
-The last active backup of a project's database is refused unless `force`: forgetting it leaves
-nothing to restore. A dry run changes nothing and says what would be deleted.
+The last good backup of a project's database (no other active one that no verification or drill
+found broken) is refused unless `force`: forgetting it leaves nothing to restore. A dry run
+changes nothing and says what would be deleted.
 """
 
 from __future__ import annotations
@@ -103,12 +104,12 @@ def forget(
         if (
             backup.status == Status.ACTIVE
             and not force
-            and not db_deletion.others_active(session, backup)
+            and not db_deletion.others_good(session, backup)
         ):
             raise errors.InputError(
-                f"backup {backup_id} is the last active backup of {backup.project_id}"
-                f" / {backup.database or backup.type}: forgetting it leaves nothing to restore;"
-                " give --force to forget it anyway"
+                f"backup {backup_id} is the last good backup of {backup.project_id}"
+                f" / {backup.database or backup.type} (no other is active and unbroken):"
+                " forgetting it leaves nothing to restore; give --force to forget it anyway"
             )
         before = backup.status  # the UPDATE below changes the loaded row too
         if not dry_run:

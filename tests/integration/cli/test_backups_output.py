@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner, Result
 
+from db import session
+from db.queries import restores as db_restores
 from tests.integration.scheduling.test_sweep import CHAT, DAY, TOKEN, Chat, chat
 from worker import settings
 from worker.cli import main
@@ -104,13 +106,18 @@ def test_forget_deletes_the_messages_through_the_sweeps_path(chat: Chat, cli: Cl
     assert [p.delete_status for p in chat.parts(old)] == ["undeletable"]
 
 
-def test_the_last_active_backup_is_forgotten_only_with_force(chat: Chat, cli: CliRunner) -> None:
+def test_the_last_good_backup_is_forgotten_only_with_force(
+    chat: Chat, cli: CliRunner, database: session.Database
+) -> None:
     only = chat.backup("p-last", parts=1)
+    broken = chat.backup("p-last", parts=1, age=DAY)  # active, but its verification failed
+    with database.transaction() as s:
+        db_restores.record_verification(s, broken, ok=False)
 
     refused = run(cli, "backups", "forget", str(only)[:8])
 
     assert refused.exit_code == 2
-    assert "is the last active backup of p-last / app" in refused.stderr
+    assert "is the last good backup of p-last / app" in refused.stderr
     assert "--force" in refused.stderr
     assert (chat.status(only), deletes(chat)) == ("active", 0)
     forced = run(cli, "backups", "forget", str(only)[:8], "--force", "--json")
