@@ -43,13 +43,11 @@ def lines(done: forgetting.Forgotten) -> list[str]:
             )
         shown.append(line("dry run", "nothing was changed"))
         return shown
+    if done.status_before == "deleted":
+        shown.append(line("status", "deleted already: nothing to do"))
+        return shown
     counts = done.counts
-    shown.append(
-        line(
-            "status",
-            f"{done.status_before} -> {done.status}",
-        )
-    )
+    shown.append(line("status", f"{done.status_before} -> {done.status}"))
     shown.append(
         line(
             "messages",
