@@ -6,10 +6,14 @@ runs: only the bot token is needed, which the command line already reads.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from worker.cli import common, human, ids, outcome
-from worker.scheduling import forget as forgetting
+
+if TYPE_CHECKING:  # imported when the command runs: `backups list` needs none of the sweep
+    from worker.scheduling import forget as forgetting
 
 line = outcome.line
 
@@ -75,6 +79,8 @@ def lines(done: forgetting.Forgotten) -> list[str]:
 def forget(backup_id: str, dry_run: bool, force: bool, as_json: bool) -> None:
     """Forget one backup: delete its Telegram messages and mark it expired, then deleted
     (BACKUP_ID: the id, or its first 4 or more hex digits). It cannot be restored afterwards."""
+    from worker.scheduling import forget as forgetting
+
     rt = common.build_runtime()
     try:
         found = ids.resolve(rt, ids.BACKUP, backup_id)
