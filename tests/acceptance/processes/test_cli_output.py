@@ -1,5 +1,6 @@
 """The command line's output for people against a real worker: the summaries of `backup --wait`
-and `verify`, and `backups forget` deleting a backup's messages in the chat (--dry-run: none)."""
+(completed and failed) and `verify`, and `backups forget` deleting a backup's messages in the
+chat (--dry-run: none)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,13 @@ def test_a_backup_summary_then_forget_deletes_its_messages(stack: Stack) -> None
     assert done.returncode == 0, done.stderr.decode()
     outcome = json.loads(done.stdout)
     assert (outcome["backup_status_before"], outcome["backup_status"]) == ("active", "deleted")
+    failed = run(
+        worker.env, "backup", "--project", "p-forget", "--database", "no_such_db", "--wait"
+    )
+    assert failed.returncode == 1
+    said = failed.stdout.decode()
+    assert re.search(r"^error     .*no_such_db", said, re.M), said
+    assert "exit      1 (the job failed)" in said
     gone = {int(str(m["message_id"])) for m in stack.standin.messages() if m["deleted"]}
     assert gone == messages
     listed = json.loads(run(worker.env, "backups", "list", "--json").stdout)["backups"]
