@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # Refresh constraints.txt: the newest versions pyproject.toml allows, resolved in a fresh venv.
+# pymdown-extensions 13 needs Python 3.11.5; Debian 12's python3 is 3.11.2, so it keeps 12.3.
 constraints:
 	rm -rf .constraints-venv
 	python3 -m venv .constraints-venv
@@ -24,7 +25,9 @@ constraints:
 	.constraints-venv/bin/python -m pip install --quiet -e '.[dev]'
 	{ echo '# Every dependency of backup-worker[dev], pinned: `make constraints` refreshes it'; \
 	  echo '# (docs/operations.md, "Dependencies"). Resolved with Python 3.11 on Linux.'; \
-	  .constraints-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	  .constraints-venv/bin/python -m pip freeze --exclude-editable \
+	    | sed 's/^pymdown-extensions==.*$$/&; python_full_version >= "3.11.5"/'; \
+	  echo 'pymdown-extensions==12.3; python_full_version < "3.11.5"'; } > constraints.txt
 	rm -rf .constraints-venv
 
 services:
