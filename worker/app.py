@@ -15,7 +15,7 @@ import threading
 
 from celery import Celery, signals
 
-from worker import broker, errors, logs
+from worker import broker, errors, logs, settings
 from worker.jobs import runtime
 from worker.postgres import privileges
 
@@ -34,12 +34,34 @@ def create_app() -> Celery:
     celery_app.config_from_object("celeryconfig")
     # Logging set-up and job-event lines come from Celery's signals (worker/logs.py).
     logs.install()
+    signals.worker_init.connect(
+        check_encryption, weak=False, dispatch_uid="backup-worker.encryption"
+    )
     signals.worker_init.connect(check_servers, weak=False, dispatch_uid="backup-worker.servers")
     signals.worker_init.connect(check_spool, weak=False, dispatch_uid="backup-worker.spool")
     signals.worker_ready.connect(
         warn_superusers, weak=False, dispatch_uid="backup-worker.superusers"
     )
     return celery_app
+
+
+def check_encryption(**_: object) -> None:
+    """At worker start: refuse without age recipients unless BACKUP_ENCRYPTION=off says so,
+    and say in the log when it does (an operator's explicit choice, never a silent default)."""
+    try:
+        config = settings.current()
+    except errors.ConfigError as exc:
+        print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    missing = config.encryption_missing
+    if missing is not None:
+        print(f"backup-worker: cannot start: {missing}", file=sys.stderr)
+        raise SystemExit(1)
+    if config.backup_encryption == "off":
+        log.warning(
+            "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted; anyone who can read "
+            "the chat can read them (set BACKUP_AGE_RECIPIENTS to encrypt)"
+        )
 
 
 def check_servers(**_: object) -> None:

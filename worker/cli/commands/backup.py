@@ -11,7 +11,7 @@ import uuid
 
 import click
 
-from worker import errors
+from worker import errors, settings
 from worker.backup import whole
 from worker.cli import common
 from worker.contract import publish, request
@@ -45,6 +45,7 @@ def backup(
     as_json: bool,
 ) -> None:
     """Enqueue a backup of one database (the same message the api-gateway sends)."""
+    refuse_unencrypted(settings.current())
     if whole_server:
         if project_id is not None or database is not None or filename is not None:
             raise errors.InputError("--all takes no --project, --database or --filename")
@@ -109,6 +110,13 @@ def backup_all(
 
 
 _BLANK: dict[str, object] = {"stage": None, "progress": 0, "error": None}
+
+
+def refuse_unencrypted(config: settings.Settings) -> None:
+    """As the worker at its start: encryption is on by default, so without a recipient (or an
+    explicit BACKUP_ENCRYPTION=off) nothing is queued."""
+    if config.encryption_missing is not None:
+        raise errors.ConfigError(config.encryption_missing)
 
 
 def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:
