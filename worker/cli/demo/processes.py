@@ -75,7 +75,7 @@ def standin_if_needed(config: settings.Settings, console: Console) -> Iterator[N
         "nothing leaves this machine[/yellow]"
     )
     args = [sys.executable, "-m", "standin", "--port", "0", "--token", STANDIN_TOKEN]
-    args += ["--chat", STANDIN_CHAT, "--data-dir", str(DEMO_DIR / "standin")]
+    args += ["--chat", STANDIN_CHAT, "--data-dir", str(DEMO_DIR / "standin"), "--keep-files"]
     with process(args, "standin.log") as proc:
         line = wait_for_line(DEMO_DIR / "standin.log", "listening on", proc)
         url = line.rsplit(" ", 1)[-1].strip()
