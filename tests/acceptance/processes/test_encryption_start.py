@@ -7,9 +7,12 @@ import subprocess
 
 import pytest
 from pyrage import x25519
+from sqlalchemy import text
 
 from tests.acceptance.conftest import Stack
+from tests.acceptance.processes.test_cli import run
 from tests.support import procfile
+from worker.cli import common
 
 START_TIMEOUT = 90  # seconds: the worker imports its tasks, then checks its settings
 WARNING = "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted"
@@ -47,3 +50,18 @@ def test_off_starts_and_says_so_and_recipients_start_quietly(stack: Stack) -> No
     assert "BACKUP_ENCRYPTION" not in encrypted.env
     assert encrypted.alive()
     assert "unencrypted" not in encrypted.log()
+
+
+def test_a_backup_from_the_cli_without_recipients_is_refused_before_queueing(
+    stack: Stack,
+) -> None:
+    env = stack.env()
+    del env["BACKUP_ENCRYPTION"]
+    done = run(env, "backup", "--project", "p-plain", "--database", stack.source_db)
+    assert done.returncode == common.EXIT_ERROR
+    assert done.stderr.decode().splitlines() == [
+        "error: BACKUP_AGE_RECIPIENTS is not set: set it to an age public key (age1...), "
+        "or BACKUP_ENCRYPTION=off to send backups unencrypted"
+    ]
+    with stack.database.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM control_plane.jobs")).scalar_one() == 0

@@ -20,14 +20,12 @@ from rich.console import Console
 
 from db import migrate
 from worker import errors, settings
-from worker.cli import common, follow
+from worker.cli import common, follow, ids
 from worker.cli.commands import backup as backup_command
 from worker.cli.demo import key, processes, restore, sample
 from worker.contract import request
 from worker.jobs import runtime
 from worker.postgres import source
-
-JOB_TIMEOUT = 900  # seconds
 
 
 def run(*, database: str | None, project_id: str, again: str | None, console: Console) -> int:
@@ -40,9 +38,10 @@ def run(*, database: str | None, project_id: str, again: str | None, console: Co
         migrate.upgrade(config.database_url)
         params = source.SourceParams.from_url(config.source_database_url.get_secret_value())
         rt = common.build_runtime()
+        found = None if again is None else str(ids.resolve(rt, ids.BACKUP, again))
         with processes.worker(console):
-            if again is not None:
-                return _restore(rt, params, again, None, console, key_file)
+            if found is not None:
+                return _restore(rt, params, found, None, console, key_file)
             name = database or sample.ensure(params, console)
             backup_id = _backup(rt, project_id, name, console)
             if backup_id is None:
@@ -54,7 +53,7 @@ def _backup(rt: runtime.Runtime, project_id: str, name: str, console: Console) -
     req = request.validate(project_id, name)
     job_id = backup_command.enqueue(rt, req)
     console.print(f"backup of {name} enqueued as job {job_id}")
-    state = follow.wait(rt.database, job_id, console=console, timeout=JOB_TIMEOUT)
+    state = follow.wait(rt.database, job_id, console=console, timeout=restore.JOB_TIMEOUT)
     if state is None or state["status"] != "completed":
         error = "the job is gone" if state is None else f"{state['status']}: {state['error']}"
         console.print(f"[red]backup {error}[/red]")
@@ -100,6 +99,7 @@ def _restore(
     )
     console.print(
         f'restore it again: make demo ARGS="--restore {backup_id}" (the key: {key_file}); '
+        f"by hand, without the worker: docs/restore.md, decrypting with `age -d -i {key_file}`; "
         "drop the restored copies with dropdb when done"
     )
     return 0
@@ -121,6 +121,7 @@ def _database_of(rt: runtime.Runtime, backup_id: str) -> str:
     "--restore",
     "again",
     default=None,
+    callback=ids.digits,
     metavar="BACKUP_ID",
     help="only restore this earlier demo backup into a new database",
 )
