@@ -33,8 +33,12 @@ def ensure(directory: Path, console: Console) -> Path:
         f"backups are encrypted to {recipient}; keep a copy of {path} somewhere safe "
         "(a password manager): without it they cannot be restored"
     )
-    os.environ.pop("BACKUP_ENCRYPTION", None)  # an operator's "off" is not the demo's
-    os.environ.update(BACKUP_AGE_RECIPIENTS=recipient, BACKUP_AGE_IDENTITY_FILE=str(path.resolve()))
+    # Over .env too: an operator's BACKUP_ENCRYPTION=off there is not the demo's.
+    os.environ.update(
+        BACKUP_ENCRYPTION="age",
+        BACKUP_AGE_RECIPIENTS=recipient,
+        BACKUP_AGE_IDENTITY_FILE=str(path.resolve()),
+    )
     return path
 
 
