@@ -6,15 +6,27 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install services demo-services demo test lint typecheck pytest docs clean
+.PHONY: install constraints services demo-services demo test lint typecheck pytest docs clean
 
-$(STAMP): pyproject.toml
+# Every version comes from constraints.txt, the one CI (.ci/run: make test) and the image use.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh constraints.txt: the newest versions pyproject.toml allows, resolved in a fresh venv.
+constraints:
+	rm -rf .constraints-venv
+	python3 -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install --quiet --upgrade pip
+	.constraints-venv/bin/python -m pip install --quiet -e '.[dev]'
+	{ echo '# Every dependency of backup-worker[dev], pinned: `make constraints` refreshes it'; \
+	  echo '# (docs/operations.md, "Dependencies"). Resolved with Python 3.11 on Linux.'; \
+	  .constraints-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .constraints-venv
 
 # The test command's services and tools (RabbitMQ, nodejs, prometheus: the tests' alone).
 services:

@@ -7,9 +7,15 @@ command -v pg_dump >/dev/null || missing+=(postgresql-client)
 command -v zstd >/dev/null || missing+=(zstd)
 command -v curl >/dev/null || missing+=(curl)
 command -v age >/dev/null || missing+=(age)
+# Node runs the gateway-side tests (tests/node, clients/typescript: 18 or later).
 command -v node >/dev/null || missing+=(nodejs npm)
+if command -v node >/dev/null && (($(node -p 'process.versions.node.split(".")[0]') < 18)); then
+    echo "system-deps: node $(node --version) is too old for clients/typescript (18 or later)" >&2
+fi
 # The exporter's tests: promtool checks the alerting rules, prometheus scrapes the exporter.
 command -v prometheus >/dev/null || missing+=(prometheus)
+# The systemd units' test: `systemd-analyze verify` (offline; systemd need not be running).
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 
 if ((${#missing[@]})); then
     echo "system-deps: installing ${missing[*]}"

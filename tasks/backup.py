@@ -16,7 +16,7 @@ from worker import errors
 from worker.app import app
 from worker.backup import batch, ending, send
 from worker.backup import steps as backup
-from worker.contract import publish
+from worker.contract import publish, rows
 from worker.contract import tasks as contract
 from worker.jobs import intake, runner, runtime
 
@@ -116,7 +116,7 @@ def _retry_later(hostname: str) -> runner.Retry:
 
 
 @app.task(name=contract.CREATE_BATCH)
-def create_batch(*, backups: object) -> list[batch.BatchItem]:
+def create_batch(*, backups: object) -> list[rows.BatchItem]:
     """Enqueue one backups.create per request; returns which were queued and which refused."""
     return batch.enqueue_batch(runtime.current(), backups, publish.Publisher(app.send_task))
 

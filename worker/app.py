@@ -17,6 +17,7 @@ from celery import Celery, signals
 
 from worker import broker, errors, logs, settings
 from worker.jobs import runtime
+from worker.metrics import counters, queues, workers
 from worker.postgres import privileges
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def create_app() -> Celery:
     signals.worker_ready.connect(
         warn_superusers, weak=False, dispatch_uid="backup-worker.superusers"
     )
+    signals.worker_ready.connect(start_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
+    signals.worker_shutdown.connect(stop_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
     return celery_app
 
 
@@ -110,6 +113,35 @@ def _warn_superusers() -> None:
                 server.location,
                 user,
             )
+
+
+_beating: list[workers.Heartbeat] = []
+
+
+def start_heartbeat(sender: object = None, **_: object) -> None:
+    """Once the worker consumes: its heartbeat for the exporter (worker.metrics.workers).
+
+    The sender is Celery's consumer, read by duck typing (celery.worker is off limits).
+    """
+    config = runtime.current().settings
+    if not queues.is_redis(config.celery_broker_url):
+        return
+    consumer = getattr(sender, "task_consumer", None)
+    names = [str(queue.name) for queue in getattr(consumer, "queues", None) or ()]
+    heartbeat = workers.Heartbeat(
+        counters.client_for(config.celery_broker_url),
+        str(getattr(sender, "hostname", None) or "unknown"),
+        [name for name in names if not name.endswith(queues.DIRECT_SUFFIX)],
+        config.backup_spool_dir,
+    )
+    heartbeat.start()
+    _beating.append(heartbeat)
+
+
+def stop_heartbeat(**_: object) -> None:
+    """At warm shutdown: stop beating and leave the hash, so no alert counts a stop as a loss."""
+    while _beating:
+        _beating.pop().stop()
 
 
 app = create_app()

@@ -8,9 +8,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from worker import defaults, errors, syntax
+from worker import defaults, errors, secret_files, syntax
 
 # What an operator does when encryption is on (the default) and no recipient is given.
 ENCRYPTION_FIX = (
@@ -22,6 +27,19 @@ class Settings(BaseSettings):
     """Every setting of the worker; field names are the environment variables, lower-cased."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """TELEGRAM_BOT_TOKEN_FILE and the like first (worker.secret_files), then as usual."""
+        files = secret_files.SecretFiles(settings_cls)
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
 
     database_url: str = defaults.DEFAULT_DATABASE_URL
     celery_broker_url: str = defaults.DEFAULT_BROKER_URL

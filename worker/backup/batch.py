@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
 
 from kombu import exceptions as kombu_errors
 
 from worker import errors, redact
 from worker.contract import publish, request, tasks
+from worker.contract.rows import BatchItem
 from worker.jobs import intake
 from worker.jobs.runtime import Runtime
 
@@ -17,15 +17,6 @@ MAX_BATCH = 1000  # requests per call; beyond that, send several batches
 
 # backups.create's arguments but its job id: each request gets a job of its own.
 ALLOWED_KEYS = frozenset(f.name for f in dataclasses.fields(tasks.CreateBackup)) - {"job_id"}
-
-
-class BatchItem(TypedDict):
-    """One line of the report: a job id when queued, an error when refused."""
-
-    index: int
-    status: str  # "queued" or "refused"
-    job_id: str | None
-    error: str | None
 
 
 def enqueue_batch(rt: Runtime, items: object, publisher: publish.Publisher) -> list[BatchItem]:

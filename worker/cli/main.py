@@ -39,6 +39,10 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.commands.check:check",
         "Check the deployment: broker, control plane, servers, bots and chats, encryption, spool.",
     ),
+    "contract": lazy.Entry(
+        "worker.cli.commands.contract:contract",
+        "The gateway contract as JSON Schema, for the typed clients (docs/contract.md).",
+    ),
     "demo": lazy.Entry(
         "worker.cli.demo:demo",
         "Back up a database encrypted, restore it into a new one, show that both match.",
