@@ -284,6 +284,12 @@ class Settings(BaseSettings):
             return f"BACKUP_AGE_RECIPIENTS is not set: {ENCRYPTION_FIX}"
         return None
 
+    def require_encryption(self) -> None:
+        """ConfigError when encryption is on (the default) and no recipient is set: what the
+        worker refuses at start, refused by the commands that back up or upload too."""
+        if self.encryption_missing is not None:
+            raise errors.ConfigError(self.encryption_missing)
+
     @property
     def telegram_configured(self) -> bool:
         return self.telegram_bot_token is not None and self.telegram_chat_id is not None

@@ -73,6 +73,8 @@ def test_encryption_is_on_by_default_and_off_only_when_said(
     assert config.backup_encryption == "age"
     assert config.encryption_missing is not None
     assert "BACKUP_ENCRYPTION=off" in config.encryption_missing
+    with pytest.raises(errors.ConfigError, match=r"^BACKUP_AGE_RECIPIENTS is not set: "):
+        config.require_encryption()
     monkeypatch.setenv("BACKUP_AGE_RECIPIENTS", "age1aaa")
     assert settings.load().encryption_missing is None
     monkeypatch.setenv("BACKUP_ENCRYPTION", "off")

@@ -52,16 +52,21 @@ def test_off_starts_and_says_so_and_recipients_start_quietly(stack: Stack) -> No
     assert "unencrypted" not in encrypted.log()
 
 
-def test_a_backup_from_the_cli_without_recipients_is_refused_before_queueing(
-    stack: Stack,
+@pytest.mark.parametrize(
+    "args",
+    [("backup", "--project", "p-plain", "--database", "db"), ("send", "-", "--project", "p-plain")],
+)
+def test_a_backup_or_send_from_the_cli_without_recipients_is_refused_before_anything(
+    stack: Stack, args: tuple[str, ...]
 ) -> None:
     env = stack.env()
     del env["BACKUP_ENCRYPTION"]
-    done = run(env, "backup", "--project", "p-plain", "--database", stack.source_db)
+    done = run(env, *args, stdin=b"a file that must not leave in clear")
     assert done.returncode == common.EXIT_ERROR
     assert done.stderr.decode().splitlines() == [
         "error: BACKUP_AGE_RECIPIENTS is not set: set it to an age public key (age1...), "
         "or BACKUP_ENCRYPTION=off to send backups unencrypted"
     ]
+    assert stack.standin.messages() == []
     with stack.database.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM control_plane.jobs")).scalar_one() == 0

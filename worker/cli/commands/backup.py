@@ -45,7 +45,7 @@ def backup(
     as_json: bool,
 ) -> None:
     """Enqueue a backup of one database (the same message the api-gateway sends)."""
-    refuse_unencrypted(settings.current())
+    settings.current().require_encryption()
     if whole_server:
         if project_id is not None or database is not None or filename is not None:
             raise errors.InputError("--all takes no --project, --database or --filename")
@@ -110,13 +110,6 @@ def backup_all(
 
 
 _BLANK: dict[str, object] = {"stage": None, "progress": 0, "error": None}
-
-
-def refuse_unencrypted(config: settings.Settings) -> None:
-    """As the worker at its start: encryption is on by default, so without a recipient (or an
-    explicit BACKUP_ENCRYPTION=off) nothing is queued."""
-    if config.encryption_missing is not None:
-        raise errors.ConfigError(config.encryption_missing)
 
 
 def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:
