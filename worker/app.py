@@ -53,13 +53,10 @@ def check_encryption(**_: object) -> None:
     and say in the log when it does (an operator's explicit choice, never a silent default)."""
     try:
         config = settings.current()
+        config.require_encryption()
     except errors.ConfigError as exc:
         print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
-    missing = config.encryption_missing
-    if missing is not None:
-        print(f"backup-worker: cannot start: {missing}", file=sys.stderr)
-        raise SystemExit(1)
     if config.backup_encryption == "off":
         log.warning(
             "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted; anyone who can read "
