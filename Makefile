@@ -1,11 +1,12 @@
 # The two commands of the README:
-#   make demo   one real backup, end to end, with a progress bar and its result
+#   make demo   one real backup and its restore, end to end, encrypted with a key it creates;
+#               needs PostgreSQL and Redis only (scripts/demo-services.sh), no root
 #   make test   ruff, import-linter's layer contracts, mypy --strict and the whole pytest suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install constraints services demo test lint typecheck pytest docs clean
+.PHONY: install constraints services demo-services demo test lint typecheck pytest docs clean
 
 # Every version comes from constraints.txt, the one CI (.ci/run: make test) and the image use.
 $(STAMP): pyproject.toml constraints.txt
@@ -30,11 +31,17 @@ constraints:
 	  echo 'pymdown-extensions==12.3; python_full_version < "3.11.5"'; } > constraints.txt
 	rm -rf .constraints-venv
 
+# The test command's services and tools (RabbitMQ, nodejs, prometheus: the tests' alone).
 services:
 	@scripts/system-deps.sh
 	@scripts/services.sh
 
-demo: install services
+# The demo's: PostgreSQL and Redis where DATABASE_URL, SOURCE_DATABASE_URL and CELERY_BROKER_URL
+# point (started when local and stopped), pg_dump and pg_restore.
+demo-services: install
+	@PY=$(PY) scripts/demo-services.sh
+
+demo: install demo-services
 	$(VENV)/bin/backup-worker demo $(ARGS)
 
 lint: install docs

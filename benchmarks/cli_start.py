@@ -150,6 +150,7 @@ def enqueue_series(cli: str, rounds: int) -> Series:
             CELERY_BROKER_URL=broker,
             CELERY_RESULT_BACKEND=broker,
             TELEGRAM_CHAT_ID=rig.CHAT,
+            BACKUP_ENCRYPTION="off",  # the backup refuses without recipients otherwise
         )
         check = CheckOutput(pending_job=True)
         client = redis.Redis(host="127.0.0.1", port=6379, db=number)

@@ -15,7 +15,7 @@ import threading
 
 from celery import Celery, signals
 
-from worker import broker, errors, logs
+from worker import broker, errors, logs, settings
 from worker.jobs import runtime
 from worker.metrics import counters, queues, workers
 from worker.postgres import privileges
@@ -35,6 +35,9 @@ def create_app() -> Celery:
     celery_app.config_from_object("celeryconfig")
     # Logging set-up and job-event lines come from Celery's signals (worker/logs.py).
     logs.install()
+    signals.worker_init.connect(
+        check_encryption, weak=False, dispatch_uid="backup-worker.encryption"
+    )
     signals.worker_init.connect(check_servers, weak=False, dispatch_uid="backup-worker.servers")
     signals.worker_init.connect(check_spool, weak=False, dispatch_uid="backup-worker.spool")
     signals.worker_ready.connect(
@@ -43,6 +46,22 @@ def create_app() -> Celery:
     signals.worker_ready.connect(start_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
     signals.worker_shutdown.connect(stop_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
     return celery_app
+
+
+def check_encryption(**_: object) -> None:
+    """At worker start: refuse without age recipients unless BACKUP_ENCRYPTION=off says so,
+    and say in the log when it does (an operator's explicit choice, never a silent default)."""
+    try:
+        config = settings.current()
+        config.require_encryption()
+    except errors.ConfigError as exc:
+        print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if config.backup_encryption == "off":
+        log.warning(
+            "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted; anyone who can read "
+            "the chat can read them (set BACKUP_AGE_RECIPIENTS to encrypt)"
+        )
 
 
 def check_servers(**_: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SOURCE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -16,6 +17,9 @@ CLOUD_DOWNLOAD_LIMIT = 20_000_000  # bytes
 LOCAL_SERVER_UPLOAD_LIMIT = 2_000_000_000  # bytes, telegram-bot-api --local
 MIN_PART_SIZE = 64 * 1024  # bytes
 DEFAULT_RETENTION_DAYS = 30
+# "age": every backup is encrypted to BACKUP_AGE_RECIPIENTS, which the worker then requires at
+# start; "off": backups go to Telegram in clear, said at start (docs/security.md).
+DEFAULT_BACKUP_ENCRYPTION: Literal["age", "off"] = "age"
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backup
 DEFAULT_ZSTD_LEVEL = 2  # with level 3's hash table and window (worker.artifact.stream)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -16,6 +16,11 @@ from pydantic_settings import (
 )
 
 from worker import defaults, errors, secret_files, syntax
+
+# What an operator does when encryption is on (the default) and no recipient is given.
+ENCRYPTION_FIX = (
+    "set it to an age public key (age1...), or BACKUP_ENCRYPTION=off to send backups unencrypted"
+)
 
 
 class Settings(BaseSettings):
@@ -62,6 +67,7 @@ class Settings(BaseSettings):
 
     backup_part_size: int = Field(default=defaults.CLOUD_DOWNLOAD_LIMIT, ge=defaults.MIN_PART_SIZE)
     backup_spool_dir: Path = Field(default_factory=defaults.default_spool_dir)
+    backup_encryption: Literal["age", "off"] = defaults.DEFAULT_BACKUP_ENCRYPTION
     backup_age_recipients: Annotated[tuple[str, ...], NoDecode] = ()
     backup_age_identity_file: Path | None = None
     backup_retention_days: int = Field(default=defaults.DEFAULT_RETENTION_DAYS, ge=1, le=36500)
@@ -214,6 +220,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _encryption_said_once(self) -> Settings:
+        # Both set is a contradiction: which one the operator meant cannot be told.
+        if self.backup_encryption == "off" and self.backup_age_recipients:
+            raise ValueError(
+                "BACKUP_ENCRYPTION=off but BACKUP_AGE_RECIPIENTS is set: unset one of them"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _a_chat_left(self) -> Settings:
         if self.telegram_chat_ids and not self.active_chat_ids:
             raise ValueError("TELEGRAM_RETIRED_CHAT_IDS retires every chat of TELEGRAM_CHAT_ID")
@@ -261,6 +276,19 @@ class Settings(BaseSettings):
     def alert_chat_id(self) -> str | None:
         """Where alerts go: TELEGRAM_ALERT_CHAT_ID, else the first backup chat."""
         return self.telegram_alert_chat_id or next(iter(self.active_chat_ids), None)
+
+    @property
+    def encryption_missing(self) -> str | None:
+        """Why a worker may not back up as configured (encryption on, no recipients), or None."""
+        if self.backup_encryption == "age" and not self.backup_age_recipients:
+            return f"BACKUP_AGE_RECIPIENTS is not set: {ENCRYPTION_FIX}"
+        return None
+
+    def require_encryption(self) -> None:
+        """ConfigError when encryption is on (the default) and no recipient is set: what the
+        worker refuses at start, refused by the commands that back up or upload too."""
+        if self.encryption_missing is not None:
+            raise errors.ConfigError(self.encryption_missing)
 
     @property
     def telegram_configured(self) -> bool:

@@ -47,7 +47,7 @@ COMMANDS: dict[str, lazy.Entry] = {
     ),
     "demo": lazy.Entry(
         "worker.cli.demo:demo",
-        "One real backup end to end: migrate, start a worker, back up, show the result.",
+        "Back up a database encrypted, restore it into a new one, show that both match.",
     ),
     "drills": lazy.Entry(
         "worker.cli.commands.drills:drills",

@@ -11,7 +11,7 @@ import uuid
 
 import click
 
-from worker import errors
+from worker import errors, settings
 from worker.backup import whole
 from worker.cli import common, human, outcome
 from worker.contract import publish, request
@@ -45,6 +45,7 @@ def backup(
     as_json: bool,
 ) -> None:
     """Enqueue a backup of one database (the same message the api-gateway sends)."""
+    settings.current().require_encryption()
     if whole_server:
         if project_id is not None or database is not None or filename is not None:
             raise errors.InputError("--all takes no --project, --database or --filename")
