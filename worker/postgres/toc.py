@@ -9,6 +9,7 @@ pg_restore sends to the server, give or take a few bytes of block headers.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def tables(path: Path) -> list[Table]:
         share = max(size - toc.end, 0) // len(tables)
         return [Table(entry.dump_id, _name(entry), share) for entry in tables]
     starts = sorted({entry.offset for entry in data} | {size})
-    following = {start: end for start, end in zip(starts, starts[1:], strict=False)}
+    following = dict(itertools.pairwise(starts))
     return [
         Table(entry.dump_id, _name(entry), following.get(entry.offset, size) - entry.offset)
         for entry in tables
@@ -178,4 +179,3 @@ class Reader:
         if size < 0:
             return None
         return self.take(size)
-
