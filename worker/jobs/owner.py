@@ -76,7 +76,7 @@ def reporter(
                 session, job_id, stage=stage, progress=value, done=done, total=total
             )
 
-    return progress.Reporter(write, stages=stages)
+    return progress.Reporter(write, stages=stages, interval=rt.settings.job_progress_interval)
 
 
 def still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int | None) -> None:

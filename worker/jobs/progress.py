@@ -9,11 +9,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from worker import defaults
+
 log = logging.getLogger(__name__)
 
 # Seconds between two writes of the jobs row while a stage moves: a follower's rate and time
-# left need a sample a second, the control plane no more than that per running job.
-DEFAULT_INTERVAL = 1.0
+# left need a sample a second, the control plane no more than that per running job
+# (JOB_PROGRESS_INTERVAL).
+DEFAULT_INTERVAL = defaults.DEFAULT_PROGRESS_INTERVAL
 HEARTBEAT_INTERVAL = 10.0  # seconds: write even without progress, so the job is seen alive
 
 # Share of the whole job each stage covers, as (start, end) in percent.

@@ -39,7 +39,8 @@ def loading(
         fraction = share * done / total if total else 0.0
         reporter.update("restore", fraction, progress.Amount(done, total))
 
-    with advance.watching(params, database, measure, report):
+    interval = rt.settings.job_progress_interval
+    with advance.watching(params, database, measure, report, interval=interval):
         yield measure.line
     measure.finish()
     report(measure.done(), AFTER_DATA)
