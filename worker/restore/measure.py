@@ -35,15 +35,15 @@ def loading(
     total = measure.total
     reporter = rj.reporter(rt, job_id, rj.RESTORE)
 
-    def report(done: int, share: float = DATA_SHARE) -> None:
+    def report(done: int, share: float = DATA_SHARE, *, force: bool = False) -> None:
         fraction = share * done / total if total else 0.0
-        reporter.update("restore", fraction, progress.Amount(done, total))
+        reporter.update("restore", fraction, progress.Amount(done, total), force=force)
 
     interval = rt.settings.job_progress_interval
     with advance.watching(params, database, measure, report, interval=interval):
         yield measure.line
     measure.finish()
-    report(measure.done(), AFTER_DATA)
+    report(measure.done(), AFTER_DATA, force=True)  # the end, however soon after the last
 
 
 def _tables(archive: Path) -> list[toc.Table]:
