@@ -69,6 +69,8 @@ def shown(state: dict[str, object], stage: str, pace: speed.Speed, now: float) -
     """The stage's bytes, rate and time left beside the bar, `pace` fed with the row at `now`."""
     done, total = _amount(state, "bytes_done"), _amount(state, "bytes_total")
     pace.add(stage, now, done)
+    if state["status"] in FINISHED:  # no rate or time left for what is over
+        return speed.describe(done, total, None, None)
     return speed.describe(done, total, pace.rate(), pace.left(total))
 
 

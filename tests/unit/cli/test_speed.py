@@ -85,6 +85,8 @@ def test_the_bar_shows_bytes_rate_and_time_left() -> None:
     assert seen[3] == "15.0 MB / 40.0 MB  5.0 MB/s  0:00:05 left"  # 5 MB a second
     finished = {"status": "completed", "stage": "restore", "progress": 100}
     assert follow.shown(finished | {"bytes_done": None}, "restore", pace, 4.0) == ""
+    ended = finished | {"bytes_done": 40 * MB, "bytes_total": 40 * MB}
+    assert follow.shown(ended, "restore", pace, 5.0) == "40.0 MB / 40.0 MB"
 
 
 def test_following_a_job_ends_with_its_last_row(monkeypatch: pytest.MonkeyPatch) -> None:
