@@ -4,7 +4,7 @@ each table's data, which pg_restore's progress is measured against (worker/postg
 The format is pg_dump's own (pg_backup_archiver.c: WriteHead, WriteToc); offsets.py writes the
 data positions into it, and a size is where an entry's data starts to where the next one's
 does. The worker dumps uncompressed (`--compress=0`), so a table's size is the COPY text that
-pg_restore sends to the server, give or take a few bytes of block headers.
+pg_restore sends to the server, plus a block length of five bytes before each row.
 """
 
 from __future__ import annotations
@@ -111,9 +111,11 @@ def read(head: bytes) -> Toc:
 def tables(path: Path) -> list[Table]:
     """Each table's data in the archive at `path`, in table-of-contents order.
 
-    With every data position set, a table's size is its data's length; when some are not set
-    (an archive whose offsets could not be found), the data's whole length is shared evenly.
-    Unsupported, or EOFError for a file that ends inside its table of contents.
+    With every table's data position set, a table's size is its data's length (the last
+    table's includes the large objects' data when their position is not set, as offsets.py
+    leaves it); when some are not set (an archive whose offsets could not be found), the
+    data's whole length is shared evenly. Unsupported, or EOFError for a file that ends inside
+    its table of contents.
     """
     toc = _read_file(path)
     size = path.stat().st_size
@@ -121,10 +123,10 @@ def tables(path: Path) -> list[Table]:
     tables = [entry for entry in data if entry.desc == b"TABLE DATA"]
     if not tables:
         return []
-    if any(entry.flag != OFFSET_SET for entry in data):
+    if any(entry.flag != OFFSET_SET for entry in tables):
         share = max(size - toc.end, 0) // len(tables)
         return [Table(entry.dump_id, _name(entry), share) for entry in tables]
-    starts = sorted({entry.offset for entry in data} | {size})
+    starts = sorted({entry.offset for entry in data if entry.flag == OFFSET_SET} | {size})
     following = dict(itertools.pairwise(starts))
     return [
         Table(entry.dump_id, _name(entry), following.get(entry.offset, size) - entry.offset)
