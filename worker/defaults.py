@@ -30,6 +30,7 @@ MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker
 DEFAULT_RETRY_DELAY = 60  # seconds before a dump cut short (killed, server gone) runs again
 DEFAULT_TELEGRAM_RETRY_DELAY = 300  # seconds before a backup Telegram refused to take runs again
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
+DEFAULT_PROGRESS_INTERVAL = 1.0  # seconds between two progress writes of one job's row
 DEFAULT_PENDING_TIMEOUT = 86400  # seconds a pending row may wait for its message (the reaper)
 DEFAULT_RESTORE_TARGET_NAMES = "{database}_*"  # new databases a restore may create (restore.md)
 DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celeryconfig.py)

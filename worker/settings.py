@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     )
     job_heartbeat_stale: int = Field(default=defaults.DEFAULT_HEARTBEAT_STALE, ge=30)
     job_pending_timeout: int = Field(default=defaults.DEFAULT_PENDING_TIMEOUT, ge=60)
+    job_progress_interval: float = Field(default=defaults.DEFAULT_PROGRESS_INTERVAL, ge=0.05, le=60)
     restore_target_names: str = defaults.DEFAULT_RESTORE_TARGET_NAMES
     # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
     worker_concurrency: int = Field(default=defaults.DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
