@@ -1,25 +1,47 @@
 # The two commands of the README:
-#   make demo   one real backup, end to end, with a progress bar and its result
+#   make demo   one real backup and its restore, end to end, encrypted with a key it creates;
+#               needs PostgreSQL and Redis only (scripts/demo-services.sh), no root
 #   make test   ruff, import-linter's layer contracts, mypy --strict and the whole pytest suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install services demo test lint typecheck pytest docs clean
+.PHONY: install constraints services demo-services demo test lint typecheck pytest docs clean
 
-$(STAMP): pyproject.toml
+# Every version comes from constraints.txt, the one CI (.ci/run: make test) and the image use.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# Refresh constraints.txt: the newest versions pyproject.toml allows, resolved in a fresh venv.
+# pymdown-extensions 13 needs Python 3.11.5; Debian 12's python3 is 3.11.2, so it keeps 12.3.
+constraints:
+	rm -rf .constraints-venv
+	python3 -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install --quiet --upgrade pip
+	.constraints-venv/bin/python -m pip install --quiet -e '.[dev]'
+	{ echo '# Every dependency of backup-worker[dev], pinned: `make constraints` refreshes it'; \
+	  echo '# (docs/operations.md, "Dependencies"). Resolved with Python 3.11 on Linux.'; \
+	  .constraints-venv/bin/python -m pip freeze --exclude-editable \
+	    | sed 's/^pymdown-extensions==.*$$/&; python_full_version >= "3.11.5"/'; \
+	  echo 'pymdown-extensions==12.3; python_full_version < "3.11.5"'; } > constraints.txt
+	rm -rf .constraints-venv
+
+# The test command's services and tools (RabbitMQ, nodejs, prometheus: the tests' alone).
 services:
 	@scripts/system-deps.sh
 	@scripts/services.sh
 
-demo: install services
+# The demo's: PostgreSQL and Redis where DATABASE_URL, SOURCE_DATABASE_URL and CELERY_BROKER_URL
+# point (started when local and stopped), pg_dump and pg_restore.
+demo-services: install
+	@PY=$(PY) scripts/demo-services.sh
+
+demo: install demo-services
 	$(VENV)/bin/backup-worker demo $(ARGS)
 
 lint: install docs

@@ -2,6 +2,7 @@
 
     python -m benchmarks.cli_start              # 7 rounds of each
     python -m benchmarks.cli_start --rounds 15  # tighter figures on a busy machine
+    python -m benchmarks.cli_start --versus OLD # and an older backup-worker, in the same rounds
 
 Two series, each interleaved with the interpreter floor, `python -c pass` (same interpreter), so
 that a load spike on the machine hits the floor and the command alike: floor, command, floor,
@@ -11,6 +12,10 @@ command, ... One untimed run of each comes first (page cache, .pyc files).
 2. `backup-worker backup --project P --database D --json` (enqueue only, no --wait) against a
    scratch control-plane database migrated to head and a Redis database of its own; each run
    must print a pending job, and the queue must hold one message per run (it is dropped after).
+
+With `--versus OLD` (the console script of another checkout, e.g. a `git worktree` of an older
+commit with its own `make install`), each round also runs OLD's command right after this one's,
+so that the two see the same load: floor, command, old command, floor, old command, command, ...
 
 Per command: median and min-max wall time, and the median (min-max) of the per-round ratio
 command / floor, which carries over between machines better than seconds do; also the median
@@ -116,19 +121,37 @@ class CheckOutput:
 
 
 def interleaved(
-    name: str, argv: Sequence[str], env: Mapping[str, str], rounds: int, check: CheckOutput
-) -> Series:
-    """One warm-up of each, then `rounds` of floor, command."""
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    rounds: int,
+    check: CheckOutput,
+    versus: Sequence[str] | None = None,
+) -> list[Series]:
+    """One warm-up of each, then `rounds` of floor, command (and `versus`, the same command
+    of another backup-worker, named "NAME (versus)")."""
+    commands = [(name, argv)] + ([(f"{name} (versus)", versus)] if versus else [])
     wall(FLOOR, env)
-    check(wall(argv, env).out)
+    for _, each in commands:
+        check(wall(each, env).out)
     floor: list[float] = []
-    runs: list[Run] = []
-    for _ in range(rounds):
+    runs: dict[str, list[Run]] = {label: [] for label, _ in commands}
+    for turn in range(rounds):
         floor.append(wall(FLOOR, env).seconds)
-        runs.append(wall(argv, env))
-        check(runs[-1].out)
-    command = tuple(run.seconds for run in runs)
-    return Series(name, tuple(floor), command, tuple(run.cpu for run in runs))
+        # Every other round the other one goes first: the first run after the floor was seen
+        # to run slower, which would otherwise count against one of them only.
+        for label, each in commands if turn % 2 == 0 else commands[::-1]:
+            runs[label].append(wall(each, env))
+            check(runs[label][-1].out)
+    return [
+        Series(
+            label,
+            tuple(floor),
+            tuple(run.seconds for run in done),
+            tuple(run.cpu for run in done),
+        )
+        for label, done in runs.items()
+    ]
 
 
 def base_env() -> dict[str, str]:
@@ -140,7 +163,7 @@ def base_env() -> dict[str, str]:
     }
 
 
-def enqueue_series(cli: str, rounds: int) -> Series:
+def enqueue_series(cli: str, rounds: int, versus: str | None = None) -> list[Series]:
     """`backup ... --json` against a scratch control plane and Redis database."""
     with scratch.database("bwbench_", migrated=True) as url, scratch.redis_database() as number:
         broker = scratch.redis_url(number)
@@ -150,11 +173,13 @@ def enqueue_series(cli: str, rounds: int) -> Series:
             CELERY_BROKER_URL=broker,
             CELERY_RESULT_BACKEND=broker,
             TELEGRAM_CHAT_ID=rig.CHAT,
+            BACKUP_ENCRYPTION="off",  # the backup refuses without recipients otherwise
         )
         check = CheckOutput(pending_job=True)
         client = redis.Redis(host="127.0.0.1", port=6379, db=number)
         try:
-            series = interleaved("backup --json", (cli, *ENQUEUE), env, rounds, check)
+            other = (versus, *ENQUEUE) if versus else None
+            series = interleaved("backup --json", (cli, *ENQUEUE), env, rounds, check, other)
             queued = client.llen(QUEUE)
             if queued != check.runs:
                 raise RuntimeError(f"{check.runs} backups enqueued, {queued} messages queued")
@@ -184,7 +209,7 @@ def show(series: Sequence[Series], targets: Mapping[str, float]) -> dict[str, ob
                 report.median(one.cpu),
             ]
         )
-        limit = targets[one.name]
+        limit = targets[one.name.removesuffix(" (versus)")]
         verdict = report.verdict(seconds["median"], limit)
         verdicts.append(
             {"what": one.name, "median": seconds["median"], "target": limit, "verdict": verdict}
@@ -234,15 +259,20 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         default=CLI,
         help="the backup-worker to time (default: this venv's), e.g. an older one",
     )
+    parser.add_argument(
+        "--versus",
+        help="another backup-worker, e.g. an older commit's, timed in the same rounds",
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
     report.line(f"timing `{args.cli} --help`, {args.rounds} rounds")
     usage = CheckOutput(pending_job=False)
-    helped = interleaved("--help", (args.cli, *HELP), base_env(), args.rounds, usage)
+    other = (args.versus, *HELP) if args.versus else None
+    helped = interleaved("--help", (args.cli, *HELP), base_env(), args.rounds, usage, other)
     report.line(f"timing `{args.cli} backup ... --json`, {args.rounds} rounds")
-    enqueued = enqueue_series(args.cli, args.rounds)
-    targets = {helped.name: TARGET_HELP, enqueued.name: TARGET_ENQUEUE}
-    document = show([helped, enqueued], targets)
+    enqueued = enqueue_series(args.cli, args.rounds, args.versus)
+    targets = {"--help": TARGET_HELP, "backup --json": TARGET_ENQUEUE}
+    document = show([*helped, *enqueued], targets)
     report.emit(document, args.json_out)
     return document
 

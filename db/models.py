@@ -115,6 +115,10 @@ class Job(Base):
     status: Mapped[str] = mapped_column(Text, server_default=JobStatus.PENDING.value)
     stage: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # The current stage's amount, when it has one (a dump, an upload, a download, pg_restore's
+    # table data); None otherwise. The display derives its rate and time left from these.
+    bytes_done: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[JSONObject] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local services the tests and the demo need, when they are not already running.
+# Start the local services the tests need, when they are not already running (the demo's:
+# scripts/demo-services.sh).
 # On a machine of this project's kind PostgreSQL and Redis are installed but may have been stopped.
 set -euo pipefail
 

@@ -14,6 +14,8 @@ if command -v node >/dev/null && (($(node -p 'process.versions.node.split(".")[0
 fi
 # The exporter's tests: promtool checks the alerting rules, prometheus scrapes the exporter.
 command -v prometheus >/dev/null || missing+=(prometheus)
+# The systemd units' test: `systemd-analyze verify` (offline; systemd need not be running).
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 
 if ((${#missing[@]})); then
     echo "system-deps: installing ${missing[*]}"

@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", help="where uploaded files are kept (default: a temp dir)")
     parser.add_argument(
+        "--keep-files",
+        action="store_true",
+        help="remember file ids in --data-dir, so a later stand-in there serves them again",
+    )
+    parser.add_argument(
         "--rate-limits", action="store_true", help="enforce 20 messages per minute per group"
     )
     parser.add_argument(
@@ -75,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         local_mode=args.local,
+        keep_files=args.keep_files,
     )
     stopping = threading.Event()
 

@@ -64,6 +64,7 @@ class BotApiStandin:
         port: int = 0,
         local_mode: bool = False,
         local_root: Path | str | None = None,
+        keep_files: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         tokens = frozenset(tokens)
@@ -87,7 +88,7 @@ class BotApiStandin:
         if local_mode:
             # telegram-bot-api --local answers getFile with an absolute path on its own disk.
             root = Path(local_root) if local_root is not None else self.data_dir / "files"
-        self.store = Store(self.data_dir, clock, local_root=root)
+        self.store = Store(self.data_dir, clock, local_root=root, keep=keep_files)
         # rate_limits=True keeps the one limit the stand-in always had: 20 per minute per group.
         self.limiter = Limiter(clock, limits or (GROUPS if rate_limits else OFF))
         self.api = BotApi(self.config, self.store, self.limiter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import json
 import os
 import secrets
 import threading
@@ -53,6 +54,9 @@ class StoredMessage:
         return asdict(self)
 
 
+KEPT_FILE_IDS = "file-ids.jsonl"  # with keep=True: one JSON object per file id minted
+
+
 @dataclass
 class _State:
     files: dict[str, StoredFile] = field(default_factory=dict)  # sha256 -> file
@@ -66,10 +70,17 @@ class _State:
 
 
 class Store:
-    """Thread-safe files and messages; `local_root` set = absolute file paths like --local."""
+    """Thread-safe files and messages; `local_root` set = absolute file paths like --local;
+    `keep` = the file ids are written to data_dir and read again by the next stand-in there
+    (messages are not), so that what one run uploaded can be downloaded by a later one."""
 
     def __init__(
-        self, data_dir: Path, clock: Callable[[], float], local_root: Path | None = None
+        self,
+        data_dir: Path,
+        clock: Callable[[], float],
+        local_root: Path | None = None,
+        *,
+        keep: bool = False,
     ) -> None:
         self.files_dir = data_dir / "files"
         self.files_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +88,32 @@ class Store:
         self._local_root = local_root
         self._lock = threading.Lock()
         self._state = _State()
+        self._kept = data_dir / KEPT_FILE_IDS if keep else None
+        if self._kept is not None and self._kept.exists():
+            self._reload(self._kept)
+
+    def _reload(self, kept: Path) -> None:
+        for line in kept.read_text().splitlines():
+            entry = json.loads(line)
+            digest = entry["sha256"]
+            disk_path = self.files_dir / digest
+            if not disk_path.exists():
+                continue
+            self._state.files[digest] = StoredFile(
+                digest, entry["size"], entry["file_unique_id"], entry["file_path"], disk_path
+            )
+            self._state.paths[entry["file_path"].lstrip("/")] = digest
+            self._state.file_ids[entry["file_id"]] = digest
+            self._state.owners[entry["file_id"]] = entry["owner"]
+            self._state.files_made += 1
+
+    def _keep(self, file_id: str, stored: StoredFile, owner: int) -> None:
+        if self._kept is None:
+            return
+        entry = {"file_id": file_id, "owner": owner, "sha256": stored.sha256, "size": stored.size}
+        entry |= {"file_unique_id": stored.file_unique_id, "file_path": stored.file_path}
+        with self._kept.open("a") as out:
+            out.write(json.dumps(entry) + "\n")
 
     def now(self) -> int:
         """The stand-in's clock, in whole seconds like Telegram's dates."""
@@ -114,6 +151,7 @@ class Store:
                 self._state.paths[file_path.lstrip("/")] = digest
             self._state.file_ids[file_id] = digest
             self._state.owners[file_id] = owner
+            self._keep(file_id, stored, owner)
         return file_id, stored
 
     def file_by_id(self, file_id: str) -> StoredFile | None:

@@ -15,8 +15,9 @@ import threading
 
 from celery import Celery, signals
 
-from worker import broker, errors, logs
+from worker import broker, errors, logs, settings
 from worker.jobs import runtime
+from worker.metrics import counters, queues, workers
 from worker.postgres import privileges
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,33 @@ def create_app() -> Celery:
     celery_app.config_from_object("celeryconfig")
     # Logging set-up and job-event lines come from Celery's signals (worker/logs.py).
     logs.install()
+    signals.worker_init.connect(
+        check_encryption, weak=False, dispatch_uid="backup-worker.encryption"
+    )
     signals.worker_init.connect(check_servers, weak=False, dispatch_uid="backup-worker.servers")
     signals.worker_init.connect(check_spool, weak=False, dispatch_uid="backup-worker.spool")
     signals.worker_ready.connect(
         warn_superusers, weak=False, dispatch_uid="backup-worker.superusers"
     )
+    signals.worker_ready.connect(start_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
+    signals.worker_shutdown.connect(stop_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
     return celery_app
+
+
+def check_encryption(**_: object) -> None:
+    """At worker start: refuse without age recipients unless BACKUP_ENCRYPTION=off says so,
+    and say in the log when it does (an operator's explicit choice, never a silent default)."""
+    try:
+        config = settings.current()
+        config.require_encryption()
+    except errors.ConfigError as exc:
+        print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if config.backup_encryption == "off":
+        log.warning(
+            "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted; anyone who can read "
+            "the chat can read them (set BACKUP_AGE_RECIPIENTS to encrypt)"
+        )
 
 
 def check_servers(**_: object) -> None:
@@ -88,6 +110,35 @@ def _warn_superusers() -> None:
                 server.location,
                 user,
             )
+
+
+_beating: list[workers.Heartbeat] = []
+
+
+def start_heartbeat(sender: object = None, **_: object) -> None:
+    """Once the worker consumes: its heartbeat for the exporter (worker.metrics.workers).
+
+    The sender is Celery's consumer, read by duck typing (celery.worker is off limits).
+    """
+    config = runtime.current().settings
+    if not queues.is_redis(config.celery_broker_url):
+        return
+    consumer = getattr(sender, "task_consumer", None)
+    names = [str(queue.name) for queue in getattr(consumer, "queues", None) or ()]
+    heartbeat = workers.Heartbeat(
+        counters.client_for(config.celery_broker_url),
+        str(getattr(sender, "hostname", None) or "unknown"),
+        [name for name in names if not name.endswith(queues.DIRECT_SUFFIX)],
+        config.backup_spool_dir,
+    )
+    heartbeat.start()
+    _beating.append(heartbeat)
+
+
+def stop_heartbeat(**_: object) -> None:
+    """At warm shutdown: stop beating and leave the hash, so no alert counts a stop as a loss."""
+    while _beating:
+        _beating.pop().stop()
 
 
 app = create_app()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SOURCE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -19,6 +19,9 @@ CLOUD_DOWNLOAD_LIMIT = 20_000_000  # bytes
 LOCAL_SERVER_UPLOAD_LIMIT = 2_000_000_000  # bytes, telegram-bot-api --local
 MIN_PART_SIZE = 64 * 1024  # bytes
 DEFAULT_RETENTION_DAYS = 30
+# "age": every backup is encrypted to BACKUP_AGE_RECIPIENTS, which the worker then requires at
+# start; "off": backups go to Telegram in clear, said at start (docs/security.md).
+DEFAULT_BACKUP_ENCRYPTION: Literal["age", "off"] = "age"
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backup
 DEFAULT_ZSTD_LEVEL = 2  # with level 3's hash table and window (worker.artifact.stream)
@@ -29,6 +32,7 @@ MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker
 DEFAULT_RETRY_DELAY = 60  # seconds before a dump cut short (killed, server gone) runs again
 DEFAULT_TELEGRAM_RETRY_DELAY = 300  # seconds before a backup Telegram refused to take runs again
 DEFAULT_HEARTBEAT_STALE = 600  # seconds without heartbeat before a running job counts as dead
+DEFAULT_PROGRESS_INTERVAL = 1.0  # seconds between two progress writes of one job's row
 DEFAULT_PENDING_TIMEOUT = 86400  # seconds a pending row may wait for its message (the reaper)
 DEFAULT_RESTORE_TARGET_NAMES = "{database}_*"  # new databases a restore may create (restore.md)
 DEFAULT_WORKER_CONCURRENCY = 2  # steps one worker runs at once (threads, celeryconfig.py)

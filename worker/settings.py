@@ -8,15 +8,38 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from worker import defaults, errors, redisconn, syntax
+from worker import defaults, errors, redisconn, secret_files, syntax
+
+# What an operator does when encryption is on (the default) and no recipient is given.
+ENCRYPTION_FIX = (
+    "set it to an age public key (age1...), or BACKUP_ENCRYPTION=off to send backups unencrypted"
+)
 
 
 class Settings(BaseSettings):
     """Every setting of the worker; field names are the environment variables, lower-cased."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """TELEGRAM_BOT_TOKEN_FILE and the like first (worker.secret_files), then as usual."""
+        files = secret_files.SecretFiles(settings_cls)
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
 
     database_url: str = defaults.DEFAULT_DATABASE_URL
     celery_broker_url: str = defaults.DEFAULT_BROKER_URL
@@ -48,6 +71,7 @@ class Settings(BaseSettings):
 
     backup_part_size: int = Field(default=defaults.CLOUD_DOWNLOAD_LIMIT, ge=defaults.MIN_PART_SIZE)
     backup_spool_dir: Path = Field(default_factory=defaults.default_spool_dir)
+    backup_encryption: Literal["age", "off"] = defaults.DEFAULT_BACKUP_ENCRYPTION
     backup_age_recipients: Annotated[tuple[str, ...], NoDecode] = ()
     backup_age_identity_file: Path | None = None
     backup_retention_days: int = Field(default=defaults.DEFAULT_RETENTION_DAYS, ge=1, le=36500)
@@ -66,6 +90,7 @@ class Settings(BaseSettings):
     )
     job_heartbeat_stale: int = Field(default=defaults.DEFAULT_HEARTBEAT_STALE, ge=30)
     job_pending_timeout: int = Field(default=defaults.DEFAULT_PENDING_TIMEOUT, ge=60)
+    job_progress_interval: float = Field(default=defaults.DEFAULT_PROGRESS_INTERVAL, ge=0.05, le=60)
     restore_target_names: str = defaults.DEFAULT_RESTORE_TARGET_NAMES
     # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
     worker_concurrency: int = Field(default=defaults.DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
@@ -226,6 +251,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _encryption_said_once(self) -> Settings:
+        # Both set is a contradiction: which one the operator meant cannot be told.
+        if self.backup_encryption == "off" and self.backup_age_recipients:
+            raise ValueError(
+                "BACKUP_ENCRYPTION=off but BACKUP_AGE_RECIPIENTS is set: unset one of them"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _a_chat_left(self) -> Settings:
         if self.telegram_chat_ids and not self.active_chat_ids:
             raise ValueError("TELEGRAM_RETIRED_CHAT_IDS retires every chat of TELEGRAM_CHAT_ID")
@@ -273,6 +307,19 @@ class Settings(BaseSettings):
     def alert_chat_id(self) -> str | None:
         """Where alerts go: TELEGRAM_ALERT_CHAT_ID, else the first backup chat."""
         return self.telegram_alert_chat_id or next(iter(self.active_chat_ids), None)
+
+    @property
+    def encryption_missing(self) -> str | None:
+        """Why a worker may not back up as configured (encryption on, no recipients), or None."""
+        if self.backup_encryption == "age" and not self.backup_age_recipients:
+            return f"BACKUP_AGE_RECIPIENTS is not set: {ENCRYPTION_FIX}"
+        return None
+
+    def require_encryption(self) -> None:
+        """ConfigError when encryption is on (the default) and no recipient is set: what the
+        worker refuses at start, refused by the commands that back up or upload too."""
+        if self.encryption_missing is not None:
+            raise errors.ConfigError(self.encryption_missing)
 
     @property
     def telegram_configured(self) -> bool:

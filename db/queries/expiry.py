@@ -182,12 +182,16 @@ class PartOutcome:
     error: str | None = None
 
 
-def claim_parts(session: Session, *, limit: int) -> list[PartRef]:
-    """Parts of expired backups whose message is still to delete, counted as one attempt.
+def claim_parts(
+    session: Session, *, limit: int, backup_id: uuid.UUID | None = None
+) -> list[PartRef]:
+    """Parts of expired backups (or of the one `backup_id`) whose message is still to delete,
+    counted as one attempt.
 
     A claim is a lease: a sweep that dies before settling its parts leaves them to the first
     sweep after DELETE_LEASE.
     """
+    only = [] if backup_id is None else [Part.backup_id == backup_id]
     due = (
         select(Part.backup_id, Part.index)
         .join(Backup, Backup.id == Part.backup_id)
@@ -198,6 +202,7 @@ def claim_parts(session: Session, *, limit: int) -> list[PartRef]:
                 Part.delete_attempted_at.is_(None),
                 Part.delete_attempted_at < func.now() - DELETE_LEASE,
             ),
+            *only,
         )
         .order_by(Part.backup_id, Part.index)
         .limit(limit)

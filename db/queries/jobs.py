@@ -173,8 +173,17 @@ def _update(
     return changed is not None
 
 
-def set_progress(session: Session, job_id: uuid.UUID, *, stage: str, progress: int) -> bool:
-    """Record the stage and progress of a running job; progress never goes backwards."""
+def set_progress(
+    session: Session,
+    job_id: uuid.UUID,
+    *,
+    stage: str,
+    progress: int,
+    done: int | None = None,
+    total: int | None = None,
+) -> bool:
+    """Record the stage and progress of a running job; progress never goes backwards. `done`
+    and `total` are the stage's bytes (None: the stage has no amount, or it is not known)."""
     if not 0 <= progress <= 100:
         raise errors.InputError(f"progress must be within 0..100, not {progress}")
     return _update(
@@ -183,6 +192,8 @@ def set_progress(session: Session, job_id: uuid.UUID, *, stage: str, progress: i
         Job.status == Status.RUNNING,
         stage=stage,
         progress=func.greatest(Job.progress, progress),
+        bytes_done=done,
+        bytes_total=total,
         heartbeat_at=func.now(),
     )
 

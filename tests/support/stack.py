@@ -81,6 +81,9 @@ class Stack(Generic[S]):
         )
         env.update(self.settings)
         env.update(overrides)
+        if "BACKUP_AGE_RECIPIENTS" not in env:
+            # Said explicitly, as an operator must: the worker refuses to start otherwise.
+            env.setdefault("BACKUP_ENCRYPTION", "off")
         return env
 
     def start_worker(self, *options: str, **env: str) -> procs.Process:

@@ -119,7 +119,8 @@ def test_flower_requires_basic_auth_and_listens_on_loopback_only() -> None:
     flower = services()["flower"]
     environment = flower["environment"]
     assert isinstance(environment, dict)
-    assert str(environment["FLOWER_BASIC_AUTH"]).startswith("${FLOWER_BASIC_AUTH:?")
+    assert environment["FLOWER_BASIC_AUTH_FILE"] == "/run/secrets/flower_basic_auth"
+    assert "flower_basic_auth" in flower["secrets"]  # type: ignore[operator]
     ports = flower["ports"]
     assert isinstance(ports, list)
     assert ports
@@ -136,8 +137,30 @@ def test_compose_writes_no_secret() -> None:
             assert userinfo[0].split(":", 1)[1].startswith("${"), url
 
 
+def test_secrets_are_files_each_service_mounts_and_reads_through_file_variables() -> None:
+    loaded = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    declared = loaded["secrets"]
+    assert all(set(entry) == {"file"} for entry in declared.values())
+    for name, service in services().items():
+        environment = service.get("environment") or {}
+        assert isinstance(environment, dict)
+        mounted = set(service.get("secrets") or [])  # type: ignore[call-overload]
+        assert mounted <= set(declared), name
+        for variable, value in environment.items():
+            assert not re.search(r"(TOKEN|PASSWORD|AUTH|KEY)$", variable), (name, variable)
+            if variable.endswith("_FILE") or variable == "PGPASSFILE":
+                assert str(value).removeprefix("/run/secrets/") in mounted, (name, variable)
+    for name in ("migrate", "worker", "scheduled", "beat", "flower", "exporter"):
+        environment = services()[name]["environment"]
+        assert isinstance(environment, dict)
+        assert environment["TELEGRAM_BOT_TOKEN_FILE"] == "/run/secrets/telegram_bot_token"
+        assert environment["PGPASSFILE"] == "/run/secrets/pgpass"
+        assert "@" in str(environment["DATABASE_URL"])
+        assert ":" not in str(environment["DATABASE_URL"]).split("://")[1].split("@")[0]
+
+
 def test_every_app_service_uses_the_image_and_reads_dotenv() -> None:
-    for name in ("migrate", "worker", "beat", "flower", "exporter"):
+    for name in ("migrate", "worker", "scheduled", "beat", "flower", "exporter"):
         service = services()[name]
         assert service["build"] == "."
         assert service["env_file"] == [{"path": ".env", "required": False}]
@@ -172,3 +195,40 @@ def test_dockerfile_installs_the_tools_and_runs_unprivileged() -> None:
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     for entry in (".env", ".git/", ".venv/", "**/node_modules/"):
         assert entry in ignored
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    found = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def test_dockerfile_installs_dependencies_before_the_source_and_ships_no_tests() -> None:
+    steps = dockerfile_instructions()
+    stages = [args for word, args in steps if word == "FROM"]
+    assert len(stages) == 2
+    copies = [args for word, args in steps if word == "COPY"]
+    first_source = next(i for i, args in enumerate(copies) if args.split()[0] == "worker")
+    assert copies[0] == "pyproject.toml constraints.txt ./"
+    assert first_source > 0
+    installs = [args for word, args in steps if word == "RUN" and "pip install" in args]
+    assert "-c constraints.txt" in installs[0]
+    copied = {part for args in copies for part in args.split()[:-1]}
+    assert not copied & {".", "tests", "benchmarks", "chaos", "docs"}
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    for entry in ("tests/", "benchmarks/", "chaos/", "secrets/"):
+        assert entry in ignored
+
+
+def test_dockerfile_has_a_health_check_and_every_supported_client_major() -> None:
+    steps = dict(dockerfile_instructions())
+    assert "inspect ping" in steps["HEALTHCHECK"]
+    majors = re.search(r'^ARG PG_MAJORS="([\d ]+)"', (ROOT / "Dockerfile").read_text(), re.M)
+    assert majors
+    assert majors.group(1).split() == ["13", "14", "15", "16", "17"]
+    assert "postgresql-client-$major" in (ROOT / "Dockerfile").read_text()

@@ -66,6 +66,27 @@ def test_age_recipients_split_on_commas_and_spaces(monkeypatch: pytest.MonkeyPat
     assert settings.load().backup_age_recipients == ("age1aaa", "age1bbb", "age1ccc")
 
 
+def test_encryption_is_on_by_default_and_off_only_when_said(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = settings.load()
+    assert config.backup_encryption == "age"
+    assert config.encryption_missing is not None
+    assert "BACKUP_ENCRYPTION=off" in config.encryption_missing
+    with pytest.raises(errors.ConfigError, match=r"^BACKUP_AGE_RECIPIENTS is not set: "):
+        config.require_encryption()
+    monkeypatch.setenv("BACKUP_AGE_RECIPIENTS", "age1aaa")
+    assert settings.load().encryption_missing is None
+    monkeypatch.setenv("BACKUP_ENCRYPTION", "off")
+    with pytest.raises(errors.ConfigError, match="unset one of them"):
+        settings.load()  # off and recipients: which was meant cannot be told
+    monkeypatch.delenv("BACKUP_AGE_RECIPIENTS")
+    assert settings.load().encryption_missing is None
+    monkeypatch.setenv("BACKUP_ENCRYPTION", "no")
+    with pytest.raises(errors.ConfigError, match="BACKUP_ENCRYPTION"):
+        settings.load()
+
+
 def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     from pathlib import Path
 

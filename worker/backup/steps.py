@@ -90,7 +90,10 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     def on_bytes(raw: int, written: int) -> None:
         seen[:] = raw, written
         early_sender.check()
-        reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0)
+        # The estimate is the tables' size on disk: once passed, the total is not known.
+        total = estimate if estimate and raw < estimate else None
+        amount = progress.Amount(raw, total)
+        reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0, amount)
 
     name = req.filename or stream.artifact_filename(
         req.project_id,
@@ -161,7 +164,6 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         return
     art = state.BackupState.of(job).manifest(job_id)
     sent = sent_parts.Sent.of(rt, job, hostname)
-    total = max(art.size_bytes, 1)
     last = art.parts[-1].index
 
     def on_sent(part: upload.SentPartJSON, migrated: upload.Migration | None) -> None:
@@ -175,7 +177,7 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         sent.where,
         skip={int(index) for index in sent.parts},
         on_sent=on_sent,
-        on_bytes=lambda done: reporter.update("upload", done / total),
+        on_bytes=reporter.amounts("upload", art.size_bytes),
         on_wait=sent.note_wait,
     )
 

@@ -53,10 +53,14 @@ def __getattr__(name: str) -> Console:
 
 
 def emit(payload: object, as_json: bool) -> None:
+    """One JSON object with --json; for people, the same as `key  value` lines."""
     if as_json:
         click.echo(json.dumps(payload, default=str, sort_keys=True))
     else:
-        _console("out").print_json(data=payload, default=str)
+        from worker.cli import outcome
+
+        for line in outcome.plain_lines(payload):
+            click.echo(line)
 
 
 def guard(func: Callable[P, R]) -> Callable[P, R]:
@@ -142,8 +146,13 @@ def follow(
     key: str,
 ) -> None:
     """Print the job (after following it with --wait) and exit with its outcome."""
+    if not wait and as_json:
+        emit({"job_id": str(job_id), "status": "pending"}, True)
+        return
+    from worker.cli import outcome
+
     if not wait:
-        emit({"job_id": str(job_id), "status": "pending"}, as_json)
+        outcome.echo(outcome.queued(job_id))
         return
     from worker.cli import follow as watch
 
@@ -152,6 +161,9 @@ def follow(
     state = watch.wait(rt.database, job_id, console=_console("err"), timeout=timeout)
     if state is None:
         raise errors.NotFoundError(f"job {job_id} disappeared")
-    emit(summary(job_id, state, key), as_json)
+    if as_json:
+        emit(summary(job_id, state, key), True)
+    else:
+        outcome.echo(outcome.job_lines(state, key))
     if state["status"] != "completed":
         sys.exit(EXIT_FAILED if state["status"] in watch.FINISHED else EXIT_TIMEOUT)

@@ -1,4 +1,5 @@
-"""Following a job from the jobs row until it ends, with a progress bar on the terminal."""
+"""Following a job from the jobs row until it ends, with a progress bar on the terminal: the
+stage, the job's percentage, and the stage's bytes with their rate and time left (cli/speed.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from db import models
 from db.queries import jobs as db_jobs
 from db.session import Database
+from worker.cli import speed
 
 POLL_INTERVAL = 0.25  # seconds between two reads of the jobs row
 FINISHED = frozenset({"completed", "failed", "cancelled"})
@@ -32,6 +34,7 @@ def wait(
     timeout: float | None = None,
     show_bar: bool = True,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, object] | None:
     """Poll the job until it is finished (or `timeout` passes); returns its last state."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -40,15 +43,19 @@ def wait(
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[amount]}"),
         console=console,
         disable=not show_bar,
     )
+    pace = speed.Speed()
     state = read(database, job_id)
     with bar:
-        task = bar.add_task("pending", total=100)
+        task = bar.add_task("pending", total=100, amount="")
         while state is not None:
             stage = str(state.get("stage") or state["status"])
-            bar.update(task, completed=float(str(state["progress"])), description=stage)
+            completed = float(str(state["progress"]))
+            amount = shown(state, stage, pace, clock())
+            bar.update(task, completed=completed, description=stage, amount=amount)
             if state["status"] in FINISHED:
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -56,3 +63,17 @@ def wait(
             sleep(POLL_INTERVAL)
             state = read(database, job_id)
     return state
+
+
+def shown(state: dict[str, object], stage: str, pace: speed.Speed, now: float) -> str:
+    """The stage's bytes, rate and time left beside the bar, `pace` fed with the row at `now`."""
+    done, total = _amount(state, "bytes_done"), _amount(state, "bytes_total")
+    pace.add(stage, now, done)
+    if state["status"] in FINISHED:  # no rate or time left for what is over
+        return speed.describe(done, total, None, None)
+    return speed.describe(done, total, pace.rate(), pace.left(total))
+
+
+def _amount(state: dict[str, object], key: str) -> int | None:
+    value = state.get(key)
+    return value if isinstance(value, int) else None

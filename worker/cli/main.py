@@ -26,7 +26,9 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.commands.backup:backup",
         "Enqueue a backup of one database (the same message the api-gateway sends).",
     ),
-    "backups": lazy.Entry("worker.cli.commands.reading:backups", "Read the backups table."),
+    "backups": lazy.Entry(
+        "worker.cli.commands.reading:backups", "Read the backups table; forget one backup."
+    ),
     "batch": lazy.Entry(
         "worker.cli.commands.send:batch_command",
         "Enqueue many backups from a JSON list of {project_id, database, ...}; one job each.",
@@ -45,7 +47,7 @@ COMMANDS: dict[str, lazy.Entry] = {
     ),
     "demo": lazy.Entry(
         "worker.cli.demo:demo",
-        "One real backup end to end: migrate, start a worker, back up, show the result.",
+        "Back up a database encrypted, restore it into a new one, show that both match.",
     ),
     "drills": lazy.Entry(
         "worker.cli.commands.drills:drills",

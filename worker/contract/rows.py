@@ -95,6 +95,8 @@ class JobRow(BaseModel):
     status: JobStatus
     stage: str | None
     progress: int  # 0-100
+    bytes_done: int | None  # the current stage's bytes, when it has an amount
+    bytes_total: int | None  # None while the stage's size is unknown
     error: str | None  # for people, without secrets
     result: JobResult | None
     created_at: dt.datetime

@@ -69,11 +69,14 @@ def reporter(
 ) -> progress.Reporter:
     """A throttled progress reporter writing the job's stage and progress into its row."""
 
-    def write(stage: str, value: int) -> None:
+    def write(stage: str, value: int, amount: progress.Amount | None) -> None:
+        done, total = (None, None) if amount is None else (amount.done, amount.total)
         with rt.database.transaction() as session:
-            db_jobs.set_progress(session, job_id, stage=stage, progress=value)
+            db_jobs.set_progress(
+                session, job_id, stage=stage, progress=value, done=done, total=total
+            )
 
-    return progress.Reporter(write, stages=stages)
+    return progress.Reporter(write, stages=stages, interval=rt.settings.job_progress_interval)
 
 
 def still_ours(session: Session, job_id: uuid.UUID, hostname: str, attempt: int | None) -> None:

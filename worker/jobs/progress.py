@@ -7,10 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+from worker import defaults
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL = 0.5  # seconds between two writes of the jobs row
+# Seconds between two writes of the jobs row while a stage moves: a follower's rate and time
+# left need a sample a second, the control plane no more than that per running job
+# (JOB_PROGRESS_INTERVAL).
+DEFAULT_INTERVAL = defaults.DEFAULT_PROGRESS_INTERVAL
 HEARTBEAT_INTERVAL = 10.0  # seconds: write even without progress, so the job is seen alive
 
 # Share of the whole job each stage covers, as (start, end) in percent.
@@ -28,13 +34,25 @@ def overall(stage: str, fraction: float, stages: Mapping[str, tuple[int, int]] =
     return int(start + (end - start) * fraction)
 
 
+@dataclass(frozen=True)
+class Amount:
+    """Bytes done in the current stage, out of `total` (None: not known, e.g. a dump's size)."""
+
+    done: int
+    total: int | None = None
+
+
+Write = Callable[[str, int, Amount | None], object]  # stage, progress (0-100), its amount
+
+
 class Reporter:
-    """Calls `write(stage, progress)` on a stage change, on progress after `interval`, and
-    at least every `heartbeat` seconds while updates keep coming (the write is the heartbeat)."""
+    """Calls `write(stage, progress, amount)` on a stage change, on a move (of the progress or of
+    the amount) after `interval`, and at least every `heartbeat` seconds while updates keep
+    coming (the write is the heartbeat)."""
 
     def __init__(
         self,
-        write: Callable[[str, int], object],
+        write: Write,
         *,
         stages: Mapping[str, tuple[int, int]] = STAGES,
         interval: float = DEFAULT_INTERVAL,
@@ -47,33 +65,44 @@ class Reporter:
         self._heartbeat = heartbeat
         self._clock = clock
         self._last_at = float("-inf")
-        self._last: tuple[str, int] | None = None
+        self._last: tuple[str, int, Amount | None] | None = None
 
     def overall(self, stage: str, fraction: float) -> int:
         """The job's progress (0-100) when `stage` is `fraction` done."""
         return overall(stage, fraction, self._stages)
 
-    def written(self, stage: str, fraction: float) -> int:
+    def written(self, stage: str, fraction: float, amount: Amount | None = None) -> int:
         """The caller wrote `stage` at `fraction` itself (inside a transaction of its own, to
         save one): note it as the last write; returns the progress value to write."""
         progress = self.overall(stage, fraction)
-        self._last = (stage, progress)
+        self._last = (stage, progress, amount)
         self._last_at = self._clock()
         return progress
 
-    def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
-        """Report `stage` at `fraction` (0-1); cheap to call for every chunk."""
+    def update(
+        self, stage: str, fraction: float, amount: Amount | None = None, *, force: bool = False
+    ) -> None:
+        """Report `stage` at `fraction` (0-1), `amount` bytes done; cheap to call per chunk."""
         progress = self.overall(stage, fraction)
         now = self._clock()
         stage_changed = self._last is None or self._last[0] != stage
         elapsed = now - self._last_at
-        moved = self._last != (stage, progress)
+        moved = self._last != (stage, progress, amount)
         if (moved and (force or stage_changed or elapsed >= self._interval)) or (
             elapsed >= self._heartbeat
         ):
-            self._write(stage, progress)
-            self._last = (stage, progress)
+            self._write(stage, progress, amount)
+            self._last = (stage, progress, amount)
             self._last_at = now
+
+    def amounts(self, stage: str, total: int | None) -> Callable[[int], None]:
+        """`on_bytes(done)` for a stage of `total` bytes: its fraction and amount reported."""
+        whole = max(total or 0, 1)
+
+        def on_bytes(done: int) -> None:
+            self.update(stage, done / whole if total else 0.0, Amount(done, total))
+
+        return on_bytes
 
 
 @contextmanager

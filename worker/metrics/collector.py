@@ -8,16 +8,18 @@ direction, server, source; never a job id, a backup id, a chat id or anything se
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from importlib import metadata
 
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
 
 from db.queries import health
-from worker.metrics import snapshot
+from worker.metrics import history, snapshot, workers
 
 PREFIX = "backup_worker_"
 PROJECT = ["project", "database"]
@@ -40,25 +42,55 @@ METRICS: dict[str, str] = {
     "backup_worker_dump_slots_in_use": "dump slots held on a source server",
     "backup_worker_dump_slots_waiting": "dumps waiting for a slot on a source server",
     "backup_worker_source_up": "1 when the exporter could read the source at this scrape",
+    "backup_worker_previous_backup_size_bytes": "size of the backup before the last one",
+    "backup_worker_backups_verify_failed": "active backups whose latest verification failed",
+    "backup_worker_drill_period_seconds": "how often each project is to be drilled",
+    "backup_worker_job_duration_seconds": "run time of finished jobs by type and outcome",
+    "backup_worker_workers": "workers consuming a queue that sent a heartbeat lately",
+    "backup_worker_worker_heartbeat_timestamp_seconds": "when a worker last sent its heartbeat",
+    "backup_worker_spool_free_bytes": "free bytes on the file system of a worker's spool",
+    "backup_worker_spool_size_bytes": "size of the file system of a worker's spool",
+    "backup_worker_build_info": "the exporter's version, always 1",
 }
-# The series a PromQL query may also name: the summary's and the counters' own samples.
-EXPOSED = frozenset(METRICS) | {
+# The series a PromQL query may also name: the summary's, the histogram's and the counters' own
+# samples (the histogram's family name has no sample of its own).
+EXPOSED = (frozenset(METRICS) - {"backup_worker_job_duration_seconds"}) | {
     "backup_worker_pacer_wait_seconds_sum",
     "backup_worker_pacer_wait_seconds_count",
+    "backup_worker_job_duration_seconds_bucket",
+    "backup_worker_job_duration_seconds_sum",
+    "backup_worker_job_duration_seconds_count",
 }
 
 
 class Collector:
     """Reads a snapshot per scrape; `read` is snapshot.read with the sources bound."""
 
-    def __init__(self, read: Callable[[], snapshot.Snapshot]) -> None:
+    def __init__(
+        self, read: Callable[[], snapshot.Snapshot], *, drill_period: float | None = None
+    ) -> None:
         self._read = read
+        self._drill_period = drill_period  # seconds (DRILL_PERIOD_DAYS); None: not exported
 
     def collect(self) -> Iterator[Metric]:
         """The metrics of one fresh snapshot."""
         found = self._read()
+        yield build_info()
         yield from project_metrics(found)
+        yield from history_metrics(found, self._drill_period)
         yield from fleet_metrics(found)
+        yield from worker_metrics(found)
+
+
+def build_info() -> Metric:
+    """backup_worker_build_info{version} 1: which release the exporter runs."""
+    try:
+        version = metadata.version("backup-worker")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    info = _gauge("backup_worker_build_info", ["version"])
+    info.add_metric([version], 1.0)
+    return info
 
 
 def _gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
@@ -134,3 +166,53 @@ def fleet_metrics(found: snapshot.Snapshot) -> Iterator[Metric]:
         sum_value=found.telegram.pacer_wait_sum,
     )
     yield from (requests, sent, pacer)
+
+
+def history_metrics(found: snapshot.Snapshot, drill_period: float | None) -> Iterator[Metric]:
+    """The previous backup's size, failed verifications, the drill period, job run times."""
+    previous = _gauge("backup_worker_previous_backup_size_bytes", PROJECT)
+    for (project, database), size in sorted(found.previous_sizes.items()):
+        previous.add_metric([project, database], size)
+    failed = _gauge("backup_worker_backups_verify_failed", PROJECT)
+    for known in found.projects:  # 0 for the healthy ones, so a rule sees them recover
+        key = (known.project_id, known.database)
+        failed.add_metric(list(key), found.verify_failed.get(key, 0))
+    yield from (previous, failed)
+    if drill_period is not None:
+        period = _gauge("backup_worker_drill_period_seconds", [])
+        period.add_metric([], drill_period)
+        yield period
+    durations = HistogramMetricFamily(
+        "backup_worker_job_duration_seconds",
+        METRICS["backup_worker_job_duration_seconds"],
+        labels=["type", "outcome"],
+    )
+    for (type_, outcome), seen in sorted(found.durations.items()):
+        bounds = zip(history.BUCKETS, seen.buckets, strict=True)
+        buckets = [(repr(bound), float(n)) for bound, n in bounds]
+        buckets.append(("+Inf", float(seen.count)))
+        durations.add_metric([type_, outcome], buckets, sum_value=seen.total_seconds)
+    yield durations
+
+
+def worker_metrics(found: snapshot.Snapshot) -> Iterator[Metric]:
+    """Live workers per queue, and each worker's last heartbeat and spool space."""
+    if not found.redis_read:  # RabbitMQ, or Redis unreadable: no worker is known dead
+        return
+    consumers = dict.fromkeys(workers.CONSUMED_QUEUES, 0)
+    seen = _gauge("backup_worker_worker_heartbeat_timestamp_seconds", ["worker"])
+    free = _gauge("backup_worker_spool_free_bytes", ["worker"])
+    size = _gauge("backup_worker_spool_size_bytes", ["worker"])
+    for beat in found.heartbeats:
+        seen.add_metric([beat.name], beat.at)
+        if not beat.fresh(found.clock):
+            continue
+        for queue in beat.queues:
+            consumers[queue] = consumers.get(queue, 0) + 1
+        if beat.spool_free is not None and beat.spool_size is not None:
+            free.add_metric([beat.name], beat.spool_free)
+            size.add_metric([beat.name], beat.spool_size)
+    live = _gauge("backup_worker_workers", ["queue"])
+    for queue, count in sorted(consumers.items()):
+        live.add_metric([queue], count)
+    yield from (live, seen, free, size)

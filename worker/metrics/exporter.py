@@ -20,10 +20,13 @@ from worker import redisconn
 from worker.metrics import collector, queues, snapshot
 
 
-def registry(database: db_session.Database, client: redis.Redis | None) -> CollectorRegistry:
+def registry(
+    database: db_session.Database, client: redis.Redis | None, *, drill_period: float | None = None
+) -> CollectorRegistry:
     """A registry with only the fleet collector (no process metrics of the exporter itself)."""
     found = CollectorRegistry(auto_describe=False)
-    found.register(collector.Collector(functools.partial(snapshot.read, database, client)))
+    read = functools.partial(snapshot.read, database, client)
+    found.register(collector.Collector(read, drill_period=drill_period))
     return found
 
 
@@ -41,9 +44,11 @@ def serve(
     port: int,
     stop: threading.Event,
     on_ready: Callable[[], None] | None = None,
+    drill_period: float | None = None,
 ) -> None:
-    """Serve /metrics on address:port until `stop` is set."""
-    server, thread = start_http_server(port, addr=address, registry=registry(database, client))
+    """Serve /metrics on address:port until `stop` is set; `drill_period` in seconds."""
+    served = registry(database, client, drill_period=drill_period)
+    server, thread = start_http_server(port, addr=address, registry=served)
     try:
         if on_ready is not None:
             on_ready()

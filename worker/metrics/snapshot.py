@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 
 import redis
 import sqlalchemy.exc
 
 from db import session as db_session
 from db.queries import health
-from worker.metrics import counters, queues
+from worker.metrics import counters, history, queues, workers
 from worker.postgres import slots
 
 DATABASE = "database"
@@ -33,6 +34,12 @@ class Snapshot:
     queues: dict[str, int] = dataclasses.field(default_factory=dict)
     telegram: counters.Totals | None = None
     slots: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # in use, waiting
+    durations: dict[tuple[str, str], history.Durations] = dataclasses.field(default_factory=dict)
+    previous_sizes: dict[history.Key, int] = dataclasses.field(default_factory=dict)
+    verify_failed: dict[history.Key, int] = dataclasses.field(default_factory=dict)
+    heartbeats: list[workers.Beat] = dataclasses.field(default_factory=list)
+    clock: float = dataclasses.field(default_factory=time.time)  # the heartbeats' clock
+    redis_read: bool = False  # the broker is Redis and this reading got through
     failed: list[str] = dataclasses.field(default_factory=list)  # sources not read: DATABASE, REDIS
 
 
@@ -44,6 +51,9 @@ def read(database: db_session.Database, client: redis.Redis | None) -> Snapshot:
             found.now = health.now(session)
             found.projects = health.projects(session)
             found.jobs = health.job_counts(session)
+            found.durations = history.durations(session)
+            found.previous_sizes = history.previous_sizes(session)
+            found.verify_failed = history.failed_verifications(session)
     except sqlalchemy.exc.SQLAlchemyError as exc:
         _log.warning("metrics: cannot read the control-plane database: %s", type(exc).__name__)
         found.failed.append(DATABASE)
@@ -52,6 +62,8 @@ def read(database: db_session.Database, client: redis.Redis | None) -> Snapshot:
             found.queues = queues.depths(client)
             found.telegram = counters.read(client)
             found.slots = dump_slots(client)
+            found.heartbeats = workers.read(client, found.clock)
+            found.redis_read = True
         except redis.RedisError as exc:
             _log.warning("metrics: cannot read Redis: %s", type(exc).__name__)
             found.failed.append(REDIS)

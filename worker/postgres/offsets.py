@@ -24,10 +24,9 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-MAGIC = b"PGDMP"
-FORMAT_CUSTOM = 1
-VERSIONS = range(12, 17)  # archive format 1.12 (PostgreSQL 9.6) to 1.16 (PostgreSQL 17)
-OFFSET_NOT_SET, OFFSET_SET = 1, 2
+from worker.postgres import toc
+
+OFFSET_NOT_SET, OFFSET_SET = toc.OFFSET_NOT_SET, toc.OFFSET_SET
 BLOCK_DATA, BLOCK_BLOBS = 1, 3
 FIRST_TRY = 64 << 10  # bytes of the stream before its table of contents is first read
 HEAD_LIMIT = 256 << 20  # bytes: a table of contents not read by then is not looked at
@@ -190,69 +189,18 @@ def _header(toc: _Toc, entry: _Entry) -> bytes:
 
 
 def _read_toc(head: bytes) -> _Toc:
-    """The table of contents at the start of `head`; EOFError when `head` ends inside it."""
-    reader = _Reader(head)
-    if reader.take(len(MAGIC)) != MAGIC:
-        raise _Unsupported
-    major, minor, _rev, int_size, offset_size, form = reader.take(6)
-    if major != 1 or minor not in VERSIONS or form != FORMAT_CUSTOM or not 1 <= int_size <= 8:
-        raise _Unsupported
-    reader.int_size = int_size
+    """The entries of `head`'s table of contents whose data position is not set; EOFError
+    when `head` ends inside it."""
+    try:
+        read = toc.read(head)
+    except toc.Unsupported:
+        raise _Unsupported from None
     # Compressed data is binary: a NUL byte proves nothing. The worker dumps uncompressed.
-    compression = reader.take(1)[0] if minor >= 15 else reader.int()
-    if compression != 0:
+    if read.compression != 0:
         raise _Unsupported
-    for _ in range(7):  # the creation time
-        reader.int()
-    for _ in range(3):  # database name, server version, pg_dump version
-        reader.string()
-    entries = []
-    for _ in range(reader.int()):
-        dump_id = reader.int()
-        reader.int()  # had a data dumper
-        for _ in range(3):  # table oid, oid, tag
-            reader.string()
-        desc = reader.string() or b""
-        reader.int()  # section
-        for _ in range(5):  # definition, drop, copy statement, namespace, tablespace
-            reader.string()
-        if minor >= 14:
-            reader.string()  # table access method
-        if minor >= 16:
-            reader.int()  # relkind
-        reader.string(), reader.string()  # owner, "with oids"
-        while reader.string() is not None:  # dependencies, ended by a NULL
-            pass
-        slot = reader.position
-        flag = reader.take(1 + offset_size)[0]
-        if flag == OFFSET_NOT_SET:
-            entries.append(_Entry(dump_id, desc, slot))
-    return _Toc(int_size, offset_size, reader.position, tuple(entries))
-
-
-class _Reader:
-    """pg_dump's ReadInt and ReadStr over bytes, counting the position."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self.position = 0
-        self.int_size = 4
-
-    def take(self, size: int) -> bytes:
-        end = self.position + size
-        if end > len(self._data):
-            raise EOFError
-        data = self._data[self.position : end]
-        self.position = end
-        return data
-
-    def int(self) -> int:
-        raw = self.take(1 + self.int_size)
-        value = int.from_bytes(raw[1:], "little")
-        return -value if raw[0] else value
-
-    def string(self) -> bytes | None:
-        size = self.int()
-        if size < 0:
-            return None
-        return self.take(size)
+    entries = tuple(
+        _Entry(entry.dump_id, entry.desc, entry.slot)
+        for entry in read.entries
+        if entry.flag == OFFSET_NOT_SET
+    )
+    return _Toc(read.int_size, read.offset_size, read.end, entries)

@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
@@ -46,6 +46,7 @@ def into_database(
     *,
     role: str | None = None,
     privileges: bool = True,
+    verbose: bool = True,
 ) -> list[str]:
     """Arguments restoring the seekable `archive` into `database` with `jobs` sessions.
 
@@ -53,7 +54,8 @@ def into_database(
     dropped when it fails, so it needs no more locks than the server's defaults allow.
     --no-owner: every object belongs to whoever creates it, `role` (the project's owner, which
     `params`' user, a job's restore role, may SET ROLE to) or else `params`' user itself; no
-    privileges (`privileges` False): the archive's GRANTs are skipped (a drill's).
+    privileges (`privileges` False): the archive's GRANTs are skipped (a drill's). `verbose`:
+    a line on stderr per item, which says how far it is (worker/postgres/advance.py).
     """
     return [
         f"--dbname={params.conninfo(source.validate_database_name(database))}",
@@ -62,6 +64,7 @@ def into_database(
         "--no-owner",
         *([f"--role={role}"] if role is not None else []),
         *([] if privileges else ["--no-privileges"]),
+        *(["--verbose"] if verbose else []),
         f"--jobs={max(jobs, 1)}",
         archive,
     ]
@@ -75,9 +78,16 @@ READ_ALL = ["--file=/dev/null"]  # the whole archive turned into SQL and thrown 
 
 @contextlib.contextmanager
 def running(
-    params: source.SourceParams, args: Sequence[str], *, program: str | None = None
+    params: source.SourceParams,
+    args: Sequence[str],
+    *,
+    program: str | None = None,
+    on_line: Callable[[str], bool] | None = None,
 ) -> Iterator[Process]:
     """Run pg_restore with `args` reading the archive from stdin; RestoreError if it fails.
+
+    `on_line` gets each line of its stderr as it comes, and says whether it was chatter (as
+    --verbose prints), which the error message then leaves out.
 
     If the block raises because pg_restore stopped reading (BrokenPipeError), pg_restore's own
     outcome decides: its error if it failed, nothing if it had all it needed (as `--list` does).
@@ -103,7 +113,7 @@ def running(
     with contextlib.suppress(OSError):
         fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     process = Process(cast(BinaryIO, proc.stdin))
-    stderr = _Drain(proc.stderr.fileno(), STDERR_TAIL, keep_tail=True)
+    stderr = _Drain(proc.stderr.fileno(), STDERR_TAIL, keep_tail=True, on_line=on_line)
     stdout = _Drain(proc.stdout.fileno(), LISTING_MAX, keep_tail=False)
     stderr.start()
     stdout.start()
@@ -211,17 +221,28 @@ def _reap(proc: subprocess.Popen[bytes], stderr: _Drain, stdout: _Drain) -> int:
 class _Drain(threading.Thread):
     """Reads a pipe to its end so pg_restore never blocks on it, keeping at most `limit` bytes."""
 
-    def __init__(self, fd: int, limit: int, *, keep_tail: bool) -> None:
+    def __init__(
+        self,
+        fd: int,
+        limit: int,
+        *,
+        keep_tail: bool,
+        on_line: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__(name="pg_restore-output", daemon=True)
         self._fd = fd
         self._limit = limit
         self._keep_tail = keep_tail
+        self._on_line = on_line
+        self._partial = b""  # a line not ended yet, for on_line
         self._data = bytearray()
         self._trimmed = False
 
     def run(self) -> None:
         with contextlib.suppress(OSError):
             while chunk := os.read(self._fd, 1 << 16):
+                if self._on_line is not None:
+                    chunk = self._lines(chunk)
                 if self._keep_tail:
                     self._data += chunk
                     if len(self._data) > self._limit:
@@ -230,7 +251,14 @@ class _Drain(threading.Thread):
                 elif len(self._data) < self._limit:
                     self._data += chunk[: self._limit - len(self._data)]
 
+    def _lines(self, chunk: bytes) -> bytes:
+        """The lines of `chunk` that `on_line` did not call chatter (ended lines only)."""
+        assert self._on_line is not None
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        kept = [line for line in lines if not self._on_line(line.decode("utf-8", "replace"))]
+        return b"".join(line + b"\n" for line in kept)
+
     def text(self) -> str:
         """What was kept, without a line cut in half by the trimming."""
-        text = self._data.decode("utf-8", "replace")
+        text = (self._data + self._partial).decode("utf-8", "replace")
         return text.partition("\n")[2] if self._trimmed else text

@@ -30,7 +30,7 @@ from worker.jobs.runtime import Runtime
 from worker.postgres import clients, ephemeral, pgrestore, servers, source, switch, target
 from worker.restore import drill as rd
 from worker.restore import job as rj
-from worker.restore import rights, steps
+from worker.restore import measure, rights, steps
 from worker.restore import verify as rv
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,13 @@ def _load(
         with steps.heartbeat(rt, job_id), slot.holding(rt, job_id, server):
             jobs = rt.settings.restore_jobs or os.cpu_count() or 1
             # A drill checks data, not grants: its scratch server may lack the grantees.
-            args = pgrestore.into_database(
+            args = pgrestore.into_database(  # with --verbose, which measure.loading reads
                 role.params, into, str(archive), jobs, role=owner, privileges=report is None
             )
             with (
                 _phase(phases, "pg_restore"),
-                pgrestore.running(role.params, args, program=program),
+                measure.loading(rt, job_id, role.params, into, archive) as on_line,
+                pgrestore.running(role.params, args, program=program, on_line=on_line),
             ):
                 pass  # pg_restore reads the file itself, with `jobs` sessions
             with _phase(phases, "check"):

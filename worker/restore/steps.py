@@ -58,7 +58,6 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     path = spool.artifact(rt, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     reporter = rj.reporter(rt, job_id, kind)
-    total = max(remote.size_bytes, 1)
     # A restore decodes each checked part as it arrives, for the load step's pg_restore.
     decoder = None
     if kind == rj.RESTORE:
@@ -76,7 +75,7 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             remote,
             path,
             keep_going=kind == rj.VERIFY,
-            on_bytes=lambda done: reporter.update("download", done / total),
+            on_bytes=reporter.amounts("download", remote.size_bytes),
             threads=rt.settings.restore_download_threads,
             consume=decoder,
         )

@@ -23,6 +23,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from sqlalchemy.orm import Session
+
 from db import models
 from db.queries import expiry as db_expiry
 from db.queries import schedule_runs as db_schedule_runs
@@ -98,13 +100,18 @@ def sweep(rt: Runtime) -> SweepResult:
 def apply_retention(rt: Runtime) -> int:
     """Expire what the GFS rules of each schedule do not keep; returns how many."""
     with rt.database.transaction() as session:
-        drop: list[uuid.UUID] = []
-        for entry in db_expiry.retention_sets(session):
-            policy = retention.Policy.of(*entry.keep)
-            candidates = [retention.Candidate(bid, created) for bid, created in entry.backups]
-            kept = retention.keep(candidates, policy, entry.timezone)
-            drop.extend(c.backup_id for c in candidates if c.backup_id not in kept)
-        return len(db_expiry.expire_ids(session, drop))
+        return len(expire_by_retention(session))
+
+
+def expire_by_retention(session: Session) -> list[uuid.UUID]:
+    """In `session`: expire what the GFS rules of each schedule do not keep; their ids."""
+    drop: list[uuid.UUID] = []
+    for entry in db_expiry.retention_sets(session):
+        policy = retention.Policy.of(*entry.keep)
+        candidates = [retention.Candidate(bid, created) for bid, created in entry.backups]
+        kept = retention.keep(candidates, policy, entry.timezone)
+        drop.extend(c.backup_id for c in candidates if c.backup_id not in kept)
+    return db_expiry.expire_ids(session, drop)
 
 
 def prune_runs(rt: Runtime, *, batch: int = RUN_PRUNE_BATCH) -> int:
@@ -124,11 +131,14 @@ def prune_runs(rt: Runtime, *, batch: int = RUN_PRUNE_BATCH) -> int:
 Clients = Callable[[str | None], TelegramClient]
 
 
-def delete_parts(rt: Runtime, clients: Clients, result: SweepResult) -> None:
-    """deleteMessage for every unsettled part of an expired backup, batch by batch."""
+def delete_parts(
+    rt: Runtime, clients: Clients, result: SweepResult, *, backup_id: uuid.UUID | None = None
+) -> None:
+    """deleteMessage for every unsettled part of an expired backup (or of the one expired
+    `backup_id`: `backups forget`), batch by batch."""
     while True:
         with rt.database.transaction() as session:
-            refs = db_expiry.claim_parts(session, limit=PART_BATCH)
+            refs = db_expiry.claim_parts(session, limit=PART_BATCH, backup_id=backup_id)
         if not refs:
             return
         outcomes: list[db_expiry.PartOutcome] = []

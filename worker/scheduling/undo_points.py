@@ -25,6 +25,22 @@ _JOB8 = re.compile(r"([0-9a-f]{8})$")
 def drop_expired(rt: Runtime, *, now: dt.datetime | None = None) -> list[str]:
     """Drop every undo point whose time is up; the names dropped."""
     params = rt.source()
+    dropped = []
+    for name, when in due(rt, now=now):
+        try:
+            target.drop(params, name)
+        except errors.BackupWorkerError as exc:
+            log.error("sweep: could not drop the undo point %s: %s", name, exc.message)
+            continue
+        dropped.append(name)
+        log.info("sweep: dropped the undo point %s (expired %s)", name, when)
+    return dropped
+
+
+def due(rt: Runtime, *, now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """The undo points whose time is up, with when it was up: dropped by the sweep, listed by
+    `sweep --dry-run`."""
+    params = rt.source()
     try:
         names = target.matching(params, switch.UNDO_PATTERN)
     except errors.BackupWorkerError as exc:
@@ -36,19 +52,12 @@ def drop_expired(rt: Runtime, *, now: dt.datetime | None = None) -> list[str]:
     with rt.database.transaction() as session:
         expiry = db_restores.undo_expiry(session, sorted(set(job8.values())))
     moment = now or dt.datetime.now(dt.UTC)
-    dropped = []
+    found = []
     for name, prefix in sorted(job8.items()):
         when = expiry.get(prefix)
         if when is None:
             log.warning("sweep: %s looks like an undo point but no restore job names it", name)
             continue
-        if dt.datetime.fromisoformat(when) > moment:
-            continue
-        try:
-            target.drop(params, name)
-        except errors.BackupWorkerError as exc:
-            log.error("sweep: could not drop the undo point %s: %s", name, exc.message)
-            continue
-        dropped.append(name)
-        log.info("sweep: dropped the undo point %s (expired %s)", name, when)
-    return dropped
+        if dt.datetime.fromisoformat(when) <= moment:
+            found.append((name, when))
+    return found

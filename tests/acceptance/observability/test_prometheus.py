@@ -15,13 +15,14 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from tests.acceptance.conftest import TOKEN, Stack
-from tests.unit.metrics.test_prometheus_rules import RULES, panel_exprs
+from tests.unit.metrics.test_prometheus_rules import RULES, alerts, panel_exprs
 
 BACKUP_WORKER = Path(sys.executable).parent / "backup-worker"
 Answer = dict[str, object]
@@ -165,13 +166,26 @@ def test_prometheus_reads_the_last_success_of_a_real_backup(stack: Stack, promet
     [up] = series(prometheus, 'up{job="backup-worker"}')
     assert up["value"][1] == "1"  # type: ignore[index]
 
+    # The backup's job is in the run-time histogram; the version is the installed one.
+    done = 'backup_worker_job_duration_seconds_count{type="backup",outcome="completed"}'
+    [finished] = series(prometheus, done)
+    assert float(finished["value"][1]) >= 1  # type: ignore[index]
+    [info] = series(prometheus, "backup_worker_build_info")
+    assert info["metric"]["version"] == metadata.version("backup-worker")  # type: ignore[index]
+
+    # The worker's heartbeat (worker.app starts it once the worker consumes): alive, with a spool.
+    [live] = series(prometheus, 'backup_worker_workers{queue="celery"}')
+    assert float(live["value"][1]) >= 1  # type: ignore[index]
+    assert series(prometheus, "backup_worker_spool_free_bytes")
+
     # Every panel of the dashboard is a query Prometheus accepts.
     for expr in panel_exprs():
         query(prometheus, expr)
 
     def rules_healthy() -> bool:
         groups = json.loads(get(f"{prometheus}/rules"))["data"]["groups"]
-        return [rule["health"] for group in groups for rule in group["rules"]] == ["ok"] * 6
+        health = [rule["health"] for group in groups for rule in group["rules"]]
+        return health == ["ok"] * len(alerts())
 
     wait_until(rules_healthy, "the alerting rules to be evaluated")
     everything = get(f"{prometheus}/query?query=" + urllib.parse.quote('{job="backup-worker"}'))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from sqlalchemy import text
 
 from tests.acceptance.conftest import TOKEN, Stack
 from tests.acceptance.restore.support import (
@@ -107,51 +107,54 @@ def rich_db() -> Iterator[str]:
     drop_database(name)
 
 
-BY_HAND = r"""
-set -euo pipefail
-: "${API:?}" "${TOKEN:?}" "${KEY:?}" "${TARGET:?}" "${FILE_IDS:?}"
-n=0
-for file_id in $FILE_IDS; do
-    n=$((n + 1))
-    path=$(curl -fsS "$API/bot$TOKEN/getFile?file_id=$file_id" \
-           | sed -E 's/.*"file_path":"([^"]*)".*/\1/')
-    curl -fsS -o "part.$(printf %03d "$n")" "$API/file/bot$TOKEN/$path"
-done
-cat part.* > backup.pgdump.zst.age
-sha256sum backup.pgdump.zst.age
-createdb -h 127.0.0.1 -U postgres "$TARGET"
-age -d -i "$KEY" backup.pgdump.zst.age | zstd -d | pg_restore -h 127.0.0.1 -U postgres \
-    --single-transaction --exit-on-error -d "$TARGET"
-"""
+DOC = Path(__file__).resolve().parents[3] / "docs" / "restore.md"
+
+
+def by_hand_blocks() -> tuple[str, str]:
+    """The two shell blocks of docs/restore.md's "Restoring by hand": the queries, the restore."""
+    section = DOC.read_text().split("## Restoring by hand", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```sh\n(.*?)^```", section, flags=re.DOTALL | re.MULTILINE)
+    assert len(blocks) == 2, "docs/restore.md: the by-hand section should hold two sh blocks"
+    return blocks[0], blocks[1]
+
+
+def run_bash(script: str, workdir: Path, **env: str) -> str:
+    """`script` under `set -euo pipefail`, PostgreSQL's clients pointed at the test server."""
+    environment = {**os.environ, "PGHOST": "127.0.0.1", "PGUSER": "postgres", **env}
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + script],
+        cwd=workdir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def restore_by_hand(
     stack: Stack, backup: dict[str, object], key: Path, target: str, workdir: Path
 ) -> str:
-    """docs/restore.md's by-hand restore, run by bash; returns the artifact's sha256sum."""
-    with stack.database.engine.connect() as conn:
-        file_ids = conn.execute(
-            text(
-                "SELECT file_id FROM control_plane.backup_parts "
-                'WHERE backup_id = :id ORDER BY "index"'
-            ),
-            {"id": backup["id"]},
-        ).scalars()
-        ids = " ".join(file_ids)
+    """docs/restore.md's by-hand restore, as the page shows it, run by bash; returns the
+    artifact's sha256sum."""
+    queries, restore = by_hand_blocks()
     workdir.mkdir()
-    env = {
-        **os.environ,
-        "API": stack.standin.url,
-        "TOKEN": TOKEN,
-        "KEY": str(key),
-        "TARGET": target,
-        "FILE_IDS": ids,
-    }
-    done = subprocess.run(
-        ["bash", "-c", BY_HAND], cwd=workdir, env=env, capture_output=True, text=True, check=False
+    control = stack.control_url.replace("+psycopg2", "")
+    found = run_bash(queries, workdir, CONTROL=control, BACKUP_ID=str(backup["id"]))
+    database, digest, owner = found.strip().split("|")
+    assert (database, digest) == (backup["database"], backup["sha256"])
+    assert owner == "postgres"  # make_rich_database's owner, recorded when the dump ran
+    out = run_bash(
+        restore,
+        workdir,
+        API=stack.standin.url,
+        TOKEN=TOKEN,
+        KEY=str(key),
+        OWNER=owner,
+        TARGET=target,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()[0]
+    return out.split()[0]
 
 
 def test_encrypted_backup_round_trips_through_the_worker_and_by_hand(

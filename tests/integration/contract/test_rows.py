@@ -78,6 +78,8 @@ def test_the_gateways_job_columns_are_those_docs_contract_md_selects() -> None:
         "status",
         "stage",
         "progress",
+        "bytes_done",
+        "bytes_total",
         "error",
         "result",
         "created_at",

@@ -20,7 +20,7 @@ TABLES = {
     "sent_messages",
     "catalog_messages",
 }
-HEAD = "0011_catalog_heads"  # the newest revision: each new migration moves it
+HEAD = "0012_job_bytes"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:

@@ -151,10 +151,14 @@ def test_urls_are_shown_without_their_credentials() -> None:
     assert infra.where("redis://user:pw@host:6380/2") == "redis://host:6380/2"
 
 
-def test_encryption_and_catalog_key_warn_when_unset() -> None:
-    (plain,) = infra.encryption(config(backup_age_recipients=()))
+def test_encryption_fails_unset_warns_off_and_catalog_key_warns_unset() -> None:
+    (missing,) = infra.encryption(config(backup_age_recipients=()))
+    assert missing.status == "fail"
+    assert "the worker refuses to start" in missing.detail
+    assert "BACKUP_ENCRYPTION=off" in missing.fix
+    (plain,) = infra.encryption(config(backup_encryption="off"))
     assert plain.status == "warn"
-    assert "backups go to Telegram unencrypted" in plain.detail
+    assert "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted" in plain.detail
     recipient = "age1" + "q" * 58
     (encrypted,) = infra.encryption(config(backup_age_recipients=(recipient,)))
     assert encrypted.status == "ok"
@@ -166,7 +170,9 @@ def test_encryption_and_catalog_key_warn_when_unset() -> None:
 
 
 def test_an_unreadable_identity_file_fails(tmp_path: Path) -> None:
-    verdicts = infra.encryption(config(backup_age_identity_file=tmp_path / "missing"))
+    verdicts = infra.encryption(
+        config(backup_encryption="off", backup_age_identity_file=tmp_path / "missing")
+    )
     assert [v.status for v in verdicts] == ["warn", "fail"]
 
 

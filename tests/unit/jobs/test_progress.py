@@ -14,7 +14,7 @@ class FakeClock:
 def test_writes_are_throttled_but_stage_changes_always_written() -> None:
     clock = FakeClock()
     written: list[tuple[str, int]] = []
-    reporter = progress.Reporter(lambda s, p: written.append((s, p)), interval=0.5, clock=clock)
+    reporter = progress.Reporter(lambda s, p, _: written.append((s, p)), interval=0.5, clock=clock)
     for step in range(1000):  # a thousand chunks within 0.1 s
         clock.now = step / 10_000
         reporter.update("dump", step / 1000)
@@ -35,7 +35,7 @@ def test_unchanged_progress_still_writes_a_heartbeat() -> None:
     clock = FakeClock()
     written: list[tuple[str, int]] = []
     reporter = progress.Reporter(
-        lambda s, p: written.append((s, p)), interval=0.5, heartbeat=10, clock=clock
+        lambda s, p, _: written.append((s, p)), interval=0.5, heartbeat=10, clock=clock
     )
     reporter.update("dump", 0.0)
     for second in range(1, 31):  # no estimate: the fraction never moves
@@ -65,7 +65,7 @@ def test_heartbeat_beats_while_the_block_runs_and_survives_a_failed_beat() -> No
 def test_a_write_made_by_the_caller_counts_for_the_throttle() -> None:
     clock = FakeClock()
     written: list[tuple[str, int]] = []
-    reporter = progress.Reporter(lambda s, p: written.append((s, p)), interval=0.5, clock=clock)
+    reporter = progress.Reporter(lambda s, p, _: written.append((s, p)), interval=0.5, clock=clock)
     assert reporter.written("upload", 0.0) == 50
     clock.now = 0.1
     reporter.update("upload", 0.1)  # same stage, too soon after the caller's own write

@@ -46,7 +46,7 @@ class Clock:
 
 def test_stage_progress_is_monotonic_across_each_kind_of_job() -> None:
     for stages in rj.STAGES.values():
-        reporter = progress.Reporter(lambda s, p: None, stages=stages)
+        reporter = progress.Reporter(lambda s, p, _: None, stages=stages)
         values = [reporter.overall(stage, f / 10) for stage in stages for f in range(11)]
         assert values == sorted(values)
         assert values[-1] == 100
@@ -56,7 +56,7 @@ def test_the_reporter_throttles_and_still_beats() -> None:
     clock = Clock()
     written: list[tuple[str, int]] = []
     reporter = progress.Reporter(
-        lambda s, p: written.append((s, p)),
+        lambda s, p, _: written.append((s, p)),
         stages=rj.STAGES[rj.RESTORE],
         interval=0.5,
         heartbeat=10,

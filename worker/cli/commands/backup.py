@@ -11,9 +11,9 @@ import uuid
 
 import click
 
-from worker import errors
+from worker import errors, settings
 from worker.backup import whole
-from worker.cli import common
+from worker.cli import common, human, outcome
 from worker.contract import publish, request
 from worker.jobs import intake, runtime
 
@@ -45,6 +45,7 @@ def backup(
     as_json: bool,
 ) -> None:
     """Enqueue a backup of one database (the same message the api-gateway sends)."""
+    settings.current().require_encryption()
     if whole_server:
         if project_id is not None or database is not None or filename is not None:
             raise errors.InputError("--all takes no --project, --database or --filename")
@@ -101,7 +102,11 @@ def backup_all(
         status = "completed" if finals <= {"completed"} else "failed"
         if not finals <= watch.FINISHED:
             status = "timeout"
-    common.emit({"server": server, "status": status, "jobs": jobs}, as_json)
+    if as_json:
+        common.emit({"server": server, "status": status, "jobs": jobs}, True)
+    else:
+        common.emit_rows("jobs", jobs, _ALL_COLUMNS, False)
+        outcome.echo([outcome.line("server", f"{server}: {status}")])
     if status == "failed":
         sys.exit(common.EXIT_FAILED)
     if status == "timeout":
@@ -109,6 +114,20 @@ def backup_all(
 
 
 _BLANK: dict[str, object] = {"stage": None, "progress": 0, "error": None}
+
+
+def _size(job: common.Row) -> str:
+    made = job.get("backup")
+    return human.size(made.get("size_bytes")) if isinstance(made, dict) else ""
+
+
+_ALL_COLUMNS: list[common.Column] = [
+    ("database", lambda job: str(job.get("database") or "")),
+    ("job", lambda job: outcome.short(job["job_id"]) if job.get("job_id") else ""),
+    ("status", lambda job: str(job.get("status") or "")),
+    ("size", _size),
+    ("error", lambda job: str(job.get("error") or job.get("reason") or "")[:60]),
+]
 
 
 def enqueue(rt: runtime.Runtime, req: request.BackupRequest) -> uuid.UUID:

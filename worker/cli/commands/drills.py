@@ -14,7 +14,7 @@ import uuid
 import click
 
 from worker import errors
-from worker.cli import common
+from worker.cli import common, outcome
 from worker.contract import publish
 from worker.restore import rotation
 
@@ -43,7 +43,11 @@ def drills_run(project_id: str | None, wait: bool, timeout: float | None, as_jso
         common.follow(rt, started[0], wait=wait, timeout=timeout, as_json=as_json, key="drill")
         return
     if not wait:
-        common.emit({"drills": [{"job_id": str(j), "status": "pending"} for j in started]}, as_json)
+        if as_json:
+            queued = [{"job_id": str(j), "status": "pending"} for j in started]
+            common.emit({"drills": queued}, True)
+        else:
+            outcome.echo([each for j in started for each in outcome.queued(j)] or ["no drill due"])
         return
     from worker.cli import follow as watch
 
@@ -53,6 +57,9 @@ def drills_run(project_id: str | None, wait: bool, timeout: float | None, as_jso
         if state is None:
             raise errors.NotFoundError(f"job {job_id} disappeared")
         outcomes.append(common.summary(job_id, state, "drill"))
-    common.emit({"drills": outcomes}, as_json)
+        if not as_json:
+            outcome.echo(outcome.job_lines(state, "drill"))
+    if as_json:
+        common.emit({"drills": outcomes}, True)
     if any(outcome["status"] != "completed" for outcome in outcomes):
         sys.exit(common.EXIT_FAILED)

@@ -43,6 +43,7 @@ def exporter(address: str | None, port: int | None) -> None:
             address=address,
             port=port,
             stop=stop,
+            drill_period=config.drill_period_days * 86400,
             on_ready=lambda: common.err.print(
                 f"exporter: serving http://{address}:{port}/metrics", highlight=False
             ),

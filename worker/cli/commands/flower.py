@@ -61,6 +61,8 @@ def invocation(
             raise errors.ConfigError(f"{name} is set: the Flower API must not be open")
     env = dict(environ)
     env["FLOWER_BASIC_AUTH"] = credentials
+    # Flower's process reads the settings again: the variable and its file both set is an error.
+    env.pop("FLOWER_BASIC_AUTH_FILE", None)
     argv = [sys.executable, "-m", "celery", "-A", "worker.app", "flower"]
     argv += [f"--address={address}", f"--port={port}", *extra]
     return argv, env

@@ -9,9 +9,9 @@ import click
 from db import schedule_models
 from db.queries import schedules as db_schedules
 from worker import errors
-from worker.cli import common, ids
+from worker.cli import common, human, ids, outcome, sweeping
+from worker.scheduling import rehearsal, sweep
 from worker.scheduling import spec as schedule_spec
-from worker.scheduling import sweep
 
 
 def schedule_json(row: schedule_models.BackupSchedule) -> dict[str, object]:
@@ -88,7 +88,7 @@ def add(
     first = None if start_at is None else start_at.replace(tzinfo=dt.UTC)
     with rt.database.transaction() as session:
         row = schedule_spec.create(session, spec, start_at=first)
-    common.emit({"status": "ok", "schedule": schedule_json(row)}, as_json)
+    _said({"status": "ok", "schedule": schedule_json(row)}, as_json)
 
 
 def _retention(row: common.Row) -> str:
@@ -98,16 +98,24 @@ def _retention(row: common.Row) -> str:
 
 
 SCHEDULE_COLUMNS: list[common.Column] = [
-    ("id", lambda row: str(row["id"])),
+    ("id", lambda row: outcome.short(row["id"])),
     ("project", lambda row: str(row["project_id"])),
     ("database", lambda row: str(row["database"])),
     ("server", lambda row: str(row["server"])),
     ("when", lambda row: str(row["when"])),
     ("retention", _retention),
     ("on", lambda row: "yes" if row["enabled"] else "no"),
-    ("next run", lambda row: str(row["next_run_at"])[:19]),
-    ("last run", lambda row: str(row["last_run_at"] or "")[:19]),
+    ("next run (UTC)", lambda row: human.timestamp(row["next_run_at"])),
+    ("last run (UTC)", lambda row: human.timestamp(row["last_run_at"])),
 ]
+
+
+def _said(payload: common.Row, as_json: bool) -> None:
+    """A schedule command's outcome: its JSON, or the schedule as one table row."""
+    if as_json or "schedule" not in payload:
+        common.emit(payload, as_json)
+        return
+    common.emit_rows("schedules", [payload["schedule"]], SCHEDULE_COLUMNS, False)  # type: ignore[list-item]
 
 
 @schedules.command("list")
@@ -139,7 +147,10 @@ def remove(schedule_id: str, as_json: bool) -> None:
     with rt.database.transaction() as session:
         if not db_schedules.delete_schedule(session, found):
             raise errors.NotFoundError(f"schedule {schedule_id} does not exist")
-    common.emit({"status": "ok", "removed": str(found)}, as_json)
+    if as_json:
+        common.emit({"status": "ok", "removed": str(found)}, True)
+    else:
+        outcome.echo([outcome.line("removed", f"schedule {found}")])
 
 
 def _toggle(schedule_id: str, enabled: bool, as_json: bool) -> None:
@@ -147,7 +158,7 @@ def _toggle(schedule_id: str, enabled: bool, as_json: bool) -> None:
     found = ids.resolve(rt, ids.SCHEDULE, schedule_id)
     with rt.database.transaction() as session:
         row = schedule_spec.set_enabled(session, found, enabled)
-    common.emit({"status": "ok", "schedule": schedule_json(row)}, as_json)
+    _said({"status": "ok", "schedule": schedule_json(row)}, as_json)
 
 
 @schedules.command("enable")
@@ -169,13 +180,25 @@ def disable(schedule_id: str, as_json: bool) -> None:
 
 
 @click.command("sweep")
+@click.option("--dry-run", is_flag=True, help="list what the sweep would delete; delete nothing")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
-def sweep_command(as_json: bool) -> None:
+def sweep_command(dry_run: bool, as_json: bool) -> None:
     """Expire backups, apply GFS retention, delete expired messages, prune old schedule runs."""
     rt = common.build_runtime()
     try:
-        result = sweep.sweep(rt)
+        if dry_run:
+            found = rehearsal.plan(rt)
+        else:
+            result = sweep.sweep(rt)
     finally:
         rt.close()
-    common.emit({"status": "ok", **result.to_json()}, as_json)
+    if dry_run:
+        if as_json:
+            common.emit({"status": "ok", **found.to_json()}, True)
+        else:
+            outcome.echo(sweeping.plan_lines(found))
+    elif as_json:
+        common.emit({"status": "ok", **result.to_json()}, True)
+    else:
+        outcome.echo(sweeping.result_lines(result))

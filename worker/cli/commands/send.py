@@ -40,6 +40,7 @@ def send_command(
 ) -> None:
     """Send a file (or - for stdin) through the backup's split/upload path; print the ids."""
     rt = common.build_runtime()
+    rt.settings.require_encryption()  # this process encrypts, as a worker would
     label = name or ("stdin" if str(source) == "-" else source.name)
     bar = Progress(
         *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=common.err
@@ -116,6 +117,7 @@ def batch_command(requests: TextIO, wait: bool, timeout: float | None, as_json: 
     except json.JSONDecodeError as exc:
         raise errors.InputError(f"the batch is not valid JSON: {exc}") from None
     rt = common.build_runtime()
+    rt.settings.require_encryption()
     report: list[dict[str, object]] = [
         dict(item) for item in batch.enqueue_batch(rt, items, publish.Publisher(app.send_task))
     ]

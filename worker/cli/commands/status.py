@@ -17,7 +17,7 @@ from rich.table import Table
 
 from db.queries import health
 from worker import errors, settings
-from worker.cli import common
+from worker.cli import common, human
 from worker.metrics import exporter, snapshot
 
 FAILING = "failing"
@@ -82,32 +82,24 @@ def _rank(row: common.Row) -> tuple[int, float, str, str]:
     return _ORDER[str(row["state"])], -lag, str(row["project_id"]), str(row["database"])
 
 
-def duration(seconds: object) -> str:
-    """A short human duration: 45s, 12m, 3h, 2d."""
-    if seconds is None:
-        return ""
-    value = float(str(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if value >= size:
-            return f"{value / size:.0f}{unit}"
-    return f"{value:.0f}s"
-
-
 def render(payload: common.Row) -> None:
     """The rich tables: projects, then queues."""
     projects = payload["projects"]
     assert isinstance(projects, list)
-    table = Table("state", "project", "database", "last backup", "age", "every", "late", "drill")
+    table = Table(
+        "state", "project", "database", "last backup (UTC)", "size", "age", "every", "late", "drill"
+    )
     for row in projects:
         colour = _COLOURS[row["state"]]
         table.add_row(
             f"[{colour}]{row['state']}[/{colour}]",
             row["project_id"],
             row["database"],
-            (row["last_backup_at"] or "never")[:19],
-            duration(row["age_seconds"]),
-            duration(row["period_seconds"]),
-            duration(row["lag_seconds"]) if row["lag_seconds"] else "",
+            human.timestamp(row["last_backup_at"]) or "never",
+            human.size(row["size_bytes"]),
+            human.duration(row["age_seconds"]),
+            human.duration(row["period_seconds"]),
+            human.duration(row["lag_seconds"]) if row["lag_seconds"] else "",
             row["drill_status"] or "",
         )
     common.out.print(table)

@@ -153,19 +153,29 @@ def revision(
 
 
 def encryption(config: settings.Settings) -> list[Verdict]:
-    """BACKUP_AGE_RECIPIENTS set (backups encrypted), and the identity file readable if set."""
+    """Backups encrypted (BACKUP_ENCRYPTION=age with recipients), or explicitly not (off), and
+    the identity file readable if set."""
     found: list[Verdict] = []
     recipients = len(config.backup_age_recipients)
-    if recipients:
-        found.append(ok("encryption", f"backups are encrypted to {recipients} age recipient(s)"))
-    else:
+    if config.encryption_missing is not None:
+        found.append(
+            fail(
+                "encryption",
+                "BACKUP_AGE_RECIPIENTS is not set: the worker refuses to start",
+                settings.ENCRYPTION_FIX,
+            )
+        )
+    elif config.backup_encryption == "off":
         found.append(
             warn(
                 "encryption",
-                "BACKUP_AGE_RECIPIENTS is not set: backups go to Telegram unencrypted",
-                "set BACKUP_AGE_RECIPIENTS to an age public key (age1...)",
+                "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted",
+                "set BACKUP_AGE_RECIPIENTS to an age public key (age1...) and drop "
+                "BACKUP_ENCRYPTION=off",
             )
         )
+    else:
+        found.append(ok("encryption", f"backups are encrypted to {recipients} age recipient(s)"))
     identity = config.backup_age_identity_file
     if identity is not None and not os.access(identity, os.R_OK):
         found.append(

@@ -120,6 +120,8 @@ export interface BackupRow {
  * via the `definition` "JobRow".
  */
 export interface JobRow {
+  bytes_done: number | null;
+  bytes_total: number | null;
   created_at: string;
   error: string | null;
   finished_at: string | null;
@@ -374,7 +376,7 @@ export interface ReapJobs {}
 export interface DispatchSchedules {}
 
 /** The jobs columns a JobRow holds, in the schema's order. */
-export const JOB_COLUMNS = ["created_at","error","finished_at","heartbeat_at","id","progress","project_id","result","stage","started_at","status","type"] as const satisfies readonly (keyof JobRow)[];
+export const JOB_COLUMNS = ["bytes_done","bytes_total","created_at","error","finished_at","heartbeat_at","id","progress","project_id","result","stage","started_at","status","type"] as const satisfies readonly (keyof JobRow)[];
 
 /** The backups columns a BackupRow holds, in the schema's order. */
 export const BACKUP_COLUMNS = ["caption","chat_id","compression","created_at","database","encrypted","expires_at","filename","id","job_id","part_count","project_id","server","sha256","size_bytes","status","type","verified_at","verify_status"] as const satisfies readonly (keyof BackupRow)[];
