@@ -30,13 +30,16 @@ NAMES = [
     "../etc/x",
     "-dpostgres host=evil",
 ]
+# A database whose dump cannot take its table's lock (held by another session): its job fails,
+# naming it, instead of being left out.
+LOCKED = "Locked. DB"
 CONTENT = "SELECT count(*), sum(n), string_agg(label, ',' ORDER BY id) FROM items"
 
 
 @pytest.fixture(scope="module")
 def named() -> Iterator[Cluster]:
     with cluster(f"bw_names_{uuid.uuid4().hex[:6]}", services.free_port(26600)) as made:
-        for index, name in enumerate(NAMES):
+        for index, name in enumerate([*NAMES, LOCKED]):
             made.query(
                 sql.SQL("CREATE DATABASE {} OWNER {}")
                 .format(sql.Identifier(name), sql.Identifier(ROLE))
@@ -56,9 +59,11 @@ def cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def finished(run: subprocess.Popen[bytes], timeout: float = 120) -> dict[str, object]:
+def finished(
+    run: subprocess.Popen[bytes], timeout: float = 120, status: int = 0
+) -> dict[str, object]:
     out, err = run.communicate(timeout=timeout)
-    assert run.returncode == 0, err.decode() + out.decode()
+    assert run.returncode == status, err.decode() + out.decode()
     found: dict[str, object] = json.loads(out)
     return found
 
@@ -73,11 +78,14 @@ def test_every_legal_name_is_backed_up_and_restored(
     registry.write_text(
         f'[servers.{named.name}]\nurl = "{named.url()}"\npassword_file = "{secret}"\n'
     )
-    env = {"SOURCE_SERVERS_FILE": str(registry)}
+    env = {"SOURCE_SERVERS_FILE": str(registry), "SOURCE_LOCK_WAIT_TIMEOUT": "1"}
     worker = stack.start_worker("--concurrency=4", **env)
     expected = {name: named.query(CONTENT, name) for name in NAMES}
-    report = finished(
-        cli(
+    holder = named.admin(LOCKED)
+    with holder.cursor() as cur:
+        cur.execute("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+    try:
+        run = cli(
             worker.env,
             "backup",
             "--server",
@@ -88,12 +96,17 @@ def test_every_legal_name_is_backed_up_and_restored(
             "--wait",
             "--json",
         )
-    )
+        report = finished(run, status=1)  # one job failed: the command says so
+    finally:
+        holder.close()
     jobs = report["jobs"]
     assert isinstance(jobs, list)
     by_name = {job["database"]: job for job in jobs}
     # Nothing but --exclude leaves one out (templates and closed ones are not listed).
-    assert set(by_name) == {*NAMES, "postgres"}, by_name
+    assert set(by_name) == {*NAMES, LOCKED, "postgres"}, by_name
+    assert report["status"] == "failed"
+    assert by_name[LOCKED]["status"] == "failed", by_name[LOCKED]
+    assert "lock" in str(by_name[LOCKED]["error"]), by_name[LOCKED]
     assert by_name["postgres"]["status"] == "skipped"
     assert by_name["postgres"]["reason"] == "excluded by 'postgres'"
     backed_up = {name: by_name[name] for name in NAMES}
