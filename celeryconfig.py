@@ -11,6 +11,7 @@ from celery.schedules import crontab as _crontab
 from kombu import Exchange as _Exchange
 from kombu import Queue as _Queue
 
+from worker import redisconn as _redisconn
 from worker import settings as _settings
 from worker.contract import tasks as _contract
 
@@ -23,11 +24,17 @@ broker_connection_retry_on_startup = True
 # than the longest backup, or a second worker would start the same job while the first runs.
 # queue_order_strategy: a worker consuming several queues polls them in the order given, so
 # one started without -Q takes asked-for work (the default queue) before scheduled backups.
+# A sentinel:// URL (Redis Sentinel, docs/reliability.md "Broker failover") also needs the
+# primary's name, for the broker and for the result backend.
 broker_transport_options = {
     "visibility_timeout": _s.backup_visibility_timeout,
     "queue_order_strategy": "priority",
+    **_redisconn.transport_options(_s.celery_broker_url, _s.redis_sentinel_master),
 }
-result_backend_transport_options = {"visibility_timeout": _s.backup_visibility_timeout}
+result_backend_transport_options = {
+    "visibility_timeout": _s.backup_visibility_timeout,
+    **_redisconn.transport_options(_s.celery_result_backend, _s.redis_sentinel_master),
+}
 result_expires = 7 * 24 * 3600  # seconds; the jobs table is the record, not the result backend
 # Nobody reads a task's return value (the gateway and the CLI read the jobs table, docs/design.md),
 # so storing one per step is two Redis writes per task for nothing; with track_started, three.
@@ -76,8 +83,15 @@ worker_prefetch_multiplier = 1
 # started without -Q consumes both, the default one first.
 task_default_queue = _contract.DEFAULT_QUEUE
 # Each bound as Celery binds a queue it creates itself (exchange and routing key its name).
+# BROKER_QUEUE_TYPE=quorum (RabbitMQ only): both declared as quorum queues, replicated over
+# the cluster's nodes; durable and never exclusive or auto-deleted, as quorum queues must be,
+# and without priorities, which they do not have (no task here sets one). Celery then turns
+# off global QoS itself (worker_detect_quorum_queues) and runs countdowns through RabbitMQ's
+# delayed delivery.
+task_default_queue_type = _s.broker_queue_type
+_queue_arguments = {"x-queue-type": "quorum"} if _s.broker_queue_type == "quorum" else None
 task_queues = tuple(
-    _Queue(name, _Exchange(name), routing_key=name)
+    _Queue(name, _Exchange(name), routing_key=name, queue_arguments=_queue_arguments)
     for name in (_contract.DEFAULT_QUEUE, _contract.SCHEDULED_QUEUE)
 )
 

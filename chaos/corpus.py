@@ -45,7 +45,9 @@ def cases(project: str = "proj-bad") -> list[Case]:
     """The corpus; `project` is a valid project id used where the project is not the point."""
     shell = f"db$(touch {MARKER})"
     name_rule = "database name"
-    bad_names = {
+    # Legal PostgreSQL names (a server may hold any of them): each must reach PostgreSQL as one
+    # value, and fail its job because no such database exists, never run anything.
+    hostile_names = {
         "double quote": 'sales"; DROP DATABASE x; --',
         "single quote": "sa'les",
         "space": "my sales",
@@ -54,14 +56,18 @@ def cases(project: str = "proj-bad") -> list[Case]:
         "backticks": f"`touch {MARKER}`",
         "leading dash": "--help",
         "leading dash -f": "-f/etc/passwd",
-        "10,000 characters": "a" * 10_000,
-        "NUL byte": "sales\x00x",
-        "empty": "",
+        "conninfo": "host=evil dbname=x",
         "newline": "sales\nx",
     }
+    # Names no server can hold.
+    impossible_names = {"10,000 characters": "a" * 10_000, "NUL byte": "sales\x00x", "empty": ""}
     found = [
+        Case(f"database: {label}", {"project_id": project, "database": value}, "does not exist")
+        for label, value in hostile_names.items()
+    ]
+    found += [
         Case(f"database: {label}", {"project_id": project, "database": value}, name_rule)
-        for label, value in bad_names.items()
+        for label, value in impossible_names.items()
     ]
     found += [
         Case(

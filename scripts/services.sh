@@ -13,7 +13,12 @@ pg_isready -h 127.0.0.1 -p 5432
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     echo "services: starting Redis"
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    # An append-only file, fsynced every second: a restart of Redis keeps the queued messages
+    # (without it a restart empties the queues, docs/reliability.md "Redis persistence").
+    redis_dir="${REDIS_DIR:-/var/lib/redis}"
+    mkdir -p "$redis_dir"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --dir "$redis_dir" \
+        --save "" --appendonly yes --appendfsync everysec
     for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 echo "redis: $(redis-cli -h 127.0.0.1 -p 6379 ping)"

@@ -17,7 +17,10 @@ or visibility_timeout does), and every step is idempotent on its job id.
 
 `install()` makes it the transport of `redis://` and `rediss://` URLs in this process (kombu's
 alias table), so the URLs stay as they are: Flower's broker page and every log line still see a
-Redis URL. The Celery app calls it when it is created (worker.app).
+Redis URL. The Celery app calls it when it is created (worker.app). kombu's Sentinel transport
+(`sentinel://`, a Redis primary found through Redis Sentinel) is a Redis channel too and has
+the same lookup: SentinelTransport carries the same fix, and a failover is a broker loss like
+any other (docs/reliability.md, "Broker failover").
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from redis import exceptions as redis_exceptions
 
 REDIS_SCHEMES = ("redis", "rediss")
 TRANSPORT = "worker.broker:RedisTransport"
+SENTINEL_SCHEME = "sentinel"
+SENTINEL_TRANSPORT = "worker.broker:SentinelTransport"
 
 
 class RedisChannel(kombu_redis.Channel):
@@ -51,7 +56,20 @@ class RedisTransport(kombu_redis.Transport):
     Channel = RedisChannel
 
 
+class SentinelChannel(RedisChannel, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (the primary found through the sentinels), with RedisChannel's
+    "connection lost" once detached: its pool is built from the same connection parameters."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """kombu's Redis Sentinel transport with SentinelChannel."""
+
+    Channel = SentinelChannel
+
+
 def install() -> None:
-    """Make RedisTransport the transport of redis:// and rediss:// URLs in this process."""
+    """Make RedisTransport the transport of redis:// and rediss:// URLs in this process, and
+    SentinelTransport that of sentinel:// ones."""
     for scheme in REDIS_SCHEMES:
         transport.TRANSPORT_ALIASES[scheme] = TRANSPORT
+    transport.TRANSPORT_ALIASES[SENTINEL_SCHEME] = SENTINEL_TRANSPORT

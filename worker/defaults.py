@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SOURCE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_RESULT_BACKEND = "redis://127.0.0.1:6379/1"
+# RabbitMQ's queue type for the worker's queues; "quorum" replicates them (docs/reliability.md).
+DEFAULT_BROKER_QUEUE_TYPE: Final = "classic"
 TELEGRAM_CLOUD_API = "https://api.telegram.org"
 # The cloud Bot API lets bots download files "of up to 20 MB"; reading MB as 10**6 is the safe side.
 CLOUD_DOWNLOAD_LIMIT = 20_000_000  # bytes

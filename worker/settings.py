@@ -15,7 +15,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from worker import defaults, errors, secret_files, syntax
+from worker import defaults, errors, redisconn, secret_files, syntax
 
 # What an operator does when encryption is on (the default) and no recipient is given.
 ENCRYPTION_FIX = (
@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     database_url: str = defaults.DEFAULT_DATABASE_URL
     celery_broker_url: str = defaults.DEFAULT_BROKER_URL
     celery_result_backend: str = defaults.DEFAULT_RESULT_BACKEND
+    # Broker failover (docs/reliability.md): the primary's name when a URL is sentinel://, and
+    # RabbitMQ's queue type for the worker's own queues.
+    redis_sentinel_master: str | None = None
+    broker_queue_type: Literal["classic", "quorum"] = defaults.DEFAULT_BROKER_QUEUE_TYPE
     source_database_url: SecretStr = SecretStr(defaults.DEFAULT_SOURCE_DATABASE_URL)
 
     telegram_bot_token: SecretStr | None = None
@@ -221,6 +225,32 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _sentinel_named(self) -> Settings:
+        pacer = self.pacer_redis_url.get_secret_value() if self.pacer_redis_url else ""
+        urls = (self.celery_broker_url, self.celery_result_backend, pacer)
+        for url in (url for url in urls if redisconn.is_sentinel(url)):
+            try:
+                redisconn.Sentinels.parse(url)
+            except errors.ConfigError as exc:  # its message never shows the password
+                raise ValueError(exc.message) from None
+            if not self.redis_sentinel_master:
+                raise ValueError(
+                    "a sentinel:// URL is set, and REDIS_SENTINEL_MASTER (the primary's name "
+                    "in the sentinels' configuration) is not"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _quorum_on_rabbitmq(self) -> Settings:
+        if self.broker_queue_type == "quorum" and not self.celery_broker_url.startswith(
+            ("amqp://", "amqps://", "pyamqp://")
+        ):
+            raise ValueError(
+                "BROKER_QUEUE_TYPE=quorum is RabbitMQ's: CELERY_BROKER_URL must be amqp://"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _encryption_said_once(self) -> Settings:
         # Both set is a contradiction: which one the operator meant cannot be told.
         if self.backup_encryption == "off" and self.backup_age_recipients:
@@ -264,7 +294,7 @@ class Settings(BaseSettings):
         """The pacer's Redis: PACER_REDIS_URL, else the broker when it is Redis, else none."""
         if self.pacer_redis_url is not None:
             return self.pacer_redis_url.get_secret_value()
-        if urlsplit(self.celery_broker_url).scheme in ("redis", "rediss"):
+        if redisconn.is_redis(self.celery_broker_url):
             return self.celery_broker_url
         return None
 

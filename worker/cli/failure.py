@@ -181,9 +181,10 @@ def _first_line(text: str) -> str:
 
 
 def _location(url: str, *, with_scheme: bool) -> str:
-    """`url` without its user and password: scheme://host:port/path, or host:port/database."""
+    """`url` without its user and password: scheme://host:port/path, or host:port/database.
+    Of kombu's list of URLs (`sentinel://a;sentinel://b`), the first one."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.split(";", 1)[0])
         host = parts.hostname or "localhost"
         port = f":{parts.port}" if parts.port else ""
     except ValueError:

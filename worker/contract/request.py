@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -14,6 +15,9 @@ from worker.postgres import servers, source
 CAPTION_LIMIT = 1024  # characters, Telegram's sendDocument limit after entity parsing
 MAX_EXPIRY_DAYS = 36500
 _PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_PROJECT_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
+PROJECT_KEEP = 100  # characters of a database name kept in the project id derived from it
+PROJECT_HASH = 12  # hex digits of the name's SHA-256 that keep derived project ids apart
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,150}")
 
 
@@ -74,6 +78,17 @@ def validate_project_id(value: object) -> str:
             f"invalid project id {_preview(value)}: use 1-128 letters, digits, '_', '.', ':' or '-'"
         )
     return value
+
+
+def project_id_for_database(database: str) -> str:
+    """The project id of a database a whole-server backup takes: its name when that is a
+    project id, else the name's safe characters and a hash of the whole name, so that two
+    databases never share one (`my db` and `my-db` are two projects)."""
+    if _PROJECT_ID.fullmatch(database):
+        return database
+    safe = _PROJECT_UNSAFE.sub("-", database).lstrip("_.:-")[:PROJECT_KEEP] or "db"
+    digest = hashlib.sha256(database.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{safe}-{digest[:PROJECT_HASH]}"
 
 
 def validate_job_id(value: object) -> uuid.UUID | None:

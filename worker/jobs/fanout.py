@@ -3,13 +3,15 @@
 The one rule of `backup --server S --all` and of a schedule whose database is `*`: every
 database the server lists that a backup can take (no template, none with datallowconn = false),
 minus the worker's own control-plane database when it lives on that server, minus those matching
-an exclude pattern (shell-style, fnmatch). The database name is the project id, or
-SOURCE_PROJECT_PATTERN's named group `project` when it is set (a database it does not match is
-skipped, and said so).
+an exclude pattern (shell-style, fnmatch). Nothing else leaves one out: whatever its legal
+name, a database is queued, and one that cannot be backed up is a failed job naming it. The
+project id is SOURCE_PROJECT_PATTERN's named group `project` when it matches, else the
+database name, or a safe form of it with a hash (request.project_id_for_database).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 from collections.abc import Sequence
@@ -61,13 +63,14 @@ def validate_patterns(patterns: object) -> list[str]:
 
 
 def project_of(database: str, pattern: str | None) -> str:
-    """The project a database belongs to; InputError when the pattern does not say."""
-    if pattern is None:
-        return request.validate_project_id(database)
-    match = re.fullmatch(pattern, database)
-    if match is None or not match.group("project"):
-        raise errors.InputError(f"SOURCE_PROJECT_PATTERN does not match database {database}")
-    return request.validate_project_id(match.group("project"))
+    """The project a database belongs to: SOURCE_PROJECT_PATTERN's group `project` when it
+    matches, else one made of the name (request.project_id_for_database): a database the
+    pattern does not describe is still backed up, never left out."""
+    match = re.fullmatch(pattern, database) if pattern is not None else None
+    if match is not None and match.group("project"):
+        with contextlib.suppress(errors.InputError):
+            return request.validate_project_id(match.group("project"))
+    return request.project_id_for_database(database)
 
 
 def same_server(database_url: str, params: source.SourceParams) -> bool:
@@ -97,9 +100,7 @@ def plan(rt: Runtime, server: servers.Server, exclude: Sequence[str] = ()) -> li
         if excluded is not None:
             items.append(Item(name, skipped=f"excluded by {excluded!r}"))
             continue
-        try:
-            source.validate_database_name(name)
-            items.append(Item(name, project_of(name, pattern)))
-        except errors.InputError as exc:
-            items.append(Item(name, skipped=exc.message))
+        # A name the server holds is a legal one (source.validate_database_name): whatever
+        # goes wrong with it later fails its job, which names it, instead of leaving it out.
+        items.append(Item(name, project_of(name, pattern)))
     return items

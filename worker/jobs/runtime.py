@@ -14,12 +14,9 @@ import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
-
-import redis
 
 from db import session as db_session
-from worker import errors, settings
+from worker import errors, redisconn, settings
 from worker.metrics import counters as metrics_counters
 from worker.metrics import queues
 from worker.postgres import servers, slots, source
@@ -58,7 +55,9 @@ class Runtime:
             if self._counters is None:
                 url = self.settings.celery_broker_url
                 self._counters = (
-                    metrics_counters.RedisCounters(metrics_counters.client_for(url))
+                    metrics_counters.RedisCounters(
+                        metrics_counters.client_for(url, self.settings.redis_sentinel_master)
+                    )
                     if queues.is_redis(url)
                     else telegram_counters.NONE
                 )
@@ -154,7 +153,7 @@ class Runtime:
         """The fleet-wide dump slots per server, kept in the broker's Redis."""
         if self._slots is None:
             board = slots.Slots(
-                redis.Redis.from_url(_redis_url(self.settings)),
+                redisconn.client(_redis_url(self.settings), self.settings.redis_sentinel_master),
                 lease_seconds=self.settings.source_slot_lease,
             )
             with self._lock:
@@ -178,7 +177,7 @@ class Runtime:
 def _redis_url(config: settings.Settings) -> str:
     # The broker's Redis; with RabbitMQ as the broker, the result backend's.
     for url in (config.celery_broker_url, config.celery_result_backend):
-        if urlsplit(url).scheme in ("redis", "rediss", "unix"):
+        if redisconn.is_redis(url):
             return url
     raise errors.ConfigError(
         "the per-server dump slots live in Redis: CELERY_BROKER_URL or CELERY_RESULT_BACKEND "

@@ -20,6 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from worker import redisconn
 from worker.telegram import counters
 
 KEY = "backup-worker:metrics:telegram"
@@ -27,11 +28,13 @@ TIMEOUT = 2.0  # seconds: a count that cannot reach Redis is dropped, the send g
 _log = logging.getLogger(__name__)
 
 
-def client_for(url: str) -> redis.Redis:
+def client_for(url: str, master: str | None = None) -> redis.Redis:
     """A Redis client for counting: short timeouts and no retries, so that a Redis outage
-    costs a Bot API call at most TIMEOUT per counter, never redis-py's retry loop."""
-    return redis.Redis.from_url(
+    costs a Bot API call at most TIMEOUT per counter, never redis-py's retry loop.
+    `master`: the primary's name when `url` is sentinel:// (worker.redisconn)."""
+    return redisconn.client(
         url,
+        master,
         socket_timeout=TIMEOUT,
         socket_connect_timeout=TIMEOUT,
         retry=Retry(NoBackoff(), 0),

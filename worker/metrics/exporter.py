@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from db import session as db_session
+from worker import redisconn
 from worker.metrics import collector, queues, snapshot
 
 
@@ -29,9 +30,10 @@ def registry(
     return found
 
 
-def redis_client(broker_url: str) -> redis.Redis | None:
-    """A client of the broker's Redis, or None when the broker is not Redis (RabbitMQ)."""
-    return redis.Redis.from_url(broker_url) if queues.is_redis(broker_url) else None
+def redis_client(broker_url: str, master: str | None = None) -> redis.Redis | None:
+    """A client of the broker's Redis, or None when the broker is not Redis (RabbitMQ);
+    `master`: the primary's name when the broker is sentinel:// (worker.redisconn)."""
+    return redisconn.client(broker_url, master) if queues.is_redis(broker_url) else None
 
 
 def serve(

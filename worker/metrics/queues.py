@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import redis
 
+from worker import redisconn
+
 DEFAULT_QUEUES = ("celery",)
 PRIORITY_SEP = "\x06\x16"  # kombu.transport.redis' separator of a queue and its priority
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default steps above 0, which uses the plain name
@@ -41,4 +43,4 @@ def depths(client: redis.Redis, queues: Iterable[str] = DEFAULT_QUEUES) -> dict[
 
 def is_redis(url: str) -> bool:
     """Whether a broker URL is Redis (the queues and the counters can be read there)."""
-    return url.split("://", 1)[0] in ("redis", "rediss", "unix")
+    return redisconn.is_redis(url)

@@ -21,7 +21,6 @@ MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 # `=` would run with our rights) and no row-level security policy of theirs runs for us (with
 # row_security off, a policy that would apply is an error instead: docs/security.md).
 SAFE_OPTIONS = "-c search_path=pg_catalog -c row_security=off"
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]*")
 _QUOTED = re.compile(r'"[^"]*"')
 
 # What a libpq program inherits of the worker's environment (SourceParams.env).
@@ -48,20 +47,27 @@ WHERE c.relkind = 'r' AND c.relpersistence <> 't'
 
 
 def validate_database_name(name: object) -> str:
-    """The name itself if it is a plain PostgreSQL database name; InputError otherwise."""
-    rule = (
-        'database names are 1 to 63 letters, digits, "_", "$" and "-" '
-        '(not starting with "$" or "-")'
-    )
+    """The name itself if PostgreSQL could hold it; InputError otherwise.
+
+    Any name a server can have is one a backup takes (dots, spaces, quotes, upper case,
+    non-ASCII): 1 to 63 bytes of UTF-8 without NUL. It only ever travels as a value, never
+    as text another program parses: libpq conninfo through make_dsn (which quotes it),
+    SQL through sql.Identifier, file names through a safe form (worker.artifact.stream).
+    """
+    rule = "database names are 1 to 63 bytes of UTF-8 text without NUL"
     if not isinstance(name, str):
         raise errors.InputError(f"database name must be a string, not {type(name).__name__}")
     if not name:
         raise errors.InputError(f"database name is empty: {rule}")
     shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, from JSON's \ud800
+        raise errors.InputError(f"database name {shown} is not valid UTF-8: {rule}") from None
+    if size > MAX_NAME_BYTES:
         raise errors.InputError(f"database name {shown} is longer than 63 bytes: {rule}")
-    if not _NAME.fullmatch(name):
-        raise errors.InputError(f"database name {shown} is not allowed: {rule}")
+    if "\x00" in name:
+        raise errors.InputError(f"database name {shown} holds a NUL character: {rule}")
     return name
 
 
@@ -226,7 +232,11 @@ def _connect(params: SourceParams, database: str | None) -> psycopg2.extensions.
 
 # {where}: `server NAME (host:port)`; {origin}: where that server is configured.
 _KNOWN_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r'database "([^"]*)" does not exist'), 'database "{0}" does not exist on {where}'),
+    # Greedy and across lines: a database name may hold quotes and newlines.
+    (
+        re.compile(r'database "(.*)" does not exist', re.S),
+        'database "{0}" does not exist on {where}',
+    ),
     (
         re.compile(r'role "([^"]*)" does not exist'),
         'role "{0}" does not exist on {where}: check the user in {origin}',

@@ -18,6 +18,7 @@ scratch database their own pending row names (worker.restore.job.check_drill).
 from __future__ import annotations
 
 import fnmatch
+import re
 import uuid
 
 from db import models
@@ -28,15 +29,25 @@ from worker.jobs.runtime import Runtime
 from worker.postgres import target
 from worker.restore import job as rj
 
+_PLACEHOLDER = re.compile(r"\{(database|project)\}")
+
 
 def patterns(setting: str, backup: models.Backup) -> list[str]:
     """RESTORE_TARGET_NAMES for this backup, placeholders filled in."""
-    database = backup.database or ""
+    # The names are matched literally: a database called `a*` or `[x]` (legal names) must
+    # not turn the pattern into one that allows other databases.
+    # One pass, so that a database called `{project}` stays itself.
+    values = {"database": _literal(backup.database or ""), "project": _literal(backup.project_id)}
     return [
-        item.strip().replace("{database}", database).replace("{project}", backup.project_id)
+        _PLACEHOLDER.sub(lambda found: values[found.group(1)], item.strip())
         for item in setting.split(",")
         if item.strip()
     ]
+
+
+def _literal(name: str) -> str:
+    """`name` as an fnmatch pattern that matches only itself."""
+    return "".join(f"[{char}]" if char in "*?[" else char for char in name)
 
 
 def name_allowed(setting: str, name: str, backup: models.Backup) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from worker import settings
+from worker import redisconn, settings
 from worker.telegram import counters, pacer_scripts
 
 CHAT_PER_SECOND = 1  # messages in one chat per CHAT_WINDOW (Bots FAQ: "avoid more than one")
@@ -203,7 +203,7 @@ def from_settings(
         return None
     margin = config.telegram_pacer_margin
     return Pacer(
-        redis.Redis.from_url(url),
+        redisconn.client(url, config.redis_sentinel_master),
         chat_per_second=config.telegram_chat_per_second,
         group_per_minute=config.telegram_group_per_minute,
         bot_per_second=config.telegram_bot_per_second,

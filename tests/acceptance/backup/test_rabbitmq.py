@@ -105,3 +105,37 @@ def test_backup_chain_runs_over_amqp_on_the_worker_direct_queue(
     # The banner shows the broker URL with its password masked.
     assert "amqp://guest:**@" in worker.log()
     assert "guest:guest" not in worker.log()
+
+
+def queue_types(vhost: str) -> dict[str, str]:
+    """Queue name -> its type (classic, quorum), as RabbitMQ lists them."""
+    listing = rabbitmqctl("list_queues", "-p", vhost, "--no-table-headers", "name", "type")
+    return dict(line.rsplit("\t", 1) for line in listing.splitlines() if "\t" in line)
+
+
+def test_a_backup_runs_on_quorum_queues(stack: Stack, amqp_url: str) -> None:
+    worker = stack.start_worker(
+        CELERY_BROKER_URL=amqp_url, BROKER_QUEUE_TYPE="quorum", BACKUP_PART_SIZE="262144"
+    )
+    # The gateway declares the queue it sends to as the worker does: RabbitMQ refuses to
+    # declare a quorum queue again as a classic one (docs/reliability.md).
+    client = Celery("gateway-quorum", broker=amqp_url)
+    client.conf.broker_connection_retry_on_startup = True
+    client.conf.task_default_queue_type = "quorum"
+    try:
+        job_id = send(client, project_id="proj-quorum", database=stack.source_db)
+        row = stack.wait_job(job_id, timeout=90)
+    finally:
+        client.close()
+    assert row["status"] == "completed", (row["error"], worker.log()[-3000:])
+    types = queue_types(amqp_url.rsplit("/", 1)[1])
+    assert types["celery"] == "quorum", types
+    # Celery declares each worker's own queue (worker_direct) itself, as a classic one.
+    assert types[f"{row['worker_hostname']}.dq2"] == "classic", types
+    with stack.database.engine.connect() as conn:
+        parts = conn.execute(
+            text("SELECT part_count FROM control_plane.backups WHERE job_id = :id"),
+            {"id": job_id},
+        ).scalar_one()
+    assert len(stack.standin.requests("sendDocument")) == parts >= 2
+    assert "PRECONDITION_FAILED" not in worker.log()

@@ -32,14 +32,22 @@ from worker.scheduling import sweep
 Schedule = schedule_models.BackupSchedule
 PATTERN = r"app_(?P<project>[a-z0-9]+)"
 PROJECTS = ["p0", "p1", "p2"]
+UNDESCRIBED = ["other", "Other DB.prod"]
+# Database -> project, as the fan-out names them.
+EXPECTED = {f"app_{p}": p for p in PROJECTS} | {
+    "other": "other",
+    "Other DB.prod": "Other-DB.prod-" + hashlib.sha256(b"Other DB.prod").hexdigest()[:12],
+}
 
 
 @pytest.fixture(scope="module")
 def extra() -> Iterator[support.Cluster]:
-    """app_p0..app_p2 (projects p0..p2), tmp_x (excluded), other (the pattern says no)."""
+    """app_p0..app_p2 (projects p0..p2), tmp_x (excluded), and two the pattern does not
+    describe, backed up all the same: `other`, and `Other DB.prod` (a legal name that is no
+    project id)."""
     with support.cluster(f"bw_fanout_{uuid.uuid4().hex[:6]}", services.free_port(26300)) as made:
-        for name in [f"app_{p}" for p in PROJECTS] + ["tmp_x", "other"]:
-            made.query(f"CREATE DATABASE {name} OWNER {support.ROLE}")
+        for name in [f"app_{p}" for p in PROJECTS] + ["tmp_x", *UNDESCRIBED]:
+            made.query(f'CREATE DATABASE "{name}" OWNER {support.ROLE}')
         made.query("CREATE DATABASE not_now ALLOW_CONNECTIONS false")
         yield made
 
@@ -144,16 +152,16 @@ def test_two_dispatchers_make_one_job_per_database_and_slot(
     assert not failures, failures
 
     sent = [kwargs for send in sends for kwargs in send.kwargs]
-    assert len(sent) == 6  # three databases, two slots, once each
+    assert len(sent) == 10  # five databases, two slots, once each
     assert sorted((k["project_id"], k["database"]) for k in sent) == sorted(
-        (p, f"app_{p}") for p in PROJECTS for _ in range(2)
+        (project, name) for name, project in EXPECTED.items() for _ in range(2)
     )
     assert {k["server"] for k in sent} == {"extra"}
     recorded = runs(rt)
-    assert [(slot, name) for slot, name, _ in recorded] == [
-        (slot, f"app_{p}")
+    assert sorted((slot, name) for slot, name, _ in recorded) == [
+        (slot, name)
         for slot in (first_slot, first_slot + dt.timedelta(minutes=30))
-        for p in PROJECTS
+        for name in sorted(EXPECTED)
     ]
     assert {str(job_id) for _, _, job_id in recorded} == {k["job_id"] for k in sent}
     assert all(
@@ -161,7 +169,7 @@ def test_two_dispatchers_make_one_job_per_database_and_slot(
     )
     with rt.database.transaction() as s:
         jobs = list(s.scalars(select(models.Job).order_by(models.Job.project_id)))
-        assert sorted(job.project_id for job in jobs) == sorted(PROJECTS * 2)
+        assert sorted(job.project_id for job in jobs) == sorted([*EXPECTED.values()] * 2)
         assert {job.payload["server"] for job in jobs} == {"extra"}
         row = s.get_one(Schedule, schedule.id, populate_existing=True)
         assert row.next_run_at > dt.datetime.now(dt.UTC)

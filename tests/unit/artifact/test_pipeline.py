@@ -8,6 +8,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import uuid
@@ -19,6 +20,7 @@ from typing import BinaryIO, cast
 import pyrage
 import pytest
 import zstandard
+from psycopg2.extensions import parse_dsn
 
 from worker import errors
 from worker.artifact import manifest, stream
@@ -310,40 +312,65 @@ def test_artifact_filename() -> None:
         )
 
 
-HOSTILE_NAMES: list[object] = [
-    "",
-    "a b",
-    "db'; DROP DATABASE x; --",
-    'a"b',
-    "a;b",
-    "$(reboot)",
-    "`id`",
-    "-dpostgres",
-    "--help",
-    "dbname=postgres",
-    "host=evil",
-    "x" * 10_000,
-    "a\0b",
-    "name\n",
-    "ünïcode",
-    "a/b",
-    "$abc",
-    None,
-    5,
-    b"bytes",
-]
+# Names no PostgreSQL server can hold.
+IMPOSSIBLE_NAMES: list[object] = ["", "x" * 64, "é" * 32, "a\0b", "\ud800", None, 5, b"bytes"]
 
 
-@pytest.mark.parametrize("name", HOSTILE_NAMES)
-def test_hostile_database_names_are_refused(name: object) -> None:
+@pytest.mark.parametrize("name", IMPOSSIBLE_NAMES)
+def test_names_a_server_cannot_hold_are_refused(name: object) -> None:
     with pytest.raises(errors.InputError, match="database name") as info:
         source.validate_database_name(name)
     assert len(info.value.message) < 300
 
 
-@pytest.mark.parametrize("name", ["postgres", "app_db", "Proj-1$db", "_x", "9lives", "a" * 63])
-def test_plain_database_names_pass(name: str) -> None:
+# Legal names, hostile-looking ones included: each is a value, never parsed again.
+LEGAL_NAMES = [
+    "postgres",
+    "Proj-1$db",
+    "app.prod",
+    "My DB",
+    'say "hi"',
+    "it's",
+    "ünïcode",
+    "../x",
+    "a/b",
+    "$abc",
+    "-dpostgres",
+    "--help",
+    "host=evil",
+    "`id`",
+    "name\n",
+    "a" * 63,
+    "é" * 31 + "a",
+]
+
+
+@pytest.mark.parametrize("name", LEGAL_NAMES)
+def test_every_legal_database_name_passes(name: str) -> None:
     assert source.validate_database_name(name) == name
+
+
+@pytest.mark.parametrize("name", LEGAL_NAMES)
+def test_a_legal_name_stays_one_value_of_the_conninfo(name: str) -> None:
+    params = source.SourceParams.from_url("postgresql://backup@db.internal:6543/postgres")
+    parsed = parse_dsn(params.conninfo(name))
+    assert parsed["dbname"] == name
+    assert parsed["host"] == "db.internal"
+
+
+@pytest.mark.parametrize("name", LEGAL_NAMES)
+def test_a_legal_name_makes_a_plain_file_name(name: str) -> None:
+    made = stream.artifact_filename(
+        "p",
+        name,
+        uuid.uuid4(),
+        when=datetime(2026, 1, 1, tzinfo=UTC),
+        compression="zstd",
+        encrypted=False,
+    )
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", made), made
+    assert not made.startswith(".")
+    assert ".." not in made
 
 
 URL = (
@@ -366,8 +393,10 @@ def test_source_params_hide_the_password(monkeypatch: pytest.MonkeyPatch) -> Non
     assert params.password_kw() == {"password": "s3cr?t-pw"}
     assert (params.database, params.location) == ("postgres", "db.internal:6543")
     assert "PGPASSWORD" not in source.SourceParams.from_url("postgresql:///x").env()
+    # A name with conninfo in it is one quoted value (a legal name), never more parameters.
+    assert parse_dsn(params.conninfo("x host=evil"))["host"] == "db.internal"
     with pytest.raises(errors.InputError):
-        params.conninfo("x dbname=evil")
+        params.conninfo("x" * 64)
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,19 @@ def test_the_broker_down_names_its_url_and_variable_without_the_password(
     )
 
 
+def test_sentinels_down_name_the_first_one_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, closed_port: int
+) -> None:
+    url = f"sentinel://:{PASSWORD}@127.0.0.1:{closed_port}/0;sentinel://127.0.0.1:{closed_port}"
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    monkeypatch.setenv("REDIS_SENTINEL_MASTER", "mymaster")
+    exc = ConnectionRefusedError(111, "Connection refused")
+    found = failure.translate(kombu.exceptions.OperationalError(str(exc)))
+    where = found.message.split(" (CELERY_BROKER_URL)")[0]
+    assert where == f"cannot reach the broker at sentinel://127.0.0.1:{closed_port}/0", found
+    assert PASSWORD not in found.message
+
+
 def test_the_control_plane_down_names_host_port_and_variable_without_the_password(
     monkeypatch: pytest.MonkeyPatch, closed_port: int
 ) -> None:

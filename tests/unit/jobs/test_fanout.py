@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from worker import errors, settings
@@ -12,13 +14,34 @@ from worker.postgres import servers, source
 
 def test_the_database_name_is_the_project_by_default() -> None:
     assert fanout.project_of("proj-123", None) == "proj-123"
+    assert fanout.project_of("app.prod", None) == "app.prod"
+
+
+LEGAL_NAMES = ["My DB", 'say "hi"', "Ünïcödé", "../x", "a/b", "$abc", "-x", "é" * 31 + "a"]
+
+
+@pytest.mark.parametrize("name", LEGAL_NAMES)
+def test_a_name_that_is_no_project_id_gets_a_safe_one_of_its_own(name: str) -> None:
+    project = fanout.project_of(name, None)
+    assert request.validate_project_id(project) == project
+    assert project.endswith("-" + hashlib.sha256(name.encode()).hexdigest()[:12])
+    assert "/" not in project
+    assert " " not in project
+
+
+def test_names_that_differ_only_in_unsafe_characters_stay_apart() -> None:
+    names = ["my db", "my/db", "my\tdb", 'my"db']
+    projects = {fanout.project_of(name, None) for name in names}
+    assert len(projects) == len(names)
+    assert all(project.startswith("my-db-") for project in projects)
 
 
 def test_a_pattern_takes_its_project_group_from_the_whole_name() -> None:
     pattern = r"proj_(?P<project>[a-z0-9-]+)_db"
     assert fanout.project_of("proj_abc-1_db", pattern) == "abc-1"
-    with pytest.raises(errors.InputError, match="does not match database proj_abc_db2"):
-        fanout.project_of("proj_abc_db2", pattern)
+    # A database the pattern does not describe is still backed up, under its own name.
+    assert fanout.project_of("proj_abc_db2", pattern) == "proj_abc_db2"
+    assert fanout.project_of("other db", pattern).startswith("other-db-")
 
 
 def test_a_pattern_without_a_project_group_is_refused_at_start(

@@ -28,11 +28,12 @@ def plan(config: settings.Settings, server: str | None, timeout: float) -> list[
     """Every check, in the order printed; InputError for an unknown `server`."""
     if server is not None:
         servers.validate_name(server)
-    broker = functools.partial(infra.broker, config.celery_broker_url, timeout)
+    master = config.redis_sentinel_master
+    broker = functools.partial(infra.broker, config.celery_broker_url, timeout, master=master)
     control = functools.partial(infra.control_plane, config.database_url, timeout)
     spool = functools.partial(infra.spool_dir, config.backup_spool_dir, config.backup_part_size)
     others = [
-        preflight.Group(name, functools.partial(infra.broker, url, timeout, name, setting))
+        preflight.Group(name, functools.partial(infra.broker, url, timeout, name, setting, master))
         for name, setting, url in infra.other_redis(config)
     ]
     return [

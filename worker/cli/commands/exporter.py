@@ -28,7 +28,7 @@ def exporter(address: str | None, port: int | None) -> None:
     address = address or config.exporter_address
     port = port or config.exporter_port
     database = db_session.Database(config.database_url)
-    client = metrics_exporter.redis_client(config.celery_broker_url)
+    client = metrics_exporter.redis_client(config.celery_broker_url, config.redis_sentinel_master)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: types.FrameType | None) -> None:

@@ -169,7 +169,7 @@ def status(as_json: bool, nagios: bool) -> None:
 def _status(as_json: bool, nagios: bool) -> None:
     config = settings.current()
     rt = common.build_runtime()
-    client = exporter.redis_client(config.celery_broker_url)
+    client = exporter.redis_client(config.celery_broker_url, config.redis_sentinel_master)
     try:
         payload = report(snapshot.read(rt.database, client))
     finally:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from worker import errors, redact, settings
+from worker import errors, redact, redisconn, settings
 from worker.cli.preflight import Verdict, fail, ok, warn
 from worker.jobs import spool
 
@@ -21,6 +21,9 @@ SPOOL_PARTS = 2  # free space below this many parts (BACKUP_PART_SIZE) is a warn
 
 def where(url: str) -> str:
     """scheme://host:port/path of a URL, for a line: never its user or password."""
+    first, _, rest = url.partition(";")  # kombu's failover lists: sentinel://a;sentinel://b
+    if rest.strip():
+        return where(first) + f" (and {len([u for u in rest.split(';') if u.strip()])} more)"
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
@@ -28,10 +31,14 @@ def where(url: str) -> str:
 
 
 def broker(
-    url: str, timeout: float, check: str = "broker", setting: str = "CELERY_BROKER_URL"
+    url: str,
+    timeout: float,
+    check: str = "broker",
+    setting: str = "CELERY_BROKER_URL",
+    master: str | None = None,
 ) -> list[Verdict]:
-    """`setting` (the broker, or another Redis the fleet uses) accepts a connection (Redis or
-    RabbitMQ, through kombu)."""
+    """`setting` (the broker, or another Redis the fleet uses) accepts a connection (Redis,
+    Redis through Sentinel with the primary `master`, or RabbitMQ, through kombu)."""
     import kombu
     import kombu.exceptions
 
@@ -39,9 +46,9 @@ def broker(
     # Every read bounded too: a port that accepts and never answers must not hang the check
     # (Redis: socket_timeout; RabbitMQ through py-amqp: read_timeout and write_timeout).
     limits = ("socket_timeout", "socket_connect_timeout", "read_timeout", "write_timeout")
-    connection = kombu.Connection(
-        url, connect_timeout=timeout, transport_options=dict.fromkeys(limits, timeout)
-    )
+    options: dict[str, object] = dict.fromkeys(limits, timeout)
+    options.update(redisconn.transport_options(url, master))
+    connection = kombu.Connection(url, connect_timeout=timeout, transport_options=options)
     # kombu re-raises its transports' connection errors as OperationalError; the rest, in case.
     down: tuple[type[BaseException], ...] = (
         kombu.exceptions.KombuError,
@@ -71,7 +78,7 @@ def other_redis(config: settings.Settings) -> list[tuple[str, str, str]]:
     result backend and the pacer's, when they are set apart from it."""
     found = []
     backend = config.celery_result_backend
-    if backend != config.celery_broker_url and urlsplit(backend).scheme in ("redis", "rediss"):
+    if backend != config.celery_broker_url and redisconn.is_redis(backend):
         found.append(("result backend", "CELERY_RESULT_BACKEND", backend))
     pacer = config.pacer_redis_url
     if pacer is not None and pacer.get_secret_value() != config.celery_broker_url:

@@ -1,0 +1,49 @@
+"""Redis Sentinel: the Procfile's worker, scheduled worker and beat, the gateway and the CLI on
+three sentinels watching a primary and a replica; the primary SIGKILLed mid-run, the replica
+promoted. Every backup completes, once, each part sent once (chaos.failover; its 60-backup run
+is `python -m chaos.failover`, figures in docs/reliability.md)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+import redis
+
+from chaos import failover
+from tests.acceptance.conftest import Stack
+from tests.support import sentinel
+from worker.cli import preflight
+from worker.cli.preflight import infra
+from worker.metrics import counters
+
+BACKUPS = 12
+
+
+@pytest.mark.timeout(240)
+def test_backups_complete_once_through_a_sentinel_failover(stack: Stack, tmp_path: Path) -> None:
+    with sentinel.group(tmp_path / "redis") as group:
+        figures = failover.run(stack, group, backups=BACKUPS, source_db=stack.source_db)
+        logs = "\n".join(path.read_text(errors="replace") for path in stack.logs())
+        assert group.primary_port() == group.ports["replica"]
+        # The fleet's own Redis clients (counters, like the pacer and the slots) followed the
+        # failover: the promoted replica counts every sendDocument, before and after it.
+        # `backup-worker check` reaches the broker through the sentinels too.
+        verdicts = infra.broker(group.url(0), 5, master=group.master)
+        promoted = redis.Redis(port=group.ports["replica"], decode_responses=True)
+        with contextlib.closing(promoted):
+            counted = {str(k): int(v) for k, v in dict(promoted.hgetall(counters.KEY)).items()}
+    detail = f"{figures.to_json()}\n{logs[-4000:]}"
+    assert figures.failed == {}, detail
+    assert figures.completed == BACKUPS, detail
+    assert figures.backups_per_job == {"1": BACKUPS}, detail
+    assert figures.resent == [], detail
+    assert figures.send_documents == figures.parts, detail
+    assert 0 < figures.promoted_after < 30, detail
+    assert 0 < figures.worker_back_after < 60, detail
+    assert figures.processes_alive, detail
+    assert figures.unrecoverable == 0, detail
+    sends = sum(v for k, v in counted.items() if k.startswith("requests:sendDocument:"))
+    assert sends == figures.send_documents, (counted, detail)
+    assert [verdict.status for verdict in verdicts] == [preflight.OK], verdicts
