@@ -4,7 +4,9 @@ Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 - schedules.dispatch     due schedules -> pending jobs + backups.create
 - backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs, leftover
                          restore roles (worker/restore/rights.py)
-- jobs.reap              stale jobs re-run or failed, finished spool dirs removed
+- jobs.reap              stale jobs resumed, re-run or failed, finished spool dirs removed
+And one that each worker sends to its own queue when it (re)connects to the broker:
+- jobs.resume            this host's jobs whose step message was lost, sent on from their step
 - alerts.check           failed / overdue projects, failed drills, alerted once
 - catalog.publish        the pinned catalog in each backup chat (worker/catalog/)
 - drills.run             restore drills of the backups due (worker/restore/rotation.py)
@@ -12,8 +14,12 @@ Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 
 from __future__ import annotations
 
-from celery import Celery
+import uuid
+from collections.abc import Iterable
 
+from celery import Celery, Task
+
+from tasks import steps
 from worker.app import app
 from worker.catalog import publish as catalog
 from worker.contract import publish
@@ -53,10 +59,46 @@ def sweep_expired() -> dict[str, object]:
     return result
 
 
+class Workers:
+    """The workers as the broker sees them (reaper.Hosts): Celery's ping and direct queues."""
+
+    PING_TIMEOUT = 1.0  # seconds: a broadcast waits this long for every reply
+
+    def __init__(self, celery_app: Celery) -> None:
+        self.app = celery_app
+
+    def answering(self, hostnames: Iterable[str]) -> set[str]:
+        """Those of `hostnames` whose worker answers a ping now."""
+        wanted = sorted(set(hostnames))
+        replies = self.app.control.ping(destination=wanted, timeout=self.PING_TIMEOUT) or []
+        return {name for reply in replies for name in reply} & set(wanted)
+
+    def resume(self, hostname: str) -> None:
+        """Send jobs.resume to `hostname`'s own queue."""
+        self.app.send_task(
+            contract.RESUME,
+            ignore_result=True,
+            queue=hostname + contract.DIRECT_QUEUE_SUFFIX,
+            exchange=contract.DIRECT_EXCHANGE,
+            routing_key=hostname,
+        )
+
+
 @app.task(name=contract.REAP)
 def reap() -> dict[str, object]:
-    """Re-run or fail jobs whose worker went silent; clean this host's finished spool."""
-    return reaper.reap(runtime.current(), publisher(app)).to_json()
+    """Resume, re-run or fail jobs whose worker went silent; clean this host's finished spool."""
+    return reaper.reap(runtime.current(), publisher(app), Workers(app)).to_json()
+
+
+@app.task(name=contract.RESUME, bind=True)
+def resume(self: Task) -> dict[str, object]:  # type: ignore[type-arg]
+    """Send on this host's jobs whose next step's message the broker lost."""
+    hostname = str(self.request.hostname)
+
+    def send(host: str, job_id: uuid.UUID, names: tuple[str, ...]) -> None:
+        steps.chain_to(app, host, job_id, names)
+
+    return reaper.resume_host(runtime.current(), hostname, send).to_json()
 
 
 @app.task(name=contract.CHECK_ALERTS)

@@ -1,11 +1,18 @@
-"""The reaper: no job stays running (or claimed) forever when its worker is gone.
+"""The reaper: no job stays running (or claimed) forever when its message or its worker is gone.
 
-A backup job whose heartbeat is older than JOB_HEARTBEAT_STALE, or that a host claimed and
-never started for that long, is handed back (pending, unclaimed) and `backups.create` is sent
-again with the same job id, if it has attempts left; otherwise it ends failed. The new run
-starts over from the dump on whichever host claims it: the parts of the dead run lie in the
-dead host's spool, which nobody else can reach. Other job types are ended failed; a restore's
-databases are settled first (worker/scheduling/switches.py).
+A job whose heartbeat is older than JOB_HEARTBEAT_STALE, or that a host claimed and never
+started for that long, has lost either its next step's message (a broker that restarted without
+persistence) or its host. A host that still answers a ping is asked to resume its jobs
+(`resume_host`, the task jobs.resume on the host's own queue): each continues at the step where
+it stands (worker.jobs.resume), on the host whose spool holds its files. Each worker runs the
+same pass whenever it (re)connects to its broker, so after a broker restart a lost step is sent
+again within seconds, not after the heartbeat threshold.
+
+Only a job whose host does not answer starts over: a backup is handed back (pending, unclaimed)
+and `backups.create` sent again with the same job id, if it has attempts left (its parts lie in
+the dead host's spool, which nobody else can reach); otherwise it ends failed. A restore or
+verify ends failed with what to run; a restore's databases are settled first
+(worker/scheduling/switches.py).
 A dump that found the spool full is handed back the same way (worker.backup.ending.retry_later);
 if its delayed message is lost, the reaper sends it again once it is due.
 
@@ -19,7 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -29,13 +39,36 @@ from db.queries import jobs as db_jobs
 from db.queries import scope as db_scope
 from db.queries import stale as db_stale
 from worker.contract import publish, tasks
-from worker.jobs import intake, spool, state
+from worker.jobs import intake, resume, spool, state
 from worker.jobs.runtime import Runtime
 from worker.scheduling import switches
 
 log = logging.getLogger(__name__)
 
 BATCH = 100  # stale jobs handled per run and per kind
+# Sends a chain's remaining steps (task names) for a job to a host's own queue.
+SendSteps = Callable[[str, uuid.UUID, tuple[str, ...]], None]
+
+
+class Hosts(Protocol):
+    """The workers as the broker sees them: who answers, and asking one to resume its jobs."""
+
+    def answering(self, hostnames: Iterable[str]) -> set[str]:
+        """Those of `hostnames` whose worker answers a ping now."""
+
+    def resume(self, hostname: str) -> None:
+        """Send jobs.resume to `hostname`'s own queue."""
+
+
+class NoHosts:
+    """No worker answers: every silent job is treated as lost with its host."""
+
+    def answering(self, hostnames: Iterable[str]) -> set[str]:
+        """None of them."""
+        return set()
+
+    def resume(self, hostname: str) -> None:
+        """Nothing to ask."""
 
 
 @dataclass
@@ -44,6 +77,7 @@ class ReapResult:
 
     requeued: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)  # left to their live host's resume pass
     failed: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)  # restores whose switch was finished
     spool_removed: list[str] = field(default_factory=list)
@@ -53,6 +87,7 @@ class ReapResult:
         return {
             "requeued": self.requeued,
             "resent": self.resent,
+            "resumed": self.resumed,
             "failed": self.failed,
             "completed": self.completed,
             "spool_removed": self.spool_removed,
@@ -62,19 +97,35 @@ class ReapResult:
 def _reason(job: models.Job, max_attempts: int, rerunnable: bool) -> str:
     host = job.worker_hostname or "an unknown host"
     if job.status == models.JobStatus.RUNNING:
-        lost = f"the worker on {host} stopped sending heartbeats during {job.stage or 'start-up'}"
+        step = resume.position(job).step if resume.has_chain(job) else job.stage or "start-up"
+        lost = f"the worker on {host} stopped sending heartbeats during {step}"
     else:
         lost = f"{host} claimed the job but never started it"
-    if not rerunnable:
-        return f"{lost}; this job cannot be re-run automatically: start it again"
-    return f"{lost}, and all {max_attempts} attempts are used"
+    if rerunnable:
+        return f"{lost}, and all {max_attempts} attempts are used"
+    if job.type in (models.JobType.RESTORE.value, models.JobType.VERIFY.value):
+        # What it downloaded lies in that host's spool: another host must start from scratch.
+        return f"{lost}; what it had done lies on that host: {_again(job)}"
+    return f"{lost}; this job cannot be re-run automatically: start it again"
 
 
-def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
-    """Requeue or fail the stale jobs; then clean this host's spool of finished jobs."""
+def _again(job: models.Job) -> str:
+    """What a person runs to do a lost restore, verify or drill again."""
+    backup = state.backup_id_of(job)
+    if state.is_drill(job):
+        return f"start the drill again (backup-worker drills run --project {job.project_id})"
+    if job.type == models.JobType.VERIFY.value:
+        return f"run backup-worker verify {backup} again"
+    return f"run backup-worker restore {backup} again with the same target"
+
+
+def reap(rt: Runtime, publisher: publish.Publisher, hosts: Hosts | None = None) -> ReapResult:
+    """Resume, requeue or fail the stale jobs; then clean this host's spool of finished jobs."""
+    hosts = hosts or NoHosts()
     stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
     max_attempts = rt.settings.backup_max_attempts
     result = ReapResult()
+    to_resume: set[str] = set()
     with rt.database.transaction() as session:
         alive = db_stale.live_hosts(session, older_than=stale)
         jobs = [
@@ -83,17 +134,29 @@ def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
             if job.worker_hostname not in alive
         ]
         jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
+        # A host with no step to beat for is idle, not gone: ask it (a broadcast ping, once).
+        held = {job.worker_hostname for job in jobs if job.worker_hostname is not None}
+        answering = hosts.answering(held) if held else set()
         messages: list[tasks.CreateBackup] = []
         for job in jobs:
+            silent = resume.silent_since(job) if resume.has_chain(job) else None
+            if job.worker_hostname in answering and silent is not None:
+                # Its step's message was lost, not its host: the host resumes it where it
+                # stands, with the files its spool holds.
+                to_resume.add(job.worker_hostname)
+                result.resumed.append(str(job.id))
+                log.warning("job %s: %s, which answers: asked it to resume", job.id, silent)
+                continue
             again = state.BackupPayload.rerun(job)
             if again is not None and job.attempts < max_attempts:
                 if db_stale.requeue_job(session, job.id, from_hostname=job.worker_hostname):
                     messages.append(again)
                     result.requeued.append(str(job.id))
                     log.warning(
-                        "job %s: %s went silent; sent again (attempt %d of %d)",
+                        "job %s: %s, which does not answer; sent again from the start "
+                        "(attempt %d of %d)",
                         job.id,
-                        job.worker_hostname,
+                        silent,
                         job.attempts + 1,
                         max_attempts,
                     )
@@ -129,8 +192,62 @@ def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
         # run. A worker that gets a message first waits on the row lock, then claims the job.
         if messages:
             publisher.send_all(publish.Delayed(message) for message in messages)
+    for hostname in sorted(to_resume):
+        hosts.resume(hostname)
     result.spool_removed = clean_spool(rt)
     return result
+
+
+@dataclass
+class Resumed:
+    """What one resume pass on a host did, by job id."""
+
+    resent: list[str] = field(default_factory=list)  # "<job id>: <step>" sent again
+    running: list[str] = field(default_factory=list)  # a step of theirs runs: nothing to do
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {"resent": self.resent, "running": self.running}
+
+
+def resume_host(rt: Runtime, hostname: str, send_steps: SendSteps) -> Resumed:
+    """Send on every job this host holds whose step runs nowhere: from the step where it stands
+    when this host's spool holds what that step reads, else from the chain's first step.
+
+    Run on the host itself (jobs.resume), at each connection to the broker and when the reaper
+    asks: whatever of its jobs' messages the broker lost is sent again. A message that was not
+    lost after all makes a second copy, which finds the job's lock taken or its work done.
+    """
+    done = Resumed()
+    with rt.database.transaction() as session:
+        held = db_stale.held_by(session, hostname, resume.CHAIN_TYPES)
+    for job_id in held:
+        if resume.step_running(rt, job_id):
+            done.running.append(str(job_id))
+            continue
+        with rt.database.transaction() as session:
+            job = db_jobs.get_job(session, job_id)
+            if job is None or job.worker_hostname != hostname or not resume.needs_message(job):
+                continue
+            session.expunge(job)
+        where = resume.position(job)
+        silent = resume.silent_since(job)
+        files = {"artifact": spool.artifact(rt, job_id), "archive": spool.archive(rt, job_id)}
+        steps = where.steps
+        if not resume.spool_holds(job, where, **files):
+            steps = resume.chain_of(job)
+            log.warning(
+                "job %s: %s; its spool no longer holds what %s reads: sent again from %s",
+                job_id,
+                silent,
+                where.step,
+                resume.short(steps[0]),
+            )
+        else:
+            log.warning("job %s: %s; sent again from %s", job_id, silent, where.describe())
+        send_steps(hostname, job_id, steps)
+        done.resent.append(f"{job_id}: {resume.short(steps[0])}")
+    return done
 
 
 def _age_out(rt: Runtime, session: Session) -> list[str]:

@@ -168,11 +168,18 @@ def test_a_claim_of_a_host_that_still_heartbeats_is_left_alone(
 def test_jobs_that_cannot_be_rerun_end_failed(
     rt: runtime.Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
-    restore = job(type="restore", attempts=0, payload={"backup_id": str(uuid.uuid4())})
+    backup_id = str(uuid.uuid4())
+    restore = job(type="restore", attempts=0, payload={"backup_id": backup_id})
     refused = job(attempts=0, payload={"refused": True})
     result = reaper.reap(rt, FakeSend().publisher())
     assert sorted(result.failed) == sorted([str(restore), str(refused)])
-    assert "cannot be re-run automatically" in str(row(rt, restore).error)
+    # A restore whose host is gone says which host, which step and what to run.
+    assert str(row(rt, restore).error) == (
+        "the worker on dead@host-a stopped sending heartbeats during download; what it had "
+        f"done lies on that host: run backup-worker restore {backup_id} again with the same "
+        "target"
+    )
+    assert "cannot be re-run automatically" in str(row(rt, refused).error)
 
 
 def test_a_failed_send_leaves_the_job_for_the_next_run(
