@@ -54,7 +54,8 @@ def chain_to(app: Celery, hostname: str, job_id: uuid.UUID, names: Sequence[str]
     """Send the steps `names` (task names) of a job as a chain to `hostname`'s own queue:
     a resume pass sends on a job from the step where it stands (worker.jobs.resume)."""
     signatures = [
-        _to_host(app.signature(name, kwargs={"job_id": str(job_id)}), hostname) for name in names
+        _to_host(app.signature(name, kwargs={"job_id": str(job_id)}, immutable=True), hostname)
+        for name in names
     ]
     chain(*signatures).apply_async()
 

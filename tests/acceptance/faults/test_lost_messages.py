@@ -1,0 +1,169 @@
+"""A broker that restarts without persistence loses the jobs' step messages: each job continues
+at the step where it stands, on its own worker, within seconds of the worker's reconnection.
+
+The broker is a `redis-server` of the test's own with no persistence, as scripts/services.sh
+starts one: every restart empties it. The worker is the Procfile's. Backups: every job completes
+exactly once, at its first attempt (nothing dumped twice), and sendDocument is called once per
+part. Restores, verifies and drills: their chain's message is made to be lost for certain (the
+worker stops consuming its own queue, the broker restarts, the worker consumes again), and each
+completes.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError
+from sqlalchemy import text
+
+from tests.acceptance.conftest import Stack
+from tests.support import services, workers
+from tests.support.sources import drop_database
+from worker.contract import publish, request, tasks
+from worker.jobs import intake
+
+BACKUPS = 10
+RESTARTS = 4
+CONNECTED = "Connected to "  # Celery's consumer logs it at each connection
+PROJECT = "proj-lost"
+
+
+def _restart(broker: services.RedisServer, worker: workers.Process, connections: int) -> int:
+    """Restart the broker (a crash: everything in it is lost); wait for the worker's
+    reconnection. Returns the connections seen since the worker started."""
+    broker.stop()
+    time.sleep(0.3)
+    broker.start()
+    deadline = time.monotonic() + 60
+    while worker.log().count(CONNECTED) <= connections:
+        assert worker.alive(), worker.log()[-3000:]
+        assert time.monotonic() < deadline, worker.log()[-3000:]
+        time.sleep(0.1)
+    return worker.log().count(CONNECTED)
+
+
+def _retried(call: Callable[[], object]) -> None:
+    """A control command from the gateway, whose connection the broker's restart closed."""
+    for _ in range(20):
+        try:
+            call()
+            return
+        except (redis.ConnectionError, OperationalError):
+            time.sleep(0.25)
+    call()
+
+
+def _rows(stack: Stack, query: str, **params: object) -> list[dict[str, object]]:
+    with stack.database.engine.connect() as conn:
+        return [dict(row) for row in conn.execute(text(query), params).mappings()]
+
+
+def _wait_claimed(stack: Stack, job_ids: list[uuid.UUID], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = _rows(
+            stack,
+            "SELECT count(*) AS n FROM control_plane.jobs WHERE id = ANY(:ids)"
+            " AND worker_hostname IS NOT NULL",
+            ids=job_ids,
+        )
+        if rows[0]["n"] == len(job_ids):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the jobs were not all claimed")
+
+
+@pytest.mark.timeout(240)
+def test_lost_step_messages_cost_a_step_not_a_job(stack: Stack) -> None:
+    broker = services.RedisServer(stack.tmp / "broker", services.free_port())
+    broker.start()
+    url = f"redis://127.0.0.1:{broker.port}/0"
+    node = f"lost-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    env = {"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
+    # The pacer's budgets off (its own tests: tests/acceptance/fleet); small parts: several
+    # per backup, so that an upload can be cut between two parts.
+    worker = stack.start_worker(
+        "-n",
+        node,
+        **env,
+        TELEGRAM_CHAT_PER_SECOND="0",
+        TELEGRAM_GROUP_PER_MINUTE="0",
+        BACKUP_PART_SIZE="65536",
+        WORKER_CONCURRENCY="2",
+    )
+    gateway = Celery("gateway-lost", broker=url)
+    gateway.conf.broker_connection_retry_on_startup = True
+    publisher = publish.Publisher(gateway.send_task)
+    target = f"{stack.source_db}_lost_{uuid.uuid4().hex[:6]}"
+    try:
+        connections = worker.log().count(CONNECTED)
+        req = request.validate(PROJECT, stack.source_db, None, None, None, None)
+        job_ids = [intake.enqueue(stack.runtime, req, publisher) for _ in range(BACKUPS)]
+        # Every backups.create ran (they are not this test's subject: a lost one waits for
+        # the reaper's JOB_PENDING_TIMEOUT path); the steps queue in the worker's own queue.
+        _wait_claimed(stack, job_ids)
+        started = time.monotonic()
+        for _ in range(RESTARTS):
+            connections = _restart(broker, worker, connections)
+            time.sleep(1.5)
+        rows = [stack.wait_job(job_id, timeout=120) for job_id in job_ids]
+        after_last = time.monotonic() - started
+        failed = {str(row["id"]): row["error"] for row in rows if row["status"] != "completed"}
+        assert failed == {}, worker.log()[-5000:]
+        # Nothing ran again from the start: one attempt, one backup, one sendDocument a part.
+        assert {int(str(row["attempts"])) for row in rows} == {1}
+        backups = _rows(
+            stack,
+            "SELECT job_id, part_count FROM control_plane.backups WHERE job_id = ANY(:ids)",
+            ids=job_ids,
+        )
+        assert sorted(str(b["job_id"]) for b in backups) == sorted(str(j) for j in job_ids)
+        parts = sum(int(str(b["part_count"])) for b in backups)
+        assert len(stack.standin.requests("sendDocument")) == parts
+        log = worker.log()
+        assert "sent again from" in log, "no step message was lost: the test proves nothing"
+        assert "None went silent" not in log
+        print(f"{BACKUPS} backups, {RESTARTS} restarts: {parts} parts, {after_last:.1f} s")
+
+        # A restore, a verify and a drill whose chain's message is lost for certain.
+        backup = _rows(
+            stack,
+            "SELECT id FROM control_plane.backups WHERE job_id = :id",
+            id=job_ids[-1],
+        )[0]["id"]
+        direct = node + tasks.DIRECT_QUEUE_SUFFIX
+        _retried(lambda: gateway.control.cancel_consumer(direct, destination=[node], reply=True))
+        sent = [
+            publisher.send(tasks.RestoreBackup(PROJECT, uuid.UUID(str(backup)), target)),
+            publisher.send(tasks.VerifyBackup(PROJECT, uuid.UUID(str(backup)))),
+        ]
+        publisher.send(tasks.RunDrills(PROJECT))
+        drills: list[dict[str, object]] = []
+        deadline = time.monotonic() + 30
+        while not drills:
+            assert time.monotonic() < deadline, "no drill was started"
+            time.sleep(0.2)
+            drills = _rows(
+                stack, "SELECT id FROM control_plane.jobs WHERE payload->>'mode' = 'drill'"
+            )
+        held = [intake.job_id_for_task(task_id) for task_id in sent]
+        held += [uuid.UUID(str(d["id"])) for d in drills]
+        _wait_claimed(stack, held)
+        connections = _restart(broker, worker, connections)
+        _retried(lambda: gateway.control.add_consumer(direct, destination=[node], reply=True))
+        for job_id in held:
+            row = stack.wait_job(job_id, timeout=90)
+            assert row["status"] == "completed", row["error"]
+            assert row["attempts"] == 1
+        assert worker.log().count("went silent on " + node) >= len(held)
+    finally:
+        worker.stop()
+        gateway.close()
+        broker.stop()
+        drop_database(target)
