@@ -53,11 +53,18 @@ def _to_host(signature: Signature, hostname: str) -> Signature:
 def chain_to(app: Celery, hostname: str, job_id: uuid.UUID, names: Sequence[str]) -> None:
     """Send the steps `names` (task names) of a job as a chain to `hostname`'s own queue:
     a resume pass sends on a job from the step where it stands (worker.jobs.resume)."""
-    signatures = [
+    chain(*step_signatures(app, hostname, job_id, names)).apply_async()
+
+
+def step_signatures(
+    app: Celery, hostname: str, job_id: uuid.UUID, names: Sequence[str]
+) -> list[Signature]:
+    """The chain's steps by name, as chain_here makes them: immutable (a step takes only
+    job_id, never the result of the step before) and routed to `hostname`."""
+    return [
         _to_host(app.signature(name, kwargs={"job_id": str(job_id)}, immutable=True), hostname)
         for name in names
     ]
-    chain(*signatures).apply_async()
 
 
 def run(
