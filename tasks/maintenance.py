@@ -14,10 +14,15 @@ And one that each worker sends to its own queue when it (re)connects to the brok
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import uuid
 from collections.abc import Iterable
 
+import redis
 from celery import Celery, Task
+from kombu.exceptions import OperationalError
 
 from tasks import steps
 from worker.app import app
@@ -59,6 +64,10 @@ def sweep_expired() -> dict[str, object]:
     return result
 
 
+log = logging.getLogger(__name__)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class Workers:
     """The workers as the broker sees them (reaper.Hosts): Celery's ping and direct queues."""
 
@@ -72,6 +81,39 @@ class Workers:
         wanted = sorted(set(hostnames))
         replies = self.app.control.ping(destination=wanted, timeout=self.PING_TIMEOUT) or []
         return {name for reply in replies for name in reply} & set(wanted)
+
+    def waiting(self, hostname: str) -> set[str] | None:
+        """The job ids (text) whose step message `hostname` has reserved, runs or holds for a
+        countdown, or that its own queue holds; None when that cannot be told (no answer, or a
+        broker whose queues cannot be read without taking the messages: RabbitMQ)."""
+        url = str(self.app.conf.broker_url or "")
+        if not url.startswith(("redis://", "rediss://")):
+            return None
+        found: set[str] = set()
+        try:
+            # A connection of its own: the pool's may date from before a broker restart.
+            with self.app.connection_for_write() as conn:
+                inspect = self.app.control.inspect(
+                    destination=[hostname], timeout=self.PING_TIMEOUT, connection=conn
+                )
+                for ask in (inspect.reserved, inspect.active, inspect.scheduled):
+                    replies = ask() or {}
+                    if hostname not in replies:
+                        return None
+                    found |= set(_UUID.findall(json.dumps(replies[hostname], default=str)))
+            client = redis.Redis.from_url(url)
+            try:
+                queued = client.lrange(hostname + contract.DIRECT_QUEUE_SUFFIX, 0, -1)
+            finally:
+                client.close()
+        except (redis.RedisError, OperationalError, OSError) as exc:
+            log.warning("cannot tell which messages %s holds: %s", hostname, exc)
+            return None
+        # A message's headers carry its kwargs as text (kwargsrepr): the job id reads as is.
+        for message in queued:
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            found |= set(_UUID.findall(text))
+        return found
 
     def resume(self, hostname: str) -> None:
         """Send jobs.resume to `hostname`'s own queue."""
@@ -91,14 +133,18 @@ def reap() -> dict[str, object]:
 
 
 @app.task(name=contract.RESUME, bind=True)
-def resume(self: Task) -> dict[str, object]:  # type: ignore[type-arg]
+def resume(self: Task, *, reconnected: bool = False) -> dict[str, object]:  # type: ignore[type-arg]
     """Send on this host's jobs whose next step's message the broker lost."""
     hostname = str(self.request.hostname)
 
     def send(host: str, job_id: uuid.UUID, names: tuple[str, ...]) -> None:
         steps.chain_to(app, host, job_id, names)
 
-    return reaper.resume_host(runtime.current(), hostname, send).to_json()
+    def waiting() -> set[str] | None:
+        return Workers(app).waiting(hostname)
+
+    rt = runtime.current()
+    return reaper.resume_host(rt, hostname, send, waiting, reconnected=reconnected).to_json()
 
 
 @app.task(name=contract.CHECK_ALERTS)

@@ -63,6 +63,7 @@ class ResumeOnConnect(bootsteps.StartStopStep):
             hostname = str(parent.hostname)
             parent.app.send_task(
                 contract.RESUME,
+                kwargs={"reconnected": True},
                 ignore_result=True,
                 queue=hostname + contract.DIRECT_QUEUE_SUFFIX,
                 exchange=contract.DIRECT_EXCHANGE,

@@ -155,3 +155,22 @@ def held_by(session: Session, hostname: str, job_types: Iterable[str]) -> list[u
             .order_by(Job.created_at)
         )
     )
+
+
+def quiet_hosts(
+    session: Session, *, older_than: dt.timedelta, job_types: Iterable[str]
+) -> set[str]:
+    """The hosts holding a job of `job_types` (running, or claimed and not started) whose row
+    has not changed for `older_than`: between two steps, or its next step's message lost."""
+    return set(
+        session.scalars(
+            select(Job.worker_hostname)
+            .where(
+                Job.worker_hostname.is_not(None),
+                Job.type.in_(list(job_types)),
+                Job.status.in_([Status.RUNNING.value, Status.PENDING.value]),
+                Job.updated_at < func.now() - older_than,
+            )
+            .distinct()
+        )
+    )

@@ -46,6 +46,9 @@ from worker.scheduling import switches
 log = logging.getLogger(__name__)
 
 BATCH = 100  # stale jobs handled per run and per kind
+# A job whose row has not changed for this long, on a host that answers, may have lost its
+# step's message without the host noticing (no reconnection): the host is asked to check.
+QUIET = dt.timedelta(seconds=60)
 # Sends a chain's remaining steps (task names) for a job to a host's own queue.
 SendSteps = Callable[[str, uuid.UUID, tuple[str, ...]], None]
 
@@ -136,7 +139,9 @@ def reap(rt: Runtime, publisher: publish.Publisher, hosts: Hosts | None = None) 
         jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
         # A host with no step to beat for is idle, not gone: ask it (a broadcast ping, once).
         held = {job.worker_hostname for job in jobs if job.worker_hostname is not None}
-        answering = hosts.answering(held) if held else set()
+        quiet = db_stale.quiet_hosts(session, older_than=QUIET, job_types=resume.CHAIN_TYPES)
+        answering = hosts.answering(held | quiet) if held | quiet else set()
+        to_resume |= quiet & answering
         messages: list[tasks.CreateBackup] = []
         for job in jobs:
             silent = resume.silent_since(job) if resume.has_chain(job) else None
@@ -204,23 +209,38 @@ class Resumed:
 
     resent: list[str] = field(default_factory=list)  # "<job id>: <step>" sent again
     running: list[str] = field(default_factory=list)  # a step of theirs runs: nothing to do
+    queued: list[str] = field(default_factory=list)  # their next message waits on this host
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
-        return {"resent": self.resent, "running": self.running}
+        return {"resent": self.resent, "running": self.running, "queued": self.queued}
 
 
-def resume_host(rt: Runtime, hostname: str, send_steps: SendSteps) -> Resumed:
-    """Send on every job this host holds whose step runs nowhere: from the step where it stands
-    when this host's spool holds what that step reads, else from the chain's first step.
+def resume_host(
+    rt: Runtime,
+    hostname: str,
+    send_steps: SendSteps,
+    waiting: Callable[[], set[str] | None] = lambda: None,
+    *,
+    reconnected: bool = False,
+) -> Resumed:
+    """Send on the jobs this host holds whose step runs nowhere and whose message is not
+    waiting here: from the step where each stands when this host's spool holds what that step
+    reads, else from the chain's first step.
 
-    Run on the host itself (jobs.resume), at each connection to the broker and when the reaper
-    asks: whatever of its jobs' messages the broker lost is sent again. A message that was not
-    lost after all makes a second copy, which finds the job's lock taken or its work done.
+    Run on the host itself (jobs.resume). `waiting()` names the jobs (ids as text) whose message
+    this host has reserved or its own queue holds, None when that cannot be told. After a
+    reconnection (`reconnected`) whatever the broker lost is sent again; when it cannot be told,
+    every job without a running step. When the reaper asks, only jobs whose row has not changed
+    for QUIET; when it cannot be told, only those silent for JOB_HEARTBEAT_STALE. A copy of a
+    message that was not lost after all finds the job's lock taken or its work done.
     """
     done = Resumed()
+    stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
     with rt.database.transaction() as session:
         held = db_stale.held_by(session, hostname, resume.CHAIN_TYPES)
+    queued: set[str] | None = None
+    asked = False
     for job_id in held:
         if resume.step_running(rt, job_id):
             done.running.append(str(job_id))
@@ -230,24 +250,40 @@ def resume_host(rt: Runtime, hostname: str, send_steps: SendSteps) -> Resumed:
             if job is None or job.worker_hostname != hostname or not resume.needs_message(job):
                 continue
             session.expunge(job)
-        where = resume.position(job)
-        silent = resume.silent_since(job)
-        files = {"artifact": spool.artifact(rt, job_id), "archive": spool.archive(rt, job_id)}
-        steps = where.steps
-        if not resume.spool_holds(job, where, **files):
-            steps = resume.chain_of(job)
-            log.warning(
-                "job %s: %s; its spool no longer holds what %s reads: sent again from %s",
-                job_id,
-                silent,
-                where.step,
-                resume.short(steps[0]),
-            )
-        else:
-            log.warning("job %s: %s; sent again from %s", job_id, silent, where.describe())
-        send_steps(hostname, job_id, steps)
-        done.resent.append(f"{job_id}: {resume.short(steps[0])}")
+        quiet_for = dt.datetime.now(dt.UTC) - job.updated_at
+        if not reconnected and quiet_for < QUIET:
+            continue  # it moved a moment ago: its next message is on its way
+        if not asked:  # asked once, and only when some job may need it
+            queued, asked = waiting(), True
+        if queued is not None and str(job_id) in queued:
+            done.queued.append(str(job_id))
+            continue
+        if queued is None and not reconnected and quiet_for < stale:
+            continue  # maybe queued behind other work: the stale threshold decides
+        first = _send_on(rt, job, hostname, send_steps)
+        done.resent.append(f"{job_id}: {resume.short(first)}")
     return done
+
+
+def _send_on(rt: Runtime, job: models.Job, hostname: str, send_steps: SendSteps) -> str:
+    """Send the job's chain on from where it stands (or from its start); the first step sent."""
+    where = resume.position(job)
+    silent = resume.silent_since(job)
+    files = {"artifact": spool.artifact(rt, job.id), "archive": spool.archive(rt, job.id)}
+    steps = where.steps
+    if not resume.spool_holds(job, where, **files):
+        steps = resume.chain_of(job)
+        log.warning(
+            "job %s: %s; its spool no longer holds what %s reads: sent again from %s",
+            job.id,
+            silent,
+            where.step,
+            resume.short(steps[0]),
+        )
+    else:
+        log.warning("job %s: %s; sent again from %s", job.id, silent, where.describe())
+    send_steps(hostname, job.id, steps)
+    return steps[0]
 
 
 def _age_out(rt: Runtime, session: Session) -> list[str]:

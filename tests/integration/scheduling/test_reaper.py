@@ -271,7 +271,7 @@ def test_a_silent_job_of_a_host_that_answers_is_left_to_that_host_to_resume(
     assert "None went silent" not in caplog.text
 
 
-def test_resume_host_sends_each_job_on_from_where_it_stands(
+def test_resume_host_sends_each_job_on_from_where_it_stands_after_a_reconnection(
     rt: runtime.Runtime, job: Callable[..., uuid.UUID], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
@@ -298,7 +298,7 @@ def test_resume_host_sends_each_job_on_from_where_it_stands(
     sends: list[tuple[str, uuid.UUID, tuple[str, ...]]] = []
     with runner.exclusive(rt, busy) as alone:
         assert alone
-        done = reaper.resume_host(rt, host, lambda *call: sends.append(call))
+        done = reaper.resume_host(rt, host, lambda *call: sends.append(call), reconnected=True)
     chain = (tasks.DUMP, tasks.UPLOAD, tasks.RECORD)
     assert sorted(sends) == sorted(
         [
@@ -319,3 +319,41 @@ def test_resume_host_sends_each_job_on_from_where_it_stands(
         f"job {wiped}: upload (parts 1\u20133 of 3) went silent on {host}; its spool no "
         "longer holds what upload reads: sent again from dump"
     ) in caplog.text
+
+
+def test_resume_host_asked_by_the_reaper_leaves_moving_and_waiting_jobs_to_their_message(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    host = "w1@host-a"
+    lost = job(status="pending", attempts=0, hostname=host)  # quiet for an hour
+    queued = job(status="pending", attempts=0, hostname=host)  # its message waits on the host
+    moving = job(status="pending", attempts=0, hostname=host, silent=dt.timedelta(seconds=5))
+    sends: list[tuple[str, uuid.UUID, tuple[str, ...]]] = []
+
+    def send(*call: object) -> None:
+        sends.append(call)  # type: ignore[arg-type]
+
+    done = reaper.resume_host(rt, host, send, lambda: {str(queued)})
+    assert [call[1] for call in sends] == [lost]
+    assert done.queued == [str(queued)]
+    # Whether a message waits cannot be told (RabbitMQ): only a job silent past
+    # JOB_HEARTBEAT_STALE is sent on; a moment-old one is left to its message.
+    sends.clear()
+    reaper.resume_host(rt, host, send, lambda: None)
+    assert sorted(call[1] for call in sends) == sorted([lost, queued])
+    assert moving not in [call[1] for call in sends]
+
+
+def test_the_reaper_asks_an_answering_host_whose_job_is_quiet_to_check_it(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # Two minutes without a change, far from JOB_HEARTBEAT_STALE (600 s): maybe a lost message
+    # its host did not notice (no reconnection). Only a host that answers is asked.
+    quiet = job(attempts=1, hostname="quiet@host-f", silent=dt.timedelta(minutes=2))
+    job(attempts=1, hostname="mute@host-g", silent=dt.timedelta(minutes=2))
+    job(attempts=1, hostname="quiet@host-h", silent=dt.timedelta(seconds=5))
+    hosts = Answering("quiet@host-f", "quiet@host-h")
+    result = reaper.reap(rt, FakeSend().publisher(), hosts)
+    assert hosts.asked == ["quiet@host-f"]
+    assert (result.requeued, result.resumed) == ([], [])
+    assert row(rt, quiet).status == "running"
