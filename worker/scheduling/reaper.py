@@ -108,7 +108,9 @@ def _reason(job: models.Job, max_attempts: int, rerunnable: bool) -> str:
         return f"{lost}, and all {max_attempts} attempts are used"
     if job.type in (models.JobType.RESTORE.value, models.JobType.VERIFY.value):
         # What it downloaded lies in that host's spool: another host must start from scratch.
-        return f"{lost}; what it had done lies on that host: {_again(job)}"
+        if job.status == models.JobStatus.RUNNING:
+            return f"{lost}; what it had done lies on that host: {_again(job)}"
+        return f"{lost}, and does not answer: {_again(job)}"
     return f"{lost}; this job cannot be re-run automatically: start it again"
 
 
