@@ -104,7 +104,12 @@ def test_lost_step_messages_cost_a_step_not_a_job(stack: Stack) -> None:
     if PACED:
         stack.standin.set_limits(limits.TELEGRAM)
     worker = stack.start_worker(
-        "-n", node, **env, **({} if PACED else unpaced | sizes), WORKER_CONCURRENCY="2"
+        "-n",
+        node,
+        **env,
+        **({} if PACED else unpaced | sizes),
+        # Paced, steps wait for their turn in a pool thread: more threads keep accepting.
+        WORKER_CONCURRENCY="8" if PACED else "2",
     )
     gateway = Celery("gateway-lost", broker=url)
     gateway.conf.broker_connection_retry_on_startup = True
@@ -124,7 +129,7 @@ def test_lost_step_messages_cost_a_step_not_a_job(stack: Stack) -> None:
             job_ids += batch
             # Each backups.create ran (a lost one is not this test's subject: it waits for the
             # reaper's lost-pending path); their steps wait in the worker's own queue.
-            _wait_claimed(stack, batch)
+            _wait_claimed(stack, batch, timeout=120 if PACED else 30)
             connections = _restart(broker, worker, connections)
             time.sleep(1.5)
         last_restart = time.monotonic() - 1.5
