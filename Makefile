@@ -125,3 +125,14 @@ CHAOS_ARGS ?=
 
 chaos: install
 	$(PY) -m chaos --json $(BENCH_OUT)/chaos.json $(CHAOS_ARGS)
+
+# make chaos-restarts   the issue's run of tests/acceptance/faults/test_lost_messages.py: 90
+#              backups into one group chat at the fleet pacer's defaults while the test's own
+#              Redis (no persistence) restarts 30 times (about 6 minutes; not in CI).
+#              LOST_OWN_PACER=1: the pacer on a Redis of its own that does not restart.
+LOST_OWN_PACER ?=
+.PHONY: chaos-restarts
+
+chaos-restarts: install
+	LOST_BACKUPS=90 LOST_RESTARTS=30 LOST_PACED=1 LOST_TIMEOUT=900 LOST_OWN_PACER=$(LOST_OWN_PACER) \
+		$(PY) -m pytest tests/acceptance/faults/test_lost_messages.py -s -q -p no:cacheprovider

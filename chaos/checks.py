@@ -180,8 +180,10 @@ def collect(run: Run) -> None:
         str(p.relative_to(run.stack.spool.path)) for p in run.stack.spool.leftovers()
     ]
     logs = "".join(path.read_text(errors="replace") for path in run.stack.logs())
+    rerun = logs.count("which does not answer; sent again from the start")
     report.reaper = {
-        "re-run after a lost worker": logs.count("went silent; sent again"),
+        "re-run after a lost worker": rerun,
+        "step sent again on its host (message lost)": logs.count("sent again from") - rerun,
         "message sent again (lost by Redis)": logs.count("its message sent again"),
         "redelivered step stopped": logs.count("another copy of this step is running"),
     }

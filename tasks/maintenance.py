@@ -4,7 +4,9 @@ Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 - schedules.dispatch     due schedules -> pending jobs + backups.create
 - backups.sweep_expired  expiry, GFS retention, deleteMessage of parts, old runs, leftover
                          restore roles (worker/restore/rights.py)
-- jobs.reap              stale jobs re-run or failed, finished spool dirs removed
+- jobs.reap              stale jobs resumed, re-run or failed, finished spool dirs removed
+And one that each worker sends to its own queue when it (re)connects to the broker:
+- jobs.resume            this host's jobs whose step message was lost, sent on from their step
 - alerts.check           failed / overdue projects, failed drills, alerted once
 - catalog.publish        the pinned catalog in each backup chat (worker/catalog/)
 - drills.run             restore drills of the backups due (worker/restore/rotation.py)
@@ -12,8 +14,17 @@ Each lives in worker/scheduling/ (dispatch, sweep, reaper, alerts):
 
 from __future__ import annotations
 
-from celery import Celery
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable
 
+import redis
+from celery import Celery, Task
+from kombu.exceptions import OperationalError
+
+from tasks import steps
 from worker.app import app
 from worker.catalog import publish as catalog
 from worker.contract import publish
@@ -53,10 +64,87 @@ def sweep_expired() -> dict[str, object]:
     return result
 
 
+log = logging.getLogger(__name__)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Workers:
+    """The workers as the broker sees them (reaper.Hosts): Celery's ping and direct queues."""
+
+    PING_TIMEOUT = 1.0  # seconds: a broadcast waits this long for every reply
+
+    def __init__(self, celery_app: Celery) -> None:
+        self.app = celery_app
+
+    def answering(self, hostnames: Iterable[str]) -> set[str]:
+        """Those of `hostnames` whose worker answers a ping now."""
+        wanted = sorted(set(hostnames))
+        replies = self.app.control.ping(destination=wanted, timeout=self.PING_TIMEOUT) or []
+        return {name for reply in replies for name in reply} & set(wanted)
+
+    def waiting(self, hostname: str) -> set[str] | None:
+        """The job ids (text) whose step message `hostname` has reserved, runs or holds for a
+        countdown, or that its own queue holds; None when that cannot be told (no answer, or a
+        broker whose queues cannot be read without taking the messages: RabbitMQ)."""
+        url = str(self.app.conf.broker_url or "")
+        if not url.startswith(("redis://", "rediss://")):
+            return None
+        found: set[str] = set()
+        try:
+            # A connection of its own: the pool's may date from before a broker restart.
+            with self.app.connection_for_write() as conn:
+                inspect = self.app.control.inspect(
+                    destination=[hostname], timeout=self.PING_TIMEOUT, connection=conn
+                )
+                for ask in (inspect.reserved, inspect.active, inspect.scheduled):
+                    replies = ask() or {}
+                    if hostname not in replies:
+                        return None
+                    found |= set(_UUID.findall(json.dumps(replies[hostname], default=str)))
+            client = redis.Redis.from_url(url)
+            try:
+                queued = client.lrange(hostname + contract.DIRECT_QUEUE_SUFFIX, 0, -1)
+            finally:
+                client.close()
+        except (redis.RedisError, OperationalError, OSError) as exc:
+            log.warning("cannot tell which messages %s holds: %s", hostname, exc)
+            return None
+        # A message's headers carry its kwargs as text (kwargsrepr): the job id reads as is.
+        for message in queued:
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            found |= set(_UUID.findall(text))
+        return found
+
+    def resume(self, hostname: str) -> None:
+        """Send jobs.resume to `hostname`'s own queue."""
+        self.app.send_task(
+            contract.RESUME,
+            ignore_result=True,
+            queue=hostname + contract.DIRECT_QUEUE_SUFFIX,
+            exchange=contract.DIRECT_EXCHANGE,
+            routing_key=hostname,
+        )
+
+
 @app.task(name=contract.REAP)
 def reap() -> dict[str, object]:
-    """Re-run or fail jobs whose worker went silent; clean this host's finished spool."""
-    return reaper.reap(runtime.current(), publisher(app)).to_json()
+    """Resume, re-run or fail jobs whose worker went silent; clean this host's finished spool."""
+    return reaper.reap(runtime.current(), publisher(app), Workers(app)).to_json()
+
+
+@app.task(name=contract.RESUME, bind=True)
+def resume(self: Task, *, reconnected: bool = False) -> dict[str, object]:  # type: ignore[type-arg]
+    """Send on this host's jobs whose next step's message the broker lost."""
+    hostname = str(self.request.hostname)
+
+    def send(host: str, job_id: uuid.UUID, names: tuple[str, ...]) -> None:
+        steps.chain_to(app, host, job_id, names)
+
+    def waiting() -> set[str] | None:
+        return Workers(app).waiting(hostname)
+
+    rt = runtime.current()
+    return reaper.resume_host(rt, hostname, send, waiting, reconnected=reconnected).to_json()
 
 
 @app.task(name=contract.CHECK_ALERTS)

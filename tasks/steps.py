@@ -11,9 +11,10 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from celery import Signature, Task, chain
+from celery import Celery, Signature, Task, chain
 
 from worker import errors
+from worker.contract import tasks as contract
 from worker.jobs import intake, runner, runtime
 from worker.jobs import retry as retry_policy
 
@@ -21,10 +22,8 @@ log = logging.getLogger(__name__)
 
 MISSING_JOB_RETRIES = 5  # the gateway's insert may not be committed when its message arrives
 MISSING_JOB_DELAY = 2  # seconds
-# Celery's `worker_direct` queues, as its configuration reference documents them: each worker
-# consumes "<nodename>.dq2", bound to the direct exchange "C.dq2" with its nodename as the key.
-DIRECT_QUEUE_SUFFIX = ".dq2"
-DIRECT_EXCHANGE = "C.dq2"
+DIRECT_QUEUE_SUFFIX = contract.DIRECT_QUEUE_SUFFIX
+DIRECT_EXCHANGE = contract.DIRECT_EXCHANGE
 
 
 def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  # type: ignore[type-arg]
@@ -40,14 +39,32 @@ def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  #
 
 def chain_here(hostname: str, job_id: uuid.UUID, steps: Sequence[Task]) -> None:  # type: ignore[type-arg]
     """Send `steps` as a chain to this worker's own queue: the spool is local to the host."""
-    # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
-    signatures: list[Signature] = [
-        step.si(job_id=str(job_id)).set(
-            queue=hostname + DIRECT_QUEUE_SUFFIX, exchange=DIRECT_EXCHANGE, routing_key=hostname
-        )
-        for step in steps
-    ]
+    signatures = [_to_host(step.si(job_id=str(job_id)), hostname) for step in steps]
     chain(*signatures).apply_async()
+
+
+def _to_host(signature: Signature, hostname: str) -> Signature:
+    # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
+    return signature.set(
+        queue=hostname + DIRECT_QUEUE_SUFFIX, exchange=DIRECT_EXCHANGE, routing_key=hostname
+    )
+
+
+def chain_to(app: Celery, hostname: str, job_id: uuid.UUID, names: Sequence[str]) -> None:
+    """Send the steps `names` (task names) of a job as a chain to `hostname`'s own queue:
+    a resume pass sends on a job from the step where it stands (worker.jobs.resume)."""
+    chain(*step_signatures(app, hostname, job_id, names)).apply_async()
+
+
+def step_signatures(
+    app: Celery, hostname: str, job_id: uuid.UUID, names: Sequence[str]
+) -> list[Signature]:
+    """The chain's steps by name, as chain_here makes them: immutable (a step takes only
+    job_id, never the result of the step before) and routed to `hostname`."""
+    return [
+        _to_host(app.signature(name, kwargs={"job_id": str(job_id)}, immutable=True), hostname)
+        for name in names
+    ]
 
 
 def run(

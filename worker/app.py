@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
+from kombu.exceptions import OperationalError
 
 from worker import broker, errors, logs, settings
+from worker.contract import tasks as contract
 from worker.jobs import runtime
 from worker.metrics import counters, queues, workers
 from worker.postgres import privileges
@@ -45,6 +48,7 @@ def create_app() -> Celery:
     )
     signals.worker_ready.connect(start_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
     signals.worker_shutdown.connect(stop_heartbeat, weak=False, dispatch_uid="backup-worker.beat")
+    celery_app.steps["consumer"].add(ResumeOnConnect)
     return celery_app
 
 
@@ -62,6 +66,33 @@ def check_encryption(**_: object) -> None:
             "BACKUP_ENCRYPTION=off: backups go to Telegram unencrypted; anyone who can read "
             "the chat can read them (set BACKUP_AGE_RECIPIENTS to encrypt)"
         )
+
+
+class ResumeOnConnect(bootsteps.StartStopStep):
+    """At each connection to the broker, the first and every one after a loss: send
+    jobs.resume to this worker's own queue, which sends on the jobs of this host whose step's
+    message the broker lost (worker.scheduling.reaper.resume_host).
+
+    A consumer bootstep (Celery's public `app.steps` API): its `start` runs each time the
+    consumer starts its connection again, before the event loop.
+    """
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent: Any) -> None:
+        """Send jobs.resume to this worker's own queue; a failure is only logged."""
+        try:
+            hostname = str(parent.hostname)
+            parent.app.send_task(
+                contract.RESUME,
+                kwargs={"reconnected": True},
+                ignore_result=True,
+                queue=hostname + contract.DIRECT_QUEUE_SUFFIX,
+                exchange=contract.DIRECT_EXCHANGE,
+                routing_key=hostname,
+            )
+        except (OperationalError, OSError) as exc:  # the next connection, or the reaper, retries
+            log.warning("could not send %s to this worker: %s", contract.RESUME, exc)
 
 
 def check_servers(**_: object) -> None:

@@ -139,3 +139,38 @@ def finished_or_unknown(session: Session, job_ids: Iterable[uuid.UUID]) -> set[u
         session.scalars(select(Job.id).where(Job.id.in_(ids), Job.status.in_(models.UNFINISHED)))
     )
     return ids - alive
+
+
+def held_by(session: Session, hostname: str, job_types: Iterable[str]) -> list[uuid.UUID]:
+    """The ids of the jobs of `job_types` that `hostname` holds: running there, or claimed by
+    it and not started (their chain's first message on its way, or lost)."""
+    return list(
+        session.scalars(
+            select(Job.id)
+            .where(
+                Job.worker_hostname == hostname,
+                Job.type.in_(list(job_types)),
+                Job.status.in_([Status.RUNNING.value, Status.PENDING.value]),
+            )
+            .order_by(Job.created_at)
+        )
+    )
+
+
+def quiet_hosts(
+    session: Session, *, older_than: dt.timedelta, job_types: Iterable[str]
+) -> set[str]:
+    """The hosts holding a job of `job_types` (running, or claimed and not started) whose row
+    has not changed for `older_than`: between two steps, or its next step's message lost."""
+    return set(
+        session.scalars(
+            select(Job.worker_hostname)
+            .where(
+                Job.worker_hostname.is_not(None),
+                Job.type.in_(list(job_types)),
+                Job.status.in_([Status.RUNNING.value, Status.PENDING.value]),
+                Job.updated_at < func.now() - older_than,
+            )
+            .distinct()
+        )
+    )

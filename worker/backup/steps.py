@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from db import models
 from db.queries import backups as db_backups
@@ -20,7 +21,7 @@ from worker import errors
 from worker.artifact import manifest, stream
 from worker.backup import dump, ending, overlap, upload
 from worker.backup import sent as sent_parts
-from worker.jobs import owner, progress, slot, spool, state
+from worker.jobs import owner, progress, resume, slot, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import clients, source
 from worker.postgres import dump as pgdump
@@ -38,6 +39,10 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         found = db_jobs.get_job(session, job_id)
         if found is not None and found.worker_hostname not in (None, hostname):
             log.warning("job %s: claimed by %s, stale dump skipped", job_id, found.worker_hostname)
+            return
+        if found is not None and resume.done_here(found, hostname, **_files(rt, job_id)):
+            # A copy sent again by a resume pass while the first was not lost: no new attempt.
+            log.info("job %s: dumped already, its parts are in the spool: dump skipped", job_id)
             return
         job = db_jobs.start_job(
             session, job_id, hostname=hostname, max_attempts=rt.settings.backup_max_attempts
@@ -152,6 +157,10 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         )
         state.save(session, job_id, patch)
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
+
+
+def _files(rt: Runtime, job_id: uuid.UUID) -> dict[str, Path]:
+    return {"artifact": spool.artifact(rt, job_id), "archive": spool.archive(rt, job_id)}
 
 
 def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:

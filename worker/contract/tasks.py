@@ -28,6 +28,7 @@ VERIFY = "backups.verify"
 DISPATCH = "schedules.dispatch"
 SWEEP_EXPIRED = "backups.sweep_expired"
 REAP = "jobs.reap"
+RESUME = "jobs.resume"  # internal: a worker sends it to its own queue on (re)connecting
 CHECK_ALERTS = "alerts.check"
 PUBLISH_CATALOG = "catalog.publish"
 RUN_DRILLS = "drills.run"
@@ -42,6 +43,12 @@ MODES = (MODE_NEW, MODE_REPLACE, MODE_DRILL)
 # Queues: asked-for work (gateway, CLI) on Celery's default, the dispatcher's backups on its own.
 DEFAULT_QUEUE = "celery"
 SCHEDULED_QUEUE = "scheduled"
+
+# Celery's `worker_direct` queues, as its configuration reference documents them: each worker
+# consumes "<nodename>.dq2", bound to the direct exchange "C.dq2" with its nodename as the key.
+DIRECT_QUEUE_SUFFIX = ".dq2"
+DIRECT_EXCHANGE = "C.dq2"
+
 
 # The chains' steps: sent by the accepting task to its own host, never by anyone else.
 DUMP = "backups.dump"

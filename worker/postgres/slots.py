@@ -25,6 +25,9 @@ from worker import errors
 DEFAULT_LEASE = 60.0  # seconds a slot survives its holder's silence
 POLL_INTERVAL = 0.5  # seconds between two tries of a waiter
 REPORT_INTERVAL = 10.0  # seconds between two on_wait calls
+# Seconds a waiter goes on polling an unreachable Redis (a broker restart) before it gives up,
+# as long as Celery's publish retry (celeryconfig.task_publish_retry_policy).
+UNREACHABLE_WAIT = 60.0
 KEY_PREFIX = "backup-worker:slots"
 _log = logging.getLogger(__name__)
 
@@ -209,10 +212,25 @@ class Slots:
         reported_at: float | None = None
         # A waiter's presence outlives a few missed polls, so a slow poll does not cost its turn.
         presence = max(5 * self.poll_interval, 5.0)
+        unreachable_since: float | None = None
         try:
             while True:
                 lease_ms, presence_ms = int(self.lease_seconds * 1000), int(presence * 1000)
-                if self._call(self._acquire, server, token, limit, lease_ms, presence_ms, tag=4):
+                try:
+                    got = self._call(
+                        self._acquire, server, token, limit, lease_ms, presence_ms, tag=4
+                    )
+                    unreachable_since = None
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    # A restarting Redis: a dump waits for it rather than failing its job.
+                    now = time.monotonic()
+                    unreachable_since = unreachable_since or now
+                    if now - unreachable_since >= UNREACHABLE_WAIT:
+                        raise
+                    _log.warning("dump slots on server %s: Redis unreachable (%s)", server, exc)
+                    self._sleep(self.poll_interval)
+                    continue
+                if got:
                     return time.monotonic() - started
                 waited = time.monotonic() - started
                 if timeout is not None and waited >= timeout:

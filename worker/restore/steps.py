@@ -23,7 +23,7 @@ from worker import errors
 from worker.artifact import keys as identity
 from worker.artifact import unpack
 from worker.contract import tasks
-from worker.jobs import progress, spool, state
+from worker.jobs import progress, resume, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import source, target
 from worker.restore import archive, drill, fetch
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Fetch and check every part of the job's backup, then check that our key opens it."""
     with rt.database.transaction() as session:
+        found = db_jobs.get_job(session, job_id)
+        files = {"artifact": spool.artifact(rt, job_id), "archive": spool.archive(rt, job_id)}
+        if found is not None and resume.done_here(found, hostname, **files):
+            # A copy sent again by a resume pass while the first was not lost: no new attempt.
+            log.info("job %s: downloaded and checked already: download skipped", job_id)
+            return
         job = db_jobs.start_job(
             session, job_id, hostname=hostname, max_attempts=rt.settings.backup_max_attempts
         )

@@ -1,11 +1,18 @@
-"""The reaper: no job stays running (or claimed) forever when its worker is gone.
+"""The reaper: no job stays running (or claimed) forever when its message or its worker is gone.
 
-A backup job whose heartbeat is older than JOB_HEARTBEAT_STALE, or that a host claimed and
-never started for that long, is handed back (pending, unclaimed) and `backups.create` is sent
-again with the same job id, if it has attempts left; otherwise it ends failed. The new run
-starts over from the dump on whichever host claims it: the parts of the dead run lie in the
-dead host's spool, which nobody else can reach. Other job types are ended failed; a restore's
-databases are settled first (worker/scheduling/switches.py).
+A job whose heartbeat is older than JOB_HEARTBEAT_STALE, or that a host claimed and never
+started for that long, has lost either its next step's message (a broker that restarted without
+persistence) or its host. A host that still answers a ping is asked to resume its jobs
+(`resume_host`, the task jobs.resume on the host's own queue): each continues at the step where
+it stands (worker.jobs.resume), on the host whose spool holds its files. Each worker runs the
+same pass whenever it (re)connects to its broker, so after a broker restart a lost step is sent
+again within seconds, not after the heartbeat threshold.
+
+Only a job whose host does not answer starts over: a backup is handed back (pending, unclaimed)
+and `backups.create` sent again with the same job id, if it has attempts left (its parts lie in
+the dead host's spool, which nobody else can reach); otherwise it ends failed. A restore or
+verify ends failed with what to run; a restore's databases are settled first
+(worker/scheduling/switches.py).
 A dump that found the spool full is handed back the same way (worker.backup.ending.retry_later);
 if its delayed message is lost, the reaper sends it again once it is due.
 
@@ -19,7 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -29,13 +39,39 @@ from db.queries import jobs as db_jobs
 from db.queries import scope as db_scope
 from db.queries import stale as db_stale
 from worker.contract import publish, tasks
-from worker.jobs import intake, spool, state
+from worker.jobs import intake, resume, spool, state
 from worker.jobs.runtime import Runtime
 from worker.scheduling import switches
 
 log = logging.getLogger(__name__)
 
 BATCH = 100  # stale jobs handled per run and per kind
+# A job whose row has not changed for this long, on a host that answers, may have lost its
+# step's message without the host noticing (no reconnection): the host is asked to check.
+QUIET = dt.timedelta(seconds=60)
+# Sends a chain's remaining steps (task names) for a job to a host's own queue.
+SendSteps = Callable[[str, uuid.UUID, tuple[str, ...]], None]
+
+
+class Hosts(Protocol):
+    """The workers as the broker sees them: who answers, and asking one to resume its jobs."""
+
+    def answering(self, hostnames: Iterable[str]) -> set[str]:
+        """Those of `hostnames` whose worker answers a ping now."""
+
+    def resume(self, hostname: str) -> None:
+        """Send jobs.resume to `hostname`'s own queue."""
+
+
+class NoHosts:
+    """No worker answers: every silent job is treated as lost with its host."""
+
+    def answering(self, hostnames: Iterable[str]) -> set[str]:
+        """None of them."""
+        return set()
+
+    def resume(self, hostname: str) -> None:
+        """Nothing to ask."""
 
 
 @dataclass
@@ -44,6 +80,7 @@ class ReapResult:
 
     requeued: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)  # left to their live host's resume pass
     failed: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)  # restores whose switch was finished
     spool_removed: list[str] = field(default_factory=list)
@@ -53,6 +90,7 @@ class ReapResult:
         return {
             "requeued": self.requeued,
             "resent": self.resent,
+            "resumed": self.resumed,
             "failed": self.failed,
             "completed": self.completed,
             "spool_removed": self.spool_removed,
@@ -62,19 +100,37 @@ class ReapResult:
 def _reason(job: models.Job, max_attempts: int, rerunnable: bool) -> str:
     host = job.worker_hostname or "an unknown host"
     if job.status == models.JobStatus.RUNNING:
-        lost = f"the worker on {host} stopped sending heartbeats during {job.stage or 'start-up'}"
+        step = resume.position(job).step if resume.has_chain(job) else job.stage or "start-up"
+        lost = f"the worker on {host} stopped sending heartbeats during {step}"
     else:
         lost = f"{host} claimed the job but never started it"
-    if not rerunnable:
-        return f"{lost}; this job cannot be re-run automatically: start it again"
-    return f"{lost}, and all {max_attempts} attempts are used"
+    if rerunnable:
+        return f"{lost}, and all {max_attempts} attempts are used"
+    if job.type in (models.JobType.RESTORE.value, models.JobType.VERIFY.value):
+        # What it downloaded lies in that host's spool: another host must start from scratch.
+        if job.status == models.JobStatus.RUNNING:
+            return f"{lost}; what it had done lies on that host: {_again(job)}"
+        return f"{lost}, and does not answer: {_again(job)}"
+    return f"{lost}; this job cannot be re-run automatically: start it again"
 
 
-def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
-    """Requeue or fail the stale jobs; then clean this host's spool of finished jobs."""
+def _again(job: models.Job) -> str:
+    """What a person runs to do a lost restore, verify or drill again."""
+    backup = state.backup_id_of(job)
+    if state.is_drill(job):
+        return f"start the drill again (backup-worker drills run --project {job.project_id})"
+    if job.type == models.JobType.VERIFY.value:
+        return f"run backup-worker verify {backup} again"
+    return f"run backup-worker restore {backup} again with the same target"
+
+
+def reap(rt: Runtime, publisher: publish.Publisher, hosts: Hosts | None = None) -> ReapResult:
+    """Resume, requeue or fail the stale jobs; then clean this host's spool of finished jobs."""
+    hosts = hosts or NoHosts()
     stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
     max_attempts = rt.settings.backup_max_attempts
     result = ReapResult()
+    to_resume: set[str] = set()
     with rt.database.transaction() as session:
         alive = db_stale.live_hosts(session, older_than=stale)
         jobs = [
@@ -83,17 +139,31 @@ def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
             if job.worker_hostname not in alive
         ]
         jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
+        # A host with no step to beat for is idle, not gone: ask it (a broadcast ping, once).
+        held = {job.worker_hostname for job in jobs if job.worker_hostname is not None}
+        quiet = db_stale.quiet_hosts(session, older_than=QUIET, job_types=resume.CHAIN_TYPES)
+        answering = hosts.answering(held | quiet) if held | quiet else set()
+        to_resume |= quiet & answering
         messages: list[tasks.CreateBackup] = []
         for job in jobs:
+            silent = resume.silent_since(job) if resume.has_chain(job) else None
+            if job.worker_hostname in answering and silent is not None:
+                # Its step's message was lost, not its host: the host resumes it where it
+                # stands, with the files its spool holds.
+                to_resume.add(job.worker_hostname)
+                result.resumed.append(str(job.id))
+                log.warning("job %s: %s, which answers: asked it to resume", job.id, silent)
+                continue
             again = state.BackupPayload.rerun(job)
             if again is not None and job.attempts < max_attempts:
                 if db_stale.requeue_job(session, job.id, from_hostname=job.worker_hostname):
                     messages.append(again)
                     result.requeued.append(str(job.id))
                     log.warning(
-                        "job %s: %s went silent; sent again (attempt %d of %d)",
+                        "job %s: %s, which does not answer; sent again from the start "
+                        "(attempt %d of %d)",
                         job.id,
-                        job.worker_hostname,
+                        silent,
                         job.attempts + 1,
                         max_attempts,
                     )
@@ -129,8 +199,93 @@ def reap(rt: Runtime, publisher: publish.Publisher) -> ReapResult:
         # run. A worker that gets a message first waits on the row lock, then claims the job.
         if messages:
             publisher.send_all(publish.Delayed(message) for message in messages)
+    for hostname in sorted(to_resume):
+        hosts.resume(hostname)
     result.spool_removed = clean_spool(rt)
     return result
+
+
+@dataclass
+class Resumed:
+    """What one resume pass on a host did, by job id."""
+
+    resent: list[str] = field(default_factory=list)  # "<job id>: <step>" sent again
+    running: list[str] = field(default_factory=list)  # a step of theirs runs: nothing to do
+    queued: list[str] = field(default_factory=list)  # their next message waits on this host
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {"resent": self.resent, "running": self.running, "queued": self.queued}
+
+
+def resume_host(
+    rt: Runtime,
+    hostname: str,
+    send_steps: SendSteps,
+    waiting: Callable[[], set[str] | None] = lambda: None,
+    *,
+    reconnected: bool = False,
+) -> Resumed:
+    """Send on the jobs this host holds whose step runs nowhere and whose message is not
+    waiting here: from the step where each stands when this host's spool holds what that step
+    reads, else from the chain's first step.
+
+    Run on the host itself (jobs.resume). `waiting()` names the jobs (ids as text) whose message
+    this host has reserved or its own queue holds, None when that cannot be told. After a
+    reconnection (`reconnected`) whatever the broker lost is sent again; when it cannot be told,
+    every job without a running step. When the reaper asks, only jobs whose row has not changed
+    for QUIET; when it cannot be told, only those silent for JOB_HEARTBEAT_STALE. A copy of a
+    message that was not lost after all finds the job's lock taken or its work done.
+    """
+    done = Resumed()
+    stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
+    with rt.database.transaction() as session:
+        held = db_stale.held_by(session, hostname, resume.CHAIN_TYPES)
+    queued: set[str] | None = None
+    asked = False
+    for job_id in held:
+        if resume.step_running(rt, job_id):
+            done.running.append(str(job_id))
+            continue
+        with rt.database.transaction() as session:
+            job = db_jobs.get_job(session, job_id)
+            if job is None or job.worker_hostname != hostname or not resume.needs_message(job):
+                continue
+            session.expunge(job)
+        quiet_for = dt.datetime.now(dt.UTC) - job.updated_at
+        if not reconnected and quiet_for < QUIET:
+            continue  # it moved a moment ago: its next message is on its way
+        if not asked:  # asked once, and only when some job may need it
+            queued, asked = waiting(), True
+        if queued is not None and str(job_id) in queued:
+            done.queued.append(str(job_id))
+            continue
+        if queued is None and not reconnected and quiet_for < stale:
+            continue  # maybe queued behind other work: the stale threshold decides
+        first = _send_on(rt, job, hostname, send_steps)
+        done.resent.append(f"{job_id}: {resume.short(first)}")
+    return done
+
+
+def _send_on(rt: Runtime, job: models.Job, hostname: str, send_steps: SendSteps) -> str:
+    """Send the job's chain on from where it stands (or from its start); the first step sent."""
+    where = resume.position(job)
+    silent = resume.silent_since(job)
+    files = {"artifact": spool.artifact(rt, job.id), "archive": spool.archive(rt, job.id)}
+    steps = where.steps
+    if not resume.spool_holds(job, where, **files):
+        steps = resume.chain_of(job)
+        log.warning(
+            "job %s: %s; its spool no longer holds what %s reads: sent again from %s",
+            job.id,
+            silent,
+            where.step,
+            resume.short(steps[0]),
+        )
+    else:
+        log.warning("job %s: %s; sent again from %s", job.id, silent, where.describe())
+    send_steps(hostname, job.id, steps)
+    return steps[0]
 
 
 def _age_out(rt: Runtime, session: Session) -> list[str]:

@@ -118,7 +118,8 @@ def test_a_killed_dump_is_rerun_by_another_worker_and_completes(
     assert row["status"] == "completed", row["error"]
     assert row["attempts"] == 2
     assert row["worker_hostname"] not in (None, dead_host)
-    assert "went silent; sent again (attempt 2 of 3)" in second.log()
+    said = f"dump went silent on {dead_host}, which does not answer; sent again from the start"
+    assert said + " (attempt 2 of 3)" in second.log()
     assert stack.count_backups(job_id) == 1
     assert len(stack.standin.requests("sendDocument")) >= 1
     assert spool_files(stack) == []

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from tests.support import services
 from worker import errors
 from worker.postgres import slots
 
@@ -214,3 +217,45 @@ def test_keys_expire_when_a_server_goes_idle(redis_client: redis.Redis) -> None:
     ttls = [redis_client.pttl(key) for key in redis_client.keys("backup-worker:slots:*")]
     assert ttls
     assert all(0 < ttl <= 70_000 for ttl in ttls)
+
+
+def test_a_waiter_waits_out_a_restarting_redis(tmp_path: Path) -> None:
+    # The slots live in the broker's Redis by default: a broker restart must not fail a dump.
+    server = services.RedisServer(tmp_path, services.free_port())
+    server.start()
+    client = redis.Redis(host="127.0.0.1", port=server.port, retry=Retry(NoBackoff(), 0))
+    board = slots.Slots(client, lease_seconds=5, poll_interval=0.05)
+    got: list[float] = []
+    try:
+        server.stop()
+        waiter = threading.Thread(target=lambda: got.append(_held_after(board)), daemon=True)
+        waiter.start()
+        time.sleep(0.5)
+        assert got == []  # still waiting, not failed
+        server.start()
+        waiter.join(timeout=10)
+        assert len(got) == 1
+        assert got[0] >= 0.5
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_waiter_gives_up_on_redis_gone_for_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slots, "UNREACHABLE_WAIT", 0.3)
+    # No retries of redis-py's own: each refused connection comes back at once.
+    client = redis.Redis(host="127.0.0.1", port=services.free_port(), retry=Retry(NoBackoff(), 0))
+    board = slots.Slots(client, lease_seconds=5, poll_interval=0.05)
+    started = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        _held_after(board)
+    assert time.monotonic() - started >= 0.3
+    client.close()
+
+
+def _held_after(board: slots.Slots) -> float:
+    started = time.monotonic()
+    with board.hold("db9", 1, holder="restart"):
+        return time.monotonic() - started

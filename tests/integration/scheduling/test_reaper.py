@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,9 @@ from db import models, session
 from db.queries import jobs as db_jobs
 from tests.integration.scheduling.test_schedules import make_runtime
 from tests.support.fake_send import FakeSend
-from worker.jobs import runtime
+from worker.artifact import manifest
+from worker.contract import tasks
+from worker.jobs import runner, runtime
 from worker.scheduling import reaper
 
 HOUR = dt.timedelta(hours=1)
@@ -168,11 +172,18 @@ def test_a_claim_of_a_host_that_still_heartbeats_is_left_alone(
 def test_jobs_that_cannot_be_rerun_end_failed(
     rt: runtime.Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
-    restore = job(type="restore", attempts=0, payload={"backup_id": str(uuid.uuid4())})
+    backup_id = str(uuid.uuid4())
+    restore = job(type="restore", attempts=0, payload={"backup_id": backup_id})
     refused = job(attempts=0, payload={"refused": True})
     result = reaper.reap(rt, FakeSend().publisher())
     assert sorted(result.failed) == sorted([str(restore), str(refused)])
-    assert "cannot be re-run automatically" in str(row(rt, restore).error)
+    # A restore whose host is gone says which host, which step and what to run.
+    assert str(row(rt, restore).error) == (
+        "the worker on dead@host-a stopped sending heartbeats during download; what it had "
+        f"done lies on that host: run backup-worker restore {backup_id} again with the same "
+        "target"
+    )
+    assert "cannot be re-run automatically" in str(row(rt, refused).error)
 
 
 def test_a_failed_send_leaves_the_job_for_the_next_run(
@@ -202,3 +213,147 @@ def test_spool_dirs_of_finished_and_unknown_jobs_are_removed(
     result = reaper.reap(rt, FakeSend().publisher())
     assert sorted(result.spool_removed) == sorted([str(done), str(unknown)])
     assert sorted(p.name for p in root.iterdir()) == sorted([str(running), "not-a-job"])
+
+
+class Answering:
+    """reaper.Hosts whose workers in `alive` answer; records whom it asks to resume."""
+
+    def __init__(self, *alive: str) -> None:
+        self.alive = set(alive)
+        self.asked: list[str] = []
+
+    def answering(self, hostnames: Iterable[str]) -> set[str]:
+        return self.alive & set(hostnames)
+
+    def resume(self, hostname: str) -> None:
+        self.asked.append(hostname)
+
+
+def set_result(rt: runtime.Runtime, job_id: uuid.UUID, result: dict[str, object]) -> None:
+    with rt.database.transaction() as s:
+        s.execute(update(models.Job).where(models.Job.id == job_id).values(result=result))
+
+
+def parts_in(directory: Path, count: int) -> dict[str, object]:
+    """A dump's manifest whose `count` parts are files in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(count):
+        path = directory / f"app.pgdump.zst.{i + 1:03d}"
+        path.write_bytes(b"x" * 10)
+        files.append(manifest.PartFile(i, path, 10, "a" * 64))
+    art = manifest.Artifact(
+        "app.pgdump.zst", "zstd", False, (), 10 * count, "b" * 64, 9, tuple(files)
+    )
+    return dict(art.to_json())
+
+
+def test_a_silent_job_of_a_host_that_answers_is_left_to_that_host_to_resume(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    idle = job(attempts=1, hostname="idle@host-e")
+    claimed = job(status="pending", attempts=0, hostname="idle@host-e")
+    gone = job(attempts=1)
+    hosts, sent = Answering("idle@host-e"), FakeSend()
+    result = reaper.reap(rt, sent.publisher(), hosts)
+    assert sorted(result.resumed) == sorted([str(idle), str(claimed)])
+    assert hosts.asked == ["idle@host-e"]
+    assert (row(rt, idle).status, row(rt, idle).attempts) == ("running", 1)
+    assert row(rt, claimed).worker_hostname == "idle@host-e"
+    # Only the job whose host is gone starts over, and the log says from which step.
+    assert result.requeued == [str(gone)]
+    assert sent.kwargs[0]["job_id"] == str(gone)
+    assert (
+        f"job {gone}: dump went silent on dead@host-a, which does not answer; sent again "
+        "from the start (attempt 2 of 2)"
+    ) in caplog.text
+    assert "None went silent" not in caplog.text
+
+
+def test_resume_host_sends_each_job_on_from_where_it_stands_after_a_reconnection(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    host = "w1@host-a"
+    spool_dir = rt.settings.backup_spool_dir
+    claimed = job(status="pending", attempts=0, hostname=host)
+    dumped = job(hostname=host)
+    set_result(rt, dumped, {"artifact": parts_in(spool_dir / str(dumped), 7), "uploaded": {}})
+    partly = job(hostname=host)
+    uploaded = {str(i): {"index": i, "file_id": f"f{i}"} for i in range(2)}
+    set_result(rt, partly, {"artifact": parts_in(spool_dir / str(partly), 7), "uploaded": uploaded})
+    sent_all = job(hostname=host)
+    everything = {str(i): {"index": i, "file_id": f"f{i}"} for i in range(2)}
+    set_result(
+        rt, sent_all, {"artifact": parts_in(spool_dir / str(sent_all), 2), "uploaded": everything}
+    )
+    wiped = job(hostname=host)  # its spool is gone: its parts cannot be sent from here
+    manifest_only = parts_in(spool_dir / str(wiped), 3)
+    shutil.rmtree(spool_dir / str(wiped))
+    set_result(rt, wiped, {"artifact": manifest_only, "uploaded": {}})
+    busy = job(hostname=host)  # a step of it runs right now: it holds the job's lock
+    job(hostname="w2@host-b")  # another host's
+    job(status="completed", hostname=host)
+    sends: list[tuple[str, uuid.UUID, tuple[str, ...]]] = []
+    with runner.exclusive(rt, busy) as alone:
+        assert alone
+        done = reaper.resume_host(rt, host, lambda *call: sends.append(call), reconnected=True)
+    chain = (tasks.DUMP, tasks.UPLOAD, tasks.RECORD)
+    assert sorted(sends) == sorted(
+        [
+            (host, claimed, chain),
+            (host, dumped, chain[1:]),
+            (host, partly, chain[1:]),
+            (host, sent_all, chain[2:]),
+            (host, wiped, chain),
+        ]
+    )
+    assert done.running == [str(busy)]
+    assert (
+        f"job {partly}: upload (parts 3\u20137 of 7) went silent on {host}; sent again from "
+        "upload (parts 3\u20137 of 7)"
+    ) in caplog.text
+    assert f"job {sent_all}: record went silent on {host}; sent again from record" in caplog.text
+    assert (
+        f"job {wiped}: upload (parts 1\u20133 of 3) went silent on {host}; its spool no "
+        "longer holds what upload reads: sent again from dump"
+    ) in caplog.text
+
+
+def test_resume_host_asked_by_the_reaper_leaves_moving_and_waiting_jobs_to_their_message(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    host = "w1@host-a"
+    lost = job(status="pending", attempts=0, hostname=host)  # quiet for an hour
+    queued = job(status="pending", attempts=0, hostname=host)  # its message waits on the host
+    moving = job(status="pending", attempts=0, hostname=host, silent=dt.timedelta(seconds=5))
+    sends: list[tuple[str, uuid.UUID, tuple[str, ...]]] = []
+
+    def send(*call: object) -> None:
+        sends.append(call)  # type: ignore[arg-type]
+
+    done = reaper.resume_host(rt, host, send, lambda: {str(queued)})
+    assert [call[1] for call in sends] == [lost]
+    assert done.queued == [str(queued)]
+    # Whether a message waits cannot be told (RabbitMQ): only a job silent past
+    # JOB_HEARTBEAT_STALE is sent on; a moment-old one is left to its message.
+    sends.clear()
+    reaper.resume_host(rt, host, send, lambda: None)
+    assert sorted(call[1] for call in sends) == sorted([lost, queued])
+    assert moving not in [call[1] for call in sends]
+
+
+def test_the_reaper_asks_an_answering_host_whose_job_is_quiet_to_check_it(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # Two minutes without a change, far from JOB_HEARTBEAT_STALE (600 s): maybe a lost message
+    # its host did not notice (no reconnection). Only a host that answers is asked.
+    quiet = job(attempts=1, hostname="quiet@host-f", silent=dt.timedelta(minutes=2))
+    job(attempts=1, hostname="mute@host-g", silent=dt.timedelta(minutes=2))
+    job(attempts=1, hostname="quiet@host-h", silent=dt.timedelta(seconds=5))
+    hosts = Answering("quiet@host-f", "quiet@host-h")
+    result = reaper.reap(rt, FakeSend().publisher(), hosts)
+    assert hosts.asked == ["quiet@host-f"]
+    assert (result.requeued, result.resumed) == ([], [])
+    assert row(rt, quiet).status == "running"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
+from celery import Celery
 from celery.utils.nodenames import worker_direct
 
 from tasks import steps
+from worker.contract import tasks
 
 
 def test_the_chain_goes_to_the_queue_that_worker_direct_makes_each_worker_consume() -> None:
@@ -13,3 +17,17 @@ def test_the_chain_goes_to_the_queue_that_worker_direct_makes_each_worker_consum
     assert direct.name == "w1@host-a" + steps.DIRECT_QUEUE_SUFFIX
     assert direct.exchange.name == steps.DIRECT_EXCHANGE
     assert direct.routing_key == "w1@host-a"
+
+
+def test_a_resumed_chain_is_immutable_and_goes_to_the_host_that_holds_the_job() -> None:
+    app = Celery("test-steps", set_as_current=False)
+    job_id = uuid.uuid4()
+    made = steps.step_signatures(app, "w1@host-a", job_id, [tasks.UPLOAD, tasks.RECORD])
+    assert [s.task for s in made] == [tasks.UPLOAD, tasks.RECORD]
+    for signature in made:
+        # Not immutable, the record step would get the upload's result as an argument.
+        assert signature.immutable
+        assert signature.kwargs == {"job_id": str(job_id)}
+        assert signature.options["queue"] == "w1@host-a" + steps.DIRECT_QUEUE_SUFFIX
+        assert signature.options["exchange"] == steps.DIRECT_EXCHANGE
+        assert signature.options["routing_key"] == "w1@host-a"
