@@ -130,9 +130,11 @@ chaos: install
 #              backups into one group chat at the fleet pacer's defaults while the test's own
 #              Redis (no persistence) restarts 30 times (about 6 minutes; not in CI).
 #              LOST_OWN_PACER=1: the pacer on a Redis of its own that does not restart.
+#              LOST_AOF=1: the broker with an append-only file, as scripts/services.sh runs it.
 LOST_OWN_PACER ?=
+LOST_AOF ?=
 .PHONY: chaos-restarts
 
 chaos-restarts: install
-	LOST_BACKUPS=90 LOST_RESTARTS=30 LOST_PACED=1 LOST_TIMEOUT=900 LOST_OWN_PACER=$(LOST_OWN_PACER) \
+	LOST_BACKUPS=90 LOST_RESTARTS=30 LOST_PACED=1 LOST_TIMEOUT=900 LOST_OWN_PACER=$(LOST_OWN_PACER) LOST_AOF=$(LOST_AOF) \
 		$(PY) -m pytest tests/acceptance/faults/test_lost_messages.py -s -q -p no:cacheprovider

@@ -1,12 +1,13 @@
-"""A broker that restarts without persistence loses the jobs' step messages: each job continues
-at the step where it stands, on its own worker, within seconds of the worker's reconnection.
+"""A broker that restarts without persistence loses the jobs' step messages: each job continues at
+the step where it stands, on its own worker, within seconds of the worker's reconnection.
 
-The broker is a `redis-server` of the test's own with no persistence, as scripts/services.sh
-starts one: every restart empties it. The worker is the Procfile's. Backups: every job completes
-exactly once, at its first attempt (nothing dumped twice), and sendDocument is called once per
-part. A restore, a verify and a drill: their chain's message is made to be lost for certain (the
-worker stops consuming its own queue, the broker restarts, the worker consumes again and
-reconnects once more), and each completes at its first attempt.
+The broker is a `redis-server` of the test's own with no persistence (LOST_AOF=1: with an
+append-only file, as scripts/services.sh starts one): every restart empties it. The worker is
+the Procfile's. Backups: every job completes exactly once, at its first attempt (nothing dumped
+twice), and sendDocument is called once per part. A restore, a verify and a drill: their chain's
+message is made to be lost for certain (the worker stops consuming its own queue, the broker
+restarts, the worker consumes again and reconnects once more), and each completes at its first
+attempt.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ PACED = os.environ.get("LOST_PACED") == "1"
 # With PACED: the pacer on a Redis of its own that does not restart (PACER_REDIS_URL), so the
 # broker's restarts do not wipe its counts of what Telegram has taken.
 OWN_PACER = os.environ.get("LOST_OWN_PACER") == "1"
+# The broker with an append-only file (a clean restart keeps its messages and the pacer's
+# counts), as scripts/services.sh and Compose run it; without it, as a crash of a Redis that
+# keeps nothing.
+AOF = os.environ.get("LOST_AOF") == "1"
 TIMEOUT = int(os.environ.get("LOST_TIMEOUT", "240"))
 CONNECTED = "Connected to "  # Celery's consumer logs it at each connection
 PROJECT = "proj-lost"
@@ -95,7 +100,7 @@ def _wait_claimed(stack: Stack, job_ids: list[uuid.UUID], timeout: float = 30) -
 
 @pytest.mark.timeout(TIMEOUT)
 def test_lost_step_messages_cost_a_step_not_a_job(stack: Stack) -> None:
-    broker = services.RedisServer(stack.tmp / "broker", services.free_port())
+    broker = services.RedisServer(stack.tmp / "broker", services.free_port(), append_only=AOF)
     broker.start()
     url = f"redis://127.0.0.1:{broker.port}/0"
     node = f"lost-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
