@@ -14,6 +14,7 @@
   + IntegrityError              a checksum or size does not match the record
   + JobFailed                   raised by a task after it wrote the reason into the jobs row
   + ControlPlaneUnavailable     the control-plane database went away mid-step: run it again here
+  + PacerDeferred               a part's Telegram slot is far off: the step runs again then
   + RestoreError                pg_restore failed, or the target database cannot be used
     - DrillFailed               a drill's restore differs from what its backup recorded
   + TelegramError               anything the Bot API client raises
@@ -189,3 +190,12 @@ class DrillFailed(RestoreError):
 
 class AttemptSuperseded(JobStateError):
     """A newer attempt of this job runs elsewhere; this step stops without touching it."""
+
+
+class PacerDeferred(BackupWorkerError):
+    """A part's slot is far off: the step gives its pool slot back and runs again near the slot."""
+
+    def __init__(self, message: str, *, seconds: float, slot: dict[str, str]) -> None:
+        super().__init__(message)
+        self.seconds = seconds  # until the upload should start
+        self.slot = slot  # the reservation kept for the step's next run (Reservation.to_json)

@@ -24,6 +24,7 @@ from worker.jobs import owner, progress, slot, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import clients, source
 from worker.postgres import dump as pgdump
+from worker.telegram import pacer as fleetpacer
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,14 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
-def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
-    """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
+def upload_step(
+    rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object = None
+) -> None:
+    """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent.
+
+    A part whose slot is far off raises PacerDeferred, keeping the slot; the step's next run
+    passes it back as `slot`.
+    """
     reporter = owner.reporter(rt, job_id)
     job = owner.current_attempt(
         rt, job_id, hostname, stage=("upload", reporter.written("upload", 0))
@@ -177,6 +184,8 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         on_sent=on_sent,
         on_bytes=lambda done: reporter.update("upload", done / total),
         on_wait=sent.note_wait,
+        max_wait=rt.settings.telegram_pacer_max_sleep,
+        reserved=fleetpacer.Reservation.from_json(slot),
     )
 
 

@@ -10,6 +10,7 @@ from worker import errors
 from worker.artifact import manifest
 from worker.contract import request
 from worker.jobs import state
+from worker.telegram import pacer as fleetpacer
 from worker.telegram import sender as telegram
 
 # A sent part as stored in the jobs row and printed by the CLI.
@@ -49,6 +50,8 @@ def send_part(
     *,
     on_progress: Callable[[int], None] | None = None,
     on_wait: telegram.OnWait | None = None,
+    max_wait: float | None = None,
+    reserved: fleetpacer.Reservation | None = None,
 ) -> tuple[SentPartJSON, Migration | None]:
     """Send one part; returns it as stored, and the chat's move when Telegram moved the chat.
 
@@ -71,6 +74,8 @@ def send_part(
         thread_id=where.thread_id,
         on_progress=on_progress,
         on_wait=on_wait,
+        max_wait=max_wait,
+        reserved=reserved,
     )
     sent = paced.document
     record = SentPartJSON(
@@ -96,8 +101,12 @@ def send_parts(
     on_sent: Callable[[SentPartJSON, Migration | None], None],
     on_bytes: Callable[[int], None] | None = None,
     on_wait: telegram.OnWait | None = None,
+    max_wait: float | None = None,
+    reserved: fleetpacer.Reservation | None = None,
 ) -> None:
     """Send each part not in `skip`, in order; `on_sent(part, migration)` after each one.
+
+    `max_wait` and `reserved` as for Sender.send_document; `reserved` serves the first part.
 
     `on_bytes(total sent so far)` reports progress over the whole artifact. When Telegram moves
     the chat (group upgraded to a supergroup), the following parts go to the new id.
@@ -117,8 +126,16 @@ def send_parts(
                 on_bytes(base + sent_bytes)
 
         record, migrated = send_part(
-            sender, part, len(art.parts), where, on_progress=progress, on_wait=on_wait
+            sender,
+            part,
+            len(art.parts),
+            where,
+            on_progress=progress,
+            on_wait=on_wait,
+            max_wait=max_wait,
+            reserved=reserved,
         )
+        reserved = None
         if migrated is not None:
             where = where.migrated(migrated[0], str(migrated[1]))
         on_sent(record, migrated)
