@@ -152,9 +152,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         db_jobs.set_progress(session, job_id, stage="dump", progress=progress.overall("dump", 1))
 
 
-def upload_step(
-    rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object = None
-) -> None:
+def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object = None) -> None:
     """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent.
 
     A part whose slot is far off raises PacerDeferred, keeping the slot; the step's next run

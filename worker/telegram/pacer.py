@@ -63,7 +63,12 @@ class Reservation:
 
     def to_json(self) -> dict[str, str]:
         """The reservation as a task's retry carries it to the step's next run."""
-        return {"bot_id": self.bot_id, "chat_id": self.chat_id, "id": self.id, "at_us": str(self.at_us)}
+        return {
+            "bot_id": self.bot_id,
+            "chat_id": self.chat_id,
+            "id": self.id,
+            "at_us": str(self.at_us),
+        }
 
     @classmethod
     def from_json(cls, value: object) -> Reservation | None:
