@@ -34,6 +34,7 @@ from benchmarks import (
     speed_result,
     speed_tables,
 )
+from standin import link
 from worker import settings
 from worker.postgres import source
 
@@ -57,17 +58,24 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
             report.line(f"dropped cached database {name}")
     sizes = list(args.size_mb or [DEFAULT_SIZE_MB]) + ([LARGE_SIZE_MB] if args.large else [])
     label = "" if args.scale == 1 else "scaled"
+    linked = None if args.link == "none" else link.PROFILES[args.link]
     results = [
         speed_result.SizeResult(
-            datagen.ensure(params, size, label=label, jobs=args.jobs, scale=args.scale)
+            datagen.ensure(params, size, label=label, jobs=args.jobs, scale=args.scale),
+            link_rate=None if linked is None else linked.rate,
         )
         for size in sizes
     ]
     overrides = _compression_env(args)
     with (
-        rig.stack() as bench,
+        # Over a link, the stand-in enforces Telegram's limits too: what ships meets both.
+        rig.stack(
+            limits=None if linked is None else "telegram",
+            link=None if linked is None else args.link,
+        ) as bench,
         # --concurrency: the pool size this run measures.
         rig.worker(bench, f"--concurrency={args.concurrency}", **overrides) as running,
+        rig.scheduled(bench, enabled=linked is not None),
     ):
         report.line("warming the worker up: one small backup per pool slot")
         jobrun.warm_up(bench, datagen.ensure_tiny(params), args.concurrency)
@@ -87,10 +95,16 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
                         name,
                         bench.tmp / "naive",
                         send_document_url=bench.standin.send_document_url(),
-                        chat_id=rig.CHAT,
+                        chat_id=rig.NAIVE_CHAT,
                     )
                 )
                 result.workers.append(jobrun.backup(bench, running, name))
+                a, b = result.workers[-1], result.naives[-1]
+                report.line(
+                    f"{name}: A {a.seconds:.2f} s, B {b.seconds:.2f} s ({b.refused} x 429),"
+                    f" C {result.floors[-1].seconds:.2f} s,"
+                    f" floor {result.physical_floors[-1]:.2f} s, {a.parts} part(s)"
+                )
             if args.overlap:
                 report.line(f"{name}: in-process, dump then upload vs the worker's PartSender")
                 result.overlap_run = overlap.compare(
@@ -191,6 +205,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"rounds of C, B, A (at least {MIN_ROUNDS} for figures worth quoting)",
     )
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool slots (threads)")
+    parser.add_argument(
+        "--link",
+        choices=["none", *sorted(link.PROFILES)],
+        default="none",
+        help="a link between worker and stand-in (standin.link), with Telegram's limits enforced",
+    )
     parser.add_argument("--zstd-level", type=int, help="BACKUP_ZSTD_LEVEL for the worker")
     parser.add_argument("--zstd-threads", type=int, help="BACKUP_ZSTD_THREADS for the worker")
     parser.add_argument("--no-levels", dest="levels", action="store_false")

@@ -19,17 +19,21 @@ from tests.support.stack import Stack, on_shared_servers
 
 TOKEN = "424242:benchmark-token-not-a-real-bot-000000"  # noqa: S105 - stand-in only
 CHAT = "-1004242424242"
+NAIVE_CHAT = "-1004242424243"  # the naive script's own group: its sends never meet the pacer's
 _TASK_DONE = re.compile(r"Task (backups\.\w+)\[([0-9a-f-]+)\] succeeded in ([0-9.e-]+)s")
 
 Bench = Stack[standin.StandinProcess]
 
 
 @contextlib.contextmanager
-def stack() -> Iterator[Bench]:
-    """Stand-in, control database (job writes logged) and Redis database, for one benchmark."""
+def stack(*, limits: str | None = None, link: str | None = None) -> Iterator[Bench]:
+    """Stand-in, control database (job writes logged) and Redis database, for one benchmark;
+    `limits` and `link` as tests.support.standin.process takes them."""
     with (
         tempfile.TemporaryDirectory(prefix="bwbench-") as tmp,
-        standin.process(Path(tmp) / "standin", TOKEN, CHAT) as server,
+        standin.process(
+            Path(tmp) / "standin", TOKEN, f"{CHAT},{NAIVE_CHAT}", limits=limits, link=link
+        ) as server,
         on_shared_servers(
             server,
             Path(tmp),
@@ -47,6 +51,20 @@ def worker(bench: Bench, *options: str, **env: str) -> Iterator[workers.Process]
     """The Procfile's worker with `options` (the benchmark's pool size, -P), ready; stopped
     (warm shutdown) afterwards."""
     running = bench.start_worker(*options, **env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@contextlib.contextmanager
+def scheduled(bench: Bench, *, enabled: bool = True) -> Iterator[workers.Process | None]:
+    """The Procfile's `scheduled` worker beside the first, as shipped (idle here: it serves
+    the dispatcher's queue); nothing when not `enabled`."""
+    if not enabled:
+        yield None
+        return
+    running = bench.start_scheduled()
     try:
         yield running
     finally:
