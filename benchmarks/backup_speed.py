@@ -105,6 +105,8 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
                     f" C {result.floors[-1].seconds:.2f} s,"
                     f" floor {result.physical_floors[-1]:.2f} s, {a.parts} part(s)"
                 )
+            spread = report.shown(report.spread(result.a_over_floor), 3)
+            report.line(f"{name}: A over the floor (dump, link, 1 message/s): {spread}")
             if args.overlap:
                 report.line(f"{name}: in-process, dump then upload vs the worker's PartSender")
                 result.overlap_run = overlap.compare(

@@ -146,6 +146,17 @@ class Sender:
 
         return self._paced("sendDocument", chats, send, on_wait, take=take, held=held)
 
+    def width(self, chats: Sequence[str]) -> int:
+        """How many (bot, chat) pairs a message may go over: 1 without the pacer."""
+        return len(chats) * len(self._bots) if self._pacer is not None else 1
+
+    def give_back(self, slot: dict[str, str]) -> None:
+        """Release a slot kept by a PacerDeferred that will not be used."""
+        kept = fleetpacer.Reservation.from_json(slot)
+        if self._pacer is not None and kept is not None:
+            with contextlib.suppress(*PACER_DOWN):  # it then lapses by itself
+                self._pacer.release(kept)
+
     def send_message(
         self, chat: str, text: str, *, thread_id: int | None = None, on_wait: OnWait | None = None
     ) -> int:

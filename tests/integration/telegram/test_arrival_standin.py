@@ -19,6 +19,8 @@ import redis
 from standin import limits, link
 from standin.server import BotApiStandin
 from worker import defaults
+from worker.artifact import manifest
+from worker.backup import upload
 from worker.telegram import arrival
 from worker.telegram import client as telegram
 from worker.telegram import pacer as fleetpacer
@@ -26,6 +28,7 @@ from worker.telegram import sender as fleetsender
 
 TOKEN = "111111:arrival-secret"
 GROUP = "-1001"
+OTHER_GROUP = "-1002"
 PART = 1_000_000  # bytes: 80 ms on the link
 MARGIN = defaults.DEFAULT_PACER_MARGIN
 
@@ -34,7 +37,7 @@ MARGIN = defaults.DEFAULT_PACER_MARGIN
 def standin(tmp_path: Path) -> Iterator[BotApiStandin]:
     with BotApiStandin(
         tokens=[TOKEN],
-        chats=[int(GROUP)],
+        chats=[int(GROUP), int(OTHER_GROUP)],
         limits=limits.TELEGRAM,
         link=link.PROFILES["100mbit"],
         data_dir=tmp_path / "standin",
@@ -86,6 +89,39 @@ def test_seven_parts_into_one_group_go_a_second_apart_without_a_429(
     assert all(later - earlier >= 60 for earlier, later in zip(times, times[20:], strict=False))
     # The budget spent, not a margin: 6 gaps of a second (and the margin), not 6 of 3 s.
     assert times[-1] - times[0] <= 6 * (1 + MARGIN) + 0.5, gaps
+
+
+def test_with_two_chats_one_backups_parts_go_out_at_once(
+    standin: BotApiStandin, pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    chats = (GROUP, OTHER_GROUP)
+    paths = _parts(tmp_path, 4)
+    parts = tuple(
+        manifest.PartFile(index, path, PART, f"{index:064x}") for index, path in enumerate(paths)
+    )
+    art = manifest.Artifact("a.zst", "zstd", False, (), 4 * PART, "0" * 64, 4 * PART, parts)
+    where = upload.Destination(GROUP, None, "proj", "db", chats=chats)
+    sent: list[upload.SentPartJSON] = []
+    with telegram.TelegramClient(TOKEN, standin.url) as client:
+        sender = fleetsender.Sender(
+            lambda bot: client, bots=[fleetpacer.bot_id(TOKEN)], pacer=pacer, max_attempts=4
+        )
+        upload.send_parts(sender, art, where, on_sent=lambda part, moved: sent.append(part))
+    assert sorted(part["index"] for part in sent) == [0, 1, 2, 3]
+    assert {part["chat_id"] for part in sent} == set(chats)
+    requests = standin.requests("sendDocument")
+    assert [entry["status"] for entry in requests] == [200] * 4
+    spans = [
+        (float(str(e["time"])), float(str(e["time"])) + float(str(e["duration"]))) for e in requests
+    ]
+    # Two uploads were on the link at the same time: the parts did not wait for each other.
+    assert any(
+        start < other_end and other_start < end
+        for (start, end), (other_start, other_end) in itertools.combinations(spans, 2)
+    ), spans
+    for chat in chats:
+        times = sorted(float(str(s["time"])) for s in standin.sends() if str(s["chat_id"]) == chat)
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(times)), times
 
 
 def test_the_last_block_waits_so_telegram_sees_the_message_at_its_slot(
