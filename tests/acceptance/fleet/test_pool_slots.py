@@ -41,11 +41,13 @@ def test_a_short_job_runs_while_an_upload_waits_for_its_slot(stack: Stack) -> No
     deadline = time.monotonic() + WAIT
     while (note := _waiting(stack, paced)) is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert note is not None and "for Telegram's rate limit" in note, note
+    assert note is not None
+    assert "for Telegram's rate limit" in note, note
     # A verification (download and check: nothing sent) on the worker's only thread.
     verified = stack.wait_job(send_verify(stack, backup_id=backup_id), WAIT)
     assert verified["status"] == "completed", verified["error"]
     # It finished while the other job still waited for its slot: no thread slept for it.
     assert len(stack.standin.requests("sendDocument")) == 1
     row = stack.job(paced)
-    assert row is not None and row["status"] == "running"
+    assert row is not None
+    assert row["status"] == "running"
