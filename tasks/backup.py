@@ -100,14 +100,7 @@ def upload(self: Task, *, job_id: str, slot: object = None) -> str:  # type: ign
             _retry_later(hostname),
         )
     except errors.PacerDeferred as exc:
-        log.info("job %s: %s; the upload goes on then", job_id, exc.message)
-        # One more than so far, every time: a deferral is no failure, and Celery reads
-        # max_retries=None as the task's default of 3.
-        raise self.retry(
-            countdown=exc.seconds,
-            kwargs={"job_id": job_id, "slot": exc.slot},
-            max_retries=self.request.retries + 1,
-        ) from None
+        raise steps.defer(self, job_id, exc) from None
 
 
 @app.task(name=contract.RECORD, bind=True)
