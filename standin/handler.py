@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from standin import forms, lies, multipart, replies
 from standin.api import ApiError, BotApi, JsonObject, bot_id
 from standin.faults import LIES, Fault, FaultPlan
-from standin.link import Bucket, Link, PacedReader, PacedWriter
+from standin.link import Link, Shaper
 from standin.replies import Reply
 
 _API = re.compile(r"^/bot([^/]+)/([A-Za-z0-9_]+)/?$")
@@ -45,10 +45,7 @@ class StandinHTTPServer(ThreadingHTTPServer):
         link: Link | None = None,
     ) -> None:
         super().__init__(address, Handler)
-        self.link = link
-        # One bucket per direction, shared by every connection: one access link.
-        self.link_in = None if link is None else Bucket(link.rate)
-        self.link_out = None if link is None else Bucket(link.rate)
+        self.shaper = None if link is None else Shaper(link)
         self.api = api
         self.faults = faults
         self.record = record
@@ -105,10 +102,8 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         """The connection's files, through the link when there is one."""
         super().setup()
-        if self.server.link_in is not None and self.server.link_out is not None:
-            # Duck-typed stand-ins for the buffered files: read, readline, readinto, write.
-            self.rfile = PacedReader(self.rfile, self.server.link_in)  # type: ignore[assignment]
-            self.wfile = PacedWriter(self.wfile, self.server.link_out)  # type: ignore[assignment]
+        if self.server.shaper is not None:
+            self.rfile, self.wfile = self.server.shaper.wrap(self.rfile, self.wfile)  # type: ignore[assignment]
 
     def version_string(self) -> str:
         """The Server header Telegram's front end sends."""
@@ -126,8 +121,8 @@ class Handler(BaseHTTPRequestHandler):
         self._route()
 
     def _route(self) -> None:
-        if self.server.link is not None:
-            time.sleep(self.server.link.rtt)  # the request's way there and the answer's back
+        if self.server.shaper is not None:
+            self.server.shaper.round_trip()
         split = urllib.parse.urlsplit(self.path)
         if split.path.startswith("/_standin/"):
             self._control(split.path.removeprefix("/_standin/"))

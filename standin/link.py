@@ -156,3 +156,20 @@ class PacedWriter:
     def close(self) -> None:
         """Close the underlying file."""
         self._raw.close()
+
+
+class Shaper:
+    """A server's side of the link: one bucket per direction, shared by every connection."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self._in = Bucket(link.rate)
+        self._out = Bucket(link.rate)
+
+    def wrap(self, rfile: _Reader, wfile: _Writer) -> tuple[PacedReader, PacedWriter]:
+        """A connection's files, paced (duck-typed: read, readline, readinto, write)."""
+        return PacedReader(rfile, self._in), PacedWriter(wfile, self._out)
+
+    def round_trip(self) -> None:
+        """Wait a request's way there and its answer's way back."""
+        time.sleep(self.link.rtt)

@@ -13,9 +13,8 @@ GET /_standin/limits, POST /_standin/limits {"preset": "telegram"} or {"chat": {
 "window": 1.0}, "group": ..., "bot": ...} (null or absent: off; see standin.limits),
 POST /_standin/member {"chat_id", "user_id", "status", "rights": {"can_pin_messages": false, ...}}
 (a bot's status and rights in a chat, standin.members; every bot is a full administrator by
-default), GET /_standin/sends (every message the limits counted, with its time),
-POST /_standin/reset. Fault words are listed in standin.faults. `link=` puts a link's
-bandwidth and latency in front (standin.link).
+default), GET /_standin/sends (messages counted, with times), POST /_standin/reset. Fault
+words are listed in standin.faults. `link=`: a link's bandwidth and latency (standin.link).
 
 Several tokens are several bots, each with the id of its token's prefix; a file_id works only for
 the bot that received it.
@@ -182,7 +181,7 @@ class BotApiStandin:
         return [entry for entry in entries if str(entry["method"]).lower() == method.lower()]
 
     def sends(self) -> list[JsonObject]:
-        """Every message the limits counted (limits on or off), with the time it was counted."""
+        """Every message the limits counted (on or off), with the time it was counted."""
         return [send.as_json() for send in self.limiter.admitted()]
 
     def messages(self) -> list[JsonObject]:
