@@ -6,7 +6,7 @@ The stand-in reads request bodies and writes answers through token buckets at th
 (one per direction, shared by every connection, as one access link is), and each request waits
 one round trip before it is answered. Bytes the client has written but the stand-in has not yet
 read wait in the kernel's socket buffers, as they would on the way over a real link.
-Why not `tc netem` in a network namespace: that needs root and iproute2; docs/benchmarks.md.
+Why not `tc netem` in a network namespace: root, and a kernel with sch_netem; docs/benchmarks.md.
 """
 
 from __future__ import annotations
