@@ -17,9 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 
+from worker import errors
 from worker.telegram import pacer as fleetpacer
 
 SMOOTHING = 0.3  # weight of the newest upload in the rate's moving average
+# Seconds a body's last block may wait for a moved slot; past it the request is dropped and sent
+# again in a later slot, rather than left half-sent for a front end's body timeout.
+MAX_HOLD = 10.0
 MIN_BODY = 256 * 1024  # bytes: smaller bodies say more about latency than about the link
 
 
@@ -85,6 +89,13 @@ class Gate:
         if left < 0:
             self.slot = self._pacer.retake(self.slot)
             left = self.slot.wait
+            if left > MAX_HOLD:
+                self._pacer.release(self.slot)
+                raise errors.TelegramNetworkError(
+                    f"sendDocument: the upload ended late and the chat's next free slot is "
+                    f"{left:.0f} s away: dropped, to be sent again then",
+                    method="sendDocument",
+                )
         if left > 0:
             self.held += left
             self._sleep(left)

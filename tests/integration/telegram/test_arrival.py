@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from worker import errors
 from worker.telegram.arrival import MIN_BODY, Gate, Throughput
 from worker.telegram.pacer import Pacer, Reservation
 
@@ -133,3 +134,21 @@ def test_an_upload_done_late_moves_its_slot(pacer: Pacer) -> None:
     assert gate.slot.id != slot.id
     assert gate.slot.at_us - following.at_us >= round(WINDOW * MICRO)
     assert clock.slept == [pytest.approx(gate.slot.wait)]
+
+
+def test_a_late_upload_whose_next_slot_is_far_is_dropped_not_held(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    busy = Pacer(client, chat_window=30.0, group_per_minute=0, key_prefix=f"t-{uuid.uuid4().hex}")
+    clock = _Clock()
+    slot = busy.take([(BOT, GROUP)])
+    following = busy.take([(BOT, GROUP)])  # 30 s later: the late message must go after it
+    gate = _gate(busy, slot, clock)
+    clock.now += 0.05
+    with pytest.raises(errors.TelegramNetworkError, match="sent again"):
+        gate.hold()
+    assert clock.slept == []
+    # Neither the late slot nor its far replacement stays in the budget: the next take is free
+    # right after `following`'s window.
+    again = busy.take([(BOT, GROUP)])
+    assert again.at_us - following.at_us == 30 * MICRO
+    client.close()
