@@ -96,6 +96,7 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
                         bench.tmp / "naive",
                         send_document_url=bench.standin.send_document_url(),
                         chat_id=rig.NAIVE_CHAT,
+                        part_size=args.part_size or baseline.NAIVE_PART_SIZE,
                     )
                 )
                 result.workers.append(jobrun.backup(bench, running, name))
@@ -160,6 +161,8 @@ def _compression_env(args: argparse.Namespace) -> dict[str, str]:
         env["BACKUP_ZSTD_LEVEL"] = str(args.zstd_level)
     if args.zstd_threads is not None:
         env["BACKUP_ZSTD_THREADS"] = str(args.zstd_threads)
+    if args.part_size is not None:
+        env["BACKUP_PART_SIZE"] = str(args.part_size)
     return env
 
 
@@ -207,6 +210,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"rounds of C, B, A (at least {MIN_ROUNDS} for figures worth quoting)",
     )
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool slots (threads)")
+    parser.add_argument(
+        "--part-size",
+        type=int,
+        help="bytes per part, for the worker (BACKUP_PART_SIZE) and the naive script's split",
+    )
     parser.add_argument(
         "--link",
         choices=["none", *sorted(link.PROFILES)],
