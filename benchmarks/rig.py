@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,31 @@ def scheduled(bench: Bench, *, enabled: bool = True) -> Iterator[workers.Process
         yield running
     finally:
         running.stop()
+
+
+class GroupBudget:
+    """A group's 20 messages a minute between rounds: each round's backup starts with room for
+    all its parts, as a backup alone would, instead of waiting for the round before's."""
+
+    def __init__(self, per_minute: int = 20) -> None:
+        self._per_minute = per_minute
+        self._sent: list[tuple[float, int]] = []  # (when a run ended, its messages)
+
+    def add(self, messages: int) -> None:
+        """A run into the group ended now with `messages` messages."""
+        self._sent.append((time.monotonic(), messages))
+
+    def settle(self, expected: int) -> float:
+        """Sleep until `expected` more messages fit in the minute; returns the seconds slept."""
+        slept = 0.0
+        while True:
+            now = time.monotonic()
+            recent = [(at, count) for at, count in self._sent if at > now - 60]
+            if sum(count for _, count in recent) + expected <= self._per_minute or not recent:
+                return slept
+            wait = recent[0][0] + 60 - now
+            time.sleep(wait)
+            slept += wait
 
 
 def task_seconds(log: str) -> dict[str, list[float]]:
