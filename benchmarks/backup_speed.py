@@ -80,8 +80,10 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
         report.line("warming the worker up: one small backup per pool slot")
         jobrun.warm_up(bench, datagen.ensure_tiny(params), args.concurrency)
         # Over a link the groups' 20 a minute hold: each timed run starts with room for its parts.
-        groups = {"A": rig.GroupBudget(), "B": rig.GroupBudget()}
-        groups["A"].add(args.concurrency)
+        groups = {
+            "A": rig.GroupBudget(bench.standin.url, rig.CHAT),
+            "B": rig.GroupBudget(bench.standin.url, rig.NAIVE_CHAT),
+        }
         for result in results:
             name = result.database.name
             report.line(f"{name}: {report.mb(result.database.size_bytes)}, warming the cache")
@@ -104,11 +106,9 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
                         part_size=args.part_size or baseline.NAIVE_PART_SIZE,
                     )
                 )
-                groups["B"].add(result.naives[-1].parts)
                 if linked is not None and result.workers:
                     _settle(groups["A"], result.workers[-1].parts)
                 result.workers.append(jobrun.backup(bench, running, name))
-                groups["A"].add(result.workers[-1].parts)
                 a, b = result.workers[-1], result.naives[-1]
                 report.line(
                     f"{name}: A {a.seconds:.2f} s, B {b.seconds:.2f} s ({b.refused} x 429),"

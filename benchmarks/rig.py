@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import requests
 from sqlalchemy import create_engine, pool, text
 
 from db import session as db_session
@@ -74,25 +75,30 @@ def scheduled(bench: Bench, *, enabled: bool = True) -> Iterator[workers.Process
 
 class GroupBudget:
     """A group's 20 messages a minute between rounds: each round's backup starts with room for
-    all its parts, as a backup alone would, instead of waiting for the round before's."""
+    all its parts, as a backup alone would, instead of waiting out the round before's. Counts
+    every message the stand-in counted in the group (catalog messages too)."""
 
-    def __init__(self, per_minute: int = 20) -> None:
+    def __init__(self, standin_url: str, chat: str, per_minute: int = 20) -> None:
+        self._url = f"{standin_url}/_standin/sends"
+        self._chat = int(chat)
         self._per_minute = per_minute
-        self._sent: list[tuple[float, int]] = []  # (when a run ended, its messages)
-
-    def add(self, messages: int) -> None:
-        """A run into the group ended now with `messages` messages."""
-        self._sent.append((time.monotonic(), messages))
 
     def settle(self, expected: int) -> float:
-        """Sleep until `expected` more messages fit in the minute; returns the seconds slept."""
+        """Sleep until `expected` more messages fit in the group's minute; the seconds slept."""
+        window = 61.0  # the minute, and the pacer's margin, and a little
         slept = 0.0
         while True:
-            now = time.monotonic()
-            recent = [(at, count) for at, count in self._sent if at > now - 60]
-            if sum(count for _, count in recent) + expected <= self._per_minute or not recent:
+            sends = requests.get(self._url, timeout=10).json()["result"]
+            now = time.time()
+            recent = sorted(
+                float(s["time"])
+                for s in sends
+                if s["chat_id"] == self._chat and float(s["time"]) > now - window
+            )
+            over = len(recent) + expected - self._per_minute
+            if over <= 0:
                 return slept
-            wait = recent[0][0] + 60 - now
+            wait = recent[over - 1] + window - now
             time.sleep(wait)
             slept += wait
 
