@@ -50,8 +50,9 @@ DEFAULT_GROUP_PER_MINUTE = 20  # messages per minute into one group, supergroup 
 DEFAULT_BOT_PER_SECOND = 30  # messages per second from one bot, all chats together
 # Seconds added to every budget's window. Slots are reserved for an upload's end and its last
 # block is held until then (worker/telegram/arrival.py): the margin covers only what the worker
-# cannot see, bytes still queued on the way and the server's clock (docs/fleet.md).
-DEFAULT_PACER_MARGIN = 0.1
+# cannot see, the bytes still queued on the way when the last block leaves, which differ between
+# a full part and a short last one (docs/fleet.md).
+DEFAULT_PACER_MARGIN = 0.3
 # Seconds an upload step may sleep for its slot in its pool thread; longer, the step runs again
 # by the slot (Celery retry with a countdown) and the thread serves other jobs meanwhile.
 DEFAULT_PACER_MAX_SLEEP = 0.5

@@ -219,8 +219,10 @@ class Sender:
                     raise
                 if isinstance(exc, errors.TelegramRetryAfter):
                     # Every worker stops sending there until the closure ends, this one too.
+                    # Telegram counted no message: the slot goes back to the budgets.
                     with contextlib.suppress(*PACER_DOWN):  # the next 429 closes it then
                         pacer.close_chat(slot.chat_id, exc.retry_after)
+                        pacer.release(slot)
                     delay = 0.0
                 else:
                     delay = _backoff(failures)
