@@ -117,6 +117,9 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
                 )
             spread = report.shown(report.spread(result.a_over_floor), 3)
             report.line(f"{name}: A over the floor (dump, link, 1 message/s): {spread}")
+            if linked is not None:
+                result.worker_refused = rig.refused(bench.standin.url, rig.CHAT)
+                report.line(f"{name}: 429 answers to the worker so far: {result.worker_refused}")
             if args.overlap:
                 report.line(f"{name}: in-process, dump then upload vs the worker's PartSender")
                 result.overlap_run = overlap.compare(

@@ -103,6 +103,18 @@ class GroupBudget:
             slept += wait
 
 
+def refused(standin_url: str, chat: str) -> int:
+    """sendDocument requests into `chat` the stand-in answered with 429 so far."""
+    entries = requests.get(f"{standin_url}/_standin/requests", timeout=10).json()["result"]
+    return sum(
+        1
+        for entry in entries
+        if entry["method"] == "sendDocument"
+        and entry["status"] == 429
+        and str(entry["chat_id"]) == chat
+    )
+
+
 def task_seconds(log: str) -> dict[str, list[float]]:
     """Run time of each task that finished in `log`, by task name, from Celery's log lines."""
     found: dict[str, list[float]] = {}

@@ -17,6 +17,7 @@ class SizeResult:
 
     database: datagen.SourceDatabase
     link_rate: float | None = None  # bytes/s between worker and stand-in; None: loopback
+    worker_refused: int | None = None  # 429s to the worker, all rounds (over a link only)
     floors: list[baseline.FloorRun] = field(default_factory=list)
     naives: list[baseline.NaiveRun] = field(default_factory=list)
     workers: list[jobrun.WorkerRun] = field(default_factory=list)
@@ -124,6 +125,7 @@ class SizeResult:
             "a_over_b_spread": report.spread(self.a_over_b),
             "a_over_c_spread": report.spread(self.a_over_c),
             "link_bytes_per_second": self.link_rate,
+            "a_refused_429": self.worker_refused,
             "a_over_floor_spread": report.spread(self.a_over_floor),
             "seconds_spread": {
                 "a": report.spread([run.seconds for run in self.workers]),
