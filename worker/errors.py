@@ -20,6 +20,7 @@
   + TelegramError               anything the Bot API client raises
     x TelegramRetryable         worth another try: tenacity, or the paced sender, retries these
       - TelegramRetryAfter      429 flood control, carries retry_after
+      - TelegramSlotMoved       an upload ended late, its next slot far: sent again, not counted
       - TelegramServerError     5xx, or an answer that is not the Bot API's JSON
       - TelegramNetworkError    timeout, refused or dropped connection
     x TelegramRejected          retrying cannot help: the job fails at once
@@ -122,6 +123,10 @@ class TelegramRetryAfter(TelegramRetryable):
     def __init__(self, message: str | None = None, *, retry_after: float, method: str = "") -> None:
         super().__init__(message, status=429, method=method)
         self.retry_after = retry_after
+
+
+class TelegramSlotMoved(TelegramRetryable):
+    """An upload ended late and its chat's next free slot is far: dropped before its end."""
 
 
 class TelegramServerError(TelegramRetryable):

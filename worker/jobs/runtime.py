@@ -129,6 +129,8 @@ class Runtime:
             pacer=self.pacer(),
             max_attempts=self.settings.telegram_max_attempts,
             rate=self._rate,
+            # Lateness a third of the margin covers; the rest is for the bytes still on the way.
+            late_tolerance=self.settings.telegram_pacer_margin / 3,
         )
 
     def chat_ids(self) -> tuple[str, ...]:

@@ -66,8 +66,10 @@ class Gate:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        tolerance: float = 0.0,
     ) -> None:
         self.slot = slot
+        self._tolerance = tolerance  # seconds late that the margin absorbs: no new slot
         self.held = 0.0  # seconds the last block waited for the slot, or for a new one
         self._pacer = pacer
         self._rate = rate
@@ -86,12 +88,12 @@ class Gate:
         now = self._clock()
         self._rate.observe(self._size, now - self._started)
         left = self._deadline - now
-        if left < 0:
+        if left < -self._tolerance:
             self.slot = self._pacer.retake(self.slot)
             left = self.slot.wait
             if left > MAX_HOLD:
                 self._pacer.release(self.slot)
-                raise errors.TelegramNetworkError(
+                raise errors.TelegramSlotMoved(
                     f"sendDocument: the upload ended late and the chat's next free slot is "
                     f"{left:.0f} s away: dropped, to be sent again then",
                     method="sendDocument",

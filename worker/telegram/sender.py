@@ -66,6 +66,7 @@ class Sender:
         pacer: fleetpacer.Pacer | None,
         max_attempts: int,
         rate: arrival.Throughput | None = None,
+        late_tolerance: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not bots:
@@ -75,6 +76,7 @@ class Sender:
         self._pacer = pacer
         self._max_attempts = max_attempts
         self._rate = rate or arrival.Throughput()
+        self._late_tolerance = late_tolerance  # seconds an upload may end after its slot
         self._sleep = sleep
 
     def send_document(
@@ -137,7 +139,16 @@ class Sender:
                 if start > 0:
                     wait(start)
                 if pacer.still_open(slot):
-                    gates.append(arrival.Gate(pacer, slot, self._rate, size, sleep=self._sleep))
+                    gates.append(
+                        arrival.Gate(
+                            pacer,
+                            slot,
+                            self._rate,
+                            size,
+                            sleep=self._sleep,
+                            tolerance=self._late_tolerance,
+                        )
+                    )
                     return slot
                 pacer.release(slot)
 
@@ -213,6 +224,10 @@ class Sender:
                 continue
             try:
                 result = send(slot.bot_id, slot.chat_id, False)
+            except errors.TelegramSlotMoved as exc:
+                # Nothing reached Telegram and nothing failed: the part waits for a later slot.
+                log.info("%s: %s", method, exc.message)
+                continue
             except errors.TelegramRetryable as exc:
                 failures += 1
                 if failures >= self._max_attempts:

@@ -144,7 +144,7 @@ def test_a_late_upload_whose_next_slot_is_far_is_dropped_not_held(redis_url: str
     following = busy.take([(BOT, GROUP)])  # 30 s later: the late message must go after it
     gate = _gate(busy, slot, clock)
     clock.now += 0.05
-    with pytest.raises(errors.TelegramNetworkError, match="sent again"):
+    with pytest.raises(errors.TelegramSlotMoved, match="sent again"):
         gate.hold()
     assert clock.slept == []
     # Neither the late slot nor its far replacement stays in the budget: the next take is free
@@ -152,3 +152,16 @@ def test_a_late_upload_whose_next_slot_is_far_is_dropped_not_held(redis_url: str
     again = busy.take([(BOT, GROUP)])
     assert again.at_us - following.at_us == 30 * MICRO
     client.close()
+
+
+def test_an_upload_late_within_the_tolerance_keeps_its_slot(pacer: Pacer) -> None:
+    clock = _Clock()
+    slot = pacer.take([(BOT, GROUP)])
+    pacer.take([(BOT, GROUP)])
+    gate = Gate(
+        pacer, slot, Throughput(), 4 * MIN_BODY, sleep=clock.sleep, clock=clock, tolerance=0.1
+    )
+    clock.now += 0.05  # late, but by less than the margin's share for it
+    gate.hold()
+    assert gate.slot == slot
+    assert clock.slept == []
