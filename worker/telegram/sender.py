@@ -129,6 +129,7 @@ class Sender:
                     continue
                 start = pacer.until(slot) - lead
                 if max_wait is not None and start > max_wait:
+                    pacer.waited(start)  # spent in a countdown rather than a thread, but waited
                     if on_wait is not None:
                         on_wait(start)
                     raise errors.PacerDeferred(
