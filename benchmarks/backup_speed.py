@@ -34,6 +34,7 @@ from benchmarks import (
     speed_result,
     speed_tables,
 )
+from standin import link
 from worker import settings
 from worker.postgres import source
 
@@ -57,20 +58,32 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
             report.line(f"dropped cached database {name}")
     sizes = list(args.size_mb or [DEFAULT_SIZE_MB]) + ([LARGE_SIZE_MB] if args.large else [])
     label = "" if args.scale == 1 else "scaled"
+    linked = None if args.link == "none" else link.PROFILES[args.link]
     results = [
         speed_result.SizeResult(
-            datagen.ensure(params, size, label=label, jobs=args.jobs, scale=args.scale)
+            datagen.ensure(params, size, label=label, jobs=args.jobs, scale=args.scale),
+            link_rate=None if linked is None else linked.rate,
         )
         for size in sizes
     ]
     overrides = _compression_env(args)
     with (
-        rig.stack() as bench,
+        # Over a link, the stand-in enforces Telegram's limits too: what ships meets both.
+        rig.stack(
+            limits=None if linked is None else "telegram",
+            link=None if linked is None else args.link,
+        ) as bench,
         # --concurrency: the pool size this run measures.
         rig.worker(bench, f"--concurrency={args.concurrency}", **overrides) as running,
+        rig.scheduled(bench, enabled=linked is not None),
     ):
         report.line("warming the worker up: one small backup per pool slot")
         jobrun.warm_up(bench, datagen.ensure_tiny(params), args.concurrency)
+        # Over a link the groups' 20 a minute hold: each timed run starts with room for its parts.
+        groups = {
+            "A": rig.GroupBudget(bench.standin.url, rig.CHAT),
+            "B": rig.GroupBudget(bench.standin.url, rig.NAIVE_CHAT),
+        }
         for result in results:
             name = result.database.name
             report.line(f"{name}: {report.mb(result.database.size_bytes)}, warming the cache")
@@ -81,16 +94,32 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
                     f" (load average {report.load_average()})"
                 )
                 result.floors.append(baseline.floor(params, name))
+                if linked is not None and result.workers:
+                    _settle(groups["B"], result.naives[-1].parts)
                 result.naives.append(
                     baseline.naive(
                         params,
                         name,
                         bench.tmp / "naive",
                         send_document_url=bench.standin.send_document_url(),
-                        chat_id=rig.CHAT,
+                        chat_id=rig.NAIVE_CHAT,
+                        part_size=args.part_size or baseline.NAIVE_PART_SIZE,
                     )
                 )
+                if linked is not None and result.workers:
+                    _settle(groups["A"], result.workers[-1].parts)
                 result.workers.append(jobrun.backup(bench, running, name))
+                a, b = result.workers[-1], result.naives[-1]
+                report.line(
+                    f"{name}: A {a.seconds:.2f} s, B {b.seconds:.2f} s ({b.refused} x 429),"
+                    f" C {result.floors[-1].seconds:.2f} s,"
+                    f" floor {result.physical_floors[-1]:.2f} s, {a.parts} part(s)"
+                )
+            spread = report.shown(report.spread(result.a_over_floor), 3)
+            report.line(f"{name}: A over the floor (dump, link, 1 message/s): {spread}")
+            if linked is not None:
+                result.worker_refused = rig.refused(bench.standin.url, rig.CHAT)
+                report.line(f"{name}: 429 answers to the worker so far: {result.worker_refused}")
             if args.overlap:
                 report.line(f"{name}: in-process, dump then upload vs the worker's PartSender")
                 result.overlap_run = overlap.compare(
@@ -112,6 +141,12 @@ def measure(args: argparse.Namespace) -> list[speed_result.SizeResult]:
                     ran = pipeline.run(params, name, spool, level=_level(args), threads=count)
                     result.pipelines.append((floor, ran))
     return results
+
+
+def _settle(group: rig.GroupBudget, parts: int) -> None:
+    slept = group.settle(parts)
+    if slept:
+        report.line(f"waited {slept:.1f} s for the group's 20 messages a minute (not timed)")
 
 
 def _level_table(
@@ -144,6 +179,8 @@ def _compression_env(args: argparse.Namespace) -> dict[str, str]:
         env["BACKUP_ZSTD_LEVEL"] = str(args.zstd_level)
     if args.zstd_threads is not None:
         env["BACKUP_ZSTD_THREADS"] = str(args.zstd_threads)
+    if args.part_size is not None:
+        env["BACKUP_PART_SIZE"] = str(args.part_size)
     return env
 
 
@@ -191,6 +228,17 @@ def _parser() -> argparse.ArgumentParser:
         help=f"rounds of C, B, A (at least {MIN_ROUNDS} for figures worth quoting)",
     )
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool slots (threads)")
+    parser.add_argument(
+        "--part-size",
+        type=int,
+        help="bytes per part, for the worker (BACKUP_PART_SIZE) and the naive script's split",
+    )
+    parser.add_argument(
+        "--link",
+        choices=["none", *sorted(link.PROFILES)],
+        default="none",
+        help="a link between worker and stand-in (standin.link), with Telegram's limits enforced",
+    )
     parser.add_argument("--zstd-level", type=int, help="BACKUP_ZSTD_LEVEL for the worker")
     parser.add_argument("--zstd-threads", type=int, help="BACKUP_ZSTD_THREADS for the worker")
     parser.add_argument("--no-levels", dest="levels", action="store_false")

@@ -23,6 +23,7 @@ from worker.postgres import source
 
 NAIVE_PART_SIZE = 20 * 1024 * 1024  # bytes: `split -b 20M`
 CURL_TIMEOUT = 600  # seconds per part
+CURL_RETRIES = 10  # 429 answers a part may get before the naive run gives up
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class NaiveRun:
     size_bytes: int  # the pg_dump -Fc file
     parts: int
     cpu_seconds: float = 0.0  # pg_dump, split and every curl
+    refused: int = 0  # 429 answers (each one a part uploaded again after its retry_after)
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -111,8 +113,7 @@ def naive(
         )
         split = time.perf_counter()
         parts = sorted(workdir.glob("dump.part.*"))
-        for part in parts:
-            send_with_curl(send_document_url, chat_id, part)
+        refused = sum(send_with_curl(send_document_url, chat_id, part) for part in parts)
         finished = time.perf_counter()
         return NaiveRun(
             seconds=finished - started,
@@ -122,19 +123,27 @@ def naive(
             size_bytes=dump.stat().st_size,
             parts=len(parts),
             cpu_seconds=cputime.children() - cpu,
+            refused=refused,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def send_with_curl(url: str, chat_id: str, path: Path) -> None:
-    """`curl -F document=@path` to sendDocument; raises unless the Bot API answers ok."""
-    done = subprocess.run(
-        ["curl", "-sS", "-F", f"chat_id={chat_id}", "-F", f"document=@{path}", url],
-        capture_output=True,
-        timeout=CURL_TIMEOUT,
-        check=True,
-    )
-    reply = json.loads(done.stdout)
-    if not reply.get("ok"):
-        raise RuntimeError(f"sendDocument refused {path.name}: {reply.get('description')}")
+def send_with_curl(url: str, chat_id: str, path: Path) -> int:
+    """`curl -F document=@path` to sendDocument, again after a 429's retry_after (as a careful
+    script would); raises unless the Bot API answers ok. Returns the 429s it got."""
+    for refused in range(CURL_RETRIES + 1):
+        done = subprocess.run(
+            ["curl", "-sS", "-F", f"chat_id={chat_id}", "-F", f"document=@{path}", url],
+            capture_output=True,
+            timeout=CURL_TIMEOUT,
+            check=True,
+        )
+        reply = json.loads(done.stdout)
+        if reply.get("ok"):
+            return refused
+        retry_after = (reply.get("parameters") or {}).get("retry_after")
+        if reply.get("error_code") != 429 or retry_after is None:
+            break
+        time.sleep(float(retry_after))
+    raise RuntimeError(f"sendDocument refused {path.name}: {reply.get('description')}")

@@ -2,6 +2,7 @@
 
     python -m benchmarks.fleet                         # 300 small + 5 multi-part backups
     python -m benchmarks.fleet --small 40 --large 1    # quick
+    python -m benchmarks.fleet --link 1gbit            # over a link (standin.link)
 
 The stand-in enforces the `telegram` preset (1 message/s per chat, 20/min per group, 30/s per
 bot) for 2 bots in 3 groups. Scheduled backups (queue `scheduled`) run on `--workers` worker
@@ -25,6 +26,7 @@ from pathlib import Path
 import requests
 
 from benchmarks import datagen, jobrun, report, rig
+from standin import link
 from tests.support import standin
 from tests.support.stack import on_shared_servers
 from worker.contract import publish, request, tasks
@@ -69,6 +71,12 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--large-mb", type=int, default=60, help="size of their database")
     parser.add_argument("--workers", type=int, default=3, help="scheduled worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
+    parser.add_argument(
+        "--link",
+        choices=["none", *sorted(link.PROFILES)],
+        default="none",
+        help="a link between the workers and the stand-in (standin.link)",
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
     params = datagen.source_params()
@@ -82,7 +90,11 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
     with (
         tempfile.TemporaryDirectory(prefix="bwbench-fleet-") as tmp,
         standin.process(
-            Path(tmp) / "standin", ",".join(TOKENS), ",".join(CHATS), limits="telegram"
+            Path(tmp) / "standin",
+            ",".join(TOKENS),
+            ",".join(CHATS),
+            limits="telegram",
+            link=None if args.link == "none" else args.link,
         ) as server,
         on_shared_servers(
             server, Path(tmp), token=",".join(TOKENS), chat=",".join(CHATS), prefix="bwbench_"
@@ -156,6 +168,7 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
             "bots": len(TOKENS),
             "chats": len(CHATS),
             "limits": "telegram",
+            "link": args.link,
         },
         "messages": len(accepted),
         "messages_per_minute": round(per_minute, 2),

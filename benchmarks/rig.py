@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import requests
 from sqlalchemy import create_engine, pool, text
 
 from db import session as db_session
@@ -19,17 +21,21 @@ from tests.support.stack import Stack, on_shared_servers
 
 TOKEN = "424242:benchmark-token-not-a-real-bot-000000"  # noqa: S105 - stand-in only
 CHAT = "-1004242424242"
+NAIVE_CHAT = "-1004242424243"  # the naive script's own group: its sends never meet the pacer's
 _TASK_DONE = re.compile(r"Task (backups\.\w+)\[([0-9a-f-]+)\] succeeded in ([0-9.e-]+)s")
 
 Bench = Stack[standin.StandinProcess]
 
 
 @contextlib.contextmanager
-def stack() -> Iterator[Bench]:
-    """Stand-in, control database (job writes logged) and Redis database, for one benchmark."""
+def stack(*, limits: str | None = None, link: str | None = None) -> Iterator[Bench]:
+    """Stand-in, control database (job writes logged) and Redis database, for one benchmark;
+    `limits` and `link` as tests.support.standin.process takes them."""
     with (
         tempfile.TemporaryDirectory(prefix="bwbench-") as tmp,
-        standin.process(Path(tmp) / "standin", TOKEN, CHAT) as server,
+        standin.process(
+            Path(tmp) / "standin", TOKEN, f"{CHAT},{NAIVE_CHAT}", limits=limits, link=link
+        ) as server,
         on_shared_servers(
             server,
             Path(tmp),
@@ -51,6 +57,62 @@ def worker(bench: Bench, *options: str, **env: str) -> Iterator[workers.Process]
         yield running
     finally:
         running.stop()
+
+
+@contextlib.contextmanager
+def scheduled(bench: Bench, *, enabled: bool = True) -> Iterator[workers.Process | None]:
+    """The Procfile's `scheduled` worker beside the first, as shipped (idle here: it serves
+    the dispatcher's queue); nothing when not `enabled`."""
+    if not enabled:
+        yield None
+        return
+    running = bench.start_scheduled()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class GroupBudget:
+    """A group's 20 messages a minute between rounds: each round's backup starts with room for
+    all its parts, as a backup alone would, instead of waiting out the round before's. Counts
+    every message the stand-in counted in the group (catalog messages too)."""
+
+    def __init__(self, standin_url: str, chat: str, per_minute: int = 20) -> None:
+        self._url = f"{standin_url}/_standin/sends"
+        self._chat = int(chat)
+        self._per_minute = per_minute
+
+    def settle(self, expected: int) -> float:
+        """Sleep until `expected` more messages fit in the group's minute; the seconds slept."""
+        window = 61.0  # the minute, and the pacer's margin, and a little
+        slept = 0.0
+        while True:
+            sends = requests.get(self._url, timeout=10).json()["result"]
+            now = time.time()
+            recent = sorted(
+                float(s["time"])
+                for s in sends
+                if s["chat_id"] == self._chat and float(s["time"]) > now - window
+            )
+            over = len(recent) + expected - self._per_minute
+            if over <= 0:
+                return slept
+            wait = recent[over - 1] + window - now
+            time.sleep(wait)
+            slept += wait
+
+
+def refused(standin_url: str, chat: str) -> int:
+    """sendDocument requests into `chat` the stand-in answered with 429 so far."""
+    entries = requests.get(f"{standin_url}/_standin/requests", timeout=10).json()["result"]
+    return sum(
+        1
+        for entry in entries
+        if entry["method"] == "sendDocument"
+        and entry["status"] == 429
+        and str(entry["chat_id"]) == chat
+    )
 
 
 def task_seconds(log: str) -> dict[str, list[float]]:

@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from benchmarks import baseline, compression, datagen, jobrun, overlap, pipeline, report
 from worker.contract import tasks
 
+CHAT_INTERVAL = 1.0  # seconds between two messages into one chat (Bots FAQ)
+
 
 @dataclass
 class SizeResult:
     """Everything measured on one database."""
 
     database: datagen.SourceDatabase
+    link_rate: float | None = None  # bytes/s between worker and stand-in; None: loopback
+    worker_refused: int | None = None  # 429s to the worker, all rounds (over a link only)
     floors: list[baseline.FloorRun] = field(default_factory=list)
     naives: list[baseline.NaiveRun] = field(default_factory=list)
     workers: list[jobrun.WorkerRun] = field(default_factory=list)
@@ -48,6 +52,24 @@ class SizeResult:
             [run.seconds for run in self.workers], [run.seconds for run in self.floors]
         )
 
+    @property
+    def physical_floors(self) -> list[float]:
+        """Per round, the least time any backup could take: the largest of the dump (C), the
+        worker's artifact over the link, and Telegram's 1 message per second into one chat."""
+        return [
+            max(
+                floor.seconds,
+                worker.size_bytes / self.link_rate if self.link_rate else 0.0,
+                (worker.parts - 1) * CHAT_INTERVAL,
+            )
+            for floor, worker in zip(self.floors, self.workers, strict=True)
+        ]
+
+    @property
+    def a_over_floor(self) -> list[float]:
+        """A / the physical floor, round by round."""
+        return report.per_round([run.seconds for run in self.workers], self.physical_floors)
+
     def rounds(self) -> list[dict[str, object]]:
         """Every round: the three wall times, their CPU times and the two ratios."""
         return [
@@ -58,19 +80,23 @@ class SizeResult:
                 "a_seconds": round(worker.seconds, 3),
                 "a_over_b": round(ab, 4),
                 "a_over_c": round(ac, 4),
+                "floor_seconds": round(physical, 3),
+                "a_over_floor": round(physical and worker.seconds / physical, 4),
+                "b_refused_429": naive.refused,
                 "c_cpu_seconds": round(floor.cpu_seconds, 3),
                 "b_cpu_seconds": round(naive.cpu_seconds, 3),
                 "a_cpu_seconds": round(worker.cpu_seconds, 3),
                 "a_dump_seconds": round(worker.tasks.get(tasks.DUMP, 0.0), 3),
                 "load_average_before": floor.load_before,
             }
-            for number, (floor, naive, worker, ab, ac) in enumerate(
+            for number, (floor, naive, worker, ab, ac, physical) in enumerate(
                 zip(
                     self.floors,
                     self.naives,
                     self.workers,
                     self.a_over_b,
                     self.a_over_c,
+                    self.physical_floors,
                     strict=True,
                 ),
                 1,
@@ -98,6 +124,9 @@ class SizeResult:
             "a_over_c": report.spread(self.a_over_c)["median"],
             "a_over_b_spread": report.spread(self.a_over_b),
             "a_over_c_spread": report.spread(self.a_over_c),
+            "link_bytes_per_second": self.link_rate,
+            "a_refused_429": self.worker_refused,
+            "a_over_floor_spread": report.spread(self.a_over_floor),
             "seconds_spread": {
                 "a": report.spread([run.seconds for run in self.workers]),
                 "b": report.spread([run.seconds for run in self.naives]),

@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from standin import limits
+from standin import limits, link
 from standin.server import BotApiStandin
 
 
@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         help="sending limits: telegram = per chat, per group and per bot (overrides --rate-limits)",
     )
     parser.add_argument(
+        "--link",
+        choices=sorted(link.PROFILES),
+        help="answer as if over a link of this bandwidth and latency (standin.link)",
+    )
+    parser.add_argument(
         "--local",
         action="store_true",
         help="behave like telegram-bot-api --local (absolute file paths)",
@@ -81,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         local_mode=args.local,
         keep_files=args.keep_files,
+        link=link.PROFILES[args.link] if args.link else None,
     )
     stopping = threading.Event()
 

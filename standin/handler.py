@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from standin import forms, lies, multipart, replies
 from standin.api import ApiError, BotApi, JsonObject, bot_id
 from standin.faults import LIES, Fault, FaultPlan
+from standin.link import Link, Shaper
 from standin.replies import Reply
 
 _API = re.compile(r"^/bot([^/]+)/([A-Za-z0-9_]+)/?$")
@@ -41,8 +42,10 @@ class StandinHTTPServer(ThreadingHTTPServer):
         faults: FaultPlan,
         record: Callable[[JsonObject], None],
         control: Control,
+        link: Link | None = None,
     ) -> None:
         super().__init__(address, Handler)
+        self.shaper = None if link is None else Shaper(link)
         self.api = api
         self.faults = faults
         self.record = record
@@ -96,6 +99,12 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: StandinHTTPServer
 
+    def setup(self) -> None:
+        """The connection's files, through the link when there is one."""
+        super().setup()
+        if self.server.shaper is not None:
+            self.rfile, self.wfile = self.server.shaper.wrap(self.rfile, self.wfile)  # type: ignore[assignment]
+
     def version_string(self) -> str:
         """The Server header Telegram's front end sends."""
         return self.server_version
@@ -112,6 +121,8 @@ class Handler(BaseHTTPRequestHandler):
         self._route()
 
     def _route(self) -> None:
+        if self.server.shaper is not None:
+            self.server.shaper.round_trip()
         split = urllib.parse.urlsplit(self.path)
         if split.path.startswith("/_standin/"):
             self._control(split.path.removeprefix("/_standin/"))

@@ -10,6 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from standin import link
 from standin.faults import Fault
 
 _JUNK = b"\xa5" * 65536  # what a lying download sends past the file's end
@@ -48,7 +49,10 @@ def send_file(handler: BaseHTTPRequestHandler, path: Path, size: int, fault: Fau
                 handler.wfile.flush()
                 time.sleep(float(fault.said))
             return size
-        handler.connection.sendfile(source, count=count or None)
+        if isinstance(handler.wfile, link.PacedWriter):
+            handler.wfile.copy(source, count)
+        else:
+            handler.connection.sendfile(source, count=count or None)
     sent = count
     try:
         while extra and sent < size + extra:

@@ -64,6 +64,19 @@ def _rate(value: object) -> Rate | None:
     return Rate(int(str(value["count"])), float(str(value["window"])))
 
 
+@dataclass(frozen=True)
+class Send:
+    """A message as the limits counted it: when (the stand-in's clock), by which bot, where."""
+
+    time: float
+    bot_id: int
+    chat_id: int
+
+    def as_json(self) -> dict[str, object]:
+        """The form GET /_standin/sends answers with."""
+        return {"time": self.time, "bot_id": self.bot_id, "chat_id": self.chat_id}
+
+
 OFF = Limits()
 GROUPS = Limits(group=Rate(20, 60.0))  # rate_limits=True, what the stand-in always enforced
 TELEGRAM = Limits(chat=Rate(1, 1.0), group=Rate(20, 60.0), bot=Rate(30, 1.0))
@@ -78,6 +91,7 @@ class Limiter:
         self._lock = threading.Lock()
         self._limits = limits
         self._sent: dict[tuple[str, int], collections.deque[float]] = {}
+        self._admitted: list[Send] = []
 
     @property
     def limits(self) -> Limits:
@@ -94,6 +108,12 @@ class Limiter:
         """Forget every send time."""
         with self._lock:
             self._sent.clear()
+            self._admitted.clear()
+
+    def admitted(self) -> list[Send]:
+        """Every message admitted so far, with the time it was counted at, oldest first."""
+        with self._lock:
+            return list(self._admitted)
 
     def admit(self, bot_id: int, chat_id: int) -> int | None:
         """None and the message counted, or the retry_after to answer and nothing counted.
@@ -109,6 +129,7 @@ class Limiter:
                 return max(refused)
             for key, _ in budgets:
                 self._sent.setdefault(key, collections.deque()).append(now)
+            self._admitted.append(Send(now, bot_id, chat_id))
             return None
 
     def _budgets(self, bot_id: int, chat_id: int) -> list[tuple[tuple[str, int], Rate]]:

@@ -13,7 +13,8 @@ GET /_standin/limits, POST /_standin/limits {"preset": "telegram"} or {"chat": {
 "window": 1.0}, "group": ..., "bot": ...} (null or absent: off; see standin.limits),
 POST /_standin/member {"chat_id", "user_id", "status", "rights": {"can_pin_messages": false, ...}}
 (a bot's status and rights in a chat, standin.members; every bot is a full administrator by
-default), POST /_standin/reset. Fault words are listed in standin.faults.
+default), GET /_standin/sends (messages counted, with times), POST /_standin/reset. Fault
+words are listed in standin.faults. `link=`: a link's bandwidth and latency (standin.link).
 
 Several tokens are several bots, each with the id of its token's prefix; a file_id works only for
 the bot that received it.
@@ -42,6 +43,7 @@ from standin.api import (
 from standin.faults import FaultPlan, FaultRates
 from standin.handler import StandinHTTPServer
 from standin.limits import GROUPS, OFF, Limiter, Limits
+from standin.link import Link
 from standin.store import Store
 
 MEMBER_ID = 777000111  # a person in the chat, as member_posts' sender
@@ -66,6 +68,7 @@ class BotApiStandin:
         local_root: Path | str | None = None,
         keep_files: bool = False,
         clock: Callable[[], float] = time.time,
+        link: Link | None = None,
     ) -> None:
         tokens = frozenset(tokens)
         if len({bot_id(token) for token in tokens}) != len(tokens):
@@ -96,6 +99,7 @@ class BotApiStandin:
         self._log: list[JsonObject] = []
         self._log_lock = threading.Lock()
         self._address = (host, port)
+        self.link = link
         self._server: StandinHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -103,7 +107,7 @@ class BotApiStandin:
         """Bind (port 0 picks a free port) and serve in a daemon thread."""
         if self._server is None:
             self._server = StandinHTTPServer(
-                self._address, self.api, self.faults, self._record, self._control
+                self._address, self.api, self.faults, self._record, self._control, self.link
             )
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -177,6 +181,10 @@ class BotApiStandin:
             return entries
         return [entry for entry in entries if str(entry["method"]).lower() == method.lower()]
 
+    def sends(self) -> list[JsonObject]:
+        """Every message the limits counted (on or off), with the time it was counted."""
+        return [send.as_json() for send in self.limiter.admitted()]
+
     def messages(self) -> list[JsonObject]:
         """Every message sent, deleted ones included (flag `deleted`)."""
         return [message.as_json() for message in self.store.messages()]
@@ -246,6 +254,8 @@ class BotApiStandin:
             return 200, self.requests()
         if verb == "GET" and name == "messages":
             return 200, self.messages()
+        if verb == "GET" and name == "sends":
+            return 200, self.sends()
         if verb == "GET" and name == "faults":
             return 200, self.faults.pending()
         if verb == "GET" and name == "limits":

@@ -83,16 +83,24 @@ def dump(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
 
 
 @app.task(name=contract.UPLOAD, bind=True)
-def upload(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
-    """Send each part to Telegram, skipping parts already sent."""
+def upload(self: Task, *, job_id: str, slot: object = None) -> str:  # type: ignore[type-arg]
+    """Send each part to Telegram, skipping parts already sent.
+
+    A part whose Telegram slot is more than TELEGRAM_PACER_MAX_SLEEP away does not sleep in a
+    pool thread: the task runs again by then (a retry with a countdown, its slot kept in `slot`),
+    so a short step of another job never waits behind the pacer (docs/fleet.md).
+    """
     hostname = str(self.request.hostname)
-    return steps.run(
-        self,
-        job_id,
-        lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname),
-        ending.fail,
-        _retry_later(hostname),
-    )
+    try:
+        return steps.run(
+            self,
+            job_id,
+            lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname, slot=slot),
+            ending.fail,
+            _retry_later(hostname),
+        )
+    except errors.PacerDeferred as exc:
+        raise steps.defer(self, job_id, exc) from None
 
 
 @app.task(name=contract.RECORD, bind=True)

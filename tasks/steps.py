@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 
 from celery import Celery, Signature, Task, chain
+from celery.exceptions import Retry
 
 from worker import errors
 from worker.contract import tasks as contract
@@ -90,3 +91,17 @@ def run(
             raise
         log.warning("job %s: %s; the step runs again in %g s", job_id, exc.message, delay)
         raise task.retry(countdown=delay, max_retries=None) from None
+
+
+def defer(task: Task, job_id: str, exc: errors.PacerDeferred) -> Retry:  # type: ignore[type-arg]
+    """The task's retry by its Telegram slot, carrying the slot kept for it (docs/fleet.md).
+
+    Celery reads max_retries=None as the task's default of 3: a deferral is no failure, so one
+    more retry than so far is allowed each time.
+    """
+    log.info("job %s: %s; the step goes on then", job_id, exc.message)
+    return task.retry(
+        countdown=exc.seconds,
+        kwargs={**(task.request.kwargs or {}), "job_id": job_id, "slot": exc.slot},
+        max_retries=task.request.retries + 1,
+    )

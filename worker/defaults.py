@@ -55,9 +55,14 @@ DEFAULT_CATALOG_INTERVAL = 900  # seconds between two catalog.publish runs (work
 DEFAULT_CHAT_PER_SECOND = 1  # messages per second into one chat
 DEFAULT_GROUP_PER_MINUTE = 20  # messages per minute into one group, supergroup or channel
 DEFAULT_BOT_PER_SECOND = 30  # messages per second from one bot, all chats together
-# Seconds added to every budget's window: Telegram counts a message when its upload has
-# arrived, so uploads of different lengths shift messages by up to their spread (docs/fleet.md).
-DEFAULT_PACER_MARGIN = 2.0
+# Seconds added to every budget's window. Slots are reserved for an upload's end and its last
+# block is held until then (worker/telegram/arrival.py): the margin covers only what the worker
+# cannot see, the bytes still queued on the way when the last block leaves, which differ between
+# a full part and a short last one (docs/fleet.md).
+DEFAULT_PACER_MARGIN = 0.3
+# Seconds an upload step may sleep for its slot in its pool thread; longer, the step runs again
+# by the slot (Celery retry with a countdown) and the thread serves other jobs meanwhile.
+DEFAULT_PACER_MAX_SLEEP = 0.5
 # Row counts in the dump's snapshot (worker/postgres/snapshot.py; docs/drills.md): databases up
 # to this size are counted; "on" counts every one, "off" none.
 DEFAULT_BACKUP_ROW_COUNTS = "100GB"

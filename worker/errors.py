@@ -14,11 +14,13 @@
   + IntegrityError              a checksum or size does not match the record
   + JobFailed                   raised by a task after it wrote the reason into the jobs row
   + ControlPlaneUnavailable     the control-plane database went away mid-step: run it again here
+  + PacerDeferred               a part's Telegram slot is far off: the step runs again then
   + RestoreError                pg_restore failed, or the target database cannot be used
     - DrillFailed               a drill's restore differs from what its backup recorded
   + TelegramError               anything the Bot API client raises
     x TelegramRetryable         worth another try: tenacity, or the paced sender, retries these
       - TelegramRetryAfter      429 flood control, carries retry_after
+      - TelegramSlotMoved       an upload ended late, its next slot far: sent again, not counted
       - TelegramServerError     5xx, or an answer that is not the Bot API's JSON
       - TelegramNetworkError    timeout, refused or dropped connection
     x TelegramRejected          retrying cannot help: the job fails at once
@@ -123,6 +125,10 @@ class TelegramRetryAfter(TelegramRetryable):
         self.retry_after = retry_after
 
 
+class TelegramSlotMoved(TelegramRetryable):
+    """An upload ended late and its chat's next free slot is far: dropped before its end."""
+
+
 class TelegramServerError(TelegramRetryable):
     """The Bot API (or a proxy in front of it) answered with a server error."""
 
@@ -189,3 +195,12 @@ class DrillFailed(RestoreError):
 
 class AttemptSuperseded(JobStateError):
     """A newer attempt of this job runs elsewhere; this step stops without touching it."""
+
+
+class PacerDeferred(BackupWorkerError):
+    """A part's slot is far off: the step gives its pool slot back and runs again near the slot."""
+
+    def __init__(self, message: str, *, seconds: float, slot: dict[str, str]) -> None:
+        super().__init__(message)
+        self.seconds = seconds  # until the upload should start
+        self.slot = slot  # the reservation kept for the step's next run (Reservation.to_json)

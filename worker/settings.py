@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     telegram_group_per_minute: int = Field(default=defaults.DEFAULT_GROUP_PER_MINUTE, ge=0, le=1000)
     telegram_bot_per_second: int = Field(default=defaults.DEFAULT_BOT_PER_SECOND, ge=0, le=1000)
     telegram_pacer_margin: float = Field(default=defaults.DEFAULT_PACER_MARGIN, ge=0, le=60)
+    telegram_pacer_max_sleep: float = Field(default=defaults.DEFAULT_PACER_MAX_SLEEP, ge=0, le=60)
     telegram_download_timeout: float = Field(
         default=defaults.DEFAULT_DOWNLOAD_TIMEOUT, gt=0, le=86400
     )

@@ -23,7 +23,7 @@ from tests.support import stack as support_stack
 TOKEN = "123456:ACCEPTANCE-token-ABCdefGHIjklMNOpqrSTUvw"
 CHAT = "-1009876543210"
 # Every worker of these tests. The stand-in's uploads are local: their times differ by
-# milliseconds, not the seconds the default pacer margin allows for (docs/fleet.md, "Margins").
+# milliseconds; the margin covers that spread (docs/fleet.md, "Arrival").
 # The restores of these tests go into new databases named bw_<label>_<hex> (restore/support.py's
 # new_target) besides the default `{database}_*`; tests/acceptance/security sets the default.
 SETTINGS = {

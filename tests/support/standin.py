@@ -34,14 +34,21 @@ class StandinProcess:
 
 @contextlib.contextmanager
 def process(
-    data_dir: Path, token: str, chat: str, *, limits: str | None = None
+    data_dir: Path,
+    token: str,
+    chat: str,
+    *,
+    limits: str | None = None,
+    link: str | None = None,
 ) -> Iterator[StandinProcess]:
     """The stand-in for the bots and chats of `token` and `chat` (comma-separated lists),
-    storing uploads under `data_dir`; `limits` names a preset of Telegram's limits."""
+    storing uploads under `data_dir`; `limits` names a preset of Telegram's limits, `link` a
+    link profile (standin.link.PROFILES) between it and its clients."""
     args = [sys.executable, "-m", "standin", "--port", "0"]
     args += [f"--token={one}" for one in token.split(",")]
     args += [f"--chat={one}" for one in chat.split(",")]
     args += ["--data-dir", str(data_dir)] + ([] if limits is None else ["--limits", limits])
+    args += [] if link is None else ["--link", link]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=procfile.ROOT)
     try:
         assert proc.stdout is not None

@@ -25,6 +25,7 @@ from worker.jobs import owner, progress, resume, slot, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import clients, source
 from worker.postgres import dump as pgdump
+from worker.telegram import pacer as fleetpacer
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,12 @@ def _files(rt: Runtime, job_id: uuid.UUID) -> dict[str, Path]:
     return {"artifact": spool.artifact(rt, job_id), "archive": spool.archive(rt, job_id)}
 
 
-def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
-    """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent."""
+def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object = None) -> None:
+    """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent.
+
+    A part whose slot is far off raises PacerDeferred, keeping the slot; the step's next run
+    passes it back as `slot`.
+    """
     reporter = owner.reporter(rt, job_id)
     job = owner.current_attempt(
         rt, job_id, hostname, stage=("upload", reporter.written("upload", 0))
@@ -188,6 +193,8 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         on_sent=on_sent,
         on_bytes=reporter.amounts("upload", art.size_bytes),
         on_wait=sent.note_wait,
+        max_wait=rt.settings.telegram_pacer_max_sleep,
+        reserved=fleetpacer.Reservation.from_json(slot),
     )
 
 

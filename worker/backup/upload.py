@@ -8,14 +8,17 @@ from dataclasses import dataclass
 
 from worker import errors
 from worker.artifact import manifest
+from worker.backup import fanout
 from worker.contract import request
 from worker.jobs import state
+from worker.telegram import pacer as fleetpacer
 from worker.telegram import sender as telegram
 
 # A sent part as stored in the jobs row and printed by the CLI.
 SentPartJSON = state.SentPart
 # Telegram moved a chat (a group upgraded to a supergroup): (the id asked for, its new id).
 Migration = tuple[str, int]
+Sent = tuple[SentPartJSON, Migration | None]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def send_part(
     *,
     on_progress: Callable[[int], None] | None = None,
     on_wait: telegram.OnWait | None = None,
+    max_wait: float | None = None,
+    reserved: fleetpacer.Reservation | None = None,
 ) -> tuple[SentPartJSON, Migration | None]:
     """Send one part; returns it as stored, and the chat's move when Telegram moved the chat.
 
@@ -71,6 +76,8 @@ def send_part(
         thread_id=where.thread_id,
         on_progress=on_progress,
         on_wait=on_wait,
+        max_wait=max_wait,
+        reserved=reserved,
     )
     sent = paced.document
     record = SentPartJSON(
@@ -96,29 +103,56 @@ def send_parts(
     on_sent: Callable[[SentPartJSON, Migration | None], None],
     on_bytes: Callable[[int], None] | None = None,
     on_wait: telegram.OnWait | None = None,
+    max_wait: float | None = None,
+    reserved: fleetpacer.Reservation | None = None,
 ) -> None:
     """Send each part not in `skip`, in order; `on_sent(part, migration)` after each one.
 
+    `max_wait` and `reserved` as for Sender.send_document; `reserved` serves the first part.
+
     `on_bytes(total sent so far)` reports progress over the whole artifact. When Telegram moves
-    the chat (group upgraded to a supergroup), the following parts go to the new id.
+    the chat (group upgraded to a supergroup), the following parts go to the new id. With
+    several (bot, chat) pairs, parts go out at once over them (worker.backup.fanout).
     """
     done = sum(part.size_bytes for part in art.parts if part.index in skip)
-    for part in art.parts:
-        if part.index in skip:
-            continue
+    todo = [part for part in art.parts if part.index not in skip]
+    for part in todo:
         if not part.path.is_file():
             raise errors.SpoolError(
                 f"part {part.index + 1} of {len(art.parts)} is missing from the spool "
                 f"({part.path.parent}): the backup must start over from the dump"
             )
+    width = min(sender.width(where.candidates), len(todo), fanout.PARALLEL_LIMIT)
+    if width > 1:
+
+        def one(
+            part: manifest.PartFile, to: Destination, slot: fleetpacer.Reservation | None
+        ) -> Sent:
+            return send_part(
+                sender, part, len(art.parts), to, on_wait=on_wait, max_wait=max_wait, reserved=slot
+            )
+
+        sent_bytes = fanout.send(todo, where, width, one, on_sent, sender.give_back, reserved)
+        if on_bytes is not None:
+            on_bytes(done + sent_bytes)
+        return
+    for part in todo:
 
         def progress(sent_bytes: int, base: int = done) -> None:
             if on_bytes is not None:
                 on_bytes(base + sent_bytes)
 
         record, migrated = send_part(
-            sender, part, len(art.parts), where, on_progress=progress, on_wait=on_wait
+            sender,
+            part,
+            len(art.parts),
+            where,
+            on_progress=progress,
+            on_wait=on_wait,
+            max_wait=max_wait,
+            reserved=reserved,
         )
+        reserved = None
         if migrated is not None:
             where = where.migrated(migrated[0], str(migrated[1]))
         on_sent(record, migrated)

@@ -74,6 +74,8 @@ def run(job_id: str, step: Step, fail: Fail, retry: Retry | None = None) -> str:
             # 429s makes no progress for a while, and a silent job is re-run by the reaper.
             with progress.heartbeat(lambda: _beat(rt, jid), rt.settings.job_heartbeat_stale / 4):
                 step(rt, jid)
+    except errors.PacerDeferred:
+        raise  # not a failure: the task runs the step again by its slot (tasks/backup.py)
     except errors.AttemptSuperseded as exc:
         # Not a failure: the job lives on in its newer attempt, which owns spool and row.
         log.warning("job %s: %s; this step stops here", jid, exc.message)

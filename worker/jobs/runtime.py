@@ -20,6 +20,7 @@ from worker import errors, redisconn, settings
 from worker.metrics import counters as metrics_counters
 from worker.metrics import queues
 from worker.postgres import servers, slots, source
+from worker.telegram import arrival
 from worker.telegram import counters as telegram_counters
 from worker.telegram import pacer as fleetpacer
 
@@ -64,6 +65,8 @@ class Runtime:
             return self._counters
 
     _pacer: list[fleetpacer.Pacer | None] = field(default_factory=list, repr=False)
+    # The process's upload rate, which foresees when an upload will reach Telegram.
+    _rate: arrival.Throughput = field(default_factory=arrival.Throughput, repr=False)
 
     def bots(self) -> tuple[str, ...]:
         """The configured bots' ids (token prefixes, never the secret), the first one first."""
@@ -124,6 +127,9 @@ class Runtime:
             bots=self.bots(),
             pacer=self.pacer(),
             max_attempts=self.settings.telegram_max_attempts,
+            rate=self._rate,
+            # Lateness a third of the margin covers; the rest is for the bytes still on the way.
+            late_tolerance=self.settings.telegram_pacer_margin / 3,
         )
 
     def chat_ids(self) -> tuple[str, ...]:

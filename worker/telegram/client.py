@@ -99,11 +99,14 @@ class TelegramClient:
         thread_id: int | None = None,
         disable_notification: bool = True,
         on_progress: Callable[[int], None] | None = None,
+        before_end: Callable[[], None] | None = None,
         retry: bool = True,
     ) -> SentDocument:
         """Upload `path` as a document, streamed from disk; follows a chat migration once.
 
         on_progress gets the bytes sent so far in the current attempt (at most the file size).
+        before_end is called when only the body's last block is left to send: Telegram sees
+        the message when that block arrives (the pacer's gate, worker.telegram.arrival).
         With retry=False a retryable error is raised at once: the fleet pacer's sender
         (worker.telegram.sender) retries, each try in a slot of its own.
         """
@@ -133,12 +136,14 @@ class TelegramClient:
                         "document": (name, document, "application/octet-stream"),
                     }
                 )
-                body: MultipartEncoder | MultipartEncoderMonitor = encoder
+                body: transport.Body = encoder
                 if on_progress is not None:
                     report = on_progress
                     body = MultipartEncoderMonitor(
                         encoder, lambda monitor: report(min(monitor.bytes_read, size))
                     )
+                if before_end is not None:
+                    body = transport.HeldEnd(body, before_end)
                 response = self._request(
                     "sendDocument",
                     "POST",
@@ -266,7 +271,7 @@ class TelegramClient:
         verb: str,
         url: str,
         *,
-        data: MultipartEncoder | None = None,
+        data: transport.Body | None = None,
         headers: dict[str, str] | None = None,
         json: dict[str, object] | None = None,
         stream: bool = False,

@@ -61,6 +61,28 @@ class Reservation:
     id: str
     at_us: int  # the exact reserved time, as the budgets hold it
 
+    def to_json(self) -> dict[str, str]:
+        """The reservation as a task's retry carries it to the step's next run."""
+        return {
+            "bot_id": self.bot_id,
+            "chat_id": self.chat_id,
+            "id": self.id,
+            "at_us": str(self.at_us),
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> Reservation | None:
+        """A reservation carried by a retry; None for anything else (it is only a hint)."""
+        if not isinstance(value, dict):
+            return None
+        try:
+            bot, chat = str(value["bot_id"]), str(value["chat_id"])
+            at_us = int(str(value["at_us"]))
+            _check(bot, chat)
+        except (KeyError, ValueError):
+            return None
+        return cls(bot, chat, at_us / _MICRO, 0.0, str(value["id"]), at_us)
+
 
 class Pacer:
     """Fleet-wide budgets per chat, per group and per bot, with closures after 429 answers.
@@ -99,8 +121,11 @@ class Pacer:
         self._take = redis_client.register_script(pacer_scripts.TAKE)
         self._close = redis_client.register_script(pacer_scripts.CLOSE)
 
-    def take(self, pairs: Sequence[tuple[str, str]]) -> Reservation:
+    def take(self, pairs: Sequence[tuple[str, str]], *, lead: float = 0.0) -> Reservation:
         """Reserve the earliest slot among the candidate (bot_id, chat_id) pairs.
+
+        The slot is when Telegram will see the message: at least `lead` seconds from now, the
+        time its upload is expected to take (0 for a short message).
 
         Among pairs free at the same time, the least recently used bot wins, then the least
         recently used chat, then the order given. The caller waits `wait` seconds, checks
@@ -108,6 +133,8 @@ class Pacer:
         """
         if not pairs:
             raise ValueError("take() needs at least one (bot_id, chat_id) pair")
+        if not 0 <= lead < math.inf:
+            raise ValueError("a lead is 0 or a positive, finite number of seconds")
         keys: list[str] = []
         flags: list[str] = []
         for bot, chat in pairs:
@@ -116,7 +143,8 @@ class Pacer:
             flags.append("1" if is_group(chat) else "0")
         member = uuid.uuid4().hex
         budgets = [str(value) for budget in self._budgets for value in budget]
-        answer = self._take(keys=keys, args=[member, *budgets, *flags])
+        lead_us = str(round(lead * _MICRO))
+        answer = self._take(keys=keys, args=[member, *budgets, lead_us, *flags])
         index, at_us, now_us = (int(_text(value)) for value in _sequence(answer))
         bot, chat = pairs[index - 1]
         return Reservation(
@@ -134,6 +162,24 @@ class Pacer:
             [self._closure("chat", reservation.chat_id), self._closure("bot", reservation.bot_id)]
         )
         return all(value is None or int(_text(value)) <= reservation.at_us for value in ends)
+
+    def until(self, reservation: Reservation) -> float:
+        """Seconds from now (Redis' clock) to the reserved time; negative once it has passed."""
+        seconds, micros = self._redis.time()
+        return (reservation.at_us - (int(seconds) * _MICRO + int(micros))) / _MICRO
+
+    def retake(self, reservation: Reservation) -> Reservation:
+        """Move a slot whose time has passed to the earliest free time of its own pair.
+
+        An upload that ended after its slot reaches Telegram late, nearer the next message than
+        the budgets allow: its old slot goes back and the message waits for a new one.
+        """
+        self.release(reservation)
+        return self.take([(reservation.bot_id, reservation.chat_id)])
+
+    def waited(self, seconds: float) -> None:
+        """Report a message's whole wait for its slot (0 included) to the counters."""
+        self._counters.paced(seconds)
 
     def release(self, reservation: Reservation) -> None:
         """Give an unused slot back, so it does not count against the budgets."""
@@ -196,8 +242,9 @@ class Pacer:
 def from_settings(
     config: settings.Settings, counted: counters.Counters = counters.NONE
 ) -> Pacer | None:
-    """The fleet's pacer as configured, every window widened by the margin; None without Redis.
-    Its waits are reported to `counted` (the exporter's pacer wait time)."""
+    """The fleet's pacer as configured; None without Redis. Each window is widened by the
+    margin, the spread of arrival times a reservation cannot see (docs/fleet.md). Its waits are
+    reported to `counted` (the exporter's pacer wait time)."""
     url = config.pacer_url
     if url is None:
         return None

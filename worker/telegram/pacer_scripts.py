@@ -11,8 +11,9 @@ KEYS_PER_PAIR = 5  # chat budget, group budget, bot budget, chat closure, bot cl
 
 # KEYS: KEYS_PER_PAIR keys per candidate pair, in the order above.
 # ARGV: reservation id; limit and window (µs) of the chat, group and bot budgets (limit 0: not
-# enforced, but still recorded so the tie-break knows when a bot was last used); then one flag
-# per pair, "1" when its chat is a group, supergroup or channel.
+# enforced, but still recorded so the tie-break knows when a bot was last used); the lead (µs):
+# the reserved time is at least now + lead, when the message will reach Telegram at the soonest;
+# then one flag per pair, "1" when its chat is a group, supergroup or channel.
 # Returns {pair index (1-based), reserved time, now}.
 TAKE = """
 local function s(x) return string.format('%.0f', x) end
@@ -21,6 +22,7 @@ local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local member = ARGV[1]
 local limits = {tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[6])}
 local windows = {tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[7])}
+local lead = tonumber(ARGV[8])
 local pairs_count = #KEYS / 5
 
 local loaded = {}
@@ -48,7 +50,7 @@ local function last(scores)
 end
 
 local function applies(budget, pair)
-  return budget ~= 2 or ARGV[7 + pair] == '1'
+  return budget ~= 2 or ARGV[8 + pair] == '1'
 end
 
 local best, best_at, best_bot, best_chat
@@ -66,7 +68,7 @@ for pair = 1, pairs_count do
       end
     end
   end
-  local at = math.max(now, closed_until(KEYS[base + 4]), closed_until(KEYS[base + 5]))
+  local at = math.max(now + lead, closed_until(KEYS[base + 4]), closed_until(KEYS[base + 5]))
   table.sort(refused, function(x, y) return x[1] < y[1] end)
   for _, span in ipairs(refused) do
     if span[1] >= at then break end

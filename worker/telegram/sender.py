@@ -25,9 +25,9 @@ from typing import TypeVar
 from redis import exceptions as redis_exceptions
 
 from worker import errors
+from worker.telegram import arrival, transport
 from worker.telegram import client as telegram
 from worker.telegram import pacer as fleetpacer
-from worker.telegram import transport
 
 log = logging.getLogger("worker.telegram.client")
 
@@ -40,6 +40,9 @@ PACER_DOWN = (
 
 # Called with the seconds a message will wait for its slot, before the wait begins.
 OnWait = Callable[[float], None]
+Slot = fleetpacer.Reservation
+# Takes a slot among the pairs, waiting with the given function: Pacer.acquire, or an upload's.
+Take = Callable[[Sequence[tuple[str, str]], Callable[[float], None]], Slot]
 _T = TypeVar("_T")
 
 
@@ -62,6 +65,8 @@ class Sender:
         bots: Sequence[str],
         pacer: fleetpacer.Pacer | None,
         max_attempts: int,
+        rate: arrival.Throughput | None = None,
+        late_tolerance: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not bots:
@@ -70,6 +75,8 @@ class Sender:
         self._bots = tuple(bots)
         self._pacer = pacer
         self._max_attempts = max_attempts
+        self._rate = rate or arrival.Throughput()
+        self._late_tolerance = late_tolerance  # seconds an upload may end after its slot
         self._sleep = sleep
 
     def send_document(
@@ -82,8 +89,17 @@ class Sender:
         thread_id: int | None = None,
         on_progress: Callable[[int], None] | None = None,
         on_wait: OnWait | None = None,
+        max_wait: float | None = None,
+        reserved: fleetpacer.Reservation | None = None,
     ) -> Sent:
-        """Send `path` into one of `chats` with one of the bots, whichever is free first."""
+        """Send `path` into one of `chats` with one of the bots, whichever is free first.
+
+        The slot is reserved for when the upload will end (its size over this process's
+        measured rate) and the body's last block is held until then (worker.telegram.arrival).
+        With `max_wait`, an upload that would have to wait longer to start raises PacerDeferred
+        with its slot kept, which the next try passes back as `reserved`.
+        """
+        gates: list[arrival.Gate] = []
 
         def send(bot: str, chat: str, retry: bool) -> Sent:
             document = self._clients(bot).send_document(
@@ -93,11 +109,65 @@ class Sender:
                 caption=caption,
                 thread_id=thread_id,
                 on_progress=on_progress,
+                before_end=gates[-1].hold if gates else None,
                 retry=retry,
             )
             return Sent(document, bot, chat)
 
-        return self._paced("sendDocument", chats, send, on_wait)
+        if self._pacer is None:
+            return self._paced("sendDocument", chats, send, on_wait)
+        pacer = self._pacer
+        size = path.stat().st_size if path.is_file() else 0
+        kept = [reserved] if reserved is not None else []
+
+        def take(pairs: Sequence[tuple[str, str]], wait: Callable[[float], None]) -> Slot:
+            lead = self._rate.expected(size)
+            while True:
+                slot = kept.pop() if kept else pacer.take(pairs, lead=lead)
+                if (slot.bot_id, slot.chat_id) not in pairs:
+                    pacer.release(slot)  # a chat retired or migrated since it was kept
+                    continue
+                start = pacer.until(slot) - lead
+                if max_wait is not None and start > max_wait:
+                    pacer.waited(start)  # spent in a countdown rather than a thread, but waited
+                    if on_wait is not None:
+                        on_wait(start)
+                    raise errors.PacerDeferred(
+                        f"the next Telegram slot in chat {slot.chat_id} is {start:.0f} s away",
+                        seconds=start,
+                        slot=slot.to_json(),
+                    )
+                if start > 0:
+                    wait(start)
+                if pacer.still_open(slot):
+                    gates.append(
+                        arrival.Gate(
+                            pacer,
+                            slot,
+                            self._rate,
+                            size,
+                            sleep=self._sleep,
+                            tolerance=self._late_tolerance,
+                        )
+                    )
+                    return slot
+                pacer.release(slot)
+
+        def held() -> float:
+            return gates[-1].held if gates else 0.0
+
+        return self._paced("sendDocument", chats, send, on_wait, take=take, held=held)
+
+    def width(self, chats: Sequence[str]) -> int:
+        """How many (bot, chat) pairs a message may go over: 1 without the pacer."""
+        return len(chats) * len(self._bots) if self._pacer is not None else 1
+
+    def give_back(self, slot: dict[str, str]) -> None:
+        """Release a slot kept by a PacerDeferred that will not be used."""
+        kept = fleetpacer.Reservation.from_json(slot)
+        if self._pacer is not None and kept is not None:
+            with contextlib.suppress(*PACER_DOWN):  # it then lapses by itself
+                self._pacer.release(kept)
 
     def send_message(
         self, chat: str, text: str, *, thread_id: int | None = None, on_wait: OnWait | None = None
@@ -115,6 +185,9 @@ class Sender:
         chats: Sequence[str],
         send: Callable[[str, str, bool], _T],
         on_wait: OnWait | None,
+        *,
+        take: Take | None = None,
+        held: Callable[[], float] = lambda: 0.0,
     ) -> _T:
         if not chats:
             raise errors.ConfigError("TELEGRAM_CHAT_ID is not set: no chat to send to")
@@ -133,7 +206,7 @@ class Sender:
 
         while True:
             try:
-                slot = pacer.acquire(pairs, sleep=wait)
+                slot = pacer.acquire(pairs, sleep=wait) if take is None else take(pairs, wait)
             except PACER_DOWN as exc:
                 # The pacer's Redis (often the broker) is restarting: nothing was sent, so wait
                 # and try again, counted like a network error, rather than send unpaced.
@@ -152,14 +225,20 @@ class Sender:
                 continue
             try:
                 result = send(slot.bot_id, slot.chat_id, False)
+            except errors.TelegramSlotMoved as exc:
+                # Nothing reached Telegram and nothing failed: the part waits for a later slot.
+                log.info("%s: %s", method, exc.message)
+                continue
             except errors.TelegramRetryable as exc:
                 failures += 1
                 if failures >= self._max_attempts:
                     raise
                 if isinstance(exc, errors.TelegramRetryAfter):
                     # Every worker stops sending there until the closure ends, this one too.
+                    # Telegram counted no message: the slot goes back to the budgets.
                     with contextlib.suppress(*PACER_DOWN):  # the next 429 closes it then
                         pacer.close_chat(slot.chat_id, exc.retry_after)
+                        pacer.release(slot)
                     delay = 0.0
                 else:
                     delay = _backoff(failures)
@@ -176,6 +255,9 @@ class Sender:
                 if delay:
                     self._sleep(delay)
                 continue
+            if take is not None:
+                waited[0] += held()
+                pacer.waited(waited[0])
             # Where each message went and how long it waited: the fleet's pacing, per message.
             log.info(
                 "%s: bot %s, chat %s, %.2f s waited for the pacer",

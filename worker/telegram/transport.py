@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
-from requests_toolbelt import MultipartEncoder
+from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
 from worker import errors, redact
 from worker.telegram import answers, counters
@@ -58,7 +58,7 @@ def request(
     *,
     token: str,
     timeouts: tuple[float, float],
-    data: MultipartEncoder | None = None,
+    data: Body | None = None,
     headers: dict[str, str] | None = None,
     json: dict[str, object] | None = None,
     stream: bool = False,
@@ -143,3 +143,34 @@ class RetryPolicy:
             wait,
             redact.redact(str(error), self._token),
         )
+
+
+_Form: TypeAlias = MultipartEncoder | MultipartEncoderMonitor
+
+
+class HeldEnd:
+    """A request body whose last block waits for `before_end()`: the request completes then.
+
+    requests sends a body with `read` and `len` block by block (urllib3 reads 16 KiB at a time),
+    so the block holding the body's final bytes is returned only once `before_end` returns.
+    """
+
+    def __init__(self, body: _Form, before_end: Callable[[], None]) -> None:
+        self._body = body
+        self._before_end: Callable[[], None] | None = before_end
+        self._read = 0
+        self.len = body.len
+        self.content_type = body.content_type
+
+    def read(self, size: int = -1) -> bytes:
+        """The next block of the body; the last one after `before_end()`."""
+        chunk = bytes(self._body.read(size))
+        self._read += len(chunk)
+        if self._before_end is not None and (not chunk or self._read >= self.len):
+            gate, self._before_end = self._before_end, None
+            gate()
+        return chunk
+
+
+# What a request's body may be: a multipart form, watched, and maybe held at its end.
+Body: TypeAlias = MultipartEncoder | MultipartEncoderMonitor | HeldEnd

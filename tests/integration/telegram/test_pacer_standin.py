@@ -1,7 +1,7 @@
 """The pacer in front of the stand-in enforcing the same limits: a small fleet sends without 429s.
 
 The stand-in counts a message when its request arrives, a few milliseconds after the slot; the
-pacer's windows are a little longer than the stand-in's to absorb that (docs/fleet.md, "Margins").
+pacer's windows are a little longer than the stand-in's to absorb that (docs/fleet.md, "Arrival").
 """
 
 from __future__ import annotations

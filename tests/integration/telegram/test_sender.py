@@ -20,7 +20,7 @@ from worker.telegram import sender as fleetsender
 
 TOKENS = {"111111": "111111:first-secret", "222222": "222222:second-secret"}
 CHATS = ("-1001", "-1002")
-MARGIN = 0.03  # seconds added to the pacer's windows (docs/fleet.md, "Margins")
+MARGIN = 0.03  # seconds added to the pacer's windows (docs/fleet.md, "Arrival")
 
 
 def _no_tenacity_sleep(seconds: float) -> None:

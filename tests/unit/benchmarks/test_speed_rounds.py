@@ -3,6 +3,8 @@ by round, then their median and min-max are reported (not a ratio of medians).""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from benchmarks import (
@@ -89,12 +91,30 @@ def test_every_round_is_in_the_json_with_its_cpu_times_and_load() -> None:
         "a_seconds": 3.0,
         "a_over_b": 0.5,
         "a_over_c": 2.0,
+        "floor_seconds": 1.5,
+        "a_over_floor": 2.0,
+        "b_refused_429": 0,
         "c_cpu_seconds": 0.3,
         "b_cpu_seconds": 6.0,
         "a_cpu_seconds": 2.7,
         "a_dump_seconds": 2.9,
         "load_average_before": [0.5, 0.6, 0.7],
     }
+
+
+def test_the_floor_is_the_dump_the_link_or_telegrams_rate_whichever_is_longest() -> None:
+    result = _result(a=[9.0, 9.0, 9.0], b=[20.0, 20.0, 20.0], c=[4.0, 1.0, 1.0])
+    result.link_rate = 10.0  # bytes per second
+    sizes_and_parts = [(20, 2), (50, 3), (20, 8)]  # 2 s, 5 s, 2 s over the link
+    result.workers = [
+        dataclasses.replace(worker, size_bytes=size, parts=parts)
+        for worker, (size, parts) in zip(result.workers, sizes_and_parts, strict=True)
+    ]
+    # The dump (4 s), the link (5 s), then 7 gaps of a second between 8 messages in one chat.
+    assert result.physical_floors == [4.0, 5.0, 7.0]
+    assert result.a_over_floor == pytest.approx([9 / 4, 9 / 5, 9 / 7])
+    result.link_rate = None  # loopback: the link bounds nothing
+    assert result.physical_floors == [4.0, 2.0, 7.0]
 
 
 def test_rounds_must_pair_up() -> None:

@@ -1,0 +1,167 @@
+"""Slots reserved for an upload's end (worker.telegram.arrival, Pacer.take's lead) on a real Redis.
+
+Windows are scaled down to tenths of a second; every assertion is on reserved times (Redis'
+microseconds), never on how long the test took.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from worker import errors
+from worker.telegram.arrival import MIN_BODY, Gate, Throughput
+from worker.telegram.pacer import Pacer, Reservation
+
+BOT = "111111"
+GROUP = "-1001"
+WINDOW = 0.2  # seconds: the chat budget here
+MICRO = 1_000_000
+
+
+@pytest.fixture
+def pacer(redis_url: str) -> Iterator[Pacer]:
+    client = redis.Redis.from_url(redis_url)
+    prefix = f"test-arrival-{uuid.uuid4().hex[:8]}"
+    yield Pacer(client, chat_window=WINDOW, group_per_minute=0, key_prefix=prefix)
+    client.close()
+
+
+def _now_us(pacer: Pacer, slot: Reservation) -> int:
+    return slot.at_us - round(slot.wait * MICRO)
+
+
+def test_a_lead_puts_the_slot_at_the_uploads_end(pacer: Pacer) -> None:
+    slot = pacer.take([(BOT, GROUP)], lead=0.5)
+    assert slot.at_us - _now_us(pacer, slot) == 500_000
+    assert 0.4 < pacer.until(slot) <= 0.5
+
+
+def test_a_lead_shorter_than_the_chats_window_adds_nothing_to_the_next_slot(pacer: Pacer) -> None:
+    first = pacer.take([(BOT, GROUP)], lead=0.05)
+    second = pacer.take([(BOT, GROUP)], lead=0.05)
+    # One window after the first message's arrival, not after its upload's start plus a margin.
+    assert second.at_us - first.at_us == round(WINDOW * MICRO)
+
+
+def test_a_long_lead_is_not_delayed_by_a_slot_before_it(pacer: Pacer) -> None:
+    first = pacer.take([(BOT, GROUP)])
+    long_upload = pacer.take([(BOT, GROUP)], lead=1.0)
+    assert long_upload.at_us - _now_us(pacer, long_upload) == MICRO
+    assert long_upload.at_us - first.at_us >= round(WINDOW * MICRO)
+
+
+def test_a_slot_retaken_after_its_time_keeps_the_window_to_the_next_one(pacer: Pacer) -> None:
+    late = pacer.take([(BOT, GROUP)])
+    following = pacer.take([(BOT, GROUP)])
+    moved = pacer.retake(late)
+    # The late message now arrives after `following`, a whole window after it.
+    assert moved.at_us - following.at_us >= round(WINDOW * MICRO)
+    assert moved.id != late.id
+
+
+def test_a_lead_is_finite_and_not_negative(pacer: Pacer) -> None:
+    for lead in (-0.1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="lead"):
+            pacer.take([(BOT, GROUP)], lead=lead)
+
+
+def test_a_kept_slot_survives_a_tasks_retry_and_nothing_else_does(pacer: Pacer) -> None:
+    slot = pacer.take([(BOT, GROUP)], lead=0.3)
+    kept = Reservation.from_json(slot.to_json())
+    assert kept is not None
+    assert (kept.bot_id, kept.chat_id, kept.id, kept.at_us) == (
+        slot.bot_id,
+        slot.chat_id,
+        slot.id,
+        slot.at_us,
+    )
+    assert abs(pacer.until(kept) - pacer.until(slot)) < 0.01
+    for bad in (None, "slot", {"bot_id": "123:secret", "chat_id": GROUP, "id": "x", "at_us": "1"}):
+        assert Reservation.from_json(bad) is None
+    assert Reservation.from_json({"bot_id": BOT}) is None
+
+
+def test_throughput_foresees_an_upload_from_the_ones_before() -> None:
+    rate = Throughput()
+    assert rate.expected(10 * MIN_BODY) == 0.0  # nothing measured yet
+    rate.observe(MIN_BODY - 1, 1.0)  # too small to say anything about the link
+    assert rate.expected(10 * MIN_BODY) == 0.0
+    rate.observe(4 * MIN_BODY, 2.0)
+    assert rate.expected(4 * MIN_BODY) == pytest.approx(2.0)
+    rate.observe(4 * MIN_BODY, 1.0)  # faster now: the estimate moves part of the way
+    assert 1.0 < rate.expected(4 * MIN_BODY) < 2.0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _gate(pacer: Pacer, slot: Reservation, clock: _Clock) -> Gate:
+    return Gate(pacer, slot, Throughput(), 4 * MIN_BODY, sleep=clock.sleep, clock=clock)
+
+
+def test_an_upload_done_early_holds_its_last_block_until_the_slot(pacer: Pacer) -> None:
+    clock = _Clock()
+    slot = pacer.take([(BOT, GROUP)], lead=0.5)
+    gate = _gate(pacer, slot, clock)
+    clock.now += 0.2  # the body went faster than foreseen
+    gate.hold()
+    assert gate.slot == slot
+    assert len(clock.slept) == 1
+    assert 0.2 < clock.slept[0] <= 0.3
+
+
+def test_an_upload_done_late_moves_its_slot(pacer: Pacer) -> None:
+    clock = _Clock()
+    slot = pacer.take([(BOT, GROUP)])
+    following = pacer.take([(BOT, GROUP)])
+    gate = _gate(pacer, slot, clock)
+    clock.now += 0.05  # past the slot: the message would land 0.05 s nearer `following`
+    gate.hold()
+    assert gate.slot.id != slot.id
+    assert gate.slot.at_us - following.at_us >= round(WINDOW * MICRO)
+    assert clock.slept == [pytest.approx(gate.slot.wait)]
+
+
+def test_a_late_upload_whose_next_slot_is_far_is_dropped_not_held(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    busy = Pacer(client, chat_window=30.0, group_per_minute=0, key_prefix=f"t-{uuid.uuid4().hex}")
+    clock = _Clock()
+    slot = busy.take([(BOT, GROUP)])
+    following = busy.take([(BOT, GROUP)])  # 30 s later: the late message must go after it
+    gate = _gate(busy, slot, clock)
+    clock.now += 0.05
+    with pytest.raises(errors.TelegramSlotMoved, match="sent again"):
+        gate.hold()
+    assert clock.slept == []
+    # Neither the late slot nor its far replacement stays in the budget: the next take is free
+    # right after `following`'s window.
+    again = busy.take([(BOT, GROUP)])
+    assert again.at_us - following.at_us == 30 * MICRO
+    client.close()
+
+
+def test_an_upload_late_within_the_tolerance_keeps_its_slot(pacer: Pacer) -> None:
+    clock = _Clock()
+    slot = pacer.take([(BOT, GROUP)])
+    pacer.take([(BOT, GROUP)])
+    gate = Gate(
+        pacer, slot, Throughput(), 4 * MIN_BODY, sleep=clock.sleep, clock=clock, tolerance=0.1
+    )
+    clock.now += 0.05  # late, but by less than the margin's share for it
+    gate.hold()
+    assert gate.slot == slot
+    assert clock.slept == []

@@ -1,0 +1,139 @@
+"""A backup's parts at Telegram's own rate: the stand-in enforcing Telegram's limits over a
+100 Mbit/s, 40 ms link, the pacer with the shipped defaults (docs/fleet.md, "Arrival").
+
+Assertions are on the times the stand-in counted each message at (its `sends()`), and on its
+answers: never on how long the test took.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from standin import limits, link
+from standin.server import BotApiStandin
+from worker import defaults
+from worker.artifact import manifest
+from worker.backup import upload
+from worker.telegram import arrival
+from worker.telegram import client as telegram
+from worker.telegram import pacer as fleetpacer
+from worker.telegram import sender as fleetsender
+
+TOKEN = "111111:arrival-secret"
+GROUP = "-1001"
+OTHER_GROUP = "-1002"
+PART = 1_000_000  # bytes: 80 ms on the link
+MARGIN = defaults.DEFAULT_PACER_MARGIN
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[BotApiStandin]:
+    with BotApiStandin(
+        tokens=[TOKEN],
+        chats=[int(GROUP), int(OTHER_GROUP)],
+        limits=limits.TELEGRAM,
+        link=link.PROFILES["100mbit"],
+        data_dir=tmp_path / "standin",
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def pacer(redis_url: str) -> Iterator[fleetpacer.Pacer]:
+    client = redis.Redis.from_url(redis_url)
+    # As from_settings builds it with the shipped defaults.
+    yield fleetpacer.Pacer(
+        client,
+        chat_window=fleetpacer.CHAT_WINDOW + MARGIN,
+        group_window=fleetpacer.GROUP_WINDOW + MARGIN,
+        bot_window=fleetpacer.BOT_WINDOW + MARGIN,
+        key_prefix=f"test-arrival-standin-{uuid.uuid4().hex[:8]}",
+    )
+    client.close()
+
+
+def _parts(tmp_path: Path, count: int) -> list[Path]:
+    paths = []
+    for index in range(count):
+        path = tmp_path / f"part-{index}"
+        path.write_bytes(os.urandom(PART))
+        paths.append(path)
+    return paths
+
+
+def _sent_times(standin: BotApiStandin) -> list[float]:
+    return sorted(float(str(send["time"])) for send in standin.sends())
+
+
+def test_seven_parts_into_one_group_go_a_second_apart_without_a_429(
+    standin: BotApiStandin, pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    with telegram.TelegramClient(TOKEN, standin.url) as client:
+        sender = fleetsender.Sender(
+            lambda bot: client, bots=[fleetpacer.bot_id(TOKEN)], pacer=pacer, max_attempts=4
+        )
+        for path in _parts(tmp_path, 7):
+            sender.send_document([GROUP], path)
+    assert [entry["status"] for entry in standin.requests("sendDocument")] == [200] * 7
+    times = _sent_times(standin)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) == 7
+    assert min(gaps) >= 1.0, gaps  # Telegram's 1 message per second in one chat
+    assert all(later - earlier >= 60 for earlier, later in zip(times, times[20:], strict=False))
+    # The budget spent, not a margin: 6 gaps of a second (and the margin), not 6 of 3 s.
+    assert times[-1] - times[0] <= 6 * (1 + MARGIN) + 0.5, gaps
+
+
+def test_with_two_chats_one_backups_parts_go_out_at_once(
+    standin: BotApiStandin, pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    chats = (GROUP, OTHER_GROUP)
+    paths = _parts(tmp_path, 4)
+    parts = tuple(
+        manifest.PartFile(index, path, PART, f"{index:064x}") for index, path in enumerate(paths)
+    )
+    art = manifest.Artifact("a.zst", "zstd", False, (), 4 * PART, "0" * 64, 4 * PART, parts)
+    where = upload.Destination(GROUP, None, "proj", "db", chats=chats)
+    sent: list[upload.SentPartJSON] = []
+    with telegram.TelegramClient(TOKEN, standin.url) as client:
+        sender = fleetsender.Sender(
+            lambda bot: client, bots=[fleetpacer.bot_id(TOKEN)], pacer=pacer, max_attempts=4
+        )
+        upload.send_parts(sender, art, where, on_sent=lambda part, moved: sent.append(part))
+    assert sorted(part["index"] for part in sent) == [0, 1, 2, 3]
+    assert {part["chat_id"] for part in sent} == set(chats)
+    requests = standin.requests("sendDocument")
+    assert [entry["status"] for entry in requests] == [200] * 4
+    spans = [
+        (float(str(e["time"])), float(str(e["time"])) + float(str(e["duration"]))) for e in requests
+    ]
+    # Two uploads were on the link at the same time: the parts did not wait for each other.
+    assert any(
+        start < other_end and other_start < end
+        for (start, end), (other_start, other_end) in itertools.combinations(spans, 2)
+    ), spans
+    for chat in chats:
+        times = sorted(float(str(s["time"])) for s in standin.sends() if str(s["chat_id"]) == chat)
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(times)), times
+
+
+def test_the_last_block_waits_so_telegram_sees_the_message_at_its_slot(
+    standin: BotApiStandin, pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    (path,) = _parts(tmp_path, 1)
+    slot = pacer.take([(fleetpacer.bot_id(TOKEN), GROUP)], lead=0.8)
+    gate = arrival.Gate(pacer, slot, arrival.Throughput(), PART)
+    with telegram.TelegramClient(TOKEN, standin.url) as client:
+        client.send_document(int(GROUP), path, before_end=gate.hold)
+    (request,) = standin.requests("sendDocument")
+    (counted,) = _sent_times(standin)
+    assert float(str(request["time"])) <= slot.at - 0.5  # the upload began well before the slot
+    assert counted >= slot.at - 0.005  # and Telegram saw it at the slot, not when the body was sent
+    assert gate.held > 0.3
