@@ -59,26 +59,43 @@ def execute(cluster: services.PostgresCluster, sql: str, database: str = "postgr
         connection.close()
 
 
+def store_at(url: str, spool: Path, key_file: Path) -> store.Store:
+    """A store sending to the stand-in at `url`, age-encrypted to the identity in `key_file`."""
+    identity = pyrage.x25519.Identity.from_str(key_file.read_text().strip())
+
+    def client(_bot: str | None) -> telegram.TelegramClient:
+        return telegram.TelegramClient(TOKEN, url)
+
+    return store.Store(
+        sender=fleetsender.Sender(
+            client, bots=[TOKEN.split(":", 1)[0]], pacer=None, max_attempts=4
+        ),
+        where=upload.Destination(CHAT, None, "wal", "source"),
+        clients=client,
+        spool_dir=spool,
+        part_size=1 << 20,
+        recipients=(str(identity.to_public()),),
+        identity_file=key_file,
+    )
+
+
+def new_key(path: Path) -> Path:
+    """A fresh age identity file (0600) at `path`."""
+    path.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@contextlib.contextmanager
+def standin() -> Iterator[BotApiStandin]:
+    """The Bot API stand-in with the WAL tests' bot and chat."""
+    with BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)]) as server:
+        yield server
+
+
 @contextlib.contextmanager
 def wal_store(spool: Path) -> Iterator[store.Store]:
-    """A store sending to the stand-in, age-encrypted, with its identity file beside `spool`."""
-    identity = pyrage.x25519.Identity.generate()
-    key_file = spool.parent / "age.key"
-    key_file.write_text(str(identity) + "\n")
-    key_file.chmod(0o600)
-    with BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)]) as server:
-
-        def client(_bot: str | None) -> telegram.TelegramClient:
-            return telegram.TelegramClient(TOKEN, server.url)
-
-        yield store.Store(
-            sender=fleetsender.Sender(
-                client, bots=[TOKEN.split(":", 1)[0]], pacer=None, max_attempts=4
-            ),
-            where=upload.Destination(CHAT, None, "wal", "source"),
-            clients=client,
-            spool_dir=spool,
-            part_size=1 << 20,
-            recipients=(str(identity.to_public()),),
-            identity_file=key_file,
-        )
+    """A store sending to a fresh stand-in, age-encrypted, its identity file beside `spool`."""
+    key_file = new_key(spool.parent / "age.key")
+    with standin() as server:
+        yield store_at(server.url, spool, key_file)

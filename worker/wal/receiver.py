@@ -11,9 +11,11 @@ next; pg_receivewal is started at that position (spool.seed).
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from worker import errors
 from worker.wal import lsn
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,11 @@ def sample(
     return clock[0], lsn.parse(str(row[0])), written
 
 
+def _die_with_parent() -> None:
+    """pg_receivewal ends with the streamer, even a SIGKILLed one (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_receiver(
     conninfo: str, spool: Path, application: str, log: Path
 ) -> subprocess.Popen[bytes]:
@@ -141,5 +149,5 @@ def start_receiver(
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
-            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call, no locks taken
         )
