@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from db import wal_models
+from db import models, wal_models
 
 Bundle = wal_models.WalBundle
 BaseBackup = wal_models.BaseBackup
@@ -84,3 +84,14 @@ def extend_coverage(
         )
         .values(covered_until=covered)
     )
+
+
+def project_database(session: Session, project_id: str) -> tuple[str, str] | None:
+    """(server, database) of the project's newest database backup: the project's database."""
+    row = session.execute(
+        select(models.Backup.server, models.Backup.database)
+        .where(models.Backup.project_id == project_id, models.Backup.database.is_not(None))
+        .order_by(models.Backup.created_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None or row[1] is None else (row[0], row[1])

@@ -27,10 +27,14 @@ _END = re.compile(r"write-ahead log end point: ([0-9A-F]+/[0-9A-F]+)")
 
 
 def take(
-    server: str, conninfo: str, database: db_session.Database, target: store.Store
+    server: str,
+    conninfo: str,
+    database: db_session.Database,
+    target: store.Store,
+    password: str | None = None,
 ) -> wal_models.BaseBackup:
     """Take, send and record one base backup of `server`; returns its row."""
-    connection = receiver.connect(conninfo)
+    connection = receiver.connect(conninfo, password)
     try:
         identity = receiver.identify(connection)
         started = _clock(connection)
@@ -52,6 +56,7 @@ def take(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=report,
+                env=receiver.program_env(password),
             )
             name = f"base_{server}_{started.strftime('%Y%m%dT%H%M%SZ')}.tar"
             try:

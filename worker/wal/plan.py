@@ -8,6 +8,7 @@ target outside it is refused before anything is downloaded, naming the window.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -126,3 +127,13 @@ def _up_to_time(run: list[wal_models.WalBundle], time: dt.datetime) -> list[wal_
         if bundle.last_commit_at is not None and bundle.last_commit_at > time:
             break
     return kept
+
+
+def gaps(bundles: Sequence[wal_models.WalBundle]) -> list[tuple[int, int]]:
+    """Every hole [from, to) between consecutive bundles of one timeline, in LSN order."""
+    holes: list[tuple[int, int]] = []
+    ordered = sorted(bundles, key=lambda b: b.start_lsn)
+    for before, after in itertools.pairwise(ordered):
+        if after.start_lsn > before.end_lsn:
+            holes.append((before.end_lsn, after.start_lsn))
+    return holes

@@ -28,6 +28,7 @@ from worker.wal import lsn
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 _PR_SET_PDEATHSIG = 1
+_KEPT = frozenset({"PATH", "HOME", "TMPDIR", "TZ", "LANG", "PGCONNECT_TIMEOUT", "PGSSLMODE"})
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,14 @@ def slot_name(server: str) -> str:
     return "bw_" + re.sub(r"[^a-z0-9_]", "_", server.lower())[:60]
 
 
-def connect(conninfo: str) -> psycopg2.extensions.connection:
+def connect(conninfo: str, password: str | None = None) -> psycopg2.extensions.connection:
     """An autocommit connection (a normal one, to the conninfo's database)."""
     try:
-        connection = psycopg2.connect(conninfo)
+        connection = (
+            psycopg2.connect(conninfo, password=password)
+            if password
+            else psycopg2.connect(conninfo)
+        )
     except psycopg2.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
         raise errors.WalError(f"cannot connect to the source server: {first}") from None
@@ -122,16 +127,25 @@ def sample(
     return clock[0], lsn.parse(str(row[0])), written
 
 
+def program_env(password: str | None) -> dict[str, str]:
+    """The environment of pg_receivewal and pg_basebackup: the password never in an argument."""
+    env = {key: value for key, value in os.environ.items() if key in _KEPT or key.startswith("LC_")}
+    if password:
+        env["PGPASSWORD"] = password
+    return env
+
+
 def _die_with_parent() -> None:
     """pg_receivewal ends with the streamer, even a SIGKILLed one (Linux's PR_SET_PDEATHSIG)."""
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def start_receiver(
-    conninfo: str, spool: Path, application: str, log: Path
+    conninfo: str, spool: Path, application: str, log: Path, password: str | None = None
 ) -> subprocess.Popen[bytes]:
     """pg_receivewal into `spool`, reporting its position every second under `application`."""
-    env = {**os.environ, "PGAPPNAME": application}
+    env = program_env(password)
+    env["PGAPPNAME"] = application
     with log.open("ab") as output:
         return subprocess.Popen(
             [

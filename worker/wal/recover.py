@@ -149,7 +149,7 @@ def recover(
     return Outcome(str(chosen.base.id), len(chosen.bundles), chosen.settings, archive)
 
 
-def load_into(archive: Path, conninfo: str) -> None:
+def load_into(archive: Path, conninfo: str, password: str | None = None) -> None:
     """Restore the dump into the (new, empty) database `conninfo` names."""
     result = subprocess.run(
         [
@@ -162,6 +162,7 @@ def load_into(archive: Path, conninfo: str) -> None:
         ],
         capture_output=True,
         check=False,
+        env=receiver.program_env(password),
     )
     if result.returncode != 0:
         raise errors.RestoreError(

@@ -43,6 +43,7 @@ class Config:
     flush_seconds: float = 60.0
     bundle_bytes: int = 64 << 20
     lease_seconds: float = 30.0
+    password: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Streamer:
 
     def _stream(self) -> None:
         config = self.config
-        connection = receiver.connect(config.conninfo)
+        connection = receiver.connect(config.conninfo, config.password)
         identity = receiver.identify(connection)
         slot = receiver.slot_name(config.server)
         slot_start = receiver.ensure_slot(connection, slot)
@@ -81,7 +82,9 @@ class Streamer:
         spool.seed(config.spool_dir, identity.timeline, position, identity.segment_size)
         application = f"bw_wal_{slot}"
         log_path = config.spool_dir.parent / f"{config.spool_dir.name}.receivewal.log"
-        process = receiver.start_receiver(config.conninfo, config.spool_dir, application, log_path)
+        process = receiver.start_receiver(
+            config.conninfo, config.spool_dir, application, log_path, config.password
+        )
         samples: list[tuple[dt.datetime, int]] = []
         last_sent = time.monotonic()
         try:
@@ -91,7 +94,7 @@ class Streamer:
                     return
                 if process.poll() is not None:
                     process = receiver.start_receiver(
-                        config.conninfo, config.spool_dir, application, log_path
+                        config.conninfo, config.spool_dir, application, log_path, config.password
                     )
                 clock, flushed, written = receiver.sample(connection, application)
                 samples.append((clock, flushed))

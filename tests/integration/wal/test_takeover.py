@@ -34,7 +34,9 @@ def cluster() -> Iterator[services.PostgresCluster]:
 
 def _holder(client: redis.Redis) -> str | None:
     value = client.get(lease.KEY.format(SERVER))
-    return None if value is None else bytes(value).decode()
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _wait(condition: object, timeout: float, what: str) -> None:

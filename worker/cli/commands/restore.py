@@ -17,13 +17,16 @@ from worker.jobs import intake, runtime
 from worker.restore import job as rj
 from worker.restore import undo
 
+_POINT_OPTIONS = ("--to-time", "--to-lsn", "--to-latest")
+
 
 class _RestoreGroup(click.Group):
     """`restore BACKUP_ID …` as before, and `restore undo JOB` beside it."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["backup", *args]
+            pointed = any(arg.split("=", 1)[0] in _POINT_OPTIONS for arg in args)
+            args = ["point" if pointed else "backup", *args]
         return super().parse_args(ctx, args)
 
 
@@ -81,6 +84,38 @@ def restore_backup(
     req = rj.validate(rj.RESTORE, found, target_database, clean, target_server, mode)
     job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
+
+
+@restore.command("point")
+@click.option("--project", "project_id", required=True, help="the project whose database")
+@click.option("--to-time", default=None, help="a time with its zone: '2026-12-05 14:03:07+00'")
+@click.option("--to-lsn", default=None, help="a WAL position: 0/16B3748")
+@click.option("--to-latest", is_flag=True, help="the latest recoverable point")
+@click.option("--target-database", required=True, help="the new database to restore into")
+@click.option("--run-as", default=None, help="OS user the scratch PostgreSQL runs as (when root)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def restore_point(
+    project_id: str,
+    to_time: str | None,
+    to_lsn: str | None,
+    to_latest: bool,
+    target_database: str,
+    run_as: str | None,
+    as_json: bool,
+) -> None:
+    """Bring the project's database back to a time (docs/pitr.md), as a new database."""
+    from db.queries import wal as db_wal
+    from worker.wal import point
+
+    target = point.parse_target(to_time, to_lsn, to_latest)
+    rt = common.build_runtime()
+    with rt.database.transaction() as session:
+        found = db_wal.project_database(session, project_id)
+    if found is None:
+        raise click.UsageError(f"project {project_id} has no database backup to name its database")
+    server, database = found
+    common.emit(point.restore(rt, server, database, target, target_database, run_as), as_json)
 
 
 @restore.command("undo")
