@@ -89,7 +89,7 @@ def choose(
     if covered is None:
         raise errors.OutsideWindow(
             f"server {server} has no base backup with its WAL recorded: nothing is recoverable "
-            "yet (take one with `backup-worker wal basebackup --server {server}`)"
+            f"yet (take one with `backup-worker wal basebackup --server {server}`)"
         )
     start, until, end = covered
     named = f"server {server} is recoverable from {start.isoformat()} to {until.isoformat()}"
