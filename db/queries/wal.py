@@ -86,12 +86,11 @@ def extend_coverage(
     )
 
 
-def project_database(session: Session, project_id: str) -> tuple[str, str] | None:
-    """(server, database) of the project's newest database backup: the project's database."""
-    row = session.execute(
-        select(models.Backup.server, models.Backup.database)
+def project_backup(session: Session, project_id: str) -> models.Backup | None:
+    """The project's newest database backup: it names the project's server and database."""
+    return session.scalars(
+        select(models.Backup)
         .where(models.Backup.project_id == project_id, models.Backup.database.is_not(None))
         .order_by(models.Backup.created_at.desc())
         .limit(1)
     ).first()
-    return None if row is None or row[1] is None else (row[0], row[1])

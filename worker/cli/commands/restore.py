@@ -106,15 +106,24 @@ def restore_point(
 ) -> None:
     """Bring the project's database back to a time (docs/pitr.md), as a new database."""
     from db.queries import wal as db_wal
+    from worker.restore import scope
     from worker.wal import point
 
     target = point.parse_target(to_time, to_lsn, to_latest)
     rt = common.build_runtime()
     with rt.database.transaction() as session:
-        found = db_wal.project_database(session, project_id)
-    if found is None:
-        raise click.UsageError(f"project {project_id} has no database backup to name its database")
-    server, database = found
+        found = db_wal.project_backup(session, project_id)
+        if found is None:
+            raise click.UsageError(
+                f"project {project_id} has no database backup naming its database"
+            )
+        server, database = found.server, str(found.database)
+        allowed = scope.name_allowed(rt.settings.restore_target_names, target_database, found)
+    if not allowed:
+        raise click.UsageError(
+            f"--target-database {target_database} is not a name RESTORE_TARGET_NAMES lets "
+            f"project {project_id} create (patterns: {rt.settings.restore_target_names})"
+        )
     common.emit(point.restore(rt, server, database, target, target_database, run_as), as_json)
 
 
