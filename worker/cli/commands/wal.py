@@ -56,15 +56,14 @@ def _stream_one(rt: Runtime, server: servers.Server, stop: threading.Event) -> N
         password=params.password,
     )
     while not stop.is_set():
-        one = streamer.Streamer(
-            config,
-            rt.database,
-            store.Store.from_runtime(rt, server.name),
-            lease.Lease(_lease_client(rt), server.name, config.lease_seconds),
-            stop=stop,
-        )
         try:
-            one.run()
+            streamer.Streamer(
+                config,
+                rt.database,
+                store.Store.from_runtime(rt, server.name),
+                lease.Lease(_lease_client(rt), server.name, config.lease_seconds),
+                stop=stop,
+            ).run()
         except errors.BackupWorkerError as exc:
             log.error("wal: server %s: %s; trying again", server.name, exc)
         stop.wait(config.lease_seconds / 3)
