@@ -1,7 +1,8 @@
 """One streamer process for the takeover test: `python -m tests.support.wal_streamer ARGS`.
 
 Arguments: server, source conninfo, control-plane URL, Redis URL, stand-in URL, age key file,
-spool directory. It streams until SIGTERM (or a SIGKILL, which is the point).
+spool directory, and optionally the flush and lease seconds (1 and 3). It streams until
+SIGTERM (or a SIGKILL, which is the point).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from worker.wal import lease, streamer
 
 
 def main(argv: list[str]) -> None:
-    server, conninfo, control, redis_url, standin_url, key_file, spool = argv
+    server, conninfo, control, redis_url, standin_url, key_file, spool = argv[:7]
+    flush, ttl = (float(argv[7]), float(argv[8])) if len(argv) > 8 else (1.0, 3.0)
     logging.basicConfig(level=logging.INFO)
     database = session.Database(control)
-    config = streamer.Config(server, conninfo, Path(spool), flush_seconds=1.0, lease_seconds=3.0)
+    config = streamer.Config(server, conninfo, Path(spool), flush_seconds=flush, lease_seconds=ttl)
     client = redis.Redis.from_url(redis_url)
     target = support.store_at(standin_url, Path(spool).parent / "parts", Path(key_file))
-    stream = streamer.Streamer(config, database, target, lease.Lease(client, server, 3.0))
+    stream = streamer.Streamer(config, database, target, lease.Lease(client, server, ttl))
     signal.signal(signal.SIGTERM, lambda *_: stream.stop.set())
     stream.run()
 

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 
 
+def _epoch() -> dt.datetime:
+    """What a server's first bundle claims to cover when no clock reading shows more."""
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 @dataclass
 class Config:
     """One server's stream."""
@@ -56,6 +61,7 @@ class Streamer:
     lease: lease.Lease
     stop: threading.Event = field(default_factory=threading.Event)
     bundles_sent: int = 0
+    covered: dt.datetime = field(default_factory=_epoch)
 
     def run(self) -> None:
         """Wait for the lease, then stream until stopped; the lease is released on the way out."""
@@ -86,6 +92,10 @@ class Streamer:
             config.conninfo, config.spool_dir, application, log_path, config.password
         )
         samples: list[tuple[dt.datetime, int]] = []
+        with self.database.transaction() as session:
+            # Before the first sample shows a flush at or before a bundle's end, the bundle
+            # claims what the newest recorded one did (never more).
+            self.covered = db_wal.newest_covered(session, config.server) or _epoch()
         last_sent = time.monotonic()
         try:
             while not self.stop.is_set():
@@ -103,8 +113,8 @@ class Streamer:
                 if waiting >= config.bundle_bytes or (waiting > 0 and due):
                     assert written is not None
                     end = min(written, position + config.bundle_bytes)
-                    covered = _covered(samples, end)
-                    self._send(identity, position, end, covered)
+                    self.covered = max(self.covered, _covered(samples, end) or self.covered)
+                    self._send(identity, position, end, self.covered)
                     receiver.advance_slot(connection, slot, end)
                     spool.drop_before(
                         config.spool_dir, identity.timeline, end, identity.segment_size
@@ -125,10 +135,10 @@ class Streamer:
             connection.close()
 
     def _send(
-        self, identity: receiver.Identity, start: int, end: int, covered: dt.datetime | None
+        self, identity: receiver.Identity, start: int, end: int, covered: dt.datetime
     ) -> None:
         where = bundles.Range(self.config.server, identity, start, end)
-        row = bundles.make(where, self.config.spool_dir, self.target, covered or _epoch())
+        row = bundles.make(where, self.config.spool_dir, self.target, covered)
         if not self.lease.renew():
             raise errors.WalError(
                 f"the lease of server {self.config.server} lapsed while a bundle was sent: "
@@ -154,7 +164,3 @@ def _covered(samples: list[tuple[dt.datetime, int]], end: int) -> dt.datetime | 
     """The latest clock read at which the server had flushed no further than `end`."""
     clocks = [clock for clock, flushed in samples if flushed <= end]
     return max(clocks) - bundles.MARGIN if clocks else None
-
-
-def _epoch() -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
