@@ -38,6 +38,44 @@ def parse_target(to_time: str | None, to_lsn: str | None, to_latest: bool) -> pl
     return plan.Target()
 
 
+def recovered_dump(
+    rt: Runtime, server: str, database: str, target: plan.Target, run_as: str | None
+) -> tuple[recover.Outcome, Path]:
+    """`database` of `server` at `target`, dumped from a scratch instance (removed again).
+
+    Returns the outcome and the dump's file; the caller removes the file's directory with
+    `discard`.
+    """
+    source.validate_database_name(database)
+    registered = rt.registry().get(server)
+    chosen = recover.make_plan(rt.database, registered.name, target)
+    rt.settings.backup_spool_dir.mkdir(parents=True, exist_ok=True)
+    parent = Path(tempfile.mkdtemp(prefix="pitr-", dir=rt.settings.backup_spool_dir))
+    parent.chmod(0o755)
+    try:
+        outcome = recover.recover(
+            chosen,
+            store.Store.from_runtime(rt, registered.name),
+            parent / "scratch",
+            user=registered.params().get("user") or "postgres",
+            database=database,
+            port=_free_port(),
+            run_as=run_as,
+        )
+    except BaseException:
+        discard(parent)
+        raise
+    assert outcome.archive is not None
+    return outcome, outcome.archive
+
+
+def discard(directory: Path) -> None:
+    """Remove a recovered dump's directory."""
+    for entry in directory.iterdir():
+        entry.unlink()
+    directory.rmdir()
+
+
 def restore(
     rt: Runtime,
     server: str,
@@ -47,26 +85,11 @@ def restore(
     run_as: str | None,
 ) -> dict[str, object]:
     """Recover `server` to `target` in a scratch instance; `database` restored as new `into`."""
-    source.validate_database_name(database)
     source.validate_database_name(into)
-    registered = rt.registry().get(server)
-    params = registered.params()
+    params = rt.registry().get(server).params()
     if source.database_exists(params, into):
         raise errors.InputError(f"database {into} already exists on server {server}")
-    chosen = recover.make_plan(rt.database, registered.name, target)
-    rt.settings.backup_spool_dir.mkdir(parents=True, exist_ok=True)
-    parent = Path(tempfile.mkdtemp(prefix="pitr-", dir=rt.settings.backup_spool_dir))
-    parent.chmod(0o755)
-    outcome = recover.recover(
-        chosen,
-        store.Store.from_runtime(rt, registered.name),
-        parent / "scratch",
-        user=params.get("user") or "postgres",
-        database=database,
-        port=_free_port(),
-        run_as=run_as,
-    )
-    assert outcome.archive is not None
+    outcome, archive = recovered_dump(rt, server, database, target, run_as)
     try:
         admin = receiver.connect(params.conninfo("postgres"), params.password)
         try:
@@ -74,14 +97,19 @@ def restore(
                 cursor.execute(f'CREATE DATABASE "{into}"')
         finally:
             admin.close()
-        recover.load_into(outcome.archive, params.conninfo(into), params.password)
+        recover.load_into(archive, params.conninfo(into), params.password)
     finally:
-        outcome.archive.unlink(missing_ok=True)
-        parent.rmdir()
+        discard(archive.parent)
+    return {**describe(outcome, server, database, target), "restored_as": into}
+
+
+def describe(
+    outcome: recover.Outcome, server: str, database: str, target: plan.Target
+) -> dict[str, object]:
+    """The recovery as the CLI prints it."""
     return {
-        "server": registered.name,
+        "server": server,
         "database": database,
-        "restored_as": into,
         "target": target.describe(),
         "base_backup": outcome.base_backup,
         "bundles": outcome.bundles,
