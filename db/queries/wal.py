@@ -94,3 +94,10 @@ def project_backup(session: Session, project_id: str) -> models.Backup | None:
         .order_by(models.Backup.created_at.desc())
         .limit(1)
     ).first()
+
+
+def bundles_of(session: Session, server: str) -> Sequence[Bundle]:
+    """Every bundle of the server, by timeline and position."""
+    return session.scalars(
+        select(Bundle).where(Bundle.server == server).order_by(Bundle.timeline, Bundle.start_lsn)
+    ).all()

@@ -137,3 +137,30 @@ def gaps(bundles: Sequence[wal_models.WalBundle]) -> list[tuple[int, int]]:
         if after.start_lsn > before.end_lsn:
             holes.append((before.end_lsn, after.start_lsn))
     return holes
+
+
+def verify(
+    server: str, bases: Sequence[wal_models.BaseBackup], bundles: Sequence[wal_models.WalBundle]
+) -> dict[str, object]:
+    """The covered window and every gap per timeline from the oldest base backup on."""
+    oldest = min((b.start_lsn for b in bases), default=None)
+    holes: list[str] = []
+    for timeline in sorted({b.timeline for b in bundles}):
+        kept = [
+            b for b in bundles if b.timeline == timeline and (oldest is None or b.end_lsn > oldest)
+        ]
+        first = min((b.start_lsn for b in kept), default=None)
+        if oldest is not None and first is not None and first > oldest:
+            holes.append(f"timeline {timeline}: {lsn.format_lsn(oldest)}..{lsn.format_lsn(first)}")
+        holes.extend(
+            f"timeline {timeline}: {lsn.format_lsn(a)}..{lsn.format_lsn(b)}" for a, b in gaps(kept)
+        )
+    covered = window(server, bases, bundles)
+    return {
+        "server": server,
+        "base_backups": len(bases),
+        "bundles": len(bundles),
+        "from": None if covered is None else covered[0].isoformat(),
+        "to": None if covered is None else covered[1].isoformat(),
+        "gaps": holes,
+    }

@@ -1,9 +1,8 @@
 """A restore to a point, as the CLI asks for it: the target parsed, the database brought back.
 
-The recovered database is restored as a new database on its own server (pg_restore of a
-pg_dump taken from the scratch instance). Replacing the live database in place, with an undo
-point, is left to the existing restore path (`backup-worker restore … --replace`) and not yet
-wired to this one (docs/pitr.md, "Not yet").
+The recovered database is dumped from the scratch instance (pg_dump -Fc) and restored as a new
+database on its own server here; for a replace in place with an undo point the dump goes to
+the existing restore path instead (worker.wal.handoff).
 """
 
 from __future__ import annotations

@@ -110,3 +110,12 @@ def test_segment_names_follow_postgresql() -> None:
     )
     assert lsn.parse_segment_name("0000000200000001000000FF", 16 * MB) == (2, 256 + 255)
     assert lsn.format_lsn(lsn.parse("16/B374D848")) == "16/B374D848"
+
+
+def test_verify_names_every_gap_from_the_oldest_base_backup() -> None:
+    holed = [*BUNDLES[:1], _bundle(20 * MB, 21 * MB, None, T0 + dt.timedelta(hours=1))]
+    report = plan.verify("s", BASES, holed)
+    assert report["gaps"] == ["timeline 1: 0/1100000..0/1400000"]
+    assert plan.verify("s", BASES, BUNDLES)["gaps"] == []
+    late = [_bundle(17 * MB, 18 * MB, None, T0)]
+    assert plan.verify("s", BASES, late)["gaps"] == ["timeline 1: 0/1000000..0/1100000"]

@@ -123,32 +123,20 @@ def basebackup_command(server: str, as_json: bool) -> None:
     )
 
 
-@wal.command("window")
+@wal.command("verify")
 @click.option("--server", default="default", show_default=True, help="source server's name")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
-def window_command(server: str, as_json: bool) -> None:
-    """The window the server can be recovered to, and any gap in its recorded WAL."""
+def verify_command(server: str, as_json: bool) -> None:
+    """The window the server can be recovered to, and every gap per timeline (exit 1 if any)."""
     rt = common.build_runtime()
     with rt.database.transaction() as session:
         bases = list(db_wal.base_backups(session, server))
-        system = bases[-1].system_identifier if bases else ""
-        bundles = (
-            list(db_wal.bundles_from(session, server, system, bases[-1].timeline, 0))
-            if bases
-            else []
-        )
-        covered = plan.window(server, bases, bundles)
-        gaps = plan.gaps(bundles)
-        payload: dict[str, object] = {
-            "server": server,
-            "base_backups": len(bases),
-            "bundles": len(bundles),
-            "from": None if covered is None else covered[0].isoformat(),
-            "to": None if covered is None else covered[1].isoformat(),
-            "gaps": [f"{lsn.format_lsn(a)}..{lsn.format_lsn(b)}" for a, b in gaps],
-        }
-    common.emit(payload, as_json)
+        bundles = list(db_wal.bundles_of(session, server))
+    report = plan.verify(server, bases, bundles)
+    common.emit(report, as_json)
+    if report["gaps"]:
+        raise SystemExit(1)
 
 
 @wal.command("restore")
