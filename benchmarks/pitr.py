@@ -113,7 +113,9 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
             time.sleep(0.2)
         start("b")
         store = support.store_at(standin.url, root / "parts", key)
+        base_began = time.monotonic()
         base = basebackup.take(SERVER, support.conninfo(cluster), database, store)
+        base_seconds = time.monotonic() - base_began
         began = time.monotonic()
         stop = threading.Event()
         writer = threading.Thread(target=_commit_log, args=(cluster, stop))
@@ -144,7 +146,7 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
         while time.monotonic() - began < seconds:
             newest = _newest_covered(database)
             now = dt.datetime.now(dt.UTC)
-            if newest is not None:
+            if newest is not None and newest > base.started_at:  # the first bundle claims nothing
                 lags.append((now - newest).total_seconds())
             if not killed and time.monotonic() - began >= seconds / 2:
                 holder = client.get(lease.KEY.format(SERVER))
@@ -202,6 +204,7 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
             "wal_bytes": wal_bytes,
             "stored_bytes": stored,
             "base_backup_bytes": base.size_bytes,
+            "base_backup_seconds": round(base_seconds, 1),
             "restores": restores,
         }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from worker import errors
 from worker.wal import lsn
@@ -48,21 +49,26 @@ def read_range(
     position = start
     while position < end:
         segment = lsn.segment_number(position, segment_size)
-        path = segment_path(spool, timeline, segment, segment_size)
         stop = min(end, (segment + 1) * segment_size)
+        with _open_segment(spool, timeline, segment, segment_size) as file:
+            file.seek(position - segment * segment_size)
+            while position < stop:
+                chunk = file.read(min(READ_CHUNK, stop - position))
+                if not chunk:
+                    raise errors.SpoolError(f"{file.name} ends before {lsn.format_lsn(stop)}")
+                position += len(chunk)
+                yield chunk
+
+
+def _open_segment(spool: Path, timeline: int, segment: int, segment_size: int) -> BinaryIO:
+    # pg_receivewal renames `.partial` once the segment is complete: try both names twice.
+    for _attempt in range(2):
         try:
-            with path.open("rb") as file:
-                file.seek(position - segment * segment_size)
-                while position < stop:
-                    chunk = file.read(min(READ_CHUNK, stop - position))
-                    if not chunk:
-                        raise errors.SpoolError(f"{path} ends before {lsn.format_lsn(stop)}")
-                    position += len(chunk)
-                    yield chunk
+            return segment_path(spool, timeline, segment, segment_size).open("rb")
         except FileNotFoundError:
-            raise errors.SpoolError(
-                f"WAL segment {path.name} is missing from the spool {spool}"
-            ) from None
+            continue
+    name = lsn.segment_name(timeline, segment, segment_size)
+    raise errors.SpoolError(f"WAL segment {name} is missing from the spool {spool}")
 
 
 def drop_before(spool: Path, timeline: int, position: int, segment_size: int) -> None:
