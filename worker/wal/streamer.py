@@ -15,11 +15,13 @@ poll when the streamer or its host dies, longer only if the server itself is los
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +86,17 @@ class Streamer:
         with self.database.transaction() as session:
             recorded = db_wal.recorded_end(session, config.server, identity.system_identifier)
         position = recorded[1] if recorded and recorded[0] == identity.timeline else slot_start
+        if slot_start > position:
+            # The slot was dropped and made again: the WAL between is gone from the server.
+            # `wal verify` shows the gap; streaming goes on from what the server still has.
+            log.error(
+                "wal: server %s lost WAL %X..%X (its slot %s was recreated)",
+                config.server,
+                position,
+                slot_start,
+                slot,
+            )
+            position = slot_start
         spool.prepare(config.spool_dir)
         spool.seed(config.spool_dir, identity.timeline, position, identity.segment_size)
         application = f"bw_wal_{slot}"
@@ -138,7 +151,8 @@ class Streamer:
         self, identity: receiver.Identity, start: int, end: int, covered: dt.datetime
     ) -> None:
         where = bundles.Range(self.config.server, identity, start, end)
-        row = bundles.make(where, self.config.spool_dir, self.target, covered)
+        with _renewing(self.lease, self.config.lease_seconds / 3):
+            row = bundles.make(where, self.config.spool_dir, self.target, covered)
         if not self.lease.renew():
             raise errors.WalError(
                 f"the lease of server {self.config.server} lapsed while a bundle was sent: "
@@ -158,6 +172,24 @@ class Streamer:
             db_wal.extend_coverage(
                 session, self.config.server, identity.system_identifier, position, covered
             )
+
+
+@contextlib.contextmanager
+def _renewing(held: lease.Lease, every: float) -> Iterator[None]:
+    """Keep the lease renewed while a long upload runs (the poll loop is not renewing it)."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(every) and held.renew():
+            pass
+
+    thread = threading.Thread(target=renew, name="wal-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _covered(samples: list[tuple[dt.datetime, int]], end: int) -> dt.datetime | None:
