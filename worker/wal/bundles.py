@@ -17,11 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db import wal_models
+from worker import errors
 from worker.wal import lsn, receiver, spool, store
 
 # A commit is stamped a moment before its WAL record is inserted; a clock read in between can
 # see the stamp but not the record. Coverage is claimed this long before the clock read.
 MARGIN = dt.timedelta(seconds=1)
+# pg_waldump stops at the first incomplete record, which is the last one of a range cut where
+# pg_receivewal had written to; any stop earlier than this before the end is a real failure.
+_TAIL = 1 << 16
+_STOPPED = re.compile(r"error in WAL record at ([0-9A-F]+/[0-9A-F]+)")
 _COMMIT = re.compile(r"desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")
 
 
@@ -41,31 +46,39 @@ def commit_times(
     """The first and last commit timestamps in [start, end) of the spool's WAL."""
     size = identity.segment_size
     with tempfile.TemporaryDirectory(prefix="waldump-") as view:
-        # pg_waldump reads segments by their own names; partial ones are zero-padded already.
-        for segment in range(
-            lsn.segment_number(start, size), lsn.segment_number(end - 1, size) + 1
-        ):
-            path = spool.segment_path(spool_dir, identity.timeline, segment, size)
-            if path.exists():
-                os.symlink(path, Path(view) / lsn.segment_name(identity.timeline, segment, size))
-        result = subprocess.run(
-            [
-                str(receiver.PG_BIN / "pg_waldump"),
-                "-p",
-                view,
-                "-t",
-                str(identity.timeline),
-                "-s",
-                lsn.format_lsn(start),
-                "-e",
-                lsn.format_lsn(end),
-                "-r",
-                "Transaction",
-            ],
-            capture_output=True,
-            env={**os.environ, "TZ": "UTC", "LC_ALL": "C"},
-            check=False,
-        )
+        # A private copy of the range, from the start of its first segment (pg_waldump reads
+        # page headers there): the spool's files change under pg_receivewal meanwhile.
+        first = lsn.segment_number(start, size) * size
+        writer = spool.SegmentWriter(Path(view), identity.timeline, first, size)
+        for chunk in spool.read_range(spool_dir, identity.timeline, first, end, size):
+            writer.write(chunk)
+        try:
+            result = subprocess.run(
+                [
+                    str(receiver.PG_BIN / "pg_waldump"),
+                    "-p",
+                    view,
+                    "-t",
+                    str(identity.timeline),
+                    "-s",
+                    lsn.format_lsn(start),
+                    "-e",
+                    lsn.format_lsn(end),
+                    "-r",
+                    "Transaction",
+                ],
+                capture_output=True,
+                env={**os.environ, "TZ": "UTC", "LC_ALL": "C"},
+                check=False,
+            )
+        except FileNotFoundError:
+            # Without commit timestamps a restore could not tell which targets need a
+            # recovery_target_time: no bundle is recorded without them.
+            raise errors.WalError(
+                f"{receiver.PG_BIN / 'pg_waldump'} is missing: install the PostgreSQL server "
+                "package of the server's major version (postgresql-15) on the streaming host"
+            ) from None
+    _check_read(result.returncode, result.stderr.decode(errors="replace"), end)
     stamps = [
         dt.datetime.fromisoformat(match[1]).replace(tzinfo=dt.UTC)
         for match in _COMMIT.finditer(result.stdout.decode(errors="replace"))
@@ -99,3 +112,13 @@ def make(
         encrypted=stored.encrypted,
         parts=stored.parts,
     )
+
+
+def _check_read(code: int, stderr: str, end: int) -> None:
+    """WalError unless pg_waldump read the range through (to its last, cut, record)."""
+    if code == 0:
+        return
+    stopped = _STOPPED.search(stderr)
+    if stopped is None or lsn.parse(stopped[1]) < end - _TAIL:
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {code}"
+        raise errors.WalError(f"pg_waldump could not read the bundle's WAL through: {last}")

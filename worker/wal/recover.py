@@ -20,7 +20,7 @@ from db import session as db_session
 from db import wal_models
 from db.queries import wal as db_wal
 from worker import errors
-from worker.wal import basebackup, lsn, plan, receiver, scratch, store
+from worker.wal import basebackup, plan, receiver, scratch, spool, store
 
 
 @dataclass(frozen=True)
@@ -55,36 +55,12 @@ def _timeline(bases: Sequence[wal_models.BaseBackup]) -> int:
     return bases[-1].timeline
 
 
-class _SegmentSink:
-    """Writes a bundle's bytes into the segment files they belong to."""
-
-    def __init__(self, directory: Path, timeline: int, start: int, segment_size: int) -> None:
-        self.directory, self.timeline, self.segment_size = directory, timeline, segment_size
-        self.position = start
-
-    def write(self, data: bytes, /) -> int:
-        view = memoryview(data)
-        while view:
-            segment = lsn.segment_number(self.position, self.segment_size)
-            offset = self.position - segment * self.segment_size
-            count = min(len(view), self.segment_size - offset)
-            path = self.directory / lsn.segment_name(self.timeline, segment, self.segment_size)
-            with path.open("r+b" if path.exists() else "w+b") as file:
-                if file.seek(0, 2) < self.segment_size:
-                    file.truncate(self.segment_size)  # a partial segment ends in zeros
-                file.seek(offset)
-                file.write(view[:count])
-            view = view[count:]
-            self.position += count
-        return len(data)
-
-
 def fetch_wal(
     chosen: plan.Plan, target: store.Store, directory: Path, work: Path, size: int
 ) -> None:
     """Every bundle of the plan, written into segment files (of `size` bytes) in `directory`."""
     for bundle in chosen.bundles:
-        sink = _SegmentSink(directory, bundle.timeline, bundle.start_lsn, size)
+        sink = spool.SegmentWriter(directory, bundle.timeline, bundle.start_lsn, size)
         target.get(basebackup._stored(bundle), f"wal bundle {bundle.id}", sink, work)
 
 

@@ -100,3 +100,27 @@ class RangeReader:
             size = len(self._buffer)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
+
+
+class SegmentWriter:
+    """Writes WAL bytes from `start` on into the segment files they belong to (in `directory`)."""
+
+    def __init__(self, directory: Path, timeline: int, start: int, segment_size: int) -> None:
+        self.directory, self.timeline, self.segment_size = directory, timeline, segment_size
+        self.position = start
+
+    def write(self, data: bytes, /) -> int:
+        view = memoryview(data)
+        while view:
+            segment = lsn.segment_number(self.position, self.segment_size)
+            offset = self.position - segment * self.segment_size
+            count = min(len(view), self.segment_size - offset)
+            path = self.directory / lsn.segment_name(self.timeline, segment, self.segment_size)
+            with path.open("r+b" if path.exists() else "w+b") as file:
+                if file.seek(0, 2) < self.segment_size:
+                    file.truncate(self.segment_size)  # a partial segment ends in zeros
+                file.seek(offset)
+                file.write(view[:count])
+            view = view[count:]
+            self.position += count
+        return len(data)
