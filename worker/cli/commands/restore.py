@@ -115,7 +115,7 @@ def restore_point(
     from worker.restore import scope
     from worker.wal import handoff, point
 
-    if (target_database is None) == replace:
+    if (target_database is None) != replace:
         raise click.UsageError("give --target-database NEW, or --replace")
     target = point.parse_target(to_time, to_lsn, to_latest)
     rt = common.build_runtime()
