@@ -80,3 +80,11 @@ def default_spool_dir(system: Path = SYSTEM_STATE_DIR) -> Path:
         return system / "spool"
     state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(state) / "backup-worker" / "spool"
+
+
+# Point-in-time recovery (docs/pitr.md).
+DEFAULT_WAL_FLUSH_SECONDS = (
+    60.0  # the RPO: a partial segment's new bytes go out at least this often
+)
+DEFAULT_WAL_BUNDLE_BYTES = 64 << 20  # WAL bytes per bundle (one artifact) on a busy server
+DEFAULT_WAL_LEASE_SECONDS = 30.0  # a dead streamer's server is taken over within this

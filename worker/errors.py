@@ -17,6 +17,8 @@
   + PacerDeferred               a part's Telegram slot is far off: the step runs again then
   + RestoreError                pg_restore failed, or the target database cannot be used
     - DrillFailed               a drill's restore differs from what its backup recorded
+  + WalError                    WAL streaming, a base backup or a recovery to a time failed
+    - OutsideWindow             a recovery target no retained WAL covers (the window named)
   + TelegramError               anything the Bot API client raises
     x TelegramRetryable         worth another try: tenacity, or the paced sender, retries these
       - TelegramRetryAfter      429 flood control, carries retry_after
@@ -191,6 +193,14 @@ class RestoreError(BackupWorkerError):
 
 class DrillFailed(RestoreError):
     """A restore drill's database differs from the backup's record (rows, extensions)."""
+
+
+class WalError(BackupWorkerError):
+    """WAL streaming, a base backup or a recovery to a point in time failed."""
+
+
+class OutsideWindow(WalError):
+    """A recovery target that no retained base backup and WAL cover."""
 
 
 class AttemptSuperseded(JobStateError):

@@ -135,6 +135,14 @@ class Settings(BaseSettings):
     )
     restore_switch_pause: float = Field(default=0, ge=0, le=3600)
 
+    # Point-in-time recovery: the servers whose WAL is streamed, the RPO, the bundle size, the
+    # streamer's lease, its spool (default: BACKUP_SPOOL_DIR/wal).
+    wal_servers: Annotated[tuple[str, ...], NoDecode] = ()
+    wal_flush_seconds: float = Field(default=defaults.DEFAULT_WAL_FLUSH_SECONDS, ge=1, le=3600)
+    wal_bundle_bytes: int = Field(default=defaults.DEFAULT_WAL_BUNDLE_BYTES, ge=1 << 20, le=1 << 34)
+    wal_lease_seconds: float = Field(default=defaults.DEFAULT_WAL_LEASE_SECONDS, ge=3, le=600)
+    wal_spool_dir: Path | None = None
+
     # Restore drills: what a backup counts, how often and how many drills, and where.
     backup_row_counts: str = defaults.DEFAULT_BACKUP_ROW_COUNTS
     drill_period_days: float = Field(default=defaults.DEFAULT_DRILL_PERIOD_DAYS, gt=0, le=3650)
@@ -164,6 +172,13 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return ",".join(syntax.chat_id(chat) for chat in value.split(","))
+
+    @field_validator("wal_servers", mode="before")
+    @classmethod
+    def _wal_servers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @field_validator("telegram_retired_chat_ids", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool, text
 
-from db import ledger, models, schedule_models  # noqa: F401 - registers the tables
+from db import ledger, models, schedule_models, wal_models  # noqa: F401 - registers the tables
 from db.queries import catalog as catalog_messages  # noqa: F401 - registers its table
 
 # One fixed key: concurrent `migrate` runs (several workers starting at once) queue up on it.

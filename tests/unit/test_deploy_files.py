@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from worker.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-PROCESS_TYPES = {"worker", "scheduled", "beat", "flower", "exporter"}
+PROCESS_TYPES = {"worker", "scheduled", "beat", "flower", "exporter", "wal"}
 DESIGN_SERVICES = {
     "postgres",
     "redis",
@@ -29,6 +29,7 @@ DESIGN_SERVICES = {
     "beat",
     "flower",
     "exporter",
+    "wal",
 }
 Service = dict[str, object]
 
@@ -62,7 +63,7 @@ def test_honcho_reads_the_procfile() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "Valid procfile detected (worker, scheduled, beat, flower, exporter)" in done.stderr
+    assert "Valid procfile detected (worker, scheduled, beat, flower, exporter, wal)" in done.stderr
 
 
 def test_compose_has_every_service_of_the_design() -> None:

@@ -61,7 +61,7 @@ def test_the_migration_runs_once_before_the_processes_that_need_the_schema() -> 
     migrate = unit("backup-worker-migrate.service")
     assert migrate["Service.Type"] == ["oneshot"]
     assert command(migrate["Service.ExecStart"][0]) == "backup-worker migrate"
-    for name in ("worker", "scheduled", "beat", "exporter"):
+    for name in ("worker", "scheduled", "beat", "exporter", "wal"):
         found = unit(f"backup-worker-{name}.service")
         assert "backup-worker-migrate.service" in found["Unit.After"][0].split()
         assert "backup-worker-migrate.service" in found["Unit.Wants"][0].split()

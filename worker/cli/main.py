@@ -97,6 +97,10 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.commands.restore:verify",
         "Download a backup, check every checksum and read its archive, without restoring it.",
     ),
+    "wal": lazy.Entry(
+        "worker.cli.commands.wal:wal",
+        "Point-in-time recovery: WAL streaming, base backups, the covered window.",
+    ),
 }
 
 

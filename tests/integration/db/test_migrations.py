@@ -19,8 +19,10 @@ TABLES = {
     "backup_alerts",
     "sent_messages",
     "catalog_messages",
+    "wal_bundles",
+    "wal_base_backups",
 }
-HEAD = "0012_job_bytes"  # the newest revision: each new migration moves it
+HEAD = "0013_wal"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:

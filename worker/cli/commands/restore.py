@@ -17,13 +17,16 @@ from worker.jobs import intake, runtime
 from worker.restore import job as rj
 from worker.restore import undo
 
+_POINT_OPTIONS = ("--to-time", "--to-lsn", "--to-latest")
+
 
 class _RestoreGroup(click.Group):
     """`restore BACKUP_ID …` as before, and `restore undo JOB` beside it."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["backup", *args]
+            pointed = any(arg.split("=", 1)[0] in _POINT_OPTIONS for arg in args)
+            args = ["point" if pointed else "backup", *args]
         return super().parse_args(ctx, args)
 
 
@@ -81,6 +84,74 @@ def restore_backup(
     req = rj.validate(rj.RESTORE, found, target_database, clean, target_server, mode)
     job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=timeout, as_json=as_json, key="restore")
+
+
+@restore.command("point")
+@click.option("--project", "project_id", required=True, help="the project whose database")
+@click.option("--to-time", default=None, help="a time with its zone: '2026-12-05 14:03:07+00'")
+@click.option("--to-lsn", default=None, help="a WAL position: 0/16B3748")
+@click.option("--to-latest", is_flag=True, help="the latest recoverable point")
+@click.option("--target-database", default=None, help="the new database to restore into")
+@click.option(
+    "--replace", is_flag=True, help="replace the project's database in place, keeping an undo point"
+)
+@click.option("--run-as", default=None, help="OS user the scratch PostgreSQL runs as (when root)")
+@click.option("--wait", is_flag=True, help="with --replace: follow the job until it ends")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def restore_point(
+    project_id: str,
+    to_time: str | None,
+    to_lsn: str | None,
+    to_latest: bool,
+    target_database: str | None,
+    replace: bool,
+    run_as: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Bring the project's database back to a time (docs/pitr.md): new, or replaced with undo."""
+    from db.queries import wal as db_wal
+    from worker.restore import scope
+    from worker.wal import handoff, point
+
+    if (target_database is None) != replace:
+        raise click.UsageError("give --target-database NEW, or --replace")
+    target = point.parse_target(to_time, to_lsn, to_latest)
+    rt = common.build_runtime()
+    with rt.database.transaction() as session:
+        found = db_wal.project_backup(session, project_id)
+        if found is None:
+            raise click.UsageError(
+                f"project {project_id} has no database backup naming its database"
+            )
+        server, database = found.server, str(found.database)
+        allowed = target_database is None or scope.name_allowed(
+            rt.settings.restore_target_names, target_database, found
+        )
+    if not allowed:
+        raise click.UsageError(
+            f"--target-database {target_database} is not a name RESTORE_TARGET_NAMES lets "
+            f"project {project_id} create (patterns: {rt.settings.restore_target_names})"
+        )
+    if target_database is not None:
+        common.emit(point.restore(rt, server, database, target, target_database, run_as), as_json)
+        return
+    _outcome, archive = point.recovered_dump(rt, server, database, target, run_as)
+    try:
+        backup_id = handoff.record_as_backup(
+            rt,
+            archive,
+            project_id=project_id,
+            database=database,
+            server=server,
+            target=target.describe(),
+        )
+    finally:
+        point.discard(archive.parent)
+    req = rj.validate(rj.RESTORE, str(backup_id), database, False, server, tasks.MODE_REPLACE)
+    job_id = enqueue(rt, req, project_id)
+    common.follow(rt, job_id, wait=wait, timeout=None, as_json=as_json, key="restore")
 
 
 @restore.command("undo")

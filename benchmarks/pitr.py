@@ -1,0 +1,288 @@
+"""Point-in-time recovery under load (issue 23's acceptance; not a CI test).
+
+    python -m benchmarks.pitr --minutes 10 --flush 60 --lease 30
+
+A scratch source cluster (track_commit_timestamp on) takes pgbench load plus a commit log
+(one row per transaction); two streamer processes share its lease; the holder is SIGKILLed
+half way. Reported: the takeover time, the RPO at the kill (the kill's time less the newest
+recorded `covered_until`) and the lag over the run, messages per minute, the bytes stored per
+WAL byte, and for three random targets in the window the time to restore and whether the
+restored commit log holds exactly the rows whose commit timestamp is at or before the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import redis
+from sqlalchemy import func, select
+
+from db import session, wal_models
+from tests.support import scratch, services
+from tests.support import wal as support
+from worker.wal import basebackup, lease, plan, recover
+from worker.wal import store as wal_store
+
+SERVER = "bench"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--flush", type=float, default=60)
+    parser.add_argument("--lease", type=float, default=30)
+    parser.add_argument("--rate", type=int, default=200, help="pgbench transactions per second")
+    args = parser.parse_args()
+    print(json.dumps(run(args.minutes * 60, args.flush, args.lease, args.rate), indent=2))
+
+
+def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object]:
+    root = Path(tempfile.mkdtemp(prefix="bw-pitr-bench-"))
+    root.chmod(0o755)  # the scratch instance runs as postgres below it
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, True)
+        cluster = stack.enter_context(support.source_cluster())
+        support.execute(cluster, "ALTER SYSTEM SET track_commit_timestamp = on")
+        cluster.restart(0.1)
+        url = stack.enter_context(scratch.database("bw_bench_pitr_", migrated=True))
+        redis_number = stack.enter_context(scratch.redis_database())
+        standin = stack.enter_context(support.standin())
+        database = session.Database(url)
+        key = support.new_key(root / "age.key")
+        support.execute(cluster, "CREATE DATABASE app")
+        support.execute(cluster, "CREATE TABLE log (id bigserial PRIMARY KEY)", "app")
+        subprocess.run(
+            [
+                str(services.PG_BIN / "pgbench"),
+                "-i",
+                "-q",
+                "-s",
+                "5",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(cluster.port),
+                "-U",
+                "postgres",
+                "app",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        processes: list[subprocess.Popen[bytes]] = []
+
+        def start(name: str) -> subprocess.Popen[bytes]:
+            (root / name).mkdir()
+            argv = [
+                SERVER,
+                support.conninfo(cluster),
+                url,
+                scratch.redis_url(redis_number),
+                standin.url,
+                str(key),
+                str(root / name / "spool"),
+                str(flush),
+                str(ttl),
+            ]
+            with (root / f"{name}.log").open("wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "tests.support.wal_streamer", *argv],
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            processes.append(process)
+            return process
+
+        client = redis.Redis.from_url(scratch.redis_url(redis_number))
+        first = start("a")
+        while client.get(lease.KEY.format(SERVER)) is None:
+            time.sleep(0.2)
+        start("b")
+        store = support.store_at(standin.url, root / "parts", key)
+        base_began = time.monotonic()
+        base = basebackup.take(SERVER, support.conninfo(cluster), database, store)
+        base_seconds = time.monotonic() - base_began
+        began = time.monotonic()
+        stop = threading.Event()
+        writer = threading.Thread(target=_commit_log, args=(cluster, stop))
+        writer.start()
+        bench = subprocess.Popen(
+            [
+                str(services.PG_BIN / "pgbench"),
+                "-n",
+                "-c",
+                "2",
+                "-R",
+                str(rate),
+                "-T",
+                str(int(seconds)),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(cluster.port),
+                "-U",
+                "postgres",
+                "app",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        lags: list[float] = []
+        killed: dict[str, float] = {}
+        while time.monotonic() - began < seconds:
+            newest = _newest_covered(database)
+            now = dt.datetime.now(dt.UTC)
+            if newest is not None and newest > base.started_at:  # the first bundle claims nothing
+                lags.append((now - newest).total_seconds())
+            if not killed and time.monotonic() - began >= seconds / 2:
+                holder = client.get(lease.KEY.format(SERVER))
+                os.kill(first.pid, signal.SIGKILL)
+                killed = {
+                    "at": time.monotonic(),
+                    "rpo": (now - newest).total_seconds() if newest else -1.0,
+                }
+                while client.get(lease.KEY.format(SERVER)) in (None, holder):
+                    time.sleep(0.1)
+                killed["takeover"] = time.monotonic() - killed["at"]
+            time.sleep(1)
+        bench.wait()
+        stop.set()
+        writer.join()
+        ended = dt.datetime.now(dt.UTC)
+        flushed = int(str(support.execute(cluster, "SELECT pg_current_wal_flush_lsn() - '0/0'")))
+        while (_newest_end(database) or 0) < flushed:
+            time.sleep(0.5)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(60)
+        with database.transaction() as s:
+            bundles = list(
+                s.scalars(select(wal_models.WalBundle).order_by(wal_models.WalBundle.start_lsn))
+            )
+            gaps = plan.gaps(bundles)
+            messages = sum(len(b.parts) for b in bundles)
+            stored = sum(b.size_bytes for b in bundles)
+            wal_bytes = sum(b.end_lsn - b.start_lsn for b in bundles)
+            s.expunge_all()
+        commits = _commit_times(cluster)
+        window_from, window_to = base.stopped_at, min(ended, bundles[-1].covered_until)
+        restores = []
+        for _ in range(3):
+            span = (window_to - window_from).total_seconds()
+            offset = random.uniform(0, span)  # noqa: S311 - a sample, not a secret
+            target = window_from + dt.timedelta(seconds=offset)
+            restores.append(_restore(database, store, root, target, commits))
+        return {
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "load": os.getloadavg(),
+            "seconds": seconds,
+            "flush_seconds": flush,
+            "lease_seconds": ttl,
+            "pgbench_rate": rate,
+            "takeover_seconds": round(killed.get("takeover", -1), 1),
+            "rpo_at_kill_seconds": round(killed.get("rpo", -1), 1),
+            "lag_max_seconds": round(max(lags), 1) if lags else None,
+            "lag_mean_seconds": round(sum(lags) / len(lags), 1) if lags else None,
+            "bundles": len(bundles),
+            "gaps": len(gaps),
+            "messages_per_minute": round(messages / (seconds / 60), 2),
+            "wal_bytes": wal_bytes,
+            "stored_bytes": stored,
+            "base_backup_bytes": base.size_bytes,
+            "base_backup_seconds": round(base_seconds, 1),
+            "restores": restores,
+        }
+
+
+def _commit_log(cluster: services.PostgresCluster, stop: threading.Event) -> None:
+    connection = psycopg2.connect(cluster.dsn("app"))
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            while not stop.is_set():
+                cursor.execute("INSERT INTO log DEFAULT VALUES")
+                time.sleep(0.01)
+    finally:
+        connection.close()
+
+
+def _commit_times(cluster: services.PostgresCluster) -> dict[int, dt.datetime]:
+    connection = psycopg2.connect(cluster.dsn("app"))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, pg_xact_commit_timestamp(xmin) FROM log")
+            return {int(row[0]): row[1] for row in cursor.fetchall()}
+    finally:
+        connection.close()
+
+
+def _newest_covered(database: session.Database) -> dt.datetime | None:
+    with database.transaction() as s:
+        return s.scalar(select(func.max(wal_models.WalBundle.covered_until)))
+
+
+def _newest_end(database: session.Database) -> int | None:
+    with database.transaction() as s:
+        return s.scalar(select(func.max(wal_models.WalBundle.end_lsn)))
+
+
+def _restore(
+    database: session.Database,
+    store: wal_store.Store,
+    root: Path,
+    target: dt.datetime,
+    commits: dict[int, dt.datetime],
+) -> dict[str, object]:
+    started = time.monotonic()
+    chosen = recover.make_plan(database, SERVER, plan.Target(time=target))
+    outcome = recover.recover(
+        chosen,
+        store,
+        root / "scratch",
+        user="postgres",
+        database="app",
+        port=services.free_port(27300),
+        run_as="postgres" if os.geteuid() == 0 else None,
+    )
+    assert outcome.archive is not None
+    with scratch.database("bw_bench_pitr_r_") as url:
+        name = url.rsplit("/", 1)[1]
+        dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+        recover.load_into(outcome.archive, dsn)
+        elapsed = time.monotonic() - started
+        connection = psycopg2.connect(dsn)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM log")
+                restored = {int(row[0]) for row in cursor.fetchall()}
+        finally:
+            connection.close()
+    outcome.archive.unlink()
+    expected = {number for number, at in commits.items() if at <= target}
+    return {
+        "target": target.isoformat(),
+        "seconds_to_restore": round(elapsed, 1),
+        "bundles_replayed": outcome.bundles,
+        "rows_expected": len(expected),
+        "rows_restored": len(restored),
+        "exact": restored == expected,
+    }
+
+
+if __name__ == "__main__":
+    main()

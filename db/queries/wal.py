@@ -1,0 +1,103 @@
+"""Queries on wal_bundles and wal_base_backups (point-in-time recovery)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from db import models, wal_models
+
+Bundle = wal_models.WalBundle
+BaseBackup = wal_models.BaseBackup
+
+
+def add_bundle(session: Session, bundle: Bundle) -> None:
+    """Record a bundle whose parts are all in Telegram."""
+    session.add(bundle)
+    session.flush()
+
+
+def add_base_backup(session: Session, backup: BaseBackup) -> None:
+    """Record a base backup whose parts are all in Telegram."""
+    session.add(backup)
+    session.flush()
+
+
+def recorded_end(session: Session, server: str, system_identifier: str) -> tuple[int, int] | None:
+    """(timeline, end LSN) of the server's newest recorded bundle; None before the first."""
+    row = session.execute(
+        select(Bundle.timeline, Bundle.end_lsn)
+        .where(Bundle.server == server, Bundle.system_identifier == system_identifier)
+        .order_by(Bundle.timeline.desc(), Bundle.end_lsn.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def bundles_from(
+    session: Session, server: str, system_identifier: str, timeline: int, start_lsn: int
+) -> Sequence[Bundle]:
+    """The server's bundles on `timeline` that end after `start_lsn`, in LSN order."""
+    return session.scalars(
+        select(Bundle)
+        .where(
+            Bundle.server == server,
+            Bundle.system_identifier == system_identifier,
+            Bundle.timeline == timeline,
+            Bundle.end_lsn > start_lsn,
+        )
+        .order_by(Bundle.start_lsn)
+    ).all()
+
+
+def base_backups(session: Session, server: str) -> Sequence[BaseBackup]:
+    """The server's base backups, oldest first."""
+    return session.scalars(
+        select(BaseBackup).where(BaseBackup.server == server).order_by(BaseBackup.stopped_at)
+    ).all()
+
+
+def bundle_count(session: Session, server: str) -> int:
+    """How many bundles the server has recorded."""
+    return session.scalar(select(func.count()).where(Bundle.server == server)) or 0
+
+
+def newest_covered(session: Session, server: str) -> dt.datetime | None:
+    """The latest `covered_until` of the server's bundles."""
+    return session.scalar(select(func.max(Bundle.covered_until)).where(Bundle.server == server))
+
+
+def extend_coverage(
+    session: Session, server: str, system_identifier: str, end_lsn: int, covered: dt.datetime
+) -> None:
+    """A quiet server: the bundle ending at `end_lsn` covers up to `covered` (never less)."""
+    session.execute(
+        update(Bundle)
+        .where(
+            Bundle.server == server,
+            Bundle.system_identifier == system_identifier,
+            Bundle.end_lsn == end_lsn,
+            Bundle.covered_until < covered,
+        )
+        .values(covered_until=covered)
+    )
+
+
+def project_backup(session: Session, project_id: str) -> models.Backup | None:
+    """The project's newest database backup: it names the project's server and database."""
+    return session.scalars(
+        select(models.Backup)
+        .where(models.Backup.project_id == project_id, models.Backup.database.is_not(None))
+        .order_by(models.Backup.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def bundles_of(session: Session, server: str) -> Sequence[Bundle]:
+    """Every bundle of the server, by timeline and position."""
+    return session.scalars(
+        select(Bundle).where(Bundle.server == server).order_by(Bundle.timeline, Bundle.start_lsn)
+    ).all()

@@ -1,0 +1,73 @@
+"""Models of point-in-time recovery: WAL bundles and base backups of whole source servers.
+
+They share db.models' metadata (schema control_plane), so migrations and `alembic check` see them.
+A WAL bundle is one contiguous LSN range [start_lsn, end_lsn) of one timeline, stored as one
+artifact (raw WAL bytes → zstd → age → parts); its parts are kept as JSON (index, file_id,
+message_id, chat_id, size_bytes, sha256, bot_id), the shape worker.backup.upload records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, Uuid, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import columns
+from db.columns import JSONObject
+from db.models import Base
+
+
+class WalBundle(Base):
+    """A recorded range of a server's WAL in Telegram."""
+
+    __tablename__ = "wal_bundles"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    server: Mapped[str] = mapped_column(Text)
+    system_identifier: Mapped[str] = mapped_column(Text)
+    timeline: Mapped[int] = mapped_column(Integer)
+    start_lsn: Mapped[int] = mapped_column(BigInteger)
+    end_lsn: Mapped[int] = mapped_column(BigInteger)
+    # Commit timestamps found in the range (None: no commit in it).
+    first_commit_at: Mapped[dt.datetime | None] = columns.timestamp()
+    last_commit_at: Mapped[dt.datetime | None] = columns.timestamp()
+    # Every transaction that committed by then has its commit record before end_lsn.
+    covered_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)  # the artifact's
+    sha256: Mapped[str] = mapped_column(Text)
+    compression: Mapped[str] = mapped_column(Text)
+    encrypted: Mapped[bool] = mapped_column(server_default=text("false"))
+    parts: Mapped[list[JSONObject]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_at: Mapped[dt.datetime] = columns.created()
+
+    __table_args__ = (Index(None, "server", "timeline", "start_lsn", unique=True),)
+
+
+class BaseBackup(Base):
+    """A pg_basebackup of a whole server (tar of the base directory, WAL fetched apart)."""
+
+    __tablename__ = "wal_base_backups"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    server: Mapped[str] = mapped_column(Text)
+    system_identifier: Mapped[str] = mapped_column(Text)
+    timeline: Mapped[int] = mapped_column(Integer)
+    start_lsn: Mapped[int] = mapped_column(BigInteger)
+    stop_lsn: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Text)
+    compression: Mapped[str] = mapped_column(Text)
+    encrypted: Mapped[bool] = mapped_column(server_default=text("false"))
+    parts: Mapped[list[JSONObject]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_at: Mapped[dt.datetime] = columns.created()
+
+    __table_args__ = (Index(None, "server", "stopped_at"),)

@@ -1,0 +1,143 @@
+"""Two streamer processes for one server: SIGKILL the holder, the other takes over, no gap."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+
+from db import session
+from db.queries import wal as db_wal
+from tests.support import scratch, services
+from tests.support import wal as support
+from worker.wal import lease, plan
+
+SERVER = "takeover"
+
+
+@pytest.fixture
+def cluster() -> Iterator[services.PostgresCluster]:
+    with support.source_cluster() as source:
+        yield source
+
+
+def _holder(client: redis.Redis) -> str | None:
+    value = client.get(lease.KEY.format(SERVER))
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _wait(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout} s")
+
+
+def _write(cluster: services.PostgresCluster, rows: range) -> None:
+    connection = psycopg2.connect(cluster.dsn())
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            for number in rows:
+                cursor.execute("INSERT INTO log VALUES (%s, repeat('x', 20000))", (number,))
+                time.sleep(0.05)
+    finally:
+        connection.close()
+
+
+def test_a_killed_streamer_is_replaced_within_the_lease_and_the_wal_has_no_gap(
+    cluster: services.PostgresCluster,
+    database: session.Database,
+    control_db_url: str,
+    redis_db: int,
+) -> None:
+    support.execute(cluster, "CREATE TABLE log (id int PRIMARY KEY, pad text)")
+    system = str(
+        support.execute(cluster, "SELECT system_identifier::text FROM pg_control_system()")
+    )
+
+    def newest_end() -> int:
+        with database.transaction() as s:
+            ended = db_wal.recorded_end(s, SERVER, system)
+        return 0 if ended is None else ended[1]
+
+    root = Path(tempfile.mkdtemp(prefix="bw-wal-takeover-"))
+    key = support.new_key(root / "age.key")
+    client = redis.Redis.from_url(scratch.redis_url(redis_db))
+    processes: list[subprocess.Popen[bytes]] = []
+    with support.standin() as standin:
+
+        def start(name: str) -> subprocess.Popen[bytes]:
+            (root / name).mkdir()
+            args = [
+                SERVER,
+                support.conninfo(cluster),
+                control_db_url,
+                scratch.redis_url(redis_db),
+                standin.url,
+                str(key),
+                str(root / name / "spool"),
+            ]
+            with (root / f"{name}.log").open("wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "tests.support.wal_streamer", *args],
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            processes.append(process)
+            return process
+
+        try:
+            first = start("a")
+            _wait(lambda: _holder(client) is not None, 10, "the first streamer took no lease")
+            second = start("b")
+            _write(cluster, range(40))
+
+            def recorded() -> int:
+                with database.transaction() as s:
+                    return db_wal.bundle_count(s, SERVER)
+
+            _wait(lambda: recorded() >= 1, 15, "the first streamer recorded no bundle")
+            before = _holder(client)
+            os.kill(first.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            _write(cluster, range(40, 80))
+            _wait(lambda: _holder(client) not in (None, before), 10, "nobody took the lease over")
+            taken_after = time.monotonic() - killed_at
+            count = recorded()
+            _wait(lambda: recorded() > count, 15, "the second streamer recorded no bundle")
+            flushed = int(
+                str(support.execute(cluster, "SELECT pg_current_wal_flush_lsn() - '0/0'"))
+            )
+            _wait(
+                lambda: newest_end() >= flushed, 15, "the stream did not catch up with the server"
+            )
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                process.wait(20)
+            shutil.rmtree(root, ignore_errors=True)
+    assert second.returncode == 0
+    assert taken_after <= 3.0 + 2.0  # the lease's TTL and a poll or two
+
+    with database.transaction() as s:
+        bundles = list(db_wal.bundles_from(s, SERVER, system, 1, 0))
+    run = plan.contiguous(bundles, bundles[0].start_lsn)
+    assert run == bundles  # each bundle starts where the one before ended: no gap, no overlap
+    assert all(a.end_lsn == b.start_lsn for a, b in itertools.pairwise(bundles))

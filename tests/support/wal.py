@@ -1,0 +1,101 @@
+"""A source cluster that streams WAL, and a WAL store on the Bot API stand-in, for PITR tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pyrage
+
+from standin.server import BotApiStandin
+from tests.support import services
+from worker.backup import upload
+from worker.telegram import client as telegram
+from worker.telegram import sender as fleetsender
+from worker.wal import store
+
+TOKEN = "333333:wal-secret"
+CHAT = "-1003"
+
+
+@contextlib.contextmanager
+def source_cluster() -> Iterator[services.PostgresCluster]:
+    """An initdb'd cluster on a free port that accepts replication from 127.0.0.1."""
+    root = Path(tempfile.mkdtemp(prefix="bw-wal-src-"))
+    os.chmod(root, 0o755)  # noqa: S103 - postgres must reach its data directory below it
+    cluster = services.PostgresCluster(root / "pg", services.free_port(26900))
+    try:
+        cluster.init()
+        with (cluster.data / "pg_hba.conf").open("a") as hba:
+            hba.write("host replication postgres 127.0.0.1/32 trust\n")
+        with (cluster.data / "postgresql.conf").open("a") as conf:
+            conf.write("wal_level = replica\nmax_wal_senders = 10\nfsync = on\n")
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def conninfo(cluster: services.PostgresCluster) -> str:
+    return f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres"
+
+
+def execute(cluster: services.PostgresCluster, sql: str, database: str = "postgres") -> object:
+    """Run `sql` in its own transaction; the first column of the first row, if any."""
+    connection = psycopg2.connect(cluster.dsn(database))
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            row = cursor.fetchone() if cursor.description else None
+            return None if row is None else row[0]
+    finally:
+        connection.close()
+
+
+def store_at(url: str, spool: Path, key_file: Path) -> store.Store:
+    """A store sending to the stand-in at `url`, age-encrypted to the identity in `key_file`."""
+    identity = pyrage.x25519.Identity.from_str(key_file.read_text().strip())
+
+    def client(_bot: str | None) -> telegram.TelegramClient:
+        return telegram.TelegramClient(TOKEN, url)
+
+    return store.Store(
+        sender=fleetsender.Sender(
+            client, bots=[TOKEN.split(":", 1)[0]], pacer=None, max_attempts=4
+        ),
+        where=upload.Destination(CHAT, None, "wal", "source"),
+        clients=client,
+        spool_dir=spool,
+        part_size=1 << 20,
+        recipients=(str(identity.to_public()),),
+        identity_file=key_file,
+    )
+
+
+def new_key(path: Path) -> Path:
+    """A fresh age identity file (0600) at `path`."""
+    path.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@contextlib.contextmanager
+def standin() -> Iterator[BotApiStandin]:
+    """The Bot API stand-in with the WAL tests' bot and chat."""
+    with BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)]) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def wal_store(spool: Path) -> Iterator[store.Store]:
+    """A store sending to a fresh stand-in, age-encrypted, its identity file beside `spool`."""
+    key_file = new_key(spool.parent / "age.key")
+    with standin() as server:
+        yield store_at(server.url, spool, key_file)

@@ -1,0 +1,123 @@
+"""A restore to a point, as the CLI asks for it: the target parsed, the database brought back.
+
+The recovered database is dumped from the scratch instance (pg_dump -Fc) and restored as a new
+database on its own server here; for a replace in place with an undo point the dump goes to
+the existing restore path instead (worker.wal.handoff).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import tempfile
+from pathlib import Path
+
+from worker import errors
+from worker.jobs.runtime import Runtime
+from worker.postgres import source
+from worker.wal import lsn, plan, receiver, recover, store
+
+
+def parse_target(to_time: str | None, to_lsn: str | None, to_latest: bool) -> plan.Target:
+    """Exactly one of --to-time, --to-lsn, --to-latest."""
+    if sum((to_time is not None, to_lsn is not None, to_latest)) != 1:
+        raise errors.InputError("give exactly one of --to-time, --to-lsn, --to-latest")
+    if to_time is not None:
+        try:
+            when = dt.datetime.fromisoformat(to_time)
+        except ValueError:
+            raise errors.InputError(
+                f"--to-time {to_time!r} is not a time like '2026-12-05 14:03:07+00'"
+            ) from None
+        if when.utcoffset() is None:
+            raise errors.InputError(f"--to-time {to_time!r} needs a time zone, like +00")
+        return plan.Target(time=when)
+    if to_lsn is not None:
+        return plan.Target(position=lsn.parse(to_lsn))
+    return plan.Target()
+
+
+def recovered_dump(
+    rt: Runtime, server: str, database: str, target: plan.Target, run_as: str | None
+) -> tuple[recover.Outcome, Path]:
+    """`database` of `server` at `target`, dumped from a scratch instance (removed again).
+
+    Returns the outcome and the dump's file; the caller removes the file's directory with
+    `discard`.
+    """
+    source.validate_database_name(database)
+    registered = rt.registry().get(server)
+    chosen = recover.make_plan(rt.database, registered.name, target)
+    rt.settings.backup_spool_dir.mkdir(parents=True, exist_ok=True)
+    parent = Path(tempfile.mkdtemp(prefix="pitr-", dir=rt.settings.backup_spool_dir))
+    parent.chmod(0o755)
+    try:
+        outcome = recover.recover(
+            chosen,
+            store.Store.from_runtime(rt, registered.name),
+            parent / "scratch",
+            user=registered.params().get("user") or "postgres",
+            database=database,
+            port=_free_port(),
+            run_as=run_as,
+        )
+    except BaseException:
+        discard(parent)
+        raise
+    assert outcome.archive is not None
+    return outcome, outcome.archive
+
+
+def discard(directory: Path) -> None:
+    """Remove a recovered dump's directory."""
+    for entry in directory.iterdir():
+        entry.unlink()
+    directory.rmdir()
+
+
+def restore(
+    rt: Runtime,
+    server: str,
+    database: str,
+    target: plan.Target,
+    into: str,
+    run_as: str | None,
+) -> dict[str, object]:
+    """Recover `server` to `target` in a scratch instance; `database` restored as new `into`."""
+    source.validate_database_name(into)
+    params = rt.registry().get(server).params()
+    if source.database_exists(params, into):
+        raise errors.InputError(f"database {into} already exists on server {server}")
+    outcome, archive = recovered_dump(rt, server, database, target, run_as)
+    try:
+        admin = receiver.connect(params.conninfo("postgres"), params.password)
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{into}"')
+        finally:
+            admin.close()
+        recover.load_into(archive, params.conninfo(into), params.password)
+    finally:
+        discard(archive.parent)
+    return {**describe(outcome, server, database, target), "restored_as": into}
+
+
+def describe(
+    outcome: recover.Outcome, server: str, database: str, target: plan.Target
+) -> dict[str, object]:
+    """The recovery as the CLI prints it."""
+    return {
+        "server": server,
+        "database": database,
+        "target": target.describe(),
+        "base_backup": outcome.base_backup,
+        "bundles": outcome.bundles,
+        "recovery": dict(outcome.settings),
+    }
+
+
+def _free_port() -> int:
+    """A free port number for the scratch instance's socket file name (it opens no TCP port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

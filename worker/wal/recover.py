@@ -1,0 +1,147 @@
+"""Restore to a time: one database of a server, or the whole server, from base backup and WAL.
+
+The plan (worker.wal.plan) refuses an uncovered target first. Then the bundles are downloaded
+and written into segment files, and the base backup unpacked and checked, before the scratch
+instance starts (so its restore_command only copies). Once it has promoted at the target, the
+one database is dumped from it (pg_dump -Fc) and restored as a new database on the target
+server; the scratch instance is removed whatever happens. With no database, the recovered data
+directory itself is the result (disaster recovery) and is kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from db import session as db_session
+from db import wal_models
+from db.queries import wal as db_wal
+from worker import errors
+from worker.wal import basebackup, plan, receiver, scratch, spool, store
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the recovery did."""
+
+    base_backup: str
+    bundles: int
+    settings: tuple[tuple[str, str], ...]
+    archive: Path | None  # the dump of the one database, when one was asked for
+
+
+def make_plan(database: db_session.Database, server: str, target: plan.Target) -> plan.Plan:
+    """The plan for `target` from the control plane's records; OutsideWindow when uncovered."""
+    with database.transaction() as session:
+        bases = list(db_wal.base_backups(session, server))
+        bundles = (
+            list(db_wal.bundles_from(session, server, _system(bases), _timeline(bases), 0))
+            if bases
+            else []
+        )
+        chosen = plan.choose(server, target, bases, bundles)
+        session.expunge_all()
+    return chosen
+
+
+def _system(bases: Sequence[wal_models.BaseBackup]) -> str:
+    return bases[-1].system_identifier
+
+
+def _timeline(bases: Sequence[wal_models.BaseBackup]) -> int:
+    return bases[-1].timeline
+
+
+def fetch_wal(
+    chosen: plan.Plan, target: store.Store, directory: Path, work: Path, size: int
+) -> None:
+    """Every bundle of the plan, written into segment files (of `size` bytes) in `directory`."""
+    for bundle in chosen.bundles:
+        sink = spool.SegmentWriter(directory, bundle.timeline, bundle.start_lsn, size)
+        target.get(basebackup._stored(bundle), f"wal bundle {bundle.id}", sink, work)
+
+
+def segment_size(data_dir: Path) -> int:
+    """The WAL segment size of the cluster in `data_dir`, from its control file."""
+    result = subprocess.run(
+        [str(receiver.PG_BIN / "pg_controldata"), str(data_dir)],
+        capture_output=True,
+        check=True,
+        env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+    )
+    for line in result.stdout.decode().splitlines():
+        if line.startswith("Bytes per WAL segment:"):
+            return int(line.split(":")[1])
+    raise errors.WalError(f"pg_controldata shows no WAL segment size for {data_dir}")
+
+
+def recover(
+    chosen: plan.Plan,
+    target: store.Store,
+    root: Path,
+    *,
+    user: str,
+    database: str | None,
+    port: int,
+    run_as: str | None = None,
+) -> Outcome:
+    """Recover into a scratch instance under `root`; dump `database` from it into root/../."""
+    instance = scratch.Instance(root, user, run_as, port)
+    instance.prepare()
+    work = root / "work"
+    work.mkdir(mode=0o700)
+    archive: Path | None = None
+    try:
+        basebackup.unpacked(chosen.base, target, instance.data, work)
+        fetch_wal(chosen, target, instance.wal, work, segment_size(instance.data))
+        instance.configure(chosen.settings)
+        instance.start_and_recover()
+        if database is not None:
+            archive = root.parent / f"{root.name}.pgdump"
+            result = subprocess.run(
+                [
+                    str(receiver.PG_BIN / "pg_dump"),
+                    "-Fc",
+                    "-f",
+                    str(archive),
+                    "-d",
+                    instance.dsn(database),
+                ],
+                capture_output=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise errors.WalError(
+                    f"pg_dump of {database} from the recovered instance failed: "
+                    f"{result.stderr.decode(errors='replace').strip()}"
+                )
+    finally:
+        if database is not None:
+            instance.remove()
+        shutil.rmtree(work, ignore_errors=True)
+    return Outcome(str(chosen.base.id), len(chosen.bundles), chosen.settings, archive)
+
+
+def load_into(archive: Path, conninfo: str, password: str | None = None) -> None:
+    """Restore the dump into the (new, empty) database `conninfo` names."""
+    result = subprocess.run(
+        [
+            str(receiver.PG_BIN / "pg_restore"),
+            "--no-owner",
+            "--exit-on-error",
+            "-d",
+            conninfo,
+            str(archive),
+        ],
+        capture_output=True,
+        check=False,
+        env=receiver.program_env(password),
+    )
+    if result.returncode != 0:
+        raise errors.RestoreError(
+            f"pg_restore of the recovered database failed: "
+            f"{result.stderr.decode(errors='replace').strip()}"
+        )

@@ -1,0 +1,198 @@
+"""`backup-worker wal stream --server S`: one server's WAL into Telegram, for as long as it runs.
+
+The loop: hold the server's lease (or wait for it), start pg_receivewal at the last recorded
+position, and every poll compare what pg_receivewal wrote with what is recorded. A bundle goes
+out when WAL_BUNDLE_BYTES are waiting, or when anything is waiting and WAL_FLUSH_SECONDS passed
+since the last one (the RPO). After the bundle's row is committed, the retention slot moves to
+its end and the spool's whole segments before it are removed. When the server is quiet, the
+newest bundle's `covered_until` still moves on, so a target after the last write is restorable.
+
+What is guaranteed: every WAL byte up to the newest recorded `end_lsn` is in Telegram; the
+server keeps every byte after it (the slot) however many streamers die, so a takeover resumes
+with no gap. What is not: bytes written since the last bundle (at most WAL_FLUSH_SECONDS plus a
+poll when the streamer or its host dies, longer only if the server itself is lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from db import session as db_session
+from db.queries import wal as db_wal
+from worker import errors
+from worker.wal import bundles, lease, receiver, spool, store
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+
+
+def _epoch() -> dt.datetime:
+    """What a server's first bundle claims to cover when no clock reading shows more."""
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class Config:
+    """One server's stream."""
+
+    server: str
+    conninfo: str  # the replication role's libpq URL, to a database it may connect to
+    spool_dir: Path
+    flush_seconds: float = 60.0
+    bundle_bytes: int = 64 << 20
+    lease_seconds: float = 30.0
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class Streamer:
+    """The loop's state; `run` until `stop` is set or the lease is lost."""
+
+    config: Config
+    database: db_session.Database
+    target: store.Store
+    lease: lease.Lease
+    stop: threading.Event = field(default_factory=threading.Event)
+    bundles_sent: int = 0
+    covered: dt.datetime = field(default_factory=_epoch)
+
+    def run(self) -> None:
+        """Wait for the lease, then stream until stopped; the lease is released on the way out."""
+        while not self.stop.is_set() and not self.lease.acquire():
+            self.stop.wait(POLL_SECONDS)
+        if self.stop.is_set():
+            return
+        log.info("wal: streaming server %s (lease %s)", self.config.server, self.lease.token)
+        try:
+            self._stream()
+        finally:
+            self.lease.release()
+
+    def _stream(self) -> None:
+        config = self.config
+        connection = receiver.connect(config.conninfo, config.password)
+        identity = receiver.identify(connection)
+        slot = receiver.slot_name(config.server)
+        slot_start = receiver.ensure_slot(connection, slot)
+        with self.database.transaction() as session:
+            recorded = db_wal.recorded_end(session, config.server, identity.system_identifier)
+        position = recorded[1] if recorded and recorded[0] == identity.timeline else slot_start
+        if slot_start > position:
+            # The slot was dropped and made again: the WAL between is gone from the server.
+            # `wal verify` shows the gap; streaming goes on from what the server still has.
+            log.error(
+                "wal: server %s lost WAL %X..%X (its slot %s was recreated)",
+                config.server,
+                position,
+                slot_start,
+                slot,
+            )
+            position = slot_start
+        spool.prepare(config.spool_dir)
+        spool.seed(config.spool_dir, identity.timeline, position, identity.segment_size)
+        application = f"bw_wal_{slot}"
+        log_path = config.spool_dir.parent / f"{config.spool_dir.name}.receivewal.log"
+        process = receiver.start_receiver(
+            config.conninfo, config.spool_dir, application, log_path, config.password
+        )
+        samples: list[tuple[dt.datetime, int]] = []
+        with self.database.transaction() as session:
+            # Before the first sample shows a flush at or before a bundle's end, the bundle
+            # claims what the newest recorded one did (never more).
+            self.covered = db_wal.newest_covered(session, config.server) or _epoch()
+        last_sent = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                if not self.lease.renew():
+                    log.warning("wal: lost the lease of server %s; stopping", config.server)
+                    return
+                if process.poll() is not None:
+                    process = receiver.start_receiver(
+                        config.conninfo, config.spool_dir, application, log_path, config.password
+                    )
+                clock, flushed, written = receiver.sample(connection, application)
+                samples.append((clock, flushed))
+                waiting = 0 if written is None else written - position
+                due = time.monotonic() - last_sent >= config.flush_seconds
+                if waiting >= config.bundle_bytes or (waiting > 0 and due):
+                    assert written is not None
+                    end = min(written, position + config.bundle_bytes)
+                    self.covered = max(self.covered, _covered(samples, end) or self.covered)
+                    self._send(identity, position, end, self.covered)
+                    receiver.advance_slot(connection, slot, end)
+                    spool.drop_before(
+                        config.spool_dir, identity.timeline, end, identity.segment_size
+                    )
+                    position = end
+                    samples = [s for s in samples if s[1] > end]
+                    last_sent = time.monotonic()
+                elif due and written is not None and written == position:
+                    self._quiet(identity, position, _covered(samples, position))
+                    last_sent = time.monotonic()
+                self.stop.wait(POLL_SECONDS)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            connection.close()
+
+    def _send(
+        self, identity: receiver.Identity, start: int, end: int, covered: dt.datetime
+    ) -> None:
+        where = bundles.Range(self.config.server, identity, start, end)
+        with _renewing(self.lease, self.config.lease_seconds / 3):
+            row = bundles.make(where, self.config.spool_dir, self.target, covered)
+        if not self.lease.renew():
+            raise errors.WalError(
+                f"the lease of server {self.config.server} lapsed while a bundle was sent: "
+                "another streamer owns it now; this bundle is not recorded"
+            )
+        with self.database.transaction() as session:
+            db_wal.add_bundle(session, row)
+        self.bundles_sent += 1
+        log.info("wal: server %s bundle %X..%X recorded", self.config.server, start, end)
+
+    def _quiet(
+        self, identity: receiver.Identity, position: int, covered: dt.datetime | None
+    ) -> None:
+        if covered is None:
+            return
+        with self.database.transaction() as session:
+            db_wal.extend_coverage(
+                session, self.config.server, identity.system_identifier, position, covered
+            )
+
+
+@contextlib.contextmanager
+def _renewing(held: lease.Lease, every: float) -> Iterator[None]:
+    """Keep the lease renewed while a long upload runs (the poll loop is not renewing it)."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(every) and held.renew():
+            pass
+
+    thread = threading.Thread(target=renew, name="wal-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _covered(samples: list[tuple[dt.datetime, int]], end: int) -> dt.datetime | None:
+    """The latest clock read at which the server had flushed no further than `end`."""
+    clocks = [clock for clock, flushed in samples if flushed <= end]
+    return max(clocks) - bundles.MARGIN if clocks else None
