@@ -263,7 +263,7 @@ def _restore(
     with scratch.database("bw_bench_pitr_r_") as url:
         name = url.rsplit("/", 1)[1]
         dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
-        recover.load_into(outcome.archive, dsn)
+        support.load_into(outcome.archive, dsn)
         elapsed = time.monotonic() - started
         connection = psycopg2.connect(dsn)
         try:

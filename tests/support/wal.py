@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from tests.support import services
 from worker.backup import upload
 from worker.telegram import client as telegram
 from worker.telegram import sender as fleetsender
-from worker.wal import store
+from worker.wal import receiver, store
 
 TOKEN = "333333:wal-secret"
 CHAT = "-1003"
@@ -99,3 +100,21 @@ def wal_store(spool: Path) -> Iterator[store.Store]:
     key_file = new_key(spool.parent / "age.key")
     with standin() as server:
         yield store_at(server.url, spool, key_file)
+
+
+def load_into(archive: Path, dsn: str) -> None:
+    """A recovered dump restored as the test's superuser into the new database `dsn` names: the
+    test's own data only (the worker restores a project's through its restore job, as the
+    project's restore role)."""
+    subprocess.run(
+        [
+            str(receiver.PG_BIN / "pg_restore"),
+            "--no-owner",
+            "--exit-on-error",
+            "-d",
+            dsn,
+            str(archive),
+        ],
+        check=True,
+        capture_output=True,
+    )

@@ -1,8 +1,8 @@
 """A restore to a point, as the CLI asks for it: the target parsed, the database brought back.
 
-The recovered database is dumped from the scratch instance (pg_dump -Fc) and restored as a new
-database on its own server here; for a replace in place with an undo point the dump goes to
-the existing restore path instead (worker.wal.handoff).
+The recovered database is dumped from the scratch instance (pg_dump -Fc); the dump goes to the
+existing restore path (worker.wal.handoff), new database or replace with undo, so that the
+project's code in it runs with its owner's rights only, as in every other restore.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from worker import errors
 from worker.jobs.runtime import Runtime
 from worker.postgres import source
-from worker.wal import lsn, plan, receiver, recover, store
+from worker.wal import lsn, plan, recover, store
 
 
 def parse_target(to_time: str | None, to_lsn: str | None, to_latest: bool) -> plan.Target:
@@ -73,47 +73,6 @@ def discard(directory: Path) -> None:
     for entry in directory.iterdir():
         entry.unlink()
     directory.rmdir()
-
-
-def restore(
-    rt: Runtime,
-    server: str,
-    database: str,
-    target: plan.Target,
-    into: str,
-    run_as: str | None,
-) -> dict[str, object]:
-    """Recover `server` to `target` in a scratch instance; `database` restored as new `into`."""
-    source.validate_database_name(into)
-    params = rt.registry().get(server).params()
-    if source.database_exists(params, into):
-        raise errors.InputError(f"database {into} already exists on server {server}")
-    outcome, archive = recovered_dump(rt, server, database, target, run_as)
-    try:
-        admin = receiver.connect(params.conninfo("postgres"), params.password)
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{into}"')
-        finally:
-            admin.close()
-        recover.load_into(archive, params.conninfo(into), params.password)
-    finally:
-        discard(archive.parent)
-    return {**describe(outcome, server, database, target), "restored_as": into}
-
-
-def describe(
-    outcome: recover.Outcome, server: str, database: str, target: plan.Target
-) -> dict[str, object]:
-    """The recovery as the CLI prints it."""
-    return {
-        "server": server,
-        "database": database,
-        "target": target.describe(),
-        "base_backup": outcome.base_backup,
-        "bundles": outcome.bundles,
-        "recovery": dict(outcome.settings),
-    }
 
 
 def _free_port() -> int:

@@ -123,25 +123,3 @@ def recover(
             instance.remove()
         shutil.rmtree(work, ignore_errors=True)
     return Outcome(str(chosen.base.id), len(chosen.bundles), chosen.settings, archive)
-
-
-def load_into(archive: Path, conninfo: str, password: str | None = None) -> None:
-    """Restore the dump into the (new, empty) database `conninfo` names."""
-    result = subprocess.run(
-        [
-            str(receiver.PG_BIN / "pg_restore"),
-            "--no-owner",
-            "--exit-on-error",
-            "-d",
-            conninfo,
-            str(archive),
-        ],
-        capture_output=True,
-        check=False,
-        env=receiver.program_env(password),
-    )
-    if result.returncode != 0:
-        raise errors.RestoreError(
-            f"pg_restore of the recovered database failed: "
-            f"{result.stderr.decode(errors='replace').strip()}"
-        )

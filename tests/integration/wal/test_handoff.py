@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from tests.integration.restore.test_steps import Env, env, new_job, run_chain  # noqa: F401
-from tests.support.sources import ADMIN_DSN
+from tests.support.sources import ADMIN_DSN, owner_role
 from worker.contract import tasks
 from worker.restore import job as rj
 from worker.wal import handoff, receiver
@@ -70,3 +70,33 @@ def test_the_dump_replaces_the_live_database_and_keeps_an_undo_point(env: Env, l
     assert _sql(
         "postgres", f"SELECT datallowconn FROM pg_database WHERE datname = '{kept[0][0]}'"
     ) == [(False,)]
+
+
+def test_a_new_database_at_a_point_is_restored_as_its_owner_never_as_superuser(
+    env: Env,  # noqa: F811
+    live: str,
+) -> None:
+    # restore --to-time --target-database once ran pg_restore in the CLI as the server's
+    # superuser: the project's code in the recovered database ran with that role's rights, and
+    # the database and every object in it came back owned by the superuser.
+    with owner_role() as owner:
+        _sql("postgres", f'ALTER DATABASE "{live}" OWNER TO {owner}')
+        _sql(live, f"SET ROLE {owner}; CREATE TABLE log (id int PRIMARY KEY)")
+        _sql(live, f"SET ROLE {owner}; INSERT INTO log SELECT generate_series(1, 3)")
+        archive = env.tmp / "recovered.pgdump"
+        subprocess.run(
+            [str(receiver.PG_BIN / "pg_dump"), "-Fc", "-f", str(archive), "-d", _dsn(live)],
+            check=True,
+        )
+        into = f"{live}_then"
+        backup_id = handoff.record_as_backup(
+            env.rt, archive, project_id=live, database=live, server="default", target="then"
+        )
+        req = rj.validate(rj.RESTORE, str(backup_id), into, False, "default", tasks.MODE_NEW)
+        job = run_chain(env, new_job(env, req), "load")
+
+        assert job["status"] == "completed", job["error"]
+        assert _sql(into, "SELECT count(*) FROM log") == [(3,)]
+        database_owner = f"SELECT datdba::regrole::text FROM pg_database WHERE datname = '{into}'"
+        assert _sql("postgres", database_owner) == [(owner,)]
+        assert _sql(into, "SELECT tableowner FROM pg_tables WHERE tablename = 'log'") == [(owner,)]

@@ -125,7 +125,7 @@ def test_a_database_comes_back_with_exactly_the_rows_committed_by_the_target(
         with scratch.database("bw_test_pitr_") as url:
             name = url.rsplit("/", 1)[1]
             dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
-            recover.load_into(outcome.archive, dsn)
+            support.load_into(outcome.archive, dsn)
             connection = psycopg2.connect(dsn)
             try:
                 with connection.cursor() as cursor:

@@ -26,12 +26,11 @@ def test_two_targets_at_once_are_refused() -> None:
     result = CliRunner().invoke(
         main.main,
         [
-            "wal",
             "restore",
-            "--database",
-            "app",
-            "--into",
-            "app_x",
+            "--project",
+            "acme",
+            "--target-database",
+            "acme_x",
             "--to-latest",
             "--to-lsn",
             "0/1",

@@ -96,7 +96,7 @@ def restore_backup(
     "--replace", is_flag=True, help="replace the project's database in place, keeping an undo point"
 )
 @click.option("--run-as", default=None, help="OS user the scratch PostgreSQL runs as (when root)")
-@click.option("--wait", is_flag=True, help="with --replace: follow the job until it ends")
+@click.option("--wait", is_flag=True, help="follow the restore job until it ends")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @common.guard
 def restore_point(
@@ -134,9 +134,8 @@ def restore_point(
             f"--target-database {target_database} is not a name RESTORE_TARGET_NAMES lets "
             f"project {project_id} create (patterns: {rt.settings.restore_target_names})"
         )
-    if target_database is not None:
-        common.emit(point.restore(rt, server, database, target, target_database, run_as), as_json)
-        return
+    # Both ways go through the restore job, never a pg_restore here: the recovered database
+    # holds the project's code, which must run with its owner's rights only (docs/security.md).
     _outcome, archive = point.recovered_dump(rt, server, database, target, run_as)
     try:
         backup_id = handoff.record_as_backup(
@@ -149,7 +148,10 @@ def restore_point(
         )
     finally:
         point.discard(archive.parent)
-    req = rj.validate(rj.RESTORE, str(backup_id), database, False, server, tasks.MODE_REPLACE)
+    mode, into = (
+        (tasks.MODE_NEW, target_database) if target_database else (tasks.MODE_REPLACE, database)
+    )
+    req = rj.validate(rj.RESTORE, str(backup_id), into, False, server, mode)
     job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=None, as_json=as_json, key="restore")
 

@@ -1,8 +1,8 @@
-"""`backup-worker wal …`: stream WAL, take base backups, show the window, restore to a time.
+"""`backup-worker wal …`: stream WAL, take base backups, show the window (a restore to a time
+is `backup-worker restore --project P --to-time …`, worker/cli/commands/restore.py).
 
 `wal stream` is the long-running process (Procfile `wal`): one thread per server of
-WAL_SERVERS, each streaming only while it holds that server's fleet-wide lease. Restores to a
-time run in this process: it needs the age identity and spool room for the whole cluster.
+WAL_SERVERS, each streaming only while it holds that server's fleet-wide lease.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from worker import errors
 from worker.cli import common
 from worker.jobs.runtime import Runtime
 from worker.postgres import servers
-from worker.wal import basebackup, lease, lsn, plan, point, store, streamer
+from worker.wal import basebackup, lease, lsn, plan, store, streamer
 
 log = logging.getLogger(__name__)
 
@@ -137,29 +137,3 @@ def verify_command(server: str, as_json: bool) -> None:
     common.emit(report, as_json)
     if report["gaps"]:
         raise SystemExit(1)
-
-
-@wal.command("restore")
-@click.option("--server", default="default", show_default=True, help="source server's name")
-@click.option("--database", required=True, help="the one database to bring back")
-@click.option("--to-time", default=None, help="a time with its zone: '2026-12-05 14:03:07+00'")
-@click.option("--to-lsn", default=None, help="a WAL position: 0/16B3748")
-@click.option("--to-latest", is_flag=True, help="the latest recoverable point")
-@click.option("--into", required=True, help="the new database to restore into (must not exist)")
-@click.option("--run-as", default=None, help="OS user the scratch PostgreSQL runs as (when root)")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@common.guard
-def restore_command(
-    server: str,
-    database: str,
-    to_time: str | None,
-    to_lsn: str | None,
-    to_latest: bool,
-    into: str,
-    run_as: str | None,
-    as_json: bool,
-) -> None:
-    """Bring one database of a server back to a time, as a new database on that server."""
-    target = point.parse_target(to_time, to_lsn, to_latest)
-    rt = common.build_runtime()
-    common.emit(point.restore(rt, server, database, target, into, run_as), as_json)
