@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from db import models, wal_models
+from db import models, wal_coverage, wal_models
 
 Bundle = wal_models.WalBundle
 BaseBackup = wal_models.BaseBackup
@@ -101,3 +101,13 @@ def bundles_of(session: Session, server: str) -> Sequence[Bundle]:
     return session.scalars(
         select(Bundle).where(Bundle.server == server).order_by(Bundle.timeline, Bundle.start_lsn)
     ).all()
+
+
+def coverages(session: Session) -> list[wal_coverage.Coverage]:
+    """The window and holes of every server with WAL or a base backup recorded, by name."""
+    names = set(session.scalars(select(Bundle.server).distinct()))
+    names |= set(session.scalars(select(BaseBackup.server).distinct()))
+    return [
+        wal_coverage.coverage(name, base_backups(session, name), bundles_of(session, name))
+        for name in sorted(names)
+    ]
