@@ -67,7 +67,13 @@ def test_status_and_the_exporter_show_the_window_the_lag_and_the_gaps(
     assert dt.datetime.fromisoformat(a["to"]) < found.now - dt.timedelta(seconds=85)
     assert 85 <= a["lag_seconds"] <= 120
     assert a["gaps"] == 1
-    assert wal["pg-b"] == {"server": "pg-b", "from": None, "to": None, "lag_seconds": None, "gaps": 0}
+    assert wal["pg-b"] == {
+        "server": "pg-b",
+        "from": None,
+        "to": None,
+        "lag_seconds": None,
+        "gaps": 0,
+    }
 
     samples = {
         (sample.name, sample.labels["server"]): sample.value
