@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     wal_flush_seconds: float = Field(default=defaults.DEFAULT_WAL_FLUSH_SECONDS, ge=1, le=3600)
     wal_bundle_bytes: int = Field(default=defaults.DEFAULT_WAL_BUNDLE_BYTES, ge=1 << 20, le=1 << 34)
     wal_lease_seconds: float = Field(default=defaults.DEFAULT_WAL_LEASE_SECONDS, ge=3, le=600)
+    # The newest base backups kept per server (the sweep expires the rest and the WAL before
+    # the oldest kept one).
+    wal_basebackup_keep: int = Field(default=defaults.DEFAULT_WAL_BASEBACKUP_KEEP, ge=1, le=1000)
     wal_spool_dir: Path | None = None
 
     # Restore drills: what a backup counts, how often and how many drills, and where.

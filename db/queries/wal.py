@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from db import models, wal_models
+from db import models, wal_coverage, wal_models
 
 Bundle = wal_models.WalBundle
 BaseBackup = wal_models.BaseBackup
@@ -101,3 +101,52 @@ def bundles_of(session: Session, server: str) -> Sequence[Bundle]:
     return session.scalars(
         select(Bundle).where(Bundle.server == server).order_by(Bundle.timeline, Bundle.start_lsn)
     ).all()
+
+
+def coverages(session: Session) -> list[wal_coverage.Coverage]:
+    """The window and holes of every server with WAL or a base backup recorded, by name."""
+    names = set(session.scalars(select(Bundle.server).distinct()))
+    names |= set(session.scalars(select(BaseBackup.server).distinct()))
+    return [
+        wal_coverage.coverage(name, base_backups(session, name), bundles_of(session, name))
+        for name in sorted(names)
+    ]
+
+
+def expirable(session: Session, keep: int) -> tuple[list[BaseBackup], list[Bundle]]:
+    """Each server's base backups beyond its `keep` newest, and the bundles none of the kept
+    ones needs: those of a kept one's system that end at or before every kept one's start.
+
+    LSNs only grow across a server's timelines, so one position bounds them all. The bundles of
+    a system no kept base backup belongs to (a re-created server) are left alone.
+    """
+    dropped: list[BaseBackup] = []
+    bundles: list[Bundle] = []
+    for server in session.scalars(select(BaseBackup.server).distinct()).all():
+        newest_first = list(reversed(base_backups(session, server)))
+        kept, beyond = newest_first[:keep], newest_first[keep:]
+        dropped.extend(beyond)
+        starts: dict[str, int] = {}
+        for base in kept:
+            starts[base.system_identifier] = min(
+                starts.get(base.system_identifier, base.start_lsn), base.start_lsn
+            )
+        for system, start in starts.items():
+            bundles.extend(
+                session.scalars(
+                    select(Bundle)
+                    .where(
+                        Bundle.server == server,
+                        Bundle.system_identifier == system,
+                        Bundle.end_lsn <= start,
+                    )
+                    .order_by(Bundle.timeline, Bundle.start_lsn)
+                )
+            )
+    return dropped, bundles
+
+
+def forget(session: Session, row: BaseBackup | Bundle) -> None:
+    """Delete the record of a base backup or bundle whose messages are gone."""
+    model = type(row)
+    session.execute(delete(model).where(model.id == row.id))

@@ -64,6 +64,11 @@ def result_lines(result: sweep.SweepResult) -> list[str]:
             f"{result.orphans_deleted} deleted, {result.orphans_undeletable} undeletable,"
             f" {result.orphans_kept} held by a backup",
         ),
+        line(
+            "WAL",
+            f"{result.wal_base_backups_deleted} base backup(s),"
+            f" {result.wal_bundles_deleted} bundle(s) deleted",
+        ),
         line("dropped", f"{result.undo_points_dropped} undo point(s)"),
         line("pruned", f"{result.runs_pruned} old schedule run(s)"),
     ]

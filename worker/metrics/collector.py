@@ -51,6 +51,9 @@ METRICS: dict[str, str] = {
     "backup_worker_spool_free_bytes": "free bytes on the file system of a worker's spool",
     "backup_worker_spool_size_bytes": "size of the file system of a worker's spool",
     "backup_worker_build_info": "the exporter's version, always 1",
+    "backup_worker_recovery_window_seconds": "span of time a server can be recovered to",
+    "backup_worker_wal_lag_seconds": "now minus the newest recoverable point (the current RPO)",
+    "backup_worker_wal_gaps": "holes in a server's recorded WAL since its oldest base backup",
 }
 # The series a PromQL query may also name: the summary's, the histogram's and the counters' own
 # samples (the histogram's family name has no sample of its own).
@@ -80,6 +83,7 @@ class Collector:
         yield from history_metrics(found, self._drill_period)
         yield from fleet_metrics(found)
         yield from worker_metrics(found)
+        yield from wal_metrics(found)
 
 
 def build_info() -> Metric:
@@ -216,3 +220,17 @@ def worker_metrics(found: snapshot.Snapshot) -> Iterator[Metric]:
     for queue, count in sorted(consumers.items()):
         live.add_metric([queue], count)
     yield from (live, seen, free, size)
+
+
+def wal_metrics(found: snapshot.Snapshot) -> Iterator[Metric]:
+    """Per server with WAL recorded: its recoverable window, the streamer's lag, the gaps."""
+    window = _gauge("backup_worker_recovery_window_seconds", ["server"])
+    lag = _gauge("backup_worker_wal_lag_seconds", ["server"])
+    holes = _gauge("backup_worker_wal_gaps", ["server"])
+    for server in found.wal:
+        window.add_metric([server.server], server.window_seconds)
+        behind = server.lag_seconds(found.now)
+        if behind is not None:
+            lag.add_metric([server.server], behind)
+        holes.add_metric([server.server], len(server.holes))
+    yield from (window, lag, holes)

@@ -15,7 +15,8 @@ import redis
 import sqlalchemy.exc
 
 from db import session as db_session
-from db.queries import health
+from db import wal_coverage
+from db.queries import health, wal
 from worker.metrics import counters, history, queues, workers
 from worker.postgres import slots
 
@@ -37,6 +38,7 @@ class Snapshot:
     durations: dict[tuple[str, str], history.Durations] = dataclasses.field(default_factory=dict)
     previous_sizes: dict[history.Key, int] = dataclasses.field(default_factory=dict)
     verify_failed: dict[history.Key, int] = dataclasses.field(default_factory=dict)
+    wal: list[wal_coverage.Coverage] = dataclasses.field(default_factory=list)  # per server
     heartbeats: list[workers.Beat] = dataclasses.field(default_factory=list)
     clock: float = dataclasses.field(default_factory=time.time)  # the heartbeats' clock
     redis_read: bool = False  # the broker is Redis and this reading got through
@@ -54,6 +56,7 @@ def read(database: db_session.Database, client: redis.Redis | None) -> Snapshot:
             found.durations = history.durations(session)
             found.previous_sizes = history.previous_sizes(session)
             found.verify_failed = history.failed_verifications(session)
+            found.wal = wal.coverages(session)
     except sqlalchemy.exc.SQLAlchemyError as exc:
         _log.warning("metrics: cannot read the control-plane database: %s", type(exc).__name__)
         found.failed.append(DATABASE)

@@ -12,6 +12,8 @@
    newest run and the runs whose job is unfinished or whose backup is active
    (db.queries.schedule_runs.prune_runs says why that is safe).
 5. Undo points of restores past RESTORE_UNDO_HOURS are dropped (worker/scheduling/undo_points.py).
+6. Base backups beyond WAL_BASEBACKUP_KEEP per server and the WAL before the oldest kept one
+   lose their messages, then their records (worker/scheduling/wal_expiry.py).
 
 The newest active backup of each project and database survives every step (db.queries.expiry).
 """
@@ -30,7 +32,7 @@ from db.queries import expiry as db_expiry
 from db.queries import schedule_runs as db_schedule_runs
 from worker import errors
 from worker.jobs.runtime import Runtime
-from worker.scheduling import orphans, retention, undo_points
+from worker.scheduling import orphans, retention, undo_points, wal_expiry
 from worker.telegram.client import TelegramClient
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ class SweepResult:
     orphans_kept: int = 0  # sent part messages found held by a recorded backup
     orphans_deleted: int = 0  # sent part messages no backup holds, deleted
     orphans_undeletable: int = 0  # ... found after Telegram's 48 hours
+    wal_base_backups_deleted: int = 0
+    wal_bundles_deleted: int = 0
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -81,6 +85,11 @@ def sweep(rt: Runtime) -> SweepResult:
         result.orphans_kept = found.kept
         result.orphans_deleted = found.deleted
         result.orphans_undeletable = found.undeletable
+        wal = wal_expiry.expire(
+            rt, lambda ref: delete_one(rt.telegram, ref), rt.settings.wal_basebackup_keep
+        )
+        result.wal_base_backups_deleted = wal.base_backups
+        result.wal_bundles_deleted = wal.bundles
     else:
         log.warning("sweep: TELEGRAM_BOT_TOKEN/TELEGRAM_CHAT_ID unset, messages not deleted")
     result.undo_points_dropped = len(undo_points.drop_expired(rt))
@@ -92,6 +101,8 @@ def sweep(rt: Runtime) -> SweepResult:
         or result.parts_deleted
         or result.runs_pruned
         or result.orphans_deleted
+        or result.wal_bundles_deleted
+        or result.wal_base_backups_deleted
     ):
         log.info("sweep: %s", result.to_json())
     return result

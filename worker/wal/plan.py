@@ -1,20 +1,22 @@
 """What a recovery target needs: the base backup, the bundles after it, and whether it is covered.
 
-The covered window of a server runs from its oldest base backup's end to the newest bundle's
-`covered_until`, provided the bundles from that base backup's start on are contiguous. A
-target outside it is refused before anything is downloaded, naming the window.
+A target outside the server's covered window (db.wal_coverage) is refused before anything is
+downloaded, naming the window.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from db import wal_models
+from db import wal_coverage, wal_models
 from worker import errors
 from worker.wal import lsn
+
+# Shared with status and the exporter (which sit below worker.wal).
+contiguous = wal_coverage.contiguous
+gaps = wal_coverage.gaps
 
 
 @dataclass(frozen=True)
@@ -47,37 +49,6 @@ class Plan:
     settings: tuple[tuple[str, str], ...]
 
 
-def contiguous(bundles: Sequence[wal_models.WalBundle], start: int) -> list[wal_models.WalBundle]:
-    """The bundles that follow on from `start` without a gap (the first gap ends the run)."""
-    run: list[wal_models.WalBundle] = []
-    position = start
-    for bundle in sorted(bundles, key=lambda b: b.start_lsn):
-        if bundle.start_lsn > position:
-            break
-        if bundle.end_lsn > position:
-            run.append(bundle)
-            position = bundle.end_lsn
-    return run
-
-
-def window(
-    server: str, bases: Sequence[wal_models.BaseBackup], bundles: Sequence[wal_models.WalBundle]
-) -> tuple[dt.datetime, dt.datetime, int] | None:
-    """(from, to, end LSN) the server can be recovered to; None when nothing is."""
-    best: tuple[dt.datetime, dt.datetime, int] | None = None
-    for base in bases:
-        run = contiguous([b for b in bundles if b.timeline == base.timeline], base.start_lsn)
-        end = run[-1].end_lsn if run else base.start_lsn
-        if end < base.stop_lsn:
-            continue
-        until = max([b.covered_until for b in run], default=base.stopped_at)
-        if best is None:
-            best = (base.stopped_at, max(until, base.stopped_at), end)
-        else:
-            best = (best[0], max(best[1], until), max(best[2], end))
-    return best
-
-
 def choose(
     server: str,
     target: Target,
@@ -85,7 +56,7 @@ def choose(
     bundles: Sequence[wal_models.WalBundle],
 ) -> Plan:
     """The plan for `target`; OutsideWindow naming the covered window when it is not covered."""
-    covered = window(server, bases, bundles)
+    covered = wal_coverage.window(bases, bundles)
     if covered is None:
         raise errors.OutsideWindow(
             f"server {server} has no base backup with its WAL recorded: nothing is recoverable "
@@ -129,33 +100,15 @@ def _up_to_time(run: list[wal_models.WalBundle], time: dt.datetime) -> list[wal_
     return kept
 
 
-def gaps(bundles: Sequence[wal_models.WalBundle]) -> list[tuple[int, int]]:
-    """Every hole [from, to) between consecutive bundles of one timeline, in LSN order."""
-    holes: list[tuple[int, int]] = []
-    ordered = sorted(bundles, key=lambda b: b.start_lsn)
-    for before, after in itertools.pairwise(ordered):
-        if after.start_lsn > before.end_lsn:
-            holes.append((before.end_lsn, after.start_lsn))
-    return holes
-
-
 def verify(
     server: str, bases: Sequence[wal_models.BaseBackup], bundles: Sequence[wal_models.WalBundle]
 ) -> dict[str, object]:
     """The covered window and every gap per timeline from the oldest base backup on."""
-    oldest = min((b.start_lsn for b in bases), default=None)
-    holes: list[str] = []
-    for timeline in sorted({b.timeline for b in bundles}):
-        kept = [
-            b for b in bundles if b.timeline == timeline and (oldest is None or b.end_lsn > oldest)
-        ]
-        first = min((b.start_lsn for b in kept), default=None)
-        if oldest is not None and first is not None and first > oldest:
-            holes.append(f"timeline {timeline}: {lsn.format_lsn(oldest)}..{lsn.format_lsn(first)}")
-        holes.extend(
-            f"timeline {timeline}: {lsn.format_lsn(a)}..{lsn.format_lsn(b)}" for a, b in gaps(kept)
-        )
-    covered = window(server, bases, bundles)
+    holes = [
+        f"timeline {timeline}: {lsn.format_lsn(a)}..{lsn.format_lsn(b)}"
+        for timeline, a, b in wal_coverage.holes(bases, bundles)
+    ]
+    covered = wal_coverage.window(bases, bundles)
     return {
         "server": server,
         "base_backups": len(bases),

@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import text
 
 from db import session
-from tests.integration.metrics import rows
+from tests.integration.metrics import rows, test_wal_window
 from tests.integration.metrics.test_exporter import free_port, scrape, value
 from tests.unit.metrics.test_prometheus_rules import NAME, RULES, panel_exprs
 from worker.contract import tasks
@@ -161,6 +161,7 @@ def test_every_name_the_dashboard_and_the_rules_query_is_in_a_real_scrape(
         conn.execute(
             text("UPDATE control_plane.backups SET drilled_at = now(), drill_status = 'ok'")
         )
+    test_wal_window.record(database)
     redis_client.delete(workers.KEY)
     workers.beat(redis_client, "celery@a", ["celery"], tmp_path)
     counters.RedisCounters(redis_client).request("sendDocument", "ok")

@@ -44,7 +44,7 @@ def test_json_lists_failing_then_overdue_then_the_rest_with_stable_keys(
     done = run(database, redis_url, "--json")
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
-    assert sorted(payload) == ["now", "projects", "queues", "unreadable"]
+    assert sorted(payload) == ["now", "projects", "queues", "unreadable", "wal"]
     order = [(p["project_id"], p["state"]) for p in payload["projects"]]
     assert order == [
         ("proj-failing", "failing"),

@@ -1,4 +1,5 @@
-"""`backup-worker status`: one screen of every project's backup health and the fleet's queues.
+"""`backup-worker status`: one screen of every project's backup health, the fleet's queues, and
+each WAL server's recoverable window (point-in-time recovery).
 
 Projects that fail (their latest backup job failed) come first, then overdue ones (no backup
 for twice their schedule's period, as the alert check counts), then the rest, most lagging
@@ -15,6 +16,7 @@ import sys
 import click
 from rich.table import Table
 
+from db import wal_coverage
 from db.queries import health
 from worker import errors, settings
 from worker.cli import common, human
@@ -65,6 +67,18 @@ def project_row(project: health.ProjectHealth, now: dt.datetime) -> common.Row:
     }
 
 
+def wal_row(server: wal_coverage.Coverage, now: dt.datetime) -> common.Row:
+    """The JSON of one WAL server's recoverable window: these keys are stable."""
+    lag = server.lag_seconds(now)
+    return {
+        "server": server.server,
+        "from": _stamp(server.start),
+        "to": _stamp(server.until),
+        "lag_seconds": None if lag is None else int(lag),
+        "gaps": len(server.holes),
+    }
+
+
 def report(found: snapshot.Snapshot) -> common.Row:
     """The whole status as one JSON object."""
     rows = [project_row(project, found.now) for project in found.projects]
@@ -73,6 +87,7 @@ def report(found: snapshot.Snapshot) -> common.Row:
         "now": found.now.isoformat(),
         "projects": rows,
         "queues": dict(found.queues),
+        "wal": [wal_row(server, found.now) for server in found.wal],
         "unreadable": list(found.failed),
     }
 
@@ -83,7 +98,7 @@ def _rank(row: common.Row) -> tuple[int, float, str, str]:
 
 
 def render(payload: common.Row) -> None:
-    """The rich tables: projects, then queues."""
+    """The rich tables: projects, queues, then each WAL server's recoverable window."""
     projects = payload["projects"]
     assert isinstance(projects, list)
     table = Table(
@@ -109,6 +124,20 @@ def render(payload: common.Row) -> None:
     for name, depth in queues.items():
         queue_table.add_row(name, str(depth))
     common.out.print(queue_table)
+    servers = payload["wal"]
+    assert isinstance(servers, list)
+    if servers:
+        wal_table = Table("WAL server", "recoverable from (UTC)", "to", "lag", "gaps")
+        for row in servers:
+            gaps = f"[red]{row['gaps']}[/red]" if row["gaps"] else "0"
+            wal_table.add_row(
+                row["server"],
+                human.timestamp(row["from"]) or "nothing yet",
+                human.timestamp(row["to"]) or "",
+                human.duration(row["lag_seconds"]),
+                gaps,
+            )
+        common.out.print(wal_table)
     for source in payload["unreadable"]:  # type: ignore[attr-defined]
         common.err.print(f"[red]could not read {source}[/red]", highlight=False)
 
