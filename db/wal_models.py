@@ -45,7 +45,9 @@ class WalBundle(Base):
     parts: Mapped[list[JSONObject]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_at: Mapped[dt.datetime] = columns.created()
 
-    __table_args__ = (Index(None, "server", "timeline", "start_lsn", unique=True),)
+    __table_args__ = (
+        Index(None, "server", "system_identifier", "timeline", "start_lsn", unique=True),
+    )
 
 
 class BaseBackup(Base):

@@ -60,9 +60,10 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index(
-        op.f("ix_wal_bundles_server_timeline_start_lsn"),
+        op.f("ix_wal_bundles_server_system_identifier_timeline_start_lsn"),
         "wal_bundles",
-        ["server", "timeline", "start_lsn"],
+        # A server re-created under the same name starts its positions again.
+        ["server", "system_identifier", "timeline", "start_lsn"],
         unique=True,
         schema=SCHEMA,
     )
