@@ -118,8 +118,11 @@ class Pacer:
             (group_per_minute, _micros(group_window)),
             (bot_per_second, _micros(bot_window)),
         )
+        self._windows = {"chat": chat_window, "group": group_window}
         self._take = redis_client.register_script(pacer_scripts.TAKE)
         self._close = redis_client.register_script(pacer_scripts.CLOSE)
+        self._epoch: str | None = None
+        self._wiped_at: float | None = None  # time.monotonic() when a wiped Redis was seen
 
     def take(self, pairs: Sequence[tuple[str, str]], *, lead: float = 0.0) -> Reservation:
         """Reserve the earliest slot among the candidate (bot_id, chat_id) pairs.
@@ -141,6 +144,7 @@ class Pacer:
             _check(bot, chat)
             keys += self._keys(bot, chat)
             flags.append("1" if is_group(chat) else "0")
+        self._after_a_wipe(pairs)
         member = uuid.uuid4().hex
         budgets = [str(value) for budget in self._budgets for value in budget]
         lead_us = str(round(lead * _MICRO))
@@ -155,6 +159,36 @@ class Pacer:
             id=member,
             at_us=at_us,
         )
+
+    def _after_a_wipe(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Close the chats of `pairs` for one whole window after Redis lost the budgets.
+
+        A Redis restarted without persistence (or a failover to a replica that lagged) forgets
+        what Telegram took in the last minute, and Telegram does not: a group's next 20
+        messages would be refused. An epoch key, written once by the first pacer to find it
+        missing, tells a pacer that saw another epoch before that the budgets are gone; for one
+        window from then, each chat it sends to is closed until the window has passed. A new
+        process (no epoch seen) cannot tell a wipe from a first start and sends at once.
+        """
+        key = f"{self._prefix}:epoch"
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, uuid.uuid4().hex, nx=True)
+            pipe.get(key)
+            _, raw = pipe.execute()
+        epoch = _text(raw)
+        if self._epoch is not None and epoch != self._epoch:
+            self._wiped_at = time.monotonic()
+        self._epoch = epoch
+        if self._wiped_at is None:
+            return
+        since = time.monotonic() - self._wiped_at
+        if since >= max(self._windows.values()):
+            self._wiped_at = None
+            return
+        for _, chat in pairs:
+            left = self._windows["group" if is_group(chat) else "chat"] - since
+            if left > 0:
+                self.close_chat(chat, left)
 
     def still_open(self, reservation: Reservation) -> bool:
         """False when a closure of its chat or bot, set after it was taken, covers its time."""

@@ -207,9 +207,34 @@ def test_keys_are_pruned_and_expire(make_pacer: Callable[..., Pacer], redis_url:
         "test-pacer:bot:111111",
         "test-pacer:chat:-1001",
         "test-pacer:closed:chat:-1001",
+        "test-pacer:epoch",
         "test-pacer:group:-1001",
     ]
+    # The epoch stays (its loss is how a pacer sees that Redis lost the budgets).
+    keys.remove("test-pacer:epoch")
+    assert client.pttl("test-pacer:epoch") == -1
     # Entries older than their window are dropped at the next take; every key expires.
     assert client.zcard("test-pacer:chat:-1001") <= 2
     assert all(0 < client.pttl(key) <= 1500 for key in keys)
     client.close()
+
+
+def test_after_redis_lost_the_budgets_a_chat_waits_one_whole_window(
+    make_pacer: Callable[..., Pacer], redis_url: str
+) -> None:
+    # A Redis restarted without persistence forgot the group's last messages; Telegram did not.
+    pacer = make_pacer(group_per_minute=2, group_window=0.6, chat_window=0.05)
+    for _ in range(2):
+        pacer.take([(BOT, GROUP)])
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(*client.keys("test-pacer:*"))  # the restart: every budget and the epoch
+    finally:
+        client.close()
+    after = pacer.take([(BOT, GROUP)])
+    assert after.wait >= 0.6 - 0.1  # the whole group window, not a free slot at once
+    private = pacer.take([(BOT, PRIVATE)])
+    assert private.wait <= 0.05 + SLACK  # a private chat's window is only its own
+    # A process that never saw the old epoch cannot tell a wipe from a first start.
+    fresh = make_pacer(group_per_minute=2, group_window=0.6, chat_window=0.05)
+    assert fresh.take([(BOT, OTHER_GROUP)]).wait <= SLACK
