@@ -1,0 +1,158 @@
+"""BACKUP_COPIES=2: the upload step sends every part to two repositories, the record step
+records both copies, and a repository that fails is named in the error."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from db import models, session
+from db.queries import backups as db_backups
+from db.queries import jobs as db_jobs
+from standin.server import BotApiStandin
+from worker import errors, settings
+from worker.artifact import manifest
+from worker.backup import steps as backup
+from worker.jobs.runtime import Runtime
+
+HOST = "w1@host-a"
+TOKEN_A = "710001:COPIES-default-ABCdefGHIjklMNOpqrSTU"
+TOKEN_B = "720002:COPIES-spare-ABCdefGHIjklMNOpqrSTUvw"
+CHAT_A = -1007100000001
+CHAT_B = -1007200000002
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[BotApiStandin]:
+    with BotApiStandin(
+        tokens=[TOKEN_A, TOKEN_B], chats=[CHAT_A, CHAT_B], data_dir=tmp_path / "standin"
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def rt(database: session.Database, standin: BotApiStandin, tmp_path: Path) -> Iterator[Runtime]:
+    tokens = tmp_path / "spare.tokens"
+    tokens.write_text(TOKEN_B + "\n")
+    repositories = tmp_path / "repositories.toml"
+    repositories.write_text(
+        f'[repositories.spare]\nbot_token_file = "{tokens}"\nchat_ids = ["{CHAT_B}"]\n'
+    )
+    config = settings.Settings(
+        _env_file=None,
+        telegram_bot_token=TOKEN_A,
+        telegram_chat_id=str(CHAT_A),
+        telegram_api_url=standin.url,
+        telegram_max_attempts=2,
+        telegram_repositories_file=repositories,
+        backup_copies=2,
+        telegram_chat_per_second=50,
+        telegram_pacer_max_sleep=30,
+        backup_spool_dir=tmp_path / "spool",
+    )
+    runtime = Runtime(settings=config, database=database)
+    yield runtime
+    runtime.close_telegram()
+
+
+def uploading_job(rt: Runtime, tmp_path: Path, parts: int = 3) -> uuid.UUID:
+    """A backup job whose dump wrote `parts` parts, about to upload them."""
+    files = []
+    for index in range(parts):
+        path = tmp_path / f"a.pgdump.{index + 1:03d}"
+        content = f"part {index} ".encode() * 100
+        path.write_bytes(content)
+        files.append(
+            manifest.PartFile(index, path, len(content), hashlib.sha256(content).hexdigest())
+        )
+    artifact = manifest.Artifact(
+        filename="a.pgdump",
+        compression="none",
+        encrypted=False,
+        recipients=(),
+        size_bytes=sum(f.size_bytes for f in files),
+        sha256="ab" * 32,
+        raw_bytes=sum(f.size_bytes for f in files),
+        parts=tuple(files),
+    ).to_json()
+    job_id = uuid.uuid4()
+    with rt.database.transaction() as s:
+        db_jobs.create_job(
+            s,
+            job_id=job_id,
+            type="backup",
+            project_id="proj-1",
+            payload={"project_id": "proj-1", "database": "app", "chat_id": str(CHAT_A)},
+            celery_task_id=None,
+        )
+        s.execute(
+            update(models.Job)
+            .where(models.Job.id == job_id)
+            .values(
+                status="running",
+                attempts=1,
+                worker_hostname=HOST,
+                stage="dump",
+                progress=50,
+                result={"artifact": artifact, "uploaded": {}},
+            )
+        )
+    return job_id
+
+
+def job_row(rt: Runtime, job_id: uuid.UUID) -> models.Job:
+    with rt.database.transaction() as s:
+        found = db_jobs.get_job(s, job_id)
+        assert found is not None
+        s.expunge(found)
+        return found
+
+
+def test_every_part_goes_to_both_repositories_and_both_copies_are_recorded(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    job_id = uploading_job(rt, tmp_path)
+    backup.upload_step(rt, job_id, hostname=HOST)
+    backup.record_step(rt, job_id, hostname=HOST)
+
+    assert job_row(rt, job_id).status == "completed"
+    with rt.database.transaction() as s:
+        row = db_backups.get_backup_by_job(s, job_id)
+        assert row is not None
+        copies = db_backups.copies_of(s, row.id)
+        parts = list(
+            s.scalars(select(models.BackupPart).where(models.BackupPart.backup_id == row.id))
+        )
+    assert {(p.chat_id, p.bot_id) for p in parts} == {(str(CHAT_A), "710001")}
+    assert [(c.index, c.copy, c.repository) for c in copies] == [(i, 1, "spare") for i in range(3)]
+    assert {(c.chat_id, c.bot_id) for c in copies} == {(str(CHAT_B), "720002")}
+    # Each copy is its own message in its own chat, each part sent once per repository.
+    sent = [(int(str(m["chat_id"])), int(str(m["message_id"]))) for m in standin.messages()]
+    assert sorted(chat for chat, _ in sent) == [CHAT_B] * 3 + [CHAT_A] * 3
+    assert {(int(c.chat_id), c.message_id) for c in copies} <= set(sent)
+
+
+def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    job_id = uploading_job(rt, tmp_path)
+    standin.revoke(TOKEN_B)
+    with pytest.raises(errors.TelegramError, match=r"copy 2 of 2 \(repository spare\)"):
+        backup.upload_step(rt, job_id, hostname=HOST)
+    with pytest.raises(errors.AttemptSuperseded, match=r"copy 2 \(repository spare\)"):
+        backup.record_step(rt, job_id, hostname=HOST)
+    job = job_row(rt, job_id)
+    assert len(job.result["uploaded"]) == 3  # type: ignore[index]
+
+    # Once the repository answers again, the next run sends copy 2 alone.
+    standin.reinstate(TOKEN_B)
+    before = len(standin.messages())
+    backup.upload_step(rt, job_id, hostname=HOST)
+    backup.record_step(rt, job_id, hostname=HOST)
+    assert len(standin.messages()) == before + 3
+    assert job_row(rt, job_id).status == "completed"
