@@ -83,6 +83,7 @@ class RestorePatch(TypedDict, total=False):
     waiting: str | None
     switch: SwitchRecord
     drill: Mapping[str, object]  # a drill's report so far (worker.restore.drill.Report)
+    copies_used: dict[str, str]  # with copies: {"<part number>": "<repository read from>"}
 
 
 class SwitchRecord(TypedDict):

@@ -19,6 +19,7 @@ from worker import errors, settings
 from worker.artifact import manifest
 from worker.backup import steps as backup
 from worker.jobs.runtime import Runtime
+from worker.restore import fetch
 
 HOST = "w1@host-a"
 TOKEN_A = "710001:COPIES-default-ABCdefGHIjklMNOpqrSTU"
@@ -52,6 +53,7 @@ def rt(database: session.Database, standin: BotApiStandin, tmp_path: Path) -> It
         telegram_repositories_file=repositories,
         backup_copies=2,
         telegram_chat_per_second=50,
+        telegram_group_per_minute=1000,
         telegram_pacer_max_sleep=30,
         backup_spool_dir=tmp_path / "spool",
     )
@@ -70,13 +72,14 @@ def uploading_job(rt: Runtime, tmp_path: Path, parts: int = 3) -> uuid.UUID:
         files.append(
             manifest.PartFile(index, path, len(content), hashlib.sha256(content).hexdigest())
         )
+    whole = b"".join(f.path.read_bytes() for f in files)
     artifact = manifest.Artifact(
         filename="a.pgdump",
         compression="none",
         encrypted=False,
         recipients=(),
         size_bytes=sum(f.size_bytes for f in files),
-        sha256="ab" * 32,
+        sha256=hashlib.sha256(whole).hexdigest(),
         raw_bytes=sum(f.size_bytes for f in files),
         parts=tuple(files),
     ).to_json()
@@ -156,3 +159,57 @@ def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
     backup.record_step(rt, job_id, hostname=HOST)
     assert len(standin.messages()) == before + 3
     assert job_row(rt, job_id).status == "completed"
+
+
+def stored(rt: Runtime, tmp_path: Path) -> tuple[fetch.RemoteArtifact, bytes]:
+    """A backup recorded with two copies, as fetch reads it, and its artifact's bytes."""
+    job_id = uploading_job(rt, tmp_path)
+    backup.upload_step(rt, job_id, hostname=HOST)
+    backup.record_step(rt, job_id, hostname=HOST)
+    whole = b"".join((tmp_path / f"a.pgdump.{i + 1:03d}").read_bytes() for i in range(3))
+    with rt.database.transaction() as s:
+        row = db_backups.get_backup_by_job(s, job_id)
+        assert row is not None
+        return fetch.RemoteArtifact.from_backup(row, db_backups.copies_of(s, row.id)), whole
+
+
+@pytest.mark.parametrize("loss", ["none", "bot revoked", "chat deleted", "file deleted"])
+def test_each_part_is_read_from_the_first_copy_still_there(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path, loss: str
+) -> None:
+    remote, whole = stored(rt, tmp_path)
+    if loss == "bot revoked":
+        standin.revoke(TOKEN_A)
+    elif loss == "chat deleted":
+        standin.delete_chat(CHAT_A)
+    elif loss == "file deleted":  # part 2's copy 0 only
+        with rt.database.transaction() as s:
+            part = s.get(models.BackupPart, (remote_id(rt, remote), 1))
+            assert part is not None
+            standin.forget(int(part.chat_id), part.message_id)
+    used: dict[int, str] = {}
+    fetch.fetch(rt.telegram, remote, tmp_path / "restored", used=used)
+    assert (tmp_path / "restored").read_bytes() == whole
+    expected = {
+        "none": ["default"] * 3,
+        "bot revoked": ["spare"] * 3,
+        "chat deleted": ["spare"] * 3,
+        "file deleted": ["default", "spare", "default"],
+    }[loss]
+    assert [used[i] for i in range(3)] == expected
+
+
+def test_with_every_copy_gone_the_part_names_each_repository(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    remote, _ = stored(rt, tmp_path)
+    standin.revoke(TOKEN_A)
+    standin.delete_chat(CHAT_B)
+    with pytest.raises(errors.IntegrityError, match="part 1 of 3: no copy is intact") as caught:
+        fetch.fetch(rt.telegram, remote, tmp_path / "restored")
+    assert "repository default" in caught.value.message
+    assert "repository spare" in caught.value.message
+
+
+def remote_id(rt: Runtime, remote: fetch.RemoteArtifact) -> uuid.UUID:
+    return uuid.UUID(remote.label.removeprefix("backup "))
