@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from db import models, session
+from db import ledger, models, session
 from db.queries import backups as db_backups
 from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
@@ -213,3 +214,14 @@ def test_with_every_copy_gone_the_part_names_each_repository(
 
 def remote_id(rt: Runtime, remote: fetch.RemoteArtifact) -> uuid.UUID:
     return uuid.UUID(remote.label.removeprefix("backup "))
+
+
+def test_the_orphan_sweep_sees_the_copies_as_held_by_their_backup(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    stored(rt, tmp_path)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with rt.database.transaction() as s:
+        sent = ledger.unsettled(s, sent_before=later, limit=100)
+    assert {(int(m.chat_id), m.kept) for m in sent} == {(CHAT_A, True), (CHAT_B, True)}
+    assert len(sent) == 6
