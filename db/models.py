@@ -295,6 +295,7 @@ class BackupPartCopy(Base):
     bot_id: Mapped[str | None] = mapped_column(Text)
     # Set by the expiry sweep once deleteMessage settled this copy's fate, as for BackupPart.
     delete_status: Mapped[str | None] = mapped_column(Text)
+    delete_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     delete_attempted_at: Mapped[dt.datetime | None] = columns.timestamp()
 
     __table_args__ = (

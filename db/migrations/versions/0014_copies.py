@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("chat_id", sa.Text(), nullable=False),
         sa.Column("bot_id", sa.Text(), nullable=True),
         sa.Column("delete_status", sa.Text(), nullable=True),
+        sa.Column("delete_attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("delete_attempted_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint('"copy" >= 1', name=op.f("ck_backup_part_copies_copy")),
         sa.ForeignKeyConstraint(

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from db import ledger, models, session
 from db.queries import backups as db_backups
+from db.queries import copies as db_copies
 from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from worker import errors, settings
@@ -21,6 +22,7 @@ from worker.artifact import manifest
 from worker.backup import steps as backup
 from worker.jobs.runtime import Runtime
 from worker.restore import fetch
+from worker.scheduling import sweep
 
 HOST = "w1@host-a"
 TOKEN_A = "710001:COPIES-default-ABCdefGHIjklMNOpqrSTU"
@@ -225,3 +227,38 @@ def test_the_orphan_sweep_sees_the_copies_as_held_by_their_backup(
         sent = ledger.unsettled(s, sent_before=later, limit=100)
     assert {(int(m.chat_id), m.kept) for m in sent} == {(CHAT_A, True), (CHAT_B, True)}
     assert len(sent) == 6
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_the_sweep_deletes_every_copy_of_an_expired_backup(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path, revoked: bool
+) -> None:
+    remote, _ = stored(rt, tmp_path)
+    backup_id = remote_id(rt, remote)
+    with rt.database.transaction() as s:
+        s.execute(
+            update(models.Backup)
+            .where(models.Backup.id == backup_id)
+            .values(status=models.BackupStatus.EXPIRED.value)
+        )
+    if revoked:
+        standin.revoke(TOKEN_B)
+    result = sweep.SweepResult()
+    sweep.delete_parts(rt, rt.telegram, result)
+    sweep.delete_copies(rt, rt.telegram, result)
+
+    assert result.parts_deleted == 3
+    assert (result.copies_deleted, result.copies_lost) == ((0, 3) if revoked else (3, 0))
+    deleted = {(int(str(m["chat_id"])), bool(m.get("deleted"))) for m in standin.messages()}
+    assert deleted == {(CHAT_A, True), (CHAT_B, not revoked)}
+    with rt.database.transaction() as s:
+        states = db_copies.states(s, backup_id)
+        row = db_backups.get_backup(s, backup_id)
+        assert row is not None
+        assert row.status == models.BackupStatus.DELETED.value
+    status = "undeletable" if revoked else "deleted"
+    assert list(states) == [(i, 1, status) for i in range(3)]
+    # Settled: a later sweep tries none of them again.
+    again = sweep.SweepResult()
+    sweep.delete_copies(rt, rt.telegram, again)
+    assert (again.copies_deleted, again.copies_lost) == (0, 0)
