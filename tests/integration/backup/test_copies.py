@@ -20,6 +20,7 @@ from standin.server import BotApiStandin
 from worker import errors, settings
 from worker.artifact import manifest
 from worker.backup import steps as backup
+from worker.cli.preflight import bots
 from worker.jobs.runtime import Runtime
 from worker.restore import fetch
 from worker.scheduling import sweep
@@ -262,3 +263,16 @@ def test_the_sweep_deletes_every_copy_of_an_expired_backup(
     again = sweep.SweepResult()
     sweep.delete_copies(rt, rt.telegram, again)
     assert (again.copies_deleted, again.copies_lost) == (0, 0)
+
+
+def test_check_names_each_repository_and_the_one_lost(rt: Runtime, standin: BotApiStandin) -> None:
+    standin.revoke(TOKEN_B)
+    groups = bots.groups(rt.settings, 5.0)
+    names = [group.name for group in groups]
+    assert "repository spare: bot 720002" in names
+    assert f"repository spare: chat {CHAT_B} (bot 720002)" in names
+    verdicts = {v.check: v.status for group in groups for v in group.run()}
+    assert verdicts["bot 710001"] == "ok"
+    lost = [check for check, status in verdicts.items() if status == "fail"]
+    assert lost
+    assert all("720002" in check for check in lost)
