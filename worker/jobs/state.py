@@ -196,6 +196,7 @@ class RestoreState:
     target_created: bool = False
     switch: Mapping[str, object] | None = None  # a SwitchRecord, once staging exists
     drill: Mapping[str, object] | None = None  # a drill's report so far
+    copies_used: dict[str, str] | None = None  # with copies: the repository of each part
 
     @classmethod
     def of(cls, job: models.Job) -> RestoreState:
@@ -214,6 +215,9 @@ class RestoreState:
             target_created=result.get("target_created") is True,
             switch=switch if isinstance(switch, Mapping) else None,
             drill=drill if isinstance(drill := result.get("drill"), Mapping) else None,
+            copies_used=dict(used)
+            if isinstance(used := result.get("copies_used"), Mapping)
+            else None,
         )
 
 
