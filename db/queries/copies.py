@@ -84,3 +84,111 @@ def states(session: Session, backup_id: uuid.UUID) -> Sequence[tuple[int, int, s
         .order_by(Copy.index, Copy.copy)
     )
     return [(index, copy, status) for index, copy, status in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class Missing:
+    """A part of an active backup with no copy in a repository, and where to read it."""
+
+    backup_id: uuid.UUID
+    index: int
+    part_count: int
+    project_id: str
+    label: str  # the database, or the file name
+    size_bytes: int
+    sha256: str
+    file_id: str  # in the repository read from
+    bot_id: str | None
+
+
+def missing(session: Session, *, source: str, target: str, default: str) -> list[Missing]:
+    """The parts of active backups that have a copy in `source` and none in `target`, by
+    backup and part (`default`: the name standing for copy 0, the backup_parts row)."""
+    part = models.BackupPart
+    in_target = (
+        select(Copy.backup_id)
+        .where(
+            Copy.backup_id == part.backup_id,
+            Copy.index == part.index,
+            Copy.repository == target,
+        )
+        .exists()
+    )
+    if source == default:
+        query = select(
+            part.backup_id,
+            part.index,
+            Backup,
+            part.size_bytes,
+            part.sha256,
+            part.file_id,
+            part.bot_id,
+        )
+    else:
+        query = select(
+            part.backup_id,
+            part.index,
+            Backup,
+            part.size_bytes,
+            part.sha256,
+            Copy.file_id,
+            Copy.bot_id,
+        ).join(
+            Copy,
+            (Copy.backup_id == part.backup_id)
+            & (Copy.index == part.index)
+            & (Copy.repository == source),
+        )
+    rows = session.execute(
+        query.join(Backup, Backup.id == part.backup_id)
+        .where(Backup.status == models.BackupStatus.ACTIVE.value, ~in_target)
+        .order_by(Backup.created_at, part.backup_id, part.index)
+    ).all()
+    return [
+        Missing(
+            row[0],
+            row[1],
+            row[2].part_count,
+            row[2].project_id,
+            row[2].database or row[2].filename,
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+        )
+        for row in rows
+    ]
+
+
+def add(
+    session: Session,
+    gone: Missing,
+    *,
+    repository: str,
+    file_id: str,
+    file_unique_id: str,
+    message_id: int,
+    chat_id: str,
+    bot_id: str | None,
+) -> int:
+    """Record a repaired copy as the part's next copy number; returns that number."""
+    taken = session.scalar(
+        select(func.coalesce(func.max(Copy.copy), 0)).where(
+            Copy.backup_id == gone.backup_id, Copy.index == gone.index
+        )
+    )
+    number = int(taken or 0) + 1
+    session.add(
+        Copy(
+            backup_id=gone.backup_id,
+            index=gone.index,
+            copy=number,
+            repository=repository,
+            file_id=file_id,
+            file_unique_id=file_unique_id,
+            message_id=message_id,
+            chat_id=chat_id,
+            bot_id=bot_id,
+        )
+    )
+    return number

@@ -19,6 +19,7 @@ from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from worker import errors, settings
 from worker.artifact import manifest
+from worker.backup import repair
 from worker.backup import steps as backup
 from worker.cli.preflight import bots
 from worker.jobs.runtime import Runtime
@@ -276,3 +277,51 @@ def test_check_names_each_repository_and_the_one_lost(rt: Runtime, standin: BotA
     lost = [check for check, status in verdicts.items() if status == "fail"]
     assert lost
     assert all("720002" in check for check in lost)
+
+
+def test_repair_recreates_the_missing_copies_once_and_they_restore(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    # Backups made with one copy, before the second repository was used.
+    single = Runtime(
+        settings=rt.settings.model_copy(update={"backup_copies": 1}), database=rt.database
+    )
+    job_id = uploading_job(single, tmp_path)
+    backup.upload_step(single, job_id, hostname=HOST)
+    backup.record_step(single, job_id, hostname=HOST)
+    single.close_telegram()
+    with rt.database.transaction() as s:
+        row = db_backups.get_backup_by_job(s, job_id)
+        assert row is not None
+        assert db_backups.copies_of(s, row.id) == []
+
+    seen: list[tuple[int, int]] = []
+    done = repair.repair(
+        rt, "default", "spare", on_part=lambda n, total, _: seen.append((n, total))
+    )
+    assert (done.created, done.failed) == (3, [])
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    # Run again: nothing is missing, nothing is sent twice into the repository.
+    sends = len(standin.messages())
+    assert repair.repair(rt, "default", "spare").created == 0
+    assert len(standin.messages()) == sends
+
+    whole = b"".join((tmp_path / f"a.pgdump.{i + 1:03d}").read_bytes() for i in range(3))
+    standin.revoke(TOKEN_A)
+    with rt.database.transaction() as s:
+        row = db_backups.get_backup_by_job(s, job_id)
+        assert row is not None
+        remote = fetch.RemoteArtifact.from_backup(row, db_backups.copies_of(s, row.id))
+    used: dict[int, str] = {}
+    fetch.fetch(rt.telegram, remote, tmp_path / "restored", used=used)
+    assert (tmp_path / "restored").read_bytes() == whole
+    assert set(used.values()) == {"spare"}
+
+
+def test_repair_refuses_a_bad_pair_of_repositories(rt: Runtime) -> None:
+    with pytest.raises(errors.InputError, match="same repository"):
+        repair.repair(rt, "spare", "spare")
+    with pytest.raises(errors.InputError, match="repair into another"):
+        repair.repair(rt, "spare", "default")
+    with pytest.raises(errors.InputError, match="unknown repository 'lost'"):
+        repair.repair(rt, "default", "lost")
