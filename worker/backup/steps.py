@@ -58,13 +58,22 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         req = state.BackupPayload.of(job).request
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
         stale = state.BackupState.of(job).uploaded
+        stale_copies = list(state.BackupState.of(job).copies.values())
         where = sent_parts.destination(job, rt.chat_ids())
         sent = sent_parts.Sent(rt, job_id, hostname, attempt, where, {})
-        state.save(session, job_id, state.BackupPatch(artifact=None, uploaded={}))
+        patch = state.BackupPatch(artifact=None, uploaded={})
+        if rt.settings.backup_copies > 1 or stale_copies:
+            # Every further copy named now, empty: the resume pass sees what is still to send.
+            extra = rt.repositories().targets[1:] if rt.settings.backup_copies > 1 else ()
+            patch["copies"] = {repo.name: {} for repo in extra}
+        state.save(session, job_id, patch)
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
         session.expunge(job)
     if stale:
         owner.delete_sent_parts(rt, stale)
+    for copy in stale_copies:
+        if copy:
+            owner.delete_sent_parts(rt, copy)
     config = rt.settings
     directory = spool.directory(rt, job_id)
     server = rt.registry().get(req.server)
