@@ -124,3 +124,19 @@ def test_default_in_both_places_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_
             TELEGRAM_BOT_TOKEN=TOKEN_A,
             TELEGRAM_CHAT_ID="-100",
         )
+
+
+def test_the_worker_refuses_to_start_without_a_repository_per_copy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worker import app
+    from worker.jobs import runtime
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN_A)
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", "-100")
+    monkeypatch.setenv("BACKUP_COPIES", "2")
+    rt = runtime.Runtime(settings=settings.load(), database=None)  # type: ignore[arg-type]
+    monkeypatch.setattr(runtime, "current", lambda: rt)
+    with pytest.raises(SystemExit):
+        app.check_servers()
+    assert "BACKUP_COPIES=2 but only 1 Telegram repository" in capsys.readouterr().err
