@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     exists,
     func,
+    or_,
     select,
     update,
 )
@@ -94,9 +95,15 @@ def unsettled(session: Session, *, sent_before: dt.datetime, limit: int) -> list
     A running job's messages are left alone (its step may still record them); a pending one
     was handed back for a new attempt, which sends its parts anew.
     """
-    part = models.BackupPart
-    kept = exists().where(
-        and_(part.chat_id == SentMessage.chat_id, part.message_id == SentMessage.message_id)
+    part, copy = models.BackupPart, models.BackupPartCopy
+    # Held by a backup: as its part (copy 0) or as a further copy of one.
+    kept = or_(
+        exists().where(
+            and_(part.chat_id == SentMessage.chat_id, part.message_id == SentMessage.message_id)
+        ),
+        exists().where(
+            and_(copy.chat_id == SentMessage.chat_id, copy.message_id == SentMessage.message_id)
+        ),
     )
     ended = exists().where(
         and_(models.Job.id == SentMessage.job_id, models.Job.status != models.JobStatus.RUNNING)

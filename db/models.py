@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -269,6 +270,40 @@ class BackupPart(Base):
         CheckConstraint(
             f"delete_status IS NULL OR {columns.one_of('delete_status', PartDeleteStatus)}",
             name="delete_status",
+        ),
+    )
+
+    def to_json(self) -> JSONObject:
+        """The row as a JSON-ready dict."""
+        return columns.columns_json(self)
+
+
+class BackupPartCopy(Base):
+    """A further copy (1, 2, ...) of a backup part, in another repository; copy 0 is the
+    BackupPart itself (docs/fleet.md, "Copies")."""
+
+    __tablename__ = "backup_part_copies"
+
+    backup_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    copy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository: Mapped[str] = mapped_column(Text)
+    file_id: Mapped[str] = mapped_column(Text)
+    file_unique_id: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[str] = mapped_column(Text)
+    bot_id: Mapped[str | None] = mapped_column(Text)
+    # Set by the expiry sweep once deleteMessage settled this copy's fate, as for BackupPart.
+    delete_status: Mapped[str | None] = mapped_column(Text)
+    delete_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    delete_attempted_at: Mapped[dt.datetime | None] = columns.timestamp()
+
+    __table_args__ = (
+        CheckConstraint('"copy" >= 1', name="copy"),
+        ForeignKeyConstraint(
+            ["backup_id", "index"],
+            [f"{SCHEMA}.backup_parts.backup_id", f"{SCHEMA}.backup_parts.index"],
+            ondelete="CASCADE",
         ),
     )
 

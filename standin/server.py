@@ -202,6 +202,26 @@ class BotApiStandin:
         if not self.store.forget(chat_id, message_id):
             raise KeyError(f"no message {message_id} in chat {chat_id}")
 
+    def revoke(self, token: str) -> None:
+        """Revoke a bot's token as BotFather does: every call and download with it answers 401."""
+        self._set_config(replace(self.config, tokens=self.config.tokens - {token}))
+
+    def reinstate(self, token: str) -> None:
+        """Accept a revoked token again (as a bot given a new token, written back)."""
+        self._set_config(replace(self.config, tokens=self.config.tokens | {token}))
+
+    def delete_chat(self, chat_id: int) -> None:
+        """Delete a chat as its admin does: sending to it answers 400 "chat not found", and its
+        messages and their files are gone."""
+        self._set_config(replace(self.config, chats=self.config.chats - {chat_id}))
+        for message in self.store.messages():
+            if message.chat_id == chat_id:
+                self.store.forget(chat_id, message.message_id)
+
+    def _set_config(self, config: Config) -> None:
+        self.config = config
+        self.api.config = config
+
     def member_posts(
         self,
         chat_id: int,
@@ -285,6 +305,12 @@ class BotApiStandin:
             self.age_message(
                 int(str(body["chat_id"])), int(str(body["message_id"])), int(str(body["seconds"]))
             )
+            return 200, True
+        if name == "revoke":
+            self.revoke(str(body["token"]))
+            return 200, True
+        if name == "delete_chat":
+            self.delete_chat(int(str(body["chat_id"])))
             return 200, True
         if name == "forget":
             self.forget(int(str(body["chat_id"])), int(str(body["message_id"])))

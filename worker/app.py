@@ -96,12 +96,16 @@ class ResumeOnConnect(bootsteps.StartStopStep):
 
 
 def check_servers(**_: object) -> None:
-    """At worker start: load the source servers (SOURCE_SERVERS_FILE) or refuse to start.
+    """At worker start: load the source servers (SOURCE_SERVERS_FILE) and the Telegram
+    repositories (TELEGRAM_REPOSITORIES_FILE, BACKUP_COPIES) or refuse to start.
 
     Celery logs and swallows a signal handler's Exception; SystemExit stops the worker.
     """
     try:
         runtime.current().registry()
+        rt = runtime.current()
+        if rt.settings.telegram_repositories_file is not None or rt.settings.backup_copies > 1:
+            rt.repositories()
     except errors.ConfigError as exc:
         print(f"backup-worker: cannot start: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Several bots and chats (comma-separated lists above), paced fleet-wide through Redis.
     telegram_retired_chat_ids: Annotated[tuple[str, ...], NoDecode] = ()
     pacer_redis_url: SecretStr | None = None
+    # Copies (docs/fleet.md): more repositories (TOML), and in how many each backup is stored.
+    telegram_repositories_file: Path | None = None
+    backup_copies: int = Field(default=defaults.DEFAULT_BACKUP_COPIES, ge=1, le=4)
     telegram_chat_per_second: int = Field(default=defaults.DEFAULT_CHAT_PER_SECOND, ge=0, le=1000)
     telegram_group_per_minute: int = Field(default=defaults.DEFAULT_GROUP_PER_MINUTE, ge=0, le=1000)
     telegram_bot_per_second: int = Field(default=defaults.DEFAULT_BOT_PER_SECOND, ge=0, le=1000)

@@ -46,6 +46,20 @@ class NewPart:
 
 
 @dataclasses.dataclass(frozen=True)
+class NewCopy:
+    """Copy `copy` (1, 2, ...) of part `index`, sent to `repository`."""
+
+    index: int
+    copy: int
+    repository: str
+    file_id: str
+    file_unique_id: str
+    message_id: int
+    chat_id: str
+    bot_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class NewBackup:
     """A backup to record, with its parts."""
 
@@ -95,6 +109,25 @@ def _validate(new: NewBackup) -> None:
             raise errors.IntegrityError(
                 f"backup {new.filename}: {name} sha256 is not lowercase hex"
             )
+
+
+def record_copies(session: Session, backup_id: uuid.UUID, copies: list[NewCopy]) -> None:
+    """Insert the further copies of a just recorded backup's parts."""
+    session.execute(
+        insert(models.BackupPartCopy),
+        [{"backup_id": backup_id, **dataclasses.asdict(c)} for c in copies],
+    )
+
+
+def copies_of(session: Session, backup_id: uuid.UUID) -> list[models.BackupPartCopy]:
+    """The further copies of a backup's parts, by part then copy."""
+    return list(
+        session.scalars(
+            select(models.BackupPartCopy)
+            .where(models.BackupPartCopy.backup_id == backup_id)
+            .order_by(models.BackupPartCopy.index, models.BackupPartCopy.copy)
+        )
+    )
 
 
 def record_backup(session: Session, new: NewBackup) -> tuple[models.Backup, bool]:

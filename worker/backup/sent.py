@@ -10,6 +10,7 @@ from db.queries import jobs as db_jobs
 from worker.backup import upload
 from worker.jobs import owner, retry, state
 from worker.jobs.runtime import Runtime
+from worker.telegram import repositories
 
 WAIT_NOTE_MIN = 3.0  # seconds: shorter waits for a slot leave the jobs row alone
 
@@ -40,6 +41,9 @@ class Sent:
         attempt: int,
         where: upload.Destination,
         parts: Mapping[str, upload.SentPartJSON],
+        *,
+        repository: str | None = None,
+        copies: Mapping[str, Mapping[str, upload.SentPartJSON]] | None = None,
     ) -> None:
         self._rt = rt
         self._job_id = job_id
@@ -49,6 +53,10 @@ class Sent:
         # jsonb || is shallow: the whole map of sent parts is written back each time.
         self.parts = dict(parts)
         self._waiting = False
+        # A further copy's parts go under copies[repository], the other copies' written back
+        # unchanged (the jobs row keeps each key whole).
+        self.repository = repository
+        self._copies = {name: dict(sent) for name, sent in (copies or {}).items()}
 
     def note_wait(self, seconds: float) -> None:
         """Say in the jobs row that a part waits `seconds` for its slot in Telegram's rate
@@ -69,6 +77,33 @@ class Sent:
         where = destination(job, rt.chat_ids())
         return cls(rt, job.id, hostname, job.attempts, where, parts)
 
+    @classmethod
+    def copy_of(
+        cls, rt: Runtime, job: models.Job, hostname: str, repo: repositories.Repository
+    ) -> Sent:
+        """The parts of the copy in `repo` (not copy 0) the jobs row says were sent."""
+        now = state.BackupState.of(job)
+        payload = state.BackupPayload.of(job)
+        where = upload.Destination(
+            chats=repo.chat_ids,
+            chat_id=repo.chat_ids[0],
+            thread_id=repo.thread_id,
+            project_id=payload.request.project_id,
+            label=payload.request.database,
+            caption=payload.request.caption,
+        )
+        parts = now.copies.get(repo.name, {})
+        return cls(
+            rt,
+            job.id,
+            hostname,
+            job.attempts,
+            where,
+            parts,
+            repository=repo.name,
+            copies=now.copies,
+        )
+
     def add(
         self,
         part: upload.SentPartJSON,
@@ -79,13 +114,18 @@ class Sent:
         """Remember a sent part; `stage` (name, progress) goes into the same transaction, and
         so does the end of a wait note (note_wait)."""
         self.parts[str(part["index"])] = part
-        patch = state.BackupPatch(uploaded=self.parts)
+        if self.repository is None:
+            patch = state.BackupPatch(uploaded=self.parts)
+        else:
+            self._copies[self.repository] = self.parts
+            patch = state.BackupPatch(copies=self._copies)
         if self._waiting:
             patch["waiting"] = None
             self._waiting = False
         if migrated is not None:
             self.where = self.where.migrated(migrated[0], str(migrated[1]))
-            patch["chat_id"] = str(migrated[1])
+            if self.repository is None:
+                patch["chat_id"] = str(migrated[1])
         try:
             with self._rt.database.transaction() as session:
                 owner.still_ours(session, self._job_id, self._hostname, self._attempt)

@@ -26,6 +26,7 @@ from worker.jobs.runtime import Runtime
 from worker.postgres import clients, source
 from worker.postgres import dump as pgdump
 from worker.telegram import pacer as fleetpacer
+from worker.telegram import repositories as telegram_repositories
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,22 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         req = state.BackupPayload.of(job).request
         # A new dump gives new bytes: parts sent by an earlier attempt no longer match it.
         stale = state.BackupState.of(job).uploaded
+        stale_copies = list(state.BackupState.of(job).copies.values())
         where = sent_parts.destination(job, rt.chat_ids())
         sent = sent_parts.Sent(rt, job_id, hostname, attempt, where, {})
-        state.save(session, job_id, state.BackupPatch(artifact=None, uploaded={}))
+        patch = state.BackupPatch(artifact=None, uploaded={})
+        if rt.settings.backup_copies > 1 or stale_copies:
+            # Every further copy named now, empty: the resume pass sees what is still to send.
+            extra = rt.repositories().targets[1:] if rt.settings.backup_copies > 1 else ()
+            patch["copies"] = {repo.name: {} for repo in extra}
+        state.save(session, job_id, patch)
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
         session.expunge(job)
     if stale:
         owner.delete_sent_parts(rt, stale)
+    for copy in stale_copies:
+        if copy:
+            owner.delete_sent_parts(rt, copy)
     config = rt.settings
     directory = spool.directory(rt, job_id)
     server = rt.registry().get(req.server)
@@ -177,25 +187,53 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object =
     if job is None:
         return
     art = state.BackupState.of(job).manifest(job_id)
-    sent = sent_parts.Sent.of(rt, job, hostname)
-    last = art.parts[-1].index
+    # Copy 0 through TELEGRAM_BOT_TOKEN's bots as always; copies 1, 2, ... each through its
+    # repository's bots, after it (docs/fleet.md, "Copies").
+    extra = rt.repositories().targets[1:] if rt.settings.backup_copies > 1 else ()
+    copies = [(sent_parts.Sent.of(rt, job, hostname), rt.sender())] + [
+        (sent_parts.Sent.copy_of(rt, job, hostname, repo), rt.sender(repo)) for repo in extra
+    ]
+    last = (len(copies) - 1, art.parts[-1].index)
+    total = art.size_bytes * len(copies)
+    amounts = reporter.amounts("upload", total)
+    reserved = fleetpacer.Reservation.from_json(slot)
+    for number, (sent, sender) in enumerate(copies):
+        todo = {part.index for part in art.parts} - {int(index) for index in sent.parts}
+        if not todo:
+            continue
 
-    def on_sent(part: upload.SentPartJSON, migrated: upload.Migration | None) -> None:
-        # The last part's transaction also carries the stage's end: one write fewer.
-        end = ("upload", reporter.written("upload", 1.0)) if part["index"] == last else None
-        sent.add(part, migrated, stage=end)
+        def on_sent(
+            part: upload.SentPartJSON,
+            migrated: upload.Migration | None,
+            sent: sent_parts.Sent = sent,
+            number: int = number,
+        ) -> None:
+            # The last part's transaction also carries the stage's end: one write fewer.
+            is_last = (number, part["index"]) == last
+            end = ("upload", reporter.written("upload", 1.0)) if is_last else None
+            sent.add(part, migrated, stage=end)
 
-    upload.send_parts(
-        rt.sender(),
-        art,
-        sent.where,
-        skip={int(index) for index in sent.parts},
-        on_sent=on_sent,
-        on_bytes=reporter.amounts("upload", art.size_bytes),
-        on_wait=sent.note_wait,
-        max_wait=rt.settings.telegram_pacer_max_sleep,
-        reserved=fleetpacer.Reservation.from_json(slot),
-    )
+        def on_bytes(count: int, base: int = number * art.size_bytes) -> None:
+            amounts(base + count)
+
+        try:
+            upload.send_parts(
+                sender,
+                art,
+                sent.where,
+                skip={int(index) for index in sent.parts},
+                on_sent=on_sent,
+                on_bytes=on_bytes,
+                on_wait=sent.note_wait,
+                max_wait=rt.settings.telegram_pacer_max_sleep,
+                reserved=reserved,
+            )
+        except errors.TelegramError as exc:
+            if len(copies) > 1:
+                repo = sent.repository or telegram_repositories.DEFAULT_REPOSITORY
+                exc.args = (f"copy {number + 1} of {len(copies)} (repository {repo}): {exc}",)
+            raise
+        reserved = None
 
 
 def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
@@ -216,6 +254,7 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
                 f"parts {missing} of job {job_id} are not uploaded yet: this record step is "
                 "from an earlier run of the job"
             )
+        copies = _copies(rt, now, art, job_id)
         payload = state.BackupPayload.of(job)
         req = payload.request
         days = req.expires_in_days or rt.settings.backup_retention_days
@@ -254,12 +293,46 @@ def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             pg_dump_version=now.pg_dump_version,
         )
         row, created = db_backups.record_backup(session, new)
+        if created and copies:
+            db_backups.record_copies(session, row.id, copies)
         summary = backup_summary(row)
         if now.chat_id:
             summary["migrated_to_chat_id"] = now.chat_id
         db_jobs.complete_job(session, job_id, {"backup": summary}, replace=True, stage="record")
     spool.remove(rt, job_id)
     log.info("job %s: recorded backup %s (%s)", job_id, row.id, "new" if created else "existing")
+
+
+def _copies(
+    rt: Runtime, now: state.BackupState, art: manifest.Artifact, job_id: uuid.UUID
+) -> list[db_backups.NewCopy]:
+    """Copies 1, 2, ... of every part, as the upload step sent them; AttemptSuperseded (as
+    for copy 0) when one is missing."""
+    if rt.settings.backup_copies <= 1:
+        return []
+    found = []
+    for number, repo in enumerate(rt.repositories().targets[1:], start=1):
+        sent = now.copies.get(repo.name, {})
+        missing = [part.index + 1 for part in art.parts if str(part.index) not in sent]
+        if missing:
+            raise errors.AttemptSuperseded(
+                f"parts {missing} of copy {number + 1} (repository {repo.name}) of job "
+                f"{job_id} are not uploaded yet: this record step is from an earlier run"
+            )
+        found += [
+            db_backups.NewCopy(
+                index=part.index,
+                copy=number,
+                repository=repo.name,
+                file_id=sent[str(part.index)]["file_id"],
+                file_unique_id=sent[str(part.index)]["file_unique_id"],
+                message_id=sent[str(part.index)]["message_id"],
+                chat_id=sent[str(part.index)]["chat_id"],
+                bot_id=sent[str(part.index)].get("bot_id"),
+            )
+            for part in art.parts
+        ]
+    return found
 
 
 def backup_summary(row: models.Backup) -> dict[str, object]:

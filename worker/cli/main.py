@@ -45,6 +45,10 @@ COMMANDS: dict[str, lazy.Entry] = {
         "worker.cli.commands.contract:contract",
         "The gateway contract as JSON Schema, for the typed clients (docs/contract.md).",
     ),
+    "copies": lazy.Entry(
+        "worker.cli.commands.copies:copies",
+        "Copies of backups in several repositories (BACKUP_COPIES, TELEGRAM_REPOSITORIES_FILE).",
+    ),
     "demo": lazy.Entry(
         "worker.cli.demo:demo",
         "Back up a database encrypted, restore it into a new one, show that both match.",

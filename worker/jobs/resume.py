@@ -103,7 +103,9 @@ def position(job: models.Job) -> Position:
             art = manifest.Artifact.from_json(now.artifact)
         except errors.InputError:
             return Position(chain)  # an unreadable manifest: only a new dump can follow
-        left = tuple(p.index + 1 for p in art.parts if str(p.index) not in now.uploaded)
+        # A part is left while copy 0 or any further copy the dump named lacks it.
+        sent = [now.uploaded, *now.copies.values()]
+        left = tuple(p.index + 1 for p in art.parts if any(str(p.index) not in s for s in sent))
         if left:
             return Position(chain[1:], left, len(art.parts))
         return Position(chain[2:])

@@ -23,6 +23,7 @@ from worker.postgres import servers, slots, source
 from worker.telegram import arrival
 from worker.telegram import counters as telegram_counters
 from worker.telegram import pacer as fleetpacer
+from worker.telegram import repositories as telegram_repositories
 
 if TYPE_CHECKING:
     # Imported where a client is built: requests and tenacity cost ~50 ms, which a process
@@ -47,6 +48,7 @@ class Runtime:
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _registry: servers.Registry | None = field(default=None, repr=False)
+    _repositories: telegram_repositories.Repositories | None = field(default=None, repr=False)
     _slots: slots.Slots | None = field(default=None, repr=False)
     _counters: telegram_counters.Counters | None = field(default=None, repr=False)
 
@@ -80,6 +82,10 @@ class Runtime:
         tokens = {
             fleetpacer.bot_id(t.get_secret_value()): t for t in self.settings.telegram_bot_tokens
         }
+        if tokens and self.settings.telegram_repositories_file is not None:
+            # The other repositories' bots: each reads back the copies it sent.
+            for repo in self.repositories():
+                tokens.update((fleetpacer.bot_id(t.get_secret_value()), t) for t in repo.bot_tokens)
         if not tokens:
             raise errors.ConfigError("TELEGRAM_BOT_TOKEN is not set: no chat to send backups to")
         bot = next(iter(tokens)) if bot is None else bot
@@ -118,13 +124,21 @@ class Runtime:
                 self._pacer.append(fleetpacer.from_settings(self.settings, counted))
             return self._pacer[0]
 
-    def sender(self) -> fleetsender.Sender:
-        """This thread's paced sender over every configured bot."""
+    def repositories(self) -> telegram_repositories.Repositories:
+        """The Telegram repositories, loaded and checked once per process; ConfigError."""
+        if self._repositories is None:
+            loaded = telegram_repositories.Repositories.load(self.settings)
+            with self._lock:
+                self._repositories = self._repositories or loaded
+        return self._repositories
+
+    def sender(self, repo: telegram_repositories.Repository | None = None) -> fleetsender.Sender:
+        """This thread's paced sender over every bot of `repo` (None: TELEGRAM_BOT_TOKEN's)."""
         from worker.telegram import sender as fleetsender
 
         return fleetsender.Sender(
             self.telegram,
-            bots=self.bots(),
+            bots=self.bots() if repo is None else repo.bot_ids,
             pacer=self.pacer(),
             max_attempts=self.settings.telegram_max_attempts,
             rate=self._rate,

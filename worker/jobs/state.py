@@ -7,6 +7,7 @@ a step; writers merge typed patches (jsonb `||`, top-level keys replaced).
 A backup job's result while it runs:
   artifact            the dump's manifest (worker.artifact.manifest.ArtifactJSON), or null
   uploaded            {"<part index>": SentPart} sent so far: the upload's resume point
+  copies              {"<repository>": {"<part index>": SentPart}}: copies 1, 2, ... likewise
   chat_id             where Telegram moved the chat (migrate_to_chat_id), when it did
   waiting             while a part waits for its slot in Telegram's rate limit: what and how long
   spool_full_retries  how often a full spool handed the job back
@@ -64,6 +65,8 @@ class BackupPatch(TypedDict, total=False):
 
     artifact: manifest.ArtifactJSON | None
     uploaded: dict[str, SentPart]
+    # Copies 1, 2, ... (BACKUP_COPIES): {"<repository>": {"<part index>": SentPart}}.
+    copies: dict[str, dict[str, SentPart]]
     pg_dump_version: str  # the pg_dump that wrote the artifact, as it printed its version
     chat_id: str
     waiting: str | None
@@ -80,6 +83,7 @@ class RestorePatch(TypedDict, total=False):
     waiting: str | None
     switch: SwitchRecord
     drill: Mapping[str, object]  # a drill's report so far (worker.restore.drill.Report)
+    copies_used: dict[str, str]  # with copies: {"<part number>": "<repository read from>"}
 
 
 class SwitchRecord(TypedDict):
@@ -145,6 +149,7 @@ class BackupState:
 
     artifact: Mapping[str, object] | None = None
     uploaded: dict[str, SentPart] = field(default_factory=dict)
+    copies: dict[str, dict[str, SentPart]] = field(default_factory=dict)
     chat_id: str | None = None
     spool_full_retries: int = 0
     retry_at: dt.datetime | None = None
@@ -159,7 +164,11 @@ class BackupState:
         uploaded = result.get("uploaded")
         retries = result.get("spool_full_retries")
         contents = result.get("contents")
+        copies = result.get("copies")
         return cls(
+            copies={str(k): dict(v) for k, v in copies.items() if isinstance(v, Mapping)}
+            if isinstance(copies, Mapping)
+            else {},
             artifact=artifact if isinstance(artifact, Mapping) and artifact else None,
             uploaded=dict(uploaded) if isinstance(uploaded, Mapping) else {},
             chat_id=str(result["chat_id"]) if result.get("chat_id") else None,
@@ -187,6 +196,7 @@ class RestoreState:
     target_created: bool = False
     switch: Mapping[str, object] | None = None  # a SwitchRecord, once staging exists
     drill: Mapping[str, object] | None = None  # a drill's report so far
+    copies_used: dict[str, str] | None = None  # with copies: the repository of each part
 
     @classmethod
     def of(cls, job: models.Job) -> RestoreState:
@@ -205,6 +215,9 @@ class RestoreState:
             target_created=result.get("target_created") is True,
             switch=switch if isinstance(switch, Mapping) else None,
             drill=drill if isinstance(drill := result.get("drill"), Mapping) else None,
+            copies_used=dict(used)
+            if isinstance(used := result.get("copies_used"), Mapping)
+            else None,
         )
 
 

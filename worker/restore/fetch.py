@@ -25,6 +25,7 @@ from worker.jobs import spool
 from worker.restore import ordered
 from worker.telegram import client as telegram
 
+DEFAULT_REPOSITORY = "default"  # copy 0's: worker.telegram.repositories.DEFAULT_REPOSITORY
 READ_CHUNK = 1 << 20  # bytes per read when re-checking parts on disk, or the whole file
 DOWNLOAD_THREADS = 4  # parts downloaded at once (RESTORE_DOWNLOAD_THREADS)
 _PART_REFUSED = (
@@ -37,6 +38,15 @@ _PART_REFUSED = (
 
 
 @dataclass(frozen=True)
+class Copy:
+    """A further copy of a part (BACKUP_COPIES): its file id, bot and repository."""
+
+    file_id: str
+    bot_id: str | None
+    repository: str
+
+
+@dataclass(frozen=True)
 class RemotePart:
     """One part of a backup as recorded: where it is in Telegram and what it must hash to."""
 
@@ -45,6 +55,13 @@ class RemotePart:
     size_bytes: int
     sha256: str
     bot_id: str | None = None  # the bot that uploaded it; None: the first configured bot
+    # Copies 1, 2, ..., read in order when copy 0 is gone (docs/fleet.md, "Copies").
+    copies: tuple[Copy, ...] = ()
+
+    @property
+    def sources(self) -> tuple[Copy, ...]:
+        """Every copy of the part, copy 0 first (its repository: the one of TELEGRAM_BOT_TOKEN)."""
+        return (Copy(self.file_id, self.bot_id, DEFAULT_REPOSITORY), *self.copies)
 
 
 @dataclass(frozen=True)
@@ -57,10 +74,22 @@ class RemoteArtifact:
     parts: tuple[RemotePart, ...]
 
     @classmethod
-    def from_backup(cls, row: models.Backup) -> RemoteArtifact:
-        """The artifact of a backups row whose parts are loaded."""
+    def from_backup(
+        cls, row: models.Backup, copies: Sequence[models.BackupPartCopy] = ()
+    ) -> RemoteArtifact:
+        """The artifact of a backups row whose parts are loaded, with its further copies."""
+        more: dict[int, list[Copy]] = {}
+        for copy in sorted(copies, key=lambda c: (c.index, c.copy)):
+            more.setdefault(copy.index, []).append(Copy(copy.file_id, copy.bot_id, copy.repository))
         parts = tuple(
-            RemotePart(part.index, part.file_id, part.size_bytes, part.sha256, part.bot_id)
+            RemotePart(
+                part.index,
+                part.file_id,
+                part.size_bytes,
+                part.sha256,
+                part.bot_id,
+                tuple(more.get(part.index, ())),
+            )
             for part in row.parts
         )
         if [part.index for part in parts] != list(range(row.part_count)):
@@ -92,8 +121,12 @@ def fetch(
     on_bytes: Callable[[int], None] | None = None,
     threads: int = DOWNLOAD_THREADS,
     consume: ordered.Consumer | None = None,
+    used: dict[int, str] | None = None,
 ) -> None:
     """Download every part into `path` and check it; IntegrityError naming each bad part.
+
+    A part with copies is read from the first copy that is there and passes its checks;
+    `used`, if given, gets the repository each downloaded part came from.
 
     Up to `threads` parts are downloaded at once, each written at its own offset. Parts already
     in `path` from an earlier attempt are re-hashed and kept when they match, so a redelivered
@@ -116,7 +149,15 @@ def fetch(
             stream.checked(index)
         with ordered.following(consume, stream) as follower:
             problems = _download_all(
-                clients, artifact, missing, file, progress, keep_going, threads, stream.checked
+                clients,
+                artifact,
+                missing,
+                file,
+                progress,
+                keep_going,
+                threads,
+                stream.checked,
+                {} if used is None else used,
             )
             if problems:
                 summary = _summary(artifact, [problems[i] for i in sorted(problems)])
@@ -141,6 +182,7 @@ def _download_all(
     keep_going: bool,
     threads: int,
     on_checked: Callable[[int], None],
+    used: dict[int, str],
 ) -> dict[int, str]:
     """Download `parts` with up to `threads` at once; the problems found, by part index."""
     problems: dict[int, str] = {}
@@ -153,7 +195,9 @@ def _download_all(
                 part = waiting.pop()
                 sink = _PartSink(file.fileno(), artifact.offset(part.index))
                 report = progress.of(part.index)
-                work = pool.submit(_download, clients(part.bot_id), artifact, part, sink, report)
+                # Clients are taken here: each thread of the runtime has its own.
+                readers = [(copy, _client(clients, copy, part)) for copy in part.sources]
+                work = pool.submit(_download_any, readers, artifact, part, sink, report, used)
                 running[work] = part
             if not running:
                 break
@@ -168,17 +212,66 @@ def _download_all(
     return problems
 
 
+Reader = tuple[Copy, "telegram.TelegramClient | errors.ConfigError"]
+
+
+def _client(
+    clients: Clients, copy: Copy, part: RemotePart
+) -> telegram.TelegramClient | errors.ConfigError:
+    try:
+        return clients(copy.bot_id)
+    except errors.ConfigError as exc:
+        if not part.copies:
+            raise
+        return exc  # its bot is no longer configured: that copy is gone for this worker
+
+
+def _download_any(
+    readers: Sequence[Reader],
+    artifact: RemoteArtifact,
+    part: RemotePart,
+    sink: _PartSink,
+    on_progress: Callable[[int], None] | None,
+    used: dict[int, str],
+) -> str | None:
+    """The part from its first copy that is there and intact; the problems otherwise."""
+    if len(readers) == 1:
+        copy, client = readers[0]
+        assert not isinstance(client, errors.ConfigError)
+        problem = _download(client, artifact, part, sink, on_progress, copy.file_id)
+        if problem is None:
+            used[part.index] = copy.repository
+        return problem
+    problems = []
+    for copy, client in readers:
+        sink.seek(0)
+        if isinstance(client, errors.ConfigError):
+            problems.append(f"repository {copy.repository}: {client.message}")
+            continue
+        try:
+            problem = _download(client, artifact, part, sink, on_progress, copy.file_id)
+        except errors.TelegramUnauthorized as exc:
+            # A revoked bot: this copy is gone, another may not be.
+            problem = f"{artifact.describe(part)} cannot be downloaded ({exc.message})"
+        if problem is None:
+            used[part.index] = copy.repository
+            return None
+        problems.append(f"repository {copy.repository}: {problem}")
+    return f"{artifact.describe(part)}: no copy is intact (" + "; ".join(problems) + ")"
+
+
 def _download(
     client: telegram.TelegramClient,
     artifact: RemoteArtifact,
     part: RemotePart,
     sink: _PartSink,
     on_progress: Callable[[int], None] | None,
+    file_id: str,
 ) -> str | None:
     name = artifact.describe(part)
     try:
         client.download_file(
-            part.file_id, cast(BinaryIO, sink), on_progress=on_progress, size=part.size_bytes
+            file_id, cast(BinaryIO, sink), on_progress=on_progress, size=part.size_bytes
         )
     except _PART_REFUSED as exc:
         # The file itself is refused (gone, wrong id, too big for this API, not what the record

@@ -141,6 +141,8 @@ def _load(
         "databases": {"project": name, "undo": None, "undo_expires_at": None},
     }
     result: dict[str, object] = {"restore": summary}
+    if now.copies_used:
+        result["copies_used"] = now.copies_used
     if report is not None:
         target.drop(params, into)  # a drill's scratch database never outlives it
         summary["databases"] = {"project": None, "undo": None, "undo_expires_at": None}

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from db import models
+from db.queries import backups as db_backups
 from db.queries import drills as db_drills
 from db.queries import jobs as db_jobs
 from db.queries import restores as db_restores
@@ -53,9 +54,12 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         req = rj.RestoreRequest.from_payload(kind, job.payload)
         state.save(session, job_id, state.RestorePatch(artifact=None))
     backup = rj.load_backup(rt, req.backup_id)
-    remote = fetch.RemoteArtifact.from_backup(backup)
+    with rt.database.transaction() as session:
+        copies = db_backups.copies_of(session, backup.id)
+    remote = fetch.RemoteArtifact.from_backup(backup, copies)
     for part in remote.parts:
-        rt.telegram(part.bot_id)  # a bot no longer configured refuses the job now, by its id
+        if not part.copies:
+            rt.telegram(part.bot_id)  # a bot no longer configured refuses the job now, by its id
     # Everything that can refuse the job does so before the download, not after it.
     keys = identities(rt, backup)
     if kind == rj.RESTORE:
@@ -75,6 +79,7 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         )
     reporter.update("download", 0.0, force=True)
     started = time.monotonic()
+    used: dict[int, str] = {}
     with heartbeat(rt, job_id):  # the decoding may end a while after the last download
         fetch.fetch(
             rt.telegram,
@@ -84,6 +89,7 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             on_bytes=reporter.amounts("download", remote.size_bytes),
             threads=rt.settings.restore_download_threads,
             consume=decoder,
+            used=used,
         )
     reporter.update("verify", 0.0, force=True)
     if keys is not None and decoder is None:  # decoding proved it already
@@ -99,7 +105,11 @@ def download_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     )
     with rt.database.transaction() as session:
         checked = state.CheckedArtifact(path=str(path), checked=True, seconds=round(seconds, 2))
-        state.save(session, job_id, state.RestorePatch(artifact=checked))
+        patch = state.RestorePatch(artifact=checked)
+        if copies:
+            # Which repository each part was read from: a copy gone shows here first.
+            patch["copies_used"] = {str(index + 1): name for index, name in sorted(used.items())}
+        state.save(session, job_id, patch)
 
 
 def checked_artifact(

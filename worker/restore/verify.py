@@ -71,7 +71,8 @@ def check_step(rt: Runtime, job_id: uuid.UUID) -> None:
     if job is None:
         return
     req = rj.RestoreRequest.from_payload(rj.VERIFY, job.payload)
-    path = steps.checked_artifact(rt, job_id, state.RestoreState.of(job))
+    now = state.RestoreState.of(job)
+    path = steps.checked_artifact(rt, job_id, now)
     backup = rj.load_backup(rt, req.backup_id)
     keys = identity.load(rt.settings.backup_age_identity_file) if backup.encrypted else None
     params = rt.source()
@@ -121,6 +122,9 @@ def check_step(rt: Runtime, job_id: uuid.UUID) -> None:
     }
     with rt.database.transaction() as session:
         db_restores.record_verification(session, backup.id, ok=True)
-        db_jobs.complete_job(session, job_id, {"verification": summary}, replace=True)
+        result: dict[str, object] = {"verification": summary}
+        if now.copies_used:
+            result["copies_used"] = now.copies_used
+        db_jobs.complete_job(session, job_id, result, replace=True)
     spool.remove(rt, job_id)
     log.info("job %s: backup %s verified, %d TOC entries", job_id, backup.id, contents["entries"])

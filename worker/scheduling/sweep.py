@@ -6,7 +6,8 @@
    messages only within 48 hours (unless it is a chat admin with can_delete_messages), so an
    older part is refused with "message can't be deleted": that is recorded as `undeletable`
    and never tried again. A network or server error is retried by later sweeps, at most
-   MAX_DELETE_ATTEMPTS times. A backup whose parts are all gone becomes `deleted`.
+   MAX_DELETE_ATTEMPTS times. A backup whose parts are all gone becomes `deleted`. Each
+   further copy of a part (BACKUP_COPIES) gets its deleteMessage likewise.
 4. schedule_runs older than db.queries.schedule_runs.RUN_RETENTION are pruned, except each
    schedule's
    newest run and the runs whose job is unfinished or whose backup is active
@@ -28,6 +29,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy.orm import Session
 
 from db import models
+from db.queries import copies as db_copies
 from db.queries import expiry as db_expiry
 from db.queries import schedule_runs as db_schedule_runs
 from worker import errors
@@ -58,6 +60,8 @@ class SweepResult:
     parts_deleted: int = 0
     parts_missing: int = 0
     parts_undeletable: int = 0
+    copies_deleted: int = 0  # further copies (BACKUP_COPIES) whose message went
+    copies_lost: int = 0  # ... gone already, or refused for good (a revoked bot, a deleted chat)
     parts_retry: int = 0
     backups_deleted: int = 0
     runs_pruned: int = 0
@@ -81,6 +85,7 @@ def sweep(rt: Runtime) -> SweepResult:
     result.retention_expired = apply_retention(rt)
     if rt.settings.telegram_configured:
         delete_parts(rt, rt.telegram, result)
+        delete_copies(rt, rt.telegram, result)
         found = orphans.sweep(rt, rt.telegram)
         result.orphans_kept = found.kept
         result.orphans_deleted = found.deleted
@@ -168,6 +173,28 @@ def delete_parts(
             db_expiry.settle_parts(session, outcomes)
             done = db_expiry.finish_backups(session, (ref.backup_id for ref in refs))
         result.backups_deleted += len(done)
+
+
+def delete_copies(rt: Runtime, clients: Clients, result: SweepResult) -> None:
+    """deleteMessage for every further copy of an expired backup, as for its parts; a
+    repository that refuses for good (401 included: a revoked bot) loses no other's deletes."""
+    while True:
+        with rt.database.transaction() as session:
+            refs = db_copies.claim(session, limit=PART_BATCH)
+        if not refs:
+            return
+        for ref in refs:
+            try:
+                status = delete_one(clients, ref.part).status
+            except errors.TelegramUnauthorized as exc:
+                log.warning("sweep: repository %s: %s", ref.repository, exc.message)
+                status = PartStatus.UNDELETABLE.value
+            if status == PartStatus.DELETED:
+                result.copies_deleted += 1
+            elif status is not None:
+                result.copies_lost += 1
+            with rt.database.transaction() as session:
+                db_copies.settle(session, ref, status)
 
 
 def delete_one(clients: Clients, ref: db_expiry.PartRef) -> db_expiry.PartOutcome:

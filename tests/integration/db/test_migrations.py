@@ -14,6 +14,7 @@ TABLES = {
     "jobs",
     "backups",
     "backup_parts",
+    "backup_part_copies",
     "backup_schedules",
     "schedule_runs",
     "backup_alerts",
@@ -22,7 +23,7 @@ TABLES = {
     "wal_bundles",
     "wal_base_backups",
 }
-HEAD = "0013_wal"  # the newest revision: each new migration moves it
+HEAD = "0014_copies"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:

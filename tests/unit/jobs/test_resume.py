@@ -74,6 +74,20 @@ def test_a_backup_stands_at_dump_upload_or_record_by_what_its_row_holds(tmp_path
     assert resume.silent_since(record) == f"record went silent on {HOST}"
 
 
+def test_a_backup_with_copies_stands_at_the_upload_while_a_copy_lacks_a_part(
+    tmp_path: Path,
+) -> None:
+    art = artifact(tmp_path, 3)
+    every = sent(0, 1, 2)
+    named = job(result={"artifact": art, "uploaded": every, "copies": {"spare": {}}})
+    assert resume.position(named).steps == (tasks.UPLOAD, tasks.RECORD)
+    assert resume.position(named).parts_left == (1, 2, 3)
+    half = job(result={"artifact": art, "uploaded": every, "copies": {"spare": sent(0, 2)}})
+    assert resume.position(half).parts_left == (2,)
+    done = job(result={"artifact": art, "uploaded": every, "copies": {"spare": every}})
+    assert resume.position(done).steps == (tasks.RECORD,)
+
+
 def test_an_unreadable_manifest_stands_at_the_dump() -> None:
     broken = job(result={"artifact": {"version": 99}})
     assert resume.position(broken).step == "dump"

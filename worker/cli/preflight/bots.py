@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from worker import errors, settings
 from worker.cli.preflight import Group, Verdict, fail, ok, warn
 from worker.telegram import client as telegram
-from worker.telegram import pacer
+from worker.telegram import pacer, repositories
 
 ADMIN = "make the bot an administrator of the chat with the right to delete messages"
 PIN = "give the bot the right to pin messages (the catalog is pinned)"
@@ -43,11 +43,39 @@ def groups(config: settings.Settings, timeout: float) -> list[Group]:
             needs = Needs(delete=True, pin=token == tokens[0], catalog=keyed)
             run = functools.partial(chat_check, config, token, chat, needs, timeout)
             found.append(Group(f"chat {chat} (bot {bot})", run))
+    found += repository_groups(config, timeout)
     alerts = config.alert_chat_id
     if alerts is not None and alerts not in config.telegram_chat_ids:
         label = f"alert chat {alerts} (bot {pacer.bot_id(tokens[0])})"
         run = functools.partial(chat_check, config, tokens[0], alerts, Needs(), timeout, label)
         found.append(Group(label, run))
+    return found
+
+
+def repository_groups(config: settings.Settings, timeout: float) -> list[Group]:
+    """The further repositories (TELEGRAM_REPOSITORIES_FILE): each bot and chat, as above, named
+    by its repository, so that a lost repository shows as one (docs/fleet.md, "Copies")."""
+    if config.telegram_repositories_file is None:
+        return []
+    try:
+        loaded = repositories.Repositories.load(config)
+    except errors.ConfigError as exc:
+        message = exc.message
+        return [Group("repositories", lambda: [fail("repositories", message)])]
+    found: list[Group] = []
+    for repo in loaded:
+        if repo.name == repositories.DEFAULT_REPOSITORY and config.telegram_configured:
+            continue  # TELEGRAM_BOT_TOKEN's, checked above
+        tokens = [token.get_secret_value() for token in repo.bot_tokens]
+        for token in tokens:
+            bot = pacer.bot_id(token)
+            run = functools.partial(me, config, token, timeout)
+            found.append(Group(f"repository {repo.name}: bot {bot}", run))
+            for chat in repo.chat_ids:
+                label = f"repository {repo.name}: chat {chat} (bot {bot})"
+                needs = Needs(delete=True)
+                run = functools.partial(chat_check, config, token, chat, needs, timeout, label)
+                found.append(Group(label, run))
     return found
 
 
