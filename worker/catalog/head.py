@@ -85,7 +85,12 @@ class Head:
     def dumps(self, keys: sign.Keys) -> bytes:
         """The signed envelope, as pinned."""
         body = dataclasses.asdict(self)
-        body["parts"] = [dataclasses.asdict(part) for part in self.parts]
+        # The catalog's own parts have one copy (its chat's): the head keeps the format that
+        # workers before copies read.
+        body["parts"] = [
+            {key: value for key, value in dataclasses.asdict(part).items() if key != "copies"}
+            for part in self.parts
+        ]
         signed = json.dumps(body, indent=1, sort_keys=True)  # ASCII: its bytes survive JSON
         key_id, mac = keys.sign(sign.HEAD, signed.encode())
         envelope = {"format": FORMAT, "version": VERSION, "key_id": key_id, "mac": mac}
