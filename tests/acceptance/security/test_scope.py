@@ -139,7 +139,7 @@ def test_a_job_id_is_claimed_only_by_a_message_of_its_type_and_project(stack: St
     # A bad backups.create under a running backup's id: the old `reject` failed it mid-dump.
     sent.append(
         stack.publisher.send_raw(
-            tasks.CREATE, {"project_id": A, "database": "bad name", "job_id": str(running)}
+            tasks.CREATE, {"project_id": A, "database": "x" * 64, "job_id": str(running)}
         )
     )
     # A restore of A's backup under B's pending restore row.
