@@ -118,7 +118,13 @@ class Pacer:
             (group_per_minute, _micros(group_window)),
             (bot_per_second, _micros(bot_window)),
         )
-        self._windows = {"chat": chat_window, "group": group_window}
+        # The window a chat waits after Redis lost the budgets: its longest budget that is on.
+        self._windows = {
+            "chat": chat_window if chat_per_second else 0.0,
+            "group": max(
+                group_window if group_per_minute else 0.0, chat_window if chat_per_second else 0.0
+            ),
+        }
         self._take = redis_client.register_script(pacer_scripts.TAKE)
         self._close = redis_client.register_script(pacer_scripts.CLOSE)
         self._epoch: str | None = None
@@ -182,7 +188,7 @@ class Pacer:
         if self._wiped_at is None:
             return
         since = time.monotonic() - self._wiped_at
-        if since >= max(self._windows.values()):
+        if since >= max(self._windows.values(), default=0.0):
             self._wiped_at = None
             return
         for _, chat in pairs:

@@ -238,3 +238,16 @@ def test_after_redis_lost_the_budgets_a_chat_waits_one_whole_window(
     # A process that never saw the old epoch cannot tell a wipe from a first start.
     fresh = make_pacer(group_per_minute=2, group_window=0.6, chat_window=0.05)
     assert fresh.take([(BOT, OTHER_GROUP)]).wait <= SLACK
+
+
+def test_budgets_turned_off_wait_for_nothing_after_a_wipe(
+    make_pacer: Callable[..., Pacer], redis_url: str
+) -> None:
+    pacer = make_pacer(chat_per_second=0, group_per_minute=0, group_window=0.6)
+    pacer.take([(BOT, GROUP)])
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(*client.keys("test-pacer:*"))
+    finally:
+        client.close()
+    assert pacer.take([(BOT, GROUP)]).wait <= SLACK
