@@ -110,7 +110,7 @@ def record_sent(
     rt: Runtime, sent: Sent, *, project_id: str, expires_in_days: int | None = None
 ) -> models.Backup:
     """Record a send-only upload as a backup of type 'file' (with a completed 'send' job)."""
-    parts = [_new_part(part) for part in sent.parts]
+    parts = [new_part(part) for part in sent.parts]
     return _record(
         rt,
         job_type=models.JobType.SEND,
@@ -224,7 +224,8 @@ def _text(value: object) -> str:
     return value
 
 
-def _new_part(part: upload.SentPartJSON) -> db_backups.NewPart:
+def new_part(part: upload.SentPartJSON) -> db_backups.NewPart:
+    """A sent part as the backups table records it."""
     return db_backups.NewPart(
         index=part["index"],
         file_id=part["file_id"],

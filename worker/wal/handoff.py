@@ -53,19 +53,7 @@ def record_as_backup(
                 message_thread_id=rt.settings.telegram_thread_id,
                 caption=f"point-in-time {target}",
                 expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=days),
-                parts=[
-                    db_backups.NewPart(
-                        index=part["index"],
-                        file_id=part["file_id"],
-                        file_unique_id=part["file_unique_id"],
-                        message_id=part["message_id"],
-                        chat_id=part["chat_id"],
-                        size_bytes=part["size_bytes"],
-                        sha256=part["sha256"],
-                        bot_id=part.get("bot_id"),
-                    )
-                    for part in sent.parts
-                ],
+                parts=[send.new_part(part) for part in sent.parts],
             ),
         )
         row.server = server
