@@ -99,6 +99,7 @@ class Missing:
     sha256: str
     file_id: str  # in the repository read from
     bot_id: str | None
+    job_id: uuid.UUID | None  # the backup's job: its sent-messages ledger takes the new copy
 
 
 def missing(session: Session, *, source: str, target: str, default: str) -> list[Missing]:
@@ -158,6 +159,7 @@ def missing(session: Session, *, source: str, target: str, default: str) -> list
             row[4],
             row[5],
             row[6],
+            row[2].job_id,
         )
         for row in rows
     ]

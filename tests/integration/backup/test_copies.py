@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from db import ledger, models, session
 from db.queries import backups as db_backups
@@ -24,7 +24,7 @@ from worker.backup import steps as backup
 from worker.cli.preflight import bots
 from worker.jobs.runtime import Runtime
 from worker.restore import fetch
-from worker.scheduling import sweep
+from worker.scheduling import orphans, sweep
 
 HOST = "w1@host-a"
 TOKEN_A = "710001:COPIES-default-ABCdefGHIjklMNOpqrSTU"
@@ -316,6 +316,33 @@ def test_repair_recreates_the_missing_copies_once_and_they_restore(
     fetch.fetch(rt.telegram, remote, tmp_path / "restored", used=used)
     assert (tmp_path / "restored").read_bytes() == whole
     assert set(used.values()) == {"spare"}
+
+
+def test_a_repaired_copy_is_in_the_ledger_so_the_sweep_finds_it_once_nothing_holds_it(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    single = Runtime(
+        settings=rt.settings.model_copy(update={"backup_copies": 1}), database=rt.database
+    )
+    job_id = uploading_job(single, tmp_path)
+    backup.upload_step(single, job_id, hostname=HOST)
+    backup.record_step(single, job_id, hostname=HOST)
+    single.close_telegram()
+    assert repair.repair(rt, "default", "spare").created == 3
+    with rt.database.transaction() as s:
+        noted = s.execute(
+            select(ledger.SentMessage.chat_id, ledger.SentMessage.job_id).where(
+                ledger.SentMessage.chat_id == str(CHAT_B)
+            )
+        ).all()
+        assert sorted(noted) == [(str(CHAT_B), job_id)] * 3
+        # The backup's row goes (by hand, say): its copies' messages are held by nothing now.
+        s.execute(delete(models.Backup).where(models.Backup.job_id == job_id))
+
+    swept = orphans.sweep(rt, rt.telegram, grace=timedelta(0))
+    assert (swept.deleted, swept.kept) == (6, 0)  # copy 0's three parts and the three repaired
+    left = [m for m in standin.messages() if m["file_id"] is not None and not m["deleted"]]
+    assert left == []
 
 
 def test_repair_refuses_a_bad_pair_of_repositories(rt: Runtime) -> None:
