@@ -93,3 +93,15 @@ def test_a_repository_that_cannot_be_reached_keeps_its_last_verdict(
     assert scraped(database, probe) == {"alpha": 0}
     never = probing.Probe(repos, probing.connector(url, timeout=2), every=60, clock=clock)
     assert scraped(database, never) == {}
+
+
+def probed_names(database: session.Database, tmp_path: Path) -> set[str]:
+    """The sample names of a scrape whose exporter probes one repository on a stand-in."""
+    token, chat = REPOS["default"]
+    with BotApiStandin(tokens=[token], chats=[chat], data_dir=tmp_path / "probed") as standin:
+        repos = repositories.Repositories(
+            {"default": repositories.Repository("default", (SecretStr(token),), (str(chat),))}
+        )
+        probe = probing.Probe(repos, probing.connector(standin.url, timeout=2))
+        body = generate_latest(exporter.registry(database, None, probe=probe)).decode()
+    return {s.name for family in text_string_to_metric_families(body) for s in family.samples}
