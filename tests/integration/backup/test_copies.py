@@ -19,9 +19,11 @@ from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from worker import errors, settings
 from worker.artifact import manifest
-from worker.backup import repair
+from worker.backup import copying, repair
+from worker.backup import sent as sent_parts
 from worker.backup import steps as backup
 from worker.cli.preflight import bots
+from worker.jobs import state
 from worker.jobs.runtime import Runtime
 from worker.restore import fetch
 from worker.scheduling import orphans, sweep
@@ -145,6 +147,39 @@ def test_every_part_goes_to_both_repositories_and_both_copies_are_recorded(
     assert {(int(c.chat_id), c.message_id) for c in copies} <= set(sent)
 
 
+def test_each_part_goes_to_every_copy_before_the_next_part_is_taken(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    # One bot and one chat per repository: a batch is one part, so the copies alternate.
+    job_id = uploading_job(rt, tmp_path, parts=4)
+    job = job_row(rt, job_id)
+    spare = rt.repositories().get("spare")
+    copies = [
+        copying.Copy(sent_parts.Sent.of(rt, job, HOST), rt.sender()),
+        copying.Copy(sent_parts.Sent.copy_of(rt, job, HOST, spare), rt.sender(spare)),
+    ]
+    seen: list[int] = []
+    art = state.BackupState.of(job).manifest(job_id)
+    copying.send(
+        copies,
+        art,
+        on_sent=lambda number, part, moved: copies[number].sent.add(part, moved),
+        amounts=seen.append,
+        max_wait=None,
+        reserved=None,
+    )
+    order = [
+        (int(str(m["chat_id"])), str(m["file_name"])[-3:])
+        for m in standin.messages()
+        if m["file_id"] is not None
+    ]
+    assert order == [(chat, f"{n:03d}") for n in range(1, 5) for chat in (CHAT_A, CHAT_B)]
+    # The progress over both copies only grows, up to twice the artifact.
+    assert seen == sorted(seen)
+    assert seen[-1] == 2 * art.size_bytes
+    assert len(state.BackupState.of(job_row(rt, job_id)).copies["spare"]) == 4
+
+
 def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
     rt: Runtime, standin: BotApiStandin, tmp_path: Path
 ) -> None:
@@ -152,17 +187,18 @@ def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
     standin.revoke(TOKEN_B)
     with pytest.raises(errors.TelegramError, match=r"copy 2 of 2 \(repository spare\)"):
         backup.upload_step(rt, job_id, hostname=HOST)
-    with pytest.raises(errors.AttemptSuperseded, match=r"copy 2 \(repository spare\)"):
+    with pytest.raises(errors.AttemptSuperseded, match=r"not uploaded yet"):
         backup.record_step(rt, job_id, hostname=HOST)
     job = job_row(rt, job_id)
-    assert len(job.result["uploaded"]) == 3  # type: ignore[index]
+    # The copies go a batch (here one part) at a time: copy 2 failed at the first part.
+    assert list(job.result["uploaded"]) == ["0"]  # type: ignore[index]
 
-    # Once the repository answers again, the next run sends copy 2 alone.
+    # Once the repository answers again, the next run sends only what is missing.
     standin.reinstate(TOKEN_B)
     before = len(standin.messages())
     backup.upload_step(rt, job_id, hostname=HOST)
     backup.record_step(rt, job_id, hostname=HOST)
-    assert len(standin.messages()) == before + 3
+    assert len(standin.messages()) == before + 5  # copy 1's parts 2 and 3, copy 2's three
     assert job_row(rt, job_id).status == "completed"
 
 
