@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import delete, select, update
 
-from db import ledger, models, session
+from db import ledger, migrate, models, session
 from db.queries import backups as db_backups
 from db.queries import copies as db_copies
 from db.queries import jobs as db_jobs
@@ -22,6 +23,9 @@ from worker.artifact import manifest
 from worker.backup import copying, repair
 from worker.backup import sent as sent_parts
 from worker.backup import steps as backup
+from worker.catalog import publish as catalog_publish
+from worker.catalog import recover as catalog_recover
+from worker.catalog import sign
 from worker.cli.preflight import bots
 from worker.jobs import state
 from worker.jobs.runtime import Runtime
@@ -379,6 +383,52 @@ def test_a_repaired_copy_is_in_the_ledger_so_the_sweep_finds_it_once_nothing_hol
     assert (swept.deleted, swept.kept) == (6, 0)  # copy 0's three parts and the three repaired
     left = [m for m in standin.messages() if m["file_id"] is not None and not m["deleted"]]
     assert left == []
+
+
+def test_the_catalog_is_in_each_repository_and_recovers_every_copy_from_the_one_left(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path, empty_db_url: str
+) -> None:
+    key = "integration-copies-catalog-key-0123456789abcdef"
+    keyed = Runtime(
+        settings=rt.settings.model_copy(update={"catalog_key": SecretStr(key)}),
+        database=rt.database,
+    )
+    job_id = uploading_job(keyed, tmp_path)
+    backup.upload_step(keyed, job_id, hostname=HOST)
+    backup.record_step(keyed, job_id, hostname=HOST)
+    done = catalog_publish.publish_all(keyed)
+    chats = done["chats"]
+    assert isinstance(chats, list)
+    assert [(c["chat_id"], c["sent"]) for c in chats] == [(str(CHAT_A), True), (str(CHAT_B), True)]
+
+    standin.revoke(TOKEN_A)  # the default repository is lost, and the control plane with it
+    migrate.upgrade(empty_db_url)
+    fresh = session.Database(empty_db_url)
+    try:
+        trust = catalog_recover.Trust(sign.Keys.of([key.encode()]), ("720002", "710001"))
+        got = catalog_recover.recover(
+            keyed.telegram,
+            fresh,
+            str(CHAT_B),
+            trust=trust,
+            spool_dir=tmp_path / "recover",
+            identities=None,
+        )
+        assert (got.backups, got.parts) == (1, 3)
+        with fresh.transaction() as s:
+            row = db_backups.get_backup(s, s.scalars(select(models.Backup.id)).one())
+            assert row is not None
+            copies = db_backups.copies_of(s, row.id)
+            assert [(c.index, c.repository) for c in copies] == [(i, "spare") for i in range(3)]
+            remote = fetch.RemoteArtifact.from_backup(row, copies)
+    finally:
+        fresh.dispose()
+    whole = b"".join((tmp_path / f"a.pgdump.{i + 1:03d}").read_bytes() for i in range(3))
+    used: dict[int, str] = {}
+    fetch.fetch(keyed.telegram, remote, tmp_path / "restored", used=used)
+    assert (tmp_path / "restored").read_bytes() == whole
+    assert set(used.values()) == {"spare"}
+    keyed.close_telegram()
 
 
 def test_repair_refuses_a_bad_pair_of_repositories(rt: Runtime) -> None:
