@@ -431,6 +431,23 @@ def test_the_catalog_is_in_each_repository_and_recovers_every_copy_from_the_one_
     keyed.close_telegram()
 
 
+def test_the_parts_missing_in_a_repository_can_be_read_from_a_further_copy(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    job_id = uploading_job(rt, tmp_path)
+    backup.upload_step(rt, job_id, hostname=HOST)
+    backup.record_step(rt, job_id, hostname=HOST)
+    with rt.database.transaction() as s:
+        row = db_backups.get_backup_by_job(s, job_id)
+        assert row is not None
+        held = {c.index: c.file_id for c in db_backups.copies_of(s, row.id)}
+        todo = db_copies.missing(s, source="spare", target="third", default="default")
+        assert [(m.index, m.file_id, m.bot_id) for m in todo] == [
+            (i, held[i], "720002") for i in range(3)
+        ]
+        assert db_copies.missing(s, source="default", target="spare", default="default") == []
+
+
 def test_repair_refuses_a_bad_pair_of_repositories(rt: Runtime) -> None:
     with pytest.raises(errors.InputError, match="same repository"):
         repair.repair(rt, "spare", "spare")
