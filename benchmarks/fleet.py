@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -251,6 +252,8 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         "share_of_ceiling": round(share_ceiling, 4),
         "send_document_requests": len(documents),
         "answers_429": refused,
+        # Every sendDocument answer's status (None: no answer, the client gave up or hung up).
+        "statuses": dict(Counter(str(entry["status"]) for entry in documents)),
         "share_429": round(share_429, 4),
         "pacer_wait_p50_seconds": round(statistics.median(waits), 3) if waits else 0.0,
         "pacer_wait_p95_seconds": round(_percentile(waits, 0.95), 3),
