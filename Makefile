@@ -92,6 +92,7 @@ bench-small-jobs: install services
 	$(PY) -m benchmarks.small_jobs --json-out $(BENCH_OUT)/small_jobs.json
 
 # make bench-fleet: 300 small + 5 multi-part backups through the fleet pacer, Telegram's limits
+# (BENCH_ARGS="--copies 2": BACKUP_COPIES=2, each copy in a repository of its own)
 bench-fleet: install services
 	$(PY) -m benchmarks.fleet --json-out $(BENCH_OUT)/fleet.json $(BENCH_ARGS)
 

@@ -3,6 +3,7 @@
     python -m benchmarks.fleet                         # 300 small + 5 multi-part backups
     python -m benchmarks.fleet --small 40 --large 1    # quick
     python -m benchmarks.fleet --link 1gbit            # over a link (standin.link)
+    python -m benchmarks.fleet --copies 2              # BACKUP_COPIES=2 (docs/fleet.md)
 
 The stand-in enforces the `telegram` preset (1 message/s per chat, 20/min per group, 30/s per
 bot) for 2 bots in 3 groups. Scheduled backups (queue `scheduled`) run on `--workers` worker
@@ -10,6 +11,9 @@ processes of `--threads` threads; one more process (`-Q celery`, the Procfile's 
 a backup the gateway asks for in the middle of the run. Reported: messages per minute against
 the ceiling (chats x 20/min), 429 answers per sendDocument request, the pacer's wait per part
 (p50/p95, from the workers' log lines), and how long the asked-for backup waited for its dump.
+With `--copies N`, N-1 more repositories of as many bots and chats (TELEGRAM_REPOSITORIES_FILE)
+take a copy of every backup each; each copy's messages per minute is reported against its
+repository's own ceiling.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -37,6 +42,12 @@ TOKENS = (  # the stand-in's bots, not real ones
     "525252:fleet-benchmark-two-not-a-real-bot-00",
 )
 CHATS = ("-1005151000001", "-1005151000002", "-1005151000003")
+# Copy n's repository (n = 1, 2): bots and chats of its own, as many as copy 0's.
+COPY_TOKENS = {
+    n: tuple(f"5{n}{k}5{n}{k}:fleet-benchmark-copy{n}-bot{k}-not-real-00" for k in (1, 2))
+    for n in (1, 2)
+}
+COPY_CHATS = {n: tuple(f"-10052{n}1000{k}" for k in range(1, 4)) for n in (1, 2)}
 GROUP_PER_MINUTE = 20
 LARGE_PART_SIZE = 1_000_000  # bytes: the multi-part backups' parts (a worker setting)
 TARGET_429 = 0.01  # of sendDocument requests
@@ -59,6 +70,43 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def _repositories(tmp: Path, further: range) -> dict[str, str]:
+    """The worker settings of copies 1.. in repositories of their own."""
+    tables = []
+    for n in further:
+        token_file = tmp / f"copy{n}.tokens"
+        token_file.write_text(",".join(COPY_TOKENS[n]) + "\n")
+        listed = ", ".join(f'"{chat}"' for chat in COPY_CHATS[n])
+        tables.append(
+            f'[repositories.copy{n}]\nbot_token_file = "{token_file}"\nchat_ids = [{listed}]\n'
+        )
+    path = tmp / "repositories.toml"
+    path.write_text("\n".join(tables))
+    return {"TELEGRAM_REPOSITORIES_FILE": str(path), "BACKUP_COPIES": str(len(further) + 1)}
+
+
+def accepted_by_bot(documents: list[dict[str, object]]) -> dict[str, list[float]]:
+    """Each bot's accepted sendDocument requests: when Telegram had each message."""
+    found: dict[str, list[float]] = {}
+    for entry in documents:
+        if entry["status"] == 200:
+            done = float(str(entry["time"])) + float(str(entry["duration"]))
+            found.setdefault(str(entry["bot_id"]), []).append(done)
+    return found
+
+
+def _per_copy(by_bot: dict[str, list[float]], copies: int) -> list[tuple[float, float]]:
+    """(messages per minute, share of its repository's ceiling) of each copy."""
+    found = []
+    for number in range(copies):
+        bots = TOKENS if number == 0 else COPY_TOKENS[number]
+        times = sorted(t for token in bots for t in by_bot.get(token.split(":")[0], []))
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        rate = (len(times) - 1) / span * 60 if span else 0.0
+        found.append((rate, report.ratio(rate, len(CHATS) * GROUP_PER_MINUTE)))
+    return found
+
+
 def run(argv: list[str] | None = None) -> dict[str, object]:
     """Run the fleet, print the table and the JSON; return the JSON."""
     parser = argparse.ArgumentParser(
@@ -77,8 +125,18 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         default="none",
         help="a link between the workers and the stand-in (standin.link)",
     )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        choices=(1, 2, 3),
+        default=1,
+        help="BACKUP_COPIES, one repository each",
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
+    further = range(1, args.copies)
+    tokens = list(TOKENS) + [t for n in further for t in COPY_TOKENS[n]]
+    chats = list(CHATS) + [c for n in further for c in COPY_CHATS[n]]
     params = datagen.source_params()
     small = [
         datagen.ensure(params, 10, label=f"small{n}", seed=100 + n, scale=0.1, log=False).name
@@ -91,8 +149,8 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         tempfile.TemporaryDirectory(prefix="bwbench-fleet-") as tmp,
         standin.process(
             Path(tmp) / "standin",
-            ",".join(TOKENS),
-            ",".join(CHATS),
+            ",".join(tokens),
+            ",".join(chats),
             limits="telegram",
             link=None if args.link == "none" else args.link,
         ) as server,
@@ -100,6 +158,8 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
             server, Path(tmp), token=",".join(TOKENS), chat=",".join(CHATS), prefix="bwbench_"
         ) as bench,
     ):
+        if args.copies > 1:
+            overrides |= _repositories(Path(tmp), further)
         # The Procfile's two worker processes: `scheduled` (here several, each a host of its
         # own: -n) and `worker` for asked-for work; --concurrency: the threads measured.
         threads = f"--concurrency={args.threads}"
@@ -131,7 +191,7 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
     refused = sum(1 for entry in documents if entry["status"] == 429)
     span = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
     per_minute = (len(accepted) - 1) / span * 60 if span else 0.0
-    ceiling = len(CHATS) * GROUP_PER_MINUTE
+    ceiling = len(CHATS) * GROUP_PER_MINUTE * args.copies  # each copy's repository adds its own
     waits = [float(value) for value in _WAITED.findall(logs)]
     asked_wait = (asked_row["started_at"] - asked_row["created_at"]).total_seconds()  # type: ignore[operator]
     share_429 = report.ratio(refused, len(documents))
@@ -155,6 +215,17 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         ),
         ("wall time (s)", round(seconds, 1), ""),
     ]
+    per_copy = _per_copy(accepted_by_bot(documents), args.copies)
+    for number, (rate, share) in enumerate(per_copy):
+        verdict = report.verdict(share, TARGET_THROUGHPUT, at_most=False)
+        rows.append(
+            (
+                f"copy {number}: messages per minute",
+                round(rate, 1),
+                f"ceiling {ceiling // args.copies}",
+            )
+        )
+        rows.append((f"copy {number}: of its ceiling", f"{share:.1%}", verdict))
     report.table("Fleet-scale Telegram", ("figure", "value", "target"), rows)
     document: dict[str, object] = {
         "environment": environment,
@@ -169,13 +240,20 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
             "chats": len(CHATS),
             "limits": "telegram",
             "link": args.link,
+            "copies": args.copies,
         },
+        "per_copy": [
+            {"messages_per_minute": round(rate, 2), "share_of_ceiling": round(share, 4)}
+            for rate, share in per_copy
+        ],
         "messages": len(accepted),
         "messages_per_minute": round(per_minute, 2),
         "ceiling_per_minute": ceiling,
         "share_of_ceiling": round(share_ceiling, 4),
         "send_document_requests": len(documents),
         "answers_429": refused,
+        # Every sendDocument answer's status (None: no answer, the client gave up or hung up).
+        "statuses": dict(Counter(str(entry["status"]) for entry in documents)),
         "share_429": round(share_429, 4),
         "pacer_wait_p50_seconds": round(statistics.median(waits), 3) if waits else 0.0,
         "pacer_wait_p95_seconds": round(_percentile(waits, 0.95), 3),

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import func, or_, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db import models
 from db.queries import expiry as db_expiry
@@ -99,18 +99,22 @@ class Missing:
     sha256: str
     file_id: str  # in the repository read from
     bot_id: str | None
+    job_id: uuid.UUID | None  # the backup's job: its sent-messages ledger takes the new copy
 
 
 def missing(session: Session, *, source: str, target: str, default: str) -> list[Missing]:
     """The parts of active backups that have a copy in `source` and none in `target`, by
     backup and part (`default`: the name standing for copy 0, the backup_parts row)."""
     part = models.BackupPart
+    # An alias: reading from a further copy joins Copy in the outer query, and the subquery
+    # would otherwise correlate with it (and select from nothing).
+    held = aliased(Copy)
     in_target = (
-        select(Copy.backup_id)
+        select(held.backup_id)
         .where(
-            Copy.backup_id == part.backup_id,
-            Copy.index == part.index,
-            Copy.repository == target,
+            held.backup_id == part.backup_id,
+            held.index == part.index,
+            held.repository == target,
         )
         .exists()
     )
@@ -155,6 +159,7 @@ def missing(session: Session, *, source: str, target: str, default: str) -> list
             row[4],
             row[5],
             row[6],
+            row[2].job_id,
         )
         for row in rows
     ]

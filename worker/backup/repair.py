@@ -2,8 +2,10 @@
 
 Each part of an active backup that has a copy in the repository read from and none in the one
 repaired is downloaded, checked against its SHA-256, sent through the repaired repository's
-bots (paced like every send) and recorded as that part's next copy at once: a run that stops
-is resumed by running it again, which finds only what is still missing.
+bots (paced like every send) and recorded as that part's next copy at once, in the same
+transaction as its line in the sent-messages ledger (db.ledger, under the backup's job): a run
+that stops is resumed by running it again, which finds only what is still missing, and a copy
+that nothing holds any more is an orphan the sweep deletes.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from db import ledger
 from db.queries import copies as db_copies
 from worker import errors
 from worker.artifact import manifest
 from worker.backup import upload
+from worker.jobs import owner, retry
 from worker.jobs.runtime import Runtime
 from worker.telegram import repositories
 
@@ -97,15 +101,27 @@ def _one(
     )
     piece = manifest.PartFile(part.index, path, part.size_bytes, part.sha256)
     sent, _ = upload.send_part(sender, piece, part.part_count, where)
-    with rt.database.transaction() as session:
-        db_copies.add(
-            session,
-            part,
-            repository=into.name,
-            file_id=sent["file_id"],
-            file_unique_id=sent["file_unique_id"],
-            message_id=sent["message_id"],
-            chat_id=sent["chat_id"],
-            bot_id=sent.get("bot_id"),
-        )
+    try:
+        with rt.database.transaction() as session:
+            db_copies.add(
+                session,
+                part,
+                repository=into.name,
+                file_id=sent["file_id"],
+                file_unique_id=sent["file_unique_id"],
+                message_id=sent["message_id"],
+                chat_id=sent["chat_id"],
+                bot_id=sent.get("bot_id"),
+            )
+            if part.job_id is not None:
+                # As an upload's parts: a copy no backup holds any more is an orphan the
+                # sweep (worker.scheduling.orphans) finds through its backup's ended job.
+                ledger.record(
+                    session, part.job_id, sent["chat_id"], sent["message_id"], sent.get("bot_id")
+                )
+    except retry.CONTROL_PLANE_LOST:
+        # Sent but written nowhere: deleted now, while Telegram answers; the next run sends
+        # it anew.
+        owner.delete_sent_parts(rt, {"unrecorded": sent})
+        raise
     path.unlink()

@@ -19,14 +19,13 @@ from db.queries import backups as db_backups
 from db.queries import jobs as db_jobs
 from worker import errors
 from worker.artifact import manifest, stream
-from worker.backup import dump, ending, overlap, upload
+from worker.backup import copying, dump, ending, overlap, upload
 from worker.backup import sent as sent_parts
 from worker.jobs import owner, progress, resume, slot, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import clients, source
 from worker.postgres import dump as pgdump
 from worker.telegram import pacer as fleetpacer
-from worker.telegram import repositories as telegram_repositories
 
 log = logging.getLogger(__name__)
 
@@ -188,52 +187,28 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object =
         return
     art = state.BackupState.of(job).manifest(job_id)
     # Copy 0 through TELEGRAM_BOT_TOKEN's bots as always; copies 1, 2, ... each through its
-    # repository's bots, after it (docs/fleet.md, "Copies").
+    # repository's bots, batch by batch (docs/fleet.md, "Copies").
     extra = rt.repositories().targets[1:] if rt.settings.backup_copies > 1 else ()
-    copies = [(sent_parts.Sent.of(rt, job, hostname), rt.sender())] + [
-        (sent_parts.Sent.copy_of(rt, job, hostname, repo), rt.sender(repo)) for repo in extra
+    copies = [copying.Copy(sent_parts.Sent.of(rt, job, hostname), rt.sender())] + [
+        copying.Copy(sent_parts.Sent.copy_of(rt, job, hostname, repo), rt.sender(repo))
+        for repo in extra
     ]
     last = (len(copies) - 1, art.parts[-1].index)
-    total = art.size_bytes * len(copies)
-    amounts = reporter.amounts("upload", total)
-    reserved = fleetpacer.Reservation.from_json(slot)
-    for number, (sent, sender) in enumerate(copies):
-        todo = {part.index for part in art.parts} - {int(index) for index in sent.parts}
-        if not todo:
-            continue
 
-        def on_sent(
-            part: upload.SentPartJSON,
-            migrated: upload.Migration | None,
-            sent: sent_parts.Sent = sent,
-            number: int = number,
-        ) -> None:
-            # The last part's transaction also carries the stage's end: one write fewer.
-            is_last = (number, part["index"]) == last
-            end = ("upload", reporter.written("upload", 1.0)) if is_last else None
-            sent.add(part, migrated, stage=end)
+    def on_sent(number: int, part: upload.SentPartJSON, migrated: upload.Migration | None) -> None:
+        # The last part's transaction also carries the stage's end: one write fewer.
+        is_last = (number, part["index"]) == last
+        end = ("upload", reporter.written("upload", 1.0)) if is_last else None
+        copies[number].sent.add(part, migrated, stage=end)
 
-        def on_bytes(count: int, base: int = number * art.size_bytes) -> None:
-            amounts(base + count)
-
-        try:
-            upload.send_parts(
-                sender,
-                art,
-                sent.where,
-                skip={int(index) for index in sent.parts},
-                on_sent=on_sent,
-                on_bytes=on_bytes,
-                on_wait=sent.note_wait,
-                max_wait=rt.settings.telegram_pacer_max_sleep,
-                reserved=reserved,
-            )
-        except errors.TelegramError as exc:
-            if len(copies) > 1:
-                repo = sent.repository or telegram_repositories.DEFAULT_REPOSITORY
-                exc.args = (f"copy {number + 1} of {len(copies)} (repository {repo}): {exc}",)
-            raise
-        reserved = None
+    copying.send(
+        copies,
+        art,
+        on_sent=on_sent,
+        amounts=reporter.amounts("upload", art.size_bytes * len(copies)),
+        max_wait=rt.settings.telegram_pacer_max_sleep,
+        reserved=fleetpacer.Reservation.from_json(slot),
+    )
 
 
 def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:

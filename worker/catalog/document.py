@@ -1,4 +1,8 @@
-"""The catalog's content: the rows of backups and backup_parts, as JSON and back.
+"""The catalog's content: the rows of backups, backup_parts and backup_part_copies, as JSON
+and back.
+
+A part with further copies (docs/fleet.md, "Copies") lists them under `copies`; a part without
+has no such key, so a catalog with one copy reads as it always did.
 
 Every column of the two tables goes in, whatever the models hold at the time (a later migration's
 columns, such as a part's bot id, come along without a change here). Only active backups are
@@ -24,6 +28,7 @@ FORMAT = "backup-worker-catalog"
 VERSION = 1
 BACKUPS: Table = models.Backup.__table__  # type: ignore[assignment]
 PARTS: Table = models.BackupPart.__table__  # type: ignore[assignment]
+COPIES: Table = models.BackupPartCopy.__table__  # type: ignore[assignment]
 Row = dict[str, object]
 
 
@@ -70,9 +75,27 @@ def build(session: Session) -> Row:
             parts[str(part["backup_id"])].append(
                 {name: _encode(value) for name, value in part.items()}
             )
+        _add_copies(session, ids, parts)
     for backup in backups:
         backup["parts"] = parts[str(backup["id"])]
     return {"format": FORMAT, "version": VERSION, "backups": backups}
+
+
+def _add_copies(session: Session, ids: list[uuid.UUID], parts: dict[str, list[Row]]) -> None:
+    copies: dict[tuple[str, int], list[Row]] = {}
+    found = session.execute(
+        select(COPIES)
+        .where(COPIES.c.backup_id.in_(ids))
+        .order_by(COPIES.c.backup_id, COPIES.c["index"], COPIES.c.copy)
+    ).mappings()
+    for copy in found:
+        key = (str(copy["backup_id"]), int(copy["index"]))
+        copies.setdefault(key, []).append({name: _encode(value) for name, value in copy.items()})
+    for backup_id, listed in parts.items():
+        for part in listed:
+            held = copies.get((backup_id, int(str(part["index"]))))
+            if held:
+                part["copies"] = held
 
 
 def dumps(catalog: Row) -> bytes:
@@ -101,17 +124,20 @@ def loads(data: bytes) -> Row:
 
 
 def restore_rows(session: Session, catalog: Row) -> tuple[int, int]:
-    """Insert the catalog's backups and parts (existing ids are left alone); returns counts."""
+    """Insert the catalog's backups, parts and their copies (existing ids are left alone);
+    returns the counts of backups and parts."""
     backups = catalog["backups"]
     assert isinstance(backups, list)
     backup_rows: list[Row] = []
     part_rows: list[Row] = []
+    copy_rows: list[Row] = []
     for backup in backups:
         parts = backup.get("parts", [])
         row = _decode(BACKUPS, {k: v for k, v in backup.items() if k != "parts"})
         row["job_id"] = None
         backup_rows.append(row)
         part_rows += [_decode(PARTS, part) for part in parts]
+        copy_rows += [_decode(COPIES, copy) for part in parts for copy in part.get("copies", [])]
     inserted = parts_inserted = 0
     if backup_rows:
         statement = insert(BACKUPS).values(backup_rows).on_conflict_do_nothing()
@@ -119,4 +145,6 @@ def restore_rows(session: Session, catalog: Row) -> tuple[int, int]:
     if part_rows:
         statement = insert(PARTS).values(part_rows).on_conflict_do_nothing()
         parts_inserted = len(session.execute(statement.returning(PARTS.c.backup_id)).all())
+    if copy_rows:
+        session.execute(insert(COPIES).values(copy_rows).on_conflict_do_nothing())
     return inserted, parts_inserted

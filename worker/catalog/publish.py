@@ -27,7 +27,7 @@ from worker.catalog import document, sign
 from worker.catalog.head import NAME_PREFIX, Head
 from worker.jobs import runtime
 from worker.telegram import client as telegram
-from worker.telegram import pins, results
+from worker.telegram import pins, repositories, results
 from worker.telegram import sender as fleetsender
 
 _log = logging.getLogger(__name__)
@@ -151,17 +151,27 @@ def publish_all(rt: runtime.Runtime) -> dict[str, object]:
     # The first bot publishes everywhere (and `catalog recover` reads with it), paced like
     # every other message; each chat that gets parts gets its catalog, retired ones included:
     # their old parts still restore.
-    bot = rt.bots()[0]
-    paced = fleetsender.Sender(
-        rt.telegram, bots=(bot,), pacer=rt.pacer(), max_attempts=config.telegram_max_attempts
-    )
+    # The other repositories' chats get it from their own first bot: whichever repository is
+    # left, its chats hold a catalog naming every copy (docs/fleet.md, "Copies").
+    places = [(rt.bots()[0], chat, config.telegram_thread_id) for chat in config.telegram_chat_ids]
+    if config.telegram_repositories_file is not None:
+        for repo in rt.repositories():
+            if repo.name != repositories.DEFAULT_REPOSITORY:  # TELEGRAM_CHAT_ID's, above
+                places += [(repo.bot_ids[0], chat, repo.thread_id) for chat in repo.chat_ids]
+    for bot, chat_id, thread_id in places:
+        paced = fleetsender.Sender(
+            rt.telegram, bots=(bot,), pacer=rt.pacer(), max_attempts=config.telegram_max_attempts
+        )
 
-    def send(chat: str, path: Path, caption: str) -> results.SentDocument:
-        return paced.send_document(
-            (chat,), path, caption=caption, thread_id=config.telegram_thread_id
-        ).document
+        def send(
+            chat: str,
+            path: Path,
+            caption: str,
+            paced: fleetsender.Sender = paced,
+            thread_id: int | None = thread_id,
+        ) -> results.SentDocument:
+            return paced.send_document((chat,), path, caption=caption, thread_id=thread_id).document
 
-    for chat_id in config.telegram_chat_ids:
         try:
             published = publish(
                 rt.telegram(bot),
@@ -172,7 +182,7 @@ def publish_all(rt: runtime.Runtime) -> dict[str, object]:
                 spool_dir=config.backup_spool_dir,
                 part_size=config.backup_part_size,
                 recipients=config.backup_age_recipients,
-                thread_id=config.telegram_thread_id,
+                thread_id=thread_id,
                 send=send,
             )
         except errors.BackupWorkerError as exc:

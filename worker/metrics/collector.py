@@ -54,6 +54,7 @@ METRICS: dict[str, str] = {
     "backup_worker_recovery_window_seconds": "span of time a server can be recovered to",
     "backup_worker_wal_lag_seconds": "now minus the newest recoverable point (the current RPO)",
     "backup_worker_wal_gaps": "holes in a server's recorded WAL since its oldest base backup",
+    "backup_worker_repository_up": "1 when a Telegram repository's bots and chats answered",
 }
 # The series a PromQL query may also name: the summary's, the histogram's and the counters' own
 # samples (the histogram's family name has no sample of its own).
@@ -70,10 +71,16 @@ class Collector:
     """Reads a snapshot per scrape; `read` is snapshot.read with the sources bound."""
 
     def __init__(
-        self, read: Callable[[], snapshot.Snapshot], *, drill_period: float | None = None
+        self,
+        read: Callable[[], snapshot.Snapshot],
+        *,
+        drill_period: float | None = None,
+        repositories: Callable[[], dict[str, bool]] | None = None,
     ) -> None:
         self._read = read
         self._drill_period = drill_period  # seconds (DRILL_PERIOD_DAYS); None: not exported
+        # Each repository's verdict (worker.metrics.repositories); None: not exported
+        self._repositories = repositories
 
     def collect(self) -> Iterator[Metric]:
         """The metrics of one fresh snapshot."""
@@ -84,6 +91,16 @@ class Collector:
         yield from fleet_metrics(found)
         yield from worker_metrics(found)
         yield from wal_metrics(found)
+        if self._repositories is not None:
+            yield repository_metric(self._repositories())
+
+
+def repository_metric(states: dict[str, bool]) -> Metric:
+    """backup_worker_repository_up{repository}: 0 once a repository's store is gone."""
+    up = _gauge("backup_worker_repository_up", ["repository"])
+    for name, state in sorted(states.items()):
+        up.add_metric([name], 1.0 if state else 0.0)
+    return up
 
 
 def build_info() -> Metric:

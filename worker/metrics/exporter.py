@@ -17,16 +17,21 @@ from prometheus_client.registry import CollectorRegistry
 
 from db import session as db_session
 from worker import redisconn
-from worker.metrics import collector, queues, snapshot
+from worker.metrics import collector, queues, repositories, snapshot
 
 
 def registry(
-    database: db_session.Database, client: redis.Redis | None, *, drill_period: float | None = None
+    database: db_session.Database,
+    client: redis.Redis | None,
+    *,
+    drill_period: float | None = None,
+    probe: repositories.Probe | None = None,
 ) -> CollectorRegistry:
     """A registry with only the fleet collector (no process metrics of the exporter itself)."""
     found = CollectorRegistry(auto_describe=False)
     read = functools.partial(snapshot.read, database, client)
-    found.register(collector.Collector(read, drill_period=drill_period))
+    states = None if probe is None else probe.states
+    found.register(collector.Collector(read, drill_period=drill_period, repositories=states))
     return found
 
 
@@ -45,9 +50,10 @@ def serve(
     stop: threading.Event,
     on_ready: Callable[[], None] | None = None,
     drill_period: float | None = None,
+    probe: repositories.Probe | None = None,
 ) -> None:
     """Serve /metrics on address:port until `stop` is set; `drill_period` in seconds."""
-    served = registry(database, client, drill_period=drill_period)
+    served = registry(database, client, drill_period=drill_period, probe=probe)
     server, thread = start_http_server(port, addr=address, registry=served)
     try:
         if on_ready is not None:

@@ -9,31 +9,30 @@ picked up without a restart. Passwords reach pg_dump/pg_restore through SourcePa
 from __future__ import annotations
 
 import dataclasses
-import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker import errors, settings
+from worker import errors, registry_file, settings
 from worker.postgres import source
 
 DEFAULT_SERVER = "default"
-# Names travel in task messages, Redis keys, CLI flags and a backups column: keep them plain.
-_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-_NAME_RULE = (
-    'server names are 1 to 63 lower-case letters, digits, "_" and "-", starting with a letter'
+_FILE = registry_file.Kind(
+    setting="SOURCE_SERVERS_FILE",
+    key="servers",
+    noun="server",
+    keys=frozenset({"url", "password_file", "max_dumps"}),
+    shape="a table with url = ...",
 )
-_KEYS = frozenset({"url", "password_file", "max_dumps"})
 
 
 def validate_name(name: object) -> str:
     """A server name as written in a task message or a CLI flag; InputError if malformed."""
     if not isinstance(name, str):
         raise errors.InputError(f"server name must be a string, not {type(name).__name__}")
-    if not _NAME.fullmatch(name):
+    if not registry_file.NAME.fullmatch(name):
         shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
-        raise errors.InputError(f"invalid server name {shown}: {_NAME_RULE}")
+        raise errors.InputError(f"invalid server name {shown}: {registry_file.name_rule('server')}")
     return name
 
 
@@ -137,38 +136,12 @@ class Registry:
 
 def read_file(path: Path, default_max_dumps: int) -> dict[str, Server]:
     """The servers of a registry file; ConfigError naming the file, the server and the key."""
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except OSError as exc:
-        raise errors.ConfigError(
-            f"SOURCE_SERVERS_FILE: cannot read {path}: {exc.strerror or type(exc).__name__}"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib's message gives line and column, never the text (which may hold a password).
-        raise errors.ConfigError(f"{path}: not valid TOML: {exc}") from None
-    extra = sorted(set(document) - {"servers"})
-    if extra:
-        raise errors.ConfigError(
-            f"{path}: unknown top-level key(s) {', '.join(extra)}: only [servers.NAME] tables"
-        )
-    tables = document.get("servers", {})
-    if not isinstance(tables, dict) or not tables:
-        raise errors.ConfigError(f"{path}: no [servers.NAME] table")
+    tables = registry_file.read(path, _FILE)
     return {name: _server(path, name, table, default_max_dumps) for name, table in tables.items()}
 
 
-def _server(path: Path, name: str, table: object, default_max_dumps: int) -> Server:
+def _server(path: Path, name: str, table: dict[str, object], default_max_dumps: int) -> Server:
     where = f"{path}: [servers.{name}]"
-    if not _NAME.fullmatch(name):
-        raise errors.ConfigError(f"{where}: bad server name: {_NAME_RULE}")
-    if not isinstance(table, dict):
-        raise errors.ConfigError(f"{where}: must be a table with url = ...")
-    unknown = sorted(set(table) - _KEYS)
-    if unknown:
-        raise errors.ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}: allowed are " + ", ".join(sorted(_KEYS))
-        )
     url = table.get("url")
     if not isinstance(url, str) or not url.strip():
         raise errors.ConfigError(f'{where} url: missing; e.g. url = "postgresql://user@host/db"')

@@ -13,22 +13,22 @@ start-up, so the file can be shown to anyone who may see the chat ids.
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from worker import errors, settings, syntax
+from worker import errors, registry_file, settings, syntax
 
 DEFAULT_REPOSITORY = "default"
-_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-_NAME_RULE = (
-    'repository names are 1 to 63 lower-case letters, digits, "_" and "-", starting with a letter'
+_FILE = registry_file.Kind(
+    setting="TELEGRAM_REPOSITORIES_FILE",
+    key="repositories",
+    noun="repository",
+    keys=frozenset({"bot_token_file", "chat_ids", "thread_id"}),
+    shape="a table with bot_token_file and chat_ids",
 )
-_KEYS = frozenset({"bot_token_file", "chat_ids", "thread_id"})
 
 
 @dataclass(frozen=True)
@@ -129,37 +129,12 @@ class Repositories:
 
 def read_file(path: Path) -> dict[str, Repository]:
     """The repositories of TELEGRAM_REPOSITORIES_FILE; ConfigError naming file, table and key."""
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except OSError as exc:
-        raise errors.ConfigError(
-            f"TELEGRAM_REPOSITORIES_FILE: cannot read {path}: {exc.strerror or type(exc).__name__}"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise errors.ConfigError(f"{path}: not valid TOML: {exc}") from None
-    extra = sorted(set(document) - {"repositories"})
-    if extra:
-        raise errors.ConfigError(
-            f"{path}: unknown top-level key(s) {', '.join(extra)}: only [repositories.NAME] tables"
-        )
-    tables = document.get("repositories", {})
-    if not isinstance(tables, dict) or not tables:
-        raise errors.ConfigError(f"{path}: no [repositories.NAME] table")
+    tables = registry_file.read(path, _FILE)
     return {name: _repository(path, name, table) for name, table in tables.items()}
 
 
-def _repository(path: Path, name: str, table: object) -> Repository:
+def _repository(path: Path, name: str, table: dict[str, object]) -> Repository:
     where = f"{path}: [repositories.{name}]"
-    if not _NAME.fullmatch(name):
-        raise errors.ConfigError(f"{where}: bad repository name: {_NAME_RULE}")
-    if not isinstance(table, dict):
-        raise errors.ConfigError(f"{where}: must be a table with bot_token_file and chat_ids")
-    unknown = sorted(set(table) - _KEYS)
-    if unknown:
-        raise errors.ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}: allowed are " + ", ".join(sorted(_KEYS))
-        )
     chats = table.get("chat_ids")
     if not isinstance(chats, list) or not chats:
         raise errors.ConfigError(f'{where} chat_ids: missing; e.g. chat_ids = ["-1001234567890"]')

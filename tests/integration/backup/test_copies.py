@@ -19,9 +19,11 @@ from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from worker import errors, settings
 from worker.artifact import manifest
-from worker.backup import repair
+from worker.backup import copying
+from worker.backup import sent as sent_parts
 from worker.backup import steps as backup
 from worker.cli.preflight import bots
+from worker.jobs import state
 from worker.jobs.runtime import Runtime
 from worker.restore import fetch
 from worker.scheduling import sweep
@@ -145,6 +147,39 @@ def test_every_part_goes_to_both_repositories_and_both_copies_are_recorded(
     assert {(int(c.chat_id), c.message_id) for c in copies} <= set(sent)
 
 
+def test_each_part_goes_to_every_copy_before_the_next_part_is_taken(
+    rt: Runtime, standin: BotApiStandin, tmp_path: Path
+) -> None:
+    # One bot and one chat per repository: a batch is one part, so the copies alternate.
+    job_id = uploading_job(rt, tmp_path, parts=4)
+    job = job_row(rt, job_id)
+    spare = rt.repositories().get("spare")
+    copies = [
+        copying.Copy(sent_parts.Sent.of(rt, job, HOST), rt.sender()),
+        copying.Copy(sent_parts.Sent.copy_of(rt, job, HOST, spare), rt.sender(spare)),
+    ]
+    seen: list[int] = []
+    art = state.BackupState.of(job).manifest(job_id)
+    copying.send(
+        copies,
+        art,
+        on_sent=lambda number, part, moved: copies[number].sent.add(part, moved),
+        amounts=seen.append,
+        max_wait=None,
+        reserved=None,
+    )
+    order = [
+        (int(str(m["chat_id"])), str(m["file_name"])[-3:])
+        for m in standin.messages()
+        if m["file_id"] is not None
+    ]
+    assert order == [(chat, f"{n:03d}") for n in range(1, 5) for chat in (CHAT_A, CHAT_B)]
+    # The progress over both copies only grows, up to twice the artifact.
+    assert seen == sorted(seen)
+    assert seen[-1] == 2 * art.size_bytes
+    assert len(state.BackupState.of(job_row(rt, job_id)).copies["spare"]) == 4
+
+
 def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
     rt: Runtime, standin: BotApiStandin, tmp_path: Path
 ) -> None:
@@ -152,17 +187,18 @@ def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
     standin.revoke(TOKEN_B)
     with pytest.raises(errors.TelegramError, match=r"copy 2 of 2 \(repository spare\)"):
         backup.upload_step(rt, job_id, hostname=HOST)
-    with pytest.raises(errors.AttemptSuperseded, match=r"copy 2 \(repository spare\)"):
+    with pytest.raises(errors.AttemptSuperseded, match=r"not uploaded yet"):
         backup.record_step(rt, job_id, hostname=HOST)
     job = job_row(rt, job_id)
-    assert len(job.result["uploaded"]) == 3  # type: ignore[index]
+    # The copies go a batch (here one part) at a time: copy 2 failed at the first part.
+    assert list(job.result["uploaded"]) == ["0"]  # type: ignore[index]
 
-    # Once the repository answers again, the next run sends copy 2 alone.
+    # Once the repository answers again, the next run sends only what is missing.
     standin.reinstate(TOKEN_B)
     before = len(standin.messages())
     backup.upload_step(rt, job_id, hostname=HOST)
     backup.record_step(rt, job_id, hostname=HOST)
-    assert len(standin.messages()) == before + 3
+    assert len(standin.messages()) == before + 5  # copy 1's parts 2 and 3, copy 2's three
     assert job_row(rt, job_id).status == "completed"
 
 
@@ -277,51 +313,3 @@ def test_check_names_each_repository_and_the_one_lost(rt: Runtime, standin: BotA
     lost = [check for check, status in verdicts.items() if status == "fail"]
     assert lost
     assert all("720002" in check for check in lost)
-
-
-def test_repair_recreates_the_missing_copies_once_and_they_restore(
-    rt: Runtime, standin: BotApiStandin, tmp_path: Path
-) -> None:
-    # Backups made with one copy, before the second repository was used.
-    single = Runtime(
-        settings=rt.settings.model_copy(update={"backup_copies": 1}), database=rt.database
-    )
-    job_id = uploading_job(single, tmp_path)
-    backup.upload_step(single, job_id, hostname=HOST)
-    backup.record_step(single, job_id, hostname=HOST)
-    single.close_telegram()
-    with rt.database.transaction() as s:
-        row = db_backups.get_backup_by_job(s, job_id)
-        assert row is not None
-        assert db_backups.copies_of(s, row.id) == []
-
-    seen: list[tuple[int, int]] = []
-    done = repair.repair(
-        rt, "default", "spare", on_part=lambda n, total, _: seen.append((n, total))
-    )
-    assert (done.created, done.failed) == (3, [])
-    assert seen == [(1, 3), (2, 3), (3, 3)]
-    # Run again: nothing is missing, nothing is sent twice into the repository.
-    sends = len(standin.messages())
-    assert repair.repair(rt, "default", "spare").created == 0
-    assert len(standin.messages()) == sends
-
-    whole = b"".join((tmp_path / f"a.pgdump.{i + 1:03d}").read_bytes() for i in range(3))
-    standin.revoke(TOKEN_A)
-    with rt.database.transaction() as s:
-        row = db_backups.get_backup_by_job(s, job_id)
-        assert row is not None
-        remote = fetch.RemoteArtifact.from_backup(row, db_backups.copies_of(s, row.id))
-    used: dict[int, str] = {}
-    fetch.fetch(rt.telegram, remote, tmp_path / "restored", used=used)
-    assert (tmp_path / "restored").read_bytes() == whole
-    assert set(used.values()) == {"spare"}
-
-
-def test_repair_refuses_a_bad_pair_of_repositories(rt: Runtime) -> None:
-    with pytest.raises(errors.InputError, match="same repository"):
-        repair.repair(rt, "spare", "spare")
-    with pytest.raises(errors.InputError, match="repair into another"):
-        repair.repair(rt, "spare", "default")
-    with pytest.raises(errors.InputError, match="unknown repository 'lost'"):
-        repair.repair(rt, "default", "lost")

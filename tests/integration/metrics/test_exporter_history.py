@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import text
 
 from db import session
-from tests.integration.metrics import rows, test_wal_window
+from tests.integration.metrics import rows, test_repository_up, test_wal_window
 from tests.integration.metrics.test_exporter import free_port, scrape, value
 from tests.unit.metrics.test_prometheus_rules import NAME, RULES, panel_exprs
 from worker.contract import tasks
@@ -171,6 +171,8 @@ def test_every_name_the_dashboard_and_the_rules_query_is_in_a_real_scrape(
         _, samples = scrape(url)
 
     scraped = {sample.name for sample in samples}  # samples, not HELP lines of empty families
+    # The repositories' series come with TELEGRAM_REPOSITORIES_FILE only: a probed scrape.
+    scraped |= test_repository_up.probed_names(database, tmp_path)
     queried = {name for expr in panel_exprs() for name in NAME.findall(expr)}
     queried |= set(NAME.findall(RULES.read_text()))
     assert queried <= scraped, sorted(queried - scraped)

@@ -8,6 +8,8 @@ recover believes only a catalog that authenticates with it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from worker import errors
@@ -16,6 +18,9 @@ from worker.catalog import publish as catalog_publish
 from worker.catalog import recover as catalog_recover
 from worker.catalog import sign
 from worker.cli import common
+
+if TYPE_CHECKING:
+    from worker.jobs.runtime import Runtime
 
 
 @click.group()
@@ -60,7 +65,7 @@ def recover_command(chat_id: str, channel_post: bool, as_json: bool) -> None:
         identity = config.backup_age_identity_file
         trust = catalog_recover.Trust(
             sign.Keys.of(config.catalog_keys),
-            rt.bots(),
+            _readers(rt, chat_id),
             config.backup_age_recipients,
             channel_posts=channel_post,
         )
@@ -75,3 +80,14 @@ def recover_command(chat_id: str, channel_post: bool, as_json: bool) -> None:
     finally:
         rt.close()
     common.emit({"status": "ok", **recovered.to_json()}, as_json)
+
+
+def _readers(rt: Runtime, chat_id: str) -> tuple[str, ...]:
+    """Every bot of ours, the chat's own repository's first: it reads the pinned catalog."""
+    bots = list(rt.bots())
+    if rt.settings.telegram_repositories_file is not None:
+        repos = rt.repositories()
+        holder = repos.holding(chat_id)
+        bots = [*(holder.bot_ids if holder else ()), *bots]
+        bots += [bot for repo in repos for bot in repo.bot_ids]
+    return tuple(dict.fromkeys(bots))

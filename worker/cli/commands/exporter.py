@@ -16,6 +16,8 @@ from db import session as db_session
 from worker import settings
 from worker.cli import common
 from worker.metrics import exporter as metrics_exporter
+from worker.metrics import repositories as metrics_repositories
+from worker.telegram import repositories
 
 
 @click.command("exporter")
@@ -29,6 +31,11 @@ def exporter(address: str | None, port: int | None) -> None:
     port = port or config.exporter_port
     database = db_session.Database(config.database_url)
     client = metrics_exporter.redis_client(config.celery_broker_url, config.redis_sentinel_master)
+    probe = None
+    if config.telegram_repositories_file is not None:
+        # Repositories are named: say which one is lost (docs/fleet.md, "Copies").
+        connect = metrics_repositories.connector(config.telegram_api_url)
+        probe = metrics_repositories.Probe(repositories.Repositories.load(config), connect)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: types.FrameType | None) -> None:
@@ -44,6 +51,7 @@ def exporter(address: str | None, port: int | None) -> None:
             port=port,
             stop=stop,
             drill_period=config.drill_period_days * 86400,
+            probe=probe,
             on_ready=lambda: common.err.print(
                 f"exporter: serving http://{address}:{port}/metrics", highlight=False
             ),
