@@ -82,6 +82,8 @@ def stream_command(names: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if not chosen:
         log.info("wal: WAL_SERVERS is empty: nothing to stream (idle until stopped)")
+    # The line process supervisors (and the tests' harness) wait for.
+    log.info("wal: ready, %d server(s): %s", len(chosen), ", ".join(s.name for s in chosen))
     threads = [
         threading.Thread(target=_stream_one, args=(rt, server, stop), name=f"wal-{server.name}")
         for server in chosen
