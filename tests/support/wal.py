@@ -43,6 +43,44 @@ def source_cluster() -> Iterator[services.PostgresCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def replica_of(primary: services.PostgresCluster) -> Iterator[services.PostgresCluster]:
+    """A streaming replica of `primary` (pg_basebackup -R), on a free port of its own."""
+    root = Path(tempfile.mkdtemp(prefix="bw-wal-replica-"))
+    os.chmod(root, 0o755)  # noqa: S103 - postgres must reach its data directory below it
+    replica = services.PostgresCluster(root / "pg", services.free_port(27000))
+    replica.root.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(replica.root, "postgres", "postgres")
+    try:
+        subprocess.run(
+            services.as_postgres(
+                [
+                    str(services.PG_BIN / "pg_basebackup"),
+                    "-D",
+                    str(replica.data),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-d",
+                    conninfo(primary),
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        with (replica.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {replica.port}\nunix_socket_directories = '{replica.root}'\n"
+                "hot_standby = on\n"
+            )
+        replica.start()
+        yield replica
+    finally:
+        replica.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def conninfo(cluster: services.PostgresCluster) -> str:
     return f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres"
 

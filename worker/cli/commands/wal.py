@@ -135,7 +135,8 @@ def verify_command(server: str, as_json: bool) -> None:
     with rt.database.transaction() as session:
         bases = list(db_wal.base_backups(session, server))
         bundles = list(db_wal.bundles_of(session, server))
-    report = plan.verify(server, bases, bundles)
+        histories = list(db_wal.histories(session, server))
+    report = plan.verify(server, bases, bundles, histories)
     common.emit(report, as_json)
     if report["gaps"]:
         raise SystemExit(1)
