@@ -101,6 +101,7 @@ def recover(
 ) -> Outcome:
     """Recover into a scratch instance under `root`; dump `database` from it into root/../."""
     instance = scratch.Instance(root, user, run_as, port)
+    instance.check_reachable()
     instance.prepare()
     work = root / "work"
     work.mkdir(mode=0o700)
