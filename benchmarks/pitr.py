@@ -1,6 +1,7 @@
 """Point-in-time recovery under load (issue 23's acceptance; not a CI test).
 
     python -m benchmarks.pitr --minutes 10 --flush 60 --lease 30
+    python -m benchmarks.pitr --against pgbackrest --seconds 120 --rounds 5   (pitr_pgbackrest)
 
 A scratch source cluster (track_commit_timestamp on) takes pgbench load plus a commit log
 (one row per transaction); two streamer processes share its lease; the holder is SIGKILLed
@@ -46,7 +47,15 @@ def main() -> None:
     parser.add_argument("--flush", type=float, default=60)
     parser.add_argument("--lease", type=float, default=30)
     parser.add_argument("--rate", type=int, default=200, help="pgbench transactions per second")
+    parser.add_argument("--against", choices=["pgbackrest"], help="restore side by side with")
+    parser.add_argument("--seconds", type=float, default=120, help="writes before --against")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of --against")
     args = parser.parse_args()
+    if args.against == "pgbackrest":
+        from benchmarks import pitr_pgbackrest
+
+        print(json.dumps(pitr_pgbackrest.run(args.seconds, args.rounds, args.rate), indent=2))
+        return
     print(json.dumps(run(args.minutes * 60, args.flush, args.lease, args.rate), indent=2))
 
 
