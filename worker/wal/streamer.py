@@ -90,7 +90,7 @@ class Streamer:
             recorded = db_wal.recorded_end(session, config.server, identity.system_identifier)
         position, streaming, switches, history = self._resume(identity, recorded)
         if position == 0:
-            position = slot_start
+            position = _segment_start(slot_start, identity.segment_size)
         elif slot_start > position:
             # The slot was dropped and made again: the WAL between is gone from the server.
             # `wal verify` shows the gap; streaming goes on from what the server still has.
@@ -101,7 +101,8 @@ class Streamer:
                 slot_start,
                 slot,
             )
-            position, streaming, switches = slot_start, identity.timeline, []
+            position = max(position, _segment_start(slot_start, identity.segment_size))
+            streaming, switches = identity.timeline, []
         spool.prepare(config.spool_dir)
         spool.seed(config.spool_dir, streaming, position, identity.segment_size)
         application = f"bw_wal_{slot}"
@@ -259,6 +260,15 @@ def _renewing(held: lease.Lease, every: float) -> Iterator[None]:
     finally:
         done.set()
         thread.join()
+
+
+def _segment_start(position: int, segment_size: int) -> int:
+    """Where a stream with nothing recorded before it starts: the start of the segment holding
+    `position` (the server keeps that segment whole, and pg_receivewal streams it from its
+    start). A replay reads a segment's first page before any record in it: a first bundle that
+    began mid-segment left zeros there, and a base backup taken in that segment could not be
+    recovered ("could not locate required checkpoint record")."""
+    return position // segment_size * segment_size
 
 
 def _covered(samples: list[tuple[dt.datetime, int]], end: int) -> dt.datetime | None:

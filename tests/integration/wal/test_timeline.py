@@ -143,6 +143,13 @@ def test_the_stream_follows_a_promoted_replica_and_a_restore_crosses_the_switch(
                 check=True,
                 capture_output=True,
             )
+            # Right after the promotion, before its first checkpoint on timeline 2 ends: the
+            # streamer must see the timeline WAL is written on, not the checkpoint's.
+            connection = receiver.connect(support.conninfo(replica))
+            try:
+                assert receiver.identify(connection).timeline == 2
+            finally:
+                connection.close()
             second = stream(replica, "b")
             try:
                 times |= _commit(replica, range(8, 16))
@@ -153,10 +160,12 @@ def test_the_stream_follows_a_promoted_replica_and_a_restore_crosses_the_switch(
             logs = second.log()
 
         with database.transaction() as s:
-            (history,) = db_wal.histories(s, SERVER, system)
+            found = list(db_wal.histories(s, SERVER, system))
             bundles = list(db_wal.bundles_of(s, SERVER))
             s.expunge_all()
-        assert (history.timeline, history.parent_timeline) == (2, 1), logs[-2000:]
+        assert len(found) == 1, logs[-3000:]
+        history = found[0]
+        assert (history.timeline, history.parent_timeline) == (2, 1)
         assert history.switch_lsn <= end_two
         assert history.parts  # the file is in Telegram too
         assert {b.timeline for b in bundles} == {1, 2}
