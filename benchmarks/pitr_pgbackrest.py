@@ -2,16 +2,13 @@
 
     python -m benchmarks.pitr --against pgbackrest --seconds 120 --rounds 5
 
-Needs Debian's `pgbackrest` (apt-get install pgbackrest). One scratch source cluster archives
-with pgBackRest (`archive_command` = `pgbackrest archive-push`, async, a local posix repository,
-zstd) while the Procfile's `wal` process streams the same WAL into the Bot API stand-in. Both
-take a full base backup, then pgbench writes for `--seconds`. The target is a time inside both
-windows. Each round restores the whole server to it with each tool, in alternating order, until
-the recovered server has promoted: ours (plan, download from the stand-in, age, zstd, replay in
-the scratch instance) and pgBackRest's (`pgbackrest restore --type=time`, then PostgreSQL
-replaying through its `archive-get`). Reported: the ratio ours / pgBackRest per round (median,
-min-max), the bytes each stored for the WAL per GB of WAL written, the streamer's lag (RPO)
-over the workload, messages per minute, and the recovered row counts (equal, or the run fails).
+Needs Debian's `pgbackrest`. One scratch cluster archives through pgBackRest (archive-push,
+async, a local posix repository, zstd) while the Procfile's `wal` process streams the same WAL
+into the Bot API stand-in; both take a full base backup, then pgbench writes for `--seconds`.
+Each round restores the whole server to one time inside both windows with each tool (order
+alternating) until it has promoted. Reported: ours / pgBackRest per round (median, min-max),
+WAL bytes stored per GB written, the streamer's lag (RPO), messages per minute, and the
+recovered row counts (equal, or the run fails).
 """
 
 from __future__ import annotations
@@ -94,7 +91,8 @@ def run(seconds: float, rounds: int, rate: int) -> dict[str, object]:
             counts.append((results["_ours"][1], results["_theirs"][1]))
         with database.transaction() as s:
             ours_bytes = int(s.scalar(select(func.sum(wal_models.WalBundle.size_bytes))) or 0)
-        theirs_bytes = _du(root / "pgbr" / "repo" / "archive")
+        archive = root / "pgbr" / "repo" / "archive"
+        theirs_bytes = sum(f.stat().st_size for f in archive.rglob("*") if f.is_file())
         archived = _lsn(cluster) - archived_from
     assert all(a == b for a, b in counts), f"the two restores differ: {counts}"
     ratios = report.per_round(ours_s, theirs_s)
@@ -117,9 +115,7 @@ def run(seconds: float, rounds: int, rate: int) -> dict[str, object]:
         "rpo_lag_seconds": report.spread(lags),
         "messages_per_minute_during_writes": round(sent_during / (seconds / 60), 2),
         "wal_bytes_per_minute_during_writes": round(written / (seconds / 60)),
-        "pgbackrest": subprocess.run(
-            ["pgbackrest", "version"], capture_output=True, text=True, check=False
-        ).stdout.strip(),
+        "pgbackrest": _version(),
     }
 
 
@@ -141,7 +137,7 @@ def _ours(
     elapsed = time.monotonic() - began
     instance = scratch_instance.Instance(where, "postgres", "postgres", port)
     try:
-        rows = _count(instance.dsn("app"))
+        rows = int(str(_query(instance.dsn("app"), COUNT)))
     finally:
         instance.remove()
     return elapsed, rows
@@ -182,7 +178,7 @@ def _theirs(
         while _in_recovery(dsn):
             time.sleep(0.3)
         elapsed = time.monotonic() - began
-        return elapsed, _count(dsn)
+        return elapsed, int(str(_query(dsn, COUNT)))
     finally:
         subprocess.run(
             services.as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
@@ -229,11 +225,7 @@ def _pgbackrest(conf: Path, command: str, *options: str) -> None:
 
 
 def _pgbench(cluster: services.PostgresCluster, *args: str) -> None:
-    subprocess.run(
-        [str(services.PG_BIN / "pgbench"), *args, *_where(cluster)],
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(_bench(cluster, *args), check=True, capture_output=True)
 
 
 def _workload(
@@ -241,11 +233,7 @@ def _workload(
 ) -> list[float]:
     """pgbench for `seconds`; the streamer's lag (now less the newest covered time) each second."""
     args = ["-n", "-c", "2", "-R", str(rate), "-T", str(int(seconds))]
-    bench = subprocess.Popen(
-        [str(services.PG_BIN / "pgbench"), *args, *_where(cluster)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    bench = subprocess.Popen(_bench(cluster, *args), stdout=subprocess.DEVNULL)
     lags = []
     began = dt.datetime.now(dt.UTC)
     while bench.poll() is None:
@@ -264,8 +252,9 @@ def _messages(database: session.Database) -> int:
         return sum(len(parts) for parts in s.scalars(select(wal_models.WalBundle.parts)))
 
 
-def _where(cluster: services.PostgresCluster) -> list[str]:
-    return ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "app"]
+def _bench(cluster: services.PostgresCluster, *args: str) -> list[str]:
+    where = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "app"]
+    return [str(services.PG_BIN / "pgbench"), *args, *where]
 
 
 def _wait_covered(database: session.Database, target: dt.datetime) -> None:
@@ -285,28 +274,22 @@ def _lsn(cluster: services.PostgresCluster) -> int:
 
 def _in_recovery(dsn: str) -> bool:
     try:
-        connection = psycopg2.connect(dsn)
+        return bool(_query(dsn, "SELECT pg_is_in_recovery()"))
     except psycopg2.OperationalError:
-        return True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_is_in_recovery()")
-            row = cursor.fetchone()
-        return bool(row and row[0])
-    finally:
-        connection.close()
+        return True  # not accepting connections yet
 
 
-def _count(dsn: str) -> int:
+def _query(dsn: str, sql: str) -> object:
     connection = psycopg2.connect(dsn)
     try:
         with connection.cursor() as cursor:
-            cursor.execute(COUNT)
+            cursor.execute(sql)
             row = cursor.fetchone()
-        return int(row[0]) if row else -1
+        return None if row is None else row[0]
     finally:
         connection.close()
 
 
-def _du(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def _version() -> str:
+    done = subprocess.run(["pgbackrest", "version"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
