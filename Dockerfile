@@ -29,10 +29,17 @@ FROM ${PYTHON_IMAGE} AS runtime
 # qualifies (docs/servers.md). PGDG's repository carries every major side by side; list the
 # majors of your servers (--build-arg PG_MAJORS="15 16"), or add the next one when it ships.
 ARG PG_MAJORS="13 14 15 16 17"
+# Point-in-time recovery (docs/pitr.md) replays WAL in a scratch PostgreSQL of the server's
+# major and reads WAL with pg_waldump: both come with the server package (postgresql-N), which
+# worker/wal takes from /usr/lib/postgresql/15/bin. No cluster is created by the package
+# (create_main_cluster = false): the image runs none but the scratch instance of a restore.
+ARG PITR_MAJORS="15"
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates postgresql-common zstd age \
     && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && sed -ri 's/^#?\s*create_main_cluster\s*=.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf \
     && apt-get install -y --no-install-recommends $(for major in $PG_MAJORS; do echo "postgresql-client-$major"; done) \
+        $(for major in $PITR_MAJORS; do echo "postgresql-$major"; done) \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/backup-worker --create-home backup-worker \
     && install -d -m 0700 -o backup-worker -g backup-worker /var/spool/backup-worker

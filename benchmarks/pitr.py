@@ -1,13 +1,16 @@
 """Point-in-time recovery under load (issue 23's acceptance; not a CI test).
 
     python -m benchmarks.pitr --minutes 10 --flush 60 --lease 30
+    python -m benchmarks.pitr --against pgbackrest --seconds 120 --rounds 5   (pitr_pgbackrest)
 
 A scratch source cluster (track_commit_timestamp on) takes pgbench load plus a commit log
 (one row per transaction); two streamer processes share its lease; the holder is SIGKILLed
-half way. Reported: the takeover time, the RPO at the kill (the kill's time less the newest
-recorded `covered_until`) and the lag over the run, messages per minute, the bytes stored per
-WAL byte, and for three random targets in the window the time to restore and whether the
-restored commit log holds exactly the rows whose commit timestamp is at or before the target.
+half way. The streamers are the Procfile's `wal` process (`backup-worker wal stream`), with
+WAL_FLUSH_SECONDS and WAL_LEASE_SECONDS set from --flush and --lease. Reported: the takeover
+time, the RPO at the kill (the kill's time less the newest recorded `covered_until`) and the
+lag over the run, messages per minute, the bytes stored per WAL byte, and for three random
+targets in the window the time to restore and whether the restored commit log holds exactly
+the rows whose commit timestamp is at or before the target.
 """
 
 from __future__ import annotations
@@ -19,9 +22,7 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,7 +33,7 @@ import redis
 from sqlalchemy import func, select
 
 from db import session, wal_models
-from tests.support import scratch, services
+from tests.support import scratch, services, workers
 from tests.support import wal as support
 from worker.wal import basebackup, lease, plan, recover
 from worker.wal import store as wal_store
@@ -46,7 +47,15 @@ def main() -> None:
     parser.add_argument("--flush", type=float, default=60)
     parser.add_argument("--lease", type=float, default=30)
     parser.add_argument("--rate", type=int, default=200, help="pgbench transactions per second")
+    parser.add_argument("--against", choices=["pgbackrest"], help="restore side by side with")
+    parser.add_argument("--seconds", type=float, default=120, help="writes before --against")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of --against")
     args = parser.parse_args()
+    if args.against == "pgbackrest":
+        from benchmarks import pitr_pgbackrest
+
+        print(json.dumps(pitr_pgbackrest.run(args.seconds, args.rounds, args.rate), indent=2))
+        return
     print(json.dumps(run(args.minutes * 60, args.flush, args.lease, args.rate), indent=2))
 
 
@@ -83,27 +92,22 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
             check=True,
             capture_output=True,
         )
-        processes: list[subprocess.Popen[bytes]] = []
+        registry = support.servers_file(root / "servers.toml", {SERVER: support.conninfo(cluster)})
+        processes: list[workers.Process] = []
 
-        def start(name: str) -> subprocess.Popen[bytes]:
-            (root / name).mkdir()
-            argv = [
-                SERVER,
-                support.conninfo(cluster),
-                url,
-                scratch.redis_url(redis_number),
-                standin.url,
-                str(key),
-                str(root / name / "spool"),
-                str(flush),
-                str(ttl),
-            ]
-            with (root / f"{name}.log").open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "tests.support.wal_streamer", *argv],
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
+        def start(name: str) -> workers.Process:
+            env = support.streamer_env(
+                control_url=url,
+                redis_url=scratch.redis_url(redis_number),
+                standin_url=standin.url,
+                key_file=key,
+                registry=registry,
+                spool=root / name / "spool",
+                WAL_SERVERS=SERVER,
+                WAL_FLUSH_SECONDS=str(flush),
+                WAL_LEASE_SECONDS=str(ttl),
+            )
+            process = support.start_streamer(env, root / "logs")
             processes.append(process)
             return process
 
@@ -150,7 +154,7 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
                 lags.append((now - newest).total_seconds())
             if not killed and time.monotonic() - began >= seconds / 2:
                 holder = client.get(lease.KEY.format(SERVER))
-                os.kill(first.pid, signal.SIGKILL)
+                first.kill()  # the host dies: the streamer and its pg_receivewal
                 killed = {
                     "at": time.monotonic(),
                     "rpo": (now - newest).total_seconds() if newest else -1.0,
@@ -167,9 +171,7 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
         while (_newest_end(database) or 0) < flushed:
             time.sleep(0.5)
         for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(60)
+            process.stop(60)
         with database.transaction() as s:
             bundles = list(
                 s.scalars(select(wal_models.WalBundle).order_by(wal_models.WalBundle.start_lsn))

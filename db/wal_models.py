@@ -73,3 +73,28 @@ class BaseBackup(Base):
     created_at: Mapped[dt.datetime] = columns.created()
 
     __table_args__ = (Index(None, "server", "stopped_at"),)
+
+
+class WalHistory(Base):
+    """A timeline's history file (a promoted replica's new timeline): where it branched off its
+    parent, and the file itself, kept here for planning and in Telegram for a restore by hand."""
+
+    __tablename__ = "wal_histories"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    server: Mapped[str] = mapped_column(Text)
+    system_identifier: Mapped[str] = mapped_column(Text)
+    timeline: Mapped[int] = mapped_column(Integer)  # the new timeline the file belongs to
+    parent_timeline: Mapped[int] = mapped_column(Integer)
+    switch_lsn: Mapped[int] = mapped_column(BigInteger)  # the parent's end, the child's start
+    content: Mapped[str] = mapped_column(Text)  # the file as the server wrote it (no secrets)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)  # the artifact's
+    sha256: Mapped[str] = mapped_column(Text)
+    compression: Mapped[str] = mapped_column(Text)
+    encrypted: Mapped[bool] = mapped_column(server_default=text("false"))
+    parts: Mapped[list[JSONObject]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_at: Mapped[dt.datetime] = columns.created()
+
+    __table_args__ = (Index(None, "server", "system_identifier", "timeline", unique=True),)

@@ -12,6 +12,7 @@ from db import models, wal_coverage, wal_models
 
 Bundle = wal_models.WalBundle
 BaseBackup = wal_models.BaseBackup
+History = wal_models.WalHistory
 
 
 def add_bundle(session: Session, bundle: Bundle) -> None:
@@ -26,6 +27,22 @@ def add_base_backup(session: Session, backup: BaseBackup) -> None:
     session.flush()
 
 
+def add_history(session: Session, history: History) -> None:
+    """Record a timeline's history file whose parts are all in Telegram."""
+    session.add(history)
+    session.flush()
+
+
+def histories(
+    session: Session, server: str, system_identifier: str | None = None
+) -> Sequence[History]:
+    """The server's timeline histories (of one system when named), by timeline."""
+    query = select(History).where(History.server == server)
+    if system_identifier is not None:
+        query = query.where(History.system_identifier == system_identifier)
+    return session.scalars(query.order_by(History.timeline)).all()
+
+
 def recorded_end(session: Session, server: str, system_identifier: str) -> tuple[int, int] | None:
     """(timeline, end LSN) of the server's newest recorded bundle; None before the first."""
     row = session.execute(
@@ -38,19 +55,22 @@ def recorded_end(session: Session, server: str, system_identifier: str) -> tuple
 
 
 def bundles_from(
-    session: Session, server: str, system_identifier: str, timeline: int, start_lsn: int
+    session: Session,
+    server: str,
+    system_identifier: str,
+    timeline: int | None,
+    start_lsn: int,
 ) -> Sequence[Bundle]:
-    """The server's bundles on `timeline` that end after `start_lsn`, in LSN order."""
-    return session.scalars(
-        select(Bundle)
-        .where(
-            Bundle.server == server,
-            Bundle.system_identifier == system_identifier,
-            Bundle.timeline == timeline,
-            Bundle.end_lsn > start_lsn,
-        )
-        .order_by(Bundle.start_lsn)
-    ).all()
+    """The server's bundles on `timeline` (None: on every timeline) that end after
+    `start_lsn`, in LSN order."""
+    query = select(Bundle).where(
+        Bundle.server == server,
+        Bundle.system_identifier == system_identifier,
+        Bundle.end_lsn > start_lsn,
+    )
+    if timeline is not None:
+        query = query.where(Bundle.timeline == timeline)
+    return session.scalars(query.order_by(Bundle.start_lsn, Bundle.timeline)).all()
 
 
 def base_backups(session: Session, server: str) -> Sequence[BaseBackup]:
@@ -108,7 +128,9 @@ def coverages(session: Session) -> list[wal_coverage.Coverage]:
     names = set(session.scalars(select(Bundle.server).distinct()))
     names |= set(session.scalars(select(BaseBackup.server).distinct()))
     return [
-        wal_coverage.coverage(name, base_backups(session, name), bundles_of(session, name))
+        wal_coverage.coverage(
+            name, base_backups(session, name), bundles_of(session, name), histories(session, name)
+        )
         for name in sorted(names)
     ]
 

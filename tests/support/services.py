@@ -46,7 +46,8 @@ def free_port(near: int = 0, tries: int = 200) -> int:
     raise RuntimeError(f"no free port in {near}..{near + tries - 1}")
 
 
-def _as_postgres(args: list[str]) -> list[str]:
+def as_postgres(args: list[str]) -> list[str]:
+    """`args` run as the postgres user when the tests run as root."""
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *args]
     return args
@@ -70,7 +71,7 @@ class PostgresCluster:
             entry = pwd.getpwnam("postgres")
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         subprocess.run(
-            _as_postgres(
+            as_postgres(
                 [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"]
             ),
             check=True,
@@ -94,7 +95,7 @@ class PostgresCluster:
 
     def start(self) -> None:
         subprocess.run(
-            _as_postgres(
+            as_postgres(
                 [str(PG_BIN / "pg_ctl"), "-w", "-D", str(self.data), "-l", self.log, "start"]
             ),
             check=True,
@@ -104,7 +105,7 @@ class PostgresCluster:
 
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
+            as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
             check=False,
             capture_output=True,
         )

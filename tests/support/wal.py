@@ -14,7 +14,7 @@ import psycopg2
 import pyrage
 
 from standin.server import BotApiStandin
-from tests.support import services
+from tests.support import services, workers
 from worker.backup import upload
 from worker.telegram import client as telegram
 from worker.telegram import sender as fleetsender
@@ -40,6 +40,44 @@ def source_cluster() -> Iterator[services.PostgresCluster]:
         yield cluster
     finally:
         cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replica_of(primary: services.PostgresCluster) -> Iterator[services.PostgresCluster]:
+    """A streaming replica of `primary` (pg_basebackup -R), on a free port of its own."""
+    root = Path(tempfile.mkdtemp(prefix="bw-wal-replica-"))
+    os.chmod(root, 0o755)  # noqa: S103 - postgres must reach its data directory below it
+    replica = services.PostgresCluster(root / "pg", services.free_port(27000))
+    replica.root.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(replica.root, "postgres", "postgres")
+    try:
+        subprocess.run(
+            services.as_postgres(
+                [
+                    str(services.PG_BIN / "pg_basebackup"),
+                    "-D",
+                    str(replica.data),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-d",
+                    conninfo(primary),
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        with (replica.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {replica.port}\nunix_socket_directories = '{replica.root}'\n"
+                "hot_standby = on\n"
+            )
+        replica.start()
+        yield replica
+    finally:
+        replica.destroy()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -118,3 +156,48 @@ def load_into(archive: Path, dsn: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def servers_file(path: Path, servers: dict[str, str]) -> Path:
+    """A SOURCE_SERVERS_FILE naming each server's URL (trust auth: no password file)."""
+    lines = []
+    for name, url in servers.items():
+        lines += [f"[servers.{name}]", f'url = "{url}"', ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def streamer_env(
+    *,
+    control_url: str,
+    redis_url: str,
+    standin_url: str,
+    key_file: Path,
+    registry: Path,
+    spool: Path,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of the Procfile's `wal` process: this test's services, its age key, its
+    server registry, and the WAL_* settings the test names in `settings`."""
+    own = ("TELEGRAM_", "BACKUP_", "PACER_", "WAL_", "SOURCE_")  # never the caller's
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    identity = pyrage.x25519.Identity.from_str(key_file.read_text().strip())
+    env.update(
+        DATABASE_URL=control_url,
+        CELERY_BROKER_URL=redis_url,
+        CELERY_RESULT_BACKEND=redis_url,
+        TELEGRAM_API_URL=standin_url,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_CHAT_ID=CHAT,
+        BACKUP_SPOOL_DIR=str(spool),
+        BACKUP_AGE_RECIPIENTS=str(identity.to_public()),
+        BACKUP_AGE_IDENTITY_FILE=str(key_file),
+        SOURCE_SERVERS_FILE=str(registry),
+    )
+    env.update(settings)
+    return env
+
+
+def start_streamer(env: dict[str, str], log_dir: Path, *options: str) -> workers.Process:
+    """The Procfile's `wal` process (`backup-worker wal stream`) with `options`; ready."""
+    return workers.start("wal", env, log_dir, *options)

@@ -22,7 +22,12 @@ import requests
 from tests.support import procfile
 
 READY_TIMEOUT = 60.0  # seconds for a process to say it is ready
-READY_LINES = {"worker": "ready.", "scheduled": "ready.", "beat": "beat: Starting..."}
+READY_LINES = {
+    "worker": "ready.",
+    "scheduled": "ready.",
+    "beat": "beat: Starting...",
+    "wal": "wal: ready,",
+}
 
 
 @dataclass

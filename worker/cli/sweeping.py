@@ -45,6 +45,14 @@ def plan_lines(found: rehearsal.SweepPlan) -> list[str]:
     shown.append(line("drop", f"{len(found.undo_points)} restore undo point database(s)"))
     for name, when in found.undo_points:
         shown.append(line("", f"{name} (kept until {human.timestamp(when)} UTC)"))
+    shown.append(
+        line(
+            "WAL",
+            f"{len(found.wal_base_backups)} base backup(s) beyond WAL_BASEBACKUP_KEEP,"
+            f" {len(found.wal_bundles)} bundle(s) no kept one needs",
+        )
+    )
+    shown.extend(line("", str(each)) for each in [*found.wal_base_backups, *found.wal_bundles])
     shown.append(line("dry run", "nothing was changed"))
     return shown
 

@@ -21,7 +21,7 @@ from db import ledger
 from db.queries import deletion as db_deletion
 from db.queries import expiry as db_expiry
 from worker.jobs.runtime import Runtime
-from worker.scheduling import orphans, sweep, undo_points
+from worker.scheduling import orphans, sweep, undo_points, wal_expiry
 
 MAX_LISTED = 10_000  # parts or messages listed: more than a person reads, fewer than a page
 
@@ -35,6 +35,8 @@ class SweepPlan:
     parts: list[db_deletion.PendingPart] = field(default_factory=list)
     orphans: list[ledger.Unsettled] = field(default_factory=list)
     undo_points: list[tuple[str, str]] = field(default_factory=list)
+    wal_base_backups: list[wal_expiry.Listed] = field(default_factory=list)
+    wal_bundles: list[wal_expiry.Listed] = field(default_factory=list)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     def old(self, moment: dt.datetime) -> bool:
@@ -71,6 +73,8 @@ class SweepPlan:
             "undo_points": [
                 {"database": name, "expired_at": when} for name, when in self.undo_points
             ],
+            "wal_base_backups": [each.to_json() for each in self.wal_base_backups],
+            "wal_bundles": [each.to_json() for each in self.wal_bundles],
         }
 
 
@@ -89,4 +93,7 @@ def plan(rt: Runtime) -> SweepPlan:
         session.rollback()
     found.orphans = [message for message in unsettled if not message.kept]
     found.undo_points = undo_points.due(rt, now=found.now)
+    found.wal_base_backups, found.wal_bundles = wal_expiry.would_expire(
+        rt, rt.settings.wal_basebackup_keep
+    )
     return found

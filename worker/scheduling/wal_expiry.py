@@ -9,6 +9,7 @@ incomplete, so restore planning never starts from it.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,84 @@ def expire(rt: Runtime, delete: Delete, keep: int) -> WalExpiry:
         else:
             done.bundles += 1
     return done
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A base backup or bundle the sweep would expire (`sweep --dry-run`)."""
+
+    kind: str  # "base backup" or "bundle"
+    id: uuid.UUID
+    server: str
+    timeline: int
+    start_lsn: int
+    end_lsn: int
+    at: dt.datetime  # a base backup's end, a bundle's covered_until
+    parts: int
+    size_bytes: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {str(self.id)[:8]} of {self.server}, timeline {self.timeline}"
+            f" {_lsn(self.start_lsn)}..{_lsn(self.end_lsn)} ({self.at.isoformat()}),"
+            f" {self.parts} message(s)"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "server": self.server,
+            "timeline": self.timeline,
+            "start_lsn": _lsn(self.start_lsn),
+            "end_lsn": _lsn(self.end_lsn),
+            "at": self.at.isoformat(),
+            "messages": self.parts,
+            "size_bytes": self.size_bytes,
+        }
+
+
+def would_expire(rt: Runtime, keep: int) -> tuple[list[Listed], list[Listed]]:
+    """(base backups, bundles) that `expire` with `keep` would delete now; nothing changes."""
+    with rt.database.sessionmaker() as session:
+        try:
+            bases, bundles = db_wal.expirable(session, keep)
+            return (
+                [
+                    Listed(
+                        "base backup",
+                        b.id,
+                        b.server,
+                        b.timeline,
+                        b.start_lsn,
+                        b.stop_lsn,
+                        b.stopped_at,
+                        len(b.parts),
+                        b.size_bytes,
+                    )
+                    for b in bases
+                ],
+                [
+                    Listed(
+                        "bundle",
+                        b.id,
+                        b.server,
+                        b.timeline,
+                        b.start_lsn,
+                        b.end_lsn,
+                        b.covered_until,
+                        len(b.parts),
+                        b.size_bytes,
+                    )
+                    for b in bundles
+                ],
+            )
+        finally:
+            session.rollback()
+
+
+def _lsn(position: int) -> str:
+    """A WAL position as PostgreSQL prints it (worker.wal.lsn sits above this layer)."""
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
 
 def _ref(row_id: uuid.UUID, part: JSONObject) -> db_expiry.PartRef:

@@ -27,6 +27,7 @@ MARGIN = dt.timedelta(seconds=1)
 # pg_receivewal had written to; any stop earlier than this before the end is a real failure.
 _TAIL = 1 << 16
 _STOPPED = re.compile(r"error in WAL record at ([0-9A-F]+/[0-9A-F]+)")
+_NOTHING = re.compile(r"could not find a valid record after")
 _COMMIT = re.compile(r"desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")
 
 
@@ -52,38 +53,51 @@ def commit_times(
         writer = spool.SegmentWriter(Path(view), identity.timeline, first, size)
         for chunk in spool.read_range(spool_dir, identity.timeline, first, end, size):
             writer.write(chunk)
-        try:
-            result = subprocess.run(
-                [
-                    str(receiver.PG_BIN / "pg_waldump"),
-                    "-p",
-                    view,
-                    "-t",
-                    str(identity.timeline),
-                    "-s",
-                    lsn.format_lsn(start),
-                    "-e",
-                    lsn.format_lsn(end),
-                    "-r",
-                    "Transaction",
-                ],
-                capture_output=True,
-                env={**os.environ, "TZ": "UTC", "LC_ALL": "C"},
-                check=False,
-            )
-        except FileNotFoundError:
-            # Without commit timestamps a restore could not tell which targets need a
-            # recovery_target_time: no bundle is recorded without them.
-            raise errors.WalError(
-                f"{receiver.PG_BIN / 'pg_waldump'} is missing: install the PostgreSQL server "
-                "package of the server's major version (postgresql-15) on the streaming host"
-            ) from None
+        result = _waldump(view, identity.timeline, start, end)
+        if result.returncode != 0 and _NOTHING.search(result.stderr.decode(errors="replace")):
+            # No valid record starts at or after `start` in its segment: the range begins in
+            # the padding after a WAL switch (pg_backup_stop, archive_timeout), or inside one
+            # record that ends later. Records go on at the next segment's start, if in range.
+            following = (lsn.segment_number(start, size) + 1) * size
+            if following >= end:
+                return (None, None)
+            result = _waldump(view, identity.timeline, following, end)
     _check_read(result.returncode, result.stderr.decode(errors="replace"), end)
     stamps = [
         dt.datetime.fromisoformat(match[1]).replace(tzinfo=dt.UTC)
         for match in _COMMIT.finditer(result.stdout.decode(errors="replace"))
     ]
     return (min(stamps), max(stamps)) if stamps else (None, None)
+
+
+def _waldump(view: str, timeline: int, start: int, end: int) -> subprocess.CompletedProcess[bytes]:
+    """pg_waldump's transaction records of [start, end) in `view`."""
+    try:
+        return subprocess.run(
+            [
+                str(receiver.PG_BIN / "pg_waldump"),
+                "-p",
+                view,
+                "-t",
+                str(timeline),
+                "-s",
+                lsn.format_lsn(start),
+                "-e",
+                lsn.format_lsn(end),
+                "-r",
+                "Transaction",
+            ],
+            capture_output=True,
+            env={**os.environ, "TZ": "UTC", "LC_ALL": "C"},
+            check=False,
+        )
+    except FileNotFoundError:
+        # Without commit timestamps a restore could not tell which targets need a
+        # recovery_target_time: no bundle is recorded without them.
+        raise errors.WalError(
+            f"{receiver.PG_BIN / 'pg_waldump'} is missing: install the PostgreSQL server "
+            "package of the server's major version (postgresql-15) on the streaming host"
+        ) from None
 
 
 def make(

@@ -47,6 +47,8 @@ class Plan:
     # recovery_target_* to set; empty: replay every fetched byte (the target is past the last
     # commit the WAL holds, so "all of it" is the state at the target).
     settings: tuple[tuple[str, str], ...]
+    # The history files of the timelines the bundles cross (restore_command serves them).
+    histories: tuple[wal_models.WalHistory, ...] = ()
 
 
 def choose(
@@ -54,9 +56,10 @@ def choose(
     target: Target,
     bases: Sequence[wal_models.BaseBackup],
     bundles: Sequence[wal_models.WalBundle],
+    histories: Sequence[wal_models.WalHistory] = (),
 ) -> Plan:
     """The plan for `target`; OutsideWindow naming the covered window when it is not covered."""
-    covered = wal_coverage.window(bases, bundles)
+    covered = wal_coverage.window(bases, bundles, histories)
     if covered is None:
         raise errors.OutsideWindow(
             f"server {server} has no base backup with its WAL recorded: nothing is recoverable "
@@ -78,16 +81,34 @@ def choose(
             f"(WAL positions up to {lsn.format_lsn(end)})"
         )
     base = max(usable, key=lambda b: b.stopped_at)
-    run = contiguous([b for b in bundles if b.timeline == base.timeline], base.start_lsn)
+    run = wal_coverage.path(
+        bundles, base.timeline, base.start_lsn, wal_coverage.switches(histories)
+    )
     settings: list[tuple[str, str]] = []
     if target.position is not None:
         settings.append(("recovery_target_lsn", lsn.format_lsn(target.position)))
+        run = _up_to_position(run, target.position)
     elif target.time is not None:
         last_commit = max((b.last_commit_at for b in run if b.last_commit_at), default=None)
         if last_commit is not None and target.time < last_commit:
             settings.append(("recovery_target_time", target.time.isoformat()))
         run = _up_to_time(run, target.time)
-    return Plan(base, tuple(run), tuple(settings))
+    crossed = {b.timeline for b in run}
+    if run and run[-1].timeline != base.timeline:
+        # Replay follows the promotions on the path, and no later timeline.
+        settings.append(("recovery_target_timeline", str(run[-1].timeline)))
+    needed = tuple(h for h in histories if h.timeline in crossed)
+    return Plan(base, tuple(run), tuple(settings), needed)
+
+
+def _up_to_position(run: list[wal_models.WalBundle], position: int) -> list[wal_models.WalBundle]:
+    """The bundles a recovery to `position` reads: up to the one holding it."""
+    kept: list[wal_models.WalBundle] = []
+    for bundle in run:
+        kept.append(bundle)
+        if bundle.end_lsn >= position:
+            break
+    return kept
 
 
 def _up_to_time(run: list[wal_models.WalBundle], time: dt.datetime) -> list[wal_models.WalBundle]:
@@ -101,19 +122,23 @@ def _up_to_time(run: list[wal_models.WalBundle], time: dt.datetime) -> list[wal_
 
 
 def verify(
-    server: str, bases: Sequence[wal_models.BaseBackup], bundles: Sequence[wal_models.WalBundle]
+    server: str,
+    bases: Sequence[wal_models.BaseBackup],
+    bundles: Sequence[wal_models.WalBundle],
+    histories: Sequence[wal_models.WalHistory] = (),
 ) -> dict[str, object]:
     """The covered window and every gap per timeline from the oldest base backup on."""
     holes = [
         f"timeline {timeline}: {lsn.format_lsn(a)}..{lsn.format_lsn(b)}"
-        for timeline, a, b in wal_coverage.holes(bases, bundles)
+        for timeline, a, b in wal_coverage.holes(bases, bundles, histories)
     ]
-    covered = wal_coverage.window(bases, bundles)
+    covered = wal_coverage.window(bases, bundles, histories)
     return {
         "server": server,
         "base_backups": len(bases),
         "bundles": len(bundles),
         "from": None if covered is None else covered[0].isoformat(),
         "to": None if covered is None else covered[1].isoformat(),
+        "timelines": sorted({b.timeline for b in bundles} | {h.timeline for h in histories}),
         "gaps": holes,
     }

@@ -61,12 +61,19 @@ def connect(conninfo: str, password: str | None = None) -> psycopg2.extensions.c
 
 
 def identify(connection: psycopg2.extensions.connection) -> Identity:
-    """The server's system identifier, current timeline and WAL segment size."""
+    """The server's system identifier, current timeline and WAL segment size.
+
+    The timeline is the one WAL is written on now (the name of the current WAL file), not the
+    last checkpoint's: a promoted server writes its new timeline before its first checkpoint
+    on it ends, and a streamer that took the checkpoint's would read the new timeline's WAL
+    as the old one's.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT s.system_identifier::text, c.timeline_id, "
+            "SELECT s.system_identifier::text, "
+            "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int, "
             "current_setting('wal_segment_size')::text "
-            "FROM pg_control_system() s, pg_control_checkpoint() c"
+            "FROM pg_control_system() s"
         )
         row = cursor.fetchone()
     assert row is not None

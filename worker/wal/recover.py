@@ -20,7 +20,7 @@ from db import session as db_session
 from db import wal_models
 from db.queries import wal as db_wal
 from worker import errors
-from worker.wal import basebackup, plan, receiver, scratch, spool, store
+from worker.wal import basebackup, lsn, plan, receiver, scratch, spool, store, timeline
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,10 @@ def make_plan(database: db_session.Database, server: str, target: plan.Target) -
     """The plan for `target` from the control plane's records; OutsideWindow when uncovered."""
     with database.transaction() as session:
         bases = list(db_wal.base_backups(session, server))
-        bundles = (
-            list(db_wal.bundles_from(session, server, _system(bases), _timeline(bases), 0))
-            if bases
-            else []
-        )
-        chosen = plan.choose(server, target, bases, bundles)
+        system = _system(bases) if bases else ""
+        bundles = list(db_wal.bundles_from(session, server, system, None, 0))
+        histories = list(db_wal.histories(session, server, system))
+        chosen = plan.choose(server, target, bases, bundles, histories)
         session.expunge_all()
     return chosen
 
@@ -51,17 +49,30 @@ def _system(bases: Sequence[wal_models.BaseBackup]) -> str:
     return bases[-1].system_identifier
 
 
-def _timeline(bases: Sequence[wal_models.BaseBackup]) -> int:
-    return bases[-1].timeline
-
-
 def fetch_wal(
     chosen: plan.Plan, target: store.Store, directory: Path, work: Path, size: int
 ) -> None:
-    """Every bundle of the plan, written into segment files (of `size` bytes) in `directory`."""
+    """Every bundle of the plan, written into segment files (of `size` bytes) in `directory`,
+    and the history file of each timeline it crosses."""
     for bundle in chosen.bundles:
         sink = spool.SegmentWriter(directory, bundle.timeline, bundle.start_lsn, size)
         target.get(basebackup._stored(bundle), f"wal bundle {bundle.id}", sink, work)
+    for history in chosen.histories:
+        (directory / timeline.file_name(history.timeline)).write_text(history.content)
+        _carry_prefix(directory, history, size)
+
+
+def _carry_prefix(directory: Path, history: wal_models.WalHistory, size: int) -> None:
+    """The child's segment holding the switch starts with the parent's bytes before it, as
+    the promoted server's own file does: replay reads that segment from the child's file."""
+    segment = lsn.segment_number(history.switch_lsn, size)
+    offset = history.switch_lsn - segment * size
+    parent = directory / lsn.segment_name(history.parent_timeline, segment, size)
+    child = directory / lsn.segment_name(history.timeline, segment, size)
+    if offset == 0 or not parent.exists() or not child.exists():
+        return
+    with parent.open("rb") as source, child.open("r+b") as sink:
+        sink.write(source.read(offset))
 
 
 def segment_size(data_dir: Path) -> int:
@@ -90,6 +101,7 @@ def recover(
 ) -> Outcome:
     """Recover into a scratch instance under `root`; dump `database` from it into root/../."""
     instance = scratch.Instance(root, user, run_as, port)
+    instance.check_reachable()
     instance.prepare()
     work = root / "work"
     work.mkdir(mode=0o700)

@@ -56,6 +56,24 @@ class Instance:
         for path in (self.root, self.wal, self.socket):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
+    def check_reachable(self) -> None:
+        """ConfigError unless `run_as` can reach the instance's directory (PostgreSQL runs as
+        that user and must open its data directory)."""
+        if self.run_as is None:
+            return
+        reached = subprocess.run(
+            ["runuser", "-u", self.run_as, "--", "test", "-x", str(self.root.parent)],
+            capture_output=True,
+            check=False,
+        )
+        if reached.returncode != 0:
+            raise errors.ConfigError(
+                f"the scratch PostgreSQL runs as {self.run_as}, who cannot reach "
+                f"{self.root.parent}: every directory above it must let that user pass (a "
+                "BACKUP_SPOOL_DIR of mode 0700 does not), or run the restore as a user "
+                "PostgreSQL accepts, without --run-as"
+            )
+
     def configure(self, settings: Sequence[tuple[str, str]]) -> None:
         """Recovery settings and the isolation above; recovery.signal."""
         (self.root / "pg_hba.conf").write_text("local all all trust\n")
@@ -98,7 +116,7 @@ class Instance:
 
     def start_and_recover(self) -> None:
         """Start, and wait until recovery reached its target and promoted."""
-        subprocess.run(
+        started = subprocess.run(
             self._command(
                 [
                     str(receiver.PG_BIN / "pg_ctl"),
@@ -110,9 +128,15 @@ class Instance:
                     "start",
                 ]
             ),
-            check=True,
+            check=False,
             capture_output=True,
         )
+        if started.returncode != 0:
+            said = started.stderr.decode(errors="replace").strip().splitlines()
+            raise errors.WalError(
+                f"the scratch instance did not start: {said[-1] if said else 'pg_ctl failed'}"
+                f" ({self._last_fatal()})"
+            )
         began = time.monotonic()
         while time.monotonic() - began < START_SECONDS:
             if self._promoted():

@@ -16,6 +16,7 @@ poll when the streamer or its host dies, longer only if the server itself is los
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import subprocess
@@ -25,10 +26,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg2
+
 from db import session as db_session
 from db.queries import wal as db_wal
 from worker import errors
-from worker.wal import bundles, lease, receiver, spool, store
+from worker.wal import bundles, lease, receiver, spool, store, timeline
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +88,10 @@ class Streamer:
         slot_start = receiver.ensure_slot(connection, slot)
         with self.database.transaction() as session:
             recorded = db_wal.recorded_end(session, config.server, identity.system_identifier)
-        position = recorded[1] if recorded and recorded[0] == identity.timeline else slot_start
-        if slot_start > position:
+        position, streaming, switches, history = self._resume(identity, recorded)
+        if position == 0:
+            position = _segment_start(slot_start, identity.segment_size)
+        elif slot_start > position:
             # The slot was dropped and made again: the WAL between is gone from the server.
             # `wal verify` shows the gap; streaming goes on from what the server still has.
             log.error(
@@ -96,9 +101,10 @@ class Streamer:
                 slot_start,
                 slot,
             )
-            position = slot_start
+            position = max(position, _segment_start(slot_start, identity.segment_size))
+            streaming, switches = identity.timeline, []
         spool.prepare(config.spool_dir)
-        spool.seed(config.spool_dir, identity.timeline, position, identity.segment_size)
+        spool.seed(config.spool_dir, streaming, position, identity.segment_size)
         application = f"bw_wal_{slot}"
         log_path = config.spool_dir.parent / f"{config.spool_dir.name}.receivewal.log"
         process = receiver.start_receiver(
@@ -119,6 +125,10 @@ class Streamer:
                     process = receiver.start_receiver(
                         config.conninfo, config.spool_dir, application, log_path, config.password
                     )
+                while switches and position >= switches[0].position:
+                    # The older timeline is all recorded: its child goes on from here.
+                    streaming = self._switch(identity, switches.pop(0), history)
+                on = dataclasses.replace(identity, timeline=streaming)
                 clock, flushed, written = receiver.sample(connection, application)
                 samples.append((clock, flushed))
                 waiting = 0 if written is None else written - position
@@ -126,12 +136,12 @@ class Streamer:
                 if waiting >= config.bundle_bytes or (waiting > 0 and due):
                     assert written is not None
                     end = min(written, position + config.bundle_bytes)
+                    if switches:
+                        end = min(end, switches[0].position)
                     self.covered = max(self.covered, _covered(samples, end) or self.covered)
-                    self._send(identity, position, end, self.covered)
+                    self._send(on, position, end, self.covered)
                     receiver.advance_slot(connection, slot, end)
-                    spool.drop_before(
-                        config.spool_dir, identity.timeline, end, identity.segment_size
-                    )
+                    spool.drop_before(config.spool_dir, on.timeline, end, on.segment_size)
                     position = end
                     samples = [s for s in samples if s[1] > end]
                     last_sent = time.monotonic()
@@ -139,6 +149,10 @@ class Streamer:
                     self._quiet(identity, position, _covered(samples, position))
                     last_sent = time.monotonic()
                 self.stop.wait(POLL_SECONDS)
+        except psycopg2.Error as exc:
+            # The server went away (a failover, a restart): the caller starts over.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise errors.WalError(f"server {config.server}: {first}") from None
         finally:
             process.terminate()
             try:
@@ -146,6 +160,62 @@ class Streamer:
             except subprocess.TimeoutExpired:
                 process.kill()
             connection.close()
+
+    def _resume(
+        self, identity: receiver.Identity, recorded: tuple[int, int] | None
+    ) -> tuple[int, int, list[timeline.Switch], str]:
+        """Where streaming starts: (position, its timeline, the switches still ahead, the
+        current timeline's history file). A position of 0 means "at the slot"."""
+        if recorded is None or recorded[0] > identity.timeline:
+            return 0, identity.timeline, [], ""
+        if recorded[0] == identity.timeline:
+            return recorded[1], identity.timeline, [], ""
+        # The server was promoted (or is a promoted replica) since the last bundle.
+        content = timeline.fetch(self.config.conninfo, self.config.password, identity.timeline)
+        ahead = [s for s in timeline.parse(content, identity.timeline) if s.child > recorded[0]]
+        if not ahead or ahead[0].parent != recorded[0] or ahead[0].position < recorded[1]:
+            # The recorded WAL goes past where this server's history left that timeline:
+            # it is another branch. What follows is streamed from the slot; verify shows it.
+            log.error(
+                "wal: server %s: the recorded WAL of timeline %d ends at %X, past this "
+                "server's history of it: starting again at its slot",
+                self.config.server,
+                recorded[0],
+                recorded[1],
+            )
+            return 0, identity.timeline, [], ""
+        log.info(
+            "wal: server %s is on timeline %d: following it from timeline %d at %X",
+            self.config.server,
+            identity.timeline,
+            recorded[0],
+            recorded[1],
+        )
+        return recorded[1], recorded[0], ahead, content
+
+    def _switch(self, identity: receiver.Identity, switch: timeline.Switch, history: str) -> int:
+        """Record the child timeline's history file (once); the timeline streamed from now."""
+        with self.database.transaction() as session:
+            known = {
+                h.timeline
+                for h in db_wal.histories(session, self.config.server, identity.system_identifier)
+            }
+        if switch.child not in known:
+            content = timeline.content_of(history, switch.child)
+            with _renewing(self.lease, self.config.lease_seconds / 3):
+                row = timeline.record(
+                    self.config.server, identity.system_identifier, switch, content, self.target
+                )
+            with self.database.transaction() as session:
+                db_wal.add_history(session, row)
+        log.info(
+            "wal: server %s: timeline %d ends at %X, timeline %d goes on",
+            self.config.server,
+            switch.parent,
+            switch.position,
+            switch.child,
+        )
+        return switch.child
 
     def _send(
         self, identity: receiver.Identity, start: int, end: int, covered: dt.datetime
@@ -190,6 +260,15 @@ def _renewing(held: lease.Lease, every: float) -> Iterator[None]:
     finally:
         done.set()
         thread.join()
+
+
+def _segment_start(position: int, segment_size: int) -> int:
+    """Where a stream with nothing recorded before it starts: the start of the segment holding
+    `position` (the server keeps that segment whole, and pg_receivewal streams it from its
+    start). A replay reads a segment's first page before any record in it: a first bundle that
+    began mid-segment left zeros there, and a base backup taken in that segment could not be
+    recovered ("could not locate required checkpoint record")."""
+    return position // segment_size * segment_size
 
 
 def _covered(samples: list[tuple[dt.datetime, int]], end: int) -> dt.datetime | None:

@@ -22,8 +22,9 @@ TABLES = {
     "catalog_messages",
     "wal_bundles",
     "wal_base_backups",
+    "wal_histories",
 }
-HEAD = "0014_copies"  # the newest revision: each new migration moves it
+HEAD = "0015_wal_histories"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
+import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from db import wal_models
 from db.columns import JSONObject
-from tests.integration.scheduling.test_sweep import CHAT, Chat, chat, rt
+from tests.integration.scheduling.test_sweep import CHAT, TOKEN, Chat, chat, rt
+from worker import settings
+from worker.cli import main
 from worker.jobs import runtime
 from worker.scheduling import sweep
 
@@ -99,3 +104,40 @@ def test_bundles_before_the_oldest_kept_base_backup_expire_with_the_older_ones(
     )
     assert chat.deleted_messages() == gone_messages
     assert sweep.sweep(rt).wal_bundles_deleted == 0
+
+
+def test_sweep_dry_run_lists_the_wal_the_sweep_then_expires(
+    chat: Chat, rt: runtime.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with rt.database.transaction() as s:
+        bases = [base(chat, n * 16 * MB, day) for day, n in enumerate((2, 4, 6))]
+        bundles = [bundle(chat, n * 16 * MB) for n in range(1, 6)]
+        s.add_all([*bases, *bundles])
+        s.flush()
+        old_base = str(bases[0].id)
+        old_bundles = {str(b.id) for b in bundles[:3]}  # end at or before 64 MB
+    for name, value in {
+        "DATABASE_URL": rt.database.url,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_CHAT_ID": str(CHAT),
+        "TELEGRAM_API_URL": chat.standin.url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings.current.cache_clear()
+    try:
+        planned = CliRunner().invoke(main.main, ["sweep", "--dry-run", "--json"])
+        said = CliRunner().invoke(main.main, ["sweep", "--dry-run"])
+    finally:
+        settings.current.cache_clear()
+
+    assert planned.exit_code == 0, planned.output
+    found = json.loads(planned.stdout)
+    assert [b["id"] for b in found["wal_base_backups"]] == [old_base]
+    assert {b["id"] for b in found["wal_bundles"]} == old_bundles
+    assert found["wal_bundles"][0]["start_lsn"] == "0/1000000"
+    assert "1 base backup(s) beyond WAL_BASEBACKUP_KEEP, 3 bundle(s)" in said.stdout
+    assert f"base backup {old_base[:8]} of pg-x, timeline 1 0/2000000..0/2000064" in said.stdout
+    assert chat.deleted_messages() == set()  # nothing changed
+
+    result = sweep.sweep(rt)
+    assert (result.wal_base_backups_deleted, result.wal_bundles_deleted) == (1, 3)

@@ -1,13 +1,10 @@
-"""Two streamer processes for one server: SIGKILL the holder, the other takes over, no gap."""
+"""Two `backup-worker wal stream` processes (the Procfile's `wal`) for one server: SIGKILL the
+holder, the other takes over, no gap."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ import redis
 
 from db import session
 from db.queries import wal as db_wal
-from tests.support import scratch, services
+from tests.support import scratch, services, workers
 from tests.support import wal as support
 from worker.wal import lease, plan
 
@@ -78,27 +75,25 @@ def test_a_killed_streamer_is_replaced_within_the_lease_and_the_wal_has_no_gap(
 
     root = Path(tempfile.mkdtemp(prefix="bw-wal-takeover-"))
     key = support.new_key(root / "age.key")
+    registry = support.servers_file(root / "servers.toml", {SERVER: support.conninfo(cluster)})
     client = redis.Redis.from_url(scratch.redis_url(redis_db))
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[workers.Process] = []
     with support.standin() as standin:
 
-        def start(name: str) -> subprocess.Popen[bytes]:
-            (root / name).mkdir()
-            args = [
-                SERVER,
-                support.conninfo(cluster),
-                control_db_url,
-                scratch.redis_url(redis_db),
-                standin.url,
-                str(key),
-                str(root / name / "spool"),
-            ]
-            with (root / f"{name}.log").open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "tests.support.wal_streamer", *args],
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
+        def start(name: str) -> workers.Process:
+            env = support.streamer_env(
+                control_url=control_db_url,
+                redis_url=scratch.redis_url(redis_db),
+                standin_url=standin.url,
+                key_file=key,
+                registry=registry,
+                spool=root / name / "spool",
+                WAL_SERVERS=SERVER,
+                # The test's own pace: a bundle a second, a dead streamer replaced within 3 s.
+                WAL_FLUSH_SECONDS="1",
+                WAL_LEASE_SECONDS="3",
+            )
+            process = support.start_streamer(env, root / "logs")
             processes.append(process)
             return process
 
@@ -114,7 +109,7 @@ def test_a_killed_streamer_is_replaced_within_the_lease_and_the_wal_has_no_gap(
 
             _wait(lambda: recorded() >= 1, 15, "the first streamer recorded no bundle")
             before = _holder(client)
-            os.kill(first.pid, signal.SIGKILL)
+            first.kill()  # SIGKILL, pg_receivewal under it too: the host is gone
             killed_at = time.monotonic()
             _write(cluster, range(40, 80))
             _wait(lambda: _holder(client) not in (None, before), 10, "nobody took the lease over")
@@ -129,15 +124,16 @@ def test_a_killed_streamer_is_replaced_within_the_lease_and_the_wal_has_no_gap(
             )
         finally:
             for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                process.wait(20)
+                process.stop(20)
+            logs = "".join(process.log() for process in processes)
             shutil.rmtree(root, ignore_errors=True)
-    assert second.returncode == 0
+    assert second.proc.returncode == 0, logs[-3000:]
     assert taken_after <= 3.0 + 2.0  # the lease's TTL and a poll or two
 
     with database.transaction() as s:
         bundles = list(db_wal.bundles_from(s, SERVER, system, 1, 0))
+    # The first bundle starts where its segment does: a replay reads a segment's first page.
+    assert bundles[0].start_lsn % (16 << 20) == 0
     run = plan.contiguous(bundles, bundles[0].start_lsn)
     assert run == bundles  # each bundle starts where the one before ended: no gap, no overlap
     assert all(a.end_lsn == b.start_lsn for a, b in itertools.pairwise(bundles))

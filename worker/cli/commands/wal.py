@@ -82,6 +82,8 @@ def stream_command(names: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if not chosen:
         log.info("wal: WAL_SERVERS is empty: nothing to stream (idle until stopped)")
+    # The line process supervisors (and the tests' harness) wait for.
+    log.info("wal: ready, %d server(s): %s", len(chosen), ", ".join(s.name for s in chosen))
     threads = [
         threading.Thread(target=_stream_one, args=(rt, server, stop), name=f"wal-{server.name}")
         for server in chosen
@@ -133,7 +135,8 @@ def verify_command(server: str, as_json: bool) -> None:
     with rt.database.transaction() as session:
         bases = list(db_wal.base_backups(session, server))
         bundles = list(db_wal.bundles_of(session, server))
-    report = plan.verify(server, bases, bundles)
+        histories = list(db_wal.histories(session, server))
+    report = plan.verify(server, bases, bundles, histories)
     common.emit(report, as_json)
     if report["gaps"]:
         raise SystemExit(1)

@@ -1,0 +1,204 @@
+"""One project's database of a shared server (12 databases) back to a time, with the processes
+that ship: the Procfile's worker and `wal` process, and `backup-worker` commands.
+
+The project's database is restored to a time as a new database, then in place with undo; every
+other database of the server is compared before and after (pg_dump text): untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from db.queries import wal as db_wal
+from standin.server import BotApiStandin
+from tests.support import procfile, scratch, services, workers
+from tests.support import stack as stacks
+from tests.support import wal as support
+
+TOKEN = "444444:pitr-shared-secret"
+CHAT = "-1004"
+PROJECT = "proj-pitr"
+DATABASES = [f"tenant_{n:02d}" for n in range(12)]
+OURS = DATABASES[5]
+FLUSHED = "SELECT pg_current_wal_flush_lsn() - '0/0'"
+SYSTEM = "SELECT system_identifier::text FROM pg_control_system()"
+
+
+@pytest.fixture
+def work() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="bw-wal-shared-"))
+    os.chmod(root, 0o755)  # noqa: S103 - the scratch instance runs as postgres below it
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _sql(cluster: services.PostgresCluster, database: str, sql: str) -> list[tuple[object, ...]]:
+    connection = psycopg2.connect(cluster.dsn(database))
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
+def _dump(cluster: services.PostgresCluster, database: str) -> str:
+    done = subprocess.run(
+        [
+            str(services.PG_BIN / "pg_dump"),
+            "-Fp",
+            "--no-owner",
+            "--restrict-key=compare",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(cluster.port),
+            "-U",
+            "postgres",
+            database,
+        ],
+        capture_output=True,
+        check=True,
+    )
+    return done.stdout.decode()
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(procfile_bin()), *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _cli(env: dict[str, str], *args: str) -> dict[str, object]:
+    done = _run(env, *args)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    found: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def procfile_bin() -> Path:
+    return procfile.VENV_BIN / "backup-worker"
+
+
+def _ids(cluster: services.PostgresCluster, database: str) -> list[object]:
+    return [row[0] for row in _sql(cluster, database, "SELECT id FROM items ORDER BY id")]
+
+
+def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
+    redis_db: int, work: Path
+) -> None:
+    with (
+        support.source_cluster() as cluster,
+        scratch.database("bw_pitr_shared_", migrated=True) as control,
+        BotApiStandin(tokens=[TOKEN], chats=[int(CHAT)]) as standin,
+    ):
+        for name in DATABASES:
+            support.execute(cluster, f'CREATE DATABASE "{name}"')
+            _sql(
+                cluster,
+                name,
+                "CREATE TABLE items (id int PRIMARY KEY, label text);"
+                f"INSERT INTO items SELECT i, '{name} ' || i FROM generate_series(1, 50) i",
+            )
+        stack = stacks.Stack(
+            standin=standin,
+            control_url=control,
+            broker_url=scratch.redis_url(redis_db),
+            source_url=support.conninfo(cluster),
+            token=TOKEN,
+            chat=CHAT,
+            tmp=work,
+            settings={"RESTORE_TARGET_NAMES": "{database}_*"},
+        )
+        try:
+            stack.start_worker()
+            streamer = workers.start(
+                "wal",
+                stack.env(WAL_SERVERS="default", WAL_FLUSH_SECONDS="1", WAL_LEASE_SECONDS="3"),
+                work / "logs",
+            )
+            stack.others.append(streamer)
+            env = stack.env()
+            _cli(env, "wal", "basebackup", "--server", "default")
+            job = stack.wait_job(stack.send(project_id=PROJECT, database=OURS))
+            assert job["status"] == "completed", job["error"]
+
+            _sql(cluster, OURS, "INSERT INTO items SELECT i, 'kept' FROM generate_series(51, 60) i")
+            target = _sql(cluster, "postgres", "SELECT clock_timestamp()")[0][0]
+            assert isinstance(target, dt.datetime)
+            time.sleep(1.5)
+            # The incident: rows of the project lost, and life goes on in the other databases.
+            _sql(cluster, OURS, "DELETE FROM items WHERE id % 2 = 0")
+            for name in DATABASES:
+                if name != OURS:
+                    _sql(cluster, name, "INSERT INTO items VALUES (1000, 'after the target')")
+            flushed = int(str(support.execute(cluster, FLUSHED)))
+            system = str(support.execute(cluster, SYSTEM))
+            deadline = time.monotonic() + 30
+            while True:
+                with stack.database.transaction() as s:
+                    ended = db_wal.recorded_end(s, "default", system)
+                if ended is not None and ended[1] >= flushed:
+                    break
+                assert time.monotonic() < deadline, f"WAL not recorded: {streamer.log()[-2000:]}"
+                time.sleep(0.3)
+            others = {name: _dump(cluster, name) for name in DATABASES if name != OURS}
+            at = target.isoformat()
+
+            # As root, the scratch PostgreSQL runs as --run-as: the worker's spool (0700) is
+            # closed to it, which is said up front instead of pg_ctl failing deep inside.
+            refused = _run(
+                env, "restore", "--project", PROJECT, "--to-time", at,
+                "--target-database", f"{OURS}_then", "--run-as", "postgres",
+            )  # fmt: skip
+            assert refused.returncode != 0
+            assert "the scratch PostgreSQL runs as postgres, who cannot reach" in refused.stdout
+            reachable = work / "restore-spool"
+            reachable.mkdir(mode=0o755)
+            env = stack.env(BACKUP_SPOOL_DIR=str(reachable))
+
+            new = _cli(
+                env, "restore", "--project", PROJECT, "--to-time", at,
+                "--target-database", f"{OURS}_then", "--run-as", "postgres", "--wait",
+            )  # fmt: skip
+            assert new["status"] == "completed", new
+            assert _ids(cluster, f"{OURS}_then") == list(range(1, 61))
+            assert len(_ids(cluster, OURS)) == 30  # the live database is left as it was
+
+            replaced = _cli(
+                env, "restore", "--project", PROJECT, "--to-time", at,
+                "--replace", "--run-as", "postgres", "--wait",
+            )  # fmt: skip
+            assert replaced["status"] == "completed", replaced
+            assert _ids(cluster, OURS) == list(range(1, 61))
+            undo = _sql(
+                cluster,
+                "postgres",
+                f"SELECT datname FROM pg_database WHERE datname LIKE '{OURS}__pre_restore_%'",
+            )
+            assert len(undo) == 1  # the replaced database, kept as the undo point
+
+            for name, before in others.items():
+                assert _dump(cluster, name) == before, f"{name} changed"
+                assert _ids(cluster, name)[-1] == 1000  # still serving, its own rows intact
+        finally:
+            stack.close()
