@@ -78,7 +78,7 @@ BENCH_OUT ?= .bench
 BENCH_REPEAT ?= 5
 BENCH_ARGS ?=
 
-.PHONY: bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet bench-restore
+.PHONY: bench-pitr bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet bench-restore
 
 bench: bench-speed bench-small-jobs bench-maintenance
 
@@ -109,6 +109,12 @@ bench-restore: install services
 
 bench-cli: install services
 	$(PY) -m benchmarks.cli_start --json-out $(BENCH_OUT)/cli_start.json $(BENCH_ARGS)
+
+# make bench-pitr   PITR beside pgBackRest (installed here by scripts/system-deps.sh --bench):
+#                   restore to a time, WAL bytes stored, the Procfile streamer's lag (docs/benchmarks.md)
+bench-pitr: install services
+	@scripts/system-deps.sh --bench
+	$(PY) -m benchmarks.pitr --against pgbackrest $(BENCH_ARGS)
 
 bench-drop: install services
 	$(PY) -m benchmarks.datagen --drop

@@ -16,6 +16,10 @@ fi
 command -v prometheus >/dev/null || missing+=(prometheus)
 # The systemd units' test: `systemd-analyze verify` (offline; systemd need not be running).
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+# `system-deps.sh --bench`: the peers the benchmarks measure against (make bench-pitr), not the tests'.
+if [ "${1:-}" = "--bench" ]; then
+    command -v pgbackrest >/dev/null || missing+=(pgbackrest)
+fi
 
 if ((${#missing[@]})); then
     echo "system-deps: installing ${missing[*]}"
