@@ -1,6 +1,6 @@
 """pgBackRest beside this project on one cluster: restore the whole server to the same time.
 
-    make bench-pitr BENCH_ARGS="--seconds 120 --rounds 5"   (python -m benchmarks.pitr --against pgbackrest)
+    make bench-pitr BENCH_ARGS="--seconds 120 --rounds 5"
 
 Needs Debian's `pgbackrest`. One scratch cluster archives through pgBackRest (archive-push,
 async, a local posix repository, zstd) while the Procfile's `wal` process streams the same WAL
