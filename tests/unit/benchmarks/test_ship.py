@@ -24,7 +24,7 @@ def _verdicts(rows: list[ship.Row]) -> dict[str, str]:
 
 
 def test_backup_targets_follow_the_medians_and_the_profiles_limits() -> None:
-    document = {
+    document: dict[str, object] = {
         "results": [
             _backup("bwbench_400mb", 1.05, 0.5, 0, 100_000_000),
             _backup("bwbench_1500mb", 1.2, 0.5, 1, 112_000_000),
@@ -53,7 +53,8 @@ def test_restore_is_held_against_pg_restore_plus_the_download() -> None:
         "a_over_floor_spread": {"median": 11.5 / 11.0, "min": 1.0, "max": 1.1},
     }
     (row,) = ship.restore_rows(document, "100mbit")
-    assert row.verdict == "ok" and row.rounds == 5
+    assert row.verdict == "ok"
+    assert row.rounds == 5
     document["a_over_floor_spread"] = {"median": 1.2, "min": 1.2, "max": 1.2}
     assert ship.restore_rows(document, "100mbit")[0].verdict == "MISSED"
 
@@ -70,4 +71,5 @@ def test_a_part_that_fails_is_a_failed_row() -> None:
         raise RuntimeError("job ended failed: the stand-in went away")
 
     (row,) = ship._part("restore, 1gbit", broken, [], lambda doc: [])
-    assert row.verdict == "FAILED" and "stand-in went away" in row.figure
+    assert row.verdict == "FAILED"
+    assert "stand-in went away" in row.figure
