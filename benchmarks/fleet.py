@@ -15,6 +15,7 @@ the ceiling (chats x 20/min), 429 answers per sendDocument request, the pacer's 
 from __future__ import annotations
 
 import argparse
+import collections
 import re
 import statistics
 import sys
@@ -176,6 +177,14 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         "share_of_ceiling": round(share_ceiling, 4),
         "send_document_requests": len(documents),
         "answers_429": refused,
+        # Every answer by status: requests beyond the messages are drops (a slot moved too
+        # far), retries after 5xx or network errors, not only 429s.
+        "send_document_statuses": {
+            str(status): count
+            for status, count in sorted(
+                collections.Counter(str(entry["status"]) for entry in documents).items()
+            )
+        },
         "share_429": round(share_429, 4),
         "pacer_wait_p50_seconds": round(statistics.median(waits), 3) if waits else 0.0,
         "pacer_wait_p95_seconds": round(_percentile(waits, 0.95), 3),
