@@ -73,12 +73,16 @@ clean:
 # make bench-restore  the worker's restore vs pg_restore and pg_restore -jN, interleaved rounds
 #                     (BENCH_ARGS="--size-mb 50" on a busy machine)
 # make bench-cli     start-up of `backup-worker --help` and of one enqueue (`backup --json`)
+# make bench-ship    issue 22's targets as shipped, on both links (benchmarks/ship.py): backup
+#                    A/B/C/floor on ~400 MB and ~1.5 GB with peak RSS, restore, bench-fleet on
+#                    1gbit; ~35 min, unattended; a table of every target. BENCH_ARGS narrows it
+#                    (e.g. "--size-mb 400 --link 100mbit --no-fleet").
 # Results are printed (tables, then JSON) and written to $(BENCH_OUT)/*.json.
 BENCH_OUT ?= .bench
 BENCH_REPEAT ?= 5
 BENCH_ARGS ?=
 
-.PHONY: bench-pitr bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet bench-restore
+.PHONY: bench-pitr bench bench-large bench-quick bench-speed bench-small-jobs bench-maintenance bench-drop bench-cli bench-fleet bench-restore bench-ship
 
 bench: bench-speed bench-small-jobs bench-maintenance
 
@@ -106,6 +110,9 @@ bench-quick: install services
 
 bench-restore: install services
 	$(PY) -m benchmarks.restore_speed --json-out $(BENCH_OUT)/restore_speed.json $(BENCH_ARGS)
+
+bench-ship: install services
+	$(PY) -m benchmarks.ship --repeat $(BENCH_REPEAT) --out $(BENCH_OUT) $(BENCH_ARGS)
 
 bench-cli: install services
 	$(PY) -m benchmarks.cli_start --json-out $(BENCH_OUT)/cli_start.json $(BENCH_ARGS)

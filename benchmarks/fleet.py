@@ -19,13 +19,13 @@ repository's own ceiling.
 from __future__ import annotations
 
 import argparse
+import collections
 import re
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import requests
@@ -252,8 +252,14 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         "share_of_ceiling": round(share_ceiling, 4),
         "send_document_requests": len(documents),
         "answers_429": refused,
-        # Every sendDocument answer's status (None: no answer, the client gave up or hung up).
-        "statuses": dict(Counter(str(entry["status"]) for entry in documents)),
+        # Every answer by status: requests beyond the messages are drops (a slot moved too
+        # far), retries after 5xx or network errors, not only 429s.
+        "send_document_statuses": {
+            str(status): count
+            for status, count in sorted(
+                collections.Counter(str(entry["status"]) for entry in documents).items()
+            )
+        },
         "share_429": round(share_429, 4),
         "pacer_wait_p50_seconds": round(statistics.median(waits), 3) if waits else 0.0,
         "pacer_wait_p95_seconds": round(_percentile(waits, 0.95), 3),

@@ -1,4 +1,4 @@
-"""One backup's parts into one group: the pacer before issue 22 against the pacer now.
+"""One backup's parts into one group: the pacer before issue 22, with a margin, and now.
 
     python -m benchmarks.pacer_spacing                   # 5 rounds, 7 parts of 2 MB, 100 Mbit/s
     python -m benchmarks.pacer_spacing --link 1gbit --parts 7 --part-mb 5
@@ -8,8 +8,11 @@ worker's own client and pacer, in-process, interleaved in rounds (old, new, old,
 
 - old: every window widened by 2 s (the margin then), the slot taken for the upload's start,
   the body sent at once (Pacer.acquire, then sendDocument): main before issue 22;
-- new: the shipped defaults, the slot taken for the upload's end, the last block held until
-  then (worker.telegram.sender.Sender).
+- margin: the shipped margin (0.3 s) widening every window, the slot taken for the upload's
+  end, the last block held until then (worker.telegram.sender.Sender), each next slot one
+  window and the margin after the slot before (the pacer told nothing of answers);
+- new: as margin, and an answered message counts from its answer (Pacer.landed): the next slot
+  is one window after the answer before.
 
 Each variant and round has a group of its own, so no message shares a budget with another
 run's. Reported per round: seconds from the first request to the last message the stand-in
@@ -44,14 +47,20 @@ CHAT_BASE = -1004343000000  # each round and variant sends into a group of its o
 OLD_MARGIN = 2.0  # seconds: TELEGRAM_PACER_MARGIN's default before issue 22
 
 
-def _pacer(client: redis.Redis, margin: float) -> fleetpacer.Pacer:
-    return fleetpacer.Pacer(
-        client,
-        chat_window=fleetpacer.CHAT_WINDOW + margin,
-        group_window=fleetpacer.GROUP_WINDOW + margin,
-        bot_window=fleetpacer.BOT_WINDOW + margin,
-        key_prefix=f"bench-spacing-{uuid.uuid4().hex[:8]}",
-    )
+VARIANTS = ("old", "margin", "new")
+
+
+class _Unanswered(fleetpacer.Pacer):
+    """The pacer before Pacer.landed: an answer moves nothing."""
+
+    def landed(self, reservation: fleetpacer.Reservation) -> None:
+        return None
+
+
+def _pacer(
+    client: redis.Redis, margin: float, kind: type[fleetpacer.Pacer] = fleetpacer.Pacer
+) -> fleetpacer.Pacer:
+    return kind(client, margin=margin, key_prefix=f"bench-spacing-{uuid.uuid4().hex[:8]}")
 
 
 def _round(
@@ -91,7 +100,7 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         scratch.redis_database() as number,
         BotApiStandin(
             tokens=[TOKEN],
-            chats=[CHAT_BASE - n for n in range(2 * args.rounds)],
+            chats=[CHAT_BASE - n for n in range(len(VARIANTS) * args.rounds)],
             limits=limits.TELEGRAM,
             link=link.PROFILES[args.link],
             data_dir=Path(tmp) / "standin",
@@ -105,12 +114,15 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
             parts.append(path)
         connection = redis.Redis.from_url(scratch.redis_url(number))
         old = _pacer(connection, OLD_MARGIN)
-        new = fleetsender.Sender(
-            lambda _: client,
-            bots=[bot],
-            pacer=_pacer(connection, defaults.DEFAULT_PACER_MARGIN),
-            max_attempts=8,
-        )
+        senders = {
+            name: fleetsender.Sender(
+                lambda _: client,
+                bots=[bot],
+                pacer=_pacer(connection, defaults.DEFAULT_PACER_MARGIN, kind),
+                max_attempts=8,
+            )
+            for name, kind in (("margin", _Unanswered), ("new", fleetpacer.Pacer))
+        }
 
         def send_old(chat: str) -> Callable[[Path], None]:
             def send(path: Path) -> None:
@@ -119,19 +131,23 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
 
             return send
 
-        def send_new(chat: str) -> Callable[[Path], None]:
-            def send(path: Path) -> None:
-                new.send_document([chat], path)
+        def sending(name: str) -> Callable[[str], Callable[[Path], None]]:
+            def make(chat: str) -> Callable[[Path], None]:
+                def send(path: Path) -> None:
+                    senders[name].send_document([chat], path)
 
-            return send
+                return send
+
+            return make
 
         for number_ in range(1, args.rounds + 1):
             report.line(f"round {number_} of {args.rounds} (load average {report.load_average()})")
             chats = {
-                "old": str(CHAT_BASE - 2 * number_ + 2),
-                "new": str(CHAT_BASE - 2 * number_ + 1),
+                name: str(CHAT_BASE - len(VARIANTS) * (number_ - 1) - offset)
+                for offset, name in enumerate(VARIANTS)
             }
-            for name, make in (("old", send_old), ("new", send_new)):
+            variants = (("old", send_old), ("margin", sending("margin")), ("new", sending("new")))
+            for name, make in variants:
                 chat = chats[name]
                 row = {"round": number_, "pacer": name, **_round(standin, chat, make(chat), parts)}
                 report.line(f"  {row}")
@@ -148,11 +164,11 @@ def run(argv: list[str] | None = None) -> dict[str, object]:
         "rounds": rows,
         "median_seconds": {
             name: report.median([float(str(r["seconds"])) for r in rows if r["pacer"] == name])
-            for name in ("old", "new")
+            for name in VARIANTS
         },
         "refused_429": {
             name: sum(int(str(r["refused_429"])) for r in rows if r["pacer"] == name)
-            for name in ("old", "new")
+            for name in VARIANTS
         },
     }
     report.emit(document, args.json_out)

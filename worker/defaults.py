@@ -59,7 +59,7 @@ DEFAULT_BOT_PER_SECOND = 30  # messages per second from one bot, all chats toget
 # Seconds added to every budget's window. Slots are reserved for an upload's end and its last
 # block is held until then (worker/telegram/arrival.py): the margin covers only what the worker
 # cannot see, the bytes still queued on the way when the last block leaves, which differ between
-# a full part and a short last one (docs/fleet.md).
+# a full part and a short last one, and only until Telegram answers (Pacer.landed; docs/fleet.md).
 DEFAULT_PACER_MARGIN = 0.3
 # Seconds an upload step may sleep for its slot in its pool thread; longer, the step runs again
 # by the slot (Celery retry with a countdown) and the thread serves other jobs meanwhile.

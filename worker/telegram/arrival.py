@@ -5,10 +5,14 @@
     slot = pacer.take(pairs, lead=lead)      # the slot is the message's arrival
     gate = Gate(pacer, slot, rate, size)     # start the upload slot.wait - lead from now
     client.send_document(..., before_end=gate.hold)
+    gate.answered()                          # the link's rate, from the answer (less the hold)
 
 Telegram counts a sendDocument when the whole body has arrived. The gate holds the body's last
 block until the slot's time, so an upload faster than expected still arrives on time, and moves
-the slot when the upload was slower (its old time is too near the next message). Why: docs/fleet.md.
+the slot when the upload was slower (its old time is too near the next message). The rate is
+measured to the answer, not to the last block: the bytes the kernel still buffers when the last
+block leaves are on the way too, and a lead that counts them lets them drain during the hold
+instead of after the slot. Why: docs/fleet.md.
 """
 
 from __future__ import annotations
@@ -83,10 +87,13 @@ class Gate:
         """The upload begins now (after any wait for its start)."""
         self._started = self._clock()
 
+    def answered(self) -> None:
+        """Telegram answered: the upload took this long on the link, its hold left out."""
+        self._rate.observe(self._size, self._clock() - self._started - self.held)
+
     def hold(self) -> None:
         """Called with the body's last block ready: wait for the slot, or take a new one."""
         now = self._clock()
-        self._rate.observe(self._size, now - self._started)
         left = self._deadline - now
         if left < -self._tolerance:
             self.slot = self._pacer.retake(self.slot)

@@ -3,6 +3,7 @@
     pacer = Pacer(redis.Redis.from_url(url))
     slot = pacer.acquire([(bot_id("123456:ABC..."), "-1001234567890")])
     ... send with slot.bot_id into slot.chat_id ...
+    pacer.landed(slot)   # answered: Telegram counted it by now, not at slot + margin
     # on a 429: pacer.close_chat(slot.chat_id, retry_after), then acquire again
 
 Telegram's limits belong to a bot and a chat, not to a process, so the budgets live in Redis and
@@ -103,7 +104,17 @@ class Pacer:
         bot_window: float = BOT_WINDOW,
         key_prefix: str = KEY_PREFIX,
         counters: counters.Counters = counters.NONE,
+        margin: float = 0.0,
     ) -> None:
+        if not 0 <= margin < math.inf:
+            raise ValueError("a margin is 0 or a positive, finite number of seconds")
+        # A message in flight may reach Telegram up to `margin` after its slot: every window is
+        # widened by it, and an answered message's entry moves back to its answer (landed()).
+        chat_window, group_window, bot_window = (
+            chat_window + margin,
+            group_window + margin,
+            bot_window + margin,
+        )
         for count in (chat_per_second, group_per_minute, bot_per_second):
             if count < 0:
                 raise ValueError("a budget's count is 0 (off) or more")
@@ -125,7 +136,9 @@ class Pacer:
                 group_window if group_per_minute else 0.0, chat_window if chat_per_second else 0.0
             ),
         }
+        self._margin_us = round(margin * _MICRO)
         self._take = redis_client.register_script(pacer_scripts.TAKE)
+        self._land = redis_client.register_script(pacer_scripts.LAND)
         self._close = redis_client.register_script(pacer_scripts.CLOSE)
         self._epoch: str | None = None
         self._wiped_at: float | None = None  # time.monotonic() when a wiped Redis was seen
@@ -217,6 +230,21 @@ class Pacer:
         self.release(reservation)
         return self.take([(reservation.bot_id, reservation.chat_id)])
 
+    def landed(self, reservation: Reservation) -> None:
+        """Telegram has answered the message: it was counted before now, whatever its slot.
+
+        Its entry in the budgets moves to now less the margin, so the next message in its chat
+        waits one window from the answer, not from the slot plus the margin a message still on
+        its way needs (docs/fleet.md, "Arrival"). A message sent one after another into a chat
+        then goes at Telegram's rate plus one round trip.
+        """
+        chat_key, group_key, bot_key, _, _ = self._keys(reservation.bot_id, reservation.chat_id)
+        windows = [str(window) for _, window in self._budgets]
+        self._land(
+            keys=[chat_key, group_key, bot_key],
+            args=[reservation.id, str(self._margin_us), *windows],
+        )
+
     def waited(self, seconds: float) -> None:
         """Report a message's whole wait for its slot (0 included) to the counters."""
         self._counters.paced(seconds)
@@ -283,8 +311,9 @@ def from_settings(
     config: settings.Settings, counted: counters.Counters = counters.NONE
 ) -> Pacer | None:
     """The fleet's pacer as configured; None without Redis. Each window is widened by the
-    margin, the spread of arrival times a reservation cannot see (docs/fleet.md). Its waits are
-    reported to `counted` (the exporter's pacer wait time)."""
+    margin, the spread of arrival times a reservation cannot see, until Telegram answers
+    (Pacer.landed; docs/fleet.md). Its waits are reported to `counted` (the exporter's pacer
+    wait time)."""
     url = config.pacer_url
     if url is None:
         return None
@@ -294,9 +323,10 @@ def from_settings(
         chat_per_second=config.telegram_chat_per_second,
         group_per_minute=config.telegram_group_per_minute,
         bot_per_second=config.telegram_bot_per_second,
-        chat_window=CHAT_WINDOW + margin,
-        group_window=GROUP_WINDOW + margin,
-        bot_window=BOT_WINDOW + margin,
+        chat_window=CHAT_WINDOW,
+        group_window=GROUP_WINDOW,
+        bot_window=BOT_WINDOW,
+        margin=margin,
         counters=counted,
     )
 

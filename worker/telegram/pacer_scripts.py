@@ -95,6 +95,27 @@ end
 return {best, s(best_at), s(now)}
 """
 
+# KEYS: the chat, group and bot budget keys of a reservation's pair. ARGV: reservation id, the
+# margin (µs), then the three budgets' windows (µs). A message Telegram has answered was counted
+# before now: its entry moves to now - margin (the windows are widened by the margin, so the next
+# message's slot is at least one unwidened window after now). Only an entry still held moves
+# (ZADD XX): a released slot stays released. Returns the entry's new time.
+LAND = """
+local function s(x) return string.format('%.0f', x) end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local at = now - tonumber(ARGV[2])
+for budget = 1, 3 do
+  local key = KEYS[budget]
+  if redis.call('ZSCORE', key, ARGV[1]) then
+    redis.call('ZADD', key, 'XX', s(at), ARGV[1])
+    local keep = math.ceil((at + tonumber(ARGV[2 + budget]) - now) / 1000) + 1000
+    if redis.call('PTTL', key) < keep then redis.call('PEXPIRE', key, s(keep)) end
+  end
+end
+return s(at)
+"""
+
 # KEYS[1]: the closure key. ARGV[1]: the closure's length in µs.
 # A closure only grows: a shorter retry_after seen later must not reopen a closed chat.
 # Returns the closure's end.

@@ -156,7 +156,15 @@ class Sender:
         def held() -> float:
             return gates[-1].held if gates else 0.0
 
-        return self._paced("sendDocument", chats, send, on_wait, take=take, held=held)
+        def answered(slot: Slot) -> Slot:
+            if not gates:
+                return slot
+            gates[-1].answered()
+            return gates[-1].slot  # the gate may have moved it
+
+        return self._paced(
+            "sendDocument", chats, send, on_wait, take=take, held=held, answered=answered
+        )
 
     def width(self, chats: Sequence[str]) -> int:
         """How many (bot, chat) pairs a message may go over: 1 without the pacer."""
@@ -188,6 +196,7 @@ class Sender:
         *,
         take: Take | None = None,
         held: Callable[[], float] = lambda: 0.0,
+        answered: Callable[[Slot], Slot] = lambda slot: slot,
     ) -> _T:
         if not chats:
             raise errors.ConfigError("TELEGRAM_CHAT_ID is not set: no chat to send to")
@@ -255,6 +264,10 @@ class Sender:
                 if delay:
                     self._sleep(delay)
                 continue
+            # Answered, so counted by now: the chat's next message waits from here, not from
+            # the slot plus the margin. Without Redis the entry stays at its slot (later).
+            with contextlib.suppress(*PACER_DOWN):
+                pacer.landed(answered(slot))
             if take is not None:
                 waited[0] += held()
                 pacer.waited(waited[0])
