@@ -18,10 +18,12 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import redis
 from celery import Celery, Task
+from celery.worker.control import inspect_command
 from kombu.exceptions import OperationalError
 
 from tasks import steps
@@ -96,8 +98,10 @@ class Workers:
                 inspect = self.app.control.inspect(
                     destination=[hostname], timeout=self.PING_TIMEOUT, connection=conn
                 )
-                for ask in (inspect.reserved, inspect.active, inspect.scheduled):
-                    replies = ask() or {}
+                # Celery's `scheduled` would list messages dropped at a reconnection too.
+                live: Callable[[], Any] = lambda: inspect._request(LIVE_SCHEDULED)  # noqa: E731
+                for ask in (inspect.reserved, inspect.active, live):
+                    replies: Any = ask() or {}
                     if hostname not in replies:
                         return None
                     found |= set(_UUID.findall(json.dumps(replies[hostname], default=str)))
@@ -126,6 +130,23 @@ class Workers:
         )
 
 
+LIVE_SCHEDULED = "live_scheduled"
+
+
+@inspect_command(name=LIVE_SCHEDULED)
+def live_scheduled(state: Any, **_: object) -> list[dict[str, object]]:
+    """The countdown messages this worker still holds: Celery's own `scheduled` also lists
+    those it dropped when its broker connection was lost (cancelled timer entries stay in the
+    timer's heap until their time), which a resume pass would take for still waiting."""
+    return [
+        {"eta": str(waiting.eta), "request": waiting.entry.args[0].info()}
+        for waiting in list(state.consumer.timer.schedule.queue)
+        if not getattr(waiting.entry, "canceled", False)
+        and waiting.entry.args
+        and hasattr(waiting.entry.args[0], "info")
+    ]
+
+
 @app.task(name=contract.REAP)
 def reap() -> dict[str, object]:
     """Resume, re-run or fail jobs whose worker went silent; clean this host's finished spool."""
@@ -137,8 +158,8 @@ def resume(self: Task, *, reconnected: bool = False) -> dict[str, object]:  # ty
     """Send on this host's jobs whose next step's message the broker lost."""
     hostname = str(self.request.hostname)
 
-    def send(host: str, job_id: uuid.UUID, names: tuple[str, ...]) -> None:
-        steps.chain_to(app, host, job_id, names)
+    def send(host: str, job_id: uuid.UUID, names: tuple[str, ...], countdown: float) -> None:
+        steps.chain_to(app, host, job_id, names, countdown=countdown)
 
     def waiting() -> set[str] | None:
         return Workers(app).waiting(hostname)

@@ -39,7 +39,7 @@ from db.queries import jobs as db_jobs
 from db.queries import scope as db_scope
 from db.queries import stale as db_stale
 from worker.contract import publish, tasks
-from worker.jobs import intake, resume, spool, state
+from worker.jobs import deferral, intake, resume, spool, state
 from worker.jobs.runtime import Runtime
 from worker.scheduling import switches
 
@@ -49,8 +49,9 @@ BATCH = 100  # stale jobs handled per run and per kind
 # A job whose row has not changed for this long, on a host that answers, may have lost its
 # step's message without the host noticing (no reconnection): the host is asked to check.
 QUIET = dt.timedelta(seconds=60)
-# Sends a chain's remaining steps (task names) for a job to a host's own queue.
-SendSteps = Callable[[str, uuid.UUID, tuple[str, ...]], None]
+# Sends a chain's remaining steps (task names) for a job to a host's own queue, the first
+# after a countdown (seconds; 0: now).
+SendSteps = Callable[[str, uuid.UUID, tuple[str, ...], float], None]
 
 
 class Hosts(Protocol):
@@ -131,12 +132,15 @@ def reap(rt: Runtime, publisher: publish.Publisher, hosts: Hosts | None = None) 
     max_attempts = rt.settings.backup_max_attempts
     result = ReapResult()
     to_resume: set[str] = set()
+    now = dt.datetime.now(dt.UTC)
     with rt.database.transaction() as session:
         alive = db_stale.live_hosts(session, older_than=stale)
+        # A step waiting for its Telegram slot beats no heartbeat until then: it is silent
+        # only once that time is `stale` behind.
         jobs = [
             job
             for job in db_jobs.stale_jobs(session, older_than=stale, limit=BATCH)
-            if job.worker_hostname not in alive
+            if job.worker_hostname not in alive and not _deferred(job, now, stale)
         ]
         jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
         # A host with no step to beat for is idle, not gone: ask it (a broadcast ping, once).
@@ -252,9 +256,12 @@ def resume_host(
             if job is None or job.worker_hostname != hostname or not resume.needs_message(job):
                 continue
             session.expunge(job)
-        quiet_for = dt.datetime.now(dt.UTC) - job.updated_at
+        now = dt.datetime.now(dt.UTC)
+        quiet_for = now - job.updated_at
         if not reconnected and quiet_for < QUIET:
             continue  # it moved a moment ago: its next message is on its way
+        if not reconnected and _deferred(job, now, QUIET):
+            continue  # its step waits for its Telegram slot: its message is due then
         if not asked:  # asked once, and only when some job may need it
             queued, asked = waiting(), True
         if queued is not None and str(job_id) in queued:
@@ -268,11 +275,17 @@ def resume_host(
 
 
 def _send_on(rt: Runtime, job: models.Job, hostname: str, send_steps: SendSteps) -> str:
-    """Send the job's chain on from where it stands (or from its start); the first step sent."""
+    """Send the job's chain on from where it stands (or from its start); the first step sent.
+
+    A step that waited for its Telegram slot is sent for the slot's time: its run takes the
+    slot the row keeps (worker.jobs.deferral), so no second one is booked for the part.
+    """
     where = resume.position(job)
     silent = resume.silent_since(job)
     files = {"artifact": spool.artifact(rt, job.id), "archive": spool.archive(rt, job.id)}
     steps = where.steps
+    kept = deferral.Deferral.of(job)
+    countdown = 0.0
     if not resume.spool_holds(job, where, **files):
         steps = resume.chain_of(job)
         log.warning(
@@ -282,9 +295,20 @@ def _send_on(rt: Runtime, job: models.Job, hostname: str, send_steps: SendSteps)
             where.step,
             resume.short(steps[0]),
         )
+    elif kept is not None and resume.short(steps[0]) == kept.step:
+        countdown = kept.countdown(dt.datetime.now(dt.UTC))
+        log.warning(
+            "job %s: %s; its message for its Telegram slot at %s was lost: sent again from %s, "
+            "due in %.0f s with that slot",
+            job.id,
+            silent,
+            kept.until.strftime("%H:%M:%S"),
+            where.describe(),
+            countdown,
+        )
     else:
         log.warning("job %s: %s; sent again from %s", job.id, silent, where.describe())
-    send_steps(hostname, job.id, steps)
+    send_steps(hostname, job.id, steps, countdown)
     return steps[0]
 
 
@@ -304,6 +328,12 @@ def _age_out(rt: Runtime, session: Session) -> list[str]:
             failed.append(str(job.id))
             log.error("job %s failed: %s", job.id, reason)
     return failed
+
+
+def _deferred(job: models.Job, now: dt.datetime, grace: dt.timedelta) -> bool:
+    """Whether the job's step waits for its Telegram slot, with `grace` to show it ran."""
+    kept = deferral.Deferral.of(job)
+    return kept is not None and kept.pending(now, grace)
 
 
 def _retry_due(job: models.Job) -> bool:
