@@ -408,7 +408,7 @@ def test_a_job_whose_slot_time_passed_long_ago_is_silent_again(
     host = "w1@host-a"
     due = deferred_upload(rt, job, until=-dt.timedelta(minutes=2), hostname=host)
     sends: list[tuple[object, ...]] = []
-    reaper.resume_host(rt, host, lambda *call: sends.append(call), lambda: set())
+    reaper.resume_host(rt, host, lambda *call: sends.append(call), set)
     assert sends == [(host, due, (tasks.UPLOAD, tasks.RECORD), 0.0)]
 
 
@@ -419,9 +419,7 @@ def test_after_a_reconnection_a_deferred_step_is_sent_again_for_its_slot(
     host = "w1@host-a"
     waiting = deferred_upload(rt, job, until=dt.timedelta(seconds=40), hostname=host)
     sends: list[tuple[str, uuid.UUID, tuple[str, ...], float]] = []
-    done = reaper.resume_host(
-        rt, host, lambda *call: sends.append(call), lambda: set(), reconnected=True
-    )
+    done = reaper.resume_host(rt, host, lambda *call: sends.append(call), set, reconnected=True)
     assert done.resent == [f"{waiting}: upload"]
     [(to, job_id, steps, countdown)] = sends
     assert (to, job_id, steps) == (host, waiting, (tasks.UPLOAD, tasks.RECORD))
