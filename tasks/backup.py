@@ -103,7 +103,8 @@ def upload(self: Task, *, job_id: str, slot: object = None) -> str:  # type: ign
             _retry_later(hostname),
         )
     except errors.PacerDeferred as exc:
-        raise steps.defer(self, job_id, exc) from None
+        max_sleep = runtime.current().settings.telegram_pacer_max_sleep
+        raise steps.defer(self, job_id, exc, max_sleep=max_sleep) from None
 
 
 @app.task(name=contract.RECORD, bind=True)

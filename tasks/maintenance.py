@@ -18,12 +18,10 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 import redis
 from celery import Celery, Task
-from celery.worker.control import inspect_command
 from kombu.exceptions import OperationalError
 
 from tasks import steps
@@ -31,7 +29,7 @@ from worker.app import app
 from worker.catalog import publish as catalog
 from worker.contract import publish
 from worker.contract import tasks as contract
-from worker.jobs import runtime
+from worker.jobs import runtime, state
 from worker.restore import rights, rotation
 from worker.scheduling import alerts, reaper, sweep
 from worker.scheduling import dispatch as dispatcher
@@ -98,10 +96,8 @@ class Workers:
                 inspect = self.app.control.inspect(
                     destination=[hostname], timeout=self.PING_TIMEOUT, connection=conn
                 )
-                # Celery's `scheduled` would list messages dropped at a reconnection too.
-                live: Callable[[], Any] = lambda: inspect._request(LIVE_SCHEDULED)  # noqa: E731
-                for ask in (inspect.reserved, inspect.active, live):
-                    replies: Any = ask() or {}
+                for ask in (inspect.reserved, inspect.active, inspect.scheduled):
+                    replies = ask() or {}
                     if hostname not in replies:
                         return None
                     found |= set(_UUID.findall(json.dumps(replies[hostname], default=str)))
@@ -130,23 +126,6 @@ class Workers:
         )
 
 
-LIVE_SCHEDULED = "live_scheduled"
-
-
-@inspect_command(name=LIVE_SCHEDULED)
-def live_scheduled(state: Any, **_: object) -> list[dict[str, object]]:
-    """The countdown messages this worker still holds: Celery's own `scheduled` also lists
-    those it dropped when its broker connection was lost (cancelled timer entries stay in the
-    timer's heap until their time), which a resume pass would take for still waiting."""
-    return [
-        {"eta": str(waiting.eta), "request": waiting.entry.args[0].info()}
-        for waiting in list(state.consumer.timer.schedule.queue)
-        if not getattr(waiting.entry, "canceled", False)
-        and waiting.entry.args
-        and hasattr(waiting.entry.args[0], "info")
-    ]
-
-
 @app.task(name=contract.REAP)
 def reap() -> dict[str, object]:
     """Resume, re-run or fail jobs whose worker went silent; clean this host's finished spool."""
@@ -154,8 +133,14 @@ def reap() -> dict[str, object]:
 
 
 @app.task(name=contract.RESUME, bind=True)
-def resume(self: Task, *, reconnected: bool = False) -> dict[str, object]:  # type: ignore[type-arg]
-    """Send on this host's jobs whose next step's message the broker lost."""
+def resume(
+    self: Task,  # type: ignore[type-arg]
+    *,
+    reconnected: bool = False,
+    connected_at: object = None,
+) -> dict[str, object]:
+    """Send on this host's jobs whose next step's message the broker lost; `connected_at`
+    (ISO 8601), the reconnection's time, when this worker sent it at a reconnection."""
     hostname = str(self.request.hostname)
 
     def send(host: str, job_id: uuid.UUID, names: tuple[str, ...], countdown: float) -> None:
@@ -165,7 +150,10 @@ def resume(self: Task, *, reconnected: bool = False) -> dict[str, object]:  # ty
         return Workers(app).waiting(hostname)
 
     rt = runtime.current()
-    return reaper.resume_host(rt, hostname, send, waiting, reconnected=reconnected).to_json()
+    since = state.parse_when(connected_at) if reconnected else None
+    return reaper.resume_host(
+        rt, hostname, send, waiting, reconnected=reconnected, connected_at=since
+    ).to_json()
 
 
 @app.task(name=contract.CHECK_ALERTS)

@@ -9,6 +9,7 @@ which never import it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 import threading
@@ -85,7 +86,7 @@ class ResumeOnConnect(bootsteps.StartStopStep):
             hostname = str(parent.hostname)
             parent.app.send_task(
                 contract.RESUME,
-                kwargs={"reconnected": True},
+                kwargs={"reconnected": True, "connected_at": dt.datetime.now(dt.UTC).isoformat()},
                 ignore_result=True,
                 queue=hostname + contract.DIRECT_QUEUE_SUFFIX,
                 exchange=contract.DIRECT_EXCHANGE,

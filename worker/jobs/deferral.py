@@ -29,6 +29,11 @@ from worker.jobs import owner, state
 from worker.jobs.runtime import Runtime
 
 KEY = "deferred"
+# A deferred step wakes this share of TELEGRAM_PACER_MAX_SLEEP before its start, and sleeps
+# the rest in its thread: a countdown fires late by the worker's timer and its load (tenths
+# of a second measured on a busy 2-core host), and an upload that starts after its slot ends
+# late, which moves the part to the back of the chat's queue of slots (worker.telegram.arrival).
+EARLY = 0.8
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Deferral:
     step: str  # the step's short name (upload)
     until: dt.datetime
     slot: dict[str, str]  # fleetpacer.Reservation.to_json of the kept slot
+    noted: dt.datetime  # when it deferred: its countdown message was sent then
 
     @classmethod
     def of(cls, job: models.Job) -> Deferral | None:
@@ -47,24 +53,49 @@ class Deferral:
         if not isinstance(found, Mapping):
             return None
         until = state.parse_when(found.get("until"))
+        noted = state.parse_when(found.get("noted"))
         slot = found.get("slot")
         step = found.get("step")
-        if until is None or not isinstance(slot, Mapping) or not isinstance(step, str):
+        if until is None or noted is None or not isinstance(slot, Mapping):
             return None
-        return cls(step=step, until=until, slot={str(k): str(v) for k, v in slot.items()})
+        if not isinstance(step, str):
+            return None
+        slot_json = {str(k): str(v) for k, v in slot.items()}
+        return cls(step=step, until=until, slot=slot_json, noted=noted)
 
     def to_json(self) -> dict[str, object]:
         """As kept in the jobs row."""
-        return {"step": self.step, "until": self.until.isoformat(), "slot": self.slot}
+        return {
+            "step": self.step,
+            "until": self.until.isoformat(),
+            "slot": self.slot,
+            "noted": self.noted.isoformat(),
+        }
+
+    def dropped_at(self, connected_at: dt.datetime | None) -> bool:
+        """Whether its countdown message was dropped by a reconnection at `connected_at`.
+
+        A Celery worker that loses its broker connection drops every countdown message it
+        holds (they are redelivered by the broker, if it kept them, only after the visibility
+        timeout), while its `inspect scheduled` lists them until their time: a step deferred
+        before the reconnection has no message left, whatever that list says.
+        """
+        return connected_at is not None and self.noted < connected_at
 
     def pending(self, now: dt.datetime, grace: dt.timedelta = dt.timedelta(0)) -> bool:
         """Whether the step's time (plus `grace`, the time its run may take to show) is
         still ahead: until then the job is waiting, not silent."""
         return now < self.until + grace
 
-    def countdown(self, now: dt.datetime) -> float:
-        """Seconds until the step's time, 0 once it has passed."""
-        return max(0.0, (self.until - now).total_seconds())
+    def countdown(self, now: dt.datetime, max_sleep: float) -> float:
+        """The countdown of a message sent now for the step's time (`wake`)."""
+        return wake((self.until - now).total_seconds(), max_sleep)
+
+
+def wake(seconds: float, max_sleep: float) -> float:
+    """The countdown for a step whose upload starts in `seconds`: EARLY of `max_sleep`
+    (TELEGRAM_PACER_MAX_SLEEP) sooner, so that it is on time; 0 once that has passed."""
+    return max(0.0, seconds - EARLY * max_sleep)
 
 
 def note(
@@ -80,8 +111,9 @@ def note(
 
     AttemptSuperseded when the job is no longer this host's (its kept slot then lapses).
     """
-    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-    deferral = Deferral(step=step, until=until, slot=dict(slot))
+    now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(seconds=seconds)
+    deferral = Deferral(step=step, until=until, slot=dict(slot), noted=now)
     with rt.database.transaction() as session:
         owner.still_ours(session, job_id, hostname, None)
         db_jobs.merge_result(session, job_id, {KEY: deferral.to_json()})

@@ -229,6 +229,7 @@ def resume_host(
     waiting: Callable[[], set[str] | None] = lambda: None,
     *,
     reconnected: bool = False,
+    connected_at: dt.datetime | None = None,
 ) -> Resumed:
     """Send on the jobs this host holds whose step runs nowhere and whose message is not
     waiting here: from the step where each stands when this host's spool holds what that step
@@ -237,7 +238,10 @@ def resume_host(
     Run on the host itself (jobs.resume). `waiting()` names the jobs (ids as text) whose message
     this host has reserved or its own queue holds, None when that cannot be told. After a
     reconnection (`reconnected`) whatever the broker lost is sent again; when it cannot be told,
-    every job without a running step. When the reaper asks, only jobs whose row has not changed
+    every job without a running step; a step that deferred to its Telegram slot before the
+    reconnection (`connected_at`) is sent again for its slot whatever `waiting` says (the
+    worker dropped its countdown message: deferral.Deferral.dropped_at). When the reaper
+    asks, only jobs whose row has not changed
     for QUIET; when it cannot be told, only those silent for JOB_HEARTBEAT_STALE. A copy of a
     message that was not lost after all finds the job's lock taken or its work done.
     """
@@ -262,9 +266,11 @@ def resume_host(
             continue  # it moved a moment ago: its next message is on its way
         if not reconnected and _deferred(job, now, QUIET):
             continue  # its step waits for its Telegram slot: its message is due then
-        if not asked:  # asked once, and only when some job may need it
+        kept = deferral.Deferral.of(job)
+        dropped = kept is not None and kept.dropped_at(connected_at)
+        if not asked and not dropped:  # asked once, and only when some job may need it
             queued, asked = waiting(), True
-        if queued is not None and str(job_id) in queued:
+        if not dropped and queued is not None and str(job_id) in queued:
             done.queued.append(str(job_id))
             continue
         if queued is None and not reconnected and quiet_for < stale:
@@ -296,7 +302,7 @@ def _send_on(rt: Runtime, job: models.Job, hostname: str, send_steps: SendSteps)
             resume.short(steps[0]),
         )
     elif kept is not None and resume.short(steps[0]) == kept.step:
-        countdown = kept.countdown(dt.datetime.now(dt.UTC))
+        countdown = kept.countdown(dt.datetime.now(dt.UTC), rt.settings.telegram_pacer_max_sleep)
         log.warning(
             "job %s: %s; its message for its Telegram slot at %s was lost: sent again from %s, "
             "due in %.0f s with that slot",

@@ -102,6 +102,7 @@ def test_a_deferred_upload_sent_again_waits_for_its_kept_slot_and_sends_its_part
             time.sleep(max(0.05, exc.seconds))
     assert slots.count(first.value.slot) == len(slots), "a second slot was booked for the part"
     row = job_row(rt, job_id)
+    assert isinstance(row.result, dict)
     assert sorted(row.result["uploaded"]) == ["0"]
     assert deferral.Deferral.of(row) is None
     sent = [r for r in standin.requests("sendDocument") if r["status"] == 200]

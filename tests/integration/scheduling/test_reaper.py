@@ -360,17 +360,28 @@ def test_the_reaper_asks_an_answering_host_whose_job_is_quiet_to_check_it(
 
 
 def deferred_upload(
-    rt: runtime.Runtime, job: Callable[..., uuid.UUID], *, until: dt.timedelta, **kwargs: object
+    rt: runtime.Runtime,
+    job: Callable[..., uuid.UUID],
+    *,
+    until: dt.timedelta,
+    noted: dt.timedelta = HOUR,
+    **kwargs: object,
 ) -> uuid.UUID:
-    """A backup whose upload waits for its Telegram slot `until` from now, its heartbeat
-    written when it deferred (`silent` ago), its message maybe lost."""
+    """A backup whose upload waits for its Telegram slot `until` from now, deferred `noted`
+    ago, its heartbeat written when it deferred (`silent` ago), its message maybe lost."""
     deferred = job(**kwargs)
-    when = dt.datetime.now(dt.UTC) + until
+    now = dt.datetime.now(dt.UTC)
+    when = now + until
     slot = {"bot_id": "123456", "chat_id": "-1001", "id": "kept", "at_us": "1"}
     result = {
         "artifact": parts_in(rt.settings.backup_spool_dir / str(deferred), 1),
         "uploaded": {},
-        "deferred": {"step": "upload", "until": when.isoformat(), "slot": slot},
+        "deferred": {
+            "step": "upload",
+            "until": when.isoformat(),
+            "slot": slot,
+            "noted": (now - noted).isoformat(),
+        },
     }
     with rt.database.transaction() as s:
         s.execute(
@@ -425,3 +436,27 @@ def test_after_a_reconnection_a_deferred_step_is_sent_again_for_its_slot(
     assert (to, job_id, steps) == (host, waiting, (tasks.UPLOAD, tasks.RECORD))
     assert 35 < countdown <= 40
     assert "its message for its Telegram slot at" in caplog.text
+
+
+def test_a_step_deferred_before_a_reconnection_is_sent_again_though_inspect_lists_it(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # Celery's `inspect scheduled` still lists the countdown messages the worker dropped at the
+    # reconnection: only one sent after it is still there.
+    host = "w1@host-a"
+    now = dt.datetime.now(dt.UTC)
+    dropped = deferred_upload(rt, job, until=dt.timedelta(seconds=30), hostname=host)
+    fresh = deferred_upload(
+        rt, job, until=dt.timedelta(seconds=30), noted=dt.timedelta(0), hostname=host
+    )
+    sends: list[tuple[object, ...]] = []
+    done = reaper.resume_host(
+        rt,
+        host,
+        lambda *call: sends.append(call),
+        lambda: {str(dropped), str(fresh)},
+        reconnected=True,
+        connected_at=now,
+    )
+    assert [call[1] for call in sends] == [dropped]
+    assert done.queued == [str(fresh)]
