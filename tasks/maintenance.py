@@ -31,7 +31,7 @@ from worker.contract import publish
 from worker.contract import tasks as contract
 from worker.jobs import runtime, state
 from worker.restore import rights, rotation
-from worker.scheduling import alerts, reaper, sweep
+from worker.scheduling import alerts, reaper, resume_pass, sweep
 from worker.scheduling import dispatch as dispatcher
 
 
@@ -151,7 +151,7 @@ def resume(
 
     rt = runtime.current()
     since = state.parse_when(connected_at) if reconnected else None
-    return reaper.resume_host(
+    return resume_pass.resume_host(
         rt, hostname, send, waiting, reconnected=reconnected, connected_at=since
     ).to_json()
 

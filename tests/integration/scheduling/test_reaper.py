@@ -19,7 +19,7 @@ from tests.support.fake_send import FakeSend
 from worker.artifact import manifest
 from worker.contract import tasks
 from worker.jobs import runner, runtime
-from worker.scheduling import reaper
+from worker.scheduling import reaper, resume_pass
 
 HOUR = dt.timedelta(hours=1)
 
@@ -298,7 +298,7 @@ def test_resume_host_sends_each_job_on_from_where_it_stands_after_a_reconnection
     sends: list[tuple[str, uuid.UUID, tuple[str, ...], float]] = []
     with runner.exclusive(rt, busy) as alone:
         assert alone
-        done = reaper.resume_host(rt, host, lambda *call: sends.append(call), reconnected=True)
+        done = resume_pass.resume_host(rt, host, lambda *call: sends.append(call), reconnected=True)
     chain = (tasks.DUMP, tasks.UPLOAD, tasks.RECORD)
     assert sorted(sends) == sorted(
         [
@@ -333,13 +333,13 @@ def test_resume_host_asked_by_the_reaper_leaves_moving_and_waiting_jobs_to_their
     def send(*call: object) -> None:
         sends.append(call)  # type: ignore[arg-type]
 
-    done = reaper.resume_host(rt, host, send, lambda: {str(queued)})
+    done = resume_pass.resume_host(rt, host, send, lambda: {str(queued)})
     assert [call[1] for call in sends] == [lost]
     assert done.queued == [str(queued)]
     # Whether a message waits cannot be told (RabbitMQ): only a job silent past
     # JOB_HEARTBEAT_STALE is sent on; a moment-old one is left to its message.
     sends.clear()
-    reaper.resume_host(rt, host, send, lambda: None)
+    resume_pass.resume_host(rt, host, send, lambda: None)
     assert sorted(call[1] for call in sends) == sorted([lost, queued])
     assert moving not in [call[1] for call in sends]
 
@@ -404,7 +404,7 @@ def test_a_job_waiting_for_its_telegram_slot_is_not_silent_before_then(
     assert row(rt, waiting).status == row(rt, gone).status == "running"
     # Asked by the reaper (its row quiet for an hour), the host leaves it to its message.
     sends: list[object] = []
-    done = reaper.resume_host(rt, "w1@host-a", lambda *call: sends.append(call), lambda: None)
+    done = resume_pass.resume_host(rt, "w1@host-a", lambda *call: sends.append(call), lambda: None)
     assert (sends, done.resent) == ([], [])
 
 
@@ -419,7 +419,7 @@ def test_a_job_whose_slot_time_passed_long_ago_is_silent_again(
     host = "w1@host-a"
     due = deferred_upload(rt, job, until=-dt.timedelta(minutes=2), hostname=host)
     sends: list[tuple[object, ...]] = []
-    reaper.resume_host(rt, host, lambda *call: sends.append(call), set)
+    resume_pass.resume_host(rt, host, lambda *call: sends.append(call), set)
     assert sends == [(host, due, (tasks.UPLOAD, tasks.RECORD), 0.0)]
 
 
@@ -430,7 +430,9 @@ def test_after_a_reconnection_a_deferred_step_is_sent_again_for_its_slot(
     host = "w1@host-a"
     waiting = deferred_upload(rt, job, until=dt.timedelta(seconds=40), hostname=host)
     sends: list[tuple[str, uuid.UUID, tuple[str, ...], float]] = []
-    done = reaper.resume_host(rt, host, lambda *call: sends.append(call), set, reconnected=True)
+    done = resume_pass.resume_host(
+        rt, host, lambda *call: sends.append(call), set, reconnected=True
+    )
     assert done.resent == [f"{waiting}: upload"]
     [(to, job_id, steps, countdown)] = sends
     assert (to, job_id, steps) == (host, waiting, (tasks.UPLOAD, tasks.RECORD))
@@ -450,7 +452,7 @@ def test_a_step_deferred_before_a_reconnection_is_sent_again_though_inspect_list
         rt, job, until=dt.timedelta(seconds=30), noted=dt.timedelta(0), hostname=host
     )
     sends: list[tuple[object, ...]] = []
-    done = reaper.resume_host(
+    done = resume_pass.resume_host(
         rt,
         host,
         lambda *call: sends.append(call),
