@@ -87,20 +87,24 @@ def upload(self: Task, *, job_id: str, slot: object = None) -> str:  # type: ign
     """Send each part to Telegram, skipping parts already sent.
 
     A part whose Telegram slot is more than TELEGRAM_PACER_MAX_SLEEP away does not sleep in a
-    pool thread: the task runs again by then (a retry with a countdown, its slot kept in `slot`),
-    so a short step of another job never waits behind the pacer (docs/fleet.md).
+    pool thread: the task runs again by then (a retry with a countdown), so a short step of
+    another job never waits behind the pacer (docs/fleet.md). The slot kept for it is in the
+    jobs row (worker.jobs.deferral); `slot`, the copy a message carries, is not used: a message
+    sent again may carry one an earlier run used already.
     """
+    del slot
     hostname = str(self.request.hostname)
     try:
         return steps.run(
             self,
             job_id,
-            lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname, slot=slot),
+            lambda rt, jid: backup.upload_step(rt, jid, hostname=hostname),
             ending.fail,
             _retry_later(hostname),
         )
     except errors.PacerDeferred as exc:
-        raise steps.defer(self, job_id, exc) from None
+        max_sleep = runtime.current().settings.telegram_pacer_max_sleep
+        raise steps.defer(self, job_id, exc, max_sleep=max_sleep) from None
 
 
 @app.task(name=contract.RECORD, bind=True)

@@ -29,9 +29,9 @@ from worker.app import app
 from worker.catalog import publish as catalog
 from worker.contract import publish
 from worker.contract import tasks as contract
-from worker.jobs import runtime
+from worker.jobs import runtime, state
 from worker.restore import rights, rotation
-from worker.scheduling import alerts, reaper, sweep
+from worker.scheduling import alerts, reaper, resume_pass, sweep
 from worker.scheduling import dispatch as dispatcher
 
 
@@ -133,18 +133,27 @@ def reap() -> dict[str, object]:
 
 
 @app.task(name=contract.RESUME, bind=True)
-def resume(self: Task, *, reconnected: bool = False) -> dict[str, object]:  # type: ignore[type-arg]
-    """Send on this host's jobs whose next step's message the broker lost."""
+def resume(
+    self: Task,  # type: ignore[type-arg]
+    *,
+    reconnected: bool = False,
+    connected_at: object = None,
+) -> dict[str, object]:
+    """Send on this host's jobs whose next step's message the broker lost; `connected_at`
+    (ISO 8601), the reconnection's time, when this worker sent it at a reconnection."""
     hostname = str(self.request.hostname)
 
-    def send(host: str, job_id: uuid.UUID, names: tuple[str, ...]) -> None:
-        steps.chain_to(app, host, job_id, names)
+    def send(host: str, job_id: uuid.UUID, names: tuple[str, ...], countdown: float) -> None:
+        steps.chain_to(app, host, job_id, names, countdown=countdown)
 
     def waiting() -> set[str] | None:
         return Workers(app).waiting(hostname)
 
     rt = runtime.current()
-    return reaper.resume_host(rt, hostname, send, waiting, reconnected=reconnected).to_json()
+    since = state.parse_when(connected_at) if reconnected else None
+    return resume_pass.resume_host(
+        rt, hostname, send, waiting, reconnected=reconnected, connected_at=since
+    ).to_json()
 
 
 @app.task(name=contract.CHECK_ALERTS)

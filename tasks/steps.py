@@ -16,7 +16,7 @@ from celery.exceptions import Retry
 
 from worker import errors
 from worker.contract import tasks as contract
-from worker.jobs import intake, runner, runtime
+from worker.jobs import deferral, intake, runner, runtime
 from worker.jobs import retry as retry_policy
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,16 @@ def _to_host(signature: Signature, hostname: str) -> Signature:
     )
 
 
-def chain_to(app: Celery, hostname: str, job_id: uuid.UUID, names: Sequence[str]) -> None:
-    """Send the steps `names` (task names) of a job as a chain to `hostname`'s own queue:
-    a resume pass sends on a job from the step where it stands (worker.jobs.resume)."""
-    chain(*step_signatures(app, hostname, job_id, names)).apply_async()
+def chain_to(
+    app: Celery, hostname: str, job_id: uuid.UUID, names: Sequence[str], *, countdown: float = 0
+) -> None:
+    """Send the steps `names` (task names) of a job as a chain to `hostname`'s own queue, the
+    first after `countdown` seconds: a resume pass sends on a job from the step where it
+    stands (worker.jobs.resume), a step that waited for its Telegram slot for that slot."""
+    first, *rest = step_signatures(app, hostname, job_id, names)
+    if countdown > 0:
+        first = first.set(countdown=countdown)
+    chain(first, *rest).apply_async()
 
 
 def step_signatures(
@@ -93,15 +99,23 @@ def run(
         raise task.retry(countdown=delay, max_retries=None) from None
 
 
-def defer(task: Task, job_id: str, exc: errors.PacerDeferred) -> Retry:  # type: ignore[type-arg]
-    """The task's retry by its Telegram slot, carrying the slot kept for it (docs/fleet.md).
+def defer(
+    task: Task,  # type: ignore[type-arg]
+    job_id: str,
+    exc: errors.PacerDeferred,
+    *,
+    max_sleep: float,
+) -> Retry:
+    """The task's retry by its Telegram slot, carrying the slot kept for it (docs/fleet.md); the
+    jobs row keeps it too (worker.jobs.deferral), for a message sent again if this one is lost.
 
     Celery reads max_retries=None as the task's default of 3: a deferral is no failure, so one
-    more retry than so far is allowed each time.
+    more retry than so far is allowed each time. It wakes a little before its start, by
+    `max_sleep` (TELEGRAM_PACER_MAX_SLEEP): deferral.wake.
     """
     log.info("job %s: %s; the step goes on then", job_id, exc.message)
     return task.retry(
-        countdown=exc.seconds,
+        countdown=deferral.wake(exc.seconds, max_sleep),
         kwargs={**(task.request.kwargs or {}), "job_id": job_id, "slot": exc.slot},
         max_retries=task.request.retries + 1,
     )

@@ -9,6 +9,7 @@ which never import it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 import threading
@@ -71,7 +72,7 @@ def check_encryption(**_: object) -> None:
 class ResumeOnConnect(bootsteps.StartStopStep):
     """At each connection to the broker, the first and every one after a loss: send
     jobs.resume to this worker's own queue, which sends on the jobs of this host whose step's
-    message the broker lost (worker.scheduling.reaper.resume_host).
+    message the broker lost (worker.scheduling.resume_pass.resume_host).
 
     A consumer bootstep (Celery's public `app.steps` API): its `start` runs each time the
     consumer starts its connection again, before the event loop.
@@ -85,7 +86,7 @@ class ResumeOnConnect(bootsteps.StartStopStep):
             hostname = str(parent.hostname)
             parent.app.send_task(
                 contract.RESUME,
-                kwargs={"reconnected": True},
+                kwargs={"reconnected": True, "connected_at": dt.datetime.now(dt.UTC).isoformat()},
                 ignore_result=True,
                 queue=hostname + contract.DIRECT_QUEUE_SUFFIX,
                 exchange=contract.DIRECT_EXCHANGE,

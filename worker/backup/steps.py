@@ -21,7 +21,7 @@ from worker import errors
 from worker.artifact import manifest, stream
 from worker.backup import copying, dump, ending, overlap, upload
 from worker.backup import sent as sent_parts
-from worker.jobs import owner, progress, resume, slot, spool, state
+from worker.jobs import deferral, owner, progress, resume, slot, spool, state
 from worker.jobs.runtime import Runtime
 from worker.postgres import clients, source
 from worker.postgres import dump as pgdump
@@ -173,11 +173,12 @@ def _files(rt: Runtime, job_id: uuid.UUID) -> dict[str, Path]:
     return {"artifact": spool.artifact(rt, job_id), "archive": spool.archive(rt, job_id)}
 
 
-def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object = None) -> None:
+def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     """Send every part not yet sent; remember each one's Telegram ids as soon as it is sent.
 
-    A part whose slot is far off raises PacerDeferred, keeping the slot; the step's next run
-    passes it back as `slot`.
+    A part whose slot is far off raises PacerDeferred, keeping the slot, after writing the
+    wait and the slot into the jobs row (worker.jobs.deferral): the step's next run, whichever
+    message brings it, takes the slot from there.
     """
     reporter = owner.reporter(rt, job_id)
     job = owner.current_attempt(
@@ -201,14 +202,18 @@ def upload_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str, slot: object =
         end = ("upload", reporter.written("upload", 1.0)) if is_last else None
         copies[number].sent.add(part, migrated, stage=end)
 
-    copying.send(
-        copies,
-        art,
-        on_sent=on_sent,
-        amounts=reporter.amounts("upload", art.size_bytes * len(copies)),
-        max_wait=rt.settings.telegram_pacer_max_sleep,
-        reserved=fleetpacer.Reservation.from_json(slot),
-    )
+    try:
+        copying.send(
+            copies,
+            art,
+            on_sent=on_sent,
+            amounts=reporter.amounts("upload", art.size_bytes * len(copies)),
+            max_wait=rt.settings.telegram_pacer_max_sleep,
+            reserved=fleetpacer.Reservation.from_json(deferral.take(rt, job)),
+        )
+    except errors.PacerDeferred as exc:
+        deferral.note(rt, job_id, hostname, step="upload", seconds=exc.seconds, slot=exc.slot)
+        raise
 
 
 def record_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:

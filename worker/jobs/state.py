@@ -12,6 +12,7 @@ A backup job's result while it runs:
   waiting             while a part waits for its slot in Telegram's rate limit: what and how long
   spool_full_retries  how often a full spool handed the job back
   retry_at            when a job handed back after a full spool may run again (ISO 8601)
+  deferred            while a step waits for its Telegram slot: step, until, slot (jobs.deferral)
   waiting             while it waits for a slot of its source server, what for (else null)
   contents            what the dump's snapshot held (worker.postgres.snapshot.Contents)
 A restore or verify job's result while it runs:
@@ -173,7 +174,7 @@ class BackupState:
             uploaded=dict(uploaded) if isinstance(uploaded, Mapping) else {},
             chat_id=str(result["chat_id"]) if result.get("chat_id") else None,
             spool_full_retries=retries if isinstance(retries, int) else 0,
-            retry_at=_when(result.get("retry_at")),
+            retry_at=parse_when(result.get("retry_at")),
             contents=dict(contents) if isinstance(contents, Mapping) else None,
             pg_dump_version=str(result["pg_dump_version"])
             if result.get("pg_dump_version")
@@ -237,7 +238,8 @@ def backup_id_of(job: models.Job) -> uuid.UUID | None:
         return None
 
 
-def _when(value: object) -> dt.datetime | None:
+def parse_when(value: object) -> dt.datetime | None:
+    """An ISO 8601 time kept in a jobs row, None when absent or unreadable."""
     if not isinstance(value, str):
         return None
     try:

@@ -3,10 +3,10 @@
 A job whose heartbeat is older than JOB_HEARTBEAT_STALE, or that a host claimed and never
 started for that long, has lost either its next step's message (a broker that restarted without
 persistence) or its host. A host that still answers a ping is asked to resume its jobs
-(`resume_host`, the task jobs.resume on the host's own queue): each continues at the step where
-it stands (worker.jobs.resume), on the host whose spool holds its files. Each worker runs the
-same pass whenever it (re)connects to its broker, so after a broker restart a lost step is sent
-again within seconds, not after the heartbeat threshold.
+(worker.scheduling.resume_pass, the task jobs.resume on its own queue): each continues at the
+step where it stands (worker.jobs.resume), on the host whose spool holds its files. Each worker
+runs the same pass whenever it (re)connects to its broker, so after a broker restart a lost step
+is sent again within seconds, not after the heartbeat threshold.
 
 Only a job whose host does not answer starts over: a backup is handed back (pending, unclaimed)
 and `backups.create` sent again with the same job id, if it has attempts left (its parts lie in
@@ -26,8 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,16 +40,12 @@ from db.queries import stale as db_stale
 from worker.contract import publish, tasks
 from worker.jobs import intake, resume, spool, state
 from worker.jobs.runtime import Runtime
-from worker.scheduling import switches
+from worker.scheduling import resume_pass, switches
 
 log = logging.getLogger(__name__)
 
 BATCH = 100  # stale jobs handled per run and per kind
-# A job whose row has not changed for this long, on a host that answers, may have lost its
-# step's message without the host noticing (no reconnection): the host is asked to check.
-QUIET = dt.timedelta(seconds=60)
-# Sends a chain's remaining steps (task names) for a job to a host's own queue.
-SendSteps = Callable[[str, uuid.UUID, tuple[str, ...]], None]
+QUIET = resume_pass.QUIET
 
 
 class Hosts(Protocol):
@@ -131,12 +126,15 @@ def reap(rt: Runtime, publisher: publish.Publisher, hosts: Hosts | None = None) 
     max_attempts = rt.settings.backup_max_attempts
     result = ReapResult()
     to_resume: set[str] = set()
+    now = dt.datetime.now(dt.UTC)
     with rt.database.transaction() as session:
         alive = db_stale.live_hosts(session, older_than=stale)
+        # A step waiting for its Telegram slot beats no heartbeat until then: it is silent
+        # only once that time is `stale` behind.
         jobs = [
             job
             for job in db_jobs.stale_jobs(session, older_than=stale, limit=BATCH)
-            if job.worker_hostname not in alive
+            if job.worker_hostname not in alive and not resume_pass.deferred(job, now, stale)
         ]
         jobs += db_stale.claimed_pending_jobs(session, older_than=stale, limit=BATCH)
         # A host with no step to beat for is idle, not gone: ask it (a broadcast ping, once).
@@ -203,89 +201,6 @@ def reap(rt: Runtime, publisher: publish.Publisher, hosts: Hosts | None = None) 
         hosts.resume(hostname)
     result.spool_removed = clean_spool(rt)
     return result
-
-
-@dataclass
-class Resumed:
-    """What one resume pass on a host did, by job id."""
-
-    resent: list[str] = field(default_factory=list)  # "<job id>: <step>" sent again
-    running: list[str] = field(default_factory=list)  # a step of theirs runs: nothing to do
-    queued: list[str] = field(default_factory=list)  # their next message waits on this host
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-ready dict."""
-        return {"resent": self.resent, "running": self.running, "queued": self.queued}
-
-
-def resume_host(
-    rt: Runtime,
-    hostname: str,
-    send_steps: SendSteps,
-    waiting: Callable[[], set[str] | None] = lambda: None,
-    *,
-    reconnected: bool = False,
-) -> Resumed:
-    """Send on the jobs this host holds whose step runs nowhere and whose message is not
-    waiting here: from the step where each stands when this host's spool holds what that step
-    reads, else from the chain's first step.
-
-    Run on the host itself (jobs.resume). `waiting()` names the jobs (ids as text) whose message
-    this host has reserved or its own queue holds, None when that cannot be told. After a
-    reconnection (`reconnected`) whatever the broker lost is sent again; when it cannot be told,
-    every job without a running step. When the reaper asks, only jobs whose row has not changed
-    for QUIET; when it cannot be told, only those silent for JOB_HEARTBEAT_STALE. A copy of a
-    message that was not lost after all finds the job's lock taken or its work done.
-    """
-    done = Resumed()
-    stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
-    with rt.database.transaction() as session:
-        held = db_stale.held_by(session, hostname, resume.CHAIN_TYPES)
-    queued: set[str] | None = None
-    asked = False
-    for job_id in held:
-        if resume.step_running(rt, job_id):
-            done.running.append(str(job_id))
-            continue
-        with rt.database.transaction() as session:
-            job = db_jobs.get_job(session, job_id)
-            if job is None or job.worker_hostname != hostname or not resume.needs_message(job):
-                continue
-            session.expunge(job)
-        quiet_for = dt.datetime.now(dt.UTC) - job.updated_at
-        if not reconnected and quiet_for < QUIET:
-            continue  # it moved a moment ago: its next message is on its way
-        if not asked:  # asked once, and only when some job may need it
-            queued, asked = waiting(), True
-        if queued is not None and str(job_id) in queued:
-            done.queued.append(str(job_id))
-            continue
-        if queued is None and not reconnected and quiet_for < stale:
-            continue  # maybe queued behind other work: the stale threshold decides
-        first = _send_on(rt, job, hostname, send_steps)
-        done.resent.append(f"{job_id}: {resume.short(first)}")
-    return done
-
-
-def _send_on(rt: Runtime, job: models.Job, hostname: str, send_steps: SendSteps) -> str:
-    """Send the job's chain on from where it stands (or from its start); the first step sent."""
-    where = resume.position(job)
-    silent = resume.silent_since(job)
-    files = {"artifact": spool.artifact(rt, job.id), "archive": spool.archive(rt, job.id)}
-    steps = where.steps
-    if not resume.spool_holds(job, where, **files):
-        steps = resume.chain_of(job)
-        log.warning(
-            "job %s: %s; its spool no longer holds what %s reads: sent again from %s",
-            job.id,
-            silent,
-            where.step,
-            resume.short(steps[0]),
-        )
-    else:
-        log.warning("job %s: %s; sent again from %s", job.id, silent, where.describe())
-    send_steps(hostname, job.id, steps)
-    return steps[0]
 
 
 def _age_out(rt: Runtime, session: Session) -> list[str]:

@@ -219,3 +219,63 @@ def test_lost_step_messages_cost_a_step_not_a_job(stack: Stack) -> None:
         broker.stop()
         pacer.stop()
         drop_database(target)
+
+
+DEFERRED_BACKUPS = 8  # one part each, into one group chat: 3 s apart at Telegram's 20 a minute
+
+
+@pytest.mark.timeout(240)
+def test_uploads_waiting_for_their_slot_outlive_a_broker_restart(stack: Stack) -> None:
+    """Uploads deferred to their Telegram slots (countdown messages the worker holds) when the
+    broker restarts: the worker drops those messages at its reconnection, and its resume pass
+    sends each again for the slot its row keeps. Every job completes at its first attempt,
+    one sendDocument a part, by the last slot plus a minute."""
+    broker = services.RedisServer(stack.tmp / "broker", services.free_port())
+    broker.start()
+    url = f"redis://127.0.0.1:{broker.port}/0"
+    # The pacer on a Redis that does not restart: its slots outlive the broker's restart.
+    pacer = services.RedisServer(stack.tmp / "pacer", services.free_port())
+    pacer.start()
+    stack.standin.set_limits(limits.TELEGRAM)
+    node = f"slots-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    worker = stack.start_worker(
+        "-n",
+        node,
+        CELERY_BROKER_URL=url,
+        CELERY_RESULT_BACKEND=url,
+        PACER_REDIS_URL=f"redis://127.0.0.1:{pacer.port}/0",
+        WORKER_CONCURRENCY="8",
+    )
+    gateway = Celery("gateway-slots", broker=url)
+    publisher = publish.Publisher(gateway.send_task)
+    try:
+        connections = worker.log().count(CONNECTED)
+        req = request.validate(PROJECT, stack.source_db, None, None, None, None)
+        job_ids = [intake.enqueue(stack.runtime, req, publisher) for _ in range(DEFERRED_BACKUPS)]
+        _wait_claimed(stack, job_ids, timeout=60)
+        deadline = time.monotonic() + 60
+        while worker.log().count("the step goes on then") < DEFERRED_BACKUPS // 2:
+            assert time.monotonic() < deadline, worker.log()[-3000:]
+            time.sleep(0.2)
+        _restart(broker, worker, connections)
+        restarted = time.monotonic()
+        rows = [stack.wait_job(job_id, timeout=120) for job_id in job_ids]
+        after = time.monotonic() - restarted
+        log = worker.log()
+        answered = [u for u in stack.standin.requests("sendDocument") if u["status"] == 200]
+        print(
+            f"\n{DEFERRED_BACKUPS} deferred uploads, 1 restart: all ended {after:.1f} s after "
+            f"it, {len(answered)} sendDocument answered, "
+            f"{log.count('its message for its Telegram slot')} sent again for their slot"
+        )
+        failed = {str(row["id"]): row["error"] for row in rows if row["status"] != "completed"}
+        assert failed == {}, log[-5000:]
+        assert {row["attempts"] for row in rows} == {1}
+        assert len(answered) == DEFERRED_BACKUPS
+        assert "its message for its Telegram slot" in log, "no deferred message was lost"
+        assert after < DEFERRED_BACKUPS * 3 + 60
+    finally:
+        worker.stop()
+        gateway.close()
+        broker.stop()
+        pacer.stop()

@@ -19,7 +19,7 @@ from tests.support.fake_send import FakeSend
 from worker.artifact import manifest
 from worker.contract import tasks
 from worker.jobs import runner, runtime
-from worker.scheduling import reaper
+from worker.scheduling import reaper, resume_pass
 
 HOUR = dt.timedelta(hours=1)
 
@@ -295,18 +295,18 @@ def test_resume_host_sends_each_job_on_from_where_it_stands_after_a_reconnection
     busy = job(hostname=host)  # a step of it runs right now: it holds the job's lock
     job(hostname="w2@host-b")  # another host's
     job(status="completed", hostname=host)
-    sends: list[tuple[str, uuid.UUID, tuple[str, ...]]] = []
+    sends: list[tuple[str, uuid.UUID, tuple[str, ...], float]] = []
     with runner.exclusive(rt, busy) as alone:
         assert alone
-        done = reaper.resume_host(rt, host, lambda *call: sends.append(call), reconnected=True)
+        done = resume_pass.resume_host(rt, host, lambda *call: sends.append(call), reconnected=True)
     chain = (tasks.DUMP, tasks.UPLOAD, tasks.RECORD)
     assert sorted(sends) == sorted(
         [
-            (host, claimed, chain),
-            (host, dumped, chain[1:]),
-            (host, partly, chain[1:]),
-            (host, sent_all, chain[2:]),
-            (host, wiped, chain),
+            (host, claimed, chain, 0.0),
+            (host, dumped, chain[1:], 0.0),
+            (host, partly, chain[1:], 0.0),
+            (host, sent_all, chain[2:], 0.0),
+            (host, wiped, chain, 0.0),
         ]
     )
     assert done.running == [str(busy)]
@@ -328,18 +328,18 @@ def test_resume_host_asked_by_the_reaper_leaves_moving_and_waiting_jobs_to_their
     lost = job(status="pending", attempts=0, hostname=host)  # quiet for an hour
     queued = job(status="pending", attempts=0, hostname=host)  # its message waits on the host
     moving = job(status="pending", attempts=0, hostname=host, silent=dt.timedelta(seconds=5))
-    sends: list[tuple[str, uuid.UUID, tuple[str, ...]]] = []
+    sends: list[tuple[str, uuid.UUID, tuple[str, ...], float]] = []
 
     def send(*call: object) -> None:
         sends.append(call)  # type: ignore[arg-type]
 
-    done = reaper.resume_host(rt, host, send, lambda: {str(queued)})
+    done = resume_pass.resume_host(rt, host, send, lambda: {str(queued)})
     assert [call[1] for call in sends] == [lost]
     assert done.queued == [str(queued)]
     # Whether a message waits cannot be told (RabbitMQ): only a job silent past
     # JOB_HEARTBEAT_STALE is sent on; a moment-old one is left to its message.
     sends.clear()
-    reaper.resume_host(rt, host, send, lambda: None)
+    resume_pass.resume_host(rt, host, send, lambda: None)
     assert sorted(call[1] for call in sends) == sorted([lost, queued])
     assert moving not in [call[1] for call in sends]
 
@@ -357,3 +357,108 @@ def test_the_reaper_asks_an_answering_host_whose_job_is_quiet_to_check_it(
     assert hosts.asked == ["quiet@host-f"]
     assert (result.requeued, result.resumed) == ([], [])
     assert row(rt, quiet).status == "running"
+
+
+def deferred_upload(
+    rt: runtime.Runtime,
+    job: Callable[..., uuid.UUID],
+    *,
+    until: dt.timedelta,
+    noted: dt.timedelta = HOUR,
+    **kwargs: object,
+) -> uuid.UUID:
+    """A backup whose upload waits for its Telegram slot `until` from now, deferred `noted`
+    ago, its heartbeat written when it deferred (`silent` ago), its message maybe lost."""
+    deferred = job(**kwargs)
+    now = dt.datetime.now(dt.UTC)
+    when = now + until
+    slot = {"bot_id": "123456", "chat_id": "-1001", "id": "kept", "at_us": "1"}
+    result = {
+        "artifact": parts_in(rt.settings.backup_spool_dir / str(deferred), 1),
+        "uploaded": {},
+        "deferred": {
+            "step": "upload",
+            "until": when.isoformat(),
+            "slot": slot,
+            "noted": (now - noted).isoformat(),
+        },
+    }
+    with rt.database.transaction() as s:
+        s.execute(
+            update(models.Job)
+            .where(models.Job.id == deferred)
+            .values(result=result, updated_at=dt.datetime.now(dt.UTC) - HOUR)
+        )
+    return deferred
+
+
+def test_a_job_waiting_for_its_telegram_slot_is_not_silent_before_then(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # Deferred an hour ago for a slot five minutes ahead: its heartbeat is an hour old.
+    waiting = deferred_upload(rt, job, until=dt.timedelta(minutes=5), hostname="w1@host-a")
+    gone = deferred_upload(rt, job, until=dt.timedelta(minutes=5))
+    hosts, sent = Answering("w1@host-a"), FakeSend()
+    result = reaper.reap(rt, sent.publisher(), hosts)
+    assert (result.requeued, result.resumed, result.failed, sent.calls) == ([], [], [], [])
+    assert row(rt, waiting).status == row(rt, gone).status == "running"
+    # Asked by the reaper (its row quiet for an hour), the host leaves it to its message.
+    sends: list[object] = []
+    done = resume_pass.resume_host(rt, "w1@host-a", lambda *call: sends.append(call), lambda: None)
+    assert (sends, done.resent) == ([], [])
+
+
+def test_a_job_whose_slot_time_passed_long_ago_is_silent_again(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    stale = dt.timedelta(seconds=rt.settings.job_heartbeat_stale)
+    lost = deferred_upload(rt, job, until=-(stale + dt.timedelta(minutes=1)))
+    sent = FakeSend()
+    result = reaper.reap(rt, sent.publisher(), reaper.NoHosts())
+    assert result.requeued == [str(lost)]
+    host = "w1@host-a"
+    due = deferred_upload(rt, job, until=-dt.timedelta(minutes=2), hostname=host)
+    sends: list[tuple[object, ...]] = []
+    resume_pass.resume_host(rt, host, lambda *call: sends.append(call), set)
+    assert sends == [(host, due, (tasks.UPLOAD, tasks.RECORD), 0.0)]
+
+
+def test_after_a_reconnection_a_deferred_step_is_sent_again_for_its_slot(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    host = "w1@host-a"
+    waiting = deferred_upload(rt, job, until=dt.timedelta(seconds=40), hostname=host)
+    sends: list[tuple[str, uuid.UUID, tuple[str, ...], float]] = []
+    done = resume_pass.resume_host(
+        rt, host, lambda *call: sends.append(call), set, reconnected=True
+    )
+    assert done.resent == [f"{waiting}: upload"]
+    [(to, job_id, steps, countdown)] = sends
+    assert (to, job_id, steps) == (host, waiting, (tasks.UPLOAD, tasks.RECORD))
+    assert 35 < countdown <= 40
+    assert "its message for its Telegram slot at" in caplog.text
+
+
+def test_a_step_deferred_before_a_reconnection_is_sent_again_though_inspect_lists_it(
+    rt: runtime.Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # Celery's `inspect scheduled` still lists the countdown messages the worker dropped at the
+    # reconnection: only one sent after it is still there.
+    host = "w1@host-a"
+    now = dt.datetime.now(dt.UTC)
+    dropped = deferred_upload(rt, job, until=dt.timedelta(seconds=30), hostname=host)
+    fresh = deferred_upload(
+        rt, job, until=dt.timedelta(seconds=30), noted=dt.timedelta(0), hostname=host
+    )
+    sends: list[tuple[object, ...]] = []
+    done = resume_pass.resume_host(
+        rt,
+        host,
+        lambda *call: sends.append(call),
+        lambda: {str(dropped), str(fresh)},
+        reconnected=True,
+        connected_at=now,
+    )
+    assert [call[1] for call in sends] == [dropped]
+    assert done.queued == [str(fresh)]

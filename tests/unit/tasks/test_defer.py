@@ -21,7 +21,7 @@ def test_a_step_deferred_more_often_than_celerys_default_retries_still_runs() ->
         seen.append(slot)
         if len(seen) <= 6:  # Celery's default max_retries is 3
             deferred = errors.PacerDeferred("slot far off", seconds=0.0, slot=SLOT)
-            raise steps.defer(self, job_id, deferred)
+            raise steps.defer(self, job_id, deferred, max_sleep=0.5)
         return job_id
 
     assert upload.apply(kwargs={"job_id": "j-1"}).get() == "j-1"
