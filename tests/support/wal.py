@@ -14,11 +14,11 @@ import psycopg2
 import pyrage
 
 from standin.server import BotApiStandin
-from tests.support import services, workers
+from tests.support import scratch, services, workers
 from worker.backup import upload
 from worker.telegram import client as telegram
 from worker.telegram import sender as fleetsender
-from worker.wal import receiver, store
+from worker.wal import plan, receiver, recover, store
 
 TOKEN = "333333:wal-secret"
 CHAT = "-1003"
@@ -156,6 +156,34 @@ def load_into(archive: Path, dsn: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def recovered_log(
+    chosen: plan.Plan, wal: store.Store, work: Path, *, port_near: int, prefix: str
+) -> tuple[recover.Outcome, list[int]]:
+    """Recover `chosen` through a scratch instance under `work` (as the worker does), restore its
+    dump into a new database and read back the test table `log`'s ids, in order."""
+    outcome = recover.recover(
+        chosen,
+        wal,
+        work / "scratch",
+        user="postgres",
+        database="app",
+        port=services.free_port(port_near),
+        run_as="postgres" if os.geteuid() == 0 else None,
+    )
+    assert outcome.archive is not None
+    with scratch.database(prefix) as url:
+        dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={url.rsplit('/', 1)[1]}"
+        load_into(outcome.archive, dsn)
+        connection = psycopg2.connect(dsn)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM log ORDER BY id")
+                ids = [int(row[0]) for row in cursor.fetchall()]
+        finally:
+            connection.close()
+    return outcome, ids
 
 
 def servers_file(path: Path, servers: dict[str, str]) -> Path:

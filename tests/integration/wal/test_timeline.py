@@ -194,26 +194,8 @@ def test_the_stream_follows_a_promoted_replica_and_a_restore_crosses_the_switch(
         chosen = recover.make_plan(database, SERVER, plan.Target(time=target))
         assert ("recovery_target_timeline", "2") in chosen.settings
         assert chosen.base.id == base.id
-        outcome = recover.recover(
-            chosen,
-            wal_store,
-            work / "scratch",
-            user="postgres",
-            database="app",
-            port=services.free_port(27150),
-            run_as="postgres" if os.geteuid() == 0 else None,
+        _, restored = support.recovered_log(
+            chosen, wal_store, work, port_near=27150, prefix="bw_test_tl_"
         )
-        assert outcome.archive is not None
-        with scratch.database("bw_test_tl_") as url:
-            name = url.rsplit("/", 1)[1]
-            dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
-            support.load_into(outcome.archive, dsn)
-            connection = psycopg2.connect(dsn)
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT id FROM log ORDER BY id")
-                    restored = [row[0] for row in cursor.fetchall()]
-            finally:
-                connection.close()
         assert restored == [n for n, at in sorted(times.items()) if at <= target]
         assert restored == list(range(13))
