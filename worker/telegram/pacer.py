@@ -209,6 +209,12 @@ class Pacer:
             if left > 0:
                 self.close_chat(chat, left)
 
+    def holds(self, reservation: Reservation) -> bool:
+        """Whether the budgets still count the slot: a slot kept across a wipe of Redis (or past
+        its window) is gone from them and must be taken anew, wipe check and all."""
+        chat_key = self._keys(reservation.bot_id, reservation.chat_id)[0]
+        return self._redis.zscore(chat_key, reservation.id) is not None
+
     def still_open(self, reservation: Reservation) -> bool:
         """False when a closure of its chat or bot, set after it was taken, covers its time."""
         ends = self._redis.mget(

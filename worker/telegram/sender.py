@@ -119,11 +119,14 @@ class Sender:
         pacer = self._pacer
         size = path.stat().st_size if path.is_file() else 0
         kept = [reserved] if reserved is not None else []
+        reserved_id = reserved.id if reserved is not None else None
 
         def take(pairs: Sequence[tuple[str, str]], wait: Callable[[float], None]) -> Slot:
             lead = self._rate.expected(size)
             while True:
                 slot = kept.pop() if kept else pacer.take(pairs, lead=lead)
+                if slot.id == reserved_id and not pacer.holds(slot):
+                    continue  # kept across a wipe of Redis: the chat may be closed for a window
                 if (slot.bot_id, slot.chat_id) not in pairs:
                     pacer.release(slot)  # a chat retired or migrated since it was kept
                     continue

@@ -14,6 +14,7 @@ import redis
 
 from standin.limits import Limits, Rate
 from standin.server import BotApiStandin
+from worker import errors
 from worker.telegram import client as telegram
 from worker.telegram import pacer as fleetpacer
 from worker.telegram import sender as fleetsender
@@ -129,6 +130,26 @@ def test_after_a_429_in_one_chat_the_next_try_goes_to_a_free_chat_at_once(
     assert refused["status"] == 429
     assert done.chat_id != str(refused["chat_id"])  # not 30 s later in the closed chat
     assert all(wait < 1.5 for wait in waits)
+
+
+def test_a_slot_kept_across_a_wipe_of_redis_is_taken_anew_and_waits_for_the_window(
+    standin: BotApiStandin, redis_url: str, tmp_path: Path
+) -> None:
+    # A deferred upload keeps its slot; Redis restarts without persistence before it is used:
+    # Telegram still counts the group's last messages, so the slot must not be trusted.
+    pacer = _pacer(redis_url, "test-kept-wipe")
+    kept = pacer.take([("111111", CHATS[0])])
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(*client.keys("test-kept-wipe:*"))
+    finally:
+        client.close()
+    with pytest.raises(errors.PacerDeferred) as deferred:
+        _sender(standin, pacer).send_document(
+            CHATS[:1], _document(tmp_path), max_wait=0.5, reserved=kept
+        )
+    assert deferred.value.seconds > 0.5  # the group's window after the wipe, not at once
+    assert standin.requests("sendDocument") == []
 
 
 def test_without_a_pacer_the_first_bot_sends_into_the_first_chat(
