@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
-from standin import pins
+from standin import control, pins
 from standin.api import (
     CLOUD_DOWNLOAD_LIMIT,
     CLOUD_UPLOAD_LIMIT,
@@ -270,63 +270,4 @@ class BotApiStandin:
             self._log.append(entry)
 
     def _control(self, verb: str, name: str, body: JsonObject) -> tuple[int, object]:
-        if verb == "GET" and name == "requests":
-            return 200, self.requests()
-        if verb == "GET" and name == "messages":
-            return 200, self.messages()
-        if verb == "GET" and name == "sends":
-            return 200, self.sends()
-        if verb == "GET" and name == "faults":
-            return 200, self.faults.pending()
-        if verb == "GET" and name == "limits":
-            return 200, self.limiter.limits.as_json()
-        if verb != "POST":
-            return 404, "Not Found"
-        if name == "faults":
-            script = body.get("script") or []
-            methods = body.get("methods")
-            if not isinstance(script, list) or not (methods is None or isinstance(methods, list)):
-                raise ValueError("script and methods must be lists")
-            return 200, {"pending": self.set_faults(map(str, script), methods)}
-        if name == "rates":
-            self.set_fault_rates(
-                rate_429=float(str(body.get("rate_429", 0))),
-                rate_502=float(str(body.get("rate_502", 0))),
-                rate_drop=float(str(body.get("rate_drop", 0))),
-                retry_after=int(str(body.get("retry_after", 1))),
-                seed=int(str(body["seed"])) if body.get("seed") is not None else None,
-                methods=body.get("methods"),  # type: ignore[arg-type]
-            )
-            return 200, True
-        if name == "limits":
-            self.set_limits(Limits.from_json(body))
-            return 200, self.limiter.limits.as_json()
-        if name == "age":
-            self.age_message(
-                int(str(body["chat_id"])), int(str(body["message_id"])), int(str(body["seconds"]))
-            )
-            return 200, True
-        if name == "revoke":
-            self.revoke(str(body["token"]))
-            return 200, True
-        if name == "delete_chat":
-            self.delete_chat(int(str(body["chat_id"])))
-            return 200, True
-        if name == "forget":
-            self.forget(int(str(body["chat_id"])), int(str(body["message_id"])))
-            return 200, True
-        if name == "member":
-            rights = body.get("rights") or {}
-            if not isinstance(rights, dict):
-                raise ValueError("rights must be an object")
-            self.set_member(
-                int(str(body["chat_id"])),
-                int(str(body["user_id"])),
-                str(body.get("status", "member")),
-                **{str(k): bool(v) for k, v in rights.items()},
-            )
-            return 200, True
-        if name == "reset":
-            self.reset()
-            return 200, True
-        return 404, "Not Found"
+        return control.answer(self, verb, name, body)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -15,7 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from worker import defaults, errors, redisconn, secret_files, syntax
+from worker import defaults, errors, redisconn, secret_files, setting_rules, syntax
 
 # What an operator does when encryption is on (the default) and no recipient is given.
 ENCRYPTION_FIX = (
@@ -53,7 +60,9 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     telegram_thread_id: int | None = None
-    telegram_api_url: str = defaults.TELEGRAM_CLOUD_API
+    telegram_api_url: Annotated[
+        str, AfterValidator(functools.partial(syntax.http_url, example=defaults.TELEGRAM_CLOUD_API))
+    ] = defaults.TELEGRAM_CLOUD_API
     telegram_upload_timeout: float = Field(default=defaults.DEFAULT_UPLOAD_TIMEOUT, gt=0)
     telegram_max_attempts: int = Field(default=defaults.DEFAULT_TELEGRAM_MAX_ATTEMPTS, ge=1, le=50)
     # Several bots and chats (comma-separated lists above), paced fleet-wide through Redis.
@@ -76,7 +85,7 @@ class Settings(BaseSettings):
     backup_part_size: int = Field(default=defaults.CLOUD_DOWNLOAD_LIMIT, ge=defaults.MIN_PART_SIZE)
     backup_spool_dir: Path = Field(default_factory=defaults.default_spool_dir)
     backup_encryption: Literal["age", "off"] = defaults.DEFAULT_BACKUP_ENCRYPTION
-    backup_age_recipients: Annotated[tuple[str, ...], NoDecode] = ()
+    backup_age_recipients: Annotated[tuple[str, ...], NoDecode, BeforeValidator(syntax.keys)] = ()
     backup_age_identity_file: Path | None = None
     backup_retention_days: int = Field(default=defaults.DEFAULT_RETENTION_DAYS, ge=1, le=36500)
     backup_zstd_level: int = Field(default=defaults.DEFAULT_ZSTD_LEVEL, ge=1, le=19)
@@ -99,7 +108,7 @@ class Settings(BaseSettings):
     # Each slot is a thread of one process; the control-plane pool grows with it (runtime.build).
     worker_concurrency: int = Field(default=defaults.DEFAULT_WORKER_CONCURRENCY, ge=1, le=32)
     # Periodic work: schedules, expiry sweep, reaper, alerts.
-    telegram_alert_chat_id: str | None = None
+    telegram_alert_chat_id: Annotated[str | None, AfterValidator(syntax.optional_chat_id)] = None
     schedule_dispatch_interval: float = Field(
         default=defaults.DEFAULT_DISPATCH_INTERVAL, ge=1, le=3600
     )
@@ -140,7 +149,7 @@ class Settings(BaseSettings):
 
     # Point-in-time recovery: the servers whose WAL is streamed, the RPO, the bundle size, the
     # streamer's lease, its spool (default: BACKUP_SPOOL_DIR/wal).
-    wal_servers: Annotated[tuple[str, ...], NoDecode] = ()
+    wal_servers: Annotated[tuple[str, ...], NoDecode, BeforeValidator(syntax.names)] = ()
     wal_flush_seconds: float = Field(default=defaults.DEFAULT_WAL_FLUSH_SECONDS, ge=1, le=3600)
     wal_bundle_bytes: int = Field(default=defaults.DEFAULT_WAL_BUNDLE_BYTES, ge=1 << 20, le=1 << 34)
     wal_lease_seconds: float = Field(default=defaults.DEFAULT_WAL_LEASE_SECONDS, ge=3, le=600)
@@ -150,22 +159,12 @@ class Settings(BaseSettings):
     wal_spool_dir: Path | None = None
 
     # Restore drills: what a backup counts, how often and how many drills, and where.
-    backup_row_counts: str = defaults.DEFAULT_BACKUP_ROW_COUNTS
+    backup_row_counts: Annotated[str, AfterValidator(syntax.switch_or_size)] = (
+        defaults.DEFAULT_BACKUP_ROW_COUNTS
+    )
     drill_period_days: float = Field(default=defaults.DEFAULT_DRILL_PERIOD_DAYS, gt=0, le=3650)
     drill_concurrency: int = Field(default=defaults.DEFAULT_DRILL_CONCURRENCY, ge=1, le=100)
     drill_server: str | None = None
-
-    @field_validator("backup_row_counts")
-    @classmethod
-    def _row_counts(cls, value: str) -> str:
-        return syntax.switch_or_size(value)
-
-    @field_validator("backup_age_recipients", mode="before")
-    @classmethod
-    def _split_recipients(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(key for key in value.replace(",", " ").split() if key)
-        return value
 
     @field_validator("source_project_pattern")
     @classmethod
@@ -178,13 +177,6 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return ",".join(syntax.chat_id(chat) for chat in value.split(","))
-
-    @field_validator("wal_servers", mode="before")
-    @classmethod
-    def _wal_servers(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
-        return value
 
     @field_validator("telegram_retired_chat_ids", mode="before")
     @classmethod
@@ -206,85 +198,20 @@ class Settings(BaseSettings):
         keys = value.get_secret_value().strip() if value is not None else ""
         return SecretStr(syntax.secret_keys(keys)) if keys else None
 
-    @field_validator("telegram_alert_chat_id")
-    @classmethod
-    def _alert_chat_id(cls, value: str | None) -> str | None:
-        return None if value is None or not value.strip() else syntax.chat_id(value)
-
-    @field_validator("telegram_api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        return syntax.http_url(value, defaults.TELEGRAM_CLOUD_API)
-
     @model_validator(mode="after")
-    def _part_size_fits_api(self) -> Settings:
-        cloud = (
-            urlsplit(self.telegram_api_url).hostname
-            == urlsplit(defaults.TELEGRAM_CLOUD_API).hostname
-        )
-        limit = defaults.CLOUD_DOWNLOAD_LIMIT if cloud else defaults.LOCAL_SERVER_UPLOAD_LIMIT
-        if self.backup_part_size > limit:
-            raise ValueError(
-                f"BACKUP_PART_SIZE={self.backup_part_size} is above {limit} bytes: "
-                + (
-                    "the cloud Bot API cannot download such parts again, so restore would fail"
-                    if cloud
-                    else "a local Bot API server accepts at most 2000 MB per file"
-                )
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _retry_before_redelivery(self) -> Settings:
-        # Redis would hand the delayed backups.create to a second worker before it is due.
-        # (BACKUP_RETRY_DELAY and BACKUP_TELEGRAM_RETRY_DELAY grow with each attempt and are
-        # capped at the visibility timeout where they are used: worker.jobs.retry.delay.)
-        if self.backup_spool_retry_delay > self.backup_visibility_timeout:
-            raise ValueError(
-                f"BACKUP_SPOOL_RETRY_DELAY={self.backup_spool_retry_delay} must not be above "
-                f"BACKUP_VISIBILITY_TIMEOUT={self.backup_visibility_timeout}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _sentinel_named(self) -> Settings:
+    def _consistent(self) -> Settings:
         pacer = self.pacer_redis_url.get_secret_value() if self.pacer_redis_url else ""
-        urls = (self.celery_broker_url, self.celery_result_backend, pacer)
-        for url in (url for url in urls if redisconn.is_sentinel(url)):
-            try:
-                redisconn.Sentinels.parse(url)
-            except errors.ConfigError as exc:  # its message never shows the password
-                raise ValueError(exc.message) from None
-            if not self.redis_sentinel_master:
-                raise ValueError(
-                    "a sentinel:// URL is set, and REDIS_SENTINEL_MASTER (the primary's name "
-                    "in the sentinels' configuration) is not"
-                )
-        return self
-
-    @model_validator(mode="after")
-    def _quorum_on_rabbitmq(self) -> Settings:
-        if self.broker_queue_type == "quorum" and not self.celery_broker_url.startswith(
-            ("amqp://", "amqps://", "pyamqp://")
-        ):
-            raise ValueError(
-                "BROKER_QUEUE_TYPE=quorum is RabbitMQ's: CELERY_BROKER_URL must be amqp://"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _encryption_said_once(self) -> Settings:
-        # Both set is a contradiction: which one the operator meant cannot be told.
-        if self.backup_encryption == "off" and self.backup_age_recipients:
-            raise ValueError(
-                "BACKUP_ENCRYPTION=off but BACKUP_AGE_RECIPIENTS is set: unset one of them"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _a_chat_left(self) -> Settings:
-        if self.telegram_chat_ids and not self.active_chat_ids:
-            raise ValueError("TELEGRAM_RETIRED_CHAT_IDS retires every chat of TELEGRAM_CHAT_ID")
+        setting_rules.part_size_fits_api(self.telegram_api_url, self.backup_part_size)
+        setting_rules.retry_before_redelivery(
+            self.backup_spool_retry_delay, self.backup_visibility_timeout
+        )
+        setting_rules.sentinel_named(
+            (self.celery_broker_url, self.celery_result_backend, pacer),
+            self.redis_sentinel_master,
+        )
+        setting_rules.quorum_on_rabbitmq(self.broker_queue_type, self.celery_broker_url)
+        setting_rules.encryption_said_once(self.backup_encryption, self.backup_age_recipients)
+        setting_rules.a_chat_left(self.telegram_chat_ids, self.active_chat_ids)
         return self
 
     @property

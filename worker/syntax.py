@@ -47,6 +47,26 @@ def switch_or_size(value: str) -> str:
     raise ValueError("must be on, off, or a database size such as 50GB or 500MB")
 
 
+def optional_chat_id(value: str | None) -> str | None:
+    """A chat id, or None for an unset or empty one."""
+    return None if value is None or not value.strip() else chat_id(value)
+
+
+def keys(value: object) -> object:
+    """Public keys separated by commas or spaces (an environment variable's text) as a tuple."""
+    if isinstance(value, str):
+        return tuple(key for key in value.replace(",", " ").split() if key)
+    return value
+
+
+def names(value: object) -> object:
+    """A comma-separated list of names as a tuple (an environment variable's text); as given
+    otherwise (a tuple passed in code)."""
+    if isinstance(value, str):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    return value
+
+
 def size_limit(value: str) -> int | None:
     """The bytes a `switch_or_size` value allows: None for on (no limit), 0 for off."""
     word = value.lower()
