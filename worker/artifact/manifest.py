@@ -128,6 +128,12 @@ def part_name(filename: str, index: int, width: int = 3) -> str:
     return f"{filename}.{index + 1:0{width}d}"
 
 
+def part_limit(index: int, part_size: int, first_part_size: int) -> int:
+    """The bytes of part `index` (0-based) unless it is the last: `first_part_size` doubled at
+    each part, at most `part_size`."""
+    return min(part_size, first_part_size << min(index, 64))  # the cap keeps the shift small
+
+
 def remove_parts(target: Artifact | Iterable[Path | PartFile]) -> None:
     """Delete an artifact's part files (or the given paths); missing files are fine."""
     items: Iterable[Path | PartFile] = target.parts if isinstance(target, Artifact) else target
@@ -174,6 +180,8 @@ class PartWriter:
     complete (closed and hashed), so a consumer can send it while the next one is written; an
     exception it raises aborts the artifact. Past 999 parts, finish() renames every part to a
     wider number: a consumer opens a part when told about it (an open file survives the rename).
+    With `first_part_size`, parts ramp up: the first holds that many bytes, each next one twice
+    the one before, up to `part_size` (part_limit); without it every part but the last is full.
     """
 
     def __init__(
@@ -183,12 +191,15 @@ class PartWriter:
         part_size: int,
         open_part: Callable[[Path], BinaryIO] | None = None,
         on_part: Callable[[PartFile], None] | None = None,
+        first_part_size: int | None = None,
     ) -> None:
         self.size = 0
         self.error: BaseException | None = None
         self._spool_dir = spool_dir
         self._filename = filename
         self._part_size = part_size
+        self._first_part_size = first_part_size or part_size
+        self._limit = 0  # bytes the current part takes
         self._open_part = open_part or _open_exclusive
         self._on_part = on_part
         self._whole = hashlib.sha256()
@@ -209,10 +220,10 @@ class PartWriter:
             view = memoryview(data)
             self._whole.update(view)
             while view:
-                if self._file is None or self._filled == self._part_size:
+                if self._file is None or self._filled == self._limit:
                     self._next_part()
                 assert self._file is not None
-                piece = view[: self._part_size - self._filled]
+                piece = view[: self._limit - self._filled]
                 _write_all(self._file, piece)
                 self._part_hash.update(piece)
                 self._filled += len(piece)
@@ -263,6 +274,7 @@ class PartWriter:
         if self._file is not None:
             self._close_part()
         path = self._spool_dir / part_name(self._filename, len(self._paths))
+        self._limit = part_limit(len(self._paths), self._part_size, self._first_part_size)
         self._file = self._open_part(path)
         self._paths.append(path)
 

@@ -131,6 +131,8 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             name,
             count_rows=dump.should_count(config.row_counts_limit, estimate),
             part_size=config.backup_part_size,
+            # Parts sent while pg_dump runs: small first ones put the link to work early.
+            first_part_size=stream.ramp_start(config.backup_part_size),
             compression=COMPRESSION,
             zstd_level=config.backup_zstd_level,
             zstd_threads=config.backup_zstd_threads,
