@@ -129,8 +129,7 @@ def part_name(filename: str, index: int, width: int = 3) -> str:
 
 
 def part_limit(index: int, part_size: int, first_part_size: int) -> int:
-    """The bytes of part `index` (0-based) unless it is the last: `first_part_size` doubled at
-    each part, at most `part_size`."""
+    """Bytes of part `index` (0-based) but the last: the first's, doubled per part, <= part_size."""
     return min(part_size, first_part_size << min(index, 64))  # the cap keeps the shift small
 
 
@@ -176,12 +175,11 @@ class PartWriter:
     """A file-like sink that hashes an artifact and cuts it into part files as it is written.
 
     `error` keeps the first exception raised by write/finish, for callers whose own caller (such
-    as pyrage) replaces exceptions with its own. `on_part(part)` runs as soon as each part is
-    complete (closed and hashed), so a consumer can send it while the next one is written; an
-    exception it raises aborts the artifact. Past 999 parts, finish() renames every part to a
-    wider number: a consumer opens a part when told about it (an open file survives the rename).
-    With `first_part_size`, parts ramp up: the first holds that many bytes, each next one twice
-    the one before, up to `part_size` (part_limit); without it every part but the last is full.
+    as pyrage) replaces exceptions with its own. `on_part(part)` runs as each part is complete
+    (closed, hashed; with `announce_last` False, the last is not told), so a consumer can send it
+    while the next one is written; an exception it raises aborts the artifact. Past 999 parts,
+    finish() renames every part to a wider number: a consumer opens a part when told about it (an
+    open file survives the rename). With `first_part_size` the parts ramp up (part_limit).
     """
 
     def __init__(
@@ -192,6 +190,7 @@ class PartWriter:
         open_part: Callable[[Path], BinaryIO] | None = None,
         on_part: Callable[[PartFile], None] | None = None,
         first_part_size: int | None = None,
+        announce_last: bool = True,
     ) -> None:
         self.size = 0
         self.error: BaseException | None = None
@@ -200,6 +199,7 @@ class PartWriter:
         self._part_size = part_size
         self._first_part_size = first_part_size or part_size
         self._limit = 0  # bytes the current part takes
+        self._announce_last = announce_last
         self._open_part = open_part or _open_exclusive
         self._on_part = on_part
         self._whole = hashlib.sha256()
@@ -242,7 +242,7 @@ class PartWriter:
         try:
             if self._file is None:
                 self._next_part()  # an empty artifact is still one (empty) part
-            self._close_part()
+            self._close_part(announce=self._announce_last)
             width = max(3, len(str(len(self._paths))))
             for index, path in enumerate(self._paths):
                 wanted = path.with_name(part_name(self._filename, index, width))
@@ -278,14 +278,14 @@ class PartWriter:
         self._file = self._open_part(path)
         self._paths.append(path)
 
-    def _close_part(self) -> None:
+    def _close_part(self, *, announce: bool = True) -> None:
         assert self._file is not None
         file, self._file = self._file, None
         file.close()
         self._closed.append((self._filled, self._part_hash.hexdigest()))
         self._part_hash = hashlib.sha256()
         self._filled = 0
-        if self._on_part is not None:
+        if announce and self._on_part is not None:
             index = len(self._closed) - 1
             self._on_part(PartFile(index, self._paths[index], *self._closed[index]))
 

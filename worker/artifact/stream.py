@@ -95,6 +95,7 @@ def write_artifact(
     open_part: Callable[[Path], BinaryIO] | None = None,
     on_part: Callable[[PartFile], None] | None = None,
     first_part_size: int | None = None,
+    announce_last: bool = True,
 ) -> Artifact:
     """Compress, encrypt, hash and split `source` into `<filename>.001`, `.002`, ... in one pass.
 
@@ -104,7 +105,8 @@ def write_artifact(
     aborts the pass. Stale parts of the same filename are replaced. On any failure every part
     written so far is removed; a full spool raises SpoolError. `open_part` creates a part file
     (default: exclusive create, unbuffered); `on_part(part)` runs as each part is completed
-    (see manifest.PartWriter). `first_part_size` ramps the parts up to `part_size` (ramp_start).
+    (see manifest.PartWriter), the last one too unless `announce_last` is False.
+    `first_part_size` ramps the parts up to `part_size` (ramp_start).
     """
     _check_arguments(
         filename,
@@ -120,7 +122,13 @@ def write_artifact(
     parsed = parse_recipients(keys)
     _prepare_spool(spool_dir, filename)
     sink = manifest.PartWriter(
-        spool_dir, filename, part_size, open_part, on_part, first_part_size=first_part_size
+        spool_dir,
+        filename,
+        part_size,
+        open_part,
+        on_part,
+        first_part_size=first_part_size,
+        announce_last=announce_last,
     )
     reader = _Chunked(source, chunk_size)
     if on_bytes is not None:

@@ -29,6 +29,7 @@ def dump_database(
     on_bytes: Callable[[int, int], None] | None = None,
     on_part: Callable[[artifact.PartFile], None] | None = None,
     first_part_size: int | None = None,
+    announce_last: bool = True,
     extra_args: Sequence[str] = (),
     program: str | None = None,
     lock_wait_timeout: float | None = pgdump.LOCK_WAIT_TIMEOUT,
@@ -63,6 +64,7 @@ def dump_database(
                 on_bytes=on_bytes,
                 on_part=on_part,
                 first_part_size=first_part_size,
+                announce_last=announce_last,
             )
     except BaseException:
         if result is not None:

@@ -139,6 +139,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             recipients=config.backup_age_recipients,
             on_bytes=on_bytes,
             on_part=early_sender.offer,
+            announce_last=False,  # the sender sends each part it is told of at once
             lock_wait_timeout=config.source_lock_wait_timeout,
             application_name=pgdump.application_name(job_id),
             program=pg_dump.path,

@@ -71,3 +71,25 @@ def test_a_first_part_size_below_one_is_refused(tmp_path: Path) -> None:
         stream.write_artifact(
             io.BytesIO(b"x"), tmp_path, "z.pgdump", part_size=8000, first_part_size=0
         )
+
+
+@pytest.mark.parametrize(
+    ("size", "sizes"), [(20_000, [2000, 4000, 8000, 6000]), (14_000, [2000, 4000, 8000])]
+)
+def test_without_the_last_announced_every_other_part_is(
+    tmp_path: Path, size: int, sizes: list[int]
+) -> None:
+    announced: list[int] = []
+    made = stream.write_artifact(
+        io.BytesIO(data(size)),
+        tmp_path,
+        "n.pgdump",
+        part_size=8000,
+        first_part_size=2000,
+        compression="none",
+        on_part=lambda part: announced.append(part.index),
+        announce_last=False,
+    )
+    # Ending on a part's boundary too: a part is announced once the next one has bytes.
+    assert [part.size_bytes for part in made.parts] == sizes
+    assert announced == list(range(len(sizes) - 1))
