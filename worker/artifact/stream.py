@@ -28,10 +28,10 @@ remove_parts = manifest.remove_parts
 
 DEFAULT_CHUNK_SIZE = 1 << 20  # bytes read from the source at a time
 MT_JOB_SIZE = 2 << 20  # bytes per zstd job when zstd_threads >= 1 (bounds its buffers)
-# A backup's first part is part_size / 2**RAMP_DOUBLINGS (1.25 MB of the default 20 MB), each
-# next one twice the one before: the first upload starts a fraction of a second into the dump
-# instead of after the first full part (docs/backup.md, "Parts").
-RAMP_DOUBLINGS = 4
+# A backup's first part is part_size / 2**RAMP_DOUBLINGS (10 MB of the default 20 MB), each next
+# one twice the one before: the first upload starts sooner. One halving, because each part is a
+# message and a chat takes one a second (docs/benchmarks.md, "Decisions", "Part sizes").
+RAMP_DOUBLINGS = 1
 _NAME_COMPONENT_MAX = 64  # characters of project id / database name kept in a file name
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _PART_SUFFIX = re.compile(r"\.[0-9]{3,}")

@@ -12,14 +12,14 @@ from worker import defaults, errors
 from worker.artifact import manifest, stream
 
 
-def test_the_default_part_size_ramps_from_a_sixteenth_doubling_to_the_full_size() -> None:
+def test_the_default_part_size_starts_at_half() -> None:
     first = stream.ramp_start(20_000_000)
-    sizes = [manifest.part_limit(index, 20_000_000, first) for index in range(7)]
-    assert sizes == [1_250_000, 2_500_000, 5_000_000, 10_000_000] + [20_000_000] * 3
+    sizes = [manifest.part_limit(index, 20_000_000, first) for index in range(4)]
+    assert sizes == [10_000_000] + [20_000_000] * 3
 
 
 def test_the_first_part_is_never_below_the_smallest_part_size() -> None:
-    assert stream.ramp_start(200_000) == defaults.MIN_PART_SIZE
+    assert stream.ramp_start(100_000) == defaults.MIN_PART_SIZE
     assert stream.ramp_start(defaults.MIN_PART_SIZE) == defaults.MIN_PART_SIZE
 
 
