@@ -214,7 +214,9 @@ def test_a_ramped_backup_restores_the_same_rows(
     env: Env, source_db: str, targets: list[str]
 ) -> None:
     backup_id = make_backup(env, source_db, first_part_size=PART_SIZE // 16)
-    sizes = [part["size_bytes"] for part in backup_row(env, backup_id)["parts"]]  # type: ignore[union-attr]
+    parts = backup_row(env, backup_id)["parts"]
+    assert isinstance(parts, list)
+    sizes = [part["size_bytes"] for part in parts]
     ramp = [PART_SIZE // 16, PART_SIZE // 8, PART_SIZE // 4, PART_SIZE // 2, PART_SIZE]
     assert len(sizes) > len(ramp)  # the ramp, then full parts
     assert sizes[:-1] == ramp + [PART_SIZE] * (len(sizes) - 1 - len(ramp))
