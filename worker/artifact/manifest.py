@@ -128,6 +128,11 @@ def part_name(filename: str, index: int, width: int = 3) -> str:
     return f"{filename}.{index + 1:0{width}d}"
 
 
+def part_limit(index: int, part_size: int, first_part_size: int) -> int:
+    """Bytes of part `index` (0-based) but the last: the first's, doubled per part, <= part_size."""
+    return min(part_size, first_part_size << min(index, 64))  # the cap keeps the shift small
+
+
 def remove_parts(target: Artifact | Iterable[Path | PartFile]) -> None:
     """Delete an artifact's part files (or the given paths); missing files are fine."""
     items: Iterable[Path | PartFile] = target.parts if isinstance(target, Artifact) else target
@@ -170,10 +175,11 @@ class PartWriter:
     """A file-like sink that hashes an artifact and cuts it into part files as it is written.
 
     `error` keeps the first exception raised by write/finish, for callers whose own caller (such
-    as pyrage) replaces exceptions with its own. `on_part(part)` runs as soon as each part is
-    complete (closed and hashed), so a consumer can send it while the next one is written; an
-    exception it raises aborts the artifact. Past 999 parts, finish() renames every part to a
-    wider number: a consumer opens a part when told about it (an open file survives the rename).
+    as pyrage) replaces exceptions with its own. `on_part(part)` runs as each part is complete
+    (closed, hashed; with `announce_last` False, the last is not told), so a consumer can send it
+    while the next one is written; an exception it raises aborts the artifact. Past 999 parts,
+    finish() renames every part to a wider number: a consumer opens a part when told about it (an
+    open file survives the rename). With `first_part_size` the parts ramp up (part_limit).
     """
 
     def __init__(
@@ -183,12 +189,17 @@ class PartWriter:
         part_size: int,
         open_part: Callable[[Path], BinaryIO] | None = None,
         on_part: Callable[[PartFile], None] | None = None,
+        first_part_size: int | None = None,
+        announce_last: bool = True,
     ) -> None:
         self.size = 0
         self.error: BaseException | None = None
         self._spool_dir = spool_dir
         self._filename = filename
         self._part_size = part_size
+        self._first_part_size = first_part_size or part_size
+        self._limit = 0  # bytes the current part takes
+        self._announce_last = announce_last
         self._open_part = open_part or _open_exclusive
         self._on_part = on_part
         self._whole = hashlib.sha256()
@@ -209,10 +220,10 @@ class PartWriter:
             view = memoryview(data)
             self._whole.update(view)
             while view:
-                if self._file is None or self._filled == self._part_size:
+                if self._file is None or self._filled == self._limit:
                     self._next_part()
                 assert self._file is not None
-                piece = view[: self._part_size - self._filled]
+                piece = view[: self._limit - self._filled]
                 _write_all(self._file, piece)
                 self._part_hash.update(piece)
                 self._filled += len(piece)
@@ -231,7 +242,7 @@ class PartWriter:
         try:
             if self._file is None:
                 self._next_part()  # an empty artifact is still one (empty) part
-            self._close_part()
+            self._close_part(announce=self._announce_last)
             width = max(3, len(str(len(self._paths))))
             for index, path in enumerate(self._paths):
                 wanted = path.with_name(part_name(self._filename, index, width))
@@ -263,17 +274,18 @@ class PartWriter:
         if self._file is not None:
             self._close_part()
         path = self._spool_dir / part_name(self._filename, len(self._paths))
+        self._limit = part_limit(len(self._paths), self._part_size, self._first_part_size)
         self._file = self._open_part(path)
         self._paths.append(path)
 
-    def _close_part(self) -> None:
+    def _close_part(self, *, announce: bool = True) -> None:
         assert self._file is not None
         file, self._file = self._file, None
         file.close()
         self._closed.append((self._filled, self._part_hash.hexdigest()))
         self._part_hash = hashlib.sha256()
         self._filled = 0
-        if self._on_part is not None:
+        if announce and self._on_part is not None:
             index = len(self._closed) - 1
             self._on_part(PartFile(index, self._paths[index], *self._closed[index]))
 

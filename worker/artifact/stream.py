@@ -19,7 +19,7 @@ from typing import IO, BinaryIO, Protocol, cast
 import pyrage
 import zstandard
 
-from worker import errors
+from worker import defaults, errors
 from worker.artifact import manifest
 
 Artifact = manifest.Artifact
@@ -28,6 +28,10 @@ remove_parts = manifest.remove_parts
 
 DEFAULT_CHUNK_SIZE = 1 << 20  # bytes read from the source at a time
 MT_JOB_SIZE = 2 << 20  # bytes per zstd job when zstd_threads >= 1 (bounds its buffers)
+# A backup's first part is part_size / 2**RAMP_DOUBLINGS (10 MB of the default 20 MB), each next
+# one twice the one before: the first upload starts sooner. One halving, because each part is a
+# message and a chat takes one a second (docs/benchmarks.md, "Decisions", "Part sizes").
+RAMP_DOUBLINGS = 1
 _NAME_COMPONENT_MAX = 64  # characters of project id / database name kept in a file name
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _PART_SUFFIX = re.compile(r"\.[0-9]{3,}")
@@ -90,6 +94,8 @@ def write_artifact(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     open_part: Callable[[Path], BinaryIO] | None = None,
     on_part: Callable[[PartFile], None] | None = None,
+    first_part_size: int | None = None,
+    announce_last: bool = True,
 ) -> Artifact:
     """Compress, encrypt, hash and split `source` into `<filename>.001`, `.002`, ... in one pass.
 
@@ -99,7 +105,8 @@ def write_artifact(
     aborts the pass. Stale parts of the same filename are replaced. On any failure every part
     written so far is removed; a full spool raises SpoolError. `open_part` creates a part file
     (default: exclusive create, unbuffered); `on_part(part)` runs as each part is completed
-    (see manifest.PartWriter).
+    (see manifest.PartWriter), the last one too unless `announce_last` is False.
+    `first_part_size` ramps the parts up to `part_size` (ramp_start).
     """
     _check_arguments(
         filename,
@@ -109,10 +116,20 @@ def write_artifact(
         threads=zstd_threads,
         chunk_size=chunk_size,
     )
+    if first_part_size is not None and first_part_size < 1:
+        raise errors.InputError("first_part_size must be positive")
     keys = _key_list(recipients)
     parsed = parse_recipients(keys)
     _prepare_spool(spool_dir, filename)
-    sink = manifest.PartWriter(spool_dir, filename, part_size, open_part, on_part)
+    sink = manifest.PartWriter(
+        spool_dir,
+        filename,
+        part_size,
+        open_part,
+        on_part,
+        first_part_size=first_part_size,
+        announce_last=announce_last,
+    )
     reader = _Chunked(source, chunk_size)
     if on_bytes is not None:
         reader.on_chunk = lambda: on_bytes(reader.total, sink.size)
@@ -162,6 +179,11 @@ def write_artifact(
         raw_bytes=reader.total,
         parts=parts,
     )
+
+
+def ramp_start(part_size: int) -> int:
+    """The first part's size of a ramped artifact whose full parts take `part_size` bytes."""
+    return max(part_size >> RAMP_DOUBLINGS, min(defaults.MIN_PART_SIZE, part_size))
 
 
 class _Chunked:

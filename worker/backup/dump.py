@@ -28,6 +28,8 @@ def dump_database(
     recipients: Sequence[str] = (),
     on_bytes: Callable[[int, int], None] | None = None,
     on_part: Callable[[artifact.PartFile], None] | None = None,
+    first_part_size: int | None = None,
+    announce_last: bool = True,
     extra_args: Sequence[str] = (),
     program: str | None = None,
     lock_wait_timeout: float | None = pgdump.LOCK_WAIT_TIMEOUT,
@@ -36,7 +38,8 @@ def dump_database(
     """Dump `database` into artifact parts; a failed pg_dump leaves no part behind.
 
     `on_part(part)` runs as each part is completed, while pg_dump still runs: its exit status is
-    known only when this returns, so no part counts as a backup before then.
+    known only when this returns, so no part counts as a backup before then. `first_part_size`
+    ramps the parts up (worker.artifact.stream.ramp_start).
     """
     artifact.parse_recipients(recipients)  # a bad key fails before pg_dump starts
     result: artifact.Artifact | None = None
@@ -60,6 +63,8 @@ def dump_database(
                 recipients=recipients,
                 on_bytes=on_bytes,
                 on_part=on_part,
+                first_part_size=first_part_size,
+                announce_last=announce_last,
             )
     except BaseException:
         if result is not None:

@@ -1,7 +1,8 @@
 """Sending finished parts while the dump still writes the next ones.
 
-A part is handed over as soon as the writer starts the part after it: that part is then surely
-not the last, whose caption alone can give the number of parts. The sender sends in order, in one
+The writer announces a part as it starts the part after it, and never the last one (its
+`announce_last` False), whose caption alone gives the number of parts: each part offered can go
+at once. The sender sends in order, in one
 thread, and gives up quietly when told to stop: whatever it has not sent, the upload step sends
 from the spool with the final manifest. An error other than a vanished spool file is kept and
 raised in the dump's thread (`check`), so a wrong token or a lost attempt ends the dump early.
@@ -29,17 +30,14 @@ class PartSender:
     def __init__(self, send: Callable[[manifest.PartFile], None]) -> None:
         self._send = send
         self._queue: queue.SimpleQueue[manifest.PartFile | None] = queue.SimpleQueue()
-        self._held: manifest.PartFile | None = None
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="part-sender", daemon=True)
         self.sent = 0
 
     def offer(self, part: manifest.PartFile) -> None:
-        """A part was completed (the writer's on_part); the one before it can go now."""
-        if self._held is not None:
-            self._queue.put(self._held)
-        self._held = part
+        """A part was completed and is not the last (the writer's on_part): send it."""
+        self._queue.put(part)
 
     def check(self) -> None:
         """Raise the sender's error, if it had one (call from the dump's thread)."""

@@ -131,12 +131,15 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             name,
             count_rows=dump.should_count(config.row_counts_limit, estimate),
             part_size=config.backup_part_size,
+            # Parts sent while pg_dump runs: small first ones put the link to work early.
+            first_part_size=stream.ramp_start(config.backup_part_size),
             compression=COMPRESSION,
             zstd_level=config.backup_zstd_level,
             zstd_threads=config.backup_zstd_threads,
             recipients=config.backup_age_recipients,
             on_bytes=on_bytes,
             on_part=early_sender.offer,
+            announce_last=False,  # the sender sends each part it is told of at once
             lock_wait_timeout=config.source_lock_wait_timeout,
             application_name=pgdump.application_name(job_id),
             program=pg_dump.path,

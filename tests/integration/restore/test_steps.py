@@ -93,7 +93,9 @@ def new_target(targets: list[str]) -> str:
     return name
 
 
-def make_backup(env: Env, source_db: str, *, encrypted: bool = True) -> uuid.UUID:
+def make_backup(
+    env: Env, source_db: str, *, encrypted: bool = True, first_part_size: int | None = None
+) -> uuid.UUID:
     """Dump, upload and record a backup the way the backup chain does."""
     spool = env.tmp / "made"
     art = dump.dump_database(
@@ -103,6 +105,7 @@ def make_backup(env: Env, source_db: str, *, encrypted: bool = True) -> uuid.UUI
         f"b-{uuid.uuid4().hex[:6]}",
         part_size=PART_SIZE,
         recipients=[env.recipient] if encrypted else [],
+        first_part_size=first_part_size,
     )
     with TelegramClient(TOKEN, env.standin.url) as client:
         sent = [client.send_document(CHAT, part.path) for part in art.parts]
@@ -205,6 +208,24 @@ def test_encrypted_backup_restores_into_a_new_database(
     ]
     assert backup_row(env, backup_id)["verify_status"] == "ok"
     assert not (env.tmp / "spool" / str(job["id"])).exists()
+
+
+def test_a_ramped_backup_restores_the_same_rows(
+    env: Env, source_db: str, targets: list[str]
+) -> None:
+    backup_id = make_backup(env, source_db, first_part_size=PART_SIZE // 16)
+    parts = backup_row(env, backup_id)["parts"]
+    assert isinstance(parts, list)
+    sizes = [part["size_bytes"] for part in parts]
+    ramp = [PART_SIZE // 16, PART_SIZE // 8, PART_SIZE // 4, PART_SIZE // 2, PART_SIZE]
+    assert len(sizes) > len(ramp)  # the ramp, then full parts
+    assert sizes[:-1] == ramp + [PART_SIZE] * (len(sizes) - 1 - len(ramp))
+    name = new_target(targets)
+    job = run_chain(env, new_job(env, rj.validate(rj.RESTORE, str(backup_id), name)), "load")
+    assert job["status"] == "completed", job["error"]
+    everything = "SELECT id, label, data::text FROM items ORDER BY id"
+    assert rows(name, everything) == rows(source_db, everything)
+    assert backup_row(env, backup_id)["verify_status"] == "ok"
 
 
 def scanned_offsets(archive: bytes, tmp: Path) -> int:

@@ -14,23 +14,22 @@ def _part(index: int) -> manifest.PartFile:
     return manifest.PartFile(index, Path(f"/spool/a.{index + 1:03d}"), 10, "0" * 64)
 
 
-def test_a_part_goes_only_once_the_next_one_has_begun_and_the_last_stays() -> None:
+def test_each_part_offered_goes_at_once_in_order() -> None:
     sent: list[int] = []
-    both_sent = threading.Event()
+    went = threading.Semaphore(0)
 
     def send(part: manifest.PartFile) -> None:
         sent.append(part.index)
-        if len(sent) == 2:
-            both_sent.set()
+        went.release()
 
     sender = overlap.PartSender(send)
     with sender.running():
         for index in range(3):
             sender.offer(_part(index))
-        assert both_sent.wait(5)
-    # Part 3 is the last one: only the upload step, knowing the total, sends it.
-    assert sent == [0, 1]
-    assert sender.sent == 2
+            # Not held back for the next offer: the writer offers no last part.
+            assert went.acquire(timeout=5)
+            assert sent == list(range(index + 1))
+    assert sender.sent == 3
 
 
 def test_stopping_finishes_the_part_in_flight_and_drops_the_queued_ones() -> None:
@@ -45,10 +44,10 @@ def test_stopping_finishes_the_part_in_flight_and_drops_the_queued_ones() -> Non
     sender = overlap.PartSender(send)
     with sender.running():
         for index in range(4):
-            sender.offer(_part(index))  # parts 1..3 are released, part 1 goes at once
+            sender.offer(_part(index))  # part 1 goes at once, parts 2..4 queue
         assert started.wait(5)
         threading.Timer(0.2, release.set).start()
-    assert sent == [0]  # waited for part 1 to be sent; parts 2 and 3 left for the upload
+    assert sent == [0]  # waited for part 1 to be sent; parts 2 to 4 left for the upload
 
 
 def test_an_error_reaches_the_dumps_thread_and_stops_sending() -> None:
