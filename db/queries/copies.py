@@ -228,8 +228,7 @@ def held(session: Session, *, default: str) -> list[Held]:
     return [
         Held(
             part,
-            {default: (part.file_id, part.bot_id)}
-            | further.get((part.backup_id, part.index), {}),
+            {default: (part.file_id, part.bot_id)} | further.get((part.backup_id, part.index), {}),
         )
         for part in todo
     ]

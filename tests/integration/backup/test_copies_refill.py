@@ -130,7 +130,8 @@ def test_with_copy_0_lost_the_parts_are_read_from_the_next_repository(
     assert set(map(tuple, holders(rt, made).values())) == {("default", "spare", "third")}
     spare = {m["file_unique_id"] for m in standin.messages() if m["chat_id"] == CHAT_B}
     third = {m["file_unique_id"] for m in standin.messages() if m["chat_id"] == CHAT_C}
-    assert len(third) == 3 and third == spare  # the same files, read from `spare`
+    assert len(third) == 3
+    assert third == spare  # the same files, read from `spare`
 
 
 def test_a_run_re_creates_at_most_its_limit_and_the_next_runs_finish_the_rest(
@@ -156,6 +157,7 @@ def test_a_target_that_answers_gone_is_dropped_for_the_rest_of_the_run(
     done = refill.refill(rt, limit=100, up=up)
     assert done.created == 0
     assert done.gone == ["spare", "third"]
-    assert len(done.failed) == 1 and "third" in done.failed[0]
+    assert len(done.failed) == 1
+    assert "into repository third" in done.failed[0]
     assert done.short == 6  # still short, tried again by the next run
     assert set(map(tuple, holders(rt, made).values())) == {("default", "spare")}
