@@ -144,3 +144,15 @@ if _s.catalog_interval > 0:  # CATALOG_INTERVAL=0 turns the catalog off
         "schedule": _s.catalog_interval,
         "options": {"expires": _s.catalog_interval},
     }
+# COPIES_REPAIR_INTERVAL=0 turns it off; with one copy, or no further repository, it has
+# nothing to do.
+if (
+    _s.copies_repair_interval > 0
+    and _s.backup_copies > 1
+    and _s.telegram_repositories_file is not None
+):
+    beat_schedule[_contract.REPAIR_COPIES] = {
+        "task": _contract.REPAIR_COPIES,
+        "schedule": _s.copies_repair_interval,
+        "options": {"expires": _s.copies_repair_interval},
+    }

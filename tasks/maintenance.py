@@ -10,6 +10,7 @@ And one that each worker sends to its own queue when it (re)connects to the brok
 - alerts.check           failed / overdue projects, failed drills, alerted once
 - catalog.publish        the pinned catalog in each backup chat (worker/catalog/)
 - drills.run             restore drills of the backups due (worker/restore/rotation.py)
+- copies.repair          each backup back to BACKUP_COPIES copies (worker/backup/refill.py)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kombu.exceptions import OperationalError
 
 from tasks import steps
 from worker.app import app
+from worker.backup import refill
 from worker.catalog import publish as catalog
 from worker.contract import publish
 from worker.contract import tasks as contract
@@ -172,3 +174,9 @@ def publish_catalog() -> dict[str, object]:
 def run_drills(*, project_id: str | None = None) -> dict[str, object]:
     """Start the restore drills that are due (or, with project_id, that project's now)."""
     return rotation.run(runtime.current(), publisher(app), project_id=project_id).to_json()
+
+
+@app.task(name=contract.REPAIR_COPIES)
+def repair_copies() -> dict[str, object]:
+    """Re-create, COPIES_REPAIR_PARTS at most, the copies missing from live repositories."""
+    return refill.run(runtime.current())

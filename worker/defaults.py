@@ -27,6 +27,9 @@ DEFAULT_VISIBILITY_TIMEOUT = 12 * 3600  # seconds: longer than the longest backu
 DEFAULT_ZSTD_LEVEL = 2  # with level 3's hash table and window (worker.artifact.stream)
 DEFAULT_UPLOAD_TIMEOUT = 300  # seconds per sendDocument
 DEFAULT_BACKUP_COPIES = 1  # repositories each backup is stored in (docs/fleet.md)
+# copies.repair (docs/fleet.md, "Repair by beat"): every 15 minutes, at most 20 parts a run.
+DEFAULT_COPIES_REPAIR_INTERVAL = 900
+DEFAULT_COPIES_REPAIR_PARTS = 20
 DEFAULT_TELEGRAM_MAX_ATTEMPTS = 8  # tries of one Bot API call (tenacity)
 DEFAULT_SPOOL_RETRY_DELAY = 60  # seconds before a dump that found the spool full runs again
 MAX_SPOOL_RETRY_DELAY = 3600  # seconds; the waiting message is held by a worker meanwhile

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # Copies (docs/fleet.md): more repositories (TOML), and in how many each backup is stored.
     telegram_repositories_file: Path | None = None
     backup_copies: int = Field(default=defaults.DEFAULT_BACKUP_COPIES, ge=1, le=4)
+    # copies.repair by beat: seconds between runs (0: off), parts re-created per run.
+    copies_repair_interval: float = Field(
+        default=defaults.DEFAULT_COPIES_REPAIR_INTERVAL, ge=0, le=86400
+    )
+    copies_repair_parts: int = Field(default=defaults.DEFAULT_COPIES_REPAIR_PARTS, ge=1, le=10000)
     telegram_chat_per_second: int = Field(default=defaults.DEFAULT_CHAT_PER_SECOND, ge=0, le=1000)
     telegram_group_per_minute: int = Field(default=defaults.DEFAULT_GROUP_PER_MINUTE, ge=0, le=1000)
     telegram_bot_per_second: int = Field(default=defaults.DEFAULT_BOT_PER_SECOND, ge=0, le=1000)

@@ -197,3 +197,38 @@ def add(
         )
     )
     return number
+
+
+@dataclasses.dataclass(frozen=True)
+class Held:
+    """A part of an active backup and where each of its copies is: repository -> the copy's
+    (file_id, bot_id), copy 0's under `default`; the repositories in copy order."""
+
+    part: Missing  # file_id and bot_id: copy 0's
+    where: dict[str, tuple[str, str | None]]
+
+    def read_from(self, repository: str) -> Missing:
+        """The part as read from its copy in `repository`."""
+        file_id, bot_id = self.where[repository]
+        return dataclasses.replace(self.part, file_id=file_id, bot_id=bot_id)
+
+
+def held(session: Session, *, default: str) -> list[Held]:
+    """Every part of an active backup with its copies, by backup and part, as `missing`."""
+    todo = missing(session, source=default, target="", default=default)
+    copies = session.execute(
+        select(Copy.backup_id, Copy.index, Copy.repository, Copy.file_id, Copy.bot_id)
+        .join(Backup, Backup.id == Copy.backup_id)
+        .where(Backup.status == models.BackupStatus.ACTIVE.value, Copy.delete_status.is_(None))
+        .order_by(Copy.backup_id, Copy.index, Copy.copy)
+    ).all()
+    further: dict[tuple[uuid.UUID, int], dict[str, tuple[str, str | None]]] = {}
+    for backup_id, index, repository, file_id, bot_id in copies:
+        further.setdefault((backup_id, index), {}).setdefault(repository, (file_id, bot_id))
+    return [
+        Held(
+            part,
+            {default: (part.file_id, part.bot_id)} | further.get((part.backup_id, part.index), {}),
+        )
+        for part in todo
+    ]

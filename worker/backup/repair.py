@@ -85,6 +85,14 @@ def _one(
     part: db_copies.Missing,
     path: Path,
 ) -> None:
+    read(rt, part, path)
+    store(rt, sender, into, part, path)
+    path.unlink()
+
+
+def read(rt: Runtime, part: db_copies.Missing, path: Path) -> None:
+    """Download `part` from the copy it names into `path`; IntegrityError when it is not the
+    part recorded."""
     with path.open("wb") as sink:
         rt.telegram(part.bot_id).download_file(part.file_id, sink, size=part.size_bytes)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -92,6 +100,16 @@ def _one(
         raise errors.IntegrityError(
             f"its SHA-256 is {digest[:16]}..., {part.sha256[:16]}... recorded"
         )
+
+
+def store(
+    rt: Runtime,
+    sender: fleetsender.Sender,
+    into: repositories.Repository,
+    part: db_copies.Missing,
+    path: Path,
+) -> None:
+    """Send the part read into `path` into `into`, paced, and record it as its next copy."""
     where = upload.Destination(
         chat_id=into.chat_ids[0],
         chats=into.chat_ids,
@@ -124,4 +142,3 @@ def _one(
         # it anew.
         owner.delete_sent_parts(rt, {"unrecorded": sent})
         raise
-    path.unlink()

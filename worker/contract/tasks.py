@@ -32,6 +32,7 @@ RESUME = "jobs.resume"  # internal: a worker sends it to its own queue on (re)co
 CHECK_ALERTS = "alerts.check"
 PUBLISH_CATALOG = "catalog.publish"
 RUN_DRILLS = "drills.run"
+REPAIR_COPIES = "copies.repair"  # internal: beat sends it, with no arguments
 
 # backups.restore's modes: into a new or empty database, or in place of one (staging, switch),
 # or a drill's (drills.run sends it): into a scratch database, compared, then dropped.
