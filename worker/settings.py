@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     telegram_upload_timeout: float = Field(default=defaults.DEFAULT_UPLOAD_TIMEOUT, gt=0)
     telegram_max_attempts: int = Field(default=defaults.DEFAULT_TELEGRAM_MAX_ATTEMPTS, ge=1, le=50)
     # Several bots and chats (comma-separated lists above), paced fleet-wide through Redis.
-    telegram_retired_chat_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    telegram_retired_chat_ids: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(syntax.chat_ids)
+    ] = ()
     pacer_redis_url: SecretStr | None = None
     # Copies (docs/fleet.md): more repositories (TOML), and in how many each backup is stored.
     telegram_repositories_file: Path | None = None
@@ -182,13 +184,6 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return ",".join(syntax.chat_id(chat) for chat in value.split(","))
-
-    @field_validator("telegram_retired_chat_ids", mode="before")
-    @classmethod
-    def _retired(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(syntax.chat_id(chat) for chat in value.split(",") if chat.strip())
-        return value
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -59,6 +59,13 @@ def keys(value: object) -> object:
     return value
 
 
+def chat_ids(value: object) -> object:
+    """A comma-separated list of chat ids as a tuple (an environment variable's text)."""
+    if isinstance(value, str):
+        return tuple(chat_id(chat) for chat in value.split(",") if chat.strip())
+    return value
+
+
 def names(value: object) -> object:
     """A comma-separated list of names as a tuple (an environment variable's text); as given
     otherwise (a tuple passed in code)."""
