@@ -237,6 +237,18 @@ class Sender:
                 continue
             try:
                 result = send(slot.bot_id, slot.chat_id, False)
+            except PACER_DOWN as exc:
+                # Raised by the arrival gate's hold, before the body's last block left: Telegram
+                # has no message. Wait and try again, as when the slot could not be taken.
+                failures += 1
+                if failures >= self._max_attempts:
+                    raise errors.TelegramNetworkError(
+                        f"{method}: the fleet pacer's Redis is unreachable "
+                        f"({type(exc).__name__}); nothing was sent",
+                        method=method,
+                    ) from None
+                self._sleep(_backoff(failures))
+                continue
             except errors.TelegramSlotMoved as exc:
                 # Nothing reached Telegram and nothing failed: the part waits for a later slot.
                 log.info("%s: %s", method, exc.message)

@@ -15,6 +15,7 @@ import redis
 from standin.limits import Limits, Rate
 from standin.server import BotApiStandin
 from worker import errors
+from worker.telegram import arrival
 from worker.telegram import client as telegram
 from worker.telegram import pacer as fleetpacer
 from worker.telegram import sender as fleetsender
@@ -150,6 +151,27 @@ def test_a_slot_kept_across_a_wipe_of_redis_is_taken_anew_and_waits_for_the_wind
         )
     assert deferred.value.seconds > 0.5  # the group's window after the wipe, not at once
     assert standin.requests("sendDocument") == []
+
+
+def test_redis_lost_while_an_upload_is_held_for_its_slot_is_tried_again_not_an_error(
+    standin: BotApiStandin, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pacer's Redis restarts while the gate holds the body's last block (a broker restart
+    # in the middle of an upload): nothing reached Telegram, so the part goes again, once.
+    hold = arrival.Gate.hold
+    lost = [redis.exceptions.ConnectionError("Connection reset by peer")]
+
+    def flaky_hold(gate: arrival.Gate) -> None:
+        if lost:
+            raise lost.pop()
+        hold(gate)
+
+    monkeypatch.setattr(arrival.Gate, "hold", flaky_hold)
+    done = _sender(standin, _pacer(redis_url, "test-held-reset")).send_document(
+        CHATS[:1], _document(tmp_path)
+    )
+    assert not lost
+    assert [m["message_id"] for m in standin.messages()] == [done.document.message_id]
 
 
 def test_without_a_pacer_the_first_bot_sends_into_the_first_chat(
