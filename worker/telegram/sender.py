@@ -223,17 +223,7 @@ class Sender:
                 # The pacer's Redis (often the broker) is restarting: nothing was sent, so wait
                 # and try again, counted like a network error, rather than send unpaced.
                 failures += 1
-                if failures >= self._max_attempts:
-                    raise errors.TelegramNetworkError(
-                        f"{method}: the fleet pacer's Redis is unreachable "
-                        f"({type(exc).__name__}); nothing was sent",
-                        method=method,
-                    ) from None
-                delay = _backoff(failures)
-                log.warning(
-                    "%s: the pacer's Redis is unreachable, retrying in %.1f s", method, delay
-                )
-                self._sleep(delay)
+                self._pacer_down(method, exc, failures)
                 continue
             try:
                 result = send(slot.bot_id, slot.chat_id, False)
@@ -241,13 +231,7 @@ class Sender:
                 # Raised by the arrival gate's hold, before the body's last block left: Telegram
                 # has no message. Wait and try again, as when the slot could not be taken.
                 failures += 1
-                if failures >= self._max_attempts:
-                    raise errors.TelegramNetworkError(
-                        f"{method}: the fleet pacer's Redis is unreachable "
-                        f"({type(exc).__name__}); nothing was sent",
-                        method=method,
-                    ) from None
-                self._sleep(_backoff(failures))
+                self._pacer_down(method, exc, failures)
                 continue
             except errors.TelegramSlotMoved as exc:
                 # Nothing reached Telegram and nothing failed: the part waits for a later slot.
@@ -295,6 +279,19 @@ class Sender:
                 waited[0],
             )
             return result
+
+    def _pacer_down(self, method: str, exc: BaseException, failures: int) -> None:
+        """Wait before the next try after the pacer's Redis failed (nothing was sent), or give up
+        after the client's attempts with a network error that says so."""
+        if failures >= self._max_attempts:
+            raise errors.TelegramNetworkError(
+                f"{method}: the fleet pacer's Redis is unreachable "
+                f"({type(exc).__name__}); nothing was sent",
+                method=method,
+            ) from None
+        delay = _backoff(failures)
+        log.warning("%s: the pacer's Redis is unreachable, retrying in %.1f s", method, delay)
+        self._sleep(delay)
 
 
 def _backoff(failures: int) -> float:
