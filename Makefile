@@ -51,7 +51,7 @@ lint: install docs
 
 # The documentation site (mkdocs.yml, docs/), built offline into the venv so no site/ is left.
 docs: install
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir $(abspath $(VENV))/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir $(abspath $(VENV))/site
 
 typecheck: install
 	$(VENV)/bin/mypy
