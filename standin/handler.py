@@ -6,19 +6,19 @@ import contextlib
 import http
 import json
 import re
-import socket
-import sys
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
 
 from standin import forms, lies, multipart, replies
-from standin.api import ApiError, BotApi, JsonObject, bot_id
-from standin.faults import LIES, Fault, FaultPlan
-from standin.link import Link, Shaper
+from standin.api import ApiError, JsonObject, bot_id
+from standin.faults import LIES, Fault
 from standin.replies import Reply
+
+if TYPE_CHECKING:
+    # Only for the annotation: the server module imports this one for its handler class.
+    from standin.httpserver import StandinHTTPServer
 
 _API = re.compile(r"^/bot([^/]+)/([A-Za-z0-9_]+)/?$")
 _FILE = re.compile(r"^/file/bot([^/]+)/(.+)$")
@@ -26,58 +26,6 @@ _DRAIN_CHUNK = 1 << 20
 # A body this much over the file limit cannot hold an acceptable file, whatever its form fields.
 _MULTIPART_ALLOWANCE = 64 * 1024
 _ANSWERED = frozenset({"cut", "delay", *LIES})  # faults that still answer the request
-Control = Callable[[str, str, JsonObject], tuple[int, object]]
-_Request = socket.socket | tuple[bytes, socket.socket]
-
-
-class StandinHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows its Bot API and closes open connections on stop."""
-
-    daemon_threads = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        api: BotApi,
-        faults: FaultPlan,
-        record: Callable[[JsonObject], None],
-        control: Control,
-        link: Link | None = None,
-    ) -> None:
-        super().__init__(address, Handler)
-        self.shaper = None if link is None else Shaper(link)
-        self.api = api
-        self.faults = faults
-        self.record = record
-        self.control = control
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def process_request(self, request: _Request, client_address: tuple[str, int]) -> None:
-        """Track the connection so stop() can close keep-alive connections."""
-        if isinstance(request, socket.socket):
-            with self._open_lock:
-                self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: _Request) -> None:
-        """Forget the connection, then close it."""
-        if isinstance(request, socket.socket):
-            with self._open_lock:
-                self._open.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: _Request, client_address: tuple[str, int]) -> None:
-        """Stay quiet about clients that went away; report anything else."""
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        """Break every open connection (their handler threads then end)."""
-        with self._open_lock:
-            for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
 
 
 def _chat_of(params: JsonObject) -> object:

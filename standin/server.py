@@ -41,7 +41,7 @@ from standin.api import (
     bot_id,
 )
 from standin.faults import FaultPlan, FaultRates
-from standin.handler import StandinHTTPServer
+from standin.httpserver import StandinHTTPServer
 from standin.limits import GROUPS, OFF, Limiter, Limits
 from standin.link import Link
 from standin.store import Store

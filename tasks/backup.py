@@ -14,7 +14,7 @@ from celery import Task
 from tasks import maintenance, steps
 from worker import errors
 from worker.app import app
-from worker.backup import batch, ending, send
+from worker.backup import batch, ending, recording, send
 from worker.backup import steps as backup
 from worker.contract import publish, rows
 from worker.contract import tasks as contract
@@ -112,7 +112,7 @@ def record(self: Task, *, job_id: str) -> str:  # type: ignore[type-arg]
     """Record the backup and complete the job."""
     hostname = str(self.request.hostname)
     return steps.run(
-        self, job_id, lambda rt, jid: backup.record_step(rt, jid, hostname=hostname), ending.fail
+        self, job_id, lambda rt, jid: recording.record_step(rt, jid, hostname=hostname), ending.fail
     )
 
 

@@ -55,7 +55,7 @@ class BackupPart(BaseModel):
 
 
 class BackupSummary(BaseModel):
-    """A completed backup job's `result.backup` (worker.backup.steps.backup_summary)."""
+    """A completed backup job's `result.backup` (worker.backup.recording.backup_summary)."""
 
     id: uuid.UUID
     project_id: str

@@ -19,7 +19,7 @@ from db.queries import jobs as db_jobs
 from standin.server import BotApiStandin
 from worker import errors, settings
 from worker.artifact import manifest
-from worker.backup import copying
+from worker.backup import copying, recording
 from worker.backup import sent as sent_parts
 from worker.backup import steps as backup
 from worker.cli.preflight import bots
@@ -128,7 +128,7 @@ def test_every_part_goes_to_both_repositories_and_both_copies_are_recorded(
 ) -> None:
     job_id = uploading_job(rt, tmp_path)
     backup.upload_step(rt, job_id, hostname=HOST)
-    backup.record_step(rt, job_id, hostname=HOST)
+    recording.record_step(rt, job_id, hostname=HOST)
 
     assert job_row(rt, job_id).status == "completed"
     with rt.database.transaction() as s:
@@ -188,7 +188,7 @@ def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
     with pytest.raises(errors.TelegramError, match=r"copy 2 of 2 \(repository spare\)"):
         backup.upload_step(rt, job_id, hostname=HOST)
     with pytest.raises(errors.AttemptSuperseded, match=r"not uploaded yet"):
-        backup.record_step(rt, job_id, hostname=HOST)
+        recording.record_step(rt, job_id, hostname=HOST)
     job = job_row(rt, job_id)
     # The copies go a batch (here one part) at a time: copy 2 failed at the first part.
     assert list(job.result["uploaded"]) == ["0"]  # type: ignore[index]
@@ -197,7 +197,7 @@ def test_a_copy_that_fails_is_named_and_the_sent_copy_is_kept_for_the_next_run(
     standin.reinstate(TOKEN_B)
     before = len(standin.messages())
     backup.upload_step(rt, job_id, hostname=HOST)
-    backup.record_step(rt, job_id, hostname=HOST)
+    recording.record_step(rt, job_id, hostname=HOST)
     assert len(standin.messages()) == before + 5  # copy 1's parts 2 and 3, copy 2's three
     assert job_row(rt, job_id).status == "completed"
 
@@ -206,7 +206,7 @@ def stored(rt: Runtime, tmp_path: Path) -> tuple[fetch.RemoteArtifact, bytes]:
     """A backup recorded with two copies, as fetch reads it, and its artifact's bytes."""
     job_id = uploading_job(rt, tmp_path)
     backup.upload_step(rt, job_id, hostname=HOST)
-    backup.record_step(rt, job_id, hostname=HOST)
+    recording.record_step(rt, job_id, hostname=HOST)
     whole = b"".join((tmp_path / f"a.pgdump.{i + 1:03d}").read_bytes() for i in range(3))
     with rt.database.transaction() as s:
         row = db_backups.get_backup_by_job(s, job_id)

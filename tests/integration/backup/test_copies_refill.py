@@ -16,7 +16,7 @@ from db.queries import backups as db_backups
 from standin.server import BotApiStandin
 from tests.integration.backup.test_copies import HOST, uploading_job
 from worker import settings
-from worker.backup import refill
+from worker.backup import recording, refill
 from worker.backup import steps as backup
 from worker.jobs.runtime import Runtime
 
@@ -76,7 +76,7 @@ def backups(rt: Runtime, tmp_path: Path, count: int = 2) -> list[uuid.UUID]:
         folder.mkdir()
         job_id = uploading_job(rt, folder)
         backup.upload_step(rt, job_id, hostname=HOST)
-        backup.record_step(rt, job_id, hostname=HOST)
+        recording.record_step(rt, job_id, hostname=HOST)
         made.append(job_id)
     return made
 

@@ -24,7 +24,7 @@ from tests.integration.backup.test_copies import (
     uploading_job,
 )
 from worker import errors
-from worker.backup import repair
+from worker.backup import recording, repair
 from worker.backup import steps as backup
 from worker.catalog import publish as catalog_publish
 from worker.catalog import recover as catalog_recover
@@ -45,7 +45,7 @@ def test_repair_recreates_the_missing_copies_once_and_they_restore(
     )
     job_id = uploading_job(single, tmp_path)
     backup.upload_step(single, job_id, hostname=HOST)
-    backup.record_step(single, job_id, hostname=HOST)
+    recording.record_step(single, job_id, hostname=HOST)
     single.close_telegram()
     with rt.database.transaction() as s:
         row = db_backups.get_backup_by_job(s, job_id)
@@ -83,7 +83,7 @@ def test_a_repaired_copy_is_in_the_ledger_so_the_sweep_finds_it_once_nothing_hol
     )
     job_id = uploading_job(single, tmp_path)
     backup.upload_step(single, job_id, hostname=HOST)
-    backup.record_step(single, job_id, hostname=HOST)
+    recording.record_step(single, job_id, hostname=HOST)
     single.close_telegram()
     assert repair.repair(rt, "default", "spare").created == 3
     with rt.database.transaction() as s:
@@ -112,7 +112,7 @@ def test_the_catalog_is_in_each_repository_and_recovers_every_copy_from_the_one_
     )
     job_id = uploading_job(keyed, tmp_path)
     backup.upload_step(keyed, job_id, hostname=HOST)
-    backup.record_step(keyed, job_id, hostname=HOST)
+    recording.record_step(keyed, job_id, hostname=HOST)
     done = catalog_publish.publish_all(keyed)
     chats = done["chats"]
     assert isinstance(chats, list)
@@ -153,7 +153,7 @@ def test_the_parts_missing_in_a_repository_can_be_read_from_a_further_copy(
 ) -> None:
     job_id = uploading_job(rt, tmp_path)
     backup.upload_step(rt, job_id, hostname=HOST)
-    backup.record_step(rt, job_id, hostname=HOST)
+    recording.record_step(rt, job_id, hostname=HOST)
     with rt.database.transaction() as s:
         row = db_backups.get_backup_by_job(s, job_id)
         assert row is not None

@@ -17,8 +17,7 @@ from db import models, session
 from db.queries import jobs as db_jobs
 from worker import errors, settings
 from worker.artifact import manifest
-from worker.backup import ending
-from worker.backup import steps as backup
+from worker.backup import ending, recording
 from worker.jobs import runner
 from worker.jobs.runtime import Runtime
 
@@ -76,10 +75,10 @@ def test_a_stale_record_step_leaves_the_newer_attempt_alone(
     job_id = _job_with_one_of_two_parts_sent(rt, tmp_path)
 
     with pytest.raises(errors.AttemptSuperseded, match=r"parts \[2\] .* not uploaded yet"):
-        backup.record_step(rt, job_id, hostname=HOST)
+        recording.record_step(rt, job_id, hostname=HOST)
     # As the task runs it: the step stops quietly, the job is not failed.
     assert runner.run(
-        str(job_id), lambda r, j: backup.record_step(r, j, hostname=HOST), ending.fail
+        str(job_id), lambda r, j: recording.record_step(r, j, hostname=HOST), ending.fail
     ) == str(job_id)
 
     with rt.database.transaction() as s:

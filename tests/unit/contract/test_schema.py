@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from db import models
 from tests.support import typescript
-from worker.backup import steps
+from worker.backup import recording
 from worker.cli.commands import contract
 from worker.contract import rows, schema, tasks
 
@@ -77,7 +77,7 @@ def test_a_backup_summary_is_what_the_job_result_holds() -> None:
             )
         ],
     )
-    summary = steps.backup_summary(backup)
+    summary = recording.backup_summary(backup)
     model = rows.BackupSummary.model_validate(summary)
     assert set(summary) == set(rows.BackupSummary.model_fields) - {"migrated_to_chat_id"}
     assert set(summary["parts"][0]) == set(rows.BackupPart.model_fields)  # type: ignore[index]

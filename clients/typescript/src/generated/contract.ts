@@ -156,7 +156,7 @@ export interface JobResult {
   [k: string]: unknown | undefined;
 }
 /**
- * A completed backup job's `result.backup` (worker.backup.steps.backup_summary).
+ * A completed backup job's `result.backup` (worker.backup.recording.backup_summary).
  *
  * This interface was referenced by `Contract`'s JSON-Schema
  * via the `definition` "BackupSummary".
