@@ -35,7 +35,11 @@ def wait_port(port: int, *, up: bool, timeout: float = READY_TIMEOUT) -> None:
 def free_port(near: int = 0, tries: int = 200) -> int:
     """The first port from `near` up that binds now: parallel runs (a colleague's suite) may
     hold the one a test would pick. Ports below the ephemeral range stay free of TIME-WAIT;
-    `near=0` asks the kernel for any free port."""
+    `near=0` asks the kernel for any free port. Under pytest-xdist each worker searches its own
+    band (1,000 ports up per worker), so two tests that start at once do not pick the same port
+    before either binds it."""
+    if near:
+        near += 1000 * _xdist_index()
     for port in range(near, near + tries) if near else [0]:
         with socket.socket() as sock:
             try:
@@ -44,6 +48,11 @@ def free_port(near: int = 0, tries: int = 200) -> int:
                 continue
             return int(sock.getsockname()[1])
     raise RuntimeError(f"no free port in {near}..{near + tries - 1}")
+
+
+def _xdist_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under pytest -n
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
 def as_postgres(args: list[str]) -> list[str]:
