@@ -11,6 +11,11 @@ time, the RPO at the kill (the kill's time less the newest recorded `covered_unt
 lag over the run, messages per minute, the bytes stored per WAL byte, and for three random
 targets in the window the time to restore and whether the restored commit log holds exactly
 the rows whose commit timestamp is at or before the target.
+
+Each restore is an operator's: `backup-worker restore --project P --to-time T --target-database
+NEW --wait`, its process timed from start to exit (the RTO), with the Procfile's worker running
+the restore job it enqueues. The project is registered as the gateway does: one backup of the
+cluster's database, taken before the load.
 """
 
 from __future__ import annotations
@@ -34,11 +39,13 @@ from sqlalchemy import func, select
 
 from db import session, wal_models
 from tests.support import scratch, services, workers
+from tests.support import stack as stacks
 from tests.support import wal as support
 from worker.wal import basebackup, lease, plan, recover
-from worker.wal import store as wal_store
 
 SERVER = "bench"
+PROJECT = "bench-pitr"
+RESTORE_TIMEOUT = 1800  # seconds for one CLI restore, a 10-minute run's WAL replayed
 
 
 def main() -> None:
@@ -74,24 +81,7 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
         key = support.new_key(root / "age.key")
         support.execute(cluster, "CREATE DATABASE app")
         support.execute(cluster, "CREATE TABLE log (id bigserial PRIMARY KEY)", "app")
-        subprocess.run(
-            [
-                str(services.PG_BIN / "pgbench"),
-                "-i",
-                "-q",
-                "-s",
-                "5",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(cluster.port),
-                "-U",
-                "postgres",
-                "app",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run(_pgbench(cluster, "-i", "-q", "-s", "5"), check=True, capture_output=True)
         registry = support.servers_file(root / "servers.toml", {SERVER: support.conninfo(cluster)})
         processes: list[workers.Process] = []
 
@@ -111,6 +101,24 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
             processes.append(process)
             return process
 
+        operator = stacks.Stack(
+            standin=standin,
+            control_url=url,
+            broker_url=scratch.redis_url(redis_number),
+            token=support.TOKEN,
+            chat=support.CHAT,
+            tmp=root / "stack",
+            settings={
+                **support.key_and_registry(key, registry),
+                "RESTORE_TARGET_NAMES": "{database}_*",
+            },
+        )
+        stack.callback(operator.close)
+        operator.start_worker()
+        registered = operator.wait_job(
+            operator.send(project_id=PROJECT, database="app", server=SERVER)
+        )
+        assert registered["status"] == "completed", registered["error"]
         client = redis.Redis.from_url(scratch.redis_url(redis_number))
         first = start("a")
         while client.get(lease.KEY.format(SERVER)) is None:
@@ -125,23 +133,7 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
         writer = threading.Thread(target=_commit_log, args=(cluster, stop))
         writer.start()
         bench = subprocess.Popen(
-            [
-                str(services.PG_BIN / "pgbench"),
-                "-n",
-                "-c",
-                "2",
-                "-R",
-                str(rate),
-                "-T",
-                str(int(seconds)),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(cluster.port),
-                "-U",
-                "postgres",
-                "app",
-            ],
+            _pgbench(cluster, "-n", "-c", "2", "-R", str(rate), "-T", str(int(seconds))),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -184,11 +176,15 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
         commits = _commit_times(cluster)
         window_from, window_to = base.stopped_at, min(ended, bundles[-1].covered_until)
         restores = []
-        for _ in range(3):
+        # The scratch PostgreSQL runs as postgres when we are root: its spool must be reachable.
+        spool = root / "restore-spool"
+        spool.mkdir(mode=0o755)
+        env = operator.env(BACKUP_SPOOL_DIR=str(spool))
+        for number in range(3):
             span = (window_to - window_from).total_seconds()
             offset = random.uniform(0, span)  # noqa: S311 - a sample, not a secret
             target = window_from + dt.timedelta(seconds=offset)
-            restores.append(_restore(database, store, root, target, commits))
+            restores.append(_restore(env, database, cluster, f"app_at_{number}", target, commits))
         return {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "load": os.getloadavg(),
@@ -209,6 +205,12 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
             "base_backup_seconds": round(base_seconds, 1),
             "restores": restores,
         }
+
+
+def _pgbench(cluster: services.PostgresCluster, *options: str) -> list[str]:
+    """pgbench with `options` on the cluster's `app` database."""
+    where = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "app"]
+    return [str(services.PG_BIN / "pgbench"), *options, *where]
 
 
 def _commit_log(cluster: services.PostgresCluster, stop: threading.Event) -> None:
@@ -244,26 +246,36 @@ def _newest_end(database: session.Database) -> int | None:
 
 
 def _restore(
+    env: dict[str, str],
     database: session.Database,
-    store: wal_store.Store,
-    root: Path,
+    cluster: services.PostgresCluster,
+    into: str,
     target: dt.datetime,
     commits: dict[int, dt.datetime],
 ) -> dict[str, object]:
+    run_as = ["--run-as", "postgres"] if os.geteuid() == 0 else []
     started = time.monotonic()
+    done = support.cli(
+        env, "restore", "--project", PROJECT, "--to-time", target.isoformat(),
+        "--target-database", into, *run_as, "--wait", timeout=RESTORE_TIMEOUT,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    connection = psycopg2.connect(cluster.dsn(into))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM log")
+            restored = {int(row[0]) for row in cursor.fetchall()}
+    finally:
+        connection.close()
+    # The CLI chose this plan from the same records: the bundles it replayed.
     chosen = recover.make_plan(database, SERVER, plan.Target(time=target))
-    outcome, ids = support.recovered_log(
-        chosen, store, root, port_near=27300, prefix="bw_bench_pitr_r_"
-    )
-    elapsed = time.monotonic() - started  # reading the ids back is a few ms of it
-    assert outcome.archive is not None
-    restored = set(ids)
-    outcome.archive.unlink()
     expected = {number for number, at in commits.items() if at <= target}
     return {
         "target": target.isoformat(),
+        "via": "cli",
         "seconds_to_restore": round(elapsed, 1),
-        "bundles_replayed": outcome.bundles,
+        "bundles_replayed": len(chosen.bundles),
         "rows_expected": len(expected),
         "rows_restored": len(restored),
         "exact": restored == expected,

@@ -14,7 +14,7 @@ import psycopg2
 import pyrage
 
 from standin.server import BotApiStandin
-from tests.support import scratch, services, workers
+from tests.support import procfile, scratch, services, workers
 from worker.backup import upload
 from worker.telegram import client as telegram
 from worker.telegram import sender as fleetsender
@@ -209,7 +209,6 @@ def streamer_env(
     server registry, and the WAL_* settings the test names in `settings`."""
     own = ("TELEGRAM_", "BACKUP_", "PACER_", "WAL_", "SOURCE_")  # never the caller's
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-    identity = pyrage.x25519.Identity.from_str(key_file.read_text().strip())
     env.update(
         DATABASE_URL=control_url,
         CELERY_BROKER_URL=redis_url,
@@ -218,12 +217,33 @@ def streamer_env(
         TELEGRAM_BOT_TOKEN=TOKEN,
         TELEGRAM_CHAT_ID=CHAT,
         BACKUP_SPOOL_DIR=str(spool),
-        BACKUP_AGE_RECIPIENTS=str(identity.to_public()),
-        BACKUP_AGE_IDENTITY_FILE=str(key_file),
-        SOURCE_SERVERS_FILE=str(registry),
     )
+    env.update(key_and_registry(key_file, registry))
     env.update(settings)
     return env
+
+
+def key_and_registry(key_file: Path, registry: Path) -> dict[str, str]:
+    """The settings every process of a PITR run shares beyond its services: the age key pair
+    (the streamer encrypts, the restore decrypts) and the server registry."""
+    identity = pyrage.x25519.Identity.from_str(key_file.read_text().strip())
+    return {
+        "BACKUP_AGE_RECIPIENTS": str(identity.to_public()),
+        "BACKUP_AGE_IDENTITY_FILE": str(key_file),
+        "SOURCE_SERVERS_FILE": str(registry),
+    }
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`backup-worker ARGS --json` in `env`, as an operator runs it; its output kept."""
+    return subprocess.run(
+        [str(procfile.VENV_BIN / "backup-worker"), *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def start_streamer(env: dict[str, str], log_dir: Path, *options: str) -> workers.Process:
