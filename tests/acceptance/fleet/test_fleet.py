@@ -127,9 +127,11 @@ def test_a_429_seen_by_one_worker_pauses_the_other_in_that_chat(
     refused = [entry for entry in sends if entry["status"] == 429]
     assert len(refused) == 1  # the injected one: nobody ran into the closure
     closed_at = float(str(refused[0]["time"])) + float(str(refused[0]["duration"]))
-    later = [float(str(e["time"])) for e in sends if float(str(e["time"])) > closed_at]
-    assert len(later) == 4  # the refused part again, and the three others
-    assert min(later) >= closed_at + 4 - 0.05, (closed_at, later)
+    # When Telegram counted each message (its body's arrival): an upload may start during the
+    # closure, as the arrival gate holds its last block until the slot after it.
+    counted = sorted(float(str(send["time"])) for send in fleet.sends())
+    assert len(counted) == 4  # the refused part again, and the three others
+    assert min(counted) >= closed_at + 4 - 0.05, (closed_at, counted)
 
 
 def _parts(stack: Stack, backup_id: str) -> list[tuple[str | None, str]]:
