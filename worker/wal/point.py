@@ -2,7 +2,8 @@
 
 The recovered database is dumped from the scratch instance (pg_dump -Fc); the dump goes to the
 existing restore path (worker.wal.handoff), new database or replace with undo, so that the
-project's code in it runs with its owner's rights only, as in every other restore.
+project's code in it runs with its owner's rights only, as in every other restore. A whole
+server (disaster recovery) is recovered into a directory the operator names, and kept there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from worker import errors
 from worker.jobs.runtime import Runtime
 from worker.postgres import source
-from worker.wal import lsn, plan, recover, store
+from worker.wal import lsn, plan, recover, scratch, store
 
 
 def parse_target(to_time: str | None, to_lsn: str | None, to_latest: bool) -> plan.Target:
@@ -66,6 +67,31 @@ def recovered_dump(
         raise
     assert outcome.archive is not None
     return outcome, outcome.archive
+
+
+def recovered_server(
+    rt: Runtime, server: str, target: plan.Target, into: Path, run_as: str | None
+) -> tuple[recover.Outcome, Path]:
+    """The whole of `server` at `target`, recovered into the new directory `into` (disaster
+    recovery): its data directory, promoted and shut down cleanly, kept for the operator."""
+    if into.exists() and any(into.iterdir()):
+        raise errors.InputError(f"{into} is not empty: give a new directory for the recovery")
+    registered = rt.registry().get(server)
+    chosen = recover.make_plan(rt.database, registered.name, target)
+    into.parent.mkdir(parents=True, exist_ok=True)
+    user, port = registered.params().get("user") or "postgres", _free_port()
+    outcome = recover.recover(
+        chosen,
+        store.Store.from_runtime(rt, registered.name),
+        into,
+        user=user,
+        database=None,
+        port=port,
+        run_as=run_as,
+    )
+    instance = scratch.Instance(into, user, run_as, port)
+    instance.stop()
+    return outcome, instance.data
 
 
 def discard(directory: Path) -> None:

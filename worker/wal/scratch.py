@@ -172,6 +172,20 @@ class Instance:
     def dsn(self, database: str) -> str:
         return f"host={self.socket} port={self.port} user={self.user} dbname={database}"
 
+    def stop(self) -> None:
+        """Shut it down cleanly and keep its files: a whole server's recovery is the result."""
+        stopped = subprocess.run(
+            self._command([str(receiver.PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+        if stopped.returncode != 0:
+            said = stopped.stderr.decode(errors="replace").strip().splitlines()
+            raise errors.WalError(
+                f"the recovered instance in {self.data} did not shut down: "
+                f"{said[-1] if said else 'pg_ctl failed'}"
+            )
+
     def remove(self) -> None:
         """Stop it at once and delete every file of it."""
         if (self.data / "postmaster.pid").exists():

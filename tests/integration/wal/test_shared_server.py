@@ -99,6 +99,25 @@ def procfile_bin() -> Path:
     return procfile.VENV_BIN / "backup-worker"
 
 
+def _started_as_an_operator_would(into: Path, whole: dict[str, object]) -> None:
+    """Start the recovered data directory with settings of one's own (the recovery's has no
+    TCP) and find every database as it was at the target."""
+    recovered = services.PostgresCluster(into, services.free_port(27650))
+    with (recovered.data / "postgresql.auto.conf").open("a") as conf:
+        conf.write(
+            f"port = {recovered.port}\nlisten_addresses = '127.0.0.1'\n"
+            f"hba_file = '{recovered.data / 'pg_hba.conf'}'\n"
+        )
+    recovered.start()
+    try:
+        assert _ids(recovered, OURS) == list(range(1, 61)), whole
+        for name in DATABASES:
+            if name != OURS:
+                assert 1000 not in _ids(recovered, name)  # written after the target
+    finally:
+        recovered.stop()
+
+
 def _ids(cluster: services.PostgresCluster, database: str) -> list[object]:
     return [row[0] for row in _sql(cluster, database, "SELECT id FROM items ORDER BY id")]
 
@@ -200,5 +219,20 @@ def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
             for name, before in others.items():
                 assert _dump(cluster, name) == before, f"{name} changed"
                 assert _ids(cluster, name)[-1] == 1000  # still serving, its own rows intact
+
+            # Disaster recovery: the whole server at the target, in a new data directory.
+            into = work / "whole"
+            whole = _cli(
+                env, "restore", "server", "--server", "default", "--to-time", at,
+                "--into", str(into), "--run-as", "postgres",
+            )  # fmt: skip
+            assert whole["data_directory"] == str(into / "data")
+            _started_as_an_operator_would(into, whole)
+            again = _run(
+                env, "restore", "server", "--server", "default", "--to-latest",
+                "--into", str(into), "--run-as", "postgres",
+            )  # fmt: skip
+            assert again.returncode != 0
+            assert f"{into} is not empty: give a new directory" in again.stdout
         finally:
             stack.close()

@@ -8,6 +8,7 @@ shows the gateway the same progress whoever started the job.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import click
 
@@ -32,7 +33,8 @@ class _RestoreGroup(click.Group):
 
 @click.group(cls=_RestoreGroup)
 def restore() -> None:
-    """Restore a backup (`restore BACKUP_ID …`), or undo a replace (`restore undo JOB`)."""
+    """Restore a backup (`restore BACKUP_ID …`), a project's database to a time (`--to-time`),
+    a whole server to a time (`restore server`), or undo a replace (`restore undo JOB`)."""
 
 
 @restore.command("backup")
@@ -154,6 +156,50 @@ def restore_point(
     req = rj.validate(rj.RESTORE, str(backup_id), into, False, server, mode)
     job_id = enqueue(rt, req, project_id)
     common.follow(rt, job_id, wait=wait, timeout=None, as_json=as_json, key="restore")
+
+
+@restore.command("server")
+@click.option("--server", required=True, help="the source server whose WAL is streamed")
+@click.option("--to-time", default=None, help="a time with its zone: '2026-12-05 14:03:07+00'")
+@click.option("--to-lsn", default=None, help="a WAL position: 0/16B3748")
+@click.option("--to-latest", is_flag=True, help="the latest recoverable point")
+@click.option(
+    "--into",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="a new directory; the recovered data directory is INTO/data",
+)
+@click.option("--run-as", default=None, help="OS user the recovered PostgreSQL runs as (when root)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def restore_server(
+    server: str,
+    to_time: str | None,
+    to_lsn: str | None,
+    to_latest: bool,
+    into: Path,
+    run_as: str | None,
+    as_json: bool,
+) -> None:
+    """Bring a whole server back to a time in a new data directory (disaster recovery)."""
+    from worker.wal import point
+
+    target = point.parse_target(to_time, to_lsn, to_latest)
+    rt = common.build_runtime()
+    outcome, data = point.recovered_server(rt, server, target, into.absolute(), run_as)
+    common.emit(
+        {
+            "server": server,
+            "target": target.describe(),
+            "data_directory": str(data),
+            "base_backup": outcome.base_backup,
+            "bundles": outcome.bundles,
+            # What is left for the operator: the recovery's isolation is still in its config.
+            "next": "set your own port, listen_addresses and pg_hba in postgresql.auto.conf "
+            "(the recovery's: no TCP, its socket and pg_hba beside data/), then start it",
+        },
+        as_json,
+    )
 
 
 @restore.command("undo")
