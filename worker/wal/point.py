@@ -80,17 +80,23 @@ def recovered_server(
     chosen = recover.make_plan(rt.database, registered.name, target)
     into.parent.mkdir(parents=True, exist_ok=True)
     user, port = registered.params().get("user") or "postgres", _free_port()
-    outcome = recover.recover(
-        chosen,
-        store.Store.from_runtime(rt, registered.name),
-        into,
-        user=user,
-        database=None,
-        port=port,
-        run_as=run_as,
-    )
     instance = scratch.Instance(into, user, run_as, port)
-    instance.stop()
+    try:
+        outcome = recover.recover(
+            chosen,
+            store.Store.from_runtime(rt, registered.name),
+            into,
+            user=user,
+            database=None,
+            port=port,
+            run_as=run_as,
+        )
+        instance.stop()
+    except BaseException:
+        # `into` was new or empty: what a failed recovery left there is nobody's, and a
+        # half-recovered data directory must not be mistaken for a result.
+        instance.remove()
+        raise
     return outcome, instance.data
 
 

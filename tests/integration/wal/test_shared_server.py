@@ -22,7 +22,7 @@ import pytest
 
 from db.queries import wal as db_wal
 from standin.server import BotApiStandin
-from tests.support import procfile, scratch, services, workers
+from tests.support import scratch, services, workers
 from tests.support import stack as stacks
 from tests.support import wal as support
 
@@ -77,26 +77,11 @@ def _dump(cluster: services.PostgresCluster, database: str) -> str:
     return done.stdout.decode()
 
 
-def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(procfile_bin()), *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def _cli(env: dict[str, str], *args: str) -> dict[str, object]:
-    done = _run(env, *args)
+    done = support.cli(env, *args)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     found: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
-
-
-def procfile_bin() -> Path:
-    return procfile.VENV_BIN / "backup-worker"
 
 
 def _started_as_an_operator_would(into: Path, whole: dict[str, object]) -> None:
@@ -185,7 +170,7 @@ def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
 
             # As root, the scratch PostgreSQL runs as --run-as: the worker's spool (0700) is
             # closed to it, which is said up front instead of pg_ctl failing deep inside.
-            refused = _run(
+            refused = support.cli(
                 env, "restore", "--project", PROJECT, "--to-time", at,
                 "--target-database", f"{OURS}_then", "--run-as", "postgres",
             )  # fmt: skip
@@ -228,7 +213,7 @@ def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
             )  # fmt: skip
             assert whole["data_directory"] == str(into / "data")
             _started_as_an_operator_would(into, whole)
-            again = _run(
+            again = support.cli(
                 env, "restore", "server", "--server", "default", "--to-latest",
                 "--into", str(into), "--run-as", "postgres",
             )  # fmt: skip
