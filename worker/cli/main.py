@@ -75,7 +75,7 @@ COMMANDS: dict[str, lazy.Entry] = {
     ),
     "restore": lazy.Entry(
         "worker.cli.commands.restore:restore",
-        "Restore a backup (`restore BACKUP_ID …`), or undo a replace (`restore undo JOB`).",
+        "Restore a backup or a point in time (`--to-time`, `restore server`), or undo a replace.",
     ),
     "roles": lazy.Entry(
         "worker.cli.commands.roles:roles",

@@ -33,8 +33,7 @@ class _RestoreGroup(click.Group):
 
 @click.group(cls=_RestoreGroup)
 def restore() -> None:
-    """Restore a backup (`restore BACKUP_ID …`), a project's database to a time (`--to-time`),
-    a whole server to a time (`restore server`), or undo a replace (`restore undo JOB`)."""
+    """Restore a backup or a point in time (`--to-time`, `restore server`), or undo a replace."""
 
 
 @restore.command("backup")
