@@ -120,7 +120,12 @@ def test_configure_twice_keeps_one_handler(log_file: Path) -> None:
 
 @pytest.fixture
 def eager_app() -> Celery:
-    """A Celery app that runs tasks in-process; the task signals still fire."""
+    """A Celery app that runs tasks in-process; the task signals still fire.
+
+    Its tasks are declared with shared=False: Celery adds a shared task to every app that
+    finalizes later, the worker's own among them, where it would shadow the real task of that
+    name (a test that imported `tasks` afterwards, in the same process, failed on it).
+    """
     app = Celery("logs-test", set_as_current=False)
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = False
@@ -131,7 +136,7 @@ def eager_app() -> Celery:
 def test_a_task_gives_a_start_and_an_end_line_with_job_and_project(
     eager_app: Celery, log_file: Path
 ) -> None:
-    @eager_app.task(name=tasks.CREATE)
+    @eager_app.task(name=tasks.CREATE, shared=False)
     def create(*, project_id: str, database: str) -> str:
         return str(intake.job_id_for_task("unused"))
 
@@ -153,7 +158,7 @@ def test_a_task_gives_a_start_and_an_end_line_with_job_and_project(
 def test_a_failed_task_gives_one_error_line_with_the_redacted_error(
     eager_app: Celery, log_file: Path
 ) -> None:
-    @eager_app.task(name="backups.upload")
+    @eager_app.task(name="backups.upload", shared=False)
     def upload(*, job_id: str, project_id: str) -> str:
         raise RuntimeError(f"refused: https://api.telegram.org/bot{TOKEN}/sendDocument")
 
