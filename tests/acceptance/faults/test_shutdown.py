@@ -67,4 +67,8 @@ def test_sigterm_during_upload_finishes_the_step_and_the_job_completes_once(
             text("SELECT count(*) FROM control_plane.backups WHERE job_id = :id"), {"id": job_id}
         ).scalar_one()
     assert backups == 1
+    # The job's row is completed inside the task; its "succeeded" line follows the return.
+    deadline = time.monotonic() + 10
+    while "stage=record: succeeded" not in second.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "stage=record: succeeded" in second.log()
