@@ -56,10 +56,9 @@ docs: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-# The tests wait on real processes, Telegram's rates and timeouts far more than they compute:
-# two pytest-xdist workers (a file stays on one) keep both cores busy. Each test takes its own
-# databases, Redis database and ports, as a colleague's parallel run needs (docs/testing.md).
-PYTEST_WORKERS ?= 2
+# PYTEST_WORKERS=2 runs the files in two pytest-xdist processes, in half the time; CI runs one
+# until the timing-sensitive tests that fail under two are fixed (docs/testing.md).
+PYTEST_WORKERS ?= 0
 
 pytest: install services
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
