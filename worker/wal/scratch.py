@@ -116,26 +116,10 @@ class Instance:
 
     def start_and_recover(self) -> None:
         """Start, and wait until recovery reached its target and promoted."""
-        started = subprocess.run(
-            self._command(
-                [
-                    str(receiver.PG_BIN / "pg_ctl"),
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.log),
-                    "-W",
-                    "start",
-                ]
-            ),
-            check=False,
-            capture_output=True,
-        )
-        if started.returncode != 0:
-            said = started.stderr.decode(errors="replace").strip().splitlines()
+        failed = self._pg_ctl("-l", str(self.log), "-W", "start")
+        if failed is not None:
             raise errors.WalError(
-                f"the scratch instance did not start: {said[-1] if said else 'pg_ctl failed'}"
-                f" ({self._last_fatal()})"
+                f"the scratch instance did not start: {failed} ({self._last_fatal()})"
             )
         began = time.monotonic()
         while time.monotonic() - began < START_SECONDS:
@@ -174,17 +158,23 @@ class Instance:
 
     def stop(self) -> None:
         """Shut it down cleanly and keep its files: a whole server's recovery is the result."""
-        stopped = subprocess.run(
-            self._command([str(receiver.PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "stop"]),
+        failed = self._pg_ctl("-w", "stop")
+        if failed is not None:
+            raise errors.WalError(
+                f"the recovered instance in {self.data} did not shut down: {failed}"
+            )
+
+    def _pg_ctl(self, *args: str) -> str | None:
+        """pg_ctl -D data ARGS as the instance's user: None, or what it said last on failure."""
+        done = subprocess.run(
+            self._command([str(receiver.PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
             check=False,
             capture_output=True,
         )
-        if stopped.returncode != 0:
-            said = stopped.stderr.decode(errors="replace").strip().splitlines()
-            raise errors.WalError(
-                f"the recovered instance in {self.data} did not shut down: "
-                f"{said[-1] if said else 'pg_ctl failed'}"
-            )
+        if done.returncode == 0:
+            return None
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return said[-1] if said else "pg_ctl failed"
 
     def remove(self) -> None:
         """Stop it at once and delete every file of it."""
