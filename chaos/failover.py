@@ -135,7 +135,13 @@ def run(
         if done.returncode != 0:
             raise AssertionError(f"the CLI failed: {done.stderr}{done.stdout}")
         job_ids.append(str(json.loads(done.stdout)["job_id"]))
-        rows = [stack.wait_job(job_id, timeout=timeout) for job_id in job_ids]
+        # One deadline for them all, so a job that never ends fails the run with its row (and
+        # the logs) before a test's own timeout cuts it short with nothing to read.
+        deadline = time.monotonic() + timeout
+        rows = [
+            stack.wait_job(job_id, timeout=max(deadline - time.monotonic(), 0.1))
+            for job_id in job_ids
+        ]
     finally:
         gateway.close()
     kill = killed_at[0]

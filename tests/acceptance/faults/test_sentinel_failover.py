@@ -6,6 +6,7 @@ is `python -m chaos.failover`, figures in docs/reliability.md)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,12 @@ BACKUPS = 12
 @pytest.mark.timeout(240)
 def test_backups_complete_once_through_a_sentinel_failover(stack: Stack, tmp_path: Path) -> None:
     with sentinel.group(tmp_path / "redis") as group:
-        figures = failover.run(stack, group, backups=BACKUPS, source_db=stack.source_db)
+        try:
+            figures = failover.run(
+                stack, group, backups=BACKUPS, source_db=stack.source_db, timeout=150
+            )
+        except AssertionError as exc:  # a job that never ended: its row, and what the logs say
+            raise AssertionError(f"{exc}\n{_lines_about(stack, str(exc))}") from exc
         logs = "\n".join(path.read_text(errors="replace") for path in stack.logs())
         assert group.primary_port() == group.ports["replica"]
         # The fleet's own Redis clients (counters, like the pacer and the slots) followed the
@@ -48,3 +54,13 @@ def test_backups_complete_once_through_a_sentinel_failover(stack: Stack, tmp_pat
     sends = sum(int(v) for k, v in counted.items() if str(k).startswith("requests:sendDocument:"))
     assert sends == figures.send_documents, (counted, detail)
     assert [verdict.status for verdict in verdicts] == [preflight.OK], verdicts
+
+
+def _lines_about(stack: Stack, message: str) -> str:
+    """Every log line naming the job `message` names, then each log's last lines."""
+    found = re.search(r"job ([0-9a-f-]{36})", message)
+    job = found.group(1) if found else "-"
+    texts = {path.name: path.read_text(errors="replace") for path in stack.logs()}
+    named = [line for text in texts.values() for line in text.splitlines() if job in line]
+    tails = [f"--- {name}\n{text[-3000:]}" for name, text in texts.items()]
+    return "\n".join([*named, *tails])
