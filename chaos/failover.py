@@ -52,6 +52,7 @@ class Figures:
     worker_back_after: float = 0.0  # seconds from the kill to the worker's reconnection
     last_done_after: float = 0.0  # seconds from the kill to the last backup completed
     send_documents: int = 0  # sendDocument requests the stand-in answered
+    sent_after_promotion: int = 0  # messages the stand-in counted once the replica took writes
     parts: int = 0  # parts the backups recorded
     per_backup: dict[str, int] = field(default_factory=dict)  # sendDocument count -> backups
     resent: list[str] = field(default_factory=list)  # jobs with more sendDocument than parts
@@ -156,6 +157,11 @@ def run(
     figures.last_done_after = round(_seconds_after(stack, kill, finished), 2)
     figures.worker_back_after = round(back[0] - kill, 2) if back else -1.0
     _count_sends(stack, job_ids, figures)
+    if promoted:  # the stand-in's clock is the wall's
+        promoted_wall = time.time() - (time.monotonic() - promoted[0])
+        figures.sent_after_promotion = sum(
+            1 for send in stack.standin.sends() if float(str(send["time"])) > promoted_wall
+        )
     figures.processes_alive = all(process.alive() for process in started)
     figures.unrecoverable = sum(p.log().count("Unrecoverable error") for p in started)
     return figures

@@ -162,7 +162,7 @@ def start_heartbeat(sender: object = None, **_: object) -> None:
     consumer = getattr(sender, "task_consumer", None)
     names = [str(queue.name) for queue in getattr(consumer, "queues", None) or ()]
     heartbeat = workers.Heartbeat(
-        counters.client_for(config.celery_broker_url),
+        counters.client_for(config.celery_broker_url, config.redis_sentinel_master),
         str(getattr(sender, "hostname", None) or "unknown"),
         [name for name in names if not name.endswith(queues.DIRECT_SUFFIX)],
         config.backup_spool_dir,

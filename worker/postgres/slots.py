@@ -190,8 +190,7 @@ class Slots:
             yield held
         finally:
             held._close()
-            with contextlib.suppress(redis.RedisError):  # the lease frees it anyway
-                self._call(self._release, server, token)
+            self._free(server, token)
 
     def counts(self, server: str) -> tuple[int, int]:
         """(holding, waiting) on `server` right now, for status pages and tests."""
@@ -245,9 +244,39 @@ class Slots:
                     on_wait(waited)
                 self._sleep(self.poll_interval)
         except BaseException:
-            with contextlib.suppress(redis.RedisError):  # leave the queue at once, not by expiry
-                self._call(self._release, server, token)
+            self._free(server, token)  # leave the queue at once, not by expiry
             raise
+
+    def _free(self, server: str, token: str) -> None:
+        """Release `token`'s slot (or its place in the queue), now or once Redis is back.
+
+        A release that cannot reach Redis (a restart, a Sentinel failover whose replica kept the
+        slot) would leave the slot to its lease, and every other dump of the server waiting up
+        to a minute behind a holder that is done: it is tried again in the background until it
+        lands or the lease would have freed the slot anyway.
+        """
+        try:
+            self._call(self._release, server, token)
+        except (redis.ConnectionError, redis.TimeoutError):
+            threading.Thread(
+                target=self._free_later,
+                args=(server, token),
+                name=f"slot-free-{server}",
+                daemon=True,
+            ).start()
+        except redis.RedisError as exc:  # the lease frees it
+            _log.warning("cannot release the dump slot on server %s: %s", server, exc)
+
+    def _free_later(self, server: str, token: str) -> None:
+        deadline = time.monotonic() + self.lease_seconds
+        while time.monotonic() < deadline:
+            time.sleep(self.poll_interval)
+            try:
+                self._call(self._release, server, token)
+            except redis.RedisError:
+                continue
+            _log.info("released the dump slot on server %s once Redis was back", server)
+            return
 
     def _renew(self, server: str, token: str) -> bool:
         lease_ms = int(self.lease_seconds * 1000)

@@ -57,7 +57,11 @@ def test_beat_brings_back_the_copies_of_a_deleted_chat_and_then_does_nothing(
             assert time.monotonic() < deadline, f"not repaired: {rows}"
             time.sleep(0.5)
         three._assert_stored_once(standin, rows, alive={"default", "beta"})
-        # Bounded: at most PER_RUN parts a run, so it took a run per part at least.
+        # Bounded: at most PER_RUN parts a run, so it took a run per part at least. The last
+        # run's "succeeded" line follows its rows by a moment: wait for it.
+        deadline = time.monotonic() + 10
+        while len(repair_runs(worker.log())) < len(parts) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert len(repair_runs(worker.log())) >= len(parts)
 
         sends = len(standin.messages())
