@@ -56,9 +56,9 @@ docs: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-# PYTEST_WORKERS=2 runs the files in two pytest-xdist processes, in half the time; CI runs one
-# until the timing-sensitive tests that fail under two are fixed (docs/testing.md).
-PYTEST_WORKERS ?= 0
+# The files run in two pytest-xdist processes, in half the time of one: the tests mostly wait
+# (docs/testing.md). PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
 
 pytest: install services
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

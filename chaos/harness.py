@@ -193,8 +193,9 @@ class Run:
 
         The ballast is topped up as finished jobs free their spool directories. Whether a
         running dump writes while the spool is full is timing (a small dump may end just as the
-        ballast lands), so once FILL_SECONDS have passed with every job ended, one more backup
-        (a probe, counted with the others) is enqueued: its dump must hit.
+        ballast lands, and the other jobs may be anywhere but in a dump), so once FILL_SECONDS
+        have passed without a hit, one more backup (a probe, counted with the others) is
+        enqueued: its dump must hit.
         """
         started = time.monotonic()
         probe = False
@@ -203,12 +204,12 @@ class Run:
             if held > FILL_MAX_SECONDS:
                 break
             self.stack.spool.fill(top_up=True)
-            if not probe and held >= FILL_SECONDS and self.finished(self.jobs) == len(self.jobs):
+            if not probe and held >= FILL_SECONDS:
                 probe_db = self.stack.sources[0].database
                 self.jobs.append(str(self.stack.enqueue("proj-probe", probe_db)))
                 self.report.jobs += 1
                 probe = True
-                log.info("chaos: every job had ended; probe backup %s enqueued", self.jobs[-1])
+                log.info("chaos: no dump hit the full spool; probe backup %s", self.jobs[-1])
             self.reap()
             time.sleep(0.5)
         return time.monotonic() - started
