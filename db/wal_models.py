@@ -98,3 +98,27 @@ class WalHistory(Base):
     created_at: Mapped[dt.datetime] = columns.created()
 
     __table_args__ = (Index(None, "server", "system_identifier", "timeline", unique=True),)
+
+
+class WalMark(Base):
+    """A point of a server's WAL where one database's rows were counted exactly: the reference a
+    drill to a point compares a recovery with (worker.wal.marks)."""
+
+    __tablename__ = "wal_marks"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    server: Mapped[str] = mapped_column(Text)
+    system_identifier: Mapped[str] = mapped_column(Text)
+    database: Mapped[str] = mapped_column(Text)
+    # A recovery to this position (inclusive) holds exactly the rows counted.
+    position: Mapped[int] = mapped_column(BigInteger)
+    taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    tables: Mapped[dict[str, int]] = mapped_column(JSONB)  # rows per table (snapshot.key)
+    drilled_at: Mapped[dt.datetime | None] = columns.timestamp()
+    drill_status: Mapped[str | None] = mapped_column(Text)  # ok | failed
+    drill_report: Mapped[JSONObject | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = columns.created()
+
+    __table_args__ = (Index(None, "server", "database", "position"),)

@@ -172,3 +172,50 @@ def forget(session: Session, row: BaseBackup | Bundle) -> None:
     """Delete the record of a base backup or bundle whose messages are gone."""
     model = type(row)
     session.execute(delete(model).where(model.id == row.id))
+
+
+Mark = wal_models.WalMark
+
+
+def add_mark(session: Session, mark: Mark) -> None:
+    """Record a mark whose rows were counted."""
+    session.add(mark)
+    session.flush()
+
+
+def marks(session: Session, server: str, database: str | None = None) -> Sequence[Mark]:
+    """The server's marks (of one database when named), oldest first."""
+    query = select(Mark).where(Mark.server == server)
+    if database is not None:
+        query = query.where(Mark.database == database)
+    return session.scalars(query.order_by(Mark.position)).all()
+
+
+def drilled(session: Session, mark_id: object, status: str, report: dict[str, object]) -> None:
+    """Record a drill's verdict on its mark."""
+    session.execute(
+        update(Mark)
+        .where(Mark.id == mark_id)
+        .values(drilled_at=func.now(), drill_status=status, drill_report=report)
+    )
+
+
+def forget_unreachable_marks(session: Session) -> int:
+    """Delete the marks before the end of the oldest base backup of their server's system: no
+    recovery reaches them any more. Marks of a system with no base backup are left alone."""
+    oldest = session.execute(
+        select(
+            BaseBackup.server, BaseBackup.system_identifier, func.min(BaseBackup.stop_lsn)
+        ).group_by(BaseBackup.server, BaseBackup.system_identifier)
+    ).all()
+    forgotten = 0
+    for server, system, start in oldest:
+        done = session.execute(
+            delete(Mark).where(
+                Mark.server == server,
+                Mark.system_identifier == system,
+                Mark.position < start,
+            )
+        )
+        forgotten += int(getattr(done, "rowcount", 0) or 0)
+    return forgotten

@@ -98,7 +98,7 @@ def exported(
     Counting waits at most `lock_timeout` seconds for each table's ACCESS SHARE lock.
     """
     try:
-        conn = _connect(params, database, application_name)
+        conn = connect(params, database, application_name)
     except psycopg2.Error as exc:
         raise _failure(params, exc) from None
     try:
@@ -114,7 +114,7 @@ def exported(
                 snapshot: str | None = None
                 tables: dict[str, int] | None = None
                 started = time.monotonic()
-                if count_rows and _fits_in_lock_table(cur):
+                if count_rows and fits_in_lock_table(cur):
                     cur.execute("SELECT pg_export_snapshot()")
                     row = cur.fetchone()
                     snapshot = str(row[0]) if row else None
@@ -140,7 +140,7 @@ SELECT current_setting('max_locks_per_transaction')::int
 """
 
 
-def _fits_in_lock_table(cur: psycopg2.extensions.cursor) -> bool:
+def fits_in_lock_table(cur: psycopg2.extensions.cursor) -> bool:
     """Whether counting every table leaves the server's lock table room (else: not counted,
     and the dump never fails with "out of shared memory" on a server with default settings)."""
     cur.execute(f"SELECT count(*) FROM ({TABLES}) AS counted")
@@ -176,7 +176,7 @@ def counts(cur: psycopg2.extensions.cursor) -> dict[str, int]:
 def table_counts(params: source.SourceParams, database: str) -> dict[str, int]:
     """Rows per table of `database` now (a restored drill database); RestoreError if it fails."""
     try:
-        conn = _connect(params, database, pgdump.APPLICATION_NAME)
+        conn = connect(params, database, pgdump.APPLICATION_NAME)
         # A scratch database nobody writes to: one short transaction per table, so its locks
         # go at once and thousands of tables count on a server with default settings.
         conn.autocommit = True
@@ -189,7 +189,7 @@ def table_counts(params: source.SourceParams, database: str) -> dict[str, int]:
 def available_extensions(params: source.SourceParams) -> set[str]:
     """The extensions the server can create (pg_available_extensions); RestoreError if not."""
     try:
-        conn = _connect(params, None, pgdump.APPLICATION_NAME)
+        conn = connect(params, None, pgdump.APPLICATION_NAME)
         with contextlib.closing(conn), conn.cursor() as cur:
             cur.execute("SELECT name FROM pg_available_extensions")
             return {str(row[0]) for row in cur.fetchall()}
@@ -202,7 +202,7 @@ def _quoted(name: str) -> str:
     return name if plain else '"' + name.replace('"', '""') + '"'
 
 
-def _connect(
+def connect(
     params: source.SourceParams, database: str | None, application_name: str
 ) -> psycopg2.extensions.connection:
     timeout = params.get("connect_timeout") or CONNECT_TIMEOUT

@@ -1,5 +1,6 @@
 """WAL expiry: base backups beyond WAL_BASEBACKUP_KEEP per server and the WAL none of the kept
-ones needs (db.queries.wal.expirable) lose their messages, then their records.
+ones needs (db.queries.wal.expirable) lose their messages, then their records; the drill marks
+no kept base backup reaches go with them.
 
 A record goes only once each of its parts' messages is settled (deleted, not found, or past
 Telegram's 48 hours); a part that met a network or server error keeps the record for the next
@@ -30,6 +31,7 @@ class WalExpiry:
     bundles: int = 0
     parts_settled: int = 0
     parts_retry: int = 0
+    marks: int = 0  # drill marks no kept base backup reaches any more
 
 
 def expire(rt: Runtime, delete: Delete, keep: int) -> WalExpiry:
@@ -52,6 +54,8 @@ def expire(rt: Runtime, delete: Delete, keep: int) -> WalExpiry:
             done.base_backups += 1
         else:
             done.bundles += 1
+    with rt.database.transaction() as session:
+        done.marks = db_wal.forget_unreachable_marks(session)
     return done
 
 

@@ -75,7 +75,8 @@ def choose(
         if (target.time is None or base.stopped_at <= target.time)
         and (target.position is None or base.stop_lsn <= target.position)
     ]
-    if target.position is not None and (not usable or target.position > end):
+    # Replay to a position stops after the first record at or past it, which must be recorded.
+    if target.position is not None and (not usable or target.position >= end):
         raise errors.OutsideWindow(
             f"{target.describe()} is outside the window: {named} "
             f"(WAL positions up to {lsn.format_lsn(end)})"
@@ -102,11 +103,12 @@ def choose(
 
 
 def _up_to_position(run: list[wal_models.WalBundle], position: int) -> list[wal_models.WalBundle]:
-    """The bundles a recovery to `position` reads: up to the one holding it."""
+    """The bundles a recovery to `position` reads: up to the one holding the first record at
+    or past it (a bundle that ends at `position` holds none)."""
     kept: list[wal_models.WalBundle] = []
     for bundle in run:
         kept.append(bundle)
-        if bundle.end_lsn >= position:
+        if bundle.end_lsn > position:
             break
     return kept
 

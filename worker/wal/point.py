@@ -59,7 +59,7 @@ def recovered_dump(
             parent / "scratch",
             user=registered.params().get("user") or "postgres",
             database=database,
-            port=_free_port(),
+            port=free_port(),
             run_as=run_as,
         )
     except BaseException:
@@ -79,7 +79,7 @@ def recovered_server(
     registered = rt.registry().get(server)
     chosen = recover.make_plan(rt.database, registered.name, target)
     into.parent.mkdir(parents=True, exist_ok=True)
-    user, port = registered.params().get("user") or "postgres", _free_port()
+    user, port = registered.params().get("user") or "postgres", free_port()
     instance = scratch.Instance(into, user, run_as, port)
     try:
         outcome = recover.recover(
@@ -107,7 +107,7 @@ def discard(directory: Path) -> None:
     directory.rmdir()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A free port number for the scratch instance's socket file name (it opens no TCP port)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,16 +10,20 @@ directory itself is the result (disaster recovery) and is kept.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
+
 from db import session as db_session
 from db import wal_models
 from db.queries import wal as db_wal
 from worker import errors
+from worker.postgres import snapshot, source
 from worker.wal import basebackup, lsn, plan, receiver, scratch, spool, store, timeline
 
 
@@ -31,6 +35,7 @@ class Outcome:
     bundles: int
     settings: tuple[tuple[str, str], ...]
     archive: Path | None  # the dump of the one database, when one was asked for
+    tables: dict[str, int] | None = None  # its rows per table at the target, when counted
 
 
 def make_plan(database: db_session.Database, server: str, target: plan.Target) -> plan.Plan:
@@ -98,20 +103,26 @@ def recover(
     database: str | None,
     port: int,
     run_as: str | None = None,
+    dump: bool = True,
+    count_rows: bool = False,
 ) -> Outcome:
-    """Recover into a scratch instance under `root`; dump `database` from it into root/../."""
+    """Recover into a scratch instance under `root`; dump `database` from it into root/../
+    (unless not `dump`), its rows per table counted first when `count_rows` (a drill)."""
     instance = scratch.Instance(root, user, run_as, port)
     instance.check_reachable()
     instance.prepare()
     work = root / "work"
     work.mkdir(mode=0o700)
     archive: Path | None = None
+    tables: dict[str, int] | None = None
     try:
         basebackup.unpacked(chosen.base, target, instance.data, work)
         fetch_wal(chosen, target, instance.wal, work, segment_size(instance.data))
         instance.configure(chosen.settings)
         instance.start_and_recover()
-        if database is not None:
+        if database is not None and count_rows:
+            tables = _counted(instance, database)
+        if database is not None and dump:
             archive = root.parent / f"{root.name}.pgdump"
             result = subprocess.run(
                 [
@@ -134,4 +145,18 @@ def recover(
         if database is not None:
             instance.remove()
         shutil.rmtree(work, ignore_errors=True)
-    return Outcome(str(chosen.base.id), len(chosen.bundles), chosen.settings, archive)
+    return Outcome(str(chosen.base.id), len(chosen.bundles), chosen.settings, archive, tables)
+
+
+def _counted(instance: scratch.Instance, database: str) -> dict[str, int]:
+    """Rows per table of `database` in the recovered instance (nobody else connects to it)."""
+    try:
+        # The database's own settings (a search_path of the owner's) must not choose count().
+        connection = psycopg2.connect(instance.dsn(database), options=source.SAFE_OPTIONS)
+    except psycopg2.Error as exc:
+        raise errors.WalError(
+            f"the recovered instance has no database {database} at the target: {exc}"
+        ) from None
+    connection.autocommit = True
+    with contextlib.closing(connection), connection.cursor() as cursor:
+        return snapshot.counts(cursor)

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from standin.server import BotApiStandin
@@ -53,6 +54,8 @@ SELECT CAST(c.backup_id AS text), c.index, c.repository, c.chat_id, c.message_id
 Row = tuple[str, int, str, str, int, str]  # backup, index, repository, chat, message, sha256
 
 
+# Twenty backups in two copies each under Telegram's limits: about 65 s on 2 cores.
+@pytest.mark.timeout(360)
 def test_twenty_backups_survive_a_revoked_bot_and_a_deleted_chat(
     stack: Stack, tmp_path: Path, targets: list[str]
 ) -> None:

@@ -23,8 +23,9 @@ TABLES = {
     "wal_bundles",
     "wal_base_backups",
     "wal_histories",
+    "wal_marks",
 }
-HEAD = "0015_wal_histories"  # the newest revision: each new migration moves it
+HEAD = "0016_wal_marks"  # the newest revision: each new migration moves it
 
 
 def _tables(url: str) -> set[str]:

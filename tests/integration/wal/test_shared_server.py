@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from sqlalchemy import text
 
 from db.queries import wal as db_wal
 from standin.server import BotApiStandin
@@ -107,6 +108,8 @@ def _ids(cluster: services.PostgresCluster, database: str) -> list[object]:
     return [row[0] for row in _sql(cluster, database, "SELECT id FROM items ORDER BY id")]
 
 
+# Four recoveries (a new database, in place, two drills) and the whole server: about 75 s here.
+@pytest.mark.timeout(420)
 def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
     redis_db: int, work: Path
 ) -> None:
@@ -147,6 +150,8 @@ def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
             assert job["status"] == "completed", job["error"]
 
             _sql(cluster, OURS, "INSERT INTO items SELECT i, 'kept' FROM generate_series(51, 60) i")
+            mark = _cli(env, "wal", "mark", "--server", "default", "--database", OURS)
+            assert mark["rows"] == 60, mark
             target = _sql(cluster, "postgres", "SELECT clock_timestamp()")[0][0]
             assert isinstance(target, dt.datetime)
             time.sleep(1.5)
@@ -204,6 +209,30 @@ def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
             for name, before in others.items():
                 assert _dump(cluster, name) == before, f"{name} changed"
                 assert _ids(cluster, name)[-1] == 1000  # still serving, its own rows intact
+
+            # A drill to a point: the mark is the only one, so the random choice is it.
+            drilled = _cli(
+                env, "wal", "drill", "--server", "default", "--database", OURS,
+                "--run-as", "postgres",
+            )  # fmt: skip
+            assert drilled["ok"] is True, drilled
+            assert drilled["mark"] == mark["id"]
+            assert drilled["tables"] == [
+                {"table": "public.items", "recorded": 60, "recovered": 60, "ok": True}
+            ]
+            with stack.database.transaction() as s:
+                s.execute(
+                    text("UPDATE control_plane.wal_marks SET tables = '{\"public.items\": 59}'")
+                )
+            differs = support.cli(
+                env, "wal", "drill", "--server", "default", "--database", OURS,
+                "--mark", str(mark["id"]), "--run-as", "postgres",
+            )  # fmt: skip
+            assert differs.returncode == 1, differs.stdout + differs.stderr
+            assert json.loads(differs.stdout)["differ"] == ["public.items"]
+            with stack.database.transaction() as s:
+                verdict = s.execute(text("SELECT drill_status FROM control_plane.wal_marks"))
+                assert verdict.scalar_one() == "failed"
 
             # Disaster recovery: the whole server at the target, in a new data directory.
             into = work / "whole"

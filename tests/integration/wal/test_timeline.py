@@ -72,6 +72,8 @@ def _flushed(cluster: services.PostgresCluster) -> int:
     return int(str(support.execute(cluster, "SELECT pg_current_wal_flush_lsn() - '0/0'")))
 
 
+# Two clusters, a base backup, a promotion and a recovery: about 110 s on 2 cores.
+@pytest.mark.timeout(360)
 def test_the_stream_follows_a_promoted_replica_and_a_restore_crosses_the_switch(
     database: session.Database, control_db_url: str, redis_db: int, work: Path
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import uuid
 from pathlib import Path
 
 import click
@@ -139,4 +140,65 @@ def verify_command(server: str, as_json: bool) -> None:
     report = plan.verify(server, bases, bundles, histories)
     common.emit(report, as_json)
     if report["gaps"]:
+        raise SystemExit(1)
+
+
+@wal.command("mark")
+@click.option("--server", default="default", show_default=True, help="source server's name")
+@click.option("--database", required=True, help="the database whose rows are counted")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def mark_command(server: str, database: str, as_json: bool) -> None:
+    """Count a database's rows at a WAL position, for `wal drill` to recover to and compare."""
+    from db import wal_models
+    from worker.wal import marks
+
+    rt = common.build_runtime()
+    registered = rt.registry().get(server)
+    taken = marks.take(
+        registered.params(), database, lock_timeout=rt.settings.source_lock_wait_timeout
+    )
+    with rt.database.transaction() as session:
+        row = wal_models.WalMark(
+            server=registered.name,
+            system_identifier=taken.system_identifier,
+            database=database,
+            position=taken.position,
+            taken_at=taken.at,
+            tables=taken.tables,
+        )
+        db_wal.add_mark(session, row)
+        mark_id = str(row.id)
+    common.emit(
+        {
+            "id": mark_id,
+            "server": registered.name,
+            "database": database,
+            "position": lsn.format_lsn(taken.position),
+            "taken_at": taken.at.isoformat(),
+            "tables": len(taken.tables),
+            "rows": sum(taken.tables.values()),
+        },
+        as_json,
+    )
+
+
+@wal.command("drill")
+@click.option("--server", default="default", show_default=True, help="source server's name")
+@click.option("--database", required=True, help="the database to recover and count")
+@click.option("--mark", "mark_id", type=click.UUID, default=None, help="this mark, not at random")
+@click.option("--run-as", default=None, help="OS user the scratch PostgreSQL runs as (when root)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@common.guard
+def drill_command(
+    server: str, database: str, mark_id: uuid.UUID | None, run_as: str | None, as_json: bool
+) -> None:
+    """Recover the server to a random mark of the window and compare the database's rows with
+    the mark's counts (exit 1 when a table differs)."""
+    from worker.wal import drill
+
+    rt = common.build_runtime()
+    report = drill.run(rt, server, database, mark_id=mark_id, run_as=run_as)
+    common.emit(report.to_json(), as_json)
+    if not report.ok:
         raise SystemExit(1)
