@@ -75,6 +75,17 @@ def bundle(chat: Chat, start: int, system: str = "7") -> wal_models.WalBundle:
     )
 
 
+def mark(position: int, system: str = "7") -> wal_models.WalMark:
+    return wal_models.WalMark(
+        server="pg-x",
+        system_identifier=system,
+        database="app",
+        position=position,
+        taken_at=T0,
+        tables={"public.t": 1},
+    )
+
+
 def test_bundles_before_the_oldest_kept_base_backup_expire_with_the_older_ones(
     chat: Chat, rt: runtime.Runtime
 ) -> None:
@@ -86,7 +97,10 @@ def test_bundles_before_the_oldest_kept_base_backup_expire_with_the_older_ones(
         bundles.append(bundle(chat, 16 * MB + 100))  # straddles 64 MB: 17..33 MB, ends before
         straddling = bundle(chat, 64 * MB - 100)  # ends after 64 MB: needed
         other_system = bundle(chat, 8 * MB, system="8")  # a re-created server's: left alone
-        s.add_all([*bases, *bundles, straddling, other_system])
+        # Drill marks: before the oldest kept base backup's end no recovery reaches; after it,
+        # and those of another system, stay.
+        marks = [mark(40 * MB), mark(64 * MB + 50), mark(70 * MB), mark(MB, system="8")]
+        s.add_all([*bases, *bundles, straddling, other_system, *marks])
     gone = [*bases[0].parts, *(p for b in (*bundles[:3], bundles[-1]) for p in b.parts)]
     gone_messages = {int(str(part["message_id"])) for part in gone}
 
@@ -103,6 +117,11 @@ def test_bundles_before_the_oldest_kept_base_backup_expire_with_the_older_ones(
         [("7", n * 16 * MB) for n in range(4, 8)] + [("7", 64 * MB - 100), ("8", 8 * MB)]
     )
     assert chat.deleted_messages() == gone_messages
+    with rt.database.transaction() as s:
+        kept = s.execute(
+            select(wal_models.WalMark.system_identifier, wal_models.WalMark.position)
+        ).all()
+    assert sorted(kept) == [("7", 70 * MB), ("8", MB)]
     assert sweep.sweep(rt).wal_bundles_deleted == 0
 
 
