@@ -12,19 +12,16 @@ verdict is recorded on the mark.
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from db import wal_models
 from db.queries import wal as db_wal
 from worker import errors
 from worker.jobs.runtime import Runtime
-from worker.wal import lsn, plan, point, recover, store
+from worker.wal import lsn, plan, point
 
 
 @dataclass
@@ -114,24 +111,21 @@ def run(
         mark.taken_at.isoformat(),
         lsn.format_lsn(mark.position),
     )
-    chosen = recover.make_plan(rt.database, registered.name, plan.Target(position=mark.position))
-    rt.settings.backup_spool_dir.mkdir(parents=True, exist_ok=True)
-    parent = Path(tempfile.mkdtemp(prefix="pitr-drill-", dir=rt.settings.backup_spool_dir))
-    parent.chmod(0o755)
     try:
-        outcome = recover.recover(
-            chosen,
-            store.Store.from_runtime(rt, registered.name),
-            parent / "scratch",
-            user=registered.params().get("user") or "postgres",
-            database=database,
-            port=point.free_port(),
-            run_as=run_as,
+        outcome, directory = point.recovered(
+            rt,
+            registered.name,
+            database,
+            plan.Target(position=mark.position),
+            run_as,
             dump=False,
             count_rows=True,
         )
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
+    except errors.WalError as exc:  # the recovery itself failed: that is the drill's verdict
+        with rt.database.transaction() as session:
+            db_wal.drilled(session, mark.id, "failed", {**report.to_json(), "error": str(exc)})
+        raise
+    point.discard(directory)
     report.base_backup = outcome.base_backup
     report.bundles = outcome.bundles
     report.tables = compare(mark.tables, outcome.tables or {})

@@ -9,6 +9,7 @@ server (disaster recovery) is recovered into a directory the operator names, and
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -46,6 +47,26 @@ def recovered_dump(
     Returns the outcome and the dump's file; the caller removes the file's directory with
     `discard`.
     """
+    outcome, _ = recovered(rt, server, database, target, run_as)
+    assert outcome.archive is not None
+    return outcome, outcome.archive
+
+
+def recovered(
+    rt: Runtime,
+    server: str,
+    database: str,
+    target: plan.Target,
+    run_as: str | None,
+    *,
+    dump: bool = True,
+    count_rows: bool = False,
+) -> tuple[recover.Outcome, Path]:
+    """`database` of `server` recovered to `target` in a scratch instance under a new directory
+    of the spool (the instance removed again): dumped there unless not `dump`, its rows
+    counted when `count_rows`. Returns the outcome and that directory, which the caller
+    removes with `discard`; a failure removes it.
+    """
     source.validate_database_name(database)
     registered = rt.registry().get(server)
     chosen = recover.make_plan(rt.database, registered.name, target)
@@ -61,12 +82,13 @@ def recovered_dump(
             database=database,
             port=free_port(),
             run_as=run_as,
+            dump=dump,
+            count_rows=count_rows,
         )
     except BaseException:
         discard(parent)
         raise
-    assert outcome.archive is not None
-    return outcome, outcome.archive
+    return outcome, parent
 
 
 def recovered_server(
@@ -101,10 +123,8 @@ def recovered_server(
 
 
 def discard(directory: Path) -> None:
-    """Remove a recovered dump's directory."""
-    for entry in directory.iterdir():
-        entry.unlink()
-    directory.rmdir()
+    """Remove a recovery's directory (the scratch instance already removed)."""
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def free_port() -> int:
