@@ -10,7 +10,10 @@ WAL_FLUSH_SECONDS and WAL_LEASE_SECONDS set from --flush and --lease. Reported: 
 time, the RPO at the kill (the kill's time less the newest recorded `covered_until`) and the
 lag over the run, messages per minute, the bytes stored per WAL byte, and for three random
 targets in the window the time to restore and whether the restored commit log holds exactly
-the rows whose commit timestamp is at or before the target.
+the rows whose commit timestamp is at or before the target. MARKS drill marks are taken under
+the load (`backup-worker wal mark`, timed: its locks wait for pgbench's transactions) and each
+is drilled after the run (`backup-worker wal drill --mark`): whether the recovery held exactly
+the rows counted at the mark.
 
 Each restore is an operator's: `backup-worker restore --project P --to-time T --target-database
 NEW --wait`, its process timed from start to exit (the RTO), with the Procfile's worker running
@@ -46,6 +49,7 @@ from worker.wal import basebackup, lease, plan, recover
 SERVER = "bench"
 PROJECT = "bench-pitr"
 RESTORE_TIMEOUT = 1800  # seconds for one CLI restore, a 10-minute run's WAL replayed
+MARKS = 4  # drill marks taken under the load, evenly; each drilled after the run
 
 
 def main() -> None:
@@ -139,7 +143,10 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
         )
         lags: list[float] = []
         killed: dict[str, float] = {}
+        marks: list[dict[str, object]] = []
         while time.monotonic() - began < seconds:
+            if time.monotonic() - began >= (len(marks) + 1) * seconds / (MARKS + 1):
+                marks.append(_mark(operator.env()))
             newest = _newest_covered(database)
             now = dt.datetime.now(dt.UTC)
             if newest is not None and newest > base.started_at:  # the first bundle claims nothing
@@ -185,6 +192,9 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
             offset = random.uniform(0, span)  # noqa: S311 - a sample, not a secret
             target = window_from + dt.timedelta(seconds=offset)
             restores.append(_restore(env, database, cluster, f"app_at_{number}", target, commits))
+        drills = [
+            _drill(env, str(mark["id"])) | {"mark_seconds": mark["seconds"]} for mark in marks
+        ]
         return {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "load": os.getloadavg(),
@@ -204,6 +214,7 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
             "base_backup_bytes": base.size_bytes,
             "base_backup_seconds": round(base_seconds, 1),
             "restores": restores,
+            "drills": drills,
         }
 
 
@@ -279,6 +290,36 @@ def _restore(
         "rows_expected": len(expected),
         "rows_restored": len(restored),
         "exact": restored == expected,
+    }
+
+
+def _mark(env: dict[str, str]) -> dict[str, object]:
+    """`backup-worker wal mark` on the loaded database, timed (its locks wait for pgbench)."""
+    started = time.monotonic()
+    done = support.cli(env, "wal", "mark", "--server", SERVER, "--database", "app")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    found: dict[str, object] = json.loads(done.stdout)
+    return found | {"seconds": round(time.monotonic() - started, 1)}
+
+
+def _drill(env: dict[str, str], mark: str) -> dict[str, object]:
+    """`backup-worker wal drill --mark` after the run, timed; what it found."""
+    run_as = ["--run-as", "postgres"] if os.geteuid() == 0 else []
+    started = time.monotonic()
+    done = support.cli(
+        env, "wal", "drill", "--server", SERVER, "--database", "app", "--mark", mark, *run_as,
+        timeout=RESTORE_TIMEOUT,
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    return {
+        "mark": mark,
+        "position": report.get("position"),
+        "ok": report.get("ok"),
+        "exit": done.returncode,
+        "tables": len(report.get("tables") or []),
+        "rows": sum(int(t.get("recorded") or 0) for t in report.get("tables") or []),
+        "differ": report.get("differ"),
+        "seconds": round(time.monotonic() - started, 1),
     }
 
 
