@@ -40,7 +40,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return bool(self.tables) and all(bool(t["ok"]) for t in self.tables)
+        return all(bool(t["ok"]) for t in self.tables)
 
     def to_json(self) -> dict[str, object]:
         return {

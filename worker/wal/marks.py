@@ -78,6 +78,9 @@ def _attempt(params: source.SourceParams, database: str, lock_timeout: float) ->
         try:
             with locker.cursor() as lock, counter.cursor() as count:
                 lock.execute("SET lock_timeout = %s", (f"{round(LOCK_TRY * 1000)}ms",))
+                # Counting waits for a table's ACCESS SHARE lock as a backup's counting does.
+                waited = f"{max(1, round(lock_timeout * 1000))}ms"
+                count.execute("SET lock_timeout = %s", (waited,))
                 lock.execute(snapshot.TABLES)
                 listed = [(str(schema), str(name)) for schema, name in lock.fetchall()]
                 if not snapshot.fits_in_lock_table(lock):
@@ -146,6 +149,11 @@ def _lock_all(
 
 def _reason(params: source.SourceParams, database: str, exc: psycopg2.Error) -> str:
     text = str(exc)
+    if isinstance(exc, psycopg2.errors.LockNotAvailable):
+        return (
+            f"a mark of {database} could not count a table: another session holds an ACCESS "
+            "EXCLUSIVE lock on it; try again when it has ended (SOURCE_LOCK_WAIT_TIMEOUT)"
+        )
     if "permission denied" in text:
         return (
             f"a mark of {database} needs a role that may lock its tables IN SHARE MODE (UPDATE, "
