@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select, update
@@ -191,7 +192,7 @@ def marks(session: Session, server: str, database: str | None = None) -> Sequenc
     return session.scalars(query.order_by(Mark.position)).all()
 
 
-def drilled(session: Session, mark_id: object, status: str, report: dict[str, object]) -> None:
+def drilled(session: Session, mark_id: uuid.UUID, status: str, report: dict[str, object]) -> None:
     """Record a drill's verdict on its mark."""
     session.execute(
         update(Mark)
@@ -204,17 +205,17 @@ def forget_unreachable_marks(session: Session) -> int:
     """Delete the marks before the end of the oldest base backup of their server's system: no
     recovery reaches them any more. Marks of a system with no base backup are left alone."""
     oldest = session.execute(
-        select(
+        select(  # a recovery reaches any position from a base backup's end on
             BaseBackup.server, BaseBackup.system_identifier, func.min(BaseBackup.stop_lsn)
         ).group_by(BaseBackup.server, BaseBackup.system_identifier)
     ).all()
     forgotten = 0
-    for server, system, start in oldest:
+    for server, system, reached in oldest:
         done = session.execute(
             delete(Mark).where(
                 Mark.server == server,
                 Mark.system_identifier == system,
-                Mark.position < start,
+                Mark.position < reached,
             )
         )
         forgotten += int(getattr(done, "rowcount", 0) or 0)

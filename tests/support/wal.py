@@ -7,12 +7,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
 import pyrage
 
+from db import session
+from db.queries import wal as db_wal
 from standin.server import BotApiStandin
 from tests.support import procfile, scratch, services, workers
 from worker.backup import upload
@@ -79,6 +82,28 @@ def replica_of(primary: services.PostgresCluster) -> Iterator[services.PostgresC
     finally:
         replica.destroy()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_recorded(
+    database: session.Database,
+    cluster: services.PostgresCluster,
+    server: str,
+    *,
+    timeout: float = 30,
+    why: Callable[[], str] = lambda: "",
+) -> None:
+    """Until the WAL `cluster` has flushed so far is recorded as `server`'s; `why()` is added
+    to the failure (a streamer's log)."""
+    flushed = int(str(execute(cluster, "SELECT pg_current_wal_flush_lsn() - '0/0'")))
+    system = str(execute(cluster, "SELECT system_identifier::text FROM pg_control_system()"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.transaction() as s:
+            ended = db_wal.recorded_end(s, server, system)
+        if ended is not None and ended[1] >= flushed:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the WAL of {server} was not recorded in {timeout} s {why()}")
 
 
 def conninfo(cluster: services.PostgresCluster) -> str:

@@ -27,12 +27,16 @@ import contextlib
 import datetime as dt
 import random
 import time
+import uuid
 from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
+from db import session as db_session
+from db import wal_models
+from db.queries import wal as db_wal
 from worker import errors
 from worker.postgres import snapshot, source
 
@@ -49,6 +53,21 @@ class Taken:
     system_identifier: str
     at: dt.datetime
     tables: dict[str, int]
+
+
+def record(control: db_session.Database, server: str, database: str, taken: Taken) -> uuid.UUID:
+    """Keep `taken` as a mark of `database` on `server` (wal_marks); its id."""
+    with control.transaction() as session:
+        row = wal_models.WalMark(
+            server=server,
+            system_identifier=taken.system_identifier,
+            database=database,
+            position=taken.position,
+            taken_at=taken.at,
+            tables=taken.tables,
+        )
+        db_wal.add_mark(session, row)
+        return row.id
 
 
 def take(params: source.SourceParams, database: str, *, lock_timeout: float) -> Taken:

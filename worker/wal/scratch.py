@@ -179,19 +179,5 @@ class Instance:
     def remove(self) -> None:
         """Stop it at once and delete every file of it."""
         if (self.data / "postmaster.pid").exists():
-            subprocess.run(
-                self._command(
-                    [
-                        str(receiver.PG_BIN / "pg_ctl"),
-                        "-D",
-                        str(self.data),
-                        "-m",
-                        "immediate",
-                        "-w",
-                        "stop",
-                    ]
-                ),
-                check=False,
-                capture_output=True,
-            )
+            self._pg_ctl("-m", "immediate", "-w", "stop")  # whatever it says, the files go
         shutil.rmtree(self.root, ignore_errors=True)

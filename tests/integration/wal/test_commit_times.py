@@ -8,19 +8,10 @@ record after"), and the streamer retried the same bundle forever.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-
-import pytest
 
 from tests.support import services
 from tests.support import wal as support
 from worker.wal import bundles, lsn, receiver
-
-
-@pytest.fixture
-def cluster() -> Iterator[services.PostgresCluster]:
-    with support.source_cluster() as source:
-        yield source
 
 
 def _position(cluster: services.PostgresCluster, sql: str) -> int:

@@ -1,22 +1,22 @@
 """Drill marks: rows counted at a WAL position while writers never stop, and a recovery to that
-position holding exactly those rows; a drill that finds a difference says which table."""
+position holding exactly those rows; a role that may not take a mark is told why.
+
+The streamer runs in this process, as in test_pitr, so the test knows when the WAL after the
+marks is recorded; the Procfile's `wal` process and the `wal mark` / `wal drill` commands are
+in test_shared_server."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 import redis
 
-from db import session, wal_models
-from db.queries import wal as db_wal
+from db import session
 from tests.support import scratch, services
 from tests.support import wal as support
 from worker import errors
@@ -24,23 +24,6 @@ from worker.postgres import source
 from worker.wal import basebackup, drill, lease, marks, plan, recover, streamer
 
 SERVER = "marksrc"
-FLUSHED = "SELECT pg_current_wal_flush_lsn() - '0/0'"
-
-
-@pytest.fixture
-def cluster() -> Iterator[services.PostgresCluster]:
-    with support.source_cluster() as source_cluster:
-        yield source_cluster
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="bw-wal-marks-"))
-    os.chmod(root, 0o755)  # noqa: S103 - the scratch instance runs as postgres below it
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _params(cluster: services.PostgresCluster, user: str = "postgres") -> source.SourceParams:
@@ -65,35 +48,6 @@ def _write_until(cluster: services.PostgresCluster, stop: threading.Event, lane:
                 )
     finally:
         connection.close()
-
-
-def _recorded(database: session.Database, mark: marks.Taken) -> None:
-    with database.transaction() as s:
-        db_wal.add_mark(
-            s,
-            wal_models.WalMark(
-                server=SERVER,
-                system_identifier=mark.system_identifier,
-                database="app",
-                position=mark.position,
-                taken_at=mark.at,
-                tables=mark.tables,
-            ),
-        )
-
-
-def _wait_recorded(
-    database: session.Database, cluster: services.PostgresCluster, system: str
-) -> None:
-    flushed = int(str(support.execute(cluster, FLUSHED)))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with database.transaction() as s:
-            ended = db_wal.recorded_end(s, SERVER, system)
-        if ended is not None and ended[1] >= flushed:
-            return
-        time.sleep(0.3)
-    raise AssertionError("the WAL after the marks was not recorded in 30 s")
 
 
 def test_a_recovery_to_a_mark_holds_exactly_the_rows_counted_while_writers_ran(
@@ -134,8 +88,8 @@ def test_a_recovery_to_a_mark_holds_exactly_the_rows_counted_while_writers_ran(
             for writer in writers:
                 writer.join(10)
             for mark in taken:
-                _recorded(database, mark)
-            _wait_recorded(database, cluster, taken[0].system_identifier)
+                marks.record(database, SERVER, "app", mark)
+            support.wait_recorded(database, cluster, SERVER)
         finally:
             stop.set()
             stream.stop.set()

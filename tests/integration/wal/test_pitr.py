@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -23,22 +19,6 @@ from worker import errors
 from worker.wal import basebackup, lease, plan, recover, store, streamer
 
 SERVER = "pitrsrc"
-
-
-@pytest.fixture
-def cluster() -> Iterator[services.PostgresCluster]:
-    with support.source_cluster() as source:
-        yield source
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="bw-wal-"))
-    os.chmod(root, 0o755)  # noqa: S103 - the scratch instance runs as postgres below it
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _commit_rows(cluster: services.PostgresCluster, count: int) -> list[dt.datetime]:

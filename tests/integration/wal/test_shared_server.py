@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 from sqlalchemy import text
 
-from db.queries import wal as db_wal
 from standin.server import BotApiStandin
 from tests.support import scratch, services, workers
 from tests.support import stack as stacks
@@ -32,18 +27,6 @@ CHAT = "-1004"
 PROJECT = "proj-pitr"
 DATABASES = [f"tenant_{n:02d}" for n in range(12)]
 OURS = DATABASES[5]
-FLUSHED = "SELECT pg_current_wal_flush_lsn() - '0/0'"
-SYSTEM = "SELECT system_identifier::text FROM pg_control_system()"
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="bw-wal-shared-"))
-    os.chmod(root, 0o755)  # noqa: S103 - the scratch instance runs as postgres below it
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _sql(cluster: services.PostgresCluster, database: str, sql: str) -> list[tuple[object, ...]]:
@@ -160,16 +143,9 @@ def test_one_database_of_a_shared_server_back_to_a_time_new_and_in_place(
             for name in DATABASES:
                 if name != OURS:
                     _sql(cluster, name, "INSERT INTO items VALUES (1000, 'after the target')")
-            flushed = int(str(support.execute(cluster, FLUSHED)))
-            system = str(support.execute(cluster, SYSTEM))
-            deadline = time.monotonic() + 30
-            while True:
-                with stack.database.transaction() as s:
-                    ended = db_wal.recorded_end(s, "default", system)
-                if ended is not None and ended[1] >= flushed:
-                    break
-                assert time.monotonic() < deadline, f"WAL not recorded: {streamer.log()[-2000:]}"
-                time.sleep(0.3)
+            support.wait_recorded(
+                stack.database, cluster, "default", why=lambda: streamer.log()[-2000:]
+            )
             others = {name: _dump(cluster, name) for name in DATABASES if name != OURS}
             at = target.isoformat()
 

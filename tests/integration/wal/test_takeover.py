@@ -7,11 +7,9 @@ import itertools
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
-import pytest
 import redis
 
 from db import session
@@ -21,12 +19,6 @@ from tests.support import wal as support
 from worker.wal import lease, plan
 
 SERVER = "takeover"
-
-
-@pytest.fixture
-def cluster() -> Iterator[services.PostgresCluster]:
-    with support.source_cluster() as source:
-        yield source
 
 
 def _holder(client: redis.Redis) -> str | None:

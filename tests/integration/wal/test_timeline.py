@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
@@ -28,16 +26,6 @@ from tests.support import wal as support
 from worker.wal import basebackup, plan, receiver, recover
 
 SERVER = "promoted"
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="bw-wal-tl-"))
-    os.chmod(root, 0o755)  # noqa: S103 - the scratch instance runs as postgres below it
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -150,7 +150,6 @@ def verify_command(server: str, as_json: bool) -> None:
 @common.guard
 def mark_command(server: str, database: str, as_json: bool) -> None:
     """Count a database's rows at a WAL position, for `wal drill` to recover to and compare."""
-    from db import wal_models
     from worker.wal import marks
 
     rt = common.build_runtime()
@@ -158,20 +157,10 @@ def mark_command(server: str, database: str, as_json: bool) -> None:
     taken = marks.take(
         registered.params(), database, lock_timeout=rt.settings.source_lock_wait_timeout
     )
-    with rt.database.transaction() as session:
-        row = wal_models.WalMark(
-            server=registered.name,
-            system_identifier=taken.system_identifier,
-            database=database,
-            position=taken.position,
-            taken_at=taken.at,
-            tables=taken.tables,
-        )
-        db_wal.add_mark(session, row)
-        mark_id = str(row.id)
+    mark_id = marks.record(rt.database, registered.name, database, taken)
     common.emit(
         {
-            "id": mark_id,
+            "id": str(mark_id),
             "server": registered.name,
             "database": database,
             "position": lsn.format_lsn(taken.position),
