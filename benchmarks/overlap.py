@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks import report, rig
 from worker import settings
 from worker.artifact import manifest, stream
-from worker.backup import dump, overlap, upload
+from worker.backup import dump, overlap, turns, upload
 from worker.postgres import source
 from worker.telegram import client as telegram
 from worker.telegram import sender
@@ -155,8 +155,11 @@ def _overlapped(
     """dump_step then upload_step, sends only: (artifact, parts sent early, when the dump ended)."""
     sent: set[int] = set()
 
-    def send_early(part: manifest.PartFile) -> None:
-        upload.send_part(client, part, None, where)
+    def send_early(part: manifest.PartFile, left: turns.Left) -> None:
+        # As the dump step: on a slow link the next part starts as this one has left.
+        upload.send_part(
+            client, part, None, where, on_left=left if client.overlaps(dumper.part_size) else None
+        )
         sent.add(part.index)
 
     sender = overlap.PartSender(send_early)

@@ -7,6 +7,7 @@ take the parts in order; the pacer gives each the earliest free pair. Why: docs/
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from worker import errors
 from worker.artifact import manifest
+from worker.backup import turns as turns_
 from worker.telegram import pacer as fleetpacer
 
 if TYPE_CHECKING:
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 PARALLEL_LIMIT = 4  # parts of one backup in flight at once, at most
 
 SendOne = Callable[
-    [manifest.PartFile, "upload.Destination", fleetpacer.Reservation | None], "upload.Sent"
+    [manifest.PartFile, "upload.Destination", fleetpacer.Reservation | None, turns_.Left | None],
+    "upload.Sent",
 ]
 
 
@@ -35,9 +38,13 @@ def send(
     on_sent: Callable[[upload.SentPartJSON, upload.Migration | None], None],
     give_back: Callable[[dict[str, str]], None],
     reserved: fleetpacer.Reservation | None,
+    *,
+    turns: turns_.Turns | None = None,
 ) -> int:
     """Send `parts` with `width` threads; `on_sent` one part at a time. Returns the bytes sent.
 
+    With `turns`, each part starts once the one before it has left (`send_one`'s `left`),
+    which one pair into one chat uses on a slow link; without, they start at once.
     The first error stops new parts; it is raised once the parts in flight are done. A second
     PacerDeferred's kept slot goes back (`give_back`): only the raised one's is kept.
     """
@@ -46,17 +53,18 @@ def send(
 
     def work() -> None:
         while True:
-            with lock:
-                if state.failures or not state.queue:
-                    return
-                part, to, slot = state.queue.pop(), state.where, state.reserved
-                state.reserved = None
-            try:
-                record, migrated = send_one(part, to, slot)
-            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            with turns.turn() if turns is not None else contextlib.nullcontext() as left:
                 with lock:
-                    state.failures.append(exc)
-                return
+                    if state.failures or not state.queue:
+                        return
+                    part, to, slot = state.queue.pop(), state.where, state.reserved
+                    state.reserved = None
+                try:
+                    record, migrated = send_one(part, to, slot, left)
+                except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+                    with lock:
+                        state.failures.append(exc)
+                    return
             with lock:
                 if migrated is not None:
                     state.where = state.where.migrated(migrated[0], str(migrated[1]))

@@ -2,9 +2,10 @@
 
 The writer announces a part as it starts the part after it, and never the last one (its
 `announce_last` False), whose caption alone gives the number of parts: each part offered can go
-at once. The sender sends in order, in one
-thread, and gives up quietly when told to stop: whatever it has not sent, the upload step sends
-from the spool with the final manifest. An error other than a vanished spool file is kept and
+at once. The sender starts the parts in order, each once the one before it has left
+(worker.backup.turns: two threads, so a slow link need not wait for each answer), and gives up
+quietly when told to stop: whatever it has not sent, the upload step sends from the spool with
+the final manifest. An error other than a vanished spool file is kept and
 raised in the dump's thread (`check`), so a wrong token or a lost attempt ends the dump early.
 """
 
@@ -18,21 +19,29 @@ from contextlib import contextmanager
 
 from worker import errors
 from worker.artifact import manifest
+from worker.backup import turns
 
 log = logging.getLogger(__name__)
 
 _STOP = None
+THREADS = 2  # parts in flight at once: one leaving, the next starting
 
 
 class PartSender:
-    """Runs `send(part)` in a thread for every part offered, in order, until stopped."""
+    """Runs `send(part, left)` for every part offered, in order, until stopped; `send` calls
+    `left()` when the part's body has left and the next part may start."""
 
-    def __init__(self, send: Callable[[manifest.PartFile], None]) -> None:
+    def __init__(self, send: Callable[[manifest.PartFile, turns.Left], None]) -> None:
         self._send = send
         self._queue: queue.SimpleQueue[manifest.PartFile | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="part-sender", daemon=True)
+        self._turns = turns.Turns()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._loop, name="part-sender", daemon=True)
+            for _ in range(THREADS)
+        ]
         self.sent = 0
 
     def offer(self, part: manifest.PartFile) -> None:
@@ -46,27 +55,36 @@ class PartSender:
 
     @contextmanager
     def running(self) -> Iterator[PartSender]:
-        """Send in the background for the block; on exit, finish the part in flight only."""
-        self._thread.start()
+        """Send in the background for the block; on exit, finish the parts in flight only."""
+        for thread in self._threads:
+            thread.start()
         try:
             yield self
         finally:
             self._stopping.set()
             self._queue.put(_STOP)
-            # The part in flight must be sent (or fail) and recorded before the step goes on:
+            # The parts in flight must be sent (or fail) and recorded before the step goes on:
             # a failure handler reads the sent parts from the jobs row to delete them again.
-            self._thread.join()
+            for thread in self._threads:
+                thread.join()
 
     def _loop(self) -> None:
-        while (part := self._queue.get()) is not _STOP:
-            if self._stopping.is_set() or self._error is not None:
-                continue
-            try:
-                self._send(part)
-                self.sent += 1
-            except errors.SpoolError as exc:
-                # finish() renames parts past 999; the upload step sends them under their names.
-                log.info("part %d left for the upload step: %s", part.index + 1, exc.message)
-                self._stopping.set()
-            except BaseException as exc:  # noqa: BLE001 - handed to the dump's thread by check()
-                self._error = exc
+        while True:
+            with self._turns.turn() as left:
+                part = self._queue.get()
+                if part is _STOP:
+                    self._queue.put(_STOP)  # for the other thread
+                    return
+                if self._stopping.is_set() or self._error is not None:
+                    continue
+                try:
+                    self._send(part, left)
+                    with self._lock:
+                        self.sent += 1
+                except errors.SpoolError as exc:
+                    # finish() renames parts past 999; the upload step sends them under their names.
+                    log.info("part %d left for the upload step: %s", part.index + 1, exc.message)
+                    self._stopping.set()
+                except BaseException as exc:  # noqa: BLE001 - handed to the dump's thread by check()
+                    with self._lock:
+                        self._error = self._error or exc

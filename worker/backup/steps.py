@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from db import models
 from db.queries import jobs as db_jobs
 from worker import errors
 from worker.artifact import manifest, stream
-from worker.backup import copying, dump, ending, overlap, upload
+from worker.backup import copying, dump, ending, overlap, turns, upload
 from worker.backup import sent as sent_parts
 from worker.jobs import deferral, owner, progress, resume, slot, spool, state
 from worker.jobs.runtime import Runtime
@@ -94,11 +95,20 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
     sender = rt.sender()  # no token: fail now, not after the whole dump
     names: dict[int, str] = {}
+    recording = threading.Lock()  # two parts may be answered at once (worker.backup.turns)
 
-    def send_early(part: manifest.PartFile) -> None:
-        record, migrated = upload.send_part(sender, part, None, sent.where, on_wait=sent.note_wait)
-        names[part.index] = part.path.name
-        sent.add(record, migrated)
+    def send_early(part: manifest.PartFile, left: turns.Left) -> None:
+        record, migrated = upload.send_part(
+            sender,
+            part,
+            None,
+            sent.where,
+            on_wait=sent.note_wait,
+            on_left=left if sender.overlaps(config.backup_part_size) else None,
+        )
+        with recording:
+            names[part.index] = part.path.name
+            sent.add(record, migrated)
 
     early_sender = overlap.PartSender(send_early)
 

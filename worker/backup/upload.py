@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from worker import errors
 from worker.artifact import manifest
-from worker.backup import fanout
+from worker.backup import fanout, turns
 from worker.contract import request
 from worker.jobs import state
 from worker.telegram import pacer as fleetpacer
@@ -54,10 +54,12 @@ def send_part(
     on_wait: telegram.OnWait | None = None,
     max_wait: float | None = None,
     reserved: fleetpacer.Reservation | None = None,
+    on_left: turns.Left | None = None,
 ) -> tuple[SentPartJSON, Migration | None]:
     """Send one part; returns it as stored, and the chat's move when Telegram moved the chat.
 
     `count` is the artifact's number of parts, None while the dump is still writing it.
+    `on_left()` runs when the part's body has left (worker.backup.turns).
     """
     caption = request.part_caption(
         where.project_id,
@@ -78,6 +80,7 @@ def send_part(
         on_wait=on_wait,
         max_wait=max_wait,
         reserved=reserved,
+        on_left=on_left,
     )
     sent = paced.document
     record = SentPartJSON(
@@ -123,18 +126,44 @@ def send_parts(
                 f"({part.path.parent}): the backup must start over from the dump"
             )
     width = min(sender.width(where.candidates), len(todo), fanout.PARALLEL_LIMIT)
-    if width > 1:
+    # One pair: a slow link starts each part as the one before has left (worker.backup.turns).
+    staggered = width == 1 and len(todo) > 1 and sender.overlaps(max(p.size_bytes for p in todo))
+    if width > 1 or staggered:
 
         def one(
-            part: manifest.PartFile, to: Destination, slot: fleetpacer.Reservation | None
+            part: manifest.PartFile,
+            to: Destination,
+            slot: fleetpacer.Reservation | None,
+            left: turns.Left | None,
         ) -> Sent:
             return send_part(
-                sender, part, len(art.parts), to, on_wait=on_wait, max_wait=max_wait, reserved=slot
+                sender,
+                part,
+                len(art.parts),
+                to,
+                on_wait=on_wait,
+                max_wait=max_wait,
+                reserved=slot,
+                on_left=left,
             )
 
-        sent_bytes = fanout.send(todo, where, width, one, on_sent, sender.give_back, reserved)
-        if on_bytes is not None:
-            on_bytes(done + sent_bytes)
+        def counted(record: SentPartJSON, migrated: Migration | None) -> None:
+            nonlocal done
+            on_sent(record, migrated)
+            done += record["size_bytes"]
+            if on_bytes is not None:
+                on_bytes(done)
+
+        fanout.send(
+            todo,
+            where,
+            2 if staggered else width,
+            one,
+            counted,
+            sender.give_back,
+            reserved,
+            turns=turns.Turns() if staggered else None,
+        )
         return
     for part in todo:
 

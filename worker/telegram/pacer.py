@@ -143,6 +143,12 @@ class Pacer:
         self._epoch: str | None = None
         self._wiped_at: float | None = None  # time.monotonic() when a wiped Redis was seen
 
+    @property
+    def in_flight_window(self) -> float:
+        """Seconds from a message still unanswered to the next one in its chat: the chat's
+        window widened by the margin (0 with the chat budget off)."""
+        return self._windows["chat"]
+
     def take(self, pairs: Sequence[tuple[str, str]], *, lead: float = 0.0) -> Reservation:
         """Reserve the earliest slot among the candidate (bot_id, chat_id) pairs.
 

@@ -91,15 +91,23 @@ class Sender:
         on_wait: OnWait | None = None,
         max_wait: float | None = None,
         reserved: fleetpacer.Reservation | None = None,
+        on_left: Callable[[], None] | None = None,
     ) -> Sent:
         """Send `path` into one of `chats` with one of the bots, whichever is free first.
 
         The slot is reserved for when the upload will end (its size over this process's
         measured rate) and the body's last block is held until then (worker.telegram.arrival).
         With `max_wait`, an upload that would have to wait longer to start raises PacerDeferred
-        with its slot kept, which the next try passes back as `reserved`.
+        with its slot kept, which the next try passes back as `reserved`. `on_left()` runs as
+        the body's last block leaves, before the answer (worker.backup.turns).
         """
         gates: list[arrival.Gate] = []
+
+        def before_end() -> None:
+            if gates:
+                gates[-1].hold()
+            if on_left is not None:
+                on_left()
 
         def send(bot: str, chat: str, retry: bool) -> Sent:
             document = self._clients(bot).send_document(
@@ -109,7 +117,7 @@ class Sender:
                 caption=caption,
                 thread_id=thread_id,
                 on_progress=on_progress,
-                before_end=gates[-1].hold if gates else None,
+                before_end=before_end if gates or on_left is not None else None,
                 retry=retry,
             )
             return Sent(document, bot, chat)
@@ -168,6 +176,15 @@ class Sender:
         return self._paced(
             "sendDocument", chats, send, on_wait, take=take, held=held, answered=answered
         )
+
+    def overlaps(self, size: int) -> bool:
+        """Whether an upload of `size` bytes takes longer than the spacing the pacer keeps after
+        a message still unanswered: the link is then the bound, and it may start before the
+        message before it is answered (worker.backup.turns). False without the pacer."""
+        if self._pacer is None:
+            return False
+        window = self._pacer.in_flight_window
+        return window > 0 and self._rate.expected(size) >= window
 
     def width(self, chats: Sequence[str]) -> int:
         """How many (bot, chat) pairs a message may go over: 1 without the pacer."""

@@ -136,3 +136,88 @@ def test_the_last_block_waits_so_telegram_sees_the_message_at_its_slot(
     assert float(str(request["time"])) <= slot.at - 0.5  # the upload began well before the slot
     assert counted >= slot.at - 0.005  # and Telegram saw it at the slot, not when the body was sent
     assert gate.held > 0.3
+
+
+def _spans(standin: BotApiStandin) -> list[tuple[float, float]]:
+    """Each sendDocument's first and last moment at the stand-in, in the order they began."""
+    return sorted(
+        (float(str(e["time"])), float(str(e["time"])) + float(str(e["duration"])))
+        for e in standin.requests("sendDocument")
+    )
+
+
+def _artifact(paths: list[Path], size: int) -> manifest.Artifact:
+    parts = tuple(
+        manifest.PartFile(index, path, size, f"{index:064x}") for index, path in enumerate(paths)
+    )
+    total = size * len(parts)
+    return manifest.Artifact("a.zst", "zstd", False, (), total, "0" * 64, total, parts)
+
+
+def test_on_a_slow_link_the_next_part_starts_before_the_one_before_is_answered(
+    pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    # 3 MB over 2 MB/s: 1.5 s a part, longer than the pacer's spacing after an unanswered
+    # message (1 s + the margin), so the link, not the chat's rate, is the bound.
+    slow = link.Link(rate=2e6, rtt=0.040)
+    size = 3_000_000
+    paths = [tmp_path / f"slow-{index}" for index in range(3)]
+    for path in paths:
+        path.write_bytes(os.urandom(size))
+    rate = arrival.Throughput()
+    rate.observe(size, size / slow.rate)  # as measured by the process's earlier uploads
+    with (
+        BotApiStandin(
+            tokens=[TOKEN],
+            chats=[int(GROUP)],
+            limits=limits.TELEGRAM,
+            link=slow,
+            data_dir=tmp_path / "standin",
+        ) as standin,
+        telegram.TelegramClient(TOKEN, standin.url) as client,
+    ):
+        sender = fleetsender.Sender(
+            lambda bot: client,
+            bots=[fleetpacer.bot_id(TOKEN)],
+            pacer=pacer,
+            max_attempts=4,
+            rate=rate,
+        )
+        assert sender.overlaps(size)
+        sent: list[upload.SentPartJSON] = []
+        where = upload.Destination(GROUP, None, "proj", "db")
+        upload.send_parts(
+            sender, _artifact(paths, size), where, on_sent=lambda part, moved: sent.append(part)
+        )
+        assert sorted(part["index"] for part in sent) == [0, 1, 2]
+        assert [e["status"] for e in standin.requests("sendDocument")] == [200] * 3
+        spans = _spans(standin)
+        # Each next upload began before the one before it was answered: the link did not idle
+        # for an answer's round trip between two parts.
+        assert all(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), spans
+        times = _sent_times(standin)
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(times)), times
+
+
+def test_on_a_fast_link_the_next_part_waits_for_the_answer(
+    standin: BotApiStandin, pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    # 1 MB over 100 Mbit/s: 80 ms, so the chat's rate is the bound: a slot counted from the
+    # answer comes sooner than one taken while the message before is unanswered.
+    rate = arrival.Throughput()
+    rate.observe(PART, PART / link.PROFILES["100mbit"].rate)
+    with telegram.TelegramClient(TOKEN, standin.url) as client:
+        sender = fleetsender.Sender(
+            lambda bot: client,
+            bots=[fleetpacer.bot_id(TOKEN)],
+            pacer=pacer,
+            max_attempts=4,
+            rate=rate,
+        )
+        assert not sender.overlaps(PART)
+        where = upload.Destination(GROUP, None, "proj", "db")
+        upload.send_parts(
+            sender, _artifact(_parts(tmp_path, 3), PART), where, on_sent=lambda *_: None
+        )
+    spans = _spans(standin)
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans
