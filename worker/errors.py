@@ -12,6 +12,7 @@
   + SpoolError                  the spool directory cannot hold the parts
     - SpoolFull                 its filesystem filled up mid-dump: the job is tried again later
   + IntegrityError              a checksum or size does not match the record
+  + PartCut                     a part sent while written ended short or stalled: not sent
   + JobFailed                   raised by a task after it wrote the reason into the jobs row
   + ControlPlaneUnavailable     the control-plane database went away mid-step: run it again here
   + PacerDeferred               a part's Telegram slot is far off: the step runs again then
@@ -102,6 +103,11 @@ class SpoolFull(SpoolError):
 
 class IntegrityError(BackupWorkerError):
     """A checksum or size does not match the record."""
+
+
+class PartCut(BackupWorkerError):
+    """A part sent while it was being written ended short (it is the last) or stopped growing:
+    its request was dropped before its end, so Telegram has nothing, and it goes whole later."""
 
 
 class TelegramError(BackupWorkerError):

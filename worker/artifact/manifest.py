@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypedDict, TypeVar
+from typing import BinaryIO, Protocol, TypedDict, TypeVar
 
 from worker import errors
 
@@ -171,6 +171,14 @@ def _part_from_json(item: object, position: int) -> PartFile:
     return PartFile(index, path, size, _digest(_field(item, "sha256", str), "part sha256"))
 
 
+class FirstPartWatch(Protocol):
+    """Told of the first part's bytes as they are written (worker.artifact.growing.Growing)."""
+
+    def wrote(self, count: int) -> None: ...
+    def complete(self, part: PartFile) -> None: ...
+    def cut(self) -> None: ...
+
+
 class PartWriter:
     """A file-like sink that hashes an artifact and cuts it into part files as it is written.
 
@@ -180,6 +188,8 @@ class PartWriter:
     while the next one is written; an exception it raises aborts the artifact. Past 999 parts,
     finish() renames every part to a wider number: a consumer opens a part when told about it (an
     open file survives the rename). With `first_part_size` the parts ramp up (part_limit).
+    `first_watch` is told of the first part's bytes as they are written, so that it can be
+    read while it grows, and whether it was completed full or cut short (the last part).
     """
 
     def __init__(
@@ -191,6 +201,7 @@ class PartWriter:
         on_part: Callable[[PartFile], None] | None = None,
         first_part_size: int | None = None,
         announce_last: bool = True,
+        first_watch: FirstPartWatch | None = None,
     ) -> None:
         self.size = 0
         self.error: BaseException | None = None
@@ -208,6 +219,7 @@ class PartWriter:
         self._file: BinaryIO | None = None
         self._part_hash = hashlib.sha256()
         self._filled = 0
+        self._watch = first_watch  # until the first part is closed
 
     @property
     def sha256(self) -> str:
@@ -227,6 +239,8 @@ class PartWriter:
                 _write_all(self._file, piece)
                 self._part_hash.update(piece)
                 self._filled += len(piece)
+                if self._watch is not None:
+                    self._watch.wrote(len(piece))
                 view = view[len(piece) :]
             self.size += len(data)
         except BaseException as exc:
@@ -261,6 +275,9 @@ class PartWriter:
 
     def discard(self) -> None:
         """Close and delete every part written so far."""
+        if self._watch is not None:
+            self._watch.cut()
+            self._watch = None
         # Best effort: a failure here must not hide the error that made us discard.
         if self._file is not None:
             with contextlib.suppress(OSError):
@@ -283,6 +300,12 @@ class PartWriter:
         file, self._file = self._file, None
         file.close()
         self._closed.append((self._filled, self._part_hash.hexdigest()))
+        if self._watch is not None:
+            watch, self._watch = self._watch, None
+            if self._filled == self._limit:
+                watch.complete(PartFile(0, self._paths[0], *self._closed[0]))
+            else:
+                watch.cut()
         self._part_hash = hashlib.sha256()
         self._filled = 0
         if announce and self._on_part is not None:

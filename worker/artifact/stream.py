@@ -96,6 +96,7 @@ def write_artifact(
     on_part: Callable[[PartFile], None] | None = None,
     first_part_size: int | None = None,
     announce_last: bool = True,
+    first_watch: manifest.FirstPartWatch | None = None,
 ) -> Artifact:
     """Compress, encrypt, hash and split `source` into `<filename>.001`, `.002`, ... in one pass.
 
@@ -106,7 +107,8 @@ def write_artifact(
     written so far is removed; a full spool raises SpoolError. `open_part` creates a part file
     (default: exclusive create, unbuffered); `on_part(part)` runs as each part is completed
     (see manifest.PartWriter), the last one too unless `announce_last` is False.
-    `first_part_size` ramps the parts up to `part_size` (ramp_start).
+    `first_part_size` ramps the parts up to `part_size` (ramp_start). `first_watch` follows
+    the first part as it is written (worker.artifact.growing).
     """
     _check_arguments(
         filename,
@@ -129,6 +131,7 @@ def write_artifact(
         on_part,
         first_part_size=first_part_size,
         announce_last=announce_last,
+        first_watch=first_watch,
     )
     reader = _Chunked(source, chunk_size)
     if on_bytes is not None:

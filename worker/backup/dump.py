@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from worker.artifact import manifest
 from worker.artifact import stream as artifact
 from worker.postgres import dump as pgdump
 from worker.postgres import snapshot, source
@@ -30,6 +31,7 @@ def dump_database(
     on_part: Callable[[artifact.PartFile], None] | None = None,
     first_part_size: int | None = None,
     announce_last: bool = True,
+    first_watch: manifest.FirstPartWatch | None = None,
     extra_args: Sequence[str] = (),
     program: str | None = None,
     lock_wait_timeout: float | None = pgdump.LOCK_WAIT_TIMEOUT,
@@ -65,6 +67,7 @@ def dump_database(
                 on_part=on_part,
                 first_part_size=first_part_size,
                 announce_last=announce_last,
+                first_watch=first_watch,
             )
     except BaseException:
         if result is not None:

@@ -16,24 +16,28 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 from worker import errors
-from worker.artifact import manifest
+from worker.artifact import growing, manifest
 from worker.backup import turns
 
 log = logging.getLogger(__name__)
 
 _STOP = None
 THREADS = 2  # parts in flight at once: one leaving, the next starting
+# A part offered: complete, or the first one still being written (worker.artifact.growing).
+Offered = manifest.PartFile | growing.Growing
+_P = TypeVar("_P", bound=Offered)
 
 
-class PartSender:
+class PartSender(Generic[_P]):
     """Runs `send(part, left)` for every part offered, in order, until stopped; `send` calls
     `left()` when the part's body has left and the next part may start."""
 
-    def __init__(self, send: Callable[[manifest.PartFile, turns.Left], None]) -> None:
+    def __init__(self, send: Callable[[_P, turns.Left], None]) -> None:
         self._send = send
-        self._queue: queue.SimpleQueue[manifest.PartFile | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_P | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self._turns = turns.Turns()
@@ -44,8 +48,9 @@ class PartSender:
         ]
         self.sent = 0
 
-    def offer(self, part: manifest.PartFile) -> None:
-        """A part was completed and is not the last (the writer's on_part): send it."""
+    def offer(self, part: _P) -> None:
+        """A part was completed and is not the last (the writer's on_part), or the first began
+        (Growing's `started`): send it."""
         self._queue.put(part)
 
     def check(self) -> None:
@@ -54,7 +59,7 @@ class PartSender:
             raise self._error
 
     @contextmanager
-    def running(self) -> Iterator[PartSender]:
+    def running(self) -> Iterator[PartSender[_P]]:
         """Send in the background for the block; on exit, finish the parts in flight only."""
         for thread in self._threads:
             thread.start()

@@ -19,7 +19,7 @@ from pathlib import Path
 from db import models
 from db.queries import jobs as db_jobs
 from worker import errors
-from worker.artifact import manifest, stream
+from worker.artifact import growing, manifest, stream
 from worker.backup import copying, dump, ending, overlap, turns, upload
 from worker.backup import sent as sent_parts
 from worker.jobs import deferral, owner, progress, resume, slot, spool, state
@@ -96,21 +96,51 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
     sender = rt.sender()  # no token: fail now, not after the whole dump
     names: dict[int, str] = {}
     recording = threading.Lock()  # two parts may be answered at once (worker.backup.turns)
+    name = req.filename or stream.artifact_filename(
+        req.project_id,
+        req.database,
+        job_id,
+        when=datetime.now(UTC),
+        compression=COMPRESSION,
+        encrypted=bool(config.backup_age_recipients),
+    )
+    first_settled = threading.Event()  # the first part was sent as written, or could not be
 
-    def send_early(part: manifest.PartFile, left: turns.Left) -> None:
+    def send_early(part: overlap.Offered, left: turns.Left) -> None:
+        on_left = left if sender.overlaps(config.backup_part_size) else None
+        if isinstance(part, growing.Growing):
+            try:
+                record, migrated = upload.send_growing(
+                    sender, part, sent.where, on_wait=sent.note_wait, on_left=on_left
+                )
+                with recording:
+                    names[part.index] = part.path.name
+                    sent.add(record, migrated)
+            except errors.PartCut as exc:
+                log.info("job %s: first part not sent as written: %s", job_id, exc.message)
+            finally:
+                first_settled.set()
+            return
+        first_settled.wait()
+        if str(part.index) in sent.parts:
+            return  # the first part, sent as it was written
         record, migrated = upload.send_part(
-            sender,
-            part,
-            None,
-            sent.where,
-            on_wait=sent.note_wait,
-            on_left=left if sender.overlaps(config.backup_part_size) else None,
+            sender, part, None, sent.where, on_wait=sent.note_wait, on_left=on_left
         )
         with recording:
             names[part.index] = part.path.name
             sent.add(record, migrated)
 
     early_sender = overlap.PartSender(send_early)
+    # Parts sent while pg_dump runs: small first ones put the link to work early, and the
+    # first goes while it is written (worker.artifact.growing) when the database is not small.
+    first_size = stream.ramp_start(config.backup_part_size)
+    first: growing.Growing | None = None
+    if growing.worth_streaming(estimate, first_size):
+        first_path = directory / manifest.part_name(name, 0)
+        first = growing.Growing(first_path, first_size, started=early_sender.offer)
+    else:
+        first_settled.set()
 
     def on_bytes(raw: int, written: int) -> None:
         seen[:] = raw, written
@@ -120,14 +150,6 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
         amount = progress.Amount(raw, total)
         reporter.update("dump", min(raw / estimate, 0.99) if estimate else 0.0, amount)
 
-    name = req.filename or stream.artifact_filename(
-        req.project_id,
-        req.database,
-        job_id,
-        when=datetime.now(UTC),
-        compression=COMPRESSION,
-        encrypted=bool(config.backup_age_recipients),
-    )
     started = time.monotonic()
     with (
         slot.holding(rt, job_id, server),
@@ -141,8 +163,8 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             name,
             count_rows=dump.should_count(config.row_counts_limit, estimate),
             part_size=config.backup_part_size,
-            # Parts sent while pg_dump runs: small first ones put the link to work early.
-            first_part_size=stream.ramp_start(config.backup_part_size),
+            first_part_size=first_size,
+            first_watch=first,
             compression=COMPRESSION,
             zstd_level=config.backup_zstd_level,
             zstd_threads=config.backup_zstd_threads,

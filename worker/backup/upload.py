@@ -7,6 +7,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from worker import errors
+from worker.artifact import growing as growing_part
 from worker.artifact import manifest
 from worker.backup import fanout, turns
 from worker.contract import request
@@ -82,6 +83,10 @@ def send_part(
         reserved=reserved,
         on_left=on_left,
     )
+    return _sent(part, paced)
+
+
+def _sent(part: manifest.PartFile, paced: telegram.Sent) -> tuple[SentPartJSON, Migration | None]:
     sent = paced.document
     record = SentPartJSON(
         index=part.index,
@@ -95,6 +100,33 @@ def send_part(
     )
     moved = sent.migrated_to_chat_id
     return record, None if moved is None else (paced.chat_id, moved)
+
+
+def send_growing(
+    sender: telegram.Sender,
+    growing: growing_part.Growing,
+    where: Destination,
+    *,
+    on_wait: telegram.OnWait | None = None,
+    on_left: turns.Left | None = None,
+) -> tuple[SentPartJSON, Migration | None]:
+    """Send the first part while the dump still writes it (worker.artifact.growing); returns
+    it as stored, as send_part does. PartCut: it ended short (the last part) or stalled, and
+    nothing was sent."""
+    caption = request.part_caption(
+        where.project_id, where.label, 0, None, growing.size, None, where.caption
+    )
+    paced = sender.send_document(
+        where.candidates,
+        growing.path,
+        filename=growing.path.name,
+        caption=caption,
+        thread_id=where.thread_id,
+        on_wait=on_wait,
+        on_left=on_left,
+        growing=growing,
+    )
+    return _sent(growing.part(), paced)
 
 
 def send_parts(

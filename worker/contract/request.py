@@ -177,18 +177,19 @@ def part_caption(
     index: int,
     count: int | None,
     size_bytes: int,
-    sha256: str,
+    sha256: str | None,
     extra: str | None,
 ) -> str:
     """The caption of one part: enough to find and check it by eye in the chat.
 
     A part sent while the dump still runs cannot know the total (`count` None): its caption
-    says more parts follow, and the last part's caption gives the total.
+    says more parts follow, and the last part's caption gives the total. A part sent while it
+    was still being written cannot know its hash (`sha256` None): the record has it.
     """
     where = f"part {index + 1}/{count}" if count is not None else f"part {index + 1}, more follow"
     lines = [
         f"{project_id} / {database}: {where}",
-        f"{size_bytes:,} bytes, sha256 {sha256}",
+        f"{size_bytes:,} bytes" + (f", sha256 {sha256}" if sha256 is not None else ""),
     ]
     if extra:
         lines.append(extra)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
@@ -31,6 +31,24 @@ check_response = answers.check_response
 DEFAULT_API_URL = defaults.TELEGRAM_CLOUD_API
 DEFAULT_TIMEOUT = float(defaults.DEFAULT_UPLOAD_TIMEOUT)  # seconds: a 50 MB upload, slow link
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
+
+
+class GrowingReader(Protocol):
+    """Reads a document still being written: `len` is what is left of its final size."""
+
+    @property
+    def len(self) -> int: ...
+    def read(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class Growing(Protocol):
+    """A document still being written (worker.artifact.growing): its final size, and a reader
+    for each try, which raises PartCut when the document ends short or stops growing."""
+
+    @property
+    def size(self) -> int: ...
+    def open(self) -> GrowingReader: ...
 
 
 class TelegramClient:
@@ -101,8 +119,12 @@ class TelegramClient:
         on_progress: Callable[[int], None] | None = None,
         before_end: Callable[[], None] | None = None,
         retry: bool = True,
+        growing: Growing | None = None,
     ) -> SentDocument:
         """Upload `path` as a document, streamed from disk; follows a chat migration once.
+
+        With `growing`, the bytes are read from it as they are written, `path` only names the
+        file; PartCut (the document ended short) drops the request before its end.
 
         on_progress gets the bytes sent so far in the current attempt (at most the file size).
         before_end is called when only the body's last block is left to send: Telegram sees
@@ -121,14 +143,18 @@ class TelegramClient:
         name = filename or path.name
 
         def attempt(target: int | str) -> object:
+            document: BinaryIO | GrowingReader
             try:
-                document = path.open("rb")
+                if growing is None:
+                    document = path.open("rb")
+                    size = os.fstat(document.fileno()).st_size
+                else:
+                    document, size = growing.open(), growing.size
             except OSError as exc:
                 raise errors.SpoolError(
                     f"sendDocument: cannot read {path}: {exc.strerror}"
                 ) from exc
-            with document:
-                size = os.fstat(document.fileno()).st_size
+            try:
                 encoder = MultipartEncoder(
                     fields={
                         "chat_id": str(target),
@@ -151,6 +177,8 @@ class TelegramClient:
                     data=body,
                     headers={"Content-Type": body.content_type},
                 )
+            finally:
+                document.close()
             answer = answers.check_response("sendDocument", response, self._token, chat_id=target)
             self._counters.transferred(counters.SENT, size)
             return answer

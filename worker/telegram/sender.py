@@ -92,6 +92,7 @@ class Sender:
         max_wait: float | None = None,
         reserved: fleetpacer.Reservation | None = None,
         on_left: Callable[[], None] | None = None,
+        growing: telegram.Growing | None = None,
     ) -> Sent:
         """Send `path` into one of `chats` with one of the bots, whichever is free first.
 
@@ -99,7 +100,9 @@ class Sender:
         measured rate) and the body's last block is held until then (worker.telegram.arrival).
         With `max_wait`, an upload that would have to wait longer to start raises PacerDeferred
         with its slot kept, which the next try passes back as `reserved`. `on_left()` runs as
-        the body's last block leaves, before the answer (worker.backup.turns).
+        the body's last block leaves, before the answer (worker.backup.turns). With `growing`,
+        the document is read as it is written (TelegramClient.send_document); its PartCut
+        gives the slot back and is raised.
         """
         gates: list[arrival.Gate] = []
 
@@ -119,13 +122,15 @@ class Sender:
                 on_progress=on_progress,
                 before_end=before_end if gates or on_left is not None else None,
                 retry=retry,
+                growing=growing,
             )
             return Sent(document, bot, chat)
 
         if self._pacer is None:
             return self._paced("sendDocument", chats, send, on_wait)
         pacer = self._pacer
-        size = path.stat().st_size if path.is_file() else 0
+        on_disk = path.stat().st_size if growing is None and path.is_file() else 0
+        size = growing.size if growing is not None else on_disk
         kept = [reserved] if reserved is not None else []
         reserved_id = reserved.id if reserved is not None else None
 
@@ -170,11 +175,24 @@ class Sender:
         def answered(slot: Slot) -> Slot:
             if not gates:
                 return slot
-            gates[-1].answered()
+            if growing is None:  # a growing document's time is the writer's, not the link's
+                gates[-1].answered()
             return gates[-1].slot  # the gate may have moved it
 
+        def dropped(slot: Slot) -> None:
+            # Nothing reached Telegram: the slot (perhaps moved by the gate) goes back.
+            with contextlib.suppress(*PACER_DOWN):  # it then lapses by itself
+                pacer.release(gates[-1].slot if gates else slot)
+
         return self._paced(
-            "sendDocument", chats, send, on_wait, take=take, held=held, answered=answered
+            "sendDocument",
+            chats,
+            send,
+            on_wait,
+            take=take,
+            held=held,
+            answered=answered,
+            dropped=dropped,
         )
 
     def overlaps(self, size: int) -> bool:
@@ -217,6 +235,7 @@ class Sender:
         take: Take | None = None,
         held: Callable[[], float] = lambda: 0.0,
         answered: Callable[[Slot], Slot] = lambda slot: slot,
+        dropped: Callable[[Slot], None] = lambda slot: None,
     ) -> _T:
         if not chats:
             raise errors.ConfigError("TELEGRAM_CHAT_ID is not set: no chat to send to")
@@ -250,6 +269,9 @@ class Sender:
                 failures += 1
                 self._pacer_down(method, exc, failures)
                 continue
+            except errors.PartCut:
+                dropped(slot)
+                raise
             except errors.TelegramSlotMoved as exc:
                 # Nothing reached Telegram and nothing failed: the part waits for a later slot.
                 log.info("%s: %s", method, exc.message)

@@ -101,6 +101,8 @@ class RetryPolicy:
         method and outcome in the counters given."""
         try:
             result = fn(*args)
+        except errors.PartCut:
+            raise  # dropped by us before its end: no request Telegram saw
         except Exception as exc:
             self._counters.request(method, counters.outcome(exc))
             raise
