@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +57,7 @@ class Growing:
         self._written = 0
         self._cut = False
         self._read_whole: str | None = None  # SHA-256 of the part, as a reader read it whole
+        self.waited = 0.0  # seconds the last reader waited for the writer
 
     def part(self) -> PartFile:
         """The part as the last reader read it whole (hashed as read: the writer may close it
@@ -91,7 +93,10 @@ class Growing:
 
     def open(self) -> Reader:
         """A reader of the part from its first byte (the client's body for one try)."""
-        return Reader(self, self.path.open("rb"))
+        reader = Reader(self, self.path.open("rb"))
+        with self._changed:
+            self.waited = 0.0
+        return reader
 
     def available(self, offset: int) -> int:
         """Bytes readable past `offset`, waiting for at least one; PartCut if none will come."""
@@ -101,7 +106,10 @@ class Growing:
                     raise errors.PartCut(f"{self.path.name} ended before {self.size:,} bytes")
                 if self._written > offset:
                     return self._written - offset
-                if not self._changed.wait(self._stall):
+                since = time.monotonic()
+                woke = self._changed.wait(self._stall)
+                self.waited += time.monotonic() - since
+                if not woke:
                     raise errors.PartCut(
                         f"{self.path.name} stopped growing for {self._stall:.0f} s at "
                         f"{self._written:,} bytes"

@@ -87,9 +87,10 @@ class Gate:
         """The upload begins now (after any wait for its start)."""
         self._started = self._clock()
 
-    def answered(self) -> None:
-        """Telegram answered: the upload took this long on the link, its hold left out."""
-        self._rate.observe(self._size, self._clock() - self._started - self.held)
+    def answered(self, *, idle: float = 0.0) -> None:
+        """Telegram answered: the upload took this long on the link, its hold and `idle`
+        (seconds its body waited for bytes not yet written) left out."""
+        self._rate.observe(self._size, self._clock() - self._started - self.held - idle)
 
     def hold(self) -> None:
         """Called with the body's last block ready: wait for the slot, or take a new one."""

@@ -48,6 +48,8 @@ class Growing(Protocol):
 
     @property
     def size(self) -> int: ...
+    @property
+    def waited(self) -> float: ...  # seconds the last reader waited for the writer
     def open(self) -> GrowingReader: ...
 
 

@@ -175,8 +175,8 @@ class Sender:
         def answered(slot: Slot) -> Slot:
             if not gates:
                 return slot
-            if growing is None:  # a growing document's time is the writer's, not the link's
-                gates[-1].answered()
+            # A growing document's waits for its writer are not the link's time.
+            gates[-1].answered(idle=growing.waited if growing is not None else 0.0)
             return gates[-1].slot  # the gate may have moved it
 
         def dropped(slot: Slot) -> None:

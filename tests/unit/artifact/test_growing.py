@@ -120,3 +120,17 @@ def test_only_a_database_several_times_the_first_part_streams_it() -> None:
     assert growing.worth_streaming(400 * 1024 * 1024, size)
     assert not growing.worth_streaming(30 * 1024 * 1024, size)
     assert not growing.worth_streaming(None, size)
+
+
+def test_the_time_a_reader_waits_for_the_writer_is_counted(tmp_path: Path) -> None:
+    # The sender leaves it out of the link's measured rate (Gate.answered's idle).
+    path = tmp_path / "a.001"
+    path.write_bytes(b"x" * 200)
+    first = growing.Growing(path, 200)
+    first.wrote(100)
+    with first.open() as part:
+        assert part.read(1000) == b"x" * 100
+        threading.Timer(0.3, first.wrote, args=(100,)).start()
+        assert part.read(1000) == b"x" * 100
+    assert 0.2 < first.waited < 5
+    assert first.part().size_bytes == 200
