@@ -100,6 +100,9 @@ def run(seconds: float, flush: float, ttl: float, rate: int) -> dict[str, object
                 WAL_SERVERS=SERVER,
                 WAL_FLUSH_SECONDS=str(flush),
                 WAL_LEASE_SECONDS=str(ttl),
+                # The benchmark takes its base backup itself, before pgbench starts: the
+                # restores replay the same WAL whichever streamer holds the lease.
+                WAL_BASEBACKUP_HOURS="0",
             )
             process = support.start_streamer(env, root / "logs")
             processes.append(process)

@@ -93,3 +93,5 @@ DEFAULT_WAL_FLUSH_SECONDS = (
 DEFAULT_WAL_BUNDLE_BYTES = 64 << 20  # WAL bytes per bundle (one artifact) on a busy server
 DEFAULT_WAL_LEASE_SECONDS = 30.0  # a dead streamer's server is taken over within this
 DEFAULT_WAL_BASEBACKUP_KEEP = 2  # base backups kept per server; older WAL expires with them
+# Hours between two base backups the streamer takes of its server (0: by hand or cron only).
+DEFAULT_WAL_BASEBACKUP_HOURS = 24.0

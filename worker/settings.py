@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     # The newest base backups kept per server (the sweep expires the rest and the WAL before
     # the oldest kept one).
     wal_basebackup_keep: int = Field(default=defaults.DEFAULT_WAL_BASEBACKUP_KEEP, ge=1, le=1000)
+    wal_basebackup_hours: float = Field(
+        default=defaults.DEFAULT_WAL_BASEBACKUP_HOURS, ge=0, le=24 * 366
+    )
     wal_spool_dir: Path | None = None
 
     # Restore drills: what a backup counts, how often and how many drills, and where.

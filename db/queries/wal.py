@@ -81,6 +81,13 @@ def base_backups(session: Session, server: str) -> Sequence[BaseBackup]:
     ).all()
 
 
+def newest_base_backup(session: Session, server: str) -> dt.datetime | None:
+    """When the server's newest base backup stopped (None: it has none)."""
+    return session.scalar(
+        select(func.max(BaseBackup.stopped_at)).where(BaseBackup.server == server)
+    )
+
+
 def bundle_count(session: Session, server: str) -> int:
     """How many bundles the server has recorded."""
     return session.scalar(select(func.count()).where(Bundle.server == server)) or 0

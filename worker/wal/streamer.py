@@ -31,7 +31,7 @@ import psycopg2
 from db import session as db_session
 from db.queries import wal as db_wal
 from worker import errors
-from worker.wal import bundles, lease, receiver, spool, store, timeline
+from worker.wal import bundles, lease, receiver, schedule, spool, store, timeline
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class Streamer:
     target: store.Store
     lease: lease.Lease
     stop: threading.Event = field(default_factory=threading.Event)
+    # Base backups on a schedule, taken while this host holds the lease (worker.wal.schedule).
+    basebackups: schedule.BaseBackups | None = None
     bundles_sent: int = 0
     covered: dt.datetime = field(default_factory=_epoch)
 
@@ -121,6 +123,8 @@ class Streamer:
                 if not self.lease.renew():
                     log.warning("wal: lost the lease of server %s; stopping", config.server)
                     return
+                if self.basebackups is not None:
+                    self.basebackups.poll()
                 if process.poll() is not None:
                     process = receiver.start_receiver(
                         config.conninfo, config.spool_dir, application, log_path, config.password

@@ -7,6 +7,7 @@ WAL_SERVERS, each streaming only while it holds that server's fleet-wide lease.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -21,7 +22,7 @@ from worker import errors
 from worker.cli import common
 from worker.jobs.runtime import Runtime
 from worker.postgres import servers
-from worker.wal import basebackup, lease, lsn, plan, store, streamer
+from worker.wal import basebackup, lease, lsn, plan, schedule, store, streamer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ def _lease_client(rt: Runtime) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+def _newest_base_backup(rt: Runtime, server: str) -> dt.datetime | None:
+    with rt.database.transaction() as session:
+        return db_wal.newest_base_backup(session, server)
+
+
 def _stream_one(rt: Runtime, server: servers.Server, stop: threading.Event) -> None:
     params = server.params()
     config = streamer.Config(
@@ -56,6 +62,23 @@ def _stream_one(rt: Runtime, server: servers.Server, stop: threading.Event) -> N
         lease_seconds=rt.settings.wal_lease_seconds,
         password=params.password,
     )
+    hours = rt.settings.wal_basebackup_hours
+    basebackups = (
+        schedule.BaseBackups(
+            server.name,
+            hours * 3600,
+            lambda: basebackup.take(
+                server.name,
+                params.conninfo(),
+                rt.database,
+                store.Store.from_runtime(rt, server.name),
+                params.password,
+            ),
+            lambda: _newest_base_backup(rt, server.name),
+        )
+        if hours > 0
+        else None
+    )
     while not stop.is_set():
         try:
             streamer.Streamer(
@@ -64,6 +87,7 @@ def _stream_one(rt: Runtime, server: servers.Server, stop: threading.Event) -> N
                 store.Store.from_runtime(rt, server.name),
                 lease.Lease(_lease_client(rt), server.name, config.lease_seconds),
                 stop=stop,
+                basebackups=basebackups,
             ).run()
         except errors.BackupWorkerError as exc:
             log.error("wal: server %s: %s; trying again", server.name, exc)
