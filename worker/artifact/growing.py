@@ -7,7 +7,7 @@ a request's length must be known when it starts. If the artifact ends before the
 the part is the last and shorter: the reader raises PartCut, the request is dropped before its
 end (Telegram counts nothing), and the part is sent whole later. The same when it stops growing
 for STALL seconds (pg_dump waiting for a lock), rather than leave a request half-sent for a front
-end's body timeout. Why: docs/benchmarks.md ("The first part").
+end's body timeout. Why: docs/benchmarks.md ("Decisions").
 """
 
 from __future__ import annotations
