@@ -77,9 +77,6 @@ class Growing:
         if first and self._started is not None:
             self._started(self)
 
-    def complete(self, part: PartFile) -> None:
-        """The writer closed the part full (its readers need nothing more)."""
-
     def read_whole(self, sha256: str) -> None:
         """A reader read the part to its end: these are its bytes."""
         with self._changed:

@@ -175,7 +175,6 @@ class FirstPartWatch(Protocol):
     """Told of the first part's bytes as they are written (worker.artifact.growing.Growing)."""
 
     def wrote(self, count: int) -> None: ...
-    def complete(self, part: PartFile) -> None: ...
     def cut(self) -> None: ...
 
 
@@ -302,10 +301,8 @@ class PartWriter:
         self._closed.append((self._filled, self._part_hash.hexdigest()))
         if self._watch is not None:
             watch, self._watch = self._watch, None
-            if self._filled == self._limit:
-                watch.complete(PartFile(0, self._paths[0], *self._closed[0]))
-            else:
-                watch.cut()
+            if self._filled < self._limit:
+                watch.cut()  # the first part is the last, shorter than its readers were told
         self._part_hash = hashlib.sha256()
         self._filled = 0
         if announce and self._on_part is not None:
