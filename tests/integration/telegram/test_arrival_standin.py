@@ -1,5 +1,6 @@
 """A backup's parts at Telegram's own rate: the stand-in enforcing Telegram's limits over a
-100 Mbit/s, 40 ms link, the pacer with the shipped defaults (docs/fleet.md, "Arrival").
+100 Mbit/s, 40 ms link, the pacer with the shipped defaults (docs/fleet.md, "Arrival"); two
+uploads on a slow link, and the first part sent while it is written.
 
 Assertions are on the times the stand-in counted each message at (its `sends()`), and on its
 answers: never on how long the test took.
@@ -7,8 +8,11 @@ answers: never on how long the test took.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +22,8 @@ import redis
 
 from standin import limits, link
 from standin.server import BotApiStandin
-from worker import defaults
-from worker.artifact import manifest
+from worker import defaults, errors
+from worker.artifact import growing, manifest
 from worker.backup import upload
 from worker.telegram import arrival
 from worker.telegram import client as telegram
@@ -138,6 +142,16 @@ def test_the_last_block_waits_so_telegram_sees_the_message_at_its_slot(
     assert gate.held > 0.3
 
 
+def _sender(
+    client: telegram.TelegramClient,
+    pacer: fleetpacer.Pacer,
+    rate: arrival.Throughput | None = None,
+) -> fleetsender.Sender:
+    return fleetsender.Sender(
+        lambda bot: client, bots=[fleetpacer.bot_id(TOKEN)], pacer=pacer, max_attempts=4, rate=rate
+    )
+
+
 def _spans(standin: BotApiStandin) -> list[tuple[float, float]]:
     """Each sendDocument's first and last moment at the stand-in, in the order they began."""
     return sorted(
@@ -176,13 +190,7 @@ def test_on_a_slow_link_the_next_part_starts_before_the_one_before_is_answered(
         ) as standin,
         telegram.TelegramClient(TOKEN, standin.url) as client,
     ):
-        sender = fleetsender.Sender(
-            lambda bot: client,
-            bots=[fleetpacer.bot_id(TOKEN)],
-            pacer=pacer,
-            max_attempts=4,
-            rate=rate,
-        )
+        sender = _sender(client, pacer, rate)
         assert sender.overlaps(size)
         sent: list[upload.SentPartJSON] = []
         where = upload.Destination(GROUP, None, "proj", "db")
@@ -207,13 +215,7 @@ def test_on_a_fast_link_the_next_part_waits_for_the_answer(
     rate = arrival.Throughput()
     rate.observe(PART, PART / link.PROFILES["100mbit"].rate)
     with telegram.TelegramClient(TOKEN, standin.url) as client:
-        sender = fleetsender.Sender(
-            lambda bot: client,
-            bots=[fleetpacer.bot_id(TOKEN)],
-            pacer=pacer,
-            max_attempts=4,
-            rate=rate,
-        )
+        sender = _sender(client, pacer, rate)
         assert not sender.overlaps(PART)
         where = upload.Destination(GROUP, None, "proj", "db")
         upload.send_parts(
@@ -221,3 +223,76 @@ def test_on_a_fast_link_the_next_part_waits_for_the_answer(
         )
     spans = _spans(standin)
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans
+
+
+# The first part sent while it is written (worker.artifact.growing).
+GROWING = 2_000_000
+GROWING_STEPS = 20  # the writer appends GROWING / GROWING_STEPS bytes every 30 ms: 0.6 s
+
+
+def _writer(part: growing.Growing, data: bytes, *, stop_at: int | None = None) -> threading.Thread:
+    """Appends `data` to the part's file a step at a time, as the dump does; stops (and cuts
+    the part) after `stop_at` bytes."""
+
+    def write() -> None:
+        step = len(data) // GROWING_STEPS
+        with part.path.open("wb", buffering=0) as file:
+            for offset in range(0, len(data), step):
+                if stop_at is not None and offset >= stop_at:
+                    part.cut()
+                    return
+                file.write(data[offset : offset + step])
+                part.wrote(len(data[offset : offset + step]))
+                time.sleep(0.03)
+        finished.append(time.time())
+
+    finished: list[float] = []
+    thread = threading.Thread(target=write)
+    thread.finished = finished  # type: ignore[attr-defined]
+    return thread
+
+
+def test_the_first_part_goes_over_the_link_while_it_is_written(
+    standin: BotApiStandin, pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    data = os.urandom(GROWING)
+    part = growing.Growing(tmp_path / "a.zst.001", GROWING)
+    writer = _writer(part, data)
+    where = upload.Destination(GROUP, None, "proj", "db")
+    writer.start()
+    with telegram.TelegramClient(TOKEN, standin.url) as client:
+        record, moved = upload.send_growing(_sender(client, pacer), part, where)
+        writer.join(5)
+        (request,) = standin.requests("sendDocument")
+        assert request["status"] == 200
+        # The request began well before the writer had written the part's last byte.
+        (finished,) = writer.finished  # type: ignore[attr-defined]
+        assert float(str(request["time"])) < finished - 0.3
+        assert moved is None
+        assert record["index"] == 0
+        assert record["size_bytes"] == GROWING
+        assert record["sha256"] == part.part().sha256
+        got = io.BytesIO()
+        client.download(client.get_file(record["file_id"]), got, size=GROWING)
+    assert got.getvalue() == data
+    (message,) = standin.messages()
+    caption = str(message["caption"])
+    assert f"{GROWING:,} bytes" in caption
+    assert "sha256" not in caption  # not known when the request began
+
+
+def test_a_first_part_that_ends_short_sends_nothing_and_frees_its_slot(
+    standin: BotApiStandin, pacer: fleetpacer.Pacer, tmp_path: Path
+) -> None:
+    part = growing.Growing(tmp_path / "a.zst.001", GROWING)
+    writer = _writer(part, os.urandom(GROWING), stop_at=GROWING // 2)
+    where = upload.Destination(GROUP, None, "proj", "db")
+    writer.start()
+    with telegram.TelegramClient(TOKEN, standin.url) as client:
+        with pytest.raises(errors.PartCut):
+            upload.send_growing(_sender(client, pacer), part, where)
+        writer.join(5)
+    assert standin.sends() == []  # Telegram counted nothing
+    assert standin.messages() == []
+    # The slot went back: the chat's next message need not wait a window for it.
+    assert pacer.take([(fleetpacer.bot_id(TOKEN), GROUP)]).wait < 0.5
