@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Container
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from worker import errors
 from worker.artifact import growing as growing_part
@@ -71,12 +73,11 @@ def send_part(
         part.sha256,
         where.caption,
     )
-    paced = sender.send_document(
-        where.candidates,
+    paced = _document(
+        sender,
         part.path,
-        filename=part.path.name,
-        caption=caption,
-        thread_id=where.thread_id,
+        caption,
+        where,
         on_progress=on_progress,
         on_wait=on_wait,
         max_wait=max_wait,
@@ -84,6 +85,20 @@ def send_part(
         on_left=on_left,
     )
     return _sent(part, paced)
+
+
+def _document(
+    sender: telegram.Sender, path: Path, caption: str, where: Destination, **options: Any
+) -> telegram.Sent:
+    """sendDocument of a part's file under its own name, into the destination's chats."""
+    return sender.send_document(
+        where.candidates,
+        path,
+        filename=path.name,
+        caption=caption,
+        thread_id=where.thread_id,
+        **options,
+    )
 
 
 def _sent(part: manifest.PartFile, paced: telegram.Sent) -> tuple[SentPartJSON, Migration | None]:
@@ -116,15 +131,8 @@ def send_growing(
     caption = request.part_caption(
         where.project_id, where.label, 0, None, growing.size, None, where.caption
     )
-    paced = sender.send_document(
-        where.candidates,
-        growing.path,
-        filename=growing.path.name,
-        caption=caption,
-        thread_id=where.thread_id,
-        on_wait=on_wait,
-        on_left=on_left,
-        growing=growing,
+    paced = _document(
+        sender, growing.path, caption, where, on_wait=on_wait, on_left=on_left, growing=growing
     )
     return _sent(growing.part(), paced)
 
