@@ -175,6 +175,22 @@ def get_backup_by_job(session: Session, job_id: uuid.UUID) -> models.Backup | No
     return _with_parts(session, Backup.job_id == job_id)
 
 
+def last_size(session: Session, project_id: str, server: str, database: str) -> int | None:
+    """Bytes of the newest backup of `database` on `server` for the project, whatever its status
+    now; None before the first."""
+    return session.scalars(
+        select(Backup.size_bytes)
+        .where(
+            Backup.project_id == project_id,
+            Backup.server == server,
+            Backup.database == database,
+            Backup.type == models.BackupType.DATABASE.value,
+        )
+        .order_by(Backup.created_at.desc(), Backup.id.desc())
+        .limit(1)
+    ).first()
+
+
 def _with_parts(session: Session, where: ColumnElement[bool]) -> models.Backup | None:
     return session.scalars(
         select(Backup)

@@ -2,7 +2,7 @@
 
 Telegram has a message only once its whole request has arrived, but the request can be on its
 way before the part is complete. Until the first part is complete nothing else can use the link,
-so the first part is the one streamed: its size is fixed in advance (the ramp's first limit), and
+so the first part is the one streamed: its size is fixed in advance (stream.first_part_size), and
 a request's length must be known when it starts. If the artifact ends before the part is full,
 the part is the last and shorter: the reader raises PartCut, the request is dropped before its
 end (Telegram counts nothing), and the part is sent whole later. The same when it stops growing
@@ -30,10 +30,12 @@ STALL = 20.0  # seconds without a new byte before a streamed part gives up
 MIN_SOURCE_RATIO = 8
 
 
-def worth_streaming(estimate: int | None, size: int) -> bool:
+def worth_streaming(estimate: int | None, size: int, previous: int | None = None) -> bool:
     """Whether to stream a first part of `size` bytes of a database whose tables hold about
-    `estimate` bytes (None: unknown, not streamed)."""
-    return estimate is not None and estimate >= MIN_SOURCE_RATIO * size
+    `estimate` bytes (None: unknown, not streamed) and whose last artifact took `previous`
+    bytes (None: no earlier backup; one within the part is likely to be the last again)."""
+    went_past = previous is None or previous > size
+    return went_past and estimate is not None and estimate >= MIN_SOURCE_RATIO * size
 
 
 class Growing:

@@ -129,8 +129,8 @@ def part_name(filename: str, index: int, width: int = 3) -> str:
 
 
 def part_limit(index: int, part_size: int, first_part_size: int) -> int:
-    """Bytes of part `index` (0-based) but the last: the first's, doubled per part, <= part_size."""
-    return min(part_size, first_part_size << min(index, 64))  # the cap keeps the shift small
+    """Bytes of part `index` (0-based) but the last: the first's own size, then part_size."""
+    return min(part_size, first_part_size) if index == 0 else part_size
 
 
 def remove_parts(target: Artifact | Iterable[Path | PartFile]) -> None:
@@ -186,7 +186,8 @@ class PartWriter:
     (closed, hashed; with `announce_last` False, the last is not told), so a consumer can send it
     while the next one is written; an exception it raises aborts the artifact. Past 999 parts,
     finish() renames every part to a wider number: a consumer opens a part when told about it (an
-    open file survives the rename). With `first_part_size` the parts ramp up (part_limit).
+    open file survives the rename). With `first_part_size` the first part takes that many bytes
+    and every later one `part_size` (part_limit).
     `first_watch` is told of the first part's bytes as they are written, so that it can be
     read while it grows, and whether it was completed full or cut short (the last part).
     """

@@ -28,10 +28,11 @@ remove_parts = manifest.remove_parts
 
 DEFAULT_CHUNK_SIZE = 1 << 20  # bytes read from the source at a time
 MT_JOB_SIZE = 2 << 20  # bytes per zstd job when zstd_threads >= 1 (bounds its buffers)
-# A backup's first part is part_size / 2**RAMP_DOUBLINGS (10 MB of the default 20 MB), each next
-# one twice the one before: the first upload starts sooner. One halving, because each part is a
-# message and a chat takes one a second (docs/benchmarks.md, "Decisions", "Part sizes").
-RAMP_DOUBLINGS = 1
+# A backup's first part is what the same database's last artifact left over its full parts, plus
+# this share of it for growth: the first message comes as early as it can without one more part
+# (each part is a message, and a chat takes one a second). Without a last backup, half a part.
+# Why: docs/benchmarks.md, "Decisions", "Part sizes".
+FIRST_PART_ROOM = 0.01
 _NAME_COMPONENT_MAX = 64  # characters of project id / database name kept in a file name
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _PART_SUFFIX = re.compile(r"\.[0-9]{3,}")
@@ -107,8 +108,9 @@ def write_artifact(
     written so far is removed; a full spool raises SpoolError. `open_part` creates a part file
     (default: exclusive create, unbuffered); `on_part(part)` runs as each part is completed
     (see manifest.PartWriter), the last one too unless `announce_last` is False.
-    `first_part_size` ramps the parts up to `part_size` (ramp_start). `first_watch` follows
-    the first part as it is written (worker.artifact.growing).
+    `first_part_size` sizes the first part alone, the others taking `part_size`
+    (first_part_size). `first_watch` follows the first part as it is written
+    (worker.artifact.growing).
     """
     _check_arguments(
         filename,
@@ -184,9 +186,15 @@ def write_artifact(
     )
 
 
-def ramp_start(part_size: int) -> int:
-    """The first part's size of a ramped artifact whose full parts take `part_size` bytes."""
-    return max(part_size >> RAMP_DOUBLINGS, min(defaults.MIN_PART_SIZE, part_size))
+def first_part_size(part_size: int, previous: int | None = None) -> int:
+    """The first part's size of an artifact whose other parts take `part_size` bytes, given the
+    size of the same database's last artifact (None: no earlier backup, half a part)."""
+    smallest = min(defaults.MIN_PART_SIZE, part_size)
+    if previous is None or previous < 1:
+        return max(part_size // 2, smallest)
+    left = previous % part_size or part_size  # what the last artifact put past its full parts
+    room = max(round(previous * FIRST_PART_ROOM), smallest)
+    return max(smallest, min(part_size, left + room))
 
 
 class _Chunked:

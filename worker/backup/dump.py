@@ -41,7 +41,7 @@ def dump_database(
 
     `on_part(part)` runs as each part is completed, while pg_dump still runs: its exit status is
     known only when this returns, so no part counts as a backup before then. `first_part_size`
-    ramps the parts up (worker.artifact.stream.ramp_start).
+    sizes the first part alone (worker.artifact.stream.first_part_size).
     """
     artifact.parse_recipients(recipients)  # a bad key fails before pg_dump starts
     result: artifact.Artifact | None = None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from db import models
+from db.queries import backups as db_backups
 from db.queries import jobs as db_jobs
 from worker import errors
 from worker.artifact import growing, manifest, stream
@@ -68,6 +69,7 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             patch["copies"] = {repo.name: {} for repo in extra}
         state.save(session, job_id, patch)
         db_jobs.set_progress(session, job_id, stage="dump", progress=reporter.written("dump", 0))
+        previous = db_backups.last_size(session, req.project_id, req.server, req.database)
         session.expunge(job)
     if stale:
         owner.delete_sent_parts(rt, stale)
@@ -132,11 +134,12 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             sent.add(record, migrated)
 
     early_sender = overlap.PartSender(send_early)
-    # Parts sent while pg_dump runs: small first ones put the link to work early, and the
-    # first goes while it is written (worker.artifact.growing) when the database is not small.
-    first_size = stream.ramp_start(config.backup_part_size)
+    # Parts sent while pg_dump runs. The first is as small as keeps the part count of the last
+    # backup's size, and goes while it is written (worker.artifact.growing) when the database is
+    # not small and its last backup, if any, went past one first part.
+    first_size = stream.first_part_size(config.backup_part_size, previous)
     first: growing.Growing | None = None
-    if growing.worth_streaming(estimate, first_size):
+    if growing.worth_streaming(estimate, first_size, previous):
         first_path = directory / manifest.part_name(name, 0)
         first = growing.Growing(first_path, first_size, started=early_sender.offer)
     else:

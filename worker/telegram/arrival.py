@@ -5,18 +5,20 @@
     slot = pacer.take(pairs, lead=lead)      # the slot is the message's arrival
     gate = Gate(pacer, slot, rate, size)     # start the upload slot.wait - lead from now
     client.send_document(..., before_end=gate.hold)
-    gate.answered()                          # the link's rate, from the answer (less the hold)
+    gate.answered()                          # the link's rate, from the answer
 
 Telegram counts a sendDocument when the whole body has arrived. The gate holds the body's last
 block until the slot's time, so an upload faster than expected still arrives on time, and moves
 the slot when the upload was slower (its old time is too near the next message). The rate is
-measured to the answer, not to the last block: the bytes the kernel still buffers when the last
-block leaves are on the way too, and a lead that counts them lets them drain during the hold
-instead of after the slot. Why: docs/fleet.md.
+measured to the answer, not to the last block: the bytes buffered on the way when the last block
+leaves are part of the upload, and a lead that counts them lets them drain during the hold
+instead of after the slot. Whether they did shows in the answer: it comes back no later after the
+last block than the quickest answers do when nothing was left on the way. Why: docs/fleet.md.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +27,13 @@ from worker import errors
 from worker.telegram import pacer as fleetpacer
 
 SMOOTHING = 0.3  # weight of the newest upload in the rate's moving average
+SLOWER = 0.6  # its weight when slower than foreseen: a late message costs the chain its lateness
+# Weight of an upload whose body had all arrived while its last block was held: it says only that
+# the link took somewhere between its time less the hold and its time, and the estimate creeps
+# toward the faster end until an upload's bytes are still arriving at its slot.
+CREEP = 0.1
+SPILL = 0.005  # seconds an answer may come later after the last block and still count as prompt
+LATENCY_SPAN = 16  # held uploads whose quickest answer gives the round trip after a last block
 # Seconds a body's last block may wait for a moved slot; past it the request is dropped and sent
 # again in a later slot, rather than left half-sent for a front end's body timeout.
 MAX_HOLD = 10.0
@@ -41,6 +50,7 @@ class Throughput:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rate: float | None = None
+        self._after: collections.deque[float] = collections.deque(maxlen=LATENCY_SPAN)
 
     def expected(self, size: int) -> float:
         """Seconds an upload of `size` bytes should take; 0 before any upload was measured."""
@@ -48,14 +58,28 @@ class Throughput:
             rate = self._rate
         return 0.0 if rate is None else size / rate
 
-    def observe(self, size: int, seconds: float) -> None:
-        """An upload of `size` bytes took `seconds` (up to its last block)."""
+    def observe(
+        self, size: int, seconds: float, *, held: float = 0.0, after: float | None = None
+    ) -> None:
+        """An upload of `size` bytes was answered `seconds` after it began; its last block
+        waited `held` of them for the slot and left `after` seconds before the answer."""
         if size < MIN_BODY or not seconds > 0:
             return
-        rate = size / seconds
         with self._lock:
+            took, weight = seconds, SMOOTHING
+            if held > 0 and after is not None:
+                self._after.append(after)
+                if after - min(self._after) <= SPILL:
+                    # Its bytes had all arrived while the last block waited: the link took
+                    # between `seconds - held` and `seconds`.
+                    took, weight = seconds - held, CREEP
+            if not took > 0:
+                return
+            rate = size / took
             old = self._rate
-            self._rate = rate if old is None else old + SMOOTHING * (rate - old)
+            if old is not None and rate < old and weight == SMOOTHING:
+                weight = SLOWER
+            self._rate = rate if old is None else old + weight * (rate - old)
 
 
 class Gate:
@@ -82,15 +106,18 @@ class Gate:
         self._clock = clock
         self._deadline = clock() + pacer.until(slot)
         self._started = clock()
+        self._left: float | None = None  # when the last block left
 
     def start(self) -> None:
         """The upload begins now (after any wait for its start)."""
         self._started = self._clock()
 
     def answered(self, *, idle: float = 0.0) -> None:
-        """Telegram answered: the upload took this long on the link, its hold and `idle`
-        (seconds its body waited for bytes not yet written) left out."""
-        self._rate.observe(self._size, self._clock() - self._started - self.held - idle)
+        """Telegram answered: the upload's time on the link, `idle` (seconds its body waited for
+        bytes not yet written) left out, goes into the rate."""
+        now = self._clock()
+        after = None if self._left is None else now - self._left
+        self._rate.observe(self._size, now - self._started - idle, held=self.held, after=after)
 
     def hold(self) -> None:
         """Called with the body's last block ready: wait for the slot, or take a new one."""
@@ -109,3 +136,4 @@ class Gate:
         if left > 0:
             self.held += left
             self._sleep(left)
+        self._left = self._clock()
