@@ -62,7 +62,7 @@ def data(size: int) -> bytes:
     return random.Random(5).randbytes(size)
 
 
-def test_the_writer_cuts_a_small_first_part_then_full_ones_that_join_to_the_source(tmp_path: Path) -> None:
+def test_the_writer_cuts_a_small_first_part_then_full_ones_that_join_up(tmp_path: Path) -> None:
     source = data(40_000)
     announced: list[int] = []
     made = stream.write_artifact(
