@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = 0
     for _ in range(args.rounds):
         started = time.monotonic()
-        with snapshot.exported(params, database, count_rows=True, lock_timeout=60) as (_, found):
-            tables = len(found.tables or {})
+        with snapshot.exported(params, database, count_rows=True, lock_timeout=60) as export:
+            tables = len(export.contents().tables or {})
         counts.append(time.monotonic() - started)
         started = time.monotonic()
         subprocess.run(

@@ -85,8 +85,9 @@ def counted_dump(
     count_rows: bool,
     **options: Any,
 ) -> tuple[artifact.Artifact, snapshot.Contents]:
-    """dump_database() of the snapshot whose rows were counted (and the extensions); the
-    counting session stays open until pg_dump has finished, so the snapshot stays importable."""
+    """dump_database() of the snapshot whose rows are counted meanwhile (and the extensions);
+    the counting session stays open until pg_dump has finished, so the snapshot stays
+    importable."""
     lock_wait = options.get("lock_wait_timeout") or pgdump.LOCK_WAIT_TIMEOUT
     with snapshot.exported(
         params,
@@ -94,10 +95,11 @@ def counted_dump(
         count_rows=count_rows,
         lock_timeout=lock_wait,
         application_name=options.get("application_name", pgdump.APPLICATION_NAME),
-    ) as (snapshot_id, contents):
-        extra = [f"--snapshot={snapshot_id}"] if snapshot_id else []
+    ) as export:
+        extra = [f"--snapshot={export.snapshot}"] if export.snapshot else []
         options["extra_args"] = [*options.get("extra_args", ()), *extra]
-        return dump_database(params, database, spool_dir, filename, **options), contents
+        made = dump_database(params, database, spool_dir, filename, **options)
+        return made, export.contents()
 
 
 def should_count(limit: int | None, estimate: int | None) -> bool:

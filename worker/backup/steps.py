@@ -123,9 +123,12 @@ def dump_step(rt: Runtime, job_id: uuid.UUID, *, hostname: str) -> None:
             finally:
                 first_settled.set()
             return
-        first_settled.wait()
-        if str(part.index) in sent.parts:
-            return  # the first part, sent as it was written
+        if part.index == growing.Growing.index:
+            # The first part, complete: sent as it was written, unless that was cut short. The
+            # parts after it wait only for their turn (on a slow link, the first's last block).
+            first_settled.wait()
+            if str(part.index) in sent.parts:
+                return
         record, migrated = upload.send_part(
             sender, part, None, sent.where, on_wait=sent.note_wait, on_left=on_left
         )

@@ -1,17 +1,19 @@
 """The dump's own snapshot: a session of ours exports it, counts every table's rows in it.
 
 `exported()` opens a REPEATABLE READ, READ ONLY transaction, exports its snapshot
-(`pg_export_snapshot()`), counts the rows of every table in it and yields the snapshot's id for
-`pg_dump --snapshot=<id>`: pg_dump then sees exactly the rows that were counted. A snapshot can
-be imported only while the transaction that exported it is open, so the session stays open (idle
-in transaction, its own timeout off) until the block ends, after pg_dump has finished. The
-extensions the database uses (pg_extension) are recorded too, counted or not.
+(`pg_export_snapshot()`) and yields its id for `pg_dump --snapshot=<id>` at once, while a thread
+counts the rows of every table in it: pg_dump then sees exactly the rows that were counted, and
+does not wait for the counting to start. A snapshot can be imported only while the transaction
+that exported it is open, so the session stays open (its own timeout off) until the block ends,
+after pg_dump has finished. The extensions the database uses (pg_extension) are recorded too,
+counted or not.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from worker.postgres import source
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = "10"  # seconds
+CANCEL_EVERY = 0.1  # seconds between two cancels of a count that is to end
 # Plain tables and partitions of the database's own (no partitioned parents, whose rows are
 # their partitions', no table of an extension, whose rows pg_dump leaves to the extension).
 TABLES = """
@@ -84,6 +87,59 @@ def key(schema: str, table: str) -> str:
     return f"{_quoted(schema)}.{_quoted(table)}"
 
 
+class Export:
+    """An exported snapshot (`snapshot`: its id, None when rows are not counted) and its
+    contents, counted beside whatever runs meanwhile."""
+
+    def __init__(self, snapshot: str | None, ready: Contents | None) -> None:
+        self.snapshot = snapshot
+        self._found = ready  # set by the counting thread when there is one
+        self._thread: threading.Thread | None = None
+        self._error: errors.DumpError | None = None
+        self._stop = threading.Event()
+
+    def count_beside(
+        self, conn: psycopg2.extensions.connection, params: source.SourceParams, base: Contents
+    ) -> None:
+        """Count the rows of every table in a thread, on the exporting session `conn`."""
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                with conn.cursor() as cur:
+                    tables = counts(cur, stop=self._stop)
+            except psycopg2.Error as exc:
+                self._error = _failure(params, exc)
+                return
+            seconds = round(time.monotonic() - started, 3)
+            self._found = Contents(tables, base.extensions, seconds, base.owner)
+
+        self._thread = threading.Thread(target=run, name="row-counts", daemon=True)
+        self._thread.start()
+
+    def contents(self) -> Contents:
+        """The contents, once counted; DumpError when counting failed."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        if self._found is None:
+            raise errors.DumpError("counting the rows of the dump's snapshot ended without a count")
+        return self._found
+
+    def wait(self) -> None:
+        """Until the counting thread, if any, has ended."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def cancel(self, conn: psycopg2.extensions.connection) -> None:
+        """End the counting now: no further table, and the running count cancelled (again
+        until the thread ends: a cancel sent before a query starts finds nothing to cancel)."""
+        self._stop.set()
+        while self._thread is not None and self._thread.is_alive():
+            conn.cancel()
+            self._thread.join(CANCEL_EVERY)
+
+
 @contextlib.contextmanager
 def exported(
     params: source.SourceParams,
@@ -92,15 +148,17 @@ def exported(
     count_rows: bool,
     lock_timeout: float,
     application_name: str = pgdump.APPLICATION_NAME,
-) -> Iterator[tuple[str | None, Contents]]:
-    """Yield (snapshot id or None when not counting, contents); DumpError if it cannot.
+) -> Iterator[Export]:
+    """Yield the export (its snapshot None when not counting); DumpError if it cannot.
 
-    Counting waits at most `lock_timeout` seconds for each table's ACCESS SHARE lock.
+    Counting waits at most `lock_timeout` seconds for each table's ACCESS SHARE lock. Leaving
+    the block early (pg_dump failed) cancels a count still running.
     """
     try:
         conn = connect(params, database, application_name)
     except psycopg2.Error as exc:
         raise _failure(params, exc) from None
+    export: Export | None = None
     try:
         try:
             with conn.cursor() as cur:
@@ -111,20 +169,24 @@ def exported(
                 cur.execute(OWNER)
                 found = cur.fetchone()
                 owner = str(found[0]) if found and found[0] is not None else None
-                snapshot: str | None = None
-                tables: dict[str, int] | None = None
-                started = time.monotonic()
+                base = Contents(None, extensions, 0.0, owner)
                 if count_rows and fits_in_lock_table(cur):
                     cur.execute("SELECT pg_export_snapshot()")
                     row = cur.fetchone()
-                    snapshot = str(row[0]) if row else None
-                    tables = counts(cur)
-                seconds = round(time.monotonic() - started, 3)
-                contents = Contents(tables, extensions, seconds, owner)
+                    export = Export(str(row[0]) if row else None, None)
+                    export.count_beside(conn, params, base)
+                else:
+                    export = Export(None, base)
         except psycopg2.Error as exc:
             raise _failure(params, exc) from None
-        yield snapshot, contents
+        try:
+            yield export
+        except BaseException:
+            export.cancel(conn)  # a count still running ends now, not after every table
+            raise
     finally:
+        if export is not None:
+            export.wait()  # the session is the thread's until it ends
         conn.close()
 
 
@@ -158,11 +220,16 @@ def fits_in_lock_table(cur: psycopg2.extensions.cursor) -> bool:
     return fits
 
 
-def counts(cur: psycopg2.extensions.cursor) -> dict[str, int]:
-    """Rows per table (Contents.tables) as the cursor's transaction sees them."""
+def counts(
+    cur: psycopg2.extensions.cursor, *, stop: threading.Event | None = None
+) -> dict[str, int]:
+    """Rows per table (Contents.tables) as the cursor's transaction sees them; once `stop` is
+    set, the tables not yet counted are left out."""
     cur.execute(TABLES)
     found: dict[str, int] = {}
     for schema, table in cur.fetchall():
+        if stop is not None and stop.is_set():
+            break
         cur.execute(
             sql.SQL("SELECT pg_catalog.count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(table)

@@ -158,7 +158,8 @@ def test_our_sessions_in_a_project_database_ignore_its_search_path(
     with pytest.raises(psycopg2.Error, match="the owner's code ran"):
         query(database, "SELECT count(*) FROM public.t")  # what an unprotected session runs
     assert snapshot.table_counts(PARAMS, database) == {"public.t": 7}
-    with snapshot.exported(PARAMS, database, count_rows=True, lock_timeout=5) as (_, contents):
+    with snapshot.exported(PARAMS, database, count_rows=True, lock_timeout=5) as export:
+        contents = export.contents()
         assert contents.tables == {"public.t": 7}
         assert contents.owner == owner
     assert target.tables(PARAMS, database) == 1

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
 
 from tests.support import sources
+from worker import errors
 from worker.postgres import snapshot, source
 
 PARAMS = source.SourceParams.from_url(sources.SOURCE_URL)
@@ -21,8 +28,9 @@ def test_a_database_of_a_few_tables_is_counted_in_the_exported_snapshot() -> Non
     name = f"bw_snap_{uuid.uuid4().hex[:8]}"
     sources.make_many_tables(name, 3)
     try:
-        with snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=5) as (sid, found):
-            assert sid is not None
+        with snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=5) as export:
+            found = export.contents()
+            assert export.snapshot is not None
             assert found.tables is not None
             assert len(found.tables) == 3
             assert set(found.tables.values()) == {1}
@@ -36,10 +44,67 @@ def test_too_many_tables_for_the_lock_table_are_not_counted_and_a_drill_still_co
     name = f"bw_snap_{uuid.uuid4().hex[:8]}"
     sources.make_many_tables(name, tables)
     try:
-        with snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=5) as (sid, found):
-            assert sid is None
-            assert found.tables is None
+        with snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=5) as export:
+            assert export.snapshot is None
+            assert export.contents().tables is None
         # A drill's count of its scratch database: one table per transaction, any number.
         assert len(snapshot.table_counts(PARAMS, name)) == tables
+    finally:
+        sources.drop_database(name)
+
+
+@contextlib.contextmanager
+def locked_table(name: str) -> Iterator[psycopg2.extensions.connection]:
+    """t1 of database `name` held ACCESS EXCLUSIVE by another session until the block ends (or
+    the returned session commits)."""
+    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("LOCK TABLE t1 IN ACCESS EXCLUSIVE MODE")
+        yield conn
+    finally:
+        conn.close()
+
+
+def test_the_snapshot_is_there_before_its_rows_are_counted() -> None:
+    # The block (pg_dump, in a backup) starts while counting still waits for a table's lock.
+    name = f"bw_snap_{uuid.uuid4().hex[:8]}"
+    sources.make_many_tables(name, 3)
+    try:
+        with (
+            locked_table(name) as holder,
+            snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=30) as export,
+        ):
+            assert export.snapshot is not None
+            waiting = sources.query(
+                name,
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't1'::regclass",
+            )
+            assert waiting == [(1,)]  # the count of t1, beside the block
+            holder.commit()  # the lock goes: the count goes on
+            found = export.contents()
+        assert found.tables == {"public.t1": 1, "public.t2": 1, "public.t3": 1}
+    finally:
+        sources.drop_database(name)
+
+
+def test_a_count_that_fails_fails_the_contents_and_one_left_behind_is_cancelled() -> None:
+    name = f"bw_snap_{uuid.uuid4().hex[:8]}"
+    sources.make_many_tables(name, 3)
+    try:
+        with locked_table(name):
+            with (
+                snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=0.2) as export,
+                pytest.raises(errors.DumpError, match="could not lock a table"),
+            ):
+                export.contents()
+            started = time.monotonic()
+            with (
+                pytest.raises(RuntimeError, match="pg_dump failed"),
+                snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=60),
+            ):
+                raise RuntimeError("pg_dump failed")
+            # Not the lock timeout's 60 s: the count waiting for t1 was cancelled.
+            assert time.monotonic() - started < 10
     finally:
         sources.drop_database(name)

@@ -96,6 +96,31 @@ def test_throughput_foresees_an_upload_from_the_ones_before() -> None:
     assert 1.0 < rate.expected(4 * MIN_BODY) < 2.0
 
 
+def test_a_held_upload_whose_bytes_had_arrived_only_nudges_the_estimate() -> None:
+    size = 4 * MIN_BODY
+    rate = Throughput()
+    rate.observe(size, 2.0)  # 2 s, not held
+    # Held 1 s and answered promptly: the link took between 1 and 2 s; a tenth of the way.
+    rate.observe(size, 2.0, held=1.0, after=0.01)
+    assert 1.8 < rate.expected(size) < 2.0
+    # Held 0.5 s but answered 0.2 s later than the quickest held upload: its bytes were still
+    # arriving at the slot, so the hold was the link's and the whole 2.5 s count.
+    rate.observe(size, 2.5, held=0.5, after=0.21)
+    assert rate.expected(size) > 2.0
+
+
+def test_a_slower_upload_weighs_more_than_a_faster_one() -> None:
+    size = 4 * MIN_BODY
+    slower, faster = Throughput(), Throughput()
+    for rate in (slower, faster):
+        rate.observe(size, 2.0)
+    slower.observe(size, 4.0)
+    faster.observe(size, 1.0)
+    # Rates: 0.5 → 0.25 with weight 0.6; 0.5 → 1.0 with weight 0.3 (in sizes a second).
+    assert slower.expected(size) == pytest.approx(size / (size / 2 - 0.6 * size / 4))
+    assert faster.expected(size) == pytest.approx(size / (size / 2 + 0.3 * size / 2))
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 100.0
