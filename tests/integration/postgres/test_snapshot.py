@@ -66,6 +66,17 @@ def locked_table(name: str) -> Iterator[psycopg2.extensions.connection]:
         conn.close()
 
 
+def waiting_for_t1(name: str, *, within: float = 10.0) -> bool:
+    """Whether a session comes to wait for t1's lock in `name` within `within` seconds."""
+    deadline = time.monotonic() + within
+    statement = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't1'::regclass"
+    while time.monotonic() < deadline:
+        if sources.query(name, statement) == [(1,)]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_the_snapshot_is_there_before_its_rows_are_counted() -> None:
     # The block (pg_dump, in a backup) starts while counting still waits for a table's lock.
     name = f"bw_snap_{uuid.uuid4().hex[:8]}"
@@ -76,11 +87,7 @@ def test_the_snapshot_is_there_before_its_rows_are_counted() -> None:
             snapshot.exported(PARAMS, name, count_rows=True, lock_timeout=30) as export,
         ):
             assert export.snapshot is not None
-            waiting = sources.query(
-                name,
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't1'::regclass",
-            )
-            assert waiting == [(1,)]  # the count of t1, beside the block
+            assert waiting_for_t1(name)  # the count of t1, beside the block
             holder.commit()  # the lock goes: the count goes on
             found = export.contents()
         assert found.tables == {"public.t1": 1, "public.t2": 1, "public.t3": 1}
