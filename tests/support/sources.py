@@ -21,9 +21,14 @@ def admin_execute(statement: str) -> None:
     conn.close()
 
 
+def connect(database: str, *, user: str = "postgres") -> psycopg2.extensions.connection:
+    """A session in `database` of the shared server as `user` (trust auth)."""
+    return psycopg2.connect(f"host=127.0.0.1 port=5432 user={user} dbname={database}")
+
+
 def query(database: str, statement: str, *, user: str = "postgres") -> list[tuple[object, ...]]:
     """Run one statement in `database` as `user` (trust auth), outside a transaction; its rows."""
-    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user={user} dbname={database}")
+    conn = connect(database, user=user)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -37,7 +42,7 @@ def make_source_database(name: str, rows: int = 20000) -> None:
     """A small database with several kinds of objects to dump."""
     admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin_execute(f'CREATE DATABASE "{name}"')
-    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}")
+    conn = connect(name)
     with conn, conn.cursor() as cur:
         cur.execute(
             """
@@ -69,7 +74,7 @@ def database_exists(name: str) -> bool:
 def make_many_tables(name: str, count: int) -> None:
     """A database of `count` one-row tables, made 250 per transaction (one could not hold them)."""
     admin_execute(f'CREATE DATABASE "{name}"')
-    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}")
+    conn = connect(name)
     conn.autocommit = True
     with conn.cursor() as cur:
         for first in range(1, count + 1, 250):

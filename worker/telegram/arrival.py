@@ -66,20 +66,21 @@ class Throughput:
         if size < MIN_BODY or not seconds > 0:
             return
         with self._lock:
-            took, weight = seconds, SMOOTHING
             if held > 0 and after is not None:
                 self._after.append(after)
-                if after - min(self._after) <= SPILL:
-                    # Its bytes had all arrived while the last block waited: the link took
-                    # between `seconds - held` and `seconds`.
-                    took, weight = seconds - held, CREEP
+            # Its bytes had all arrived while the last block waited: the link took between
+            # `seconds - held` and `seconds`.
+            arrived = held > 0 and after is not None and after - min(self._after) <= SPILL
+            took = seconds - held if arrived else seconds
             if not took > 0:
                 return
             rate = size / took
             old = self._rate
-            if old is not None and rate < old and weight == SMOOTHING:
-                weight = SLOWER
-            self._rate = rate if old is None else old + weight * (rate - old)
+            if old is None:
+                self._rate = rate
+                return
+            weight = CREEP if arrived else SLOWER if rate < old else SMOOTHING
+            self._rate = old + weight * (rate - old)
 
 
 class Gate:

@@ -57,7 +57,7 @@ def test_too_many_tables_for_the_lock_table_are_not_counted_and_a_drill_still_co
 def locked_table(name: str) -> Iterator[psycopg2.extensions.connection]:
     """t1 of database `name` held ACCESS EXCLUSIVE by another session until the block ends (or
     the returned session commits)."""
-    conn = psycopg2.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}")
+    conn = sources.connect(name)
     try:
         with conn.cursor() as cur:
             cur.execute("LOCK TABLE t1 IN ACCESS EXCLUSIVE MODE")
