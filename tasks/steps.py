@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from celery import Celery, Signature, Task, chain
 from celery.exceptions import Retry
 
-from worker import errors
+from worker import errors, redisconn
 from worker.contract import tasks as contract
 from worker.jobs import deferral, intake, runner, runtime
 from worker.jobs import retry as retry_policy
@@ -25,6 +25,12 @@ MISSING_JOB_RETRIES = 5  # the gateway's insert may not be committed when its me
 MISSING_JOB_DELAY = 2  # seconds
 DIRECT_QUEUE_SUFFIX = contract.DIRECT_QUEUE_SUFFIX
 DIRECT_EXCHANGE = contract.DIRECT_EXCHANGE
+# The steps that open a job's heavy work (a dump, a download). On a Redis broker they go to the
+# host queue's lowest priority list, so a worker takes the next step of every job already under
+# way (an upload, a record, a restore's load) before it opens another one: a FIFO queue put a
+# finished dump's upload behind every dump queued before it (docs/fleet.md, "Step order").
+OPENING_STEPS = frozenset({contract.DUMP, contract.DOWNLOAD})
+OPENING_PRIORITY = 9  # kombu's Redis transport: 0 is taken first, 9 last
 
 
 def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  # type: ignore[type-arg]
@@ -40,15 +46,20 @@ def wait_for_row(task: Task, rt: runtime.Runtime, job_id: uuid.UUID) -> None:  #
 
 def chain_here(hostname: str, job_id: uuid.UUID, steps: Sequence[Task]) -> None:  # type: ignore[type-arg]
     """Send `steps` as a chain to this worker's own queue: the spool is local to the host."""
-    signatures = [_to_host(step.si(job_id=str(job_id)), hostname) for step in steps]
+    signatures = [_to_host(step.app, step.si(job_id=str(job_id)), hostname) for step in steps]
     chain(*signatures).apply_async()
 
 
-def _to_host(signature: Signature, hostname: str) -> Signature:
+def _to_host(app: Celery, signature: Signature, hostname: str) -> Signature:
     # Names, not a kombu Queue: the routing options travel inside the chain's JSON message.
-    return signature.set(
+    routed = signature.set(
         queue=hostname + DIRECT_QUEUE_SUFFIX, exchange=DIRECT_EXCHANGE, routing_key=hostname
     )
+    # RabbitMQ reads a priority the other way round, and only on queues declared for it: there
+    # the host queue stays first in, first out.
+    if signature.task in OPENING_STEPS and redisconn.is_redis(str(app.conf.broker_url)):
+        routed = routed.set(priority=OPENING_PRIORITY)
+    return routed
 
 
 def chain_to(
@@ -69,7 +80,7 @@ def step_signatures(
     """The chain's steps by name, as chain_here makes them: immutable (a step takes only
     job_id, never the result of the step before) and routed to `hostname`."""
     return [
-        _to_host(app.signature(name, kwargs={"job_id": str(job_id)}, immutable=True), hostname)
+        _to_host(app, app.signature(name, kwargs={"job_id": str(job_id)}, immutable=True), hostname)
         for name in names
     ]
 

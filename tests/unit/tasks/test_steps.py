@@ -31,3 +31,24 @@ def test_a_resumed_chain_is_immutable_and_goes_to_the_host_that_holds_the_job() 
         assert signature.options["queue"] == "w1@host-a" + steps.DIRECT_QUEUE_SUFFIX
         assert signature.options["exchange"] == steps.DIRECT_EXCHANGE
         assert signature.options["routing_key"] == "w1@host-a"
+
+
+def test_on_redis_a_dump_and_a_download_wait_behind_the_steps_of_jobs_under_way() -> None:
+    app = Celery("test-steps", set_as_current=False, broker="redis://localhost:6379/0")
+    names = [tasks.DUMP, tasks.UPLOAD, tasks.RECORD, tasks.DOWNLOAD, tasks.LOAD]
+    made = steps.step_signatures(app, "w1@host-a", uuid.uuid4(), names)
+    priorities = {s.task: s.options.get("priority") for s in made}
+    assert priorities == {
+        tasks.DUMP: steps.OPENING_PRIORITY,
+        tasks.UPLOAD: None,
+        tasks.RECORD: None,
+        tasks.DOWNLOAD: steps.OPENING_PRIORITY,
+        tasks.LOAD: None,
+    }
+
+
+def test_on_rabbitmq_no_step_carries_a_priority() -> None:
+    # RabbitMQ would read 9 as the highest priority on a queue declared with priorities.
+    app = Celery("test-steps", set_as_current=False, broker="amqp://guest@localhost//")
+    made = steps.step_signatures(app, "w1@host-a", uuid.uuid4(), [tasks.DUMP, tasks.DOWNLOAD])
+    assert [s.options.get("priority") for s in made] == [None, None]
