@@ -21,6 +21,8 @@ _STARTED = re.compile(r"job (\S+) project=\S+ stage=(dump|upload): started")
 
 def test_each_upload_starts_before_the_next_dump(stack: Stack) -> None:
     jobs = [stack.send(project_id=f"proj-order-{n}", database=stack.source_db) for n in range(3)]
+    # The Procfile's worker with one pool thread, so steps run in the order the queue hands them
+    # out, and a node name of its own, so its host queue holds this test's messages only.
     worker = stack.start_worker("--concurrency=1", "-n", f"order-{uuid.uuid4().hex[:6]}@%h")
     for job_id in jobs:
         row = stack.wait_job(job_id, WAIT)
