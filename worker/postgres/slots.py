@@ -6,6 +6,8 @@ so acquire, renew and release are atomic; time is Redis's TIME, so the clocks of
 never matter. A holder that dies (SIGKILL, lost host) stops renewing and its slot frees when the
 lease runs out; a waiter that dies leaves the queue when its presence runs out, so it cannot
 block the queue for long. Waiters are served in ticket order: nobody starves behind newcomers.
+A release pushes to the `wake` list of each waiter it lets in, so the slot changes hands at once;
+a waiter still polls, for the slots that free by expiry.
 """
 
 from __future__ import annotations
@@ -84,13 +86,25 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + 60000)
 return 1
 """
 
-# KEYS: holders, queue, waiting. ARGV: token.
-_RELEASE = """
+# KEYS: holders, queue, waiting. ARGV: token, limit, the wake lists' prefix, presence ms.
+# The wake lists are named from a prefix under the server's hash tag, in the keys' cluster slot.
+_RELEASE = (
+    _PRUNE
+    + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
+if free > 0 then
+  for _, token in ipairs(redis.call('ZRANGE', KEYS[2], 0, free - 1)) do
+    local wake = ARGV[3] .. token
+    redis.call('RPUSH', wake, 1)
+    redis.call('PEXPIRE', wake, tonumber(ARGV[4]))
+  end
+end
 return 1
 """
+)
 
 # KEYS: holders, queue, waiting. Returns {holding, waiting} after pruning.
 _COUNT = (
@@ -157,6 +171,8 @@ class Slots:
         self._redis = client
         self._prefix = prefix
         self._sleep = sleep
+        # A waiter's presence outlives a few missed polls, so a slow poll does not cost its turn.
+        self._presence = max(5 * poll_interval, 5.0)
         self._acquire = client.register_script(_ACQUIRE)
         self._renew_script = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
@@ -190,7 +206,7 @@ class Slots:
             yield held
         finally:
             held._close()
-            self._free(server, token)
+            self._free(server, limit, token)
 
     def counts(self, server: str) -> tuple[int, int]:
         """(holding, waiting) on `server` right now, for status pages and tests."""
@@ -209,8 +225,7 @@ class Slots:
     ) -> float:
         started = time.monotonic()
         reported_at: float | None = None
-        # A waiter's presence outlives a few missed polls, so a slow poll does not cost its turn.
-        presence = max(5 * self.poll_interval, 5.0)
+        presence = self._presence
         unreachable_since: float | None = None
         try:
             while True:
@@ -242,12 +257,20 @@ class Slots:
                 ):
                     reported_at = waited
                     on_wait(waited)
-                self._sleep(self.poll_interval)
+                self._nap(server, token)
         except BaseException:
-            self._free(server, token)  # leave the queue at once, not by expiry
+            self._free(server, limit, token)  # leave the queue at once, not by expiry
             raise
 
-    def _free(self, server: str, token: str) -> None:
+    def _nap(self, server: str, token: str) -> None:
+        """Until a release lets this waiter in, or the next poll; an unreachable Redis is left
+        to the next try, which waits it out."""
+        try:
+            self._redis.blpop([self._wake_key(server, token)], timeout=self.poll_interval)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._sleep(self.poll_interval)
+
+    def _free(self, server: str, limit: int, token: str) -> None:
         """Release `token`'s slot (or its place in the queue), now or once Redis is back.
 
         A release that cannot reach Redis (a restart, a Sentinel failover whose replica kept the
@@ -256,27 +279,31 @@ class Slots:
         lands or the lease would have freed the slot anyway.
         """
         try:
-            self._call(self._release, server, token)
+            self._release_token(server, limit, token)
         except (redis.ConnectionError, redis.TimeoutError):
             threading.Thread(
                 target=self._free_later,
-                args=(server, token),
+                args=(server, limit, token),
                 name=f"slot-free-{server}",
                 daemon=True,
             ).start()
         except redis.RedisError as exc:  # the lease frees it
             _log.warning("cannot release the dump slot on server %s: %s", server, exc)
 
-    def _free_later(self, server: str, token: str) -> None:
+    def _free_later(self, server: str, limit: int, token: str) -> None:
         deadline = time.monotonic() + self.lease_seconds
         while time.monotonic() < deadline:
             time.sleep(self.poll_interval)
             try:
-                self._call(self._release, server, token)
+                self._release_token(server, limit, token)
             except redis.RedisError:
                 continue
             _log.info("released the dump slot on server %s once Redis was back", server)
             return
+
+    def _release_token(self, server: str, limit: int, token: str) -> None:
+        presence_ms = int(self._presence * 1000)
+        self._call(self._release, server, token, limit, self._wake_key(server, ""), presence_ms)
 
     def _renew(self, server: str, token: str) -> bool:
         lease_ms = int(self.lease_seconds * 1000)
@@ -286,6 +313,9 @@ class Slots:
         names = ("holders", "queue", "waiting", "ticket")[:tag]
         answer: object = script(keys=[self._key(server, name) for name in names], args=args)
         return answer
+
+    def _wake_key(self, server: str, token: str) -> str:
+        return self._key(server, f"wake:{token}")
 
     def _key(self, server: str, name: str) -> str:
         # One hash tag per server keeps its keys in one Redis Cluster slot, as Lua requires.

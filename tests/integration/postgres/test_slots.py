@@ -162,6 +162,32 @@ def test_waiters_are_served_first_come_first_served(redis_client: redis.Redis) -
     assert order == ["b", "c", "d", "e"]
 
 
+def test_a_release_wakes_the_next_waiter_at_once(redis_client: redis.Redis) -> None:
+    # Polls a minute apart: only the release's wake can hand the slot over within the test.
+    board = slots.Slots(redis_client, lease_seconds=5, poll_interval=60)
+    handed: dict[str, float] = {}
+
+    def wait(name: str) -> None:
+        with board.hold("db12", 1, holder=name):
+            handed[name] = time.monotonic()
+
+    with board.hold("db12", 1, holder="first"):
+        threads = []
+        for index, name in enumerate(["b", "c"], start=1):
+            threads.append(threading.Thread(target=wait, args=(name,), daemon=True))
+            threads[-1].start()
+            deadline = time.monotonic() + 5
+            while board.counts("db12")[1] < index:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+        released = time.monotonic()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(handed, key=handed.__getitem__) == ["b", "c"]
+    assert handed["c"] - released < 5
+    assert board.counts("db12") == (0, 0)
+
+
 def test_a_dead_waiter_leaves_the_queue_by_itself(redis_client: redis.Redis) -> None:
     board = slots.Slots(redis_client, lease_seconds=5, poll_interval=0.01)
     with board.hold("db6", 1, holder="busy"):
