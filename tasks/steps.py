@@ -16,7 +16,7 @@ from celery.exceptions import Retry
 
 from worker import errors, redisconn
 from worker.contract import tasks as contract
-from worker.jobs import deferral, intake, runner, runtime
+from worker.jobs import deferral, events, intake, runner, runtime
 from worker.jobs import retry as retry_policy
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def defer(
     `max_sleep` (TELEGRAM_PACER_MAX_SLEEP): deferral.wake.
     """
     log.info("job %s: %s; the step goes on then", job_id, exc.message)
+    events.deferring(task.request.id)
     return task.retry(
         countdown=deferral.wake(exc.seconds, max_sleep),
         kwargs={**(task.request.kwargs or {}), "job_id": job_id, "slot": exc.slot},

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from celery import Celery
+from celery import Celery, Task
 from pydantic import SecretStr
 
 from worker import logs, redact, settings
@@ -194,3 +194,39 @@ def test_every_argument_and_message_is_bounded_after_redaction(
     assert "p" * logs.MAX_ARGUMENT + "...[9800 more characters]" in lines[0]
     assert "asked for 3 databases" in lines[0]
     assert "s3cr3t" not in lines[0]
+
+
+def test_a_wait_for_a_telegram_slot_is_no_warning_and_a_retry_is(
+    eager_app: Celery, log_file: Path
+) -> None:
+    # A deferral is the pacer's ordinary course: a line per part at WARNING would bury the
+    # retries that say something went wrong.
+    @eager_app.task(name="backups.upload", shared=False, bind=True)
+    def upload(self: Task, *, job_id: str, project_id: str, defer: bool) -> str:  # type: ignore[type-arg]
+        if self.request.retries == 0:
+            if defer:
+                jobevents.deferring(self.request.id)
+            raise self.retry(countdown=0.01)
+        return job_id
+
+    logs.configure(logfile=str(log_file), json_lines=True)
+    ends: dict[bool, list[dict[str, object]]] = {}
+    for defer in (True, False):
+        job_id = str(uuid.uuid4())
+        upload.apply(kwargs={"job_id": job_id, "project_id": "proj-9", "defer": defer})
+        events = [json.loads(line) for line in lines(log_file)]
+        ends[defer] = [
+            e
+            for e in events
+            if e.get("job_id") == job_id and e.get("event") not in (None, "job.started")
+        ]
+    deferred, retried = ends[True], ends[False]
+    assert [(e["event"], e["level"]) for e in deferred] == [
+        ("job.deferred", "INFO"),
+        ("job.succeeded", "INFO"),
+    ]
+    assert "stage=upload: deferred to its Telegram slot after" in str(deferred[0]["message"])
+    assert [(e["event"], e["level"]) for e in retried] == [
+        ("job.will_retry", "WARNING"),
+        ("job.succeeded", "INFO"),
+    ]

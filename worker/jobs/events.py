@@ -44,6 +44,14 @@ class _Running:
 # state here: Celery's current task (worker.logs) is already thread-local.
 _running: dict[str, _Running] = {}
 _errors: dict[str, str] = {}
+_deferred: set[str] = set()  # tasks whose retry waits for their Telegram slot
+
+
+def deferring(task_id: str | None) -> None:
+    """The task's coming retry waits for its Telegram slot (tasks/steps.py `defer`): the pacer's
+    ordinary course, logged at INFO, where any other retry is a WARNING."""
+    if task_id is not None:
+        _deferred.add(task_id)
 
 
 def _job_id(task_name: str, task_id: str, kwargs: Mapping[str, object]) -> str | None:
@@ -157,12 +165,18 @@ def on_postrun(
     duration = round(time.monotonic() - running.started, 3)
     outcome = _OUTCOMES.get(state or "", (state or "ended").lower())
     error = _errors.pop(task_id, None)
+    deferred = task_id in _deferred and state == "RETRY"
+    _deferred.discard(task_id)
+    if deferred:
+        outcome = "deferred"
     fields = event_fields(
         f"job.{outcome.replace(' ', '_')}", running, name, task_id, duration_s=duration
     )
     what = f"{outcome} in {duration:.2f}s"
     level = logging.INFO
-    if error is not None and state != "RETRY":
+    if deferred:
+        what = f"deferred to its Telegram slot after {duration:.2f}s"
+    elif error is not None and state != "RETRY":
         fields["error"] = error
         what += f": {error}"
         level = logging.ERROR
