@@ -135,7 +135,7 @@ class Sender:
         reserved_id = reserved.id if reserved is not None else None
 
         def take(pairs: Sequence[tuple[str, str]], wait: Callable[[float], None]) -> Slot:
-            lead = self._rate.expected(size)
+            lead = self._rate.ahead(size)
             while True:
                 slot = kept.pop() if kept else pacer.take(pairs, lead=lead)
                 if slot.id == reserved_id and not pacer.holds(slot):

@@ -96,6 +96,14 @@ def test_throughput_foresees_an_upload_from_the_ones_before() -> None:
     assert 1.0 < rate.expected(4 * MIN_BODY) < 2.0
 
 
+def test_an_upload_begins_ahead_of_the_time_foreseen() -> None:
+    rate = Throughput()
+    assert rate.ahead(4 * MIN_BODY) == 0.0  # nothing measured yet: no lead at all
+    rate.observe(4 * MIN_BODY, 2.0)
+    # Begun late it would be late for its slot: it begins early and waits at the gate.
+    assert rate.ahead(4 * MIN_BODY) > rate.expected(4 * MIN_BODY) + 0.2
+
+
 def test_a_held_upload_whose_bytes_had_arrived_only_nudges_the_estimate() -> None:
     size = 4 * MIN_BODY
     rate = Throughput()
