@@ -1,9 +1,9 @@
 """When an upload will reach Telegram: the process's upload rate, and the gate on the last bytes.
 
     rate = Throughput()
-    lead = rate.ahead(size)                  # seconds before its slot the upload begins
+    lead = rate.expected(size)               # seconds the upload should take
     slot = pacer.take(pairs, lead=lead)      # the slot is the message's arrival
-    gate = Gate(pacer, slot, rate, size)     # start the upload slot.wait - lead from now
+    gate = Gate(pacer, slot, rate, size)     # start slot.wait - rate.ahead(size) from now
     client.send_document(..., before_end=gate.hold)
     gate.answered()                          # the link's rate, from the answer
 
@@ -38,9 +38,11 @@ LATENCY_SPAN = 16  # held uploads whose quickest answer gives the round trip aft
 # again in a later slot, rather than left half-sent for a front end's body timeout.
 MAX_HOLD = 10.0
 MIN_BODY = 256 * 1024  # bytes: smaller bodies say more about latency than about the link
-# An upload begins this much earlier than the rate foresees, and a request's setup earlier still:
-# begun early it waits at the gate for its slot, begun late it comes late and moves every later
-# message of its chat (a backup's 400 MB on 1gbit: 0.005-0.026 s late a part with none).
+# An upload waiting for its slot begins this much earlier than the rate foresees, and a request's
+# setup earlier still: begun early it waits at the gate, begun late it comes late and moves every
+# later message of its chat (a backup's 400 MB on 1gbit: 0.005-0.026 s late a part with none).
+# Its slot is reserved from the time foreseen alone: a slot pushed later would hold the last
+# block of an upload that had no slot to wait for (0.3 s a 20 MB part on 100mbit).
 AHEAD = 0.2  # of the time foreseen
 AHEAD_SETUP = 0.005  # seconds
 

@@ -135,7 +135,9 @@ class Sender:
         reserved_id = reserved.id if reserved is not None else None
 
         def take(pairs: Sequence[tuple[str, str]], wait: Callable[[float], None]) -> Slot:
-            lead = self._rate.ahead(size)
+            # The slot is no sooner than the upload can end; the upload begins ahead of it, as
+            # one that begins late is late for its slot (arrival.AHEAD).
+            lead, ahead = self._rate.expected(size), self._rate.ahead(size)
             while True:
                 slot = kept.pop() if kept else pacer.take(pairs, lead=lead)
                 if slot.id == reserved_id and not pacer.holds(slot):
@@ -143,7 +145,7 @@ class Sender:
                 if (slot.bot_id, slot.chat_id) not in pairs:
                     pacer.release(slot)  # a chat retired or migrated since it was kept
                     continue
-                start = pacer.until(slot) - lead
+                start = pacer.until(slot) - ahead
                 if max_wait is not None and start > max_wait:
                     pacer.waited(start)  # spent in a countdown rather than a thread, but waited
                     if on_wait is not None:

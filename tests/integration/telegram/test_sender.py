@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 import uuid
@@ -183,3 +184,28 @@ def test_without_a_pacer_the_first_bot_sends_into_the_first_chat(
     sender = _sender(standin, None)
     done = sender.send_document(CHATS, _document(tmp_path))
     assert (done.bot_id, done.chat_id) == ("111111", "-1001")
+
+
+def test_an_upload_into_a_free_chat_is_held_no_later_than_it_could_have_ended(
+    standin: BotApiStandin, redis_url: str, tmp_path: Path
+) -> None:
+    # It begins ahead of the time foreseen (arrival.AHEAD), but its slot stays where it can end:
+    # a slot pushed later would hold the last block of every part the link bounds.
+    size = 4 * arrival.MIN_BODY
+    rate = arrival.Throughput()
+    rate.observe(size, 1.0)  # foreseen: 1 s; over loopback it takes milliseconds
+    holds: list[float] = []
+    path = tmp_path / "part"
+    path.write_bytes(os.urandom(size))
+    with telegram.TelegramClient(TOKENS["111111"], standin.url) as client:
+        sender = fleetsender.Sender(
+            lambda bot: client,
+            bots=["111111"],
+            pacer=_pacer(redis_url, f"test-ahead-{uuid.uuid4().hex[:8]}"),
+            max_attempts=4,
+            rate=rate,
+            sleep=holds.append,  # the gate's hold, recorded instead of slept
+        )
+        sender.send_document([CHATS[0]], path)
+    assert len(holds) == 1
+    assert 0.8 < holds[0] < 1.1, holds  # the slot 1 s away, as foreseen
