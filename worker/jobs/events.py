@@ -163,12 +163,10 @@ def on_postrun(
         # A job the task itself created (a restore): its row exists now.
         running.project_id = _project_of(running.job_id, {})
     duration = round(time.monotonic() - running.started, 3)
-    outcome = _OUTCOMES.get(state or "", (state or "ended").lower())
     error = _errors.pop(task_id, None)
-    deferred = task_id in _deferred and state == "RETRY"
+    deferred = state == "RETRY" and task_id in _deferred
     _deferred.discard(task_id)
-    if deferred:
-        outcome = "deferred"
+    outcome = "deferred" if deferred else _OUTCOMES.get(state or "", (state or "ended").lower())
     fields = event_fields(
         f"job.{outcome.replace(' ', '_')}", running, name, task_id, duration_s=duration
     )
