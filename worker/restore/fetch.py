@@ -10,6 +10,7 @@ Memory stays at one download chunk per download thread.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -22,7 +23,7 @@ from typing import BinaryIO, cast
 from db import models
 from worker import errors
 from worker.jobs import spool
-from worker.restore import ordered
+from worker.restore import ordered, stagger
 from worker.telegram import client as telegram
 
 DEFAULT_REPOSITORY = "default"  # copy 0's: worker.telegram.repositories.DEFAULT_REPOSITORY
@@ -137,7 +138,8 @@ def fetch(
     `consume`, if given, reads the artifact from its start in a thread of its own while the
     parts download, each part once it passed its checks; its error is raised once every part
     and the whole artifact passed theirs (a damaged part is named first, whatever the reader
-    made of it).
+    made of it). Its parts then end in order (worker.restore.stagger), so it reads while the
+    rest download.
     """
     with spool.private_file(path) as file:
         kept = _kept(file, artifact)
@@ -147,13 +149,14 @@ def fetch(
         stream = ordered.InOrder(file.fileno(), [part.size_bytes for part in artifact.parts])
         for index in kept:
             stream.checked(index)
+        # Without a reader, nothing is gained by parts ending in order.
+        lanes = stagger.Stagger() if consume is not None else None
         with ordered.following(consume, stream) as follower:
             problems = _download_all(
                 clients,
                 artifact,
                 missing,
-                file,
-                progress,
+                _Place(file, progress, lanes),
                 keep_going,
                 threads,
                 stream.checked,
@@ -173,12 +176,34 @@ def fetch(
         raise follower.error
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Where the parts of one fetch go: the file, the progress, the lanes that order them."""
+
+    file: BinaryIO
+    progress: _Progress
+    lanes: stagger.Stagger | None
+
+    def sink(self, artifact: RemoteArtifact, part: RemotePart) -> _PartSink:
+        if self.lanes is None:
+            return _PartSink(self.file.fileno(), artifact.offset(part.index))
+        self.lanes.start(part.index)
+        return _PartSink(
+            self.file.fileno(),
+            artifact.offset(part.index),
+            functools.partial(self.lanes.wrote, part.index),
+        )
+
+    def end(self, part: RemotePart) -> None:
+        if self.lanes is not None:
+            self.lanes.end(part.index)
+
+
 def _download_all(
     clients: Clients,
     artifact: RemoteArtifact,
     parts: Sequence[RemotePart],
-    file: BinaryIO,
-    progress: _Progress,
+    place: _Place,
     keep_going: bool,
     threads: int,
     on_checked: Callable[[int], None],
@@ -193,11 +218,12 @@ def _download_all(
             # A new download starts only while nothing failed (or every part is to be checked).
             while waiting and len(running) < threads and (keep_going or not problems):
                 part = waiting.pop()
-                sink = _PartSink(file.fileno(), artifact.offset(part.index))
-                report = progress.of(part.index)
                 # Clients are taken here: each thread of the runtime has its own.
                 readers = [(copy, _client(clients, copy, part)) for copy in part.sources]
+                sink = place.sink(artifact, part)
+                report = place.progress.of(part.index)
                 work = pool.submit(_download_any, readers, artifact, part, sink, report, used)
+                work.add_done_callback(functools.partial(_ended, place, part))
                 running[work] = part
             if not running:
                 break
@@ -210,6 +236,10 @@ def _download_all(
                 else:
                     on_checked(part.index)
     return problems
+
+
+def _ended(place: _Place, part: RemotePart, _work: futures.Future[str | None]) -> None:
+    place.end(part)  # however it ended: a part held behind it must not wait for it
 
 
 Reader = tuple[Copy, "telegram.TelegramClient | errors.ConfigError"]
@@ -336,9 +366,10 @@ class _PartSink:
     hash and size restart there (truncating is a no-op: other parts share the file).
     """
 
-    def __init__(self, fd: int, base: int) -> None:
+    def __init__(self, fd: int, base: int, wrote: Callable[[int], None] | None = None) -> None:
         self._fd = fd
         self._base = base
+        self._wrote = wrote  # told the part's bytes so far after each write; may hold it there
         self._reset()
 
     def _reset(self) -> None:
@@ -367,4 +398,6 @@ class _PartSink:
             self.part.update(view[:written])
             self.size += written
             view = view[written:]
+        if self._wrote is not None:
+            self._wrote(self.size)
         return len(data)
