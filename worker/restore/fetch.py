@@ -366,10 +366,10 @@ class _PartSink:
     hash and size restart there (truncating is a no-op: other parts share the file).
     """
 
-    def __init__(self, fd: int, base: int, wrote: Callable[[int], None] | None = None) -> None:
+    def __init__(self, fd: int, base: int, wrote: Callable[[], None] | None = None) -> None:
         self._fd = fd
         self._base = base
-        self._wrote = wrote  # told the part's bytes so far after each write; may hold it there
+        self._wrote = wrote  # told after each write; may hold the download there
         self._reset()
 
     def _reset(self) -> None:
@@ -399,5 +399,5 @@ class _PartSink:
             self.size += written
             view = view[written:]
         if self._wrote is not None:
-            self._wrote(self.size)
+            self._wrote()
         return len(data)

@@ -44,7 +44,7 @@ class Stagger:
             self._held.pop(index, None)
             self._changed.notify_all()
 
-    def wrote(self, index: int, _done: int) -> None:
+    def wrote(self, index: int) -> None:
         """Part `index` got more bytes; returns once it may read on."""
         with self._changed:
             while index in self._held and any(other < index for other in self._held):

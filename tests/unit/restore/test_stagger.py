@@ -13,7 +13,7 @@ from worker.restore import stagger
 @contextmanager
 def writing(lanes: stagger.Stagger, index: int) -> Iterator[threading.Thread]:
     """Part `index` reporting bytes in a thread of its own (it may be held there)."""
-    thread = threading.Thread(target=lanes.wrote, args=(index, 100), daemon=True)
+    thread = threading.Thread(target=lanes.wrote, args=(index,), daemon=True)
     thread.start()
     try:
         yield thread
@@ -44,9 +44,9 @@ def test_the_first_running_part_never_waits() -> None:
     for index in (2, 3):  # parts 0 and 1 are done, or were kept from an earlier attempt
         lanes.start(index)
     started = time.monotonic()
-    lanes.wrote(2, 10)
-    lanes.wrote(2, 900)
-    lanes.wrote(9, 5)  # not running (its download ended): nothing to hold
+    lanes.wrote(2)
+    lanes.wrote(2)
+    lanes.wrote(9)  # not running (its download ended): nothing to hold
     assert time.monotonic() - started < 1
 
 
@@ -55,10 +55,10 @@ def test_a_part_is_held_no_longer_than_its_budget_in_all() -> None:
     lanes.start(0)
     lanes.start(1)
     started = time.monotonic()
-    lanes.wrote(1, 10)
+    lanes.wrote(1)
     first = time.monotonic() - started
     started = time.monotonic()
-    lanes.wrote(1, 20)  # the budget is spent: it reads on though part 0 still runs
+    lanes.wrote(1)  # the budget is spent: it reads on though part 0 still runs
     second = time.monotonic() - started
     assert 0.35 < first < 3
     assert second < 0.2
