@@ -149,14 +149,16 @@ def fetch(
         stream = ordered.InOrder(file.fileno(), [part.size_bytes for part in artifact.parts])
         for index in kept:
             stream.checked(index)
-        # Without a reader, nothing is gained by parts ending in order.
-        lanes = stagger.Stagger() if consume is not None else None
+        # Without a reader, nothing is gained by parts ending in order: no part is held.
+        lanes = stagger.Stagger(stagger.HOLD_BUDGET if consume is not None else 0.0)
         with ordered.following(consume, stream) as follower:
             problems = _download_all(
                 clients,
                 artifact,
                 missing,
-                _Place(file, progress, lanes),
+                file,
+                progress,
+                lanes,
                 keep_going,
                 threads,
                 stream.checked,
@@ -176,34 +178,13 @@ def fetch(
         raise follower.error
 
 
-@dataclass(frozen=True)
-class _Place:
-    """Where the parts of one fetch go: the file, the progress, the lanes that order them."""
-
-    file: BinaryIO
-    progress: _Progress
-    lanes: stagger.Stagger | None
-
-    def sink(self, artifact: RemoteArtifact, part: RemotePart) -> _PartSink:
-        if self.lanes is None:
-            return _PartSink(self.file.fileno(), artifact.offset(part.index))
-        self.lanes.start(part.index)
-        return _PartSink(
-            self.file.fileno(),
-            artifact.offset(part.index),
-            functools.partial(self.lanes.wrote, part.index),
-        )
-
-    def end(self, part: RemotePart) -> None:
-        if self.lanes is not None:
-            self.lanes.end(part.index)
-
-
 def _download_all(
     clients: Clients,
     artifact: RemoteArtifact,
     parts: Sequence[RemotePart],
-    place: _Place,
+    file: BinaryIO,
+    progress: _Progress,
+    lanes: stagger.Stagger,
     keep_going: bool,
     threads: int,
     on_checked: Callable[[int], None],
@@ -220,10 +201,13 @@ def _download_all(
                 part = waiting.pop()
                 # Clients are taken here: each thread of the runtime has its own.
                 readers = [(copy, _client(clients, copy, part)) for copy in part.sources]
-                sink = place.sink(artifact, part)
-                report = place.progress.of(part.index)
+                lanes.start(part.index)
+                wrote = functools.partial(lanes.wrote, part.index)
+                sink = _PartSink(file.fileno(), artifact.offset(part.index), wrote)
+                report = progress.of(part.index)
                 work = pool.submit(_download_any, readers, artifact, part, sink, report, used)
-                work.add_done_callback(functools.partial(_ended, place, part))
+                # However it ends, a part held behind it must not wait for it.
+                work.add_done_callback(functools.partial(_ended, lanes, part.index))
                 running[work] = part
             if not running:
                 break
@@ -238,8 +222,8 @@ def _download_all(
     return problems
 
 
-def _ended(place: _Place, part: RemotePart, _work: futures.Future[str | None]) -> None:
-    place.end(part)  # however it ended: a part held behind it must not wait for it
+def _ended(lanes: stagger.Stagger, index: int, _work: futures.Future[str | None]) -> None:
+    lanes.end(index)
 
 
 Reader = tuple[Copy, "telegram.TelegramClient | errors.ConfigError"]
@@ -366,7 +350,7 @@ class _PartSink:
     hash and size restart there (truncating is a no-op: other parts share the file).
     """
 
-    def __init__(self, fd: int, base: int, wrote: Callable[[], None] | None = None) -> None:
+    def __init__(self, fd: int, base: int, wrote: Callable[[], None]) -> None:
         self._fd = fd
         self._base = base
         self._wrote = wrote  # told after each write; may hold the download there
@@ -398,6 +382,5 @@ class _PartSink:
             self.part.update(view[:written])
             self.size += written
             view = view[written:]
-        if self._wrote is not None:
-            self._wrote()
+        self._wrote()
         return len(data)

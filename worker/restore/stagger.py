@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 HOLD_BUDGET = 0.5  # seconds a part may be held in all: about what decoding two parts takes
 
@@ -25,11 +24,8 @@ HOLD_BUDGET = 0.5  # seconds a part may be held in all: about what decoding two 
 class Stagger:
     """The running downloads of one fetch, by part index: each held while one before it runs."""
 
-    def __init__(
-        self, budget: float = HOLD_BUDGET, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._budget = budget
-        self._clock = clock
+    def __init__(self, budget: float = HOLD_BUDGET) -> None:
+        self._budget = budget  # 0: nobody is ever held
         self._held: dict[int, float] = {}  # running parts: seconds each was held so far
         self._changed = threading.Condition()
 
@@ -51,7 +47,7 @@ class Stagger:
                 left = self._budget - self._held[index]
                 if left <= 0:
                     return
-                began = self._clock()
+                began = time.monotonic()
                 self._changed.wait(left)
                 if index in self._held:
-                    self._held[index] += self._clock() - began
+                    self._held[index] += time.monotonic() - began
