@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,8 @@ from tests.acceptance.restore.support import (
     send_verify,
     targets,
 )
-from worker.contract import tasks
+from worker.contract import publish, tasks
+from worker.jobs import intake
 
 __all__ = ["targets"]  # a fixture, used by name
 
@@ -67,8 +69,25 @@ def _sends(fleet: BotApiStandin) -> list[dict[str, object]]:
     return [dict(entry) for entry in fleet.requests("sendDocument")]
 
 
-def _backups(stack: Stack, count: int, project: str) -> list[str]:
-    return [stack.send(project_id=f"{project}-{n}", database=stack.source_db) for n in range(count)]
+def _node(name: str) -> str:
+    """A node name of its own for a worker, as `-n name@%h` would give it."""
+    return f"{name}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+
+
+def _backups_on(stack: Stack, nodes: tuple[str, ...], count: int, project: str) -> list[str]:
+    """`count` backups, dealt in turn to each node's own queue (`<node>.dq2`).
+
+    The gateway's queue gives a request to whichever worker fetches first: on a loaded machine
+    one worker can take them all, and a test about two workers sharing a chat then has one.
+    """
+    job_ids = []
+    for n in range(count):
+        publisher = publish.Publisher(stack.client.send_task, queue=f"{nodes[n % len(nodes)]}.dq2")
+        message = tasks.CreateBackup.from_kwargs(
+            {"project_id": f"{project}-{n}", "database": stack.source_db}
+        )
+        job_ids.append(str(intake.job_id_for_task(publisher.send(message))))
+    return job_ids
 
 
 def _completed(stack: Stack, job_ids: list[str]) -> set[str]:
@@ -84,10 +103,11 @@ def test_two_workers_never_exceed_a_chats_budget_together(
     stack: Stack, fleet: BotApiStandin
 ) -> None:
     env = _env(fleet, TOKENS[:1], CHATS[:1])
-    stack.start_worker("--concurrency=2", "-n", f"fleet1-{uuid.uuid4().hex[:6]}@%h", **env)
-    stack.start_worker("--concurrency=2", "-n", f"fleet2-{uuid.uuid4().hex[:6]}@%h", **env)
-    hosts = _completed(stack, _backups(stack, 8, "proj-budget"))
-    assert len(hosts) == 2  # both workers sent into the one chat
+    nodes = (_node("fleet1"), _node("fleet2"))
+    for node in nodes:
+        stack.start_worker("--concurrency=2", "-n", node, **env)
+    hosts = _completed(stack, _backups_on(stack, nodes, 8, "proj-budget"))
+    assert hosts == set(nodes)  # both workers sent into the one chat
     sends = _sends(fleet)
     assert [entry["status"] for entry in sends] == [200] * 8
     # A message counts when its body has arrived (the arrival gate starts an upload before its
@@ -102,10 +122,11 @@ def test_a_429_seen_by_one_worker_pauses_the_other_in_that_chat(
     stack: Stack, fleet: BotApiStandin
 ) -> None:
     env = _env(fleet, TOKENS[:1], CHATS[:1])
-    stack.start_worker("--concurrency=1", "-n", f"fleet3-{uuid.uuid4().hex[:6]}@%h", **env)
-    stack.start_worker("--concurrency=1", "-n", f"fleet4-{uuid.uuid4().hex[:6]}@%h", **env)
+    nodes = (_node("fleet3"), _node("fleet4"))
+    for node in nodes:
+        stack.start_worker("--concurrency=1", "-n", node, **env)
     fleet.set_faults(["429:4"], methods=["sendDocument"])
-    job_ids = _backups(stack, 4, "proj-closure")
+    job_ids = _backups_on(stack, nodes, 4, "proj-closure")
     # While parts wait out the closure, their jobs' rows say so.
     notes: set[str] = set()
     deadline = time.monotonic() + 30
@@ -122,7 +143,7 @@ def test_a_429_seen_by_one_worker_pauses_the_other_in_that_chat(
         time.sleep(0.05)
     assert any("for Telegram's rate limit" in note for note in notes), notes
     hosts = _completed(stack, job_ids)
-    assert len(hosts) == 2
+    assert hosts == set(nodes)
     sends = _sends(fleet)
     refused = [entry for entry in sends if entry["status"] == 429]
     assert len(refused) == 1  # the injected one: nobody ran into the closure
