@@ -118,7 +118,11 @@ class Gate:
         self._size = size
         self._sleep = sleep
         self._clock = clock
-        self._deadline = clock() + pacer.until(slot)
+        # Redis is asked first and the clock read after its answer: read before, the time the
+        # call took (a round trip, a wait for the GIL) would let the last block go that much
+        # before its slot, and the slot after an answered message is one window from it, exact.
+        until = pacer.until(slot)
+        self._deadline = clock() + until
         self._started = clock()
         self._left: float | None = None  # when the last block left
 

@@ -157,6 +157,36 @@ def test_an_upload_done_early_holds_its_last_block_until_the_slot(pacer: Pacer) 
     assert 0.2 < clock.slept[0] <= 0.3
 
 
+class _SlowUntil(Pacer):
+    """A pacer whose call to Redis takes `lag` of the caller's clock before Redis reads its own:
+    a round trip, or a thread waiting for the GIL on a busy worker."""
+
+    def __init__(self, client: redis.Redis, clock: _Clock, lag: float) -> None:
+        prefix = f"test-arrival-{uuid.uuid4().hex[:8]}"
+        super().__init__(client, chat_window=WINDOW, group_per_minute=0, key_prefix=prefix)
+        self._clock, self._lag = clock, lag
+
+    def until(self, reservation: Reservation) -> float:
+        self._clock.now += self._lag
+        return super().until(reservation)
+
+
+def test_the_hold_ends_no_sooner_than_the_slot_however_slow_the_call_to_redis(
+    redis_url: str,
+) -> None:
+    # The next message in a chat is reserved one window after Telegram's answer to the one
+    # before, to the millisecond: a last block let go before its slot is a 429.
+    client = redis.Redis.from_url(redis_url)
+    clock = _Clock()
+    slow = _SlowUntil(client, clock, lag=0.05)
+    slot = slow.take([(BOT, GROUP)], lead=0.5)
+    gate = _gate(slow, slot, clock)
+    gate.hold()
+    # The slot is 0.5 s after the take, less the few real milliseconds the test took since.
+    assert clock.slept[0] > 0.48, clock.slept
+    client.close()
+
+
 def test_an_upload_done_late_moves_its_slot(pacer: Pacer) -> None:
     clock = _Clock()
     slot = pacer.take([(BOT, GROUP)])
