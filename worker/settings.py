@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     backup_age_identity_file: Path | None = None
     backup_retention_days: int = Field(default=defaults.DEFAULT_RETENTION_DAYS, ge=1, le=36500)
     backup_zstd_level: int = Field(default=defaults.DEFAULT_ZSTD_LEVEL, ge=1, le=19)
-    backup_zstd_threads: int = Field(default=0, ge=0, le=64)
+    backup_zstd_threads: int = Field(default=1, ge=0, le=64)
     backup_max_attempts: int = Field(default=defaults.DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
     backup_visibility_timeout: int = Field(default=defaults.DEFAULT_VISIBILITY_TIMEOUT, ge=60)
     backup_spool_retry_delay: int = Field(

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO, Protocol, cast
 
 import pyrage
 import zstandard
@@ -41,6 +41,10 @@ _PART_SUFFIX = re.compile(r"\.[0-9]{3,}")
 # (larger than pg_dump -Fc's 85.6 MB) and level 3's 85.0 MB, for 0.95 CPU s per 269 MB against
 # level 3's 1.25 (docs/benchmarks.md, "Decisions"). Other levels are zstd's own.
 _LEVEL_TABLES: dict[int, dict[str, int]] = {2: {"hash_log": 17, "window_log": 21}}
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 def artifact_filename(
@@ -131,31 +135,27 @@ def write_artifact(
         announce_last=announce_last,
         first_watch=first_watch,
     )
-    reader = _Chunked(source.read, chunk_size)
+    reader = _Chunked(source, chunk_size)
     if on_bytes is not None:
         reader.on_chunk = lambda: on_bytes(reader.total, sink.size)
     feeds = [reader]
     try:
-        take: Callable[[int], bytes] = reader.read
+        stream: _Readable = reader
         if compression == "zstd":
             compressor = zstandard.ZstdCompressor(
                 compression_params=zstd_parameters(zstd_level, zstd_threads)
             )
-            compressed = compressor.stream_reader(
+            stream = compressor.stream_reader(
                 cast(IO[bytes], reader), read_size=chunk_size, closefd=False
             )
-            # What zstd has made so far (b"" only at the end), not a whole chunk of it: a part is
-            # complete, and the streamed first part counted, as soon as its own bytes are out,
-            # not some 3 MiB of dump later.
-            take = compressed.read1
             # age reads 8 KiB at a time: serve those from big reads of the zstd stream.
-            feeds.append(_Chunked(take, chunk_size))
+            feeds.append(_Chunked(stream, chunk_size))
         if parsed:
             # encrypt_io turns errors raised by our reader/writer into EncryptError; the
             # originals are kept in their `error` attributes and re-raised below.
             pyrage.encrypt_io(feeds[-1], sink, parsed)
         else:
-            while data := take(chunk_size):
+            while data := stream.read(chunk_size):
                 sink.write(data)
         for failure in (sink.error, *(feed.error for feed in feeds)):
             if failure is not None:
@@ -200,11 +200,11 @@ def first_part_size(part_size: int, previous: int | None = None) -> int:
 class _Chunked:
     """Reads a stream in big chunks and serves reads of any size; keeps the first error."""
 
-    def __init__(self, read: Callable[[int], bytes], chunk_size: int) -> None:
+    def __init__(self, stream: _Readable, chunk_size: int) -> None:
         self.total = 0  # bytes read from the stream so far
         self.error: BaseException | None = None
         self.on_chunk: Callable[[], None] | None = None
-        self._read = read
+        self._stream = stream
         self._chunk_size = chunk_size
         self._buffer = b""
         self._offset = 0
@@ -212,7 +212,7 @@ class _Chunked:
     def read(self, size: int = -1, /) -> bytes:
         try:
             if self._offset >= len(self._buffer):
-                self._buffer = self._read(max(size, self._chunk_size))
+                self._buffer = self._stream.read(max(size, self._chunk_size))
                 self._offset = 0
                 if self._buffer:
                     self.total += len(self._buffer)

@@ -7,7 +7,6 @@ import random
 import threading
 from pathlib import Path
 
-import pyrage
 import pytest
 
 from worker import errors
@@ -135,54 +134,3 @@ def test_the_time_a_reader_waits_for_the_writer_is_counted(tmp_path: Path) -> No
         assert part.read(1000) == b"x" * 100
     assert 0.2 < first.waited < 5
     assert first.part().size_bytes == 200
-
-
-def _text(size: int) -> bytes:
-    """Rows of words: zstd shrinks them about 3 to 5 times, as it does a dump."""
-    rng = random.Random(7)
-    words = [rng.randbytes(rng.randint(3, 9)).hex().encode() for _ in range(5000)]
-    rows = [b"\t".join(rng.choices(words, k=6)) + b"\n" for _ in range(size // 40)]
-    return b"".join(rows)[:size]
-
-
-@pytest.mark.parametrize("encrypted", [False, True])
-def test_the_first_part_fills_as_zstd_makes_its_bytes(tmp_path: Path, encrypted: bool) -> None:
-    """A streamed first part goes over the link as it is written: its end must not wait for
-    a whole chunk of compressed output (1 MiB, some 3 MiB of dump) beyond its own bytes."""
-    recipients = [str(pyrage.x25519.Identity.generate().to_public())] if encrypted else []
-    consumed = [0]
-
-    class Counted(io.BytesIO):
-        def read(self, size: int | None = -1, /) -> bytes:
-            data = super().read(size)
-            consumed[0] += len(data)
-            return data
-
-    at_full: list[int] = []
-
-    class Watch:
-        written = 0
-
-        def wrote(self, count: int) -> None:
-            self.written += count
-            if self.written >= first_size and not at_full:
-                at_full.append(consumed[0])
-
-        def cut(self) -> None:
-            raise AssertionError("the first part was cut")
-
-    first_size = 100_000
-    chunk = stream.DEFAULT_CHUNK_SIZE
-    made = stream.write_artifact(
-        Counted(_text(8 * chunk)),
-        tmp_path,
-        "a.zst",
-        part_size=4 * first_size,
-        first_part_size=first_size,
-        recipients=recipients,
-        first_watch=Watch(),
-    )
-    assert made.raw_bytes / made.size_bytes > 2.5  # compressed as a dump is
-    # One chunk of dump holds the part's bytes; the next may be read before they are written.
-    (full_after,) = at_full
-    assert full_after <= 2 * chunk
