@@ -85,8 +85,14 @@ def test_two_threads_spread_over_both_bots_and_chats_without_a_429(
     for thread in threads:
         thread.join(timeout=60)
     assert {entry["status"] for entry in standin.requests("sendDocument")} == {200}
-    assert collections.Counter(s.bot_id for s in sent) == {"111111": 6, "222222": 6}
-    assert collections.Counter(s.chat_id for s in sent) == {"-1001": 6, "-1002": 6}
+    # Whichever pair is free first takes the next message: on a loaded machine one thread's
+    # upload can end late and give the same bot two turns (CI saw 7 and 5), so no exact split;
+    # a sender that did not spread would put all 12 on one bot or one chat.
+    by_bot = collections.Counter(s.bot_id for s in sent)
+    by_chat = collections.Counter(s.chat_id for s in sent)
+    assert set(by_bot) == set(TOKENS)
+    assert set(by_chat) == set(CHATS)
+    assert all(4 <= count <= 8 for count in [*by_bot.values(), *by_chat.values()])
     # Each Sent names the bot that really sent it: its file_id works for that bot alone.
     owners = {m["file_id"]: str(m["bot_id"]) for m in standin.messages()}
     assert all(owners[s.document.file_id] == s.bot_id for s in sent)
