@@ -84,6 +84,9 @@ def test_two_threads_spread_over_both_bots_and_chats_without_a_429(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    # Every send returned: a thread that died or hung would leave the counts below short.
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(sent) == 12
     assert {entry["status"] for entry in standin.requests("sendDocument")} == {200}
     # Whichever pair is free first takes the next message: on a loaded machine one thread's
     # upload can end late and give the same bot two turns (CI saw 7 and 5), so no exact split;
