@@ -87,19 +87,39 @@ def counted_dump(
 ) -> tuple[artifact.Artifact, snapshot.Contents]:
     """dump_database() of the snapshot whose rows are counted meanwhile (and the extensions);
     the counting session stays open until pg_dump has finished, so the snapshot stays
-    importable."""
+    importable. With a first part streamed as it is written (`first_watch`), the count waits
+    until that part is complete: its message starts Telegram's chain of one a second, and a
+    count beside it took the server's CPU from the dump that makes it (docs/benchmarks.md,
+    "Decisions", "The count after the first part")."""
     lock_wait = options.get("lock_wait_timeout") or pgdump.LOCK_WAIT_TIMEOUT
+    held = options.get("first_watch") is not None
     with snapshot.exported(
         params,
         database,
         count_rows=count_rows,
         lock_timeout=lock_wait,
         application_name=options.get("application_name", pgdump.APPLICATION_NAME),
+        held=held,
     ) as export:
         extra = [f"--snapshot={export.snapshot}"] if export.snapshot else []
         options["extra_args"] = [*options.get("extra_args", ()), *extra]
+        if held:
+            options["on_part"] = _counting_from(export, options.get("on_part"))
         made = dump_database(params, database, spool_dir, filename, **options)
         return made, export.contents()
+
+
+def _counting_from(
+    export: snapshot.Export, on_part: Callable[[artifact.PartFile], None] | None
+) -> Callable[[artifact.PartFile], None]:
+    """`on_part` that first lets the held count go: a part is complete, so the first is."""
+
+    def announce(part: artifact.PartFile) -> None:
+        export.begin_counting()
+        if on_part is not None:
+            on_part(part)
+
+    return announce
 
 
 def should_count(limit: int | None, estimate: int | None) -> bool:

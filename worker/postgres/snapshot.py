@@ -6,7 +6,8 @@ counts the rows of every table in it: pg_dump then sees exactly the rows that we
 does not wait for the counting to start. A snapshot can be imported only while the transaction
 that exported it is open, so the session stays open (its own timeout off) until the block ends,
 after pg_dump has finished. The extensions the database uses (pg_extension) are recorded too,
-counted or not.
+counted or not. A held count waits for `Export.begin_counting()` (or the block's end): the dump
+makes its first part without a count beside it on the server's cores.
 """
 
 from __future__ import annotations
@@ -97,13 +98,25 @@ class Export:
         self._thread: threading.Thread | None = None
         self._error: errors.DumpError | None = None
         self._stop = threading.Event()
+        self._go = threading.Event()  # set: the counting thread may count
 
     def count_beside(
-        self, conn: psycopg2.extensions.connection, params: source.SourceParams, base: Contents
+        self,
+        conn: psycopg2.extensions.connection,
+        params: source.SourceParams,
+        base: Contents,
+        *,
+        held: bool = False,
     ) -> None:
-        """Count the rows of every table in a thread, on the exporting session `conn`."""
+        """Count the rows of every table in a thread, on the exporting session `conn`; when
+        `held`, only from `begin_counting()` (or wait(), contents(), cancel()) on."""
+        if not held:
+            self._go.set()
 
         def run() -> None:
+            self._go.wait()
+            if self._stop.is_set():
+                return
             started = time.monotonic()
             try:
                 with conn.cursor() as cur:
@@ -117,6 +130,10 @@ class Export:
         self._thread = threading.Thread(target=run, name="row-counts", daemon=True)
         self._thread.start()
 
+    def begin_counting(self) -> None:
+        """Let a held count go (once; later calls do nothing)."""
+        self._go.set()
+
     def contents(self) -> Contents:
         """The contents, once counted; DumpError when counting failed."""
         self.wait()
@@ -127,7 +144,8 @@ class Export:
         return self._found
 
     def wait(self) -> None:
-        """Until the counting thread, if any, has ended."""
+        """Until the counting thread, if any, has ended (a held count goes now)."""
+        self._go.set()
         if self._thread is not None:
             self._thread.join()
 
@@ -135,6 +153,7 @@ class Export:
         """End the counting now: no further table, and the running count cancelled (again
         until the thread ends: a cancel sent before a query starts finds nothing to cancel)."""
         self._stop.set()
+        self._go.set()
         while self._thread is not None and self._thread.is_alive():
             conn.cancel()
             self._thread.join(CANCEL_EVERY)
@@ -148,11 +167,13 @@ def exported(
     count_rows: bool,
     lock_timeout: float,
     application_name: str = pgdump.APPLICATION_NAME,
+    held: bool = False,
 ) -> Iterator[Export]:
     """Yield the export (its snapshot None when not counting); DumpError if it cannot.
 
-    Counting waits at most `lock_timeout` seconds for each table's ACCESS SHARE lock. Leaving
-    the block early (pg_dump failed) cancels a count still running.
+    Counting waits at most `lock_timeout` seconds for each table's ACCESS SHARE lock; when
+    `held`, it begins only at `Export.begin_counting()` or the block's end. Leaving the block
+    early (pg_dump failed) cancels a count still running.
     """
     try:
         conn = connect(params, database, application_name)
@@ -174,7 +195,7 @@ def exported(
                     cur.execute("SELECT pg_export_snapshot()")
                     row = cur.fetchone()
                     export = Export(str(row[0]) if row else None, None)
-                    export.count_beside(conn, params, base)
+                    export.count_beside(conn, params, base, held=held)
                 else:
                     export = Export(None, base)
         except psycopg2.Error as exc:
