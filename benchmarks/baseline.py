@@ -6,12 +6,16 @@
       pg_dump -Fc -d DB -f dump && split -b 20M dump dump.part. &&
       for p in dump.part.*; do curl -sSf -F chat_id=C -F document=@$p URL/bot$T/sendDocument; done
 
-- the floor (C): `pg_dump -Fc -Z0 > /dev/null`, what dumping alone costs.
+- the floor (C): `pg_dump -Fc -Z0`, its output read from a pipe and dropped, what dumping alone
+  costs; when each byte came is kept, for the time pg_dump takes to write a first part.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -24,6 +28,7 @@ from worker.postgres import source
 NAIVE_PART_SIZE = 20 * 1024 * 1024  # bytes: `split -b 20M`
 CURL_TIMEOUT = 600  # seconds per part
 CURL_RETRIES = 10  # 429 answers a part may get before the naive run gives up
+PIPE_SIZE = 1 << 20  # bytes, as the worker sets its pipe from pg_dump (worker.postgres.dump)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,16 @@ class FloorRun:
     seconds: float
     cpu_seconds: float  # pg_dump's own; the server backend's is not counted (nor in A or B)
     load_before: list[float]  # the load average just before it: the round's conditions
+    # (bytes of output so far, seconds from pg_dump's start), one entry per read of the pipe
+    output: tuple[tuple[int, float], ...] = ()
+
+    def seconds_to(self, size: int) -> float:
+        """Seconds from pg_dump's start until its output held `size` bytes (its first read's
+        when `size` is 0 or less; the whole run's when it never did)."""
+        for written, seconds in self.output:
+            if written >= size:
+                return seconds
+        return self.seconds
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -76,17 +91,25 @@ def pg_dump_argv(params: source.SourceParams, database: str, *extra: str) -> lis
 
 
 def floor(params: source.SourceParams, database: str) -> FloorRun:
-    """`pg_dump -Fc -Z0 > /dev/null`, timed."""
+    """`pg_dump -Fc -Z0`, timed, its output read from a pipe as it comes and dropped."""
     load = report.load_average()
     cpu = cputime.children()
+    argv = pg_dump_argv(params, database, "--compress=0")
+    output: list[tuple[int, float]] = []
+    written = 0
     started = time.perf_counter()
-    subprocess.run(
-        pg_dump_argv(params, database, "--compress=0"),
-        stdout=subprocess.DEVNULL,
-        env=params.env(),
-        check=True,
-    )
-    return FloorRun(time.perf_counter() - started, cputime.children() - cpu, load)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, env=params.env())
+    assert process.stdout is not None
+    with process.stdout:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        while chunk := os.read(process.stdout.fileno(), PIPE_SIZE):
+            written += len(chunk)
+            output.append((written, time.perf_counter() - started))
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, argv[0])
+    seconds = time.perf_counter() - started
+    return FloorRun(seconds, cputime.children() - cpu, load, tuple(output))
 
 
 def naive(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchmarks import baseline, compression, datagen, jobrun, overlap, pipeline, report
+from worker import defaults
 from worker.contract import tasks
 
 CHAT_INTERVAL = 1.0  # seconds between two messages into one chat (Bots FAQ)
@@ -17,6 +18,7 @@ class SizeResult:
 
     database: datagen.SourceDatabase
     link_rate: float | None = None  # bytes/s between worker and stand-in; None: loopback
+    part_size: int = defaults.CLOUD_DOWNLOAD_LIMIT  # the worker's BACKUP_PART_SIZE
     worker_refused: int | None = None  # 429s to the worker, all rounds (over a link only)
     floors: list[baseline.FloorRun] = field(default_factory=list)
     naives: list[baseline.NaiveRun] = field(default_factory=list)
@@ -53,22 +55,54 @@ class SizeResult:
         )
 
     @property
+    def first_part_dumps(self) -> list[float]:
+        """Per round, the seconds pg_dump alone (C's run) took to write the raw dump of the
+        smallest first part that keeps the worker's part count: the artifact's bytes past its
+        other parts, full, at the artifact's average compression."""
+        seconds: list[float] = []
+        for floor, worker in zip(self.floors, self.workers, strict=True):
+            past = max(worker.size_bytes - (worker.parts - 1) * self.part_size, 0)
+            raw = past * worker.raw_bytes // worker.size_bytes if worker.size_bytes else 0
+            seconds.append(floor.seconds_to(raw))
+        return seconds
+
+    @property
     def physical_floors(self) -> list[float]:
         """Per round, the least time any backup could take: the largest of the dump (C), the
-        worker's artifact over the link, and Telegram's 1 message per second into one chat."""
+        worker's artifact over the link, and Telegram's chain of 1 message per second into one
+        chat, which begins with the first message, once pg_dump has written its part."""
         return [
-            max(
-                floor.seconds,
-                worker.size_bytes / self.link_rate if self.link_rate else 0.0,
-                (worker.parts - 1) * CHAT_INTERVAL,
+            max(floor.seconds, self._over_link(worker), first + self._chain(worker))
+            for floor, worker, first in zip(
+                self.floors, self.workers, self.first_part_dumps, strict=True
             )
+        ]
+
+    @property
+    def issue_floors(self) -> list[float]:
+        """Per round, the floor as issue 22 wrote it: the chain counted from the enqueue, as if
+        the first part existed at once (docs/benchmarks.md, "The floor")."""
+        return [
+            max(floor.seconds, self._over_link(worker), self._chain(worker))
             for floor, worker in zip(self.floors, self.workers, strict=True)
         ]
+
+    def _over_link(self, worker: jobrun.WorkerRun) -> float:
+        return worker.size_bytes / self.link_rate if self.link_rate else 0.0
+
+    @staticmethod
+    def _chain(worker: jobrun.WorkerRun) -> float:
+        return (worker.parts - 1) * CHAT_INTERVAL
 
     @property
     def a_over_floor(self) -> list[float]:
         """A / the physical floor, round by round."""
         return report.per_round([run.seconds for run in self.workers], self.physical_floors)
+
+    @property
+    def a_over_issue_floor(self) -> list[float]:
+        """A / issue 22's floor, round by round."""
+        return report.per_round([run.seconds for run in self.workers], self.issue_floors)
 
     def rounds(self) -> list[dict[str, object]]:
         """Every round: the three wall times, their CPU times and the two ratios."""
@@ -82,6 +116,9 @@ class SizeResult:
                 "a_over_c": round(ac, 4),
                 "floor_seconds": round(physical, 3),
                 "a_over_floor": round(physical and worker.seconds / physical, 4),
+                "first_part_dump_seconds": round(first, 3),
+                "issue_floor_seconds": round(issued, 3),
+                "a_over_issue_floor": round(issued and worker.seconds / issued, 4),
                 "b_refused_429": naive.refused,
                 "c_cpu_seconds": round(floor.cpu_seconds, 3),
                 "b_cpu_seconds": round(naive.cpu_seconds, 3),
@@ -89,7 +126,7 @@ class SizeResult:
                 "a_dump_seconds": round(worker.tasks.get(tasks.DUMP, 0.0), 3),
                 "load_average_before": floor.load_before,
             }
-            for number, (floor, naive, worker, ab, ac, physical) in enumerate(
+            for number, (floor, naive, worker, ab, ac, physical, first, issued) in enumerate(
                 zip(
                     self.floors,
                     self.naives,
@@ -97,6 +134,8 @@ class SizeResult:
                     self.a_over_b,
                     self.a_over_c,
                     self.physical_floors,
+                    self.first_part_dumps,
+                    self.issue_floors,
                     strict=True,
                 ),
                 1,
@@ -127,6 +166,8 @@ class SizeResult:
             "link_bytes_per_second": self.link_rate,
             "a_refused_429": self.worker_refused,
             "a_over_floor_spread": report.spread(self.a_over_floor),
+            "a_over_issue_floor_spread": report.spread(self.a_over_issue_floor),
+            "part_size": self.part_size,
             "seconds_spread": {
                 "a": report.spread([run.seconds for run in self.workers]),
                 "b": report.spread([run.seconds for run in self.naives]),

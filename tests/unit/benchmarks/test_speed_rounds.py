@@ -93,6 +93,9 @@ def test_every_round_is_in_the_json_with_its_cpu_times_and_load() -> None:
         "a_over_c": 2.0,
         "floor_seconds": 1.5,
         "a_over_floor": 2.0,
+        "first_part_dump_seconds": 1.5,  # no output recorded: the whole dump
+        "issue_floor_seconds": 1.5,
+        "a_over_issue_floor": 2.0,
         "b_refused_429": 0,
         "c_cpu_seconds": 0.3,
         "b_cpu_seconds": 6.0,
@@ -111,10 +114,29 @@ def test_the_floor_is_the_dump_the_link_or_telegrams_rate_whichever_is_longest()
         for worker, (size, parts) in zip(result.workers, sizes_and_parts, strict=True)
     ]
     # The dump (4 s), the link (5 s), then 7 gaps of a second between 8 messages in one chat.
-    assert result.physical_floors == [4.0, 5.0, 7.0]
-    assert result.a_over_floor == pytest.approx([9 / 4, 9 / 5, 9 / 7])
+    assert result.issue_floors == [4.0, 5.0, 7.0]
+    assert result.a_over_issue_floor == pytest.approx([9 / 4, 9 / 5, 9 / 7])
     result.link_rate = None  # loopback: the link bounds nothing
-    assert result.physical_floors == [4.0, 2.0, 7.0]
+    assert result.issue_floors == [4.0, 2.0, 7.0]
+
+
+def test_telegrams_chain_begins_once_pg_dump_has_written_the_first_part() -> None:
+    result = _result(a=[9.0, 9.0], b=[20.0, 20.0], c=[1.0, 1.0])
+    result.part_size = 100
+    # pg_dump wrote 300 bytes by 0.1 s, 600 by 0.2 s and 900 by 0.3 s, then ended.
+    output = ((300, 0.1), (600, 0.2), (900, 0.3))
+    result.floors = [dataclasses.replace(floor, output=output) for floor in result.floors]
+    # 8 parts of an artifact of 750 bytes from 900 of dump: the smallest first part that keeps
+    # 8 parts holds 50 bytes, 60 of dump (0.1 s). 2 parts of 180 bytes: 80 bytes, 400 of dump
+    # (0.2 s), and a chain of 1 s after it, longer than the dump (1 s).
+    result.workers = [
+        dataclasses.replace(worker, size_bytes=size, parts=parts, raw_bytes=900)
+        for worker, (size, parts) in zip(result.workers, [(750, 8), (180, 2)], strict=True)
+    ]
+    assert result.first_part_dumps == [0.1, 0.2]
+    assert result.physical_floors == pytest.approx([7.1, 1.2])
+    assert result.issue_floors == [7.0, 1.0]
+    assert result.a_over_floor == pytest.approx([9 / 7.1, 9 / 1.2])
 
 
 def test_rounds_must_pair_up() -> None:
