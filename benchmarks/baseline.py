@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import cputime, report
+from worker.postgres import dump as pgdump
 from worker.postgres import source
 
 NAIVE_PART_SIZE = 20 * 1024 * 1024  # bytes: `split -b 20M`
 CURL_TIMEOUT = 600  # seconds per part
 CURL_RETRIES = 10  # 429 answers a part may get before the naive run gives up
-PIPE_SIZE = 1 << 20  # bytes, as the worker sets its pipe from pg_dump (worker.postgres.dump)
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ def floor(params: source.SourceParams, database: str) -> FloorRun:
     assert process.stdout is not None
     with process.stdout:
         with contextlib.suppress(OSError):
-            fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        while chunk := os.read(process.stdout.fileno(), PIPE_SIZE):
+            fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, pgdump.PIPE_SIZE)
+        while chunk := os.read(process.stdout.fileno(), pgdump.PIPE_SIZE):
             written += len(chunk)
             output.append((written, time.perf_counter() - started))
     if process.wait() != 0:

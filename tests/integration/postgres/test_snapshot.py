@@ -155,7 +155,7 @@ def test_a_dump_streaming_its_first_part_counts_rows_only_once_that_part_is_comp
     try:
         with locked_table(name) as holder:
 
-            def on_bytes(_raw: int, written: int) -> None:
+            def on_bytes(_raw: int, _written: int) -> None:
                 if not waited_before:  # pg_dump's first output, before any part is complete
                     waited_before.append(waiting_for_t1(name, within=1.0))
 
