@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from worker.postgres import toc
+from worker.postgres import bytesearch, toc
 
 OFFSET_NOT_SET, OFFSET_SET = toc.OFFSET_NOT_SET, toc.OFFSET_SET
 BLOCK_DATA, BLOCK_BLOBS = 1, 3
@@ -179,7 +179,7 @@ def _find(tail: bytes, data: bytes, base: int, pattern: bytes, after: int) -> in
         at = region.find(pattern, max(0, after - region_base))
         if at >= 0:
             return region_base + at
-    at = data.find(pattern, max(0, after - base))
+    at = bytesearch.find(data, pattern, max(0, after - base))
     return base + at if at >= 0 else None
 
 
