@@ -196,6 +196,7 @@ class _Dumper:
             zstd_threads=self.threads,
             on_bytes=on_bytes,
             on_part=on_part,
+            announce_last=False,  # as the dump step: the last part goes with the final manifest
         )
 
 
